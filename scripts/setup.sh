@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up deepaug on a fresh machine: Debian packages (when run as root), a virtual
+# environment in .venv/, and every Python package at its pinned version.
+# Idempotent and quick when nothing changed. Sourced by main.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+EXTRAS="${DEEPAUG_EXTRAS:-cpu,s3,k8s,bench,dev}"
+DEBIAN_PACKAGES=(dataset-fashion-mnist)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    missing=()
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "setup: installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+
+# Reinstall only when the pins, the package metadata or the extras changed.
+stamp=.venv/.deepaug-installed
+want="$(cat requirements/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1) $EXTRAS"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: installing pinned packages into .venv (extras: $EXTRAS)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip>=23" >/dev/null
+    .venv/bin/python -m pip install -q --disable-pip-version-check \
+        -c requirements/constraints.txt -e ".[$EXTRAS]"
+    echo "$want" > "$stamp"
+fi
