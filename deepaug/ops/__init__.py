@@ -1,0 +1,11 @@
+"""The image ops: one registry of pure, batched uint8 functions.
+
+>>> from deepaug import ops
+>>> "rotate" in ops.names()
+True
+>>> out = ops.get("rotate")(images, magnitude=0.5, rng=0)   # doctest: +SKIP
+"""
+from deepaug.ops.registry import OpSpec, check_magnitude, get, names, register, table_markdown
+from deepaug.ops import color, filters, geometric, noise  # noqa: F401  (register the ops)
+
+__all__ = ["OpSpec", "check_magnitude", "get", "names", "register", "table_markdown"]
