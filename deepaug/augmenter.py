@@ -1,0 +1,45 @@
+"""The augmenter: AutoAugment semantics of a Policy over a batch of images.
+
+For each image one sub-policy is drawn uniformly; each of its operations is applied in
+order, independently per image with the operation's probability. Images that drew the
+same sub-policy are processed together, so each op runs once per batch, vectorized.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from deepaug.images import as_nhwc
+from deepaug.policy import Policy
+
+
+def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A Generator from a seed, an existing Generator, or fresh entropy (None)."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def apply_policy(policy: Policy, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """Return a new uint8 batch of the same shape: `images` augmented by `policy`."""
+    x, restore = as_nhwc(images)
+    return restore(augment_nhwc(policy, x, rng_from(seed)))
+
+
+def augment_nhwc(policy: Policy, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Hot path on a validated (N, H, W, C) uint8 batch."""
+    n = x.shape[0]
+    out = x.copy()
+    choice = rng.integers(len(policy.sub_policies), size=n)
+    for s, sub in enumerate(policy.sub_policies):
+        idx = np.flatnonzero(choice == s)
+        if idx.size == 0:
+            continue
+        batch = out[idx]
+        changed = False
+        for op in sub.operations:
+            hit = np.flatnonzero(rng.random(idx.size) < op.probability)
+            if hit.size == 0:
+                continue
+            batch[hit] = op.spec.run(batch[hit], op.magnitude, rng)
+            changed = True
+        if changed:
+            out[idx] = batch
+    return out

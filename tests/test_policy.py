@@ -1,0 +1,170 @@
+"""The policy model, its file format and AutoAugment semantics of Policy.apply."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _images import natural_batch
+from deepaug import Operation, Policy, PolicyError, SubPolicy, builtin
+from deepaug.errors import ImageError
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = {"format_version": 1, "sub_policies": [
+    [{"op": "rotate", "probability": 0.7, "magnitude": 0.4}, {"op": "invert", "probability": 0.2, "magnitude": 0.0}],
+    [{"op": "equalize", "probability": 0.5, "magnitude": 0.0}, {"op": "cutout", "probability": 0.9, "magnitude": 0.3}],
+]}
+
+
+def five_by_two() -> Policy:
+    return Policy.from_list([
+        [("rotate", 0.7, 0.4), ("invert", 0.2, 0.0)],
+        [("shear", 0.5, 0.6), ("additive-gaussian-noise", 0.8, 0.3)],
+        [("crop", 0.6, 0.5), ("color", 0.9, 0.8)],
+        [("fog", 0.4, 0.7), ("equalize", 0.5, 0.0)],
+        [("translate-x", 0.9, 0.3), ("cutout", 0.6, 0.5)],
+    ])
+
+
+def test_file_format_is_exactly_the_interchange_shape():
+    policy = Policy.from_dict(EXAMPLE)
+    assert policy.to_dict() == EXAMPLE
+    assert json.loads(policy.to_json()) == EXAMPLE
+    assert isinstance(policy.sub_policies[0], SubPolicy)
+    assert policy.sub_policies[0].operations[0] == Operation("rotate", 0.7, 0.4)
+
+
+def test_policies_are_frozen_and_hashable():
+    policy = five_by_two()
+    with pytest.raises(AttributeError):
+        policy.sub_policies = ()
+    with pytest.raises(AttributeError):
+        policy.sub_policies[0].operations[0].magnitude = 0.1
+    assert hash(policy) == hash(five_by_two()) and policy == five_by_two()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml", ".yml"])
+def test_round_trip_through_files_gives_the_same_bytes(tmp_path, suffix):
+    policy = five_by_two()
+    path = tmp_path / f"p{suffix}"
+    if suffix == ".json":
+        policy.to_json(path)
+    else:
+        policy.to_yaml(path)
+    loaded = Policy.load(path)
+    assert loaded == policy
+    x = natural_batch(16, 32, 32, 3)
+    np.testing.assert_array_equal(loaded.apply(x, seed=4), policy.apply(x, seed=4))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp files left behind
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"op": "rotat", "probability": 0.5, "magnitude": 0.5}, "did you mean rotate"),
+    ({"op": "rotate", "probability": 1.5, "magnitude": 0.5}, "probability .* in \\[0, 1\\]"),
+    ({"op": "rotate", "probability": 0.5, "magnitude": -0.1}, "magnitude .* in \\[0, 1\\]"),
+    ({"op": "rotate", "probability": True, "magnitude": 0.5}, "probability"),
+    ({"op": "rotate", "probability": "0.5", "magnitude": 0.5}, "probability"),
+    ({"op": "rotate", "probability": 0.5}, "missing \\['magnitude'\\]"),
+    ({"op": "rotate", "probability": 0.5, "magnitude": 0.5, "magnitute": 1}, "unexpected \\['magnitute'\\]"),
+])
+def test_bad_operations_are_refused_with_the_reason(bad, message):
+    with pytest.raises(PolicyError, match=message):
+        Policy.from_dict({"format_version": 1, "sub_policies": [[bad]]})
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"format_version": 1, "sub_policies": [[{"op": "rotate", "probability": NaN, "magnitude": 0.5}]]}', "NaN"),
+    ('{"format_version": 2, "sub_policies": [[{"op": "rotate", "probability": 0.5, "magnitude": 0.5}]]}',
+     "format_version 2.*reads format_version 1"),
+    ('{"sub_policies": [[{"op": "rotate", "probability": 0.5, "magnitude": 0.5}]]}', "format_version None"),
+    ('{"format_version": 1, "sub_policies": []}', "non-empty list"),
+    ('{"format_version": 1, "sub_policies": [[]]}', "sub_policies\\[0\\] must be a non-empty"),
+    ('{"format_version": 1, "sub_policies": [[]], "extra": 1}', "unexpected keys \\['extra'\\]"),
+    ('[1, 2]', "must be an object"),
+    ('{"format_version": 1, ', "not valid JSON"),
+])
+def test_bad_policy_files_name_the_file_and_the_problem(tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=message) as info:
+        Policy.from_json(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_policy_file(tmp_path):
+    with pytest.raises(PolicyError, match="does not exist"):
+        Policy.load(tmp_path / "nope.json")
+
+
+def test_empty_policy_and_sub_policy_are_refused():
+    with pytest.raises(PolicyError, match="noop"):
+        Policy(())
+    with pytest.raises(PolicyError, match="at least one operation"):
+        SubPolicy(())
+
+
+@pytest.mark.parametrize("shape", [(10, 28, 28), (10, 28, 28, 1), (10, 32, 32, 3), (2, 300, 200, 3)])
+def test_apply_keeps_shape_and_is_deterministic_by_seed(shape):
+    x = natural_batch(*shape[:3], shape[3] if len(shape) == 4 else None)
+    before = x.copy()
+    policy = five_by_two()
+    a, b, c = policy.apply(x, seed=1), policy.apply(x, seed=1), policy.apply(x, seed=2)
+    assert a.shape == x.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_one_sub_policy_is_drawn_per_image():
+    x = np.full((400, 4, 4, 1), 10, np.uint8)
+    out = Policy.from_list([[("invert", 1.0, 0.0)], [("identity", 1.0, 0.0)]]).apply(x, seed=0)
+    inverted = (out[:, 0, 0, 0] == 245).mean()
+    assert ((out[:, 0, 0, 0] == 245) | (out[:, 0, 0, 0] == 10)).all()
+    assert 0.4 < inverted < 0.6
+
+
+def test_operations_apply_in_order_with_their_probability():
+    x = np.full((2000, 4, 4, 1), 100, np.uint8)
+    out = Policy.from_list([[("brighten", 0.3, 1.0), ("invert", 1.0, 0.0)]]).apply(x, seed=0)[:, 0, 0, 0]
+    # brighten (+-64) happens 30% of the time, then every image is inverted.
+    assert set(np.unique(out)) <= {155, 155 - 64, 155 + 64}
+    assert abs((out != 155).mean() - 0.3) < 0.04
+
+
+def test_probability_zero_and_noop_leave_images_unchanged():
+    x = natural_batch(8, 16, 16, 3)
+    np.testing.assert_array_equal(Policy.from_list([[("rotate", 0.0, 1.0)]]).apply(x, seed=0), x)
+    np.testing.assert_array_equal(Policy.noop().apply(x, seed=0), x)
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((2, 8, 8, 3), np.float32), "dtype uint8, got float32"),
+    (np.zeros((2, 8, 8, 3), np.int64), "dtype uint8, got int64"),
+    (np.zeros((8, 8), np.uint8), "shape \\(N, H, W\\) or \\(N, H, W, C\\)"),
+    (np.zeros((1, 2, 8, 8, 3), np.uint8), "shape \\(N, H, W\\)"),
+    (np.zeros((0, 8, 8, 3), np.uint8), "empty batch"),
+    (np.zeros((2, 8, 8, 2), np.uint8), "1 or 3 channels"),
+    ([[[0]]], "numpy array"),
+])
+def test_apply_refuses_bad_batches(images, message):
+    with pytest.raises(ImageError, match=message):
+        five_by_two().apply(images, seed=0)
+
+
+def test_builtin_policies_and_the_policies_folder_agree():
+    assert {"noop", "reference"} <= set(builtin.names())
+    for name in builtin.names():
+        assert Policy.from_json(REPO / "policies" / f"{name}.json") == builtin.get(name)
+    assert builtin.get("noop") == Policy.noop()
+    assert len(builtin.get("reference")) == 5
+    assert all(len(s) == 2 for s in builtin.get("reference"))
+
+
+def test_resolve_names_paths_and_refuses_others(tmp_path):
+    assert builtin.resolve("reference") == builtin.get("reference")
+    five_by_two().to_json(tmp_path / "mine.json")
+    assert builtin.resolve(tmp_path / "mine.json") == five_by_two()
+    with pytest.raises(PolicyError, match="neither an existing file nor a built-in.*noop"):
+        builtin.resolve("nope")
