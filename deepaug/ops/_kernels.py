@@ -39,6 +39,25 @@ def _lut(x: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return cv2.LUT(flat, lut).reshape(x.shape)
 
 
+def planes(x: np.ndarray) -> np.ndarray:
+    """(n * C, H * W) copy of a batch: one contiguous row per channel of each image."""
+    n, h, w, c = x.shape
+    return np.moveaxis(x, 3, 1).reshape(n * c, h * w)
+
+
+def apply_channel_luts(x: np.ndarray, luts: np.ndarray) -> np.ndarray:
+    """Map channel k of image i through luts[i, :, k]; luts is uint8 (n, 256, C)."""
+    n, c = x.shape[0], x.shape[-1]
+    out = np.empty_like(x)
+    if c == 1:
+        for i in range(n):
+            out[i, ..., 0] = cv2.LUT(x[i, ..., 0], luts[i, :, 0])
+    else:
+        for i in range(n):
+            out[i] = cv2.LUT(x[i], luts[i].reshape(1, 256, c))
+    return out
+
+
 def clip_u8(values: np.ndarray) -> np.ndarray:
     """Round half up and clip float values to uint8 (no wrap-around); may reuse `values`."""
     if values.dtype != np.float32:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deepaug.ops._kernels import apply_luts, blend, clip_u8, gray_levels
+from deepaug.ops._kernels import apply_channel_luts, apply_luts, blend, clip_u8, gray_levels, planes
 from deepaug.ops.registry import register
 
 _LEVELS = np.arange(256, dtype=np.float64)
@@ -77,22 +77,25 @@ def color(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.nda
 
 @register("auto-contrast", uses_magnitude=False)
 def auto_contrast(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Stretch each channel of each image to the full 0..255 range."""
-    lo = x.min(axis=(1, 2), keepdims=True).astype(np.float32)
-    hi = x.max(axis=(1, 2), keepdims=True).astype(np.float32)
+    """Stretch each channel of each image to the full 0..255 range (PIL's autocontrast)."""
+    n, c = x.shape[0], x.shape[-1]
+    flat = planes(x)
+    lo = flat.min(axis=1).astype(np.float32).reshape(n, 1, c)
+    hi = flat.max(axis=1).astype(np.float32).reshape(n, 1, c)
     span = hi - lo
     scale = np.where(span > 0, 255.0 / np.maximum(span, 1), 1.0)
     offset = np.where(span > 0, lo, 0.0)
-    return clip_u8((x.astype(np.float32) - offset) * scale)
+    luts = clip_u8((np.arange(256, dtype=np.float32)[None, :, None] - offset) * scale)
+    return apply_channel_luts(x, luts)
 
 
 @register("equalize", uses_magnitude=False)
 def equalize(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Histogram-equalize each channel of each image (PIL's equalize)."""
     n, h, w, c = x.shape
-    planes = np.moveaxis(x, 3, 1).reshape(n * c, h * w)
+    flat = planes(x)
     offsets = (np.arange(n * c) * 256)[:, None]
-    hist = np.bincount((planes + offsets).ravel(), minlength=n * c * 256).reshape(n * c, 256)
+    hist = np.bincount((flat + offsets).ravel(), minlength=n * c * 256).reshape(n * c, 256)
     # PIL: step = (count - count of the last used level) // 255; identity when step is 0.
     last = 255 - np.argmax(hist[:, ::-1] > 0, axis=1)
     step = (h * w - hist[np.arange(n * c), last]) // 255
@@ -100,8 +103,7 @@ def equalize(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.
     safe = np.maximum(step, 1)[:, None]
     luts = np.clip((cum + safe // 2) // safe, 0, 255)
     luts = np.where(step[:, None] > 0, luts, np.arange(256)[None, :]).astype(np.uint8)
-    out = np.take_along_axis(luts, planes.astype(np.intp), axis=1)
-    return np.ascontiguousarray(np.moveaxis(out.reshape(n, c, h, w), 1, 3))
+    return apply_channel_luts(x, np.ascontiguousarray(luts.reshape(n, c, 256).transpose(0, 2, 1)))
 
 
 @register("add-to-hue-and-saturation", parameter="degrees added to hue and levels added to saturation",
