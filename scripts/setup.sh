@@ -31,8 +31,13 @@ stamp=.venv/.deepaug-installed
 want="$(cat requirements/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing pinned packages into .venv (extras: $EXTRAS)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip>=23" >/dev/null
-    .venv/bin/python -m pip install -q --disable-pip-version-check \
-        -c requirements/constraints.txt -e ".[$EXTRAS]"
+    log=.venv/install.log
+    if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade "pip>=23" &&
+           .venv/bin/python -m pip install --disable-pip-version-check \
+               -c requirements/constraints.txt -e ".[$EXTRAS]"; } >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "setup: pip install failed; the whole log is in $log" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
