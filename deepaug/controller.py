@@ -1,0 +1,117 @@
+"""The controller: proposes policies and learns from their rewards.
+
+`ask(n)` returns n distinct policies not proposed before; `tell(policies, rewards)` feeds
+rewards back (the optimizer minimizes 1 - reward). "bayesian_optimization" is
+scikit-optimize's Optimizer with a random-forest surrogate and Expected Improvement after
+`initial_points` random proposals; "random" samples the space uniformly. Nothing here
+does I/O or knows how a trial runs; resuming is replaying every finished trial to `tell`.
+
+>>> c = Controller(SearchSpace(), method="random", seed=1)
+>>> p = c.ask(2)            # doctest: +SKIP
+>>> c.tell(p, [0.61, 0.58])  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from typing import Sequence
+
+import numpy as np
+
+from deepaug.errors import InputError
+from deepaug.policy import Policy
+from deepaug.search_space import Point, SearchSpace
+
+log = logging.getLogger(__name__)
+
+METHODS = ("bayesian_optimization", "random")
+
+
+class Controller:
+    """Bayesian (RF + EI) or random proposals of policies over a SearchSpace."""
+
+    def __init__(self, space: SearchSpace, method: str = "bayesian_optimization", initial_points: int = 10,
+                 seed: int | None = None, acquisition_candidates: int = 2000) -> None:
+        if method not in METHODS:
+            raise InputError(f"method must be one of {list(METHODS)}, got {method!r}")
+        if isinstance(initial_points, bool) or not isinstance(initial_points, int) or initial_points < 1:
+            raise InputError(f"opt_initial_points must be a positive integer, got {initial_points!r}")
+        self.space = space
+        self.method = method
+        # A run without a seed still records the one it drew, so it can be reproduced.
+        self.seed = int(seed) if seed is not None else secrets.randbits(31)
+        self._rng = np.random.default_rng(self.seed)
+        self._pending: dict[Policy, Point] = {}
+        self._told: dict[Policy, float] = {}
+        self._optimizer = None
+        if method == "bayesian_optimization":
+            from skopt import Optimizer
+
+            self._optimizer = Optimizer(
+                space.skopt_dimensions(), base_estimator="RF", acq_func="EI",
+                n_initial_points=initial_points, acq_optimizer="sampling",
+                acq_optimizer_kwargs={"n_points": acquisition_candidates},
+                random_state=self.seed,
+            )
+
+    @property
+    def n_told(self) -> int:
+        return len(self._told)
+
+    def ask(self, n: int = 1) -> list[Policy]:
+        """n distinct policies, none proposed or told before."""
+        if n < 1:
+            raise InputError(f"ask needs n >= 1, got {n}")
+        if self._optimizer is None:
+            points = self.space.sample(n, self._rng)
+        elif n == 1:
+            points = [self._optimizer.ask()]
+        else:
+            points = self._optimizer.ask(n_points=n, strategy="cl_min")
+        out: list[Policy] = []
+        for point in points:
+            policy = self.space.to_policy(point)
+            while policy in self._pending or policy in self._told or policy in out:
+                # skopt can repeat a point it has seen; a random one is more useful.
+                point = self.space.sample(1, self._rng)[0]
+                policy = self.space.to_policy(point)
+            self._pending[policy] = self.space.to_point(policy)
+            out.append(policy)
+        return out
+
+    def tell(self, policies: Sequence[Policy], rewards: Sequence[float]) -> None:
+        """Feed finished trials back; all in one optimizer update (this is also resume)."""
+        if len(policies) != len(rewards):
+            raise InputError(f"tell got {len(policies)} policies and {len(rewards)} rewards")
+        points, ys = [], []
+        for policy, reward in zip(policies, rewards):
+            reward = float(reward)
+            if not math.isfinite(reward) or not 0.0 <= reward <= 1.0:
+                raise InputError(f"a reward must be a finite number in [0, 1], got {reward!r} for\n{policy}")
+            point = self._pending.pop(policy, None) or self.space.to_point(policy)
+            if policy in self._told:
+                log.debug("policy told twice; keeping the first reward")
+                continue
+            self._told[policy] = reward
+            points.append(point)
+            ys.append(1.0 - reward)
+        if self._optimizer is not None and points:
+            self._optimizer.tell(points, ys)
+
+    def forget(self, policies: Sequence[Policy]) -> None:
+        """Drop pending proposals that will never get a reward (failed trials)."""
+        for policy in policies:
+            self._pending.pop(policy, None)
+
+    def baseline(self) -> Policy | None:
+        """The space's no-augmentation policy, to run first and tell; None if it has none."""
+        point = self.space.baseline_point()
+        return None if point is None else self.space.to_policy(point)
+
+    def best(self) -> tuple[Policy, float] | None:
+        """The told policy with the highest reward."""
+        if not self._told:
+            return None
+        policy = max(self._told, key=self._told.__getitem__)
+        return policy, self._told[policy]
