@@ -1,0 +1,52 @@
+"""SearchConfig: DeepAugment's keys and defaults, strict validation, no mutation."""
+import copy
+
+import pytest
+
+from deepaug.config import SearchConfig
+from deepaug.errors import InputError
+
+
+def test_deepaugment_defaults():
+    cfg = SearchConfig.from_user(None)
+    assert (cfg.model, cfg.method, cfg.train_set_size, cfg.opt_samples, cfg.opt_last_n_epochs,
+            cfg.opt_initial_points, cfg.child_epochs, cfg.child_first_train_epochs, cfg.child_batch_size) == \
+        ("basiccnn", "bayesian_optimization", 2000, 3, 3, 10, 50, 0, 64)
+    assert cfg.reports_dir == "reports" and cfg.seed is None and cfg.overfit_threshold == 0.10
+
+
+def test_user_dict_is_never_modified_and_defaults_never_leak():
+    user = {"child_epochs": 5, "ops": ["rotate", "invert"], "logging": object()}
+    before = copy.copy(user)
+    cfg = SearchConfig.from_user(user)
+    assert user == before and cfg.ops == ("rotate", "invert")
+    assert SearchConfig.from_user(None).child_epochs == 50
+    with pytest.raises(Exception):
+        cfg.child_epochs = 7  # frozen
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"child_epoch": 5}, r"unknown config keys \['child_epoch'\]; valid keys are: model, method"),
+    ({"method": "grid"}, "method"),
+    ({"opt_samples": 0}, "opt_samples"),
+    ({"train_set_size": "many"}, "train_set_size"),
+    ({"overfit_threshold": -1}, "overfit_threshold"),
+    ({"model": "resnet9000"}, "resnet9000"),
+    ({"model": 3}, "model"),
+    ({"ops": ["rotate", "spin"]}, "spin"),
+    ({"experiment_name": "../escape"}, "experiment_name"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_configs_name_the_key_and_list_valid_keys(bad, message):
+    with pytest.raises(InputError, match=message):
+        SearchConfig.from_user(bad)
+
+
+def test_parts_for_the_controller_and_the_trainer():
+    cfg = SearchConfig.from_user({"n_sub_policies": 3, "search_probabilities": False, "child_epochs": 4,
+                                  "opt_samples": 2})
+    space = cfg.search_space()
+    assert space.n_sub_policies == 3 and not space.search_probabilities
+    training = cfg.training_config()
+    assert training.child_epochs == 4 and training.opt_samples == 2
+    assert cfg.to_record()["n_sub_policies"] == 3
