@@ -64,6 +64,7 @@ class TrainingConfig:
     overfit_threshold: float = 0.10
     learning_rate: float = 1e-3
     child_models_dir: str | os.PathLike[str] = "child_models"
+    deterministic: bool = True  # TF op determinism (process-wide); False may be faster on GPU
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -82,6 +83,8 @@ class TrainingConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                     or not math.isfinite(float(value)) or float(value) <= 0:
                 raise InputError(f"training config: {key} must be a positive number, got {value!r}")
+        if not isinstance(self.deterministic, bool):
+            raise InputError(f"training config: deterministic must be true or false, got {self.deterministic!r}")
         if not isinstance(self.child_models_dir, (str, os.PathLike)) or not str(self.child_models_dir):
             raise InputError(f"training config: child_models_dir must be a folder path, "
                              f"got {self.child_models_dir!r}")
@@ -189,14 +192,14 @@ def _options() -> "tf.data.Options":
 _determinism = {"enabled": False}
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Clear keras' session (frees the last child's graphs), seed python, numpy and TF, and
     ask TF for deterministic ops (a process-wide setting, made once)."""
     import keras
     import tensorflow as tf
 
     keras.backend.clear_session()
-    if not _determinism["enabled"]:
+    if deterministic and not _determinism["enabled"]:
         try:
             tf.config.experimental.enable_op_determinism()
             logger.debug("TensorFlow op determinism enabled")
@@ -222,7 +225,7 @@ def _fit(train: Dataset, val: Dataset | None, policy: Policy | None, config: Tra
          epochs: int, initial_weights: str | os.PathLike[str] | None) -> tuple["keras.Model", Any, list[float]]:
     import keras
 
-    _seed_everything(seed)
+    seed_everything(seed, config.deterministic)
     model = build_child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
                               weights=initial_weights)
     ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs)
@@ -362,11 +365,13 @@ def run_trial(train: Dataset, val: Dataset, policy: Policy | None, config: Train
 
 
 def evaluate_policy(images: Any, labels: Any, policy: Policy | Mapping[str, Any] | None,
-                    config: TrainingConfig | None = None, train_size: int = 2000, seed: int = 0) -> TrialResult:
+                    config: TrainingConfig | None = None, train_size: int = 2000, seed: int = 0,
+                    val_size: int | None = None) -> TrialResult:
     """Score `policy` on your data in one call: validate, split, (warm start), run a trial.
 
     Validation images come only from `images` (stratified, seeded, disjoint from the
-    training subset). Every input problem raises InputError before any training.
+    training subset; `val_size` as in `split_train_val`). Every input problem raises
+    InputError before any training.
     """
     config = TrainingConfig() if config is None else config
     if not isinstance(config, TrainingConfig):
@@ -375,6 +380,6 @@ def evaluate_policy(images: Any, labels: Any, policy: Policy | Mapping[str, Any]
     policy = _coerce_policy(policy)
     data = from_arrays(images, labels, "images")
     check_model_input(config.model, data.image_shape, data.num_classes)
-    train, val = split_train_val(data, train_size, seed=seed)
+    train, val = split_train_val(data, train_size, val_size=val_size, seed=seed)
     initial = prepare_warm_start(train, config, seed)
     return run_trial(train, val, policy, config, seed, initial_weights=initial)

@@ -323,6 +323,7 @@ def test_run_trial_needs_datasets_that_match(tmp_path, no_training):
     ({"opt_samples": True}, "opt_samples"), ({"child_first_train_epochs": -1}, "child_first_train_epochs"),
     ({"overfit_threshold": float("nan")}, "overfit_threshold"), ({"learning_rate": 0}, "learning_rate"),
     ({"model": 3}, "model must be"),
+    ({"deterministic": "yes"}, "deterministic"), ({"child_models_dir": ""}, "child_models_dir"),
 ])
 def test_training_config_validates_each_key(overrides, match):
     with pytest.raises(InputError, match=match):
