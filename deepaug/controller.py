@@ -99,6 +99,12 @@ class Controller:
         if self._optimizer is not None and points:
             self._optimizer.tell(points, ys)
 
+    def reserve(self, policies: Sequence[Policy]) -> None:
+        """Mark policies as proposed (trials resumed from records), so ask() never repeats them."""
+        for policy in policies:
+            if policy not in self._told:
+                self._pending.setdefault(policy, self.space.to_point(policy))
+
     def forget(self, policies: Sequence[Policy]) -> None:
         """Drop pending proposals that will never get a reward (failed trials)."""
         for policy in policies:

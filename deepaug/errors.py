@@ -16,3 +16,7 @@ class PolicyError(InputError):
 
 class ImageError(InputError):
     """An image batch of the wrong dtype, rank, shape or channel count."""
+
+
+class SearchError(RuntimeError):
+    """A search that cannot go on (e.g. trials keep failing); its records stay resumable."""

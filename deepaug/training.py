@@ -1,7 +1,7 @@
 """Training child models to score a policy: the input pipeline, one training, one trial.
 
 The training images are held once, as uint8. Each epoch draws a seeded permutation;
-each batch is gathered and augmented on the fly by `augment_nhwc` inside a tf.data map
+each batch is gathered and augmented on the fly by `augment_with` inside a tf.data map
 (parallel, deterministic order), then scaled to float32 in [0, 1]. The augmented dataset
 is never materialised, and "no augmentation" runs through the same pipeline minus the
 augment call, so timings compare like with like.
@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepaug.augmenter import augment_nhwc
+from deepaug.augmenter import Augmenter, augment_with
 from deepaug.child_models import (build_child_model, check_model_input, dataset_fingerprint,
                                   model_key, parse_model_name, warm_start_weights)
 from deepaug.datasets import Dataset, from_arrays, split_train_val
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
+# What trains a child: a Policy, any Augmenter (e.g. deepaug.baselines), or None (no augmentation).
+PolicyLike = Policy | Augmenter | None
 WARM_START_SEED = 0  # run_trial's default seed for the shared warm-start weights
 
 
@@ -100,10 +102,13 @@ def _check_seed(seed: Any, what: str = "seed") -> int:
     return int(seed)
 
 
-def _is_noop(policy: Policy | None) -> bool:
-    """True when the policy cannot change an image (None, identity ops, probability 0)."""
-    return policy is None or all(op.name == "identity" or op.probability == 0.0
-                                 for sub in policy.sub_policies for op in sub.operations)
+def _is_noop(policy: PolicyLike) -> bool:
+    """True when the policy cannot change an image (None, identity ops, probability 0).
+
+    Other augmenters are taken to change images."""
+    if not isinstance(policy, Policy):
+        return policy is None
+    return all(op.name == "identity" or op.probability == 0.0 for sub in policy.sub_policies for op in sub.operations)
 
 
 def sample_seeds(seed: int, n: int) -> list[int]:
@@ -117,7 +122,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-int(n) // int(batch_size))
 
 
-def train_dataset(images: np.ndarray, labels: np.ndarray, policy: Policy | None, batch_size: int,
+def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, batch_size: int,
                   seed: int, epochs: int) -> "tf.data.Dataset":
     """`epochs * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels).
 
@@ -148,7 +153,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: Policy | None,
         idx = permutation(epoch)[b * batch_size:(b + 1) * batch_size]
         x = images[idx]
         if augment:
-            x = augment_nhwc(policy, x, np.random.default_rng([seed, 1, step]))
+            x = augment_with(policy, x, np.random.default_rng([seed, 1, step]))
         return x, labels[idx]
 
     def fetch(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -192,6 +197,17 @@ def _options() -> "tf.data.Options":
 _determinism = {"enabled": False}
 
 
+class _RetracingFilter(logging.Filter):
+    """Every child model is a fresh keras model, so TF's "triggered tf.function retracing"
+    warning fires on every training: expected here, and noise in the search's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+_RETRACING_FILTER = _RetracingFilter()
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Clear keras' session (frees the last child's graphs), seed python, numpy and TF, and
     ask TF for deterministic ops (a process-wide setting, made once)."""
@@ -199,6 +215,9 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     import tensorflow as tf
 
     keras.backend.clear_session()
+    tf_logger = logging.getLogger("tensorflow")
+    if _RETRACING_FILTER not in tf_logger.filters:
+        tf_logger.addFilter(_RETRACING_FILTER)
     if deterministic and not _determinism["enabled"]:
         try:
             tf.config.experimental.enable_op_determinism()
@@ -221,7 +240,7 @@ def _check_pair(train: Dataset, val: Dataset | None, need_val: bool = True) -> N
                          "both from one dataset with deepaug.datasets.split_train_val")
 
 
-def _fit(train: Dataset, val: Dataset | None, policy: Policy | None, config: TrainingConfig, seed: int,
+def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
          epochs: int, initial_weights: str | os.PathLike[str] | None) -> tuple["keras.Model", Any, list[float]]:
     import keras
 
@@ -244,7 +263,7 @@ def _fit(train: Dataset, val: Dataset | None, policy: Policy | None, config: Tra
     return model, fitted, epoch_seconds
 
 
-def train_child(train: Dataset, val: Dataset, policy: Policy | None, config: TrainingConfig, seed: int,
+def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,
                 initial_weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train a fresh child model for `config.child_epochs` epochs with `policy` on the fly.
 
@@ -267,6 +286,22 @@ def train_child(train: Dataset, val: Dataset, policy: Policy | None, config: Tra
                 config.model_name, seed, history["reward"], config.child_epochs, seconds,
                 history["images_per_second"])
     return history
+
+
+def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
+                seed: int) -> tuple["keras.Model", dict[str, Any]]:
+    """Train a fresh child model on all of `train` for `config.child_epochs` epochs, without
+    validation; returns the model and per-epoch ``accuracy``, ``loss``, ``epoch_seconds``
+    plus ``seconds`` (wall time of build and fit). For final models (deepaug.evaluate)."""
+    seed = _check_seed(seed)
+    policy = _coerce_policy(policy)
+    _check_pair(train, None, need_val=False)
+    start = time.perf_counter()
+    model, fitted, epoch_seconds = _fit(train, None, policy, config, seed, config.child_epochs, None)
+    history: dict[str, Any] = {k: [float(v) for v in fitted.history[k]] for k in ("accuracy", "loss")}
+    history["epoch_seconds"] = [float(s) for s in epoch_seconds]
+    history["seconds"] = float(time.perf_counter() - start)
+    return model, history
 
 
 def prepare_warm_start(train: Dataset, config: TrainingConfig, seed: int = WARM_START_SEED) -> Path | None:
@@ -325,31 +360,49 @@ class TrialResult:
         }
 
 
-def _coerce_policy(policy: Any) -> Policy | None:
-    if policy is None or isinstance(policy, Policy):
+def _coerce_policy(policy: Any) -> PolicyLike:
+    if policy is None or isinstance(policy, (Policy, Augmenter)):
         return policy
     if isinstance(policy, Mapping):
         return Policy.from_dict(dict(policy))
-    raise InputError(f"policy must be a deepaug Policy, a policy dict or None (no augmentation), "
-                     f"got {type(policy).__name__}")
+    raise InputError(f"policy must be a deepaug Policy, a policy dict, an augmenter (an object with "
+                     f"augment_nhwc(x, rng)) or None (no augmentation), got {type(policy).__name__}")
 
 
-def run_trial(train: Dataset, val: Dataset, policy: Policy | None, config: TrainingConfig, seed: int,
+def _policy_record(policy: PolicyLike) -> dict[str, Any] | None:
+    """The policy as JSON-ready data; an augmenter by its to_dict() or its class name."""
+    if policy is None or isinstance(policy, Policy):
+        return None if policy is None else policy.to_dict()
+    to_dict = getattr(policy, "to_dict", None)
+    return dict(to_dict()) if callable(to_dict) else {"augmenter": type(policy).__name__}
+
+
+def run_trial(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,
               initial_weights: str | os.PathLike[str] | None = None,
-              warm_start_seed: int = WARM_START_SEED) -> TrialResult:
+              warm_start_seed: int = WARM_START_SEED,
+              on_training: Callable[[int, int, dict[str, Any]], None] | None = None,
+              done: Sequence[dict[str, Any]] = ()) -> TrialResult:
     """Train `config.opt_samples` fresh child models with `policy`; reward = mean of theirs.
 
     With `child_first_train_epochs > 0` and no `initial_weights`, every training starts
     from `prepare_warm_start(train, config, warm_start_seed)` (trained once, cached).
+    `on_training(sample, seed, history)` is called as each training finishes. `done`
+    holds the histories of the first trainings from an interrupted run of this same
+    trial: they are reused, not trained again (sample k's seed depends only on `seed`).
     """
     seed = _check_seed(seed)
     policy = _coerce_policy(policy)
     _check_pair(train, val)
     check_model_input(config.model, train.image_shape, train.num_classes)
-    if initial_weights is None and config.child_first_train_epochs > 0:
-        initial_weights = prepare_warm_start(train, config, warm_start_seed)
     seeds = sample_seeds(seed, config.opt_samples)
-    histories = [train_child(train, val, policy, config, s, initial_weights) for s in seeds]
+    done = list(done)[:len(seeds)]
+    if initial_weights is None and config.child_first_train_epochs > 0 and len(done) < len(seeds):
+        initial_weights = prepare_warm_start(train, config, warm_start_seed)
+    histories = list(done)
+    for k in range(len(done), len(seeds)):
+        histories.append(train_child(train, val, policy, config, seeds[k], initial_weights))
+        if on_training is not None:
+            on_training(k, seeds[k], histories[-1])
     rewards = [h["reward"] for h in histories]
     mean, std = trial_reward(rewards)
     logger.info("trial seed %d (%s, %d samples): reward %.4f +- %.4f", seed, config.model_name,
@@ -358,7 +411,7 @@ def run_trial(train: Dataset, val: Dataset, policy: Policy | None, config: Train
         reward=mean, reward_std=std, sample_rewards=tuple(rewards), sample_seeds=tuple(seeds),
         histories=tuple(histories), seconds=tuple(h["seconds"] for h in histories),
         images_per_second=tuple(h["images_per_second"] for h in histories), seed=seed,
-        policy=None if policy is None else policy.to_dict(), model=config.model_name,
+        policy=_policy_record(policy), model=config.model_name,
         warm_start=None if initial_weights is None else str(initial_weights),
         extra={"train_size": len(train), "val_size": len(val)},
     )
