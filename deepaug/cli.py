@@ -1,12 +1,17 @@
-"""The `deepaug` command line."""
+"""deepaug: find the image-augmentation policy that helps your classifier most, then use it.
+
+Start with `deepaug optimize --config quickstart` (a small search on Fashion-MNIST), then
+`deepaug report <experiment>`; each subcommand's --help explains its options.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import Any
 
 from deepaug import __version__
-from deepaug.errors import InputError
+from deepaug.errors import InputError, SearchError
 
 log = logging.getLogger("deepaug")
 
@@ -35,6 +40,50 @@ def _cmd_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from deepaug.config import load_config_file
+
+    run, config = load_config_file(args.config, experiment_name=args.experiment_name,
+                                   reports_dir=args.reports_dir, iterations=args.iterations)
+    from deepaug.api import DeepAugment
+
+    search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
+                         image_size=run.image_size, square_crop=run.square_crop)
+    try:
+        table = search.optimize(run.iterations)
+    except KeyboardInterrupt:
+        print(f"deepaug: interrupted; finished trials are saved in {search.experiment_dir}. Run the same "
+              "command again to resume.", file=sys.stderr)
+        return 130
+    print(_top_text(table, search))
+    return 0
+
+
+def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
+    import json
+
+    from deepaug.policy import Policy
+
+    lines = [f"top policies of experiment {search.experiment_name!r} ({search.experiment_dir}):"]
+    for _, row in table.head(n).iterrows():
+        increase = row["expected_accuracy_increase(%)"]
+        delta = "" if increase is None or increase != increase else f", {increase:+.2f} points over no augmentation"
+        lines.append(f"trial {row['trial']}: reward {row['reward']:.4f} +- {row['reward_std']:.4f}{delta}")
+        lines += ["  " + line for line in str(Policy.from_dict(json.loads(row["policy"]))).splitlines()]
+    if not len(table):
+        lines.append("(no finished search trial)")
+    lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
+    lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
+    return "\n".join(lines)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from deepaug.report import make_report, resolve_experiment
+
+    print(make_report(resolve_experiment(args.experiment, args.reports_dir), top_k=args.top))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepaug", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deepaug {__version__}")
@@ -56,6 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--table", action="store_true", help="print the magnitude table as markdown")
     ops.set_defaults(func=_cmd_ops)
 
+    opt = sub.add_parser(
+        "optimize", help="search for the best augmentation policy (config-driven; resumes by experiment name)",
+        description="Run a policy search described by a YAML/JSON config: `dataset` plus any DeepAugment "
+                    "config key (model, method, train_set_size, child_epochs, opt_samples, ...) and deepaug's "
+                    "(seed, experiment_name, reports_dir, ops, ...). Running the same command again resumes "
+                    "the experiment. Ctrl-C keeps every finished trial.")
+    opt.add_argument("--config", required=True,
+                     help="config file (.yaml/.yml/.json) or a built-in config name: quickstart")
+    opt.add_argument("--iterations", type=int, default=None,
+                     help="search trials the experiment should have when done (overrides the config's)")
+    opt.add_argument("--experiment-name", default=None,
+                     help="experiment folder name (default: the config's experiment_name, else the file's stem)")
+    opt.add_argument("--reports-dir", default=None, help="where experiments/<name>/ goes (default: reports)")
+    opt.set_defaults(func=_cmd_optimize)
+
+    rep = sub.add_parser("report", help="write the report of an experiment (PNGs and a markdown summary)")
+    rep.add_argument("experiment", help="experiment name (under REPORTS_DIR/experiments) or its folder")
+    rep.add_argument("--reports-dir", default="reports", help="where experiments live (default: reports)")
+    rep.add_argument("--top", type=int, default=5, help="policies in the summary's table (default: 5)")
+    rep.set_defaults(func=_cmd_report)
+
     policy = sub.add_parser("policy", help="validate a policy file and print it")
     policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")
     policy.add_argument("--json", action="store_true", help="print the normalized JSON")
@@ -72,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"deepaug: error: {exc}", file=sys.stderr)
         return 2
+    except SearchError as exc:
+        print(f"deepaug: search stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("deepaug: interrupted", file=sys.stderr)
         return 130

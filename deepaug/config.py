@@ -53,6 +53,7 @@ class SearchConfig(BaseModel):
     fixed_probability: float = Field(0.5, ge=0, le=1)
     experiment_name: str | None = None
     reports_dir: str = "reports"
+    policies_dir: str = "policies"
     child_models_dir: str = "child_models"
     executor: Literal["inline", "local", "kubernetes"] = "inline"
     workers: int = Field(1, ge=1)
@@ -78,6 +79,16 @@ class SearchConfig(BaseModel):
 
             for name in value:
                 ops.get(name)
+        return value
+
+    @field_validator("pre_aug_weights_path")
+    @classmethod
+    def _weights(cls, value: str | None) -> str | None:
+        import os
+
+        if value is not None and not os.path.isfile(value):
+            raise ValueError("no such weights file; give the path of a .weights.npz file that "
+                             "deepaug saved (child_models/), or leave it out")
         return value
 
     @field_validator("experiment_name")
@@ -140,3 +151,91 @@ class SearchConfig(BaseModel):
             data["model"] = f"keras:{getattr(self.model, 'name', type(self.model).__name__)}"
         data["ops"] = list(self.ops) if self.ops is not None else None
         return data
+
+
+# ---------------------------------------------------------------- config files (the CLI)
+
+RUN_KEYS = {"dataset": "named dataset, .npz file (images, labels) or folder of class sub-folders",
+            "data_dir": "folder holding a named dataset's files (mnist, fashion_mnist)",
+            "image_size": "resize every image to this size (int or [h, w]); for files and folders",
+            "square_crop": "centre-crop each image to a square before resizing",
+            "iterations": "search trials to run (default 20); --iterations overrides"}
+BUILTIN_CONFIGS = ("quickstart",)
+
+
+class RunFile(BaseModel):
+    """What a config file says beyond the search config: the data and the length of the run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    data_dir: str | None = None
+    image_size: int | tuple[int, int] | None = None
+    square_crop: bool = False
+    iterations: int = Field(20, ge=1)
+
+
+def _read_config_file(path: str) -> tuple[dict[str, Any], str]:
+    import json
+    import os
+    from importlib import resources
+
+    import yaml
+
+    if not os.path.exists(path) and path in BUILTIN_CONFIGS:
+        text = (resources.files("deepaug.builtin") / f"{path}.yaml").read_text(encoding="utf-8")
+        source = f"built-in config {path!r}"
+    else:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise InputError(f"cannot read config file {path!r} ({exc.strerror}); pass a YAML or JSON file, or "
+                             f"one of the built-in configs: {', '.join(BUILTIN_CONFIGS)}") from None
+        source = f"config file {path!r}"
+    try:
+        data = json.loads(text) if path.lower().endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"{source} does not parse ({exc}); fix the syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{source} must hold a mapping of config keys, got {type(data).__name__}")
+    return data, source
+
+
+def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[RunFile, SearchConfig]:
+    """A YAML/JSON config file (or a built-in config name) -> (RunFile, SearchConfig).
+
+    Keys not in either are refused with the list of valid keys; `overrides` that are not
+    None replace the file's values. A config without `experiment_name` is named after
+    the file, so running the same command again resumes the same experiment.
+    """
+    from pathlib import Path
+
+    data, source = _read_config_file(str(path))
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    run = {k: data.pop(k) for k in list(data) if k in RUN_KEYS}
+    if "dataset" not in run:
+        raise InputError(f"{source} has no `dataset`: name one ({', '.join(_named())}), an .npz file with "
+                         "`images` and `labels`, or a folder with one sub-folder of images per class")
+    try:
+        run_file = RunFile(**run)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+                             for e in exc.errors())
+        raise InputError(f"{source}: {problems}") from None
+    data.setdefault("experiment_name", Path(str(path)).stem)
+    if "model" in data and not isinstance(data["model"], str):
+        raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")
+    try:
+        config = SearchConfig.from_user(data)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc} (and in config files also: {', '.join(RUN_KEYS)})") from None
+    return run_file, config
+
+
+def _named() -> list[str]:
+    from deepaug.datasets import NAMED
+
+    return list(NAMED)

@@ -1,0 +1,150 @@
+"""`DeepAugment`: the Python API DeepAugment users know, on deepaug's search.
+
+>>> deepaug = DeepAugment("fashion_mnist", config={"child_epochs": 5})   # doctest: +SKIP
+>>> top = deepaug.optimize(20)                                             # doctest: +SKIP
+>>> deepaug.best_policy.apply(images, seed=0)                              # doctest: +SKIP
+
+Everything is checked at construction (config keys and values, the data, the model
+against the image shape, an existing experiment under the same name), before any
+training. `optimize(n)` brings the experiment to n finished search trials: a new
+experiment runs n, a resumed one runs what is missing, and calling it again with a
+larger n continues the same search.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from deepaug import datasets
+from deepaug.config import SearchConfig
+from deepaug.errors import InputError
+from deepaug.policy import Policy
+from deepaug.search import Search, best_policy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+log = logging.getLogger(__name__)
+
+
+def default_experiment_name(reports_dir: str | Path) -> str:
+    """A timestamp, as DeepAugment named its runs (suffixed if that folder exists)."""
+    base = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    name, k = base, 1
+    while (Path(reports_dir) / "experiments" / name).exists():
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+class DeepAugment:
+    """Find the augmentation policy that helps a child model most on your images.
+
+    `images` is a named dataset ("fashion_mnist", "mnist", "cifar10", "digits"), a .npz
+    file with `images` and `labels`, a folder of class sub-folders, or an image array
+    (N, H, W[, C]) with `labels` beside it. Named datasets use their training split only
+    (the test split is never touched). `image_size` / `square_crop` resize files and
+    folders of images of mixed sizes (see `deepaug.datasets.load`).
+    """
+
+    def __init__(self, images: Any, labels: Any = None, config: Mapping[str, Any] | None = None, *,
+                 data_dir: str | os.PathLike[str] | None = None, image_size: int | tuple[int, int] | None = None,
+                 square_crop: bool = False) -> None:
+        self.config = SearchConfig.from_user(config)
+        if isinstance(images, (str, os.PathLike)):
+            if labels is not None:
+                raise InputError("labels were given with a dataset name or path; pass labels only with an "
+                                 "image array")
+            self.data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
+                                      square_crop=square_crop)
+        else:
+            if labels is None:
+                raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "
+                                 "label per image, or a dataset name such as 'fashion_mnist'")
+            self.data = datasets.from_arrays(images, labels, "images")
+        name = self.config.experiment_name or default_experiment_name(self.config.reports_dir)
+        self._search = Search(self.data, self.config, name)
+        self._records: list = self._search.experiment.records()
+        log.info("DeepAugment: %s, %d classes, model %s, experiment %s", self.data, self.data.num_classes,
+                 self._search.training.model_name if isinstance(self.config.model, str) else "custom keras model",
+                 self.experiment_dir)
+
+    @property
+    def experiment_dir(self) -> Path:
+        return self._search.experiment.folder
+
+    @property
+    def experiment_name(self) -> str:
+        return self._search.experiment.name
+
+    def optimize(self, iterations: int = 300) -> "pandas.DataFrame":
+        """Search until `iterations` search trials have finished; return the top policies.
+
+        The table (best first) has trial, reward, reward_std,
+        expected_accuracy_increase(%) over the no-augmentation baseline, one column per
+        policy value and the policy's JSON. A report is written at the end.
+        """
+        self._records = self._search.run(iterations)
+        table = self._search.experiment.write_results(self._records)
+        try:
+            from deepaug.report import make_report
+
+            path = make_report(self.experiment_dir)
+            log.info("report: %s", path)
+        except Exception as exc:  # the search is saved; a report failure must not hide it
+            log.warning("could not write the report (%s: %s); run `deepaug report %s` to retry",
+                        type(exc).__name__, exc, self.experiment_dir)
+        best = self.best_policy
+        base = table["expected_accuracy_increase(%)"].iloc[0] if len(table) else None
+        if best is not None and base is not None and base <= 0:
+            log.warning("no policy beat the no-augmentation baseline yet (best is %+.2f points); run more "
+                        "iterations or widen the search space", base)
+        return table
+
+    @property
+    def best_policy(self) -> Policy | None:
+        """The policy of the best finished search trial (None before any)."""
+        return best_policy(self._records)
+
+    @property
+    def top_policies(self) -> "pandas.DataFrame":
+        from deepaug.notebook import top_policies
+
+        return top_policies(self._records)
+
+    @property
+    def notebook(self) -> "pandas.DataFrame":
+        """The CSV notebook (one row per epoch per training) as a DataFrame."""
+        import pandas as pd
+
+        path = self._search.experiment.notebook_path
+        if not path.is_file():
+            raise InputError(f"no notebook yet at {path}: run optimize() first")
+        return pd.read_csv(path)
+
+    def _require_best(self) -> Policy:
+        policy = self.best_policy
+        if policy is None:
+            raise InputError("no finished search trial yet: run optimize() first")
+        return policy
+
+    def keras_layer(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
+        """The best policy as a Keras layer (augments in training, identity at inference)."""
+        from deepaug.keras_augment import PolicyLayer
+
+        return PolicyLayer(self._require_best(), seed=seed, value_range=value_range)
+
+    def tf_map_fn(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
+        """The best policy as a function for `tf.data.Dataset.map`."""
+        from deepaug.keras_augment import policy_map_fn
+
+        return policy_map_fn(self._require_best(), seed=seed, value_range=value_range)
+
+    def report(self) -> Path:
+        """Write (again) the experiment's report; returns the summary's path."""
+        from deepaug.report import make_report
+
+        return make_report(self.experiment_dir)
