@@ -121,7 +121,9 @@ class Search:
             controller.tell([p for p, _ in told], [float(r) for _, r in told])
             log.info("replayed %d finished trial(s) into the %s controller", len(told), self.config.method)
         controller.reserve([r.policy_object() for r in records if r.policy is not None
-                            and r.state is not TrialState.COMPLETE])
+                            and r.state is TrialState.RUNNING])
+        controller.forget([r.policy_object() for r in records if r.policy is not None
+                           and r.state is TrialState.FAILED])
         return controller
 
     # ------------------------------------------------------------ the loop

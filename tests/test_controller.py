@@ -95,3 +95,12 @@ def test_bad_arguments():
     c = Controller(SMALL, method="random", seed=0)
     with pytest.raises(InputError, match="2 policies and 1 rewards"):
         c.tell(c.ask(2), [0.5])
+
+
+def test_a_failed_policy_is_never_proposed_again():
+    controller = Controller(SearchSpace(), initial_points=1, seed=0)
+    first = controller.ask(1)
+    controller.tell(first, [0.5])
+    failed = controller.ask(1)
+    controller.forget(failed)
+    assert all(controller.ask(1)[0] != failed[0] for _ in range(3))
