@@ -1,0 +1,293 @@
+"""Storage: one contract suite run against every backend, then what only one backend has.
+
+The S3 backend talks over HTTP to a real moto server on loopback (tests/_moto.py); no
+boto3 call is mocked.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
+from deepaug.errors import InputError
+from deepaug.storage import (LocalStorage, S3Storage, Storage, StorageError, join, locate, open_storage,
+                             parse_s3_uri, read_json, write_json)
+
+BIG = 12 * 1024 * 1024  # over the 8 MiB multipart threshold: two parts on S3
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path) -> Storage:
+    if request.param == "local":
+        return LocalStorage(tmp_path / "root")
+    bucket = request.getfixturevalue("s3_bucket")
+    # No endpoint or client given: boto3 must find the moto server through AWS_ENDPOINT_URL.
+    return S3Storage(bucket, "exp/one", page_size=10)
+
+
+# ---------------------------------------------------------------- the contract
+
+def test_is_a_storage(store):
+    assert isinstance(store, Storage)
+
+
+def test_write_read_round_trip_and_overwrite(store):
+    store.write("trials/0001/spec.json", b'{"a": 1}')
+    assert store.read("trials/0001/spec.json") == b'{"a": 1}'
+    store.write("trials/0001/spec.json", bytearray(b"shorter"))
+    assert store.read("trials/0001/spec.json") == b"shorter"
+
+
+def test_exists(store):
+    assert not store.exists("a/b.bin")
+    store.write("a/b.bin", b"x")
+    assert store.exists("a/b.bin")
+    assert not store.exists("a")  # a "folder" is not an object
+
+
+def test_list_is_recursive_sorted_and_filtered_by_prefix(store):
+    keys = ["trials/0002/record.json", "trials/0001/spec.json", "trials/0001/record.json", "trip.json",
+            "shards/a/b/c/0.npz", "z.txt", "trials2/x"]
+    for key in keys:
+        store.write(key, b"1")
+    assert list(store.list()) == sorted(keys)
+    assert list(store.list("trials/")) == ["trials/0001/record.json", "trials/0001/spec.json",
+                                           "trials/0002/record.json"]
+    assert list(store.list("tri")) == sorted(k for k in keys if k.startswith("tri"))
+    assert list(store.list("trials/0001/s")) == ["trials/0001/spec.json"]
+    assert list(store.list("nothing/here/")) == []
+
+
+def test_list_includes_every_page(store):
+    keys = [f"many/{i:03d}" for i in range(25)]  # S3 store: pages of 10, the last one partial
+    for key in keys:
+        store.write(key, b"")
+    pages = _count_calls(store, "ListObjectsV2")
+    assert list(store.list("many/")) == keys
+    assert pages == ([3] if isinstance(store, S3Storage) else [])
+
+
+def _count_calls(store, operation: str) -> list[int]:
+    """Count the S3 requests `store` sends for `operation` (botocore's own event hooks; nothing mocked)."""
+    if not isinstance(store, S3Storage):
+        return []
+    calls = [0]
+
+    def count(**_) -> None:
+        calls[0] += 1
+
+    store.client.meta.events.register(f"before-send.s3.{operation}", count)
+    return calls
+
+
+def test_delete(store):
+    store.write("d/one", b"1")
+    store.write("d/two", b"2")
+    store.delete("d/one")
+    assert not store.exists("d/one")
+    assert list(store.list()) == ["d/two"]
+    store.delete("d/one")  # absent: no error
+    with pytest.raises(FileNotFoundError):
+        store.read("d/one")
+
+
+def test_missing_key_raises_file_not_found_naming_the_uri(store):
+    with pytest.raises(FileNotFoundError, match="nothing stored at") as info:
+        store.read("no/such/key.json")
+    assert store.uri("no/such/key.json") in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["with space/naïve ünïcode ✓.json", "日本/データ 1.bin", "a+b=c&d%20e#f"])
+def test_unicode_and_odd_characters_in_keys(store, key):
+    store.write(key, b"odd")
+    assert store.read(key) == b"odd"
+    assert store.exists(key)
+    assert list(store.list()) == [key]
+
+
+def test_only_bytes_are_stored(store):
+    with pytest.raises(TypeError, match="can only store bytes"):
+        store.write("text", "not bytes")
+    assert not store.exists("text")
+
+
+def test_empty_object(store):
+    store.write("empty", b"")
+    assert store.read("empty") == b""
+    assert store.exists("empty")
+
+
+def test_large_object_round_trip(store):
+    data = os.urandom(1024) * (BIG // 1024) + b"tail"
+    store.write("big/blob.bin", data)
+    assert store.read("big/blob.bin") == data
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "../up", "a/../../up", "a//b", "a/./b", "trailing/", "nul\x00"])
+def test_keys_that_could_escape_the_root_are_refused(store, key):
+    with pytest.raises(InputError, match="bad key"):
+        store.write(key, b"x")
+    with pytest.raises(InputError, match="bad key"):
+        store.read(key)
+
+
+def test_readers_see_old_or_whole_new_content(store):
+    old, new = b"o" * 300_000, b"n" * 200_000
+    store.write("live", old)
+    seen, stop = set(), threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.add(store.read("live"))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(10):
+            store.write("live", new if i % 2 == 0 else old)
+    finally:
+        stop.set()
+        thread.join()
+    assert seen <= {old, new} and seen
+
+
+def test_json_helpers_and_reopening_by_uri(store):
+    write_json(store, "trials/0001/spec.json", {"policy": [["rotate", 0.5, 0.3]], "name": "ü"})
+    again = open_storage(store.uri())
+    assert read_json(again, "trials/0001/spec.json") == {"policy": [["rotate", 0.5, 0.3]], "name": "ü"}
+    one, key = locate(store.uri("trials/0001/spec.json"))
+    assert one.read(key) == store.read("trials/0001/spec.json")
+    store.write("bad.json", b"{not json")
+    with pytest.raises(InputError, match="not valid JSON") as info:
+        read_json(store, "bad.json")
+    assert store.uri("bad.json") in str(info.value)
+
+
+# ---------------------------------------------------------------- local only
+
+def test_local_refuses_prefixes_escaping_the_root(tmp_path):
+    (tmp_path / "outside").write_bytes(b"secret")
+    store = LocalStorage(tmp_path / "root")
+    with pytest.raises(InputError):
+        list(store.list("../"))
+    with pytest.raises(InputError):
+        store.read("../outside")
+
+
+def test_local_write_leaves_no_temp_files_and_a_failed_write_keeps_the_old_content(tmp_path, monkeypatch):
+    store = LocalStorage(tmp_path)
+    store.write("a/f.json", b"old")
+    store.write("a/f.json", b"newer")
+    assert os.listdir(tmp_path / "a") == ["f.json"]
+
+    def crash(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("deepaug.storage_local.os.fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.write("a/f.json", b"never seen")
+    assert store.read("a/f.json") == b"newer"
+    assert os.listdir(tmp_path / "a") == ["f.json"]
+
+
+def test_local_list_hides_temp_files_of_writes_in_progress_and_delete_prunes_folders(tmp_path):
+    store = LocalStorage(tmp_path)
+    store.write("x/y/z.bin", b"1")
+    (tmp_path / "x" / "y" / ".z.bin.abc123.tmp").write_bytes(b"partial")
+    assert list(store.list()) == ["x/y/z.bin"]
+    (tmp_path / "x" / "y" / ".z.bin.abc123.tmp").unlink()
+    store.delete("x/y/z.bin")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_uris(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert open_storage("rel/dir").uri("k") == str(tmp_path / "rel" / "dir" / "k")
+    assert open_storage(f"file://{tmp_path}/x%20y").uri() == str(tmp_path / "x y")
+    assert join(str(tmp_path), "a", "b.json") == str(tmp_path / "a" / "b.json")
+    with pytest.raises(InputError, match="unsupported storage URI"):
+        open_storage("gs://bucket/x")
+    with pytest.raises(InputError, match="unsupported storage URI"):
+        open_storage("file://otherhost/x")
+
+
+# ---------------------------------------------------------------- S3 only
+
+@pytest.mark.parametrize("uri, expected", [("s3://b/", ("b", "")), ("s3://b", ("b", "")),
+                                            ("s3://b/exp/one/", ("b", "exp/one")), ("S3://b/k", ("b", "k"))])
+def test_parse_s3_uri(uri, expected):
+    assert parse_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["s3://", "s3:///key", "s3:/b/k", "s3://b/k?x=1", "s3://bad bucket/k"])
+def test_bad_s3_uris_are_input_errors(uri):
+    with pytest.raises(InputError, match="S3"):
+        open_storage(uri)
+
+
+def test_s3_join():
+    assert join("s3://b/exp/", "trials", "/0001/", "spec.json") == "s3://b/exp/trials/0001/spec.json"
+
+
+def test_missing_bucket_is_an_input_error_naming_it(s3_env):
+    store = open_storage("s3://no-such-bucket-here/exp")
+    for action in (lambda: store.read("k"), lambda: store.write("k", b"v"), lambda: list(store.list()),
+                   lambda: store.exists("k"), lambda: store.delete("k"), lambda: store.write("k", b"v" * BIG)):
+        with pytest.raises(InputError, match="bucket 'no-such-bucket-here' does not exist") as info:
+            action()
+        assert "s3://no-such-bucket-here/exp" in str(info.value)
+
+
+def test_unreachable_endpoint_is_a_storage_error_after_retries(s3_env, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-print-me")
+    store = S3Storage("bucket", endpoint_url="http://127.0.0.1:1", attempts=2, connect_timeout=1, read_timeout=1)
+    attempts = _count_calls(store, "GetObject")
+    start = time.monotonic()
+    with pytest.raises(StorageError, match=r"unreachable after 2 attempts") as info:
+        store.read("trials/x.json")
+    assert time.monotonic() - start < 5 and attempts == [2]
+    message = str(info.value)
+    assert "s3://bucket/trials/x.json" in message and "http://127.0.0.1:1" in message
+    assert "do-not-print-me" not in message
+    assert isinstance(info.value, OSError)
+
+
+def test_s3_client_config_and_injected_client(s3_bucket, s3_env):
+    import boto3
+
+    store = S3Storage(s3_bucket, attempts=3, connect_timeout=2, read_timeout=7)
+    config = store.client.meta.config
+    assert (config.retries["mode"], config.retries["total_max_attempts"]) == ("standard", 3)
+    assert (config.connect_timeout, config.read_timeout) == (2, 7)
+    assert store.client.meta.endpoint_url == s3_env  # from AWS_ENDPOINT_URL
+    injected = S3Storage(s3_bucket, "p", client=boto3.client("s3", endpoint_url=s3_env))
+    injected.write("k", b"v")
+    assert store.read("p/k") == b"v"
+
+
+def test_s3_prefix_isolates_sibling_prefixes(s3_bucket):
+    S3Storage(s3_bucket, "exp2").write("a", b"2")
+    store = S3Storage(s3_bucket, "exp")
+    store.write("a", b"1")
+    assert list(store.list()) == ["a"] and store.read("a") == b"1"
+
+
+def test_s3_large_object_goes_up_in_parts(s3_bucket):
+    store = S3Storage(s3_bucket)
+    store.write("big.bin", b"\x01" * BIG)
+    etag = store.client.head_object(Bucket=s3_bucket, Key="big.bin")["ETag"]
+    assert etag.strip('"').endswith("-2")  # a multipart upload's ETag names its part count
+
+
+def test_s3_lists_past_a_thousand_keys_with_the_default_page_size(s3_bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = S3Storage(s3_bucket, "many")
+    keys = [f"k/{i:04d}" for i in range(1003)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: store.write(key, b""), keys))
+    pages = _count_calls(store, "ListObjectsV2")
+    assert list(store.list()) == keys and pages == [2]
