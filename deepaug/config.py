@@ -55,8 +55,8 @@ class SearchConfig(BaseModel):
     reports_dir: str = "reports"
     policies_dir: str = "policies"
     child_models_dir: str = "child_models"
-    executor: Literal["inline", "local", "kubernetes"] = "inline"
-    workers: int = Field(1, ge=1)
+    executor: Literal["inline", "local", "kubernetes"] = "local"
+    workers: int | None = Field(None, ge=1)  # None: one local worker per core (at most 8)
     validation_size: int | None = Field(None, ge=1)
 
     @field_validator("model")

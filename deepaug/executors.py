@@ -4,7 +4,8 @@ An executor knows nothing of the controller or the experiment folder: it gets sp
 hands back finished `TrialRecord`s, calling `on_update(record)` whenever a trial starts
 or one of its trainings finishes (the search stores those records as they come).
 
-`InlineExecutor` runs one trial at a time in this process.
+`InlineExecutor` runs one trial at a time in this process; `LocalExecutor`
+(deepaug.local_pool) runs `workers` trials at once in worker processes.
 """
 from __future__ import annotations
 
@@ -60,11 +61,30 @@ class InlineExecutor:
         self.cancel()
 
 
+def default_workers() -> int:
+    """Local workers when the config does not say: one per core, at most 8 (each holds a
+    TensorFlow runtime and a copy of the training data)."""
+    from deepaug.local_pool import threads_per_worker
+
+    return max(1, min(8, threads_per_worker(1)))
+
+
 def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None = None,
-                  workers: int = 1) -> Executor:
+                  workers: int | None = None) -> Executor:
     """The executor a config names."""
     if kind == "inline":
-        if workers > 1:
+        if workers is not None and workers > 1:
             log.warning("executor 'inline' runs one trial at a time; workers=%d is ignored", workers)
         return InlineExecutor(context, on_update)
-    raise InputError(f"executor {kind!r} is not available yet; use executor: inline")
+    if kind == "local":
+        import pickle
+
+        try:
+            pickle.dumps(context.config)
+        except Exception as exc:  # a keras model object that cannot travel to a worker process
+            log.warning("the child model cannot be sent to worker processes (%s); running trials inline", exc)
+            return InlineExecutor(context, on_update)
+        from deepaug.local_pool import LocalExecutor
+
+        return LocalExecutor(context, on_update, workers or default_workers())
+    raise InputError(f"executor {kind!r} is not available yet; use executor: local or inline")

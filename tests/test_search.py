@@ -250,3 +250,15 @@ def test_trial_records_are_never_partial(tmp_path):
     da.optimize(1)
     for path in (da.experiment_dir / "trials").iterdir():
         assert path.name.startswith("trial_") and json.loads(path.read_text())["state"] in [s.value for s in TrialState]
+
+
+def test_a_search_on_the_local_worker_pool_keeps_two_trials_in_flight(tmp_path):
+    da = DeepAugment(X, Y, tiny_config(tmp_path, executor="local", workers=2, opt_samples=2))
+    table = da.optimize(3)
+    records = read_records(da.experiment_dir)
+    assert sorted(records) == [0, 1, 2, 3] and all(r["state"] == "complete" for r in records.values())
+    assert len(table) == 3
+    notebook = pd.read_csv(da.experiment_dir / "notebook.csv")
+    assert notebook.groupby("trial").size().to_dict() == {n: 2 for n in range(4)}
+    # the baseline and trial 1 ran side by side: trial 1 started before the baseline finished
+    assert records[1]["started_at"] <= records[0]["finished_at"]

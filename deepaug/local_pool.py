@@ -1,0 +1,214 @@
+"""The local executor: a pool of worker processes, each training one trial at a time.
+
+Each worker is a fresh (spawned) Python process with its own TensorFlow, limited to a
+fair share of the CPU threads, so `workers` trials train side by side. The driver hands
+a spec to an idle worker and reads the worker's messages: the RUNNING record after each
+training (so the experiment folder stays current) and the finished record. A worker that
+dies mid-trial (killed, out of memory) is replaced and its trial is retried from its last
+finished training, up to `max_retries` times; then the trial is recorded as failed.
+Workers ignore Ctrl-C: the driver cancels them, so an interrupt never half-writes a record.
+Each worker talks to the driver over its own pipe: a worker killed while sending can
+only break its own channel (a shared multiprocessing.Queue's lock would stay held).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from multiprocessing.connection import wait as wait_any
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+from deepaug.errors import InputError
+from deepaug.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+def threads_per_worker(workers: int, cpus: int | None = None) -> int:
+    """A fair share of the machine's cores for each worker (at least one)."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(cpus) // max(1, int(workers)))
+
+
+def _worker_main(index: int, context: TrialContext, threads: int, conn: Any) -> None:
+    """A worker process: limit threads, then run specs until told to stop (None)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cv2
+    import tensorflow as tf
+
+    cv2.setNumThreads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    from deepaug.trials import run_spec
+
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the driver went away
+            return
+        if task is None:
+            return
+        spec, resume_from = TrialSpec.from_dict(task[0]), task[1] and TrialRecord.from_dict(task[1])
+
+        def update(record: TrialRecord) -> None:
+            if not record.finished:  # the finished record travels once, as "done"
+                conn.send(("update", record.to_dict()))
+
+        record = run_spec(spec, context, update, resume_from)
+        conn.send(("done", record.to_dict()))
+
+
+@dataclass
+class _Slot:
+    process: Any
+    conn: Any  # the driver's end of this worker's pipe
+    number: int | None = None  # the trial it runs
+    dead: bool = False
+
+
+class LocalExecutor:
+    """`workers` processes, one trial each at a time (see the module docstring)."""
+
+    def __init__(self, context: TrialContext, on_update: Any = None, workers: int = 2, max_retries: int = 2,
+                 threads: int | None = None) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InputError(f"workers must be a positive integer, got {workers!r}")
+        self.context = context
+        self.on_update = on_update
+        self.capacity = workers
+        self.max_retries = max_retries
+        self.threads = threads or threads_per_worker(workers)
+        self._mp = mp.get_context("spawn")
+        self._slots: list[_Slot] = []
+        self._pending: deque[tuple[TrialSpec, TrialRecord | None]] = deque()
+        self._latest: dict[int, TrialRecord] = {}
+        self._specs: dict[int, TrialSpec] = {}
+        self._retries: dict[int, int] = {}
+        self._started = False
+
+    # ------------------------------------------------------------ processes
+
+    def _spawn(self, index: int) -> _Slot:
+        conn, child = self._mp.Pipe(duplex=True)
+        process = self._mp.Process(target=_worker_main, name=f"deepaug-worker-{index}", daemon=True,
+                                   args=(index, self.context, self.threads, child))
+        process.start()
+        child.close()
+        return _Slot(process, conn)
+
+    def _start(self) -> None:
+        if not self._started:
+            log.info("starting %d local worker process(es), %d CPU thread(s) each", self.capacity, self.threads)
+            self._slots = [self._spawn(i) for i in range(self.capacity)]
+            self._started = True
+
+    def worker_pids(self) -> list[int]:
+        return [slot.process.pid for slot in self._slots]
+
+    # ------------------------------------------------------------ executor interface
+
+    def submit(self, spec: TrialSpec, resume_from: TrialRecord | None = None) -> None:
+        self._specs[spec.number] = spec
+        if resume_from is not None:
+            self._latest[spec.number] = resume_from
+        self._pending.append((spec, resume_from))
+
+    def _dispatch(self) -> None:
+        self._start()
+        for slot in self._slots:
+            if slot.number is None and self._pending:
+                spec, resume_from = self._pending.popleft()
+                slot.number = spec.number
+                try:
+                    slot.conn.send((spec.to_dict(), None if resume_from is None else resume_from.to_dict()))
+                except OSError:  # it died before taking the task: _check_workers retries it
+                    slot.dead = True
+
+    def wait(self) -> list[TrialRecord]:
+        if not self._pending and all(slot.number is None for slot in self._slots):
+            raise InputError("wait() with no submitted trial")
+        self._dispatch()
+        while True:
+            by_conn = {id(slot.conn): (i, slot) for i, slot in enumerate(self._slots)}
+            ready = wait_any([slot.conn for slot in self._slots], timeout=POLL_SECONDS)
+            for conn in ready:
+                i, slot = by_conn[id(conn)]
+                try:
+                    kind, data = conn.recv()
+                except (EOFError, OSError):
+                    slot.dead = True
+                    continue
+                record = TrialRecord.from_dict(data, "worker message")
+                self._latest[record.number] = record
+                if self.on_update is not None:
+                    self.on_update(record)
+                if kind == "done":
+                    slot.number = None
+                    self._dispatch()
+                    return [record]
+            failed = self._check_workers()
+            if failed:
+                return failed
+            self._dispatch()
+
+    def _check_workers(self) -> list[TrialRecord]:
+        """Replace dead workers; retry their trial, or fail it after max_retries."""
+        failed = []
+        for i, slot in enumerate(self._slots):
+            if not slot.dead and slot.process.is_alive():
+                continue
+            slot.process.join(timeout=5)
+            slot.conn.close()
+            code = slot.process.exitcode
+            number = slot.number
+            self._slots[i] = self._spawn(i)
+            if number is None:
+                log.warning("local worker %d exited (code %s) while idle; replaced it", i, code)
+                continue
+            retries = self._retries.get(number, 0) + 1
+            self._retries[number] = retries
+            latest = self._latest.get(number)
+            if retries <= self.max_retries:
+                log.warning("local worker %d died (exit code %s) during trial %d; retrying it (%d/%d)", i, code,
+                            number, retries, self.max_retries)
+                self._pending.appendleft((self._specs[number], latest))
+            else:
+                base = latest or TrialRecord.running(self._specs[number], self.context.config.model_name)
+                record = replace(base, state=TrialState.FAILED, finished_at=now(),
+                                 error=f"worker process died (exit code {code}) {retries} times running this trial")
+                if self.on_update is not None:
+                    self.on_update(record)
+                failed.append(record)
+        return failed
+
+    def cancel(self) -> None:
+        """Stop every worker now; trials in flight stay RUNNING in the records."""
+        self._pending.clear()
+        for slot in self._slots:
+            if slot.process.is_alive():
+                slot.process.kill()
+        for slot in self._slots:
+            slot.process.join(timeout=10)
+        self._slots = []
+        self._started = False
+
+    def close(self) -> None:
+        for slot in self._slots:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10
+        for slot in self._slots:
+            slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
+        self.cancel()

@@ -1,0 +1,141 @@
+"""One contract every executor passes, plus the local pool's fault handling.
+
+Real trainings (1-2 epochs on 120 16x16 images); the local pool spawns real worker
+processes with their own TensorFlow. A worker is killed with SIGKILL to test retries.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from _search import toy_data
+from deepaug import Policy
+from deepaug.datasets import from_arrays, split_train_val
+from deepaug.trials import TrialContext, TrialRecord, TrialSpec, TrialState
+
+pytest.importorskip("tensorflow")
+
+from deepaug.executors import InlineExecutor, make_executor  # noqa: E402
+from deepaug.local_pool import LocalExecutor, threads_per_worker  # noqa: E402
+from deepaug.training import TrainingConfig  # noqa: E402
+
+ROT = Policy.from_list([[("rotate", 0.8, 0.3), ("cutout", 0.5, 0.3)]])
+FLIP = Policy.from_list([[("horizontal-flip", 0.5, 0.0), ("contrast", 0.5, 0.4)]])
+
+
+def context(tmp_path, model: str = "basiccnn", **overrides) -> TrialContext:
+    x, y = toy_data()
+    train, val = split_train_val(from_arrays(x, y), 120, 60, seed=0)
+    values = dict(model=model, child_epochs=1, child_batch_size=32, opt_samples=2, opt_last_n_epochs=1,
+                  child_models_dir=str(tmp_path / "child_models"))
+    return TrialContext(train, val, TrainingConfig(**{**values, **overrides}))
+
+
+EXECUTORS = {
+    "inline": lambda ctx, updates: InlineExecutor(ctx, updates.append),
+    "local": lambda ctx, updates: LocalExecutor(ctx, updates.append, workers=2),
+}
+
+
+@pytest.fixture(params=sorted(EXECUTORS))
+def kind(request):
+    return request.param
+
+
+def run_all(executor, specs, resume=None) -> dict[int, TrialRecord]:
+    for spec in specs:
+        executor.submit(spec, (resume or {}).get(spec.number))
+    out: dict[int, TrialRecord] = {}
+    try:
+        while len(out) < len(specs):
+            for record in executor.wait():
+                assert record.number not in out, "a trial came back twice"
+                out[record.number] = record
+    finally:
+        executor.close()
+    return out
+
+
+def test_every_submitted_trial_comes_back_once_with_its_updates(tmp_path, kind):
+    updates: list[TrialRecord] = []
+    specs = [TrialSpec(0, None, 5, "baseline"), TrialSpec(1, ROT, 6), TrialSpec(2, FLIP, 7)]
+    records = run_all(EXECUTORS[kind](context(tmp_path), updates), specs)
+    assert sorted(records) == [0, 1, 2]
+    for spec in specs:
+        record = records[spec.number]
+        assert record.state is TrialState.COMPLETE and 0 <= record.reward <= 1
+        assert record.seed == spec.seed and record.policy_object() == spec.policy and record.kind == spec.kind
+        mine = [u for u in updates if u.number == spec.number]
+        assert [len(u.histories) for u in mine] == [0, 1, 2, 2]  # started, each training, finished
+        assert [u.state for u in mine][-1] is TrialState.COMPLETE and mine[-1] == record
+
+
+def test_a_trial_that_raises_comes_back_failed_with_its_error(tmp_path, kind):
+    good = context(tmp_path)
+    bad = TrialContext(good.train, good.val, good.config, initial_weights=str(tmp_path / "missing.weights.npz"))
+    records = run_all(EXECUTORS[kind](bad, []), [TrialSpec(1, ROT, 6)])
+    assert records[1].state is TrialState.FAILED and "missing.weights.npz" in records[1].error
+
+
+def test_an_interrupted_trial_keeps_its_finished_trainings(tmp_path, kind):
+    first = run_all(InlineExecutor(context(tmp_path, opt_samples=1)), [TrialSpec(1, ROT, 6)])[1]
+    partial = TrialRecord.running(TrialSpec(1, ROT, 6), first.model).with_training(first.histories[0])
+    updates: list[TrialRecord] = []
+    record = run_all(EXECUTORS[kind](context(tmp_path), updates), [TrialSpec(1, ROT, 6)], {1: partial})[1]
+    assert record.state is TrialState.COMPLETE and record.histories[0] == first.histories[0]
+    assert [len(u.histories) for u in updates] == [1, 2, 2]  # only the second training ran
+
+
+def test_cancel_stops_trials_in_flight(tmp_path, kind):
+    executor = EXECUTORS[kind](context(tmp_path, child_epochs=50), [])
+    executor.submit(TrialSpec(1, ROT, 6))
+    executor.cancel()
+    executor.close()
+
+
+# ---------------------------------------------------------------- the local pool
+
+def test_a_killed_worker_is_replaced_and_its_trial_retried_from_its_last_training(tmp_path):
+    updates: list[TrialRecord] = []
+    killed: list[int] = []
+
+    def kill_after_first_training(record: TrialRecord) -> None:
+        updates.append(record)
+        if len(record.histories) == 1 and not killed:
+            killed.append(executor.worker_pids()[0])
+            os.kill(killed[0], signal.SIGKILL)
+
+    executor = LocalExecutor(context(tmp_path), kill_after_first_training, workers=1)
+    record = run_all(executor, [TrialSpec(1, ROT, 6)])[1]
+    assert killed and record.state is TrialState.COMPLETE and len(record.histories) == 2
+    first = next(u for u in updates if len(u.histories) == 1)
+    assert record.histories[0] == first.histories[0]  # the finished training was kept, not redone
+    assert [len(u.histories) for u in updates] == [0, 1, 1, 2, 2]  # started, trained, retried, trained, done
+
+
+def test_a_trial_whose_worker_keeps_dying_is_recorded_as_failed(tmp_path):
+    killed: list[int] = []
+
+    def kill_at_start(record: TrialRecord) -> None:
+        if record.state is TrialState.RUNNING:
+            killed.append(executor.worker_pids()[0])
+            os.kill(killed[-1], signal.SIGKILL)
+
+    executor = LocalExecutor(context(tmp_path, child_epochs=20), kill_at_start, workers=1, max_retries=1)
+    record = run_all(executor, [TrialSpec(1, ROT, 6)])[1]
+    assert len(set(killed)) == 2
+    assert record.state is TrialState.FAILED and "died" in record.error and "2 times" in record.error
+
+
+def test_threads_are_shared_fairly():
+    assert threads_per_worker(2, cpus=2) == 1 and threads_per_worker(2, cpus=8) == 4
+    assert threads_per_worker(16, cpus=2) == 1
+
+
+def test_make_executor_picks_the_pool_and_falls_back_inline_for_models_that_cannot_travel(tmp_path):
+    ctx = context(tmp_path)
+    assert isinstance(make_executor("local", ctx, None, 2), LocalExecutor)
+    assert isinstance(make_executor("inline", ctx), InlineExecutor)
