@@ -84,6 +84,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trial_run(args: argparse.Namespace) -> int:
+    from deepaug.worker import run_trial_spec
+
+    return run_trial_spec(args.spec)
+
+
+def _cmd_k8s_render(args: argparse.Namespace) -> int:
+    from deepaug.config import load_config_file
+    from deepaug.k8s_executor import trial_prefix
+    from deepaug.k8s_manifests import render_job, render_rbac, require, to_yaml
+    from deepaug.storage import open_storage
+
+    _, config = load_config_file(args.config, experiment_name=args.experiment_name)
+    settings = require(config.kubernetes)
+    name = config.experiment_name or "deepaug"
+    spec_uri = open_storage(settings.storage).uri(f"{trial_prefix(name, args.trial)}/spec.json")
+    docs = [] if args.rbac_only else [render_job(settings, name, args.trial, spec_uri)]
+    if not args.job_only:
+        docs += render_rbac(settings)
+    print(to_yaml(docs), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepaug", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deepaug {__version__}")
@@ -125,6 +148,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--reports-dir", default="reports", help="where experiments live (default: reports)")
     rep.add_argument("--top", type=int, default=5, help="policies in the summary's table (default: 5)")
     rep.set_defaults(func=_cmd_report)
+
+    trial = sub.add_parser("trial", help="run one trial from a spec (what a Kubernetes pod runs)")
+    trial_sub = trial.add_subparsers(dest="trial_command", required=True)
+    trial_run = trial_sub.add_parser(
+        "run", help="run the trial of a spec document and write its records back to storage",
+        description="Read a trial spec (s3:// URI or path) and its shared context, train the trial and write its "
+                    "RUNNING and finished records next to the spec. Exit code 0: complete; 3: the trial failed (its "
+                    "record says why); 2: bad, missing or older-format spec; 1: anything else (worth a retry).")
+    trial_run.add_argument("--spec", required=True, help="URI of the trial's spec.json")
+    trial_run.set_defaults(func=_cmd_trial_run)
+
+    k8s = sub.add_parser("k8s", help="Kubernetes helpers")
+    k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True)
+    render = k8s_sub.add_parser(
+        "render", help="print the manifests a run would submit (a trial's Job, then the RBAC)",
+        description="Print, as YAML, the Job that trial TRIAL of this config's search would submit with executor "
+                    "kubernetes, followed by the ServiceAccounts, Role and RoleBinding it needs "
+                    "(kubectl apply -f - takes them).")
+    render.add_argument("--config", required=True, help="the search's config file (with a `kubernetes:` section)")
+    render.add_argument("--trial", type=int, default=1, help="trial number to render (default: 1)")
+    render.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
+    only = render.add_mutually_exclusive_group()
+    only.add_argument("--job-only", action="store_true", help="print the Job only, not the RBAC")
+    only.add_argument("--rbac-only", action="store_true", help="print the RBAC only (to kubectl apply it)")
+    render.set_defaults(func=_cmd_k8s_render)
 
     policy = sub.add_parser("policy", help="validate a policy file and print it")
     policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")

@@ -5,16 +5,20 @@ hands back finished `TrialRecord`s, calling `on_update(record)` whenever a trial
 or one of its trainings finishes (the search stores those records as they come).
 
 `InlineExecutor` runs one trial at a time in this process; `LocalExecutor`
-(deepaug.local_pool) runs `workers` trials at once in worker processes.
+(deepaug.local_pool) runs `workers` trials at once in worker processes;
+`KubernetesExecutor` (deepaug.k8s_executor) runs one Kubernetes Job per trial.
 """
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from deepaug.errors import InputError
 from deepaug.trials import TrialContext, TrialRecord, TrialSpec, run_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.config import KubernetesSettings
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,9 @@ def default_workers() -> int:
 
 
 def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None = None,
-                  workers: int | None = None) -> Executor:
-    """The executor a config names."""
+                  workers: int | None = None, kubernetes: "KubernetesSettings | None" = None,
+                  experiment: str = "deepaug") -> Executor:
+    """The executor a config names; `kubernetes` and `experiment` are for kind "kubernetes"."""
     if kind == "inline":
         if workers is not None and workers > 1:
             log.warning("executor 'inline' runs one trial at a time; workers=%d is ignored", workers)
@@ -87,4 +92,8 @@ def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None =
         from deepaug.local_pool import LocalExecutor
 
         return LocalExecutor(context, on_update, workers or default_workers())
-    raise InputError(f"executor {kind!r} is not available yet; use executor: local or inline")
+    if kind == "kubernetes":
+        from deepaug.k8s_executor import KubernetesExecutor
+
+        return KubernetesExecutor(context, on_update, kubernetes, experiment, workers)
+    raise InputError(f"unknown executor {kind!r}; use executor: local, inline or kubernetes")

@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 # Config keys that say where things go or how trials run, not what the search is: they
 # may change between a run and its resume.
 RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_dir", "child_models_dir",
-                  "executor", "workers")
+                  "executor", "workers", "kubernetes")
 _RECORD = re.compile(r"^trial_(\d+)\.json$")
 
 

@@ -152,7 +152,8 @@ class Search:
             if previous is not None and len(record.histories) > len(previous.histories):
                 exp.append_notebook(record, self._like)
 
-        executor = make_executor(self.config.executor, context, on_update, self.config.workers)
+        executor = make_executor(self.config.executor, context, on_update, self.config.workers,
+                                 kubernetes=self.config.kubernetes, experiment=exp.name)
         progress = Progress(iterations, time.perf_counter(), [])
         self._update_progress(progress, records.values())
         try:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from _k8s import contract_executor
 from _search import toy_data
 from deepaug import Policy
 from deepaug.datasets import from_arrays, split_train_val
@@ -37,6 +38,8 @@ def context(tmp_path, model: str = "basiccnn", **overrides) -> TrialContext:
 EXECUTORS = {
     "inline": lambda ctx, updates: InlineExecutor(ctx, updates.append),
     "local": lambda ctx, updates: LocalExecutor(ctx, updates.append, workers=2),
+    # Jobs on kmock's API emulator; tests/_k8s.py plays the Job controller, pods are local processes
+    "kubernetes": lambda ctx, updates: contract_executor(ctx, updates),
 }
 
 

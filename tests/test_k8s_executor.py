@@ -1,0 +1,247 @@
+"""The Kubernetes executor against an emulated cluster: the real kubernetes client over HTTP.
+
+Only the cluster is stood in for (tests/_k8s.py): kmock serves the Kubernetes API, and a
+harness plays the Job controller, running each pod as a local process (`deepaug trial run`)
+or, where a test is about the controller and not the training, as a quick fake pod that
+exits with a code or writes a finished record. The shared volume is a tmp folder.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+
+import pytest
+
+from _k8s import (Cluster, Emulator, JobController, batch_api, complete_without_training, free_port,
+                  pod_log, settings, spec_of, trial_of, write_kubeconfig)
+from _search import tiny_config, toy_data
+from deepaug import Policy
+from deepaug.datasets import from_arrays, split_train_val
+from deepaug.errors import InputError
+from deepaug.k8s_api import KubernetesUnavailable
+from deepaug.k8s_executor import KubernetesExecutor
+from deepaug.storage import locate, read_json, write_json
+from deepaug.training import TrainingConfig
+from deepaug.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
+
+pytest.importorskip("kubernetes")
+pytest.importorskip("kmock")
+
+ROT = Policy.from_list([[("rotate", 0.8, 0.3), ("cutout", 0.5, 0.3)]])
+
+
+def context(tmp_path, **overrides) -> TrialContext:
+    x, y = toy_data(n=120)
+    train, val = split_train_val(from_arrays(x, y), 60, 30, seed=0)
+    values = dict(child_epochs=1, child_batch_size=32, opt_samples=2, opt_last_n_epochs=1,
+                  child_models_dir=str(tmp_path / "child_models"))
+    return TrialContext(train, val, TrainingConfig(**{**values, **overrides}))
+
+
+@pytest.fixture
+def clusters(tmp_path):
+    started: list[Cluster] = []
+
+    def start(pod=None, kill=None) -> Cluster:
+        started.append(Cluster(tmp_path / f"cluster{len(started)}", pod=pod, kill=kill))
+        return started[-1]
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+def run_all(executor, specs, resume=None) -> dict[int, TrialRecord]:
+    for spec in specs:
+        executor.submit(spec, (resume or {}).get(spec.number))
+    out: dict[int, TrialRecord] = {}
+    while len(out) < len(specs):
+        out.update((r.number, r) for r in executor.wait())
+    return out
+
+
+def test_a_pod_that_keeps_failing_is_retried_to_the_limit_then_failed_and_the_next_trial_runs(tmp_path, clusters):
+    cluster = clusters(pod=lambda job, i: 1 if trial_of(job) == 1 else complete_without_training(job, i))
+    updates: list[TrialRecord] = []
+    executor = KubernetesExecutor(context(tmp_path), updates.append, cluster.settings(backoff_limit=1, max_retries=1),
+                                  "faulty", workers=2)
+    records = run_all(executor, [TrialSpec(1, ROT, 6), TrialSpec(2, None, 7, "baseline")])
+    assert records[2].state is TrialState.COMPLETE and records[2].reward == 0.5
+    failed = records[1]
+    assert failed.state is TrialState.FAILED and "BackoffLimitExceeded" in failed.error
+    assert "gave up after 2 Job(s)" in failed.error
+    assert sorted(code for _, code in cluster.controller.pods) == [0, 1, 1, 1, 1]  # 2 Jobs x (1 + backoff 1)
+    assert [u.state for u in updates if u.number == 1] == [TrialState.RUNNING] * 2 + [TrialState.FAILED]
+    assert len(cluster.jobs()) == 2  # the failed Jobs stay for `kubectl logs` until the search ends...
+    executor.close()
+    assert cluster.jobs() == []  # ...then every Job it started is gone
+
+
+def test_a_user_error_is_not_retried(tmp_path, clusters):
+    cluster = clusters(pod=lambda job, i: 2)
+    executor = KubernetesExecutor(context(tmp_path), None, cluster.settings(backoff_limit=3, max_retries=2), "usr")
+    record = run_all(executor, [TrialSpec(1, ROT, 6)])[1]
+    executor.close()
+    assert len(cluster.controller.pods) == 1
+    assert record.state is TrialState.FAILED and "user error" in record.error and "kubectl logs" in record.error
+
+
+def test_each_training_is_reported_once_even_when_polls_miss_them_and_a_crash_keeps_progress(tmp_path, clusters):
+    def pod(job, index):  # trains once per pod; the first pod is then OOM killed
+        store, key = locate(spec_of(job)["record"])
+        record = TrialRecord.from_dict(read_json(store, key)).with_training({"val_accuracy": [0.1 * (index + 1)]})
+        if index == 0:
+            write_json(store, key, record.to_dict())
+            return 137
+        write_json(store, key, replace(record, state=TrialState.COMPLETE, reward=0.5, reward_std=0.0,
+                                       sample_rewards=(0.5,), finished_at=now()).to_dict())
+        return 0
+
+    cluster = clusters(pod=pod)
+    updates: list[TrialRecord] = []
+    executor = KubernetesExecutor(context(tmp_path), updates.append, cluster.settings(), "progress")
+    record = run_all(executor, [TrialSpec(1, ROT, 6)])[1]
+    executor.close()
+    assert [code for _, code in cluster.controller.pods] == [137, 0]
+    assert record.state is TrialState.COMPLETE and record.histories == ({"val_accuracy": [0.1]},
+                                                                        {"val_accuracy": [0.2]})
+    assert [len(u.histories) for u in updates] == [0, 1, 2, 2]
+    assert [u.state for u in updates] == [TrialState.RUNNING] * 3 + [TrialState.COMPLETE]
+
+
+def test_an_unreachable_api_server_is_retried_with_backoff_then_a_clear_error(tmp_path):
+    port = free_port()
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}")
+    updates: list[TrialRecord] = []
+    executor = KubernetesExecutor(context(tmp_path), updates.append,
+                                  settings(tmp_path / "shared", kubeconfig, api_retries=3), "down",
+                                  backoff_seconds=0.01)
+    delays: list[float] = []
+    executor.jobs.sleep = delays.append
+    with pytest.raises(KubernetesUnavailable) as err:
+        executor.submit(TrialSpec(1, ROT, 6))
+    assert f"127.0.0.1:{port}" in str(err.value) and "4 time(s)" in str(err.value) and "resume" in str(err.value)
+    assert delays == [0.01, 0.02, 0.04] and updates == []  # nothing reached the experiment's records
+    executor.close()  # nothing was started: returns at once
+    for path in (tmp_path / "shared").rglob("*.json"):
+        json.loads(path.read_text())  # whatever was stored is whole
+
+
+def test_an_api_server_that_comes_back_during_the_backoff_is_used(tmp_path):
+    port = free_port()
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}")
+    started: list = []
+
+    def sleep(seconds: float) -> None:  # the server comes up during the second wait
+        if len(started) == 0 and seconds > 0.015:
+            emulator = Emulator(port)
+            started.extend([emulator, JobController(batch_api(kubeconfig), tmp_path / "pods",
+                                                    pod=complete_without_training)])
+
+    executor = KubernetesExecutor(context(tmp_path), None, settings(tmp_path / "shared", kubeconfig), "back",
+                                  backoff_seconds=0.01)
+    executor.jobs.sleep = sleep
+    try:
+        record = run_all(executor, [TrialSpec(1, ROT, 6)])[1]
+        executor.close()
+    finally:
+        for thing in reversed(started):
+            thing.stop()
+    assert started and record.state is TrialState.COMPLETE
+
+
+def test_forbidden_is_an_input_error_naming_the_role(tmp_path, clusters):
+    import kmock
+
+    cluster = clusters()
+
+    def forbid(request):
+        raise kmock.KubernetesError(status=403, reason="Forbidden",
+                                    message='jobs.batch is forbidden: User "tester" cannot create resource "jobs"')
+
+    cluster.emulator.run(lambda: cluster.emulator.handler["post"] << forbid)
+    executor = KubernetesExecutor(context(tmp_path), None, cluster.settings(), "forbidden")
+    with pytest.raises(InputError, match=r"refused to create Job .*403.*k8s/rbac.yaml"):
+        executor.submit(TrialSpec(1, ROT, 6))
+
+
+def test_cancel_deletes_the_jobs_and_their_pods_stop(tmp_path, clusters):
+    cluster = clusters()  # real pods: `deepaug trial run` processes
+    executor = KubernetesExecutor(context(tmp_path, child_epochs=50), None, cluster.settings(), "cancel")
+    executor.submit(TrialSpec(1, ROT, 6))
+    assert _eventually(lambda: cluster.controller.running)
+    process = next(iter(cluster.controller.running.values()))
+    executor.cancel()
+    assert cluster.jobs() == []
+    assert _eventually(lambda: process.poll() is not None)
+    executor.close()
+
+
+def test_a_restarted_controller_follows_the_job_it_had_created(tmp_path, clusters):
+    go = threading.Event()
+    cluster = clusters(pod=lambda job, i: go.wait(20) and complete_without_training(job, i))
+    spec = TrialSpec(1, ROT, 6)
+    first = KubernetesExecutor(context(tmp_path), None, cluster.settings(), "restart")
+    first.submit(spec)  # ...and the controller dies: no close, the Job keeps running
+    assert _eventually(lambda: cluster.jobs())
+    running = TrialRecord.running(spec, "basiccnn")
+    second = KubernetesExecutor(context(tmp_path), None, cluster.settings(), "restart")
+    second.submit(spec, resume_from=running)  # same Job name: followed, not created twice
+    go.set()
+    record = second.wait()[0]
+    second.close()
+    assert record.state is TrialState.COMPLETE and len(cluster.controller.pods) == 1
+
+
+@pytest.mark.slow
+def test_a_pod_killed_after_its_first_training_is_replaced_and_resumes_from_it(tmp_path, clusters):
+    def kill(job, index):
+        if index:
+            return False
+        store, key = locate(spec_of(job)["record"])
+        return store.exists(key) and len(read_json(store, key)["histories"]) >= 1
+
+    cluster = clusters(kill=kill)  # real pods: `deepaug trial run` processes
+    updates: list[TrialRecord] = []
+    executor = KubernetesExecutor(context(tmp_path), updates.append, cluster.settings(), "killed")
+    record = run_all(executor, [TrialSpec(1, ROT, 6)])[1]
+    executor.close()
+    job, code = cluster.controller.pods[0]
+    assert code == 137  # the first pod; the second may be deleted with its Job while it exits, once its record is in
+    log = pod_log(cluster.root / "pods", job, 1)
+    assert "resumes after 1 finished training" in log and "trial 1 complete" in log
+    assert record.state is TrialState.COMPLETE and len(record.histories) == 2
+    first = next(u for u in updates if len(u.histories) == 1)
+    assert record.histories[0] == first.histories[0]  # kept, not trained again
+    assert cluster.jobs() == []
+
+
+def test_a_search_runs_on_the_cluster_and_goes_on_after_a_failed_trial(tmp_path, clusters):
+    from deepaug.config import SearchConfig
+    from deepaug.search import Search
+
+    rewards = {0: 0.4, 1: 0.6, 3: 0.7}
+    cluster = clusters(pod=lambda job, i: 1 if trial_of(job) == 2 else complete_without_training(
+        job, i, rewards[trial_of(job)]))
+    config = SearchConfig.from_user(tiny_config(tmp_path, executor="kubernetes", workers=2, kubernetes=cluster.settings(
+        max_retries=0, backoff_limit=0).model_dump()))
+    x, y = toy_data()
+    records = Search(from_arrays(x, y), config, "on-k8s").run(3)
+    assert [(r.number, r.state) for r in records] == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE),
+                                                      (2, TrialState.FAILED), (3, TrialState.COMPLETE)]
+    stored = json.loads((tmp_path / "reports/experiments/on-k8s/trials/trial_0003.json").read_text())
+    assert stored["reward"] == 0.7
+    assert cluster.jobs() == []
+    assert len(list((cluster.storage / "contexts").iterdir())) == 1  # the context went up once
+
+
+def _eventually(condition, seconds: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
