@@ -3,8 +3,13 @@
 For each image one sub-policy is drawn uniformly; each of its operations is applied in
 order, independently per image with the operation's probability. Images that drew the
 same sub-policy are processed together, so each op runs once per batch, vectorized.
+
+Training also takes any `Augmenter`: an object with `augment_nhwc(x, rng)` (the
+baselines in `deepaug.baselines` are), so every method shares one pipeline.
 """
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,3 +48,18 @@ def augment_nhwc(policy: Policy, x: np.ndarray, rng: np.random.Generator) -> np.
         if changed:
             out[idx] = batch
     return out
+
+
+@runtime_checkable
+class Augmenter(Protocol):
+    """Augments a validated (N, H, W, C) uint8 batch with an explicit Generator; returns a new batch."""
+
+    def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        ...
+
+
+def augment_with(augmenter: Policy | Augmenter, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Augment a validated (N, H, W, C) uint8 batch with a Policy or any Augmenter."""
+    if isinstance(augmenter, Policy):
+        return augment_nhwc(augmenter, x, rng)
+    return augmenter.augment_nhwc(x, rng)

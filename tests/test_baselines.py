@@ -1,0 +1,103 @@
+"""The baselines (flip + crop, RandAugment, TrivialAugment) as augmenters over the op registry."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _images import natural_batch
+from deepaug import Policy
+from deepaug.augmenter import Augmenter, augment_with
+from deepaug.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment
+from deepaug.errors import InputError, PolicyError
+
+GRAY = natural_batch(64, 28, 28, 1, seed=1)
+RGB = natural_batch(64, 16, 16, 3, seed=2)
+BASELINES = [FlipCrop(), RandAugment(), TrivialAugment()]
+
+
+@pytest.mark.parametrize("augmenter", BASELINES, ids=lambda a: a.name)
+@pytest.mark.parametrize("images", [GRAY, RGB], ids=["gray28", "rgb16"])
+def test_each_baseline_is_an_augmenter_that_is_deterministic_per_seed(augmenter, images):
+    assert isinstance(augmenter, Augmenter)
+    before = images.copy()
+    a, b, c = (augmenter.apply(images, seed=s) for s in (3, 3, 4))
+    assert a.dtype == np.uint8 and a.shape == images.shape
+    np.testing.assert_array_equal(images, before)  # input untouched
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, images)
+    x = images if images.ndim == 4 else images[..., None]
+    np.testing.assert_array_equal(augment_with(augmenter, x, np.random.default_rng(3)), a.reshape(x.shape))
+
+
+def test_flip_crop_is_a_flip_then_a_crop_of_the_zero_padded_image():
+    pad = 2
+    out = FlipCrop(pad=pad).apply(GRAY[..., 0], seed=0)
+    seen = set()
+    for image, result in zip(GRAY[..., 0], out):
+        matches = []
+        for flipped in (False, True):
+            src = np.pad(image[:, ::-1] if flipped else image, pad)
+            for dy in range(2 * pad + 1):
+                for dx in range(2 * pad + 1):
+                    if np.array_equal(src[dy:dy + 28, dx:dx + 28], result):
+                        matches.append((flipped, dy - pad, dx - pad))
+        assert matches, "output is not a flip + padded crop of its input"
+        seen.update(matches)
+    assert {m[0] for m in seen} == {False, True}
+    assert {m[1] for m in seen} == set(range(-pad, pad + 1)) and {m[2] for m in seen} == set(range(-pad, pad + 1))
+
+
+def test_randaugment_applies_n_ops_at_the_global_magnitude():
+    once = RandAugment(n=1, magnitude=0.3, ops=("invert",)).apply(RGB, seed=0)
+    np.testing.assert_array_equal(once, 255 - RGB)
+    twice = RandAugment(n=2, magnitude=0.3, ops=("invert",)).apply(RGB, seed=0)
+    np.testing.assert_array_equal(twice, RGB)
+    flat = np.full((200, 8, 8, 1), 100, np.uint8)
+    out = RandAugment(n=1, magnitude=0.5, ops=("brighten",)).apply(flat, seed=0)  # +- 64 * 0.5
+    assert set(np.unique(out[:, 0, 0, 0]).tolist()) == {68, 132}
+    assert RandAugment().ops == DEFAULT_OPS
+
+
+def test_trivialaugment_draws_one_op_per_image_at_one_of_31_magnitudes():
+    flat = np.full((3000, 8, 8, 1), 100, np.uint8)
+    out = TrivialAugment(ops=("brighten",)).apply(flat, seed=0)
+    delta = np.abs(out[:, 0, 0, 0].astype(int) - 100)
+    levels = {int(np.rint(64 * k / 30)) for k in range(31)}
+    assert set(delta.tolist()) == levels  # every level drawn, nothing else
+    mixed = TrivialAugment(ops=("identity", "invert")).apply(RGB, seed=0)
+    inverted = np.all(mixed == 255 - RGB, axis=(1, 2, 3))
+    assert np.all(inverted | np.all(mixed == RGB, axis=(1, 2, 3)))
+    assert 10 < inverted.sum() < 54
+
+
+@pytest.mark.parametrize("make", [lambda: RandAugment(n=0), lambda: RandAugment(magnitude=1.5),
+                                  lambda: RandAugment(magnitude="high"), lambda: TrivialAugment(levels=1),
+                                  lambda: FlipCrop(pad=-1), lambda: TrivialAugment(ops=("rotate", "rotate")),
+                                  lambda: TrivialAugment(ops=())])
+def test_bad_settings_are_input_errors(make):
+    with pytest.raises(InputError):
+        make()
+
+
+def test_an_unknown_op_names_the_valid_ones():
+    with pytest.raises(PolicyError, match="valid ops are"):
+        RandAugment(ops=("rotat",))
+
+
+def test_the_training_pipeline_takes_an_augmenter():
+    pytest.importorskip("tensorflow")
+    from deepaug import training
+
+    labels = np.arange(len(RGB)) % 2
+    invert = RandAugment(n=1, ops=("invert",))
+    ds = training.train_dataset(RGB, labels, invert, batch_size=16, seed=0, epochs=1)
+    x, y = next(iter(ds))
+    idx = np.random.default_rng([0, 0, 0]).permutation(len(RGB))[:16]
+    np.testing.assert_allclose(x.numpy(), (255 - RGB[idx]) / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(y.numpy(), labels[idx])
+    assert training._coerce_policy(invert) is invert
+    assert training._policy_record(invert)["augmenter"] == "randaugment"
+    assert training._is_noop(None) and training._is_noop(Policy.noop()) and not training._is_noop(invert)
+    with pytest.raises(InputError, match="augment_nhwc"):
+        training._coerce_policy(object())

@@ -1,0 +1,154 @@
+"""`deepaug evaluate` end to end on tiny real data: a real search's policy against the baselines.
+
+Every training is one epoch on 120 16x16 images (about a second); the whole file trains
+about 15 child models.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _search import tiny_config, toy_data
+from deepaug import Policy
+from deepaug.errors import InputError, PolicyError
+
+pytest.importorskip("tensorflow")
+
+from deepaug import evaluate as ev  # noqa: E402
+from deepaug import training  # noqa: E402
+from deepaug.api import DeepAugment  # noqa: E402
+from deepaug.baselines import TrivialAugment  # noqa: E402
+
+X, Y = toy_data()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A real tiny search, then `deepaug evaluate` of its best policy on the same data (.npz)."""
+    tmp = tmp_path_factory.mktemp("evaluate")
+    search = DeepAugment(X, Y, tiny_config(tmp))
+    search.optimize(1)
+    data = tmp / "toy.npz"
+    np.savez(data, images=X, labels=Y)
+    parser = argparse.ArgumentParser()
+    ev.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["evaluate", "--policy", str(search.experiment_dir / "best_policy.json"),
+                              "--dataset", str(data), "--epochs", "3", "--seeds", "2", "--train-size", "120",
+                              "--batch-size", "32", "--reports-dir", str(tmp / "reports")])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = args.func(args)
+    return args, code, search, tmp, printed.getvalue()
+
+
+def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
+    args, code, search, tmp, printed = evaluated
+    out = tmp / "reports" / "evaluations" / "toy-tiny"
+    assert code == 0
+    rows, runs = read_csv(out / "summary.csv"), read_csv(out / "runs.csv")
+    names = ["no augmentation", "flip+crop (pad 2)", "RandAugment (N=2, M=0.30)", "TrivialAugment", "policy tiny"]
+    assert [r["method"] for r in rows] == names
+    assert len(runs) == 10 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
+    for row in rows:
+        acc = [100 * float(r["test_accuracy"]) for r in runs if r["method"] == row["method"]]
+        assert row["seeds"] == "2" and math.isclose(float(row["mean_accuracy"]), np.mean(acc))
+        assert float(row["ci95_low"]) <= float(row["mean_accuracy"]) <= float(row["ci95_high"])
+        assert float(row["train_seconds_mean"]) > 0
+    for name in names:  # two seeds train two different models
+        losses = [r["train_loss"] for r in runs if r["method"] == name]
+        assert losses[0] != losses[1]
+    markdown = (out / "summary.md").read_text()
+    assert all(f"| {name} |" in markdown for name in names) and "policy tiny" in markdown
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| method | test accuracy" in printed and str(out) in printed
+
+
+def test_the_search_cost_of_the_policy_is_shown_beside_it(evaluated):
+    args, _, search, tmp, _ = evaluated
+    rows = read_csv(tmp / "reports" / "evaluations" / "toy-tiny" / "summary.csv")
+    trials = sorted((search.experiment_dir / "trials").glob("trial_*.json"))
+    cost = sum(json.loads(p.read_text())["seconds"] for p in trials)
+    assert len(trials) == 2 and cost > 0
+    assert math.isclose(float(rows[-1]["search_seconds"]), cost)
+    assert all(r["search_seconds"] == "" for r in rows[:-1])
+    # the copy in policies/ is traced back to its experiment through reports_dir
+    copy = Path(tiny_config(tmp)["policies_dir"]) / "tiny.json"
+    assert ev.find_search(copy, Policy.from_json(copy), tmp / "reports") == ("tiny", pytest.approx(cost))
+    assert ev.find_search(copy, Policy.noop(), tmp / "reports") == (None, None)
+
+
+def test_a_method_and_seed_trains_the_same_model_again(evaluated):
+    args, _, _, tmp, _ = evaluated
+    pool, test, _ = ev.load_split(args.dataset)
+    train = ev.split_train_val(pool, 120, seed=0)[0]
+    config = training.TrainingConfig(child_epochs=3, child_batch_size=32)
+    again = ev.compare(train, test, [ev.Method("TrivialAugment", TrivialAugment())], config, seeds=1)
+    first = next(r for r in read_csv(tmp / "reports" / "evaluations" / "toy-tiny" / "runs.csv")
+                 if r["method"] == "TrivialAugment" and r["seed"] == "0")
+    assert again[0]["train_loss"] == float(first["train_loss"])
+    assert again[0]["test_accuracy"] == float(first["test_accuracy"])
+
+
+def test_a_file_dataset_holds_out_a_fixed_stratified_test_set(evaluated):
+    args = evaluated[0]
+    pool, test, source = ev.load_split(args.dataset)
+    pool2, test2, _ = ev.load_split(args.dataset)
+    assert len(test) == round(0.2 * len(X)) and len(pool) + len(test) == len(X)
+    np.testing.assert_array_equal(test.images, test2.images)
+    assert np.bincount(test.labels).min() >= 15 and "held out" in source
+    rows = {im.tobytes() for im in pool.images}
+    assert not any(im.tobytes() in rows for im in test.images)
+
+
+def test_interval_and_verdicts():
+    low, high = ev.t_interval([1.0, 2.0, 3.0])
+    assert math.isclose(low, 2 - 4.302652729911275 / math.sqrt(3)) and math.isclose(high, 4 - low)
+    assert all(math.isnan(v) for v in ev.t_interval([1.0]))
+    methods = [ev.Method("a", None), ev.Method("b", None), ev.Method("c", None), ev.Method("policy p", None, "policy")]
+    acc = {"a": [0.80, 0.81, 0.79], "b": [0.90, 0.91, 0.89], "c": [0.85, 0.84, 0.87], "policy p": [0.85, 0.86, 0.84]}
+    runs = [{"method": m, "seed": s, "test_accuracy": v} for m, vs in acc.items() for s, v in enumerate(vs)]
+    lines = ev.verdicts(runs, methods)
+    assert lines[0].startswith("policy p beat a: +5.00 points")
+    assert lines[1].startswith("policy p lost to b: -5.00 points")
+    assert lines[2].startswith("policy p did not separate from c: -0.33 points")
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started although the input was bad")
+    monkeypatch.setattr(training, "_fit", refuse)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    ({"policies": ["missing.json"]}, PolicyError, "neither an existing file"),
+    ({"dataset": "imagenet"}, InputError, "not a named dataset"),
+    ({"seeds": 0}, InputError, "seeds must be an integer >= 1"),
+    ({"epochs": 0}, InputError, "epochs must be an integer >= 1"),
+    ({"train_size": 10_000}, InputError, "train_size=10000 is more than the 192 training images"),
+    ({"baselines": ["cutmix"]}, InputError, "unknown baselines"),
+    ({"model": "resnet"}, InputError, "unknown model"),
+])
+def test_bad_input_fails_before_any_training(tmp_path, no_training, change, error, match):
+    data = tmp_path / "toy.npz"
+    np.savez(data, images=X, labels=Y)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    kwargs = {"policies": [], "dataset": str(data), "epochs": 1, "seeds": 1, "reports_dir": tmp_path, **change}
+    with pytest.raises(error, match=match):
+        ev.evaluate(kwargs.pop("policies"), kwargs.pop("dataset"), **kwargs)
+    with pytest.raises(PolicyError, match="not valid JSON"):
+        ev.evaluate([bad], str(data), epochs=1, reports_dir=tmp_path)
