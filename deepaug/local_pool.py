@@ -7,19 +7,26 @@ training (so the experiment folder stays current) and the finished record. A wor
 dies mid-trial (killed, out of memory) is replaced and its trial is retried from its last
 finished training, up to `max_retries` times; then the trial is recorded as failed.
 Workers ignore Ctrl-C: the driver cancels them, so an interrupt never half-writes a record.
-Each worker talks to the driver over its own pipe: a worker killed while sending can
-only break its own channel (a shared multiprocessing.Queue's lock would stay held).
+
+A worker is `python -m deepaug.local_pool`, started with subprocess, not multiprocessing:
+multiprocessing's spawn re-imports the user's main script in every worker, so a script
+without an ``if __name__ == "__main__":`` guard would crash (or search again) there. Each
+worker talks to the driver over its own stdin/stdout pipes (pickled messages): a worker
+killed while sending can only break its own channel.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-from multiprocessing.connection import wait as wait_any
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_any
+from pathlib import Path
 from typing import Any
 
 from deepaug.errors import InputError
@@ -37,12 +44,19 @@ def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     return max(1, int(cpus) // max(1, int(workers)))
 
 
-def _worker_main(index: int, context: TrialContext, threads: int, conn: Any) -> None:
-    """A worker process: limit threads, then run specs until told to stop (None)."""
+THREAD_VARS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _serve() -> None:
+    """A worker process: read (context, threads), then run specs until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    rx = Connection(os.dup(0), writable=False)
+    tx = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the message pipe
+    try:
+        context, threads = rx.recv()
+    except EOFError:
+        return
     import cv2
     import tensorflow as tf
 
@@ -53,7 +67,7 @@ def _worker_main(index: int, context: TrialContext, threads: int, conn: Any) -> 
 
     while True:
         try:
-            task = conn.recv()
+            task = rx.recv()
         except EOFError:  # the driver went away
             return
         if task is None:
@@ -62,18 +76,22 @@ def _worker_main(index: int, context: TrialContext, threads: int, conn: Any) -> 
 
         def update(record: TrialRecord) -> None:
             if not record.finished:  # the finished record travels once, as "done"
-                conn.send(("update", record.to_dict()))
+                tx.send(("update", record.to_dict()))
 
         record = run_spec(spec, context, update, resume_from)
-        conn.send(("done", record.to_dict()))
+        tx.send(("done", record.to_dict()))
 
 
 @dataclass
 class _Slot:
-    process: Any
-    conn: Any  # the driver's end of this worker's pipe
+    process: subprocess.Popen
+    conn: Connection  # messages from the worker
+    tasks: Connection  # specs to the worker
     number: int | None = None  # the trial it runs
     dead: bool = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
 
 class LocalExecutor:
@@ -88,7 +106,6 @@ class LocalExecutor:
         self.capacity = workers
         self.max_retries = max_retries
         self.threads = threads or threads_per_worker(workers)
-        self._mp = mp.get_context("spawn")
         self._slots: list[_Slot] = []
         self._pending: deque[tuple[TrialSpec, TrialRecord | None]] = deque()
         self._latest: dict[int, TrialRecord] = {}
@@ -99,12 +116,22 @@ class LocalExecutor:
     # ------------------------------------------------------------ processes
 
     def _spawn(self, index: int) -> _Slot:
-        conn, child = self._mp.Pipe(duplex=True)
-        process = self._mp.Process(target=_worker_main, name=f"deepaug-worker-{index}", daemon=True,
-                                   args=(index, self.context, self.threads, child))
-        process.start()
-        child.close()
-        return _Slot(process, conn)
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, **{var: str(self.threads) for var in THREAD_VARS}}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        process = subprocess.Popen([sys.executable, "-m", "deepaug.local_pool"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, env=env)
+        tasks = Connection(os.dup(process.stdin.fileno()), readable=False)
+        conn = Connection(os.dup(process.stdout.fileno()), writable=False)
+        process.stdin.close()
+        process.stdout.close()
+        slot = _Slot(process, conn, tasks)
+        try:
+            tasks.send((self.context, self.threads))
+        except OSError:
+            slot.dead = True
+        return slot
 
     def _start(self) -> None:
         if not self._started:
@@ -130,7 +157,7 @@ class LocalExecutor:
                 spec, resume_from = self._pending.popleft()
                 slot.number = spec.number
                 try:
-                    slot.conn.send((spec.to_dict(), None if resume_from is None else resume_from.to_dict()))
+                    slot.tasks.send((spec.to_dict(), None if resume_from is None else resume_from.to_dict()))
                 except OSError:  # it died before taking the task: _check_workers retries it
                     slot.dead = True
 
@@ -165,11 +192,13 @@ class LocalExecutor:
         """Replace dead workers; retry their trial, or fail it after max_retries."""
         failed = []
         for i, slot in enumerate(self._slots):
-            if not slot.dead and slot.process.is_alive():
+            if not slot.dead and slot.alive():
                 continue
-            slot.process.join(timeout=5)
+            if slot.alive():
+                slot.process.kill()
+            code = slot.process.wait()
             slot.conn.close()
-            code = slot.process.exitcode
+            slot.tasks.close()
             number = slot.number
             self._slots[i] = self._spawn(i)
             if number is None:
@@ -195,20 +224,29 @@ class LocalExecutor:
         """Stop every worker now; trials in flight stay RUNNING in the records."""
         self._pending.clear()
         for slot in self._slots:
-            if slot.process.is_alive():
+            if slot.alive():
                 slot.process.kill()
         for slot in self._slots:
-            slot.process.join(timeout=10)
+            slot.process.wait()
+            slot.conn.close()
+            slot.tasks.close()
         self._slots = []
         self._started = False
 
     def close(self) -> None:
         for slot in self._slots:
             try:
-                slot.conn.send(None)
+                slot.tasks.send(None)
             except OSError:
                 pass
         deadline = time.monotonic() + 10
         for slot in self._slots:
-            slot.process.join(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                slot.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
         self.cancel()
+
+
+if __name__ == "__main__":
+    _serve()

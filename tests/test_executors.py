@@ -142,3 +142,24 @@ def test_make_executor_picks_the_pool_and_falls_back_inline_for_models_that_cann
     ctx = context(tmp_path)
     assert isinstance(make_executor("local", ctx, None, 2), LocalExecutor)
     assert isinstance(make_executor("inline", ctx), InlineExecutor)
+
+
+def test_a_user_script_without_a_main_guard_runs_on_the_pool(tmp_path):
+    """multiprocessing's spawn would re-run this script in every worker; our workers do not."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    script = tmp_path / "search.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(tests)!r})\n"
+        "from _search import tiny_config, toy_data\nfrom pathlib import Path\nfrom deepaug import DeepAugment\n"
+        "x, y = toy_data()\n"
+        f"config = tiny_config(Path({str(tmp_path)!r}), executor='local', workers=2)\n"
+        "print('RUNS', len(DeepAugment(x, y, config).optimize(2)))\n")
+    env = {**os.environ, "PYTHONPATH": str(tests.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("RUNS 2") == 1  # the script ran once, not once more per worker
