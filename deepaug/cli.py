@@ -174,9 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     only.add_argument("--rbac-only", action="store_true", help="print the RBAC only (to kubectl apply it)")
     render.set_defaults(func=_cmd_k8s_render)
 
+    from deepaug.augment_run import add_parser as add_augment_parser
     from deepaug.evaluate import add_parser as add_evaluate_parser
 
     add_evaluate_parser(sub)
+    add_augment_parser(sub)
 
     policy = sub.add_parser("policy", help="validate a policy file and print it")
     policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")

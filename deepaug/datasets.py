@@ -393,20 +393,40 @@ def _crop_resize_all(ds: Dataset, size: tuple[int, int] | None, square_crop: boo
     return Dataset(images, ds.labels, ds.class_names, ds.name, ds.skipped)
 
 
-def _read_image(path: Path) -> np.ndarray | None:
-    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8; None when unreadable."""
+def crop_resize(image: np.ndarray, size: int | tuple[int, int] | None, square_crop: bool = False) -> np.ndarray:
+    """One image as the folder loader prepares it: optional centre square crop, then resize to `size`.
+
+    Returns (H, W) for grayscale and (H, W, 3) for colour, like `decode_image`.
+    """
+    return _crop_resize(image, _check_size(size), square_crop)
+
+
+def decode_image(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray | None:
+    """Decode encoded image bytes (PNG, JPEG, BMP, ...) as RGB (H, W, 3) or grayscale (H, W) uint8.
+
+    Returns None when the bytes are not an image OpenCV can decode.
+    """
     import cv2  # lazy
 
+    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR) if data.size else None
-    except (OSError, cv2.error):
+        image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR) if buffer.size else None
+    except cv2.error:
         return None
     if image is None or image.ndim not in (2, 3) or image.size == 0:
         return None
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return image
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8; None when unreadable."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    return decode_image(data)
 
 
 def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) -> Dataset:

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 EXTRAS="${DEEPAUG_EXTRAS:-cpu,s3,k8s,bench,dev}"
-DEBIAN_PACKAGES=(dataset-fashion-mnist)
+DEBIAN_PACKAGES=(dataset-fashion-mnist redis-server)  # redis-server: the queue-mode tests
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()

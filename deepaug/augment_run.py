@@ -1,0 +1,183 @@
+"""The full augmentation run: a policy (or a chain of ops) over a whole dataset, sharded.
+
+Each input image yields its original (optionally square-cropped and resized) and its
+augmented variants, named after it and seeded from (image key, policy, variant), so the
+same request always produces the same bytes. Input: a folder of class sub-folders (local
+or s3://) or an .npz; output: a local folder or an S3 prefix (see `deepaug.outputs`).
+
+Scale-out: the sorted listing is cut into shards of `shard_size` images (`deepaug.shards`).
+Locally, `workers` processes share the shards; a worker given `shard="I/N"` does only its
+share (as a pod of an Indexed Job would); with `queue="redis://..."` workers lease shards
+from Redis (`deepaug.work_queue`). A shard writes its completion marker after its outputs,
+so a re-run skips complete shards and redoes the rest with identical bytes, and whoever
+completes the last shard writes labels.csv and then manifest.json. A request whose
+dataset (same input listing, recipe, options, deepaug version) is already complete
+returns the existing one without recomputing it.
+
+>>> from deepaug.augment_run import augment
+>>> result = augment("best.json", "data/train", "s3://bucket/augmented/{id}", variants=4,
+...                  size=224, workers=2)                                              # doctest: +SKIP
+>>> result.complete, result.manifest["totals"]                                       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from deepaug.augment_plan import RunPlan, make_plan
+from deepaug.augment_workers import RunError, Worker, finalize_run, prepare_output, run_pool, run_queue_workers
+from deepaug.errors import InputError
+from deepaug.policy import Policy
+from deepaug.shards import INDEX_VARIABLE, Share, parse_share, share_shards
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AugmentResult:
+    """What a call did: the dataset's id and location, and its manifest once complete."""
+
+    dataset_id: str
+    output: str
+    complete: bool
+    cached: bool
+    shards: int
+    shards_done_here: int
+    manifest: dict[str, Any] | None
+
+    def summary(self) -> str:
+        if self.manifest is not None:
+            totals = self.manifest["totals"]
+            how = "already built" if self.cached else "complete"
+            return (f"dataset {self.dataset_id[:16]} {how}: {totals['images']} images -> {totals['outputs']} "
+                    f"outputs, {totals['skipped']} skipped (listed in the manifest), in {self.output}")
+        return (f"dataset {self.dataset_id[:16]}: this worker did {self.shards_done_here} of {self.shards} shards; "
+                f"manifest.json appears in {self.output} once every shard is complete")
+
+
+def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
+            dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
+            format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
+            workers: int = 1, shard: str | Share | None = None, queue: str | None = None,
+            shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8, lease_seconds: float = 60.0,
+            storage_options: dict[str, Any] | None = None) -> AugmentResult:
+    """Augment every image under `src` into `dst` (see the module docstring); same request, same bytes.
+
+    `policy`: a Policy, a policy file (local or s3://) or a built-in name; None with `chain`.
+    `dst` may contain '{id}', replaced by the dataset id (a content-addressed cache location).
+    """
+    if shard is not None and queue is not None:
+        raise InputError("give either a shard (a fixed share of the work) or a queue (shared leases), not both")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    share = parse_share(shard) if isinstance(shard, str) else shard
+    if share is not None and workers != 1:
+        raise InputError("a worker given a shard runs alone; start one process per shard instead of workers > 1")
+    if share is None and queue is None and os.environ.get(INDEX_VARIABLE):
+        log.warning("%s is set but no shard was given, so this worker does every shard; in an Indexed Job pass "
+                    "--shard /N (N = the Job's completions)", INDEX_VARIABLE)
+    plan = make_plan(policy, src, dst, variants=variants, chain=chain, format=format, size=size, crop=crop,
+                     seed=seed, shard_size=shard_size, jpeg_quality=jpeg_quality, io_threads=io_threads,
+                     storage_options=storage_options)
+    manifest = prepare_output(plan)
+    if manifest is not None:
+        log.info("dataset %s is already complete in %s; nothing to do", plan.dataset_id[:16], plan.output_uri)
+        return AugmentResult(plan.dataset_id, plan.output_uri, True, True, plan.n_shards, 0, manifest)
+    started = time.perf_counter()
+    if queue is not None:
+        done = run_queue_workers(plan, queue, workers, lease_seconds)
+    else:
+        wanted = list(share_shards(share, plan.n_shards)) if share is not None else list(range(plan.n_shards))
+        done = run_pool(plan, wanted, workers) if workers > 1 else _run_here(plan, wanted)
+    manifest = finalize_run(plan)
+    log.info("did %d shard(s) in %.1f s", done, time.perf_counter() - started)
+    return AugmentResult(plan.dataset_id, plan.output_uri, manifest is not None, False, plan.n_shards, done, manifest)
+
+
+def _run_here(plan: RunPlan, shards: list[int]) -> int:
+    with Worker(plan) as worker:
+        return worker.run(shards, progress=True)
+
+
+# ---------------------------------------------------------------- command line
+
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument("--policy", default=None,
+                        help="policy file (.json/.yaml, local or s3://) or built-in name; not with --chain")
+    parser.add_argument("--input", required=True,
+                        help="folder of class sub-folders (local or s3://bucket/prefix/) or an .npz of images/labels")
+    parser.add_argument("--output", required=True,
+                        help="local folder or s3://bucket/prefix/ ('{id}' in it becomes the dataset id)")
+    parser.add_argument("--variants", type=int, default=None, help="augmented copies per image (default: 4)")
+    parser.add_argument("--chain", default=None,
+                        help="chained mode: ops a,b,c (op or op:magnitude); writes every subset img_a, img_ab, ...")
+    parser.add_argument("--format", choices=("png", "jpeg", "tfrecord"), default="png", help="(default: png)")
+    parser.add_argument("--size", type=int, default=None, help="square-crop and resize every image to SxS")
+    parser.add_argument("--crop", choices=("center", "random", "none"), default="center",
+                        help="square crop before --size: centre, seeded random (kaleidoscope) or none (stretch)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed, part of every image's seed (default: 0)")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    parser.add_argument("--shard", default=None,
+                        help="do only share I/N of the shards (worker I of N, from 0); /N takes I from "
+                             "$JOB_COMPLETION_INDEX")
+    parser.add_argument("--queue", default=None, help="take shards from a Redis work queue: redis://host:port/db")
+    parser.add_argument("--shard-size", type=int, default=100, help="images per shard (default: 100)")
+    parser.add_argument("--jpeg-quality", type=int, default=95, help="(default: 95)")
+    parser.add_argument("--io-threads", type=int, default=8, help="concurrent reads/writes per worker (default: 8)")
+    parser.add_argument("--lease-seconds", type=float, default=60.0, help="queue lease duration (default: 60)")
+
+
+def _cmd_augment(args: Any) -> int:
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per worker process: scale with --workers
+    try:
+        result = augment(args.policy, args.input, args.output, variants=args.variants, chain=args.chain,
+                         format=args.format, size=args.size, crop=args.crop, seed=args.seed, workers=args.workers,
+                         shard=args.shard, queue=args.queue, shard_size=args.shard_size,
+                         jpeg_quality=args.jpeg_quality, io_threads=args.io_threads,
+                         lease_seconds=args.lease_seconds)
+    except RunError as exc:
+        print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
+def add_parser(subparsers: Any) -> Any:
+    """Register `deepaug augment` on the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "augment", help="augment a whole dataset with a policy (sharded, resumable; local or S3)",
+        description="Write each image's original and K augmented variants (or every subset of a chain of ops), "
+                    "with labels.csv and manifest.json, to a local folder or S3. Deterministic: the same request "
+                    "gives the same bytes; running it again resumes, and returns a finished dataset at once.")
+    _add_arguments(parser)
+    parser.set_defaults(func=_cmd_augment)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m deepaug.augment_run ...`: the augment command on its own."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m deepaug.augment_run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _cmd_augment(args)
+    except InputError as exc:
+        print(f"deepaug: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
