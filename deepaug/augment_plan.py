@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from deepaug import __version__, builtin
 from deepaug.errors import InputError, PolicyError
@@ -107,19 +107,6 @@ def software() -> dict[str, str]:
     import numpy as np
 
     return {"deepaug": __version__, "numpy": np.__version__, "opencv": cv2.__version__}
-
-
-def differences(stored: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Human-readable differences between two identity documents."""
-    out = []
-    for key in sorted(set(stored) | set(wanted)):
-        a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += differences(a, b, f"{prefix}{key}.")
-        elif a != b and key != "dataset_id":
-            shown = [v if len(repr(v)) < 80 else repr(v)[:77] + "..." for v in (a, b)]
-            out.append(f"{prefix}{key}: there {shown[0]!r}, here {shown[1]!r}")
-    return out
 
 
 def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],

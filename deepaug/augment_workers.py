@@ -18,7 +18,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from deepaug.augment_plan import RunPlan, differences, software
+from deepaug.augment_plan import RunPlan, software
+from deepaug.identity import differences
 from deepaug.errors import InputError
 from deepaug.inputs import InputReader, Skip
 from deepaug.manifest import done_shards, finalize, read_marker
@@ -53,7 +54,7 @@ def prepare_output(plan: RunPlan) -> dict[str, Any] | None:
             continue
         if found.get("dataset_id") != plan.dataset_id:
             there = {k: found[k] for k in plan.identity if k in found}  # a manifest has more: results
-            changes = "; ".join(differences(there, plan.identity)[:6]) or "a different identity"
+            changes = "; ".join(differences(there, plan.identity, ("there", "here"), skip=("dataset_id",))[:6]) or "a different identity"
             raise InputError(f"{plan.output_uri} already holds another dataset ({str(found.get('dataset_id'))[:16]}, "
                              f"differing in {changes}); use another output (or put '{{id}}' in it) or remove it")
         return found if key == MANIFEST_KEY else None

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from deepaug import notebook
 from deepaug.errors import InputError
+from deepaug.identity import differences
 from deepaug.policy import Policy
 from deepaug.storage_local import atomic_write_text
 from deepaug.trials import TrialRecord, TrialState
@@ -45,17 +46,6 @@ def experiment_folder(reports_dir: str | Path, name: str) -> Path:
 
 def _identity(config_record: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     return {"config": {k: v for k, v in config_record.items() if k not in RESUMABLE_KEYS}, "data": dict(data)}
-
-
-def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(stored) | set(wanted)):
-        a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
-    return out
 
 
 class Experiment:
@@ -98,7 +88,7 @@ class Experiment:
                                  "this deepaug, choose another experiment_name")
             return None
         wanted = _identity(config_record, data)
-        diffs = _differences(_identity(stored["config"], stored["data"]), wanted)
+        diffs = differences(_identity(stored["config"], stored["data"]), wanted)
         if diffs:
             raise InputError(f"experiment {self.name!r} in {self.folder} was run with a different config or "
                              f"dataset, so it cannot be resumed with this one: {'; '.join(diffs)}. Use another "
