@@ -120,6 +120,12 @@ def baseline_reward(records: Iterable[TrialRecord]) -> float | None:
     return None
 
 
+def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """Completed search trials, best first (ties: the earlier trial first)."""
+    done = [r for r in records if r.kind != BASELINE and r.state is TrialState.COMPLETE]
+    return sorted(done, key=lambda r: (-float(r.reward), r.number))
+
+
 def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pandas.DataFrame":
     """The n best completed search trials, best first (ties: earlier trial first).
 
@@ -130,10 +136,8 @@ def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pandas.Data
     import pandas as pd
 
     base = baseline_reward(records)
-    done = [r for r in records if r.kind != BASELINE and r.state is TrialState.COMPLETE]
-    done.sort(key=lambda r: (-r.reward, r.number))
     rows = []
-    for record in done[:n]:
+    for record in ranked(records)[:n]:
         rows.append({"trial": record.number, "reward": record.reward, "reward_std": record.reward_std,
                      "expected_accuracy_increase(%)": None if base is None else 100.0 * (record.reward - base),
                      **policy_columns(record.policy_object()), "policy": policy_json(record.policy)})

@@ -58,19 +58,13 @@ def resolve_experiment(name_or_path: str | Path, reports_dir: str | Path = "repo
 
 # ---------------------------------------------------------------- what the report shows
 
-def search_trials(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Completed search trials, best first (ties: earlier trial first), as in top_policies.csv."""
-    done = [r for r in records if r.kind != BASELINE and r.state is TrialState.COMPLETE]
-    return sorted(done, key=lambda r: (-float(r.reward), r.number))
-
-
 def op_counts(records: Sequence[TrialRecord], top_k: int = 5) -> dict[str, int]:
     """How often each op occurs in the top_k search policies (probability > 0, identity left out).
 
     Most frequent first, ties by name.
     """
     counts: Counter[str] = Counter()
-    for record in search_trials(records)[:top_k]:
+    for record in notebook.ranked(records)[:top_k]:
         policy = record.policy_object()
         if policy is None:
             continue
@@ -80,7 +74,7 @@ def op_counts(records: Sequence[TrialRecord], top_k: int = 5) -> dict[str, int]:
 
 def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple[Policy | None, str]:
     """The best policy and where it came from: the best trial's record, else best_policy.json."""
-    ranked = search_trials(records)
+    ranked = notebook.ranked(records)
     if ranked and ranked[0].policy is not None:
         return ranked[0].policy_object(), f"trial {ranked[0].number}"
     if experiment.best_policy_path.is_file():
@@ -224,7 +218,7 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
     images = images or {}
     info = experiment.summary(list(records))
     base = info["baseline_reward"]
-    ranked = search_trials(records)
+    ranked = notebook.ranked(records)
     lines = [f"# Experiment {experiment.name}", "",
              f"- Trials: {info['trials']} ({info['complete']} complete, {info['failed']} failed, "
              f"{info['running']} running)",

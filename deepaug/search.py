@@ -235,7 +235,7 @@ class Search:
 
 def best_policy(records: list[TrialRecord]) -> Policy | None:
     """The policy of the best completed search trial."""
-    search = [r for r in records if r.state is TrialState.COMPLETE and r.kind == SEARCH]
-    if not search:
-        return None
-    return max(search, key=lambda r: (r.reward, -r.number)).policy_object()
+    from deepaug.notebook import ranked
+
+    best = ranked(records)
+    return best[0].policy_object() if best else None
