@@ -7,7 +7,10 @@ TensorFlow and cores // workers CPU threads), warms every worker with one trial
 Fashion-MNIST images (validation ``--val`` images), ``--epochs`` epochs, one training
 each, the built-in reference policy. The inline executor (no worker process) is the
 reference for the pool's own overhead. Reports trials/hour, with and without the
-warm-up, and the ratio 2 workers / 1 worker (target >= 1.6 on 2 cores).
+warm-up, and the ratio 2 workers / 1 worker (target >= 1.6 on 2 cores). Two more rows
+separate the pool's scaling from TensorFlow's own: one worker held to one CPU thread
+(what 2 workers of one thread each are twice of, if the pool scales), and 2 workers of
+two threads each (oversubscribed: does it beat the fair share?).
 
 Run:  PYTHONPATH=. python bench/parallel.py [--trials 8] [--n 1000] [--epochs 4] [--markdown FILE]
 """
@@ -56,19 +59,20 @@ def run(executor, first: int, count: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(kind: str, workers: int, args: argparse.Namespace, tmp: str) -> dict[str, float]:
+def measure(kind: str, workers: int, threads: int | None, args: argparse.Namespace, tmp: str) -> dict[str, float]:
     from deepaug.executors import InlineExecutor
     from deepaug.local_pool import LocalExecutor
 
     ctx = context(args, tmp)
-    executor = InlineExecutor(ctx) if kind == "inline" else LocalExecutor(ctx, workers=workers)
+    executor = InlineExecutor(ctx) if kind == "inline" else LocalExecutor(ctx, workers=workers, threads=threads)
     try:
         warm = run(executor, 0, executor.capacity)
         timed = run(executor, 100, args.trials)
     finally:
         executor.close()
-    log.info("%s x%d: warm-up %.1f s, %d trials in %.1f s", kind, workers, warm, args.trials, timed)
-    return {"warm": warm, "timed": timed, "per_hour": 3600 * args.trials / timed,
+    log.info("%s x%d (%s threads): warm-up %.1f s, %d trials in %.1f s", kind, workers, threads or "fair share",
+             warm, args.trials, timed)
+    return {"threads": getattr(executor, "threads", os.cpu_count()), "warm": warm, "timed": timed, "per_hour": 3600 * args.trials / timed,
             "per_hour_cold": 3600 * (args.trials + executor.capacity) / (timed + warm)}
 
 
@@ -84,18 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with tempfile.TemporaryDirectory() as tmp:
-        results = {(kind, w): measure(kind, w, args, tmp)
-                   for kind, w in (("inline", 1), ("local", 1), ("local", 2))}
-    one = results[("local", 1)]["per_hour"]
+        results = {(kind, w, t): measure(kind, w, t, args, tmp)
+                   for kind, w, t in (("inline", 1, None), ("local", 1, None), ("local", 2, None),
+                                      ("local", 1, 1), ("local", 2, 2))}
+    one = results[("local", 1, None)]["per_hour"]
+    single = results[("local", 1, 1)]["per_hour"]
     lines = [f"{os.cpu_count()} CPU cores; load average before the run: {os.getloadavg()[0]:.2f}; "
              f"{args.trials} timed trials of basiccnn, {args.n} {args.dataset} images, {args.epochs} epochs, "
              "reference policy.", "",
-             "| executor | workers | warm-up (s) | timed trials (s) | trials/hour | trials/hour incl. warm-up |"
-             " vs 1 local worker |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for (kind, w), r in results.items():
-        lines.append(f"| {kind} | {w} | {r['warm']:.1f} | {r['timed']:.1f} | {r['per_hour']:.0f} | "
-                     f"{r['per_hour_cold']:.0f} | {r['per_hour'] / one:.2f}x |")
+             "| executor | workers | threads each | warm-up (s) | timed trials (s) | trials/hour |"
+             " trials/hour incl. warm-up | vs 1 local worker | vs 1 single-thread worker |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for (kind, w, _), r in results.items():
+        lines.append(f"| {kind} | {w} | {r['threads']} | {r['warm']:.1f} | {r['timed']:.1f} | {r['per_hour']:.0f} | "
+                     f"{r['per_hour_cold']:.0f} | {r['per_hour'] / one:.2f}x | {r['per_hour'] / single:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
