@@ -7,8 +7,9 @@ or s3://) or an .npz; output: a local folder or an S3 prefix (see `deepaug.outpu
 
 Scale-out: the sorted listing is cut into shards of `shard_size` images (`deepaug.shards`).
 Locally, `workers` processes share the shards; a worker given `shard="I/N"` does only its
-share (as a pod of an Indexed Job would); with `queue="redis://..."` workers lease shards
-from Redis (`deepaug.work_queue`). A shard writes its completion marker after its outputs,
+share (as a pod of an Indexed Job does); with `queue="redis://..."` workers lease shards
+from Redis (`deepaug.work_queue`); with `executor="kubernetes"` the pods of one Indexed
+Job share them (`deepaug.k8s_augment`). A shard writes its completion marker after its outputs,
 so a re-run skips complete shards and redoes the rest with identical bytes, and whoever
 completes the last shard writes labels.csv and then manifest.json. A request whose
 dataset (same input listing, recipe, options, deepaug version) is already complete
@@ -25,13 +26,16 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from deepaug.augment_plan import RunPlan, make_plan
 from deepaug.augment_workers import RunError, Worker, finalize_run, prepare_output, run_pool, run_queue_workers
 from deepaug.errors import InputError
 from deepaug.policy import Policy
 from deepaug.shards import INDEX_VARIABLE, Share, parse_share, share_shards
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.config import KubernetesSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +67,33 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
             format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
             workers: int = 1, shard: str | Share | None = None, queue: str | None = None,
             shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8, lease_seconds: float = 60.0,
-            storage_options: dict[str, Any] | None = None) -> AugmentResult:
+            storage_options: dict[str, Any] | None = None, executor: str = "local",
+            kubernetes: "KubernetesSettings | Mapping[str, Any] | None" = None, parallelism: int | None = None,
+            completions: int | None = None, job_template: str | None = None) -> AugmentResult:
     """Augment every image under `src` into `dst` (see the module docstring); same request, same bytes.
 
     `policy`: a Policy, a policy file (local or s3://) or a built-in name; None with `chain`.
     `dst` may contain '{id}', replaced by the dataset id (a content-addressed cache location).
+    `executor="kubernetes"`: one Indexed Job of `completions` pods, `parallelism` at a time, with
+    the `kubernetes` settings (a dict like the config's `kubernetes:` section); see deepaug.k8s_augment.
     """
+    request = dict(variants=variants, chain=chain, format=format, size=size, crop=crop, seed=seed,
+                   shard_size=shard_size, jpeg_quality=jpeg_quality, io_threads=io_threads,
+                   storage_options=storage_options)
+    if executor == "kubernetes":
+        _check_kubernetes_request(workers, shard, queue)
+        from deepaug.k8s_augment import augment_on_kubernetes
+
+        return augment_on_kubernetes(policy, src, dst, settings=kubernetes, parallelism=parallelism,
+                                     completions=completions, job_template=job_template, **request)
+    if executor != "local":
+        raise InputError(f"executor must be 'local' or 'kubernetes', got {executor!r}")
+    given = [name for name, value in (("kubernetes", kubernetes), ("parallelism", parallelism),
+                                      ("completions", completions), ("job_template", job_template))
+             if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} apply to executor 'kubernetes' only; pass executor='kubernetes' "
+                         "(--executor kubernetes) or leave them out")
     if shard is not None and queue is not None:
         raise InputError("give either a shard (a fixed share of the work) or a queue (shared leases), not both")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -79,9 +104,7 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
     if share is None and queue is None and os.environ.get(INDEX_VARIABLE):
         log.warning("%s is set but no shard was given, so this worker does every shard; in an Indexed Job pass "
                     "--shard /N (N = the Job's completions)", INDEX_VARIABLE)
-    plan = make_plan(policy, src, dst, variants=variants, chain=chain, format=format, size=size, crop=crop,
-                     seed=seed, shard_size=shard_size, jpeg_quality=jpeg_quality, io_threads=io_threads,
-                     storage_options=storage_options)
+    plan = make_plan(policy, src, dst, **request)
     manifest = prepare_output(plan)
     if manifest is not None:
         log.info("dataset %s is already complete in %s; nothing to do", plan.dataset_id[:16], plan.output_uri)
@@ -97,6 +120,15 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
     return AugmentResult(plan.dataset_id, plan.output_uri, manifest is not None, False, plan.n_shards, done, manifest)
 
 
+def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: str | None) -> None:
+    """InputError for local scale-out options given with executor kubernetes (the Job's pods do that)."""
+    given = [name for name, value in (("workers", workers != 1), ("shard", shard is not None),
+                                      ("queue", queue is not None)) if value]
+    if given:
+        raise InputError(f"{', '.join(given)} do not apply to executor 'kubernetes': the Job's pods share the "
+                         "shards; set parallelism (pods at a time) and completions (pods in all) instead")
+
+
 def _run_here(plan: RunPlan, shards: list[int]) -> int:
     with Worker(plan) as worker:
         return worker.run(shards, progress=True)
@@ -104,7 +136,8 @@ def _run_here(plan: RunPlan, shards: list[int]) -> int:
 
 # ---------------------------------------------------------------- command line
 
-def _add_arguments(parser: Any) -> None:
+def add_request_arguments(parser: Any) -> None:
+    """The options that define the dataset (shared with `deepaug k8s render augment`)."""
     parser.add_argument("--policy", default=None,
                         help="policy file (.json/.yaml, local or s3://) or built-in name; not with --chain")
     parser.add_argument("--input", required=True,
@@ -119,15 +152,32 @@ def _add_arguments(parser: Any) -> None:
     parser.add_argument("--crop", choices=("center", "random", "none"), default="center",
                         help="square crop before --size: centre, seeded random (kaleidoscope) or none (stretch)")
     parser.add_argument("--seed", type=int, default=0, help="run seed, part of every image's seed (default: 0)")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
-    parser.add_argument("--shard", default=None,
-                        help="do only share I/N of the shards (worker I of N, from 0); /N takes I from "
-                             "$JOB_COMPLETION_INDEX")
-    parser.add_argument("--queue", default=None, help="take shards from a Redis work queue: redis://host:port/db")
     parser.add_argument("--shard-size", type=int, default=100, help="images per shard (default: 100)")
     parser.add_argument("--jpeg-quality", type=int, default=95, help="(default: 95)")
     parser.add_argument("--io-threads", type=int, default=8, help="concurrent reads/writes per worker (default: 8)")
-    parser.add_argument("--lease-seconds", type=float, default=60.0, help="queue lease duration (default: 60)")
+
+
+def request_options(args: Any) -> dict[str, Any]:
+    """make_plan's keyword arguments from parsed `add_request_arguments` options."""
+    return dict(variants=args.variants, chain=args.chain, format=args.format, size=args.size, crop=args.crop,
+                seed=args.seed, shard_size=args.shard_size, jpeg_quality=args.jpeg_quality,
+                io_threads=args.io_threads)
+
+
+def _add_arguments(parser: Any) -> None:
+    from deepaug.k8s_augment_cli import add_kubernetes_arguments
+
+    add_request_arguments(parser)
+    local = parser.add_argument_group("local workers (executor local)")
+    local.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    local.add_argument("--shard", default=None,
+                       help="do only share I/N of the shards (worker I of N, from 0); /N takes I from "
+                            "$JOB_COMPLETION_INDEX")
+    local.add_argument("--queue", default=None, help="take shards from a Redis work queue: redis://host:port/db")
+    local.add_argument("--lease-seconds", type=float, default=60.0, help="queue lease duration (default: 60)")
+    parser.add_argument("--executor", choices=("local", "kubernetes"), default="local",
+                        help="local: processes here; kubernetes: one Indexed Job on a cluster (default: local)")
+    add_kubernetes_arguments(parser.add_argument_group("Kubernetes (executor kubernetes; see k8s/README.md)"))
 
 
 def _cmd_augment(args: Any) -> int:
@@ -135,14 +185,15 @@ def _cmd_augment(args: Any) -> int:
 
     import cv2
 
+    from deepaug.errors import SearchError
+    from deepaug.k8s_augment_cli import kubernetes_options
+
     cv2.setNumThreads(1)  # one core per worker process: scale with --workers
     try:
-        result = augment(args.policy, args.input, args.output, variants=args.variants, chain=args.chain,
-                         format=args.format, size=args.size, crop=args.crop, seed=args.seed, workers=args.workers,
-                         shard=args.shard, queue=args.queue, shard_size=args.shard_size,
-                         jpeg_quality=args.jpeg_quality, io_threads=args.io_threads,
-                         lease_seconds=args.lease_seconds)
-    except RunError as exc:
+        result = augment(args.policy, args.input, args.output, workers=args.workers, shard=args.shard,
+                         queue=args.queue, lease_seconds=args.lease_seconds, executor=args.executor,
+                         **request_options(args), **kubernetes_options(args))
+    except (RunError, SearchError) as exc:
         print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
         return 1
     print(result.summary())

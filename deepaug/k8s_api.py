@@ -69,7 +69,8 @@ def job_state(job: Any) -> tuple[str, str]:
     for kind in ("Failed", "FailureTarget"):
         if kind in conditions:
             return "failed", f"{conditions[kind].reason}: {conditions[kind].message}"
-    if "Complete" in conditions or "SuccessCriteriaMet" in conditions or (status.succeeded or 0) > 0:
+    completions = getattr(getattr(job, "spec", None), "completions", None) or 1
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions or (status.succeeded or 0) >= completions:
         return "succeeded", "Complete"
     return "running", ""
 
@@ -78,8 +79,8 @@ class JobsApi:
     """Create, list and delete Jobs in `settings.namespace` (see the module docstring)."""
 
     def __init__(self, settings: "KubernetesSettings", api: Any = None, backoff_seconds: float = 0.5,
-                 max_backoff_seconds: float = 30.0) -> None:
-        self.settings, self.namespace = settings, settings.namespace
+                 max_backoff_seconds: float = 30.0, kept: str = "finished trials are saved") -> None:
+        self.settings, self.namespace, self.kept = settings, settings.namespace, kept
         self.backoff_seconds, self.max_backoff_seconds = backoff_seconds, max_backoff_seconds
         self.calls = 0  # HTTP requests made, retries included
         self.sleep: Callable[[float], None] = time.sleep
@@ -121,8 +122,8 @@ class JobsApi:
                 delay = min(delay * 2, self.max_backoff_seconds)
         host = getattr(getattr(getattr(self._api, "api_client", None), "configuration", None), "host", "?")
         raise KubernetesUnavailable(f"cannot {what}: the Kubernetes API server {host} failed {attempts} time(s), last "
-                                    f"with {problem}. Check the network, KUBECONFIG and the cluster; finished trials "
-                                    "are saved, run the same command again to resume")
+                                    f"with {problem}. Check the network, KUBECONFIG and the cluster; {self.kept}, "
+                                    "run the same command again to resume")
 
     def create(self, job: dict[str, Any]) -> None:
         """Create `job`; one that already exists under its name is followed (an earlier run, a timed-out create)."""
@@ -142,6 +143,17 @@ class JobsApi:
                                  "settings and the Job template (`deepaug k8s render` prints the Job)") from None
             else:
                 raise
+
+    def read(self, name: str) -> Any:
+        """The Job called `name` (a V1Job), or None when there is none."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.call(f"read Job {name}", self.api.read_namespaced_job, name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def list(self, selector: str) -> dict[str, Any]:
         """The Jobs matching a label selector, by name."""

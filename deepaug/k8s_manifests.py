@@ -1,5 +1,8 @@
 """Kubernetes manifests of a search: the trial Job (filled in from a YAML template) and the RBAC.
 
+`fill_pod` and `set_limits` fill in what every deepaug Job takes from the settings (the
+augment Job of deepaug.k8s_augment uses them too).
+
 The template is `k8s/trial-job.yaml` (packaged as deepaug/builtin/k8s-trial-job.yaml);
 `render_job` fills in what the `kubernetes:` settings say and keeps the rest as written,
 so an edited copy (`kubernetes.job_template`) can add what deepaug does not know about.
@@ -75,7 +78,7 @@ def require(settings: "KubernetesSettings | None") -> "KubernetesSettings":
     return settings
 
 
-def _load(name: str, path: str | None = None) -> Any:
+def _load(name: str, path: str | None = None, setting: str = "kubernetes.job_template") -> Any:
     if path is None:
         text = (resources.files("deepaug.builtin") / name).read_text(encoding="utf-8")
         where = f"deepaug's {name}"
@@ -84,8 +87,8 @@ def _load(name: str, path: str | None = None) -> Any:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
         except OSError as exc:
-            raise InputError(f"cannot read Job template {path!r} ({exc.strerror}); fix kubernetes.job_template "
-                             "or leave it out to use k8s/trial-job.yaml") from None
+            raise InputError(f"cannot read Job template {path!r} ({exc.strerror}); fix {setting} or leave it out to "
+                             f"use k8s/{name.removeprefix('k8s-')}") from None
         where = f"Job template {path!r}"
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
@@ -94,16 +97,17 @@ def _load(name: str, path: str | None = None) -> Any:
     return docs, where
 
 
-def load_template(path: str | None = None) -> dict[str, Any]:
-    """The Job template (the packaged one unless `path`), checked for what deepaug fills in."""
-    docs, where = _load(TEMPLATE, path)
+def load_template(path: str | None = None, *, packaged: str = TEMPLATE, container: str = CONTAINER,
+                  runs: str = "`deepaug trial run`", setting: str = "kubernetes.job_template") -> dict[str, Any]:
+    """A Job template (the packaged one unless `path`), checked for what deepaug fills in."""
+    docs, where = _load(packaged, path, setting)
     job = docs[0] if len(docs) == 1 else None
     if not isinstance(job, dict) or job.get("kind") != "Job" or job.get("apiVersion") != "batch/v1":
         raise InputError(f"{where} must hold one batch/v1 Job")
     containers = job.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
-    if not any(isinstance(c, dict) and c.get("name") == CONTAINER for c in containers):
-        raise InputError(f"{where}: the pod template needs a container named {CONTAINER!r} (the one that runs "
-                         "`deepaug trial run`)")
+    if not any(isinstance(c, dict) and c.get("name") == container for c in containers):
+        raise InputError(f"{where}: the pod template needs a container named {container!r} (the one that runs "
+                         f"{runs})")
     return job
 
 
@@ -123,12 +127,27 @@ def render_job(settings: "KubernetesSettings", experiment: str, number: int, spe
                                        "deepaug/spec": spec_uri, "deepaug/attempt": str(int(attempt))}}
     spec = job.setdefault("spec", {})
     spec["backoffLimit"] = settings.backoff_limit
+    set_limits(spec, settings)
+    container = fill_pod(job, settings, labels, CONTAINER)
+    container.update(command=["deepaug"], args=["trial", "run", "--spec", spec_uri])
+    return job
+
+
+def set_limits(spec: dict[str, Any], settings: "KubernetesSettings") -> None:
+    """activeDeadlineSeconds and ttlSecondsAfterFinished from the settings (None: left out)."""
     for key, value in (("activeDeadlineSeconds", settings.active_deadline_seconds),
                        ("ttlSecondsAfterFinished", settings.ttl_seconds_after_finished)):
         if value is None:
             spec.pop(key, None)
         else:
             spec[key] = value
+
+
+def fill_pod(job: dict[str, Any], settings: "KubernetesSettings", labels: dict[str, str],
+             container_name: str) -> dict[str, Any]:
+    """Fill the Job's pod template from the settings (labels, placement, image, env, resources, shared
+    volume); the container named `container_name`, for the caller to set its command."""
+    spec = job["spec"]
     pod_meta = spec["template"].setdefault("metadata", {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
     pod = spec["template"]["spec"]
@@ -138,9 +157,8 @@ def render_job(settings: "KubernetesSettings", experiment: str, number: int, spe
         pod["nodeSelector"] = {**(pod.get("nodeSelector") or {}), **settings.node_selector}
     if settings.tolerations:
         pod["tolerations"] = [*(pod.get("tolerations") or []), *settings.tolerations]
-    container = next(c for c in pod["containers"] if c.get("name") == CONTAINER)
-    container.update(image=settings.image, imagePullPolicy=settings.image_pull_policy,
-                     command=["deepaug"], args=["trial", "run", "--spec", spec_uri])
+    container = next(c for c in pod["containers"] if c.get("name") == container_name)
+    container.update(image=settings.image, imagePullPolicy=settings.image_pull_policy)
     _fill_env(container, settings)
     _fill_resources(container, settings)
     if settings.volume_claim and "://" not in (settings.storage or ""):
@@ -148,7 +166,7 @@ def render_job(settings: "KubernetesSettings", experiment: str, number: int, spe
                           {"name": "shared", "persistentVolumeClaim": {"claimName": settings.volume_claim}}]
         container["volumeMounts"] = [*(container.get("volumeMounts") or []),
                                      {"name": "shared", "mountPath": settings.storage}]
-    return job
+    return container
 
 
 def cpu_threads(cpu: str | int | float) -> int:
