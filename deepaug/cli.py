@@ -45,6 +45,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
     run, config = load_config_file(args.config, experiment_name=args.experiment_name,
                                    reports_dir=args.reports_dir, iterations=args.iterations)
+    if run.augment is not None:
+        log.info("the config's augment: section is for `deepaug run` (search, then augment); optimize only searches")
     from deepaug.api import DeepAugment
 
     search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
@@ -56,6 +58,26 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
               "command again to resume.", file=sys.stderr)
         return 130
     print(_top_text(table, search))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from deepaug.augment_workers import RunError
+    from deepaug.pipeline import run_pipeline
+
+    try:
+        outcome = run_pipeline(args.config, experiment_name=args.experiment_name, reports_dir=args.reports_dir,
+                               iterations=args.iterations)
+    except RunError as exc:
+        print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepaug: interrupted; finished trials and complete shards are saved. Run the same command again to "
+              "resume.", file=sys.stderr)
+        return 130
+    print(_top_text(outcome.table, outcome.search))
+    print(outcome.augment.summary())
+    print(f"augment record: {outcome.record_path}")
     return 0
 
 
@@ -91,6 +113,9 @@ def _cmd_trial_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_k8s_render(args: argparse.Namespace) -> int:
+    if args.config is None:
+        raise InputError("deepaug k8s render needs --config (a search's config with a `kubernetes:` section), or "
+                         "`augment` and the options of `deepaug augment` for an augmentation run's Job")
     from deepaug.config import load_config_file
     from deepaug.k8s_executor import trial_prefix
     from deepaug.k8s_manifests import render_job, render_rbac, require, to_yaml
@@ -143,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--reports-dir", default=None, help="where experiments/<name>/ goes (default: reports)")
     opt.set_defaults(func=_cmd_optimize)
 
+    run = sub.add_parser(
+        "run", help="search for the best policy, then augment the whole dataset with it",
+        description="Run the search described by a config file (as `deepaug optimize`), then the augmentation run "
+                    "of its `augment:` section (the options of `deepaug augment`: input, output, variants, format, "
+                    "size, executor, ...) with the best policy found. The augment section is checked before the "
+                    "first trial. Running the same command again resumes whichever half is unfinished.")
+    run.add_argument("--config", required=True, help="config file (.yaml/.yml/.json) with an `augment:` section")
+    run.add_argument("--iterations", type=int, default=None, help="as for `deepaug optimize`")
+    run.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
+    run.add_argument("--reports-dir", default=None, help="as for `deepaug optimize`")
+    run.set_defaults(func=_cmd_run)
+
     rep = sub.add_parser("report", help="write the report of an experiment (PNGs and a markdown summary)")
     rep.add_argument("experiment", help="experiment name (under REPORTS_DIR/experiments) or its folder")
     rep.add_argument("--reports-dir", default="reports", help="where experiments live (default: reports)")
@@ -165,14 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="print the manifests a run would submit (a trial's Job, then the RBAC)",
         description="Print, as YAML, the Job that trial TRIAL of this config's search would submit with executor "
                     "kubernetes, followed by the ServiceAccounts, Role and RoleBinding it needs "
-                    "(kubectl apply -f - takes them).")
-    render.add_argument("--config", required=True, help="the search's config file (with a `kubernetes:` section)")
+                    "(kubectl apply -f - takes them). `deepaug k8s render augment ...` prints the Indexed Job of "
+                    "an augmentation run instead.")
+    render.add_argument("--config", help="the search's config file (with a `kubernetes:` section)")
     render.add_argument("--trial", type=int, default=1, help="trial number to render (default: 1)")
     render.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
     only = render.add_mutually_exclusive_group()
     only.add_argument("--job-only", action="store_true", help="print the Job only, not the RBAC")
     only.add_argument("--rbac-only", action="store_true", help="print the RBAC only (to kubectl apply it)")
     render.set_defaults(func=_cmd_k8s_render)
+    from deepaug.k8s_augment_cli import add_render_parser
+
+    add_render_parser(render.add_subparsers(dest="render_what", metavar="augment"))
 
     from deepaug.augment_run import add_parser as add_augment_parser
     from deepaug.evaluate import add_parser as add_evaluate_parser

@@ -191,9 +191,7 @@ class SearchConfig(BaseModel):
         try:
             return cls(**data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} ({_shown(e)})"
-                                 for e in exc.errors())
-            raise InputError(f"bad config: {problems}. Valid keys are: {', '.join(cls.keys())}") from None
+            raise InputError(f"bad config: {problems(exc)}. Valid keys are: {', '.join(cls.keys())}") from None
 
     def search_space(self) -> "SearchSpace":
         from deepaug.search_space import SearchSpace
@@ -220,11 +218,15 @@ class SearchConfig(BaseModel):
         return data
 
 
-def _shown(error: Mapping[str, Any]) -> str:
-    """The bad value for an error message; values under kubernetes.env may be secrets, so never shown."""
-    if tuple(error.get("loc", ()))[:2] == ("kubernetes", "env"):
-        return "value not shown"
-    return f"got {error.get('input')!r}"
+def problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """A pydantic error as one line: `where: what (got value)` per problem; values under
+    kubernetes.env may be secrets, so they are never shown."""
+    lines = []
+    for error in exc.errors():
+        loc = (*prefix, *(str(p) for p in error["loc"]))
+        shown = "value not shown" if loc[:2] == ("kubernetes", "env") else f"got {error.get('input')!r}"
+        lines.append(f"{'.'.join(loc)}: {error['msg']} ({shown})")
+    return "; ".join(lines)
 
 
 # ---------------------------------------------------------------- config files (the CLI)
@@ -233,12 +235,40 @@ RUN_KEYS = {"dataset": "named dataset, .npz file (images, labels) or folder of c
             "data_dir": "folder holding a named dataset's files (mnist, fashion_mnist)",
             "image_size": "resize every image to this size (int or [h, w]); for files and folders",
             "square_crop": "centre-crop each image to a square before resizing",
-            "iterations": "search trials to run (default 20); --iterations overrides"}
+            "iterations": "search trials to run (default 20); --iterations overrides",
+            "augment": "for `deepaug run`: the augmentation run after the search (input, output, variants, ...)"}
 BUILTIN_CONFIGS = ("quickstart",)
 
 
+class AugmentSection(BaseModel):
+    """A config file's `augment:` section: what `deepaug run` does with the winning policy.
+
+    The keys are `deepaug augment`'s options. `input` defaults to the search's dataset (a
+    named dataset's whole training split, a folder or an .npz); `output` to the folder
+    `augmented` in the experiment folder; `workers` to one per core (at most 8).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: str | None = None
+    output: str | None = None
+    variants: int = Field(4, ge=0)
+    format: Literal["png", "jpeg", "tfrecord"] = "png"
+    size: int | None = Field(None, ge=1)
+    crop: Literal["center", "random", "none"] = "center"
+    seed: int = Field(0, ge=0)
+    executor: Literal["local", "kubernetes"] = "local"
+    workers: int | None = Field(None, ge=1)
+    queue: str | None = None
+    shard_size: int = Field(100, ge=1)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    io_threads: int = Field(8, ge=1)
+    parallelism: int | None = Field(None, ge=1)  # kubernetes: pods at once
+    completions: int | None = Field(None, ge=1)  # kubernetes: pods in all
+
+
 class RunFile(BaseModel):
-    """What a config file says beyond the search config: the data and the length of the run."""
+    """What a config file says beyond the search config: the data, the length of the run, the augment run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -247,9 +277,10 @@ class RunFile(BaseModel):
     image_size: int | tuple[int, int] | None = None
     square_crop: bool = False
     iterations: int = Field(20, ge=1)
+    augment: AugmentSection | None = None
 
 
-def _read_config_file(path: str) -> tuple[dict[str, Any], str]:
+def read_config_file(path: str) -> tuple[dict[str, Any], str]:
     import json
     import os
     from importlib import resources
@@ -287,7 +318,7 @@ def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[
     """
     from pathlib import Path
 
-    data, source = _read_config_file(str(path))
+    data, source = read_config_file(str(path))
     data.update({k: v for k, v in overrides.items() if v is not None})
     run = {k: data.pop(k) for k in list(data) if k in RUN_KEYS}
     if "dataset" not in run:
@@ -296,9 +327,7 @@ def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[
     try:
         run_file = RunFile(**run)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-                             for e in exc.errors())
-        raise InputError(f"{source}: {problems}") from None
+        raise InputError(f"{source}: {problems(exc)}") from None
     data.setdefault("experiment_name", Path(str(path)).stem)
     if "model" in data and not isinstance(data["model"], str):
         raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")

@@ -1,0 +1,160 @@
+"""`deepaug run`: search for a policy, then augment the whole dataset with the winner.
+
+One config file holds both halves: the search's keys (as for `deepaug optimize`) and an
+`augment:` section (`deepaug augment`'s options; see `deepaug.config.AugmentSection`).
+Every part of the augment section is checked before the first trial (options, the
+input's listing, the output against the input, Kubernetes settings), so a typo does not
+surface hours later. After the search, the best policy (the experiment's
+`best_policy.json`) drives `deepaug.augment_run.augment`, and `augment.json` in the
+experiment folder records what was built from it: policy, input, output, dataset id,
+totals. Running the same command again resumes the search if it is short of trials and
+the augmentation run if it is short of shards; a complete dataset is found, not rebuilt.
+
+>>> from deepaug.pipeline import run_pipeline
+>>> outcome = run_pipeline("run.yaml")                      # doctest: +SKIP
+>>> outcome.augment.manifest["totals"]                      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deepaug.config import AugmentSection, RunFile, SearchConfig, load_config_file
+from deepaug.errors import InputError, SearchError
+from deepaug.storage_local import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+    from deepaug.api import DeepAugment
+    from deepaug.augment_run import AugmentResult
+
+log = logging.getLogger(__name__)
+
+RECORD = "augment.json"  # in the experiment folder
+_CHECK_POLICY = "reference"  # stands in for the winner while the augment section is checked
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What `run_pipeline` did: the search (its top table) and the augmentation run."""
+
+    search: "DeepAugment"
+    table: "pandas.DataFrame"
+    augment: "AugmentResult"
+    record_path: Path
+
+
+def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") -> str:
+    """The augment input: the section's, else the search's dataset (a named one exported to .npz)."""
+    if section.input is not None:
+        return section.input
+    from deepaug.datasets import NAMED
+
+    name = str(run.dataset).strip().lower().replace("-", "_")
+    if name not in NAMED:
+        return run.dataset  # a folder or an .npz: augment the originals
+    path = search.experiment_dir / "augment" / f"{name}-train.npz"
+    if not path.is_file():  # written whole or not at all
+        import numpy as np
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".input-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                images = search.data.images
+                np.savez(f, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        log.info("wrote the training split of %s (%d images) to %s as the augment input", run.dataset,
+                 len(search.data), path)
+    return str(path)
+
+
+def augment_options(section: AugmentSection, config: SearchConfig) -> dict[str, Any]:
+    """Keyword arguments of `augment()` (after policy, input, output) from the section."""
+    from deepaug.executors import default_workers
+
+    options: dict[str, Any] = dict(variants=section.variants, format=section.format, size=section.size,
+                                   crop=section.crop, seed=section.seed, shard_size=section.shard_size,
+                                   jpeg_quality=section.jpeg_quality, io_threads=section.io_threads)
+    if section.executor == "kubernetes":
+        if section.workers is not None or section.queue is not None:
+            raise InputError("augment: workers and queue are for executor local; with executor kubernetes the "
+                             "pods share the work (set parallelism and completions instead)")
+        if config.kubernetes is None:
+            raise InputError("augment: executor kubernetes needs the config's `kubernetes:` section (at least "
+                             "image); see k8s/README.md")
+        options.update(executor="kubernetes", kubernetes=config.kubernetes, parallelism=section.parallelism,
+                       completions=section.completions)
+    else:
+        if section.parallelism is not None or section.completions is not None:
+            raise InputError("augment: parallelism and completions are for executor kubernetes; locally, set "
+                             "workers")
+        options.update(workers=section.workers or default_workers(), queue=section.queue)
+    return options
+
+
+def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
+    """Everything about the augmentation run that can be checked before the search has a winner."""
+    from deepaug.augment_plan import make_plan
+
+    plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "io_threads")
+    plan = make_plan(_CHECK_POLICY, src, dst, **{k: options[k] for k in plan_keys})
+    if options.get("executor") == "kubernetes":
+        from deepaug.k8s_api import connect
+        from deepaug.k8s_augment import check_request, check_shape
+
+        check_shape(options["parallelism"], options["completions"])
+        connect(check_request(plan, options["kubernetes"]))  # the kubeconfig loads (no API call yet)
+    log.info("augment section checked: %d input images from %s, output %s", len(plan.listing), src, dst)
+
+
+def write_record(folder: Path, document: dict[str, Any]) -> Path:
+    path = folder / RECORD
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
+    """Search as the config says, then augment the dataset with the best policy; see the module docstring."""
+    run, config = load_config_file(path, **overrides)
+    if run.augment is None:
+        raise InputError(f"{path} has no `augment:` section, so there is nothing to do after the search: add one "
+                         "(e.g. `augment: {output: augmented/, variants: 4}`), or run `deepaug optimize` to "
+                         "search only")
+    from deepaug.api import DeepAugment
+
+    search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
+                         image_size=run.image_size, square_crop=run.square_crop)
+    section = run.augment
+    options = augment_options(section, config)
+    src = augment_input(run, section, search)
+    dst = section.output or str(search.experiment_dir / "augmented")
+    check_augment(src, dst, options)
+
+    table = search.optimize(run.iterations)
+    policy = search.best_policy
+    if policy is None:
+        raise SearchError(f"the search finished without a successful trial, so there is no policy to augment with; "
+                          f"see the trial records in {search.experiment_dir / 'trials'}")
+    if len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
+        log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
+    policy_path = search.experiment_dir / "best_policy.json"
+    record = {"policy": str(policy_path), "policy_trial": int(table["trial"].iloc[0]), "input": src,
+              "output": dst, "options": {k: v for k, v in options.items() if k != "kubernetes"}, "complete": False}
+    write_record(search.experiment_dir, record)  # says what is being built while it is built
+
+    from deepaug.augment_run import augment
+
+    result = augment(policy_path, src, dst, **options)
+    record.update(dataset_id=result.dataset_id, output=result.output, complete=result.complete,
+                  cached=result.cached, totals=(result.manifest or {}).get("totals"))
+    return RunOutcome(search, table, result, write_record(search.experiment_dir, record))
