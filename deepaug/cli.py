@@ -113,7 +113,7 @@ def _cmd_trial_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_k8s_render(args: argparse.Namespace) -> int:
-    if args.config is None:
+    if args.search_config is None:
         raise InputError("deepaug k8s render needs --config (a search's config with a `kubernetes:` section), or "
                          "`augment` and the options of `deepaug augment` for an augmentation run's Job")
     from deepaug.config import load_config_file
@@ -121,12 +121,12 @@ def _cmd_k8s_render(args: argparse.Namespace) -> int:
     from deepaug.k8s_manifests import render_job, render_rbac, require, to_yaml
     from deepaug.storage import open_storage
 
-    _, config = load_config_file(args.config, experiment_name=args.experiment_name)
+    _, config = load_config_file(args.search_config, experiment_name=args.experiment_name)
     settings = require(config.kubernetes)
     name = config.experiment_name or "deepaug"
     spec_uri = open_storage(settings.storage).uri(f"{trial_prefix(name, args.trial)}/spec.json")
-    docs = [] if args.rbac_only else [render_job(settings, name, args.trial, spec_uri)]
-    if not args.job_only:
+    docs = [] if args.search_rbac_only else [render_job(settings, name, args.trial, spec_uri)]
+    if not args.search_job_only:
         docs += render_rbac(settings)
     print(to_yaml(docs), end="")
     return 0
@@ -204,12 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "kubernetes, followed by the ServiceAccounts, Role and RoleBinding it needs "
                     "(kubectl apply -f - takes them). `deepaug k8s render augment ...` prints the Indexed Job of "
                     "an augmentation run instead.")
-    render.add_argument("--config", help="the search's config file (with a `kubernetes:` section)")
+    render.add_argument("--config", dest="search_config",
+                        help="the search's config file (with a `kubernetes:` section)")
     render.add_argument("--trial", type=int, default=1, help="trial number to render (default: 1)")
     render.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
     only = render.add_mutually_exclusive_group()
-    only.add_argument("--job-only", action="store_true", help="print the Job only, not the RBAC")
-    only.add_argument("--rbac-only", action="store_true", help="print the RBAC only (to kubectl apply it)")
+    only.add_argument("--job-only", dest="search_job_only", action="store_true",
+                      help="print the Job only, not the RBAC")
+    only.add_argument("--rbac-only", dest="search_rbac_only", action="store_true",
+                      help="print the RBAC only (to kubectl apply it)")
     render.set_defaults(func=_cmd_k8s_render)
     from deepaug.k8s_augment_cli import add_render_parser
 

@@ -32,7 +32,7 @@ from deepaug import builtin
 from deepaug.augment_plan import RunPlan
 from deepaug.augment_workers import RunError, finalize_run
 from deepaug.errors import InputError
-from deepaug.k8s_api import JobsApi
+from deepaug.k8s_api import JobsApi, job_state
 from deepaug.k8s_manifests import APP_LABEL, fill_pod, label_value, load_template, set_limits
 from deepaug.manifest import done_shards
 from deepaug.outputs import MANIFEST_KEY
@@ -55,6 +55,7 @@ SHARES_PER_POD = 4  # default completions: min(shards, SHARES_PER_POD * parallel
 MAX_INDEXES = 100_000  # the API's limit on completions and parallelism of an Indexed Job
 MISSING_POLLS = 3  # polls the Job may be absent before it counts as gone
 LOG_SECONDS = 10.0  # at most one progress line per this many seconds (failures at once)
+STALL_SECONDS = 600.0  # a warning when no shard completed for this long (pods stuck Pending?)
 
 
 # ---------------------------------------------------------------- settings and request checks
@@ -76,6 +77,23 @@ def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") ->
     if not settings.image:
         raise InputError("executor kubernetes needs an image: the worker image built from k8s/Dockerfile "
                          "(--image, or kubernetes.image in --config); see k8s/README.md")
+    return pod_settings(settings)
+
+
+def pod_settings(settings: "KubernetesSettings") -> "KubernetesSettings":
+    """The settings for augment pods: one CPU and no GPU, whatever a search's trials ask for (an augment pod
+    runs one single-threaded worker; spread the work with parallelism instead)."""
+    from deepaug.k8s_manifests import cpu_threads
+
+    changes: dict[str, Any] = {}
+    if settings.gpus:
+        changes["gpus"] = 0
+    if cpu_threads(settings.cpu) > 1:
+        changes["cpu"] = "1"
+    if changes:
+        log.info("augment pods request 1 CPU and no GPU (kubernetes.cpu %s, gpus %d are for search trials); "
+                 "raise parallelism to go faster", settings.cpu, settings.gpus)
+        settings = settings.model_copy(update=changes)
     return settings
 
 
@@ -211,18 +229,16 @@ def parse_indexes(text: str | None) -> set[int]:
 
 def _state(job: Any) -> tuple[str, str]:
     """('running' | 'complete' | 'failed', 'Reason: message') of an Indexed Job."""
-    conditions = {c.type: c for c in (job.status.conditions or []) if c.status == "True"} if job.status else {}
-    for kind in ("Failed", "FailureTarget"):
-        if kind in conditions:
-            return "failed", f"{conditions[kind].reason}: {conditions[kind].message}"
-    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
-        return "complete", ""
-    return "running", ""
+    state, reason = job_state(job)
+    return ("complete", "") if state == "succeeded" else (state, reason)
 
 
 class AugmentJob:
     """The Job of one run: `start` creates it (or follows one already running), `wait` follows it to the
-    manifest, `close` deletes it unless it failed (kept for `kubectl logs` until its TTL)."""
+    manifest, `close` deletes it unless it failed (kept for `kubectl logs` until its TTL). As a context
+    manager it deletes the Job on success and on Ctrl-C, and leaves it running on any other error (the
+    controller's credentials expired, the API server is unreachable...): the pods need no controller, and
+    the same command follows the Job again."""
 
     def __init__(self, plan: RunPlan, settings: "KubernetesSettings", manifest: dict[str, Any], *, api: Any = None,
                  backoff_seconds: float = 0.5, max_backoff_seconds: float = 30.0) -> None:
@@ -239,8 +255,13 @@ class AugmentJob:
     def __enter__(self) -> "AugmentJob":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if kind is None or issubclass(kind, KeyboardInterrupt) or self.state != "running":
+            self.close()
+            return
+        log.warning("Job %s keeps running in namespace %s; its pods need no controller. Run the same command "
+                    "again to follow it and write the manifest, or delete it with `kubectl -n %s delete job %s`",
+                    self.name, self.settings.namespace, self.settings.namespace, self.name)
 
     def start(self) -> None:
         """Create the Job, or follow the one of this name still running; a finished one is replaced."""
@@ -275,12 +296,18 @@ class AugmentJob:
         """Poll until the Job is done; the manifest, or RunError naming the failed indexes."""
         from tqdm import tqdm
 
-        missing = 0
+        missing, progress, moved_at = 0, None, time.monotonic()
         with tqdm(total=self.plan.n_shards, unit="shard", desc="augment", disable=None) as bar:
             while True:
                 job = self.jobs.read(self.name)
                 done = self._done_shards()
                 bar.update(len(done) - bar.n)
+                now_progress = (len(done), getattr(getattr(job, "status", None), "succeeded", None))
+                if now_progress != progress:
+                    progress, moved_at = now_progress, time.monotonic()
+                elif time.monotonic() - moved_at > STALL_SECONDS:
+                    self._warn_stalled()
+                    moved_at = time.monotonic()
                 missing = 0 if job is not None else missing + 1
                 if missing >= MISSING_POLLS:
                     self.state = "deleted"
@@ -297,11 +324,18 @@ class AugmentJob:
                     raise RunError(self._failure(job, reason, done))
                 time.sleep(self.settings.poll_seconds)
 
+    def _warn_stalled(self) -> None:
+        ns = self.settings.namespace
+        log.warning("Job %s: no shard completed in the last %.0f minutes. Pods may be Pending (image pull, no node "
+                    "with the requested resources, a missing Secret or volume): see `kubectl -n %s get pods -l "
+                    "job-name=%s` and `kubectl -n %s describe pods -l job-name=%s`. Waiting on; Ctrl-C deletes "
+                    "the Job", self.name, STALL_SECONDS / 60, ns, self.name, ns, self.name)
+
     def _done_shards(self) -> set[int]:
         try:
             self._done = done_shards(self.storage) & set(range(self.plan.n_shards))
             return self._done
-        except OSError as exc:  # progress only: a storage hiccup must not stop the run
+        except Exception as exc:  # progress only: a storage hiccup or expired credentials must not stop the run
             log.warning("cannot list the shard markers in %s (%s); trying again at the next poll",
                         self.storage.uri(), exc)
             return self._done

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from deepaug.errors import InputError
-from deepaug.k8s_augment import (DEFAULT_PARALLELISM, SHARES_PER_POD, check_reachable, check_settings, check_shape,
+from deepaug.k8s_augment import (DEFAULT_PARALLELISM, POLICY_KEY, SHARES_PER_POD, check_reachable, check_settings, check_shape,
                                  job_shape, load_augment_template, policy_argument, render_augment_job)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,16 +74,21 @@ def _cmd_render(args: Any) -> int:
     from deepaug.augment_run import request_options
     from deepaug.k8s_manifests import render_rbac, to_yaml
 
-    settings = load_settings(args.config, image=args.image, namespace=args.namespace)
+    config = args.config or getattr(args, "search_config", None)  # `k8s render --config F augment ...` too
+    job_only = args.job_only or getattr(args, "search_job_only", False)
+    settings = load_settings(config, image=args.image, namespace=args.namespace)
     parallelism, completions = check_shape(args.parallelism, args.completions)
     template = load_augment_template(args.job_template)
     check_reachable(args.input, "input", settings, args.job_template is not None)
     check_reachable(args.output.replace("{id}", "x"), "output", settings, args.job_template is not None)
     plan = make_plan(args.policy, args.input, args.output, **request_options(args))
     parallelism, completions = job_shape(plan.n_shards, parallelism, completions)
-    job = render_augment_job(settings, plan, policy_argument(args.policy, plan, upload=False), parallelism,
-                             completions, template)
-    print(to_yaml([job, *([] if args.job_only else render_rbac(settings))]), end="")
+    policy_arg = policy_argument(args.policy, plan, upload=False)
+    job = render_augment_job(settings, plan, policy_arg, parallelism, completions, template)
+    if policy_arg is not None and policy_arg.endswith(POLICY_KEY):
+        print(f"# `deepaug augment --executor kubernetes` uploads the policy to {policy_arg} before it creates "
+              "this Job;\n# to apply it by hand, copy the policy's JSON there first.")
+    print(to_yaml([job, *([] if job_only else render_rbac(settings))]), end="")
     return 0
 
 

@@ -31,6 +31,7 @@ from deepaug.storage_local import atomic_write_text
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
+    from deepaug.augment_plan import RunPlan
     from deepaug.api import DeepAugment
     from deepaug.augment_run import AugmentResult
 
@@ -59,6 +60,10 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
     name = str(run.dataset).strip().lower().replace("-", "_")
     if name not in NAMED:
         return run.dataset  # a folder or an .npz: augment the originals
+    if section.executor == "kubernetes":
+        raise InputError(f"augment.input is needed with executor kubernetes: the pods cannot read {run.dataset!r} "
+                         "from this machine. Upload its images (a folder of class sub-folders or an .npz) to s3:// "
+                         "or the shared volume and name it in augment.input")
     path = search.experiment_dir / "augment" / f"{name}-train.npz"
     if not path.is_file():  # written whole or not at all
         import numpy as np
@@ -102,12 +107,49 @@ def augment_options(section: AugmentSection, config: SearchConfig) -> dict[str, 
     return options
 
 
+def _without_policy(identity: dict[str, Any]) -> dict[str, Any]:
+    """An identity document without its policy (not known before the search)."""
+    recipe = identity.get("recipe")
+    return {**identity, "recipe": {k: v for k, v in recipe.items() if k != "policy"}} if isinstance(recipe, dict) \
+        else identity
+
+
+def check_output(plan: "RunPlan", dst: str) -> None:
+    """InputError now, rather than after the search, when the output cannot take this run's dataset:
+    it holds files that are not a deepaug dataset, or a dataset of another input or other options."""
+    from deepaug.identity import differences
+    from deepaug.outputs import MANIFEST_KEY, RUN_KEY
+    from deepaug.storage import open_storage, read_json
+
+    if "{id}" in dst:
+        return  # a location of its own per dataset
+    storage = open_storage(plan.output_uri, **plan.storage_options)
+    for key in (RUN_KEY, MANIFEST_KEY):
+        try:
+            there = read_json(storage, key)
+        except FileNotFoundError:
+            continue
+        changes = differences(_without_policy({k: there.get(k) for k in plan.identity}),
+                              _without_policy(plan.identity), ("there", "here"), skip=("dataset_id",))
+        if changes:
+            raise InputError(f"augment.output {plan.output_uri} already holds another dataset (differing in "
+                             f"{'; '.join(changes[:6])}); put '{{id}}' in it, choose another output, or remove it")
+        log.warning("augment.output %s already holds a dataset of this input and options: it is reused if the "
+                    "search's winner is its policy, else the run stops after the search; put '{id}' in the output "
+                    "to keep one dataset per policy", plan.output_uri)
+        return
+    if next(iter(storage.list()), None) is not None:
+        raise InputError(f"augment.output {plan.output_uri} is not empty and is not a deepaug dataset; choose an "
+                         "empty or new location (or put '{id}' in it)")
+
+
 def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
     """Everything about the augmentation run that can be checked before the search has a winner."""
     from deepaug.augment_plan import make_plan
 
     plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "io_threads")
     plan = make_plan(_CHECK_POLICY, src, dst, **{k: options[k] for k in plan_keys})
+    check_output(plan, dst)
     if options.get("executor") == "kubernetes":
         from deepaug.k8s_api import connect
         from deepaug.k8s_augment import check_request, check_shape
@@ -137,7 +179,7 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
     section = run.augment
     options = augment_options(section, config)
     src = augment_input(run, section, search)
-    dst = section.output or str(search.experiment_dir / "augmented")
+    dst = section.output or str(search.experiment_dir / "augmented" / "{id}")
     check_augment(src, dst, options)
 
     table = search.optimize(run.iterations)
@@ -147,14 +189,17 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
                           f"see the trial records in {search.experiment_dir / 'trials'}")
     if len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
         log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
-    policy_path = search.experiment_dir / "best_policy.json"
-    record = {"policy": str(policy_path), "policy_trial": int(table["trial"].iloc[0]), "input": src,
+    record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
               "output": dst, "options": {k: v for k, v in options.items() if k != "kubernetes"}, "complete": False}
     write_record(search.experiment_dir, record)  # says what is being built while it is built
 
     from deepaug.augment_run import augment
 
-    result = augment(policy_path, src, dst, **options)
+    try:
+        result = augment(policy, src, dst, **options)
+    except Exception as exc:
+        write_record(search.experiment_dir, {**record, "error": f"{type(exc).__name__}: {exc}"})
+        raise
     record.update(dataset_id=result.dataset_id, output=result.output, complete=result.complete,
                   cached=result.cached, totals=(result.manifest or {}).get("totals"))
     return RunOutcome(search, table, result, write_record(search.experiment_dir, record))

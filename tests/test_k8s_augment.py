@@ -304,8 +304,46 @@ def test_a_job_left_running_by_an_earlier_controller_is_followed_not_started_aga
     src, out = source(cluster), cluster.storage / "out"
     plan = make_plan("reference", src, out, **OPTIONS)
     prepare_output(plan)  # ...an earlier controller claimed the output, created the Job and died
-    cluster.api.create_namespaced_job(NAMESPACE, render_augment_job(cluster.settings(), plan, "reference", 1, 2))
+    # the earlier Job has 3 pods; this request would make 2: 3 pod runs prove it was followed, not replaced
+    cluster.api.create_namespaced_job(NAMESPACE, render_augment_job(cluster.settings(), plan, "reference", 1, 3))
     result = augment("reference", src, out, executor="kubernetes", kubernetes=cluster.settings(), parallelism=1,
                      completions=2, **OPTIONS)
-    assert result.complete and sorted(index for _, index, _ in cluster.controller.indexed) == [0, 1]
+    assert result.complete and sorted(index for _, index, _ in cluster.controller.indexed) == [0, 1, 2]
     assert cluster.jobs() == []
+
+
+def test_a_controller_error_other_than_ctrl_c_leaves_the_job_running_for_the_next_command(clusters, monkeypatch):
+    import time
+
+    from deepaug import k8s_augment
+
+    cluster = clusters(pod=lambda job, index: time.sleep(0.5))
+    src, out = source(cluster), cluster.storage / "out"
+
+    def expired(self, job, done):  # the controller fails while the Job runs (a bug, expired credentials...)
+        raise k8s_augment.RunError("the controller lost its way")
+
+    monkeypatch.setattr(k8s_augment.AugmentJob, "_log_progress", expired)
+    with pytest.raises(k8s_augment.RunError, match="lost its way"):
+        augment("reference", src, out, executor="kubernetes", kubernetes=cluster.settings(), parallelism=2,
+                **OPTIONS)
+    assert len(cluster.jobs()) == 1  # kept: its pods need no controller
+    monkeypatch.undo()
+    result = augment("reference", src, out, executor="kubernetes", kubernetes=cluster.settings(), parallelism=2,
+                     **OPTIONS)
+    assert result.complete and cluster.jobs() == []
+
+
+def test_augment_pods_ask_for_one_cpu_and_no_gpu_whatever_the_trials_ask_for(tmp_path, capsys):
+    write_images(tmp_path / "shared" / "src")
+    config = tmp_path / "search.yaml"  # a search's GPU settings
+    config.write_text(yaml.safe_dump({"dataset": "cifar10", "kubernetes": {
+        "image": "deepaug:0.1.0-gpu", "storage": str(tmp_path / "shared"), "volume_claim": "data", "gpus": 1,
+        "cpu": 4, "memory": "16Gi"}}))
+    # through the real CLI, with the render options before `augment` as its usage line shows them
+    assert main(["k8s", "render", "--config", str(config), "--job-only", "augment", "--policy", "reference",
+                 "--input", str(tmp_path / "shared" / "src"), "--output", str(tmp_path / "shared" / "out")]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["Job"]
+    resources = docs[0]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"] == {"cpu": "1", "memory": "16Gi"} and "nvidia.com/gpu" not in resources["limits"]

@@ -51,21 +51,22 @@ def test_run_searches_then_augments_with_the_best_policy_and_a_rerun_reuses_both
     record = json.loads((folder / "augment.json").read_text())
     assert record["complete"] is True and record["cached"] is False
     assert record["input"] == str(npz)  # defaults to the search's dataset
-    assert record["output"] == str(folder / "augmented")
+    out_dir = folder / "augmented" / record["dataset_id"][:16]  # default: augmented/{id}
+    assert record["output"] == str(out_dir)
     assert record["totals"]["images"] == 200 and record["totals"]["outputs"] == 400
-    manifest = json.loads((folder / "augmented" / "manifest.json").read_text())
+    manifest = json.loads((out_dir / "manifest.json").read_text())
     best = Policy.from_dict(json.loads((folder / "best_policy.json").read_text()))
-    assert Policy.from_dict(manifest["recipe"]["policy"]) == best
+    assert Policy.from_dict(manifest["recipe"]["policy"]) == best == Policy.from_dict(record["policy"])
     assert manifest["dataset_id"] == record["dataset_id"]
-    assert len(list((folder / "augmented").rglob("*.png"))) == 400
+    assert len(list(out_dir.rglob("*.png"))) == 400
     assert f"augment record: {folder / 'augment.json'}" in out and "complete: 200 images -> 400 outputs" in out
 
-    before = {p: p.read_bytes() for p in (folder / "augmented").rglob("*") if p.is_file()}
+    before = {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()}
     assert cli.main(["run", "--config", str(config)]) == 0
     assert "already built" in capsys.readouterr().out
     assert trial_files(folder) == ["trial_0000.json", "trial_0001.json", "trial_0002.json"]  # nothing re-run
     assert json.loads((folder / "augment.json").read_text())["cached"] is True
-    assert {p: p.read_bytes() for p in (folder / "augmented").rglob("*") if p.is_file()} == before
+    assert {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()} == before
 
 
 def test_a_named_dataset_is_augmented_whole_with_local_workers(tmp_path, capsys):
@@ -115,6 +116,25 @@ def test_output_inside_the_input_folder_is_refused_before_any_trial(tmp_path, ca
     assert trial_files(tmp_path / "reports" / "experiments" / "run") == []
 
 
+def test_an_output_that_cannot_take_the_dataset_is_refused_before_any_trial(tmp_path, npz, capsys):
+    from deepaug.augment_run import augment
+
+    stranger = tmp_path / "holiday-photos"
+    stranger.mkdir()
+    (stranger / "beach.jpg").write_bytes(b"not ours")
+    config = write_config(tmp_path, str(npz), {"output": str(stranger)})
+    assert cli.main(["run", "--config", str(config)]) == 2
+    assert "is not empty and is not a deepaug dataset" in capsys.readouterr().err
+
+    other = tmp_path / "other"  # a dataset of the same input with 2 variants; the run asks for 1
+    augment("reference", npz, other, variants=2, shard_size=100)
+    config = write_config(tmp_path, str(npz), {"output": str(other), "variants": 1, "shard_size": 100})
+    assert cli.main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds another dataset" in err and "recipe.variants: there 2, here 1" in err
+    assert trial_files(tmp_path / "reports" / "experiments" / "run") == []
+
+
 def test_without_an_augment_section_run_says_to_add_one_or_use_optimize(tmp_path, npz, capsys):
     config = write_config(tmp_path, str(npz), None)
     assert cli.main(["run", "--config", str(config)]) == 2
@@ -146,11 +166,11 @@ def test_the_augment_half_runs_as_an_indexed_job_on_the_emulated_cluster(tmp_pat
         assert sorted(index for _, index, _ in cluster.controller.indexed) == [0, 1, 2, 3]  # 4 shards, 4 pods
         assert cluster.jobs() == []
 
-        # a named dataset's export lies in the experiment folder, which the pods cannot read: refused up front
+        # a named dataset is on this machine only, where the pods cannot read it: refused up front
         config = write_config(tmp_path, "digits", {**augment, "output": str(cluster.storage / "digits")},
                               kubernetes=settings, image_size=16, experiment_name="digits")
         assert cli.main(["run", "--config", str(config)]) == 2
-        assert "pods cannot read" in capsys.readouterr().err
+        assert "augment.input is needed with executor kubernetes" in capsys.readouterr().err
         assert trial_files(tmp_path / "reports" / "experiments" / "digits") == []
     finally:
         cluster.stop()
