@@ -5,25 +5,29 @@ augmentation and output writes run behind it (both bounded), while pixels are pr
 on one core, so `workers` processes scale across cores. Before any work, `prepare_output`
 claims the output location for this dataset (or finds it already complete); after the
 work, `finalize_run` writes the manifest when every shard is complete.
+
+With `workers` > 1 the shards are done by `python -m deepaug.augment_proc` processes (not
+multiprocessing, which would re-run a user's unguarded script in each): `run_pool` hands
+them one shard at a time, so a fast worker takes more; `run_queue_workers` lets each lease
+shards from Redis. This process shows the progress bar and raises their failures.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-import signal
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 from tqdm import tqdm
 
 from deepaug.augment_plan import RunPlan, software
+from deepaug.augment_proc import WorkerProcess, WorkerTraceback, exit_reason, receive_any, start_workers, stop_workers
 from deepaug.identity import differences
 from deepaug.errors import InputError
 from deepaug.inputs import InputReader, Skip
 from deepaug.manifest import done_shards, finalize, read_marker
-from deepaug.outputs import MANIFEST_KEY, RUN_KEY, ShardWriter
+from deepaug.outputs import MANIFEST_KEY, PNG_COMPRESSION, RUN_KEY, ShardWriter
 from deepaug.shards import shard_bounds
 from deepaug.storage import Storage, open_storage, read_json, write_json
 from deepaug.work_queue import WorkQueue
@@ -77,8 +81,9 @@ class Worker:
 
     def __init__(self, plan: RunPlan) -> None:
         self.plan = plan
-        self.storage = open_storage(plan.output_uri, **plan.storage_options)
-        self.reader = InputReader(plan.listing, plan.storage_options)
+        options = {"max_pool_connections": max(10, plan.io_threads), **plan.storage_options}  # S3: a connection each
+        self.storage = open_storage(plan.output_uri, **options)
+        self.reader = InputReader(plan.listing, options)
         self.pool = ThreadPoolExecutor(plan.io_threads, thread_name_prefix="deepaug-io")
 
     def __enter__(self) -> "Worker":
@@ -101,7 +106,8 @@ class Worker:
         plan, listing, started = self.plan, self.plan.listing, time.perf_counter()
         start, stop = shard_bounds(shard, len(listing), plan.shard_size)
         writer = ShardWriter(self.storage, shard, plan.dataset_id, plan.format, plan.jpeg_quality, self.pool,
-                             max_in_flight=4 * plan.io_threads)
+                             max_in_flight=4 * plan.io_threads,
+                             png_compression=plan.identity["output"].get("png_compression", PNG_COMPRESSION))
         for index, image in self.reader.read_shard(start, stop, self.pool, window=2 * plan.io_threads):
             key = listing.keys[index]
             if isinstance(image, Skip):
@@ -130,55 +136,88 @@ class Worker:
 
 # ---------------------------------------------------------------- local pool
 
-_POOL_WORKER: Worker | None = None
+POLL_SECONDS = 0.5
 
 
-def _quiet_worker() -> None:
-    import cv2
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    cv2.setNumThreads(1)
+def _log_level() -> int:
+    return logging.getLogger("deepaug").getEffectiveLevel()
 
 
-def _init_pool_worker(plan: RunPlan, log_level: int) -> None:
-    global _POOL_WORKER
-    _quiet_worker()
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _POOL_WORKER = Worker(plan)
+def _worker_error(worker: WorkerProcess, message: tuple[Any, ...]) -> BaseException:
+    """The exception a worker reported, to raise here, with the worker's traceback text as its cause."""
+    _, shard, error, text = message
+    where = f"worker process {worker.pid}" + (f" (shard {shard})" if shard is not None else "")
+    if error is None:
+        summary = text.strip().splitlines()[-1] if text.strip() else "no details"
+        error = RunError(f"{where} failed: {summary}; every complete shard is kept: fix the cause and run the "
+                         "same command again")
+    error.__cause__ = WorkerTraceback(text)
+    log.debug("%s failed:\n%s", where, text)
+    return error
 
 
-def _pool_task(shard: int) -> bool:
-    assert _POOL_WORKER is not None
-    return _POOL_WORKER.do_shard(shard) is not None
+def _died(worker: WorkerProcess, code: int) -> RunError:
+    during = f" during shard {worker.shard}" if worker.shard is not None else ""
+    return RunError(f"worker process {worker.pid} died ({exit_reason(code)}){during}; every complete shard is "
+                    "kept: run the same command again to do the rest")
 
 
 def run_pool(plan: RunPlan, shards: list[int], workers: int) -> int:
-    """Do `shards` with `workers` spawned processes, one shard per task; the number done."""
+    """Do `shards` with `workers` worker processes, one shard per task; the number done.
+
+    RunError when a worker dies (its shard is redone by the next run); a worker's exception is
+    raised here. Either way the other workers finish their shard first. Ctrl-C kills the workers.
+    """
     complete = done_shards(open_storage(plan.output_uri, **plan.storage_options))
-    todo = [s for s in shards if s not in complete]
-    done = 0
-    executor = ProcessPoolExecutor(min(workers, max(1, len(todo))), mp_context=mp.get_context("spawn"),
-                                   initializer=_init_pool_worker,
-                                   initargs=(plan, logging.getLogger("deepaug").getEffectiveLevel()))
+    todo = deque(s for s in shards if s not in complete)
+    if not todo:
+        return 0
+    pool = start_workers(min(workers, len(todo)), ("pool", plan, _log_level()))
     try:
-        futures = [executor.submit(_pool_task, shard) for shard in todo]
-        for future in tqdm(as_completed(futures), total=len(futures), unit="shard", disable=None, desc="augment"):
-            done += future.result()
-            log.debug("%d of %d shard(s) done", done, len(futures))
-    except BrokenProcessPool:
-        raise RunError("a worker process died (killed or out of memory); every complete shard is kept: run the "
-                       "same command again to do the rest") from None
+        with tqdm(total=len(todo), unit="shard", disable=None, desc="augment") as bar:
+            done, failure = _dispatch(pool, todo, bar)
     except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
+        stop_workers(pool, kill=True)
         raise
-    executor.shutdown(wait=True)
+    stop_workers(pool)
+    if failure is not None:
+        raise failure
     return done
+
+
+def _give(worker: WorkerProcess, todo: deque[int]) -> None:
+    worker.shard = todo.popleft()
+    if not worker.send(worker.shard):
+        log.debug("worker process %d is gone before taking shard %d", worker.pid, worker.shard)
+
+
+def _dispatch(pool: list[WorkerProcess], todo: deque[int], bar: tqdm) -> tuple[int, BaseException | None]:
+    """Hand out shards until all are done or one failed (then let the busy ones finish); (done, failure)."""
+    done, failure = 0, None
+    for worker in pool:
+        _give(worker, todo)
+    busy = list(pool)
+    while busy:
+        for worker, message in receive_any(busy, POLL_SECONDS):
+            if message is None or message[0] == "error":
+                busy.remove(worker)
+                error = _died(worker, worker.wait()) if message is None else _worker_error(worker, message)
+                failure = failure or error
+                continue
+            done += message[2]
+            bar.update()
+            worker.shard = None
+            if todo and failure is None:
+                _give(worker, todo)
+            else:
+                busy.remove(worker)
+    return done, failure
 
 
 # ---------------------------------------------------------------- Redis queue
 
-def queue_loop(plan: RunPlan, url: str, lease_seconds: float, counter: Any = None) -> int:
-    """Lease shards from the queue until none is left; the number done here."""
+def queue_loop(plan: RunPlan, url: str, lease_seconds: float, on_done: Callable[[int], None] | None = None) -> int:
+    """Lease shards from the queue until none is left; the number done here (`on_done(shard)` after each)."""
     queue = WorkQueue.connect(url, f"deepaug:augment:{plan.dataset_id[:16]}", lease_seconds)
     queue.seed(range(plan.n_shards))
     done = 0
@@ -200,38 +239,54 @@ def queue_loop(plan: RunPlan, url: str, lease_seconds: float, counter: Any = Non
                 did = worker.do_shard(int(item)) is not None
             queue.complete(item)
             done += did
-            if did and counter is not None:
-                with counter.get_lock():
-                    counter.value += 1
+            if did and on_done is not None:
+                on_done(int(item))
     return done
 
 
-def _queue_process(plan: RunPlan, url: str, lease_seconds: float, counter: Any, log_level: int) -> None:
-    _quiet_worker()
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    queue_loop(plan, url, lease_seconds, counter)
-
-
 def run_queue_workers(plan: RunPlan, url: str, workers: int, lease_seconds: float) -> int:
-    """`workers` queue workers (this process alone when 1); a dead one's shards go to the others."""
+    """`workers` queue workers (this process alone when 1); the number of shards they did.
+
+    A worker that dies or fails leaves its lease to expire, and the others take its shard; a
+    failure is logged with its traceback. RunError (or the failure) only when none of them
+    finished. Ctrl-C kills the workers.
+    """
     if workers == 1:
         return queue_loop(plan, url, lease_seconds)
-    ctx = mp.get_context("spawn")
-    counter = ctx.Value("i", 0)
-    level = logging.getLogger("deepaug").getEffectiveLevel()
-    processes = [ctx.Process(target=_queue_process, args=(plan, url, lease_seconds, counter, level), daemon=True)
-                 for _ in range(workers)]
-    for process in processes:
-        process.start()
+    pool = start_workers(workers, ("queue", plan, _log_level(), url, lease_seconds))
     try:
-        for process in processes:
-            process.join()
+        with tqdm(unit="shard", disable=None, desc="augment") as bar:
+            done, failures, finished = _watch_queue_workers(pool, bar)
     except BaseException:
-        for process in processes:
-            process.terminate()
+        stop_workers(pool, kill=True)
         raise
-    failed = [p.exitcode for p in processes if p.exitcode != 0]
-    if failed:
-        log.warning("%d of %d queue worker(s) exited with codes %s; their leased shards went back to the queue",
-                    len(failed), workers, failed)
-    return int(counter.value)
+    stop_workers(pool)
+    if failures:
+        log.warning("%d of %d queue worker(s) failed; their leased shards went back to the queue", len(failures),
+                    workers)
+        if not finished:
+            raise failures[0]
+    return done
+
+
+def _watch_queue_workers(pool: list[WorkerProcess], bar: tqdm) -> tuple[int, list[BaseException], int]:
+    """Count the shards the workers report until every one exits; (done, failures, workers that finished)."""
+    done, failures, finished, running = 0, [], 0, list(pool)
+    while running:
+        for worker, message in receive_any(running, POLL_SECONDS):
+            if message is not None and message[0] == "done":
+                done += 1
+                bar.update()
+            elif message is not None:  # "error": the exit follows
+                failures.append(_worker_error(worker, message))
+                worker.failed = True
+                log.error("queue worker process %d failed: %s", worker.pid, failures[-1], exc_info=failures[-1])
+            else:
+                running.remove(worker)
+                code = worker.wait()
+                finished += code == 0
+                if code != 0 and not worker.failed:
+                    failures.append(_died(worker, code))
+                    log.warning("queue worker process %d %s; its lease expires and another worker takes its shard",
+                                worker.pid, exit_reason(code))
+    return done, failures, finished
