@@ -13,14 +13,19 @@ per-file cost; S3 served by a moto server on loopback) and 1 and 2 workers (inte
 ``--repeats`` / ``--s3-repeats`` times, the fastest kept), one fresh process runs
 `augment()` (built-in `reference` policy, ``--variants`` variants) and reports input
 images per second (listing, every shard and the manifest, worker start-up included; not
-interpreter start-up), the CPU time of the workers and of the S3 server per image, and
-the workers' peak RSS (VmHWM). Input and output are on the same store. The moto server is
+interpreter start-up), the CPU time of the workers per image, the S3 requests per image
+and the S3 server's CPU time per request, and the workers' peak RSS (VmHWM). Input and output are on the same store. The moto server is
 a separate process on the same 2 cores, so it competes with the workers for CPU as no
-real S3 endpoint would; its CPU time is reported so that cost can be seen.
+real S3 endpoint would; its CPU time and request count are reported (so its CPU per
+request, and the requests per image, can be seen).
 Memory: one worker on ``--memory N`` and 10N fashion images, local disk.
+``--baseline DIR`` also measures every case with the deepaug package found in DIR (e.g.
+``git archive HEAD~1 | tar -x -C DIR``), interleaved with the current one, so a change is
+judged against its baseline under the same machine load.
 
 Run:  PYTHONPATH=. python bench/augment_run.py [--fashion 4000] [--photos 1000] [--repeats 2]
                                                [--variants 4] [--memory 1000] [--markdown FILE] [--quick]
+                                               [--baseline DIR]
 """
 from __future__ import annotations
 
@@ -141,26 +146,58 @@ def child(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- S3 server and the driver
 
+class RequestCounter(logging.Handler):
+    """Counts the requests the moto server answers (werkzeug logs one line per request)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
 def moto_main(port: int) -> None:
+    """The S3 server process: answers each line on stdin with the number of requests served so far."""
     from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    counter = RequestCounter()
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.addHandler(counter)
+    werkzeug.propagate = False
     ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
     print("ready", flush=True)
-    threading.Event().wait()
+    for _ in sys.stdin:
+        print(counter.count, flush=True)
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, __file__, "--moto", str(port)], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ENDPOINT_URL=endpoint, AWS_EC2_METADATA_DISABLED="true")
-    return server, endpoint
+class S3Server:
+    """A moto server on loopback in its own process: its pid, CPU time and request count."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.process = subprocess.Popen([sys.executable, __file__, "--moto", str(port)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
+        self.endpoint = f"http://127.0.0.1:{port}"
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                          AWS_ENDPOINT_URL=self.endpoint, AWS_EC2_METADATA_DISABLED="true")
+
+    def requests(self) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("count\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
 
 
 def upload(folder: Path, uri: str) -> None:
@@ -188,19 +225,22 @@ def remove(uri: str) -> None:
                                     Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
 
 
-def measure(src: str, dst: str, workers: int, fmt: str, args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
+def measure(src: str, dst: str, workers: int, fmt: str, args: argparse.Namespace, server: S3Server,
+            code: Path = REPO) -> dict[str, Any]:
+    """One fresh process running augment() with the deepaug package under `code`."""
     command = [sys.executable, __file__, "--child", "--input", src, "--output", dst, "--workers", str(workers),
                "--variants", str(args.variants), "--format", fmt, "--shard-size", str(args.shard_size)]
-    server0, load = cpu_seconds(server_pid), os.getloadavg()[0]
-    done = subprocess.run(command, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
+    server0, requests0, load = server.cpu(), server.requests(), os.getloadavg()[0]
+    done = subprocess.run(command, env=dict(os.environ, PYTHONPATH=str(code)), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark run failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result.update(images_per_s=result["images"] / result["seconds"], server_cpu=cpu_seconds(server_pid) - server0,
-                  load=load)
-    log.info("%s -> %s (%s), %d worker(s): %d images in %.1f s = %.1f images/s, worker CPU %.1f s, S3 server CPU "
-             "%.1f s, peak RSS %.0f MiB, load %.1f", src, dst, fmt, workers, result["images"], result["seconds"],
-             result["images_per_s"], result["cpu"], result["server_cpu"], result["rss_mib"], load)
+    result.update(images_per_s=result["images"] / result["seconds"], server_cpu=server.cpu() - server0,
+                  requests=server.requests() - requests0, load=load)
+    log.info("[%s] %s -> %s (%s), %d worker(s): %d images in %.1f s = %.1f images/s, worker CPU %.1f s, S3 server "
+             "CPU %.1f s for %d requests, peak RSS %.0f MiB, load %.1f", code, src, dst, fmt, workers,
+             result["images"], result["seconds"], result["images_per_s"], result["cpu"], result["server_cpu"],
+             result["requests"], result["rss_mib"], load)
     return result
 
 
@@ -219,6 +259,8 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where inputs and outputs go (default: a temp folder)")
     parser.add_argument("--markdown", default=None, help="also write the results tables here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--baseline", default=None,
+                        help="also measure the deepaug package in this folder (a checkout of the code before a change)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--moto", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
@@ -240,40 +282,26 @@ def main() -> None:
     cases = [("fashion", fashion, "png"), ("fashion", fashion, "tfrecord"), ("photos", photos, "jpeg")]
     memory_inputs = [(n, make_fashion(work / f"fashion-{n}-{args.fashion_size}", n, args.fashion_size))
                      for n in (args.memory, 10 * args.memory)]
-    server, endpoint = start_moto()
-    rows, memory = [], []
+    codes = [("current", REPO)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
+    server = S3Server()
     shm = Path(tempfile.mkdtemp(prefix="bench-augment-run-", dir=args.tmpfs)) if args.tmpfs else None
     try:
         import boto3
 
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+        boto3.client("s3", endpoint_url=server.endpoint).create_bucket(Bucket="bench")
         for name, folder in (("fashion", fashion), ("photos", photos)):
             upload(folder, f"s3://bench/{name}/input")
             if shm is not None:
                 shutil.copytree(folder, shm / name)
-        stores = ("local", "tmpfs", "s3") if shm is not None else ("local", "s3")
-        for name, folder, fmt in cases:
-            for store in stores:
-                src = {"local": str(folder), "tmpfs": str(shm / name) if shm else "",
-                       "s3": f"s3://bench/{name}/input"}[store]
-                best: dict[int, dict[str, Any]] = {}
-                for repeat in range(args.s3_repeats if store == "s3" else args.repeats):  # best of each kept
-                    for workers in (1, 2):
-                        tail = f"{name}-{fmt}-{workers}-{repeat}"
-                        dst = {"local": str(work / "out" / run_id / tail), "tmpfs": str(shm / "out" / tail),
-                               "s3": f"s3://bench/{name}/out-{run_id}-{tail}"}[store]
-                        result = measure(src, dst, workers, fmt, args, server.pid)
-                        remove(dst)
-                        if workers not in best or result["images_per_s"] > best[workers]["images_per_s"]:
-                            best[workers] = result
-                rows += [(name, fmt, store, workers, best[workers]) for workers in (1, 2)]
+        rows = [row for name, folder, fmt in cases for row in run_case(name, folder, fmt, shm, work / "out" / run_id,
+                                                                       run_id, codes, args, server)]
+        memory = []
         for n, folder in memory_inputs:
             dst = str(work / "out" / run_id / f"memory-{n}")
-            memory.append((n, measure(str(folder), dst, 1, "png", args, server.pid)))
+            memory.append((n, measure(str(folder), dst, 1, "png", args, server)))
             remove(dst)
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         if shm is not None:
             shutil.rmtree(shm, ignore_errors=True)
     text = report(rows, memory, args)
@@ -282,23 +310,53 @@ def main() -> None:
         Path(args.markdown).write_text(text + "\n")
 
 
-def report(rows: list[tuple[str, str, str, int, dict[str, Any]]], memory: list[tuple[int, dict[str, Any]]],
-           args: argparse.Namespace) -> str:
-    by = {(name, fmt, store, workers): r for name, fmt, store, workers, r in rows}
-    lines = ["| dataset | output | store | workers | images | outputs | seconds | images/s | x 1 worker "
-             "| x local disk | worker CPU ms/image | S3 server CPU ms/image | peak RSS per worker (MiB) | load |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, fmt, store, workers, r in rows:
-        scale = r["images_per_s"] / by[(name, fmt, store, 1)]["images_per_s"]
-        versus = r["images_per_s"] / by[(name, fmt, "local", workers)]["images_per_s"]
-        server = f"{1000 * r['server_cpu'] / r['images']:.1f}" if store == "s3" else "-"
-        lines.append(f"| {name} | {fmt} | {store} | {workers} | {r['images']} | {r['outputs']} | {r['seconds']:.1f} "
-                     f"| {r['images_per_s']:.1f} | {scale:.2f}x | {versus:.2f}x | {1000 * r['cpu'] / r['images']:.1f} "
-                     f"| {server} | {r['rss_mib']:.0f} | {r['load']:.1f} |")
+Row = tuple[str, str, str, str, int, dict[str, Any]]  # dataset, output format, store, code, workers, result
+
+
+def run_case(name: str, folder: Path, fmt: str, shm: Path | None, out: Path, run_id: str,
+             codes: list[tuple[str, Path]], args: argparse.Namespace, server: S3Server) -> list[Row]:
+    """Every store x code x worker count of one case, interleaved; the fastest run of each kept."""
+    rows: list[Row] = []
+    for store in ("local", "tmpfs", "s3") if shm is not None else ("local", "s3"):
+        src = {"local": str(folder), "tmpfs": str(shm / name) if shm else "", "s3": f"s3://bench/{name}/input"}[store]
+        best: dict[tuple[str, int], dict[str, Any]] = {}
+        for repeat in range(args.s3_repeats if store == "s3" else args.repeats):
+            for label, code in codes:
+                for workers in (1, 2):
+                    tail = f"{name}-{fmt}-{label}-{workers}-{repeat}"
+                    dst = {"local": str(out / tail), "tmpfs": str(shm / "out" / tail) if shm else "",
+                           "s3": f"s3://bench/{name}/out-{run_id}-{tail}"}[store]
+                    result = measure(src, dst, workers, fmt, args, server, code)
+                    remove(dst)
+                    if (label, workers) not in best or result["images_per_s"] > best[label, workers]["images_per_s"]:
+                        best[label, workers] = result
+        rows += [(name, fmt, store, label, workers, best[label, workers]) for label, _ in codes for workers in (1, 2)]
+    return rows
+
+
+def report(rows: list[Row], memory: list[tuple[int, dict[str, Any]]], args: argparse.Namespace) -> str:
+    by = {(name, fmt, store, code, workers): r for name, fmt, store, code, workers, r in rows}
+    lines = ["| dataset | output | store | code | workers | images | outputs | seconds | images/s | x 1 worker "
+             "| x local disk | x baseline | worker CPU ms/image | S3 requests/image | S3 server CPU ms/request "
+             "| peak RSS per worker (MiB) | load |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: |"]
+    for name, fmt, store, code, workers, r in rows:
+        scale = r["images_per_s"] / by[(name, fmt, store, code, 1)]["images_per_s"]
+        versus = r["images_per_s"] / by[(name, fmt, "local", code, workers)]["images_per_s"]
+        base = by.get((name, fmt, store, "baseline", workers))
+        gain = f"{r['images_per_s'] / base['images_per_s']:.2f}x" if base is not None else "-"
+        s3 = store == "s3" and r["requests"] > 0
+        requests = f"{r['requests'] / r['images']:.2f}" if s3 else "-"
+        server = f"{1000 * r['server_cpu'] / r['requests']:.2f}" if s3 else "-"
+        lines.append(f"| {name} | {fmt} | {store} | {code} | {workers} | {r['images']} | {r['outputs']} "
+                     f"| {r['seconds']:.1f} | {r['images_per_s']:.1f} | {scale:.2f}x | {versus:.2f}x | {gain} "
+                     f"| {1000 * r['cpu'] / r['images']:.1f} | {requests} | {server} | {r['rss_mib']:.0f} "
+                     f"| {r['load']:.1f} |")
     same = {}
-    for name, fmt, _, _, r in rows:
+    for name, fmt, _, _, _, r in rows:
         same.setdefault((name, fmt), set()).add(r["labels_sha256"])
-    lines += ["", "Same labels.csv checksum (every output's SHA-256) across stores and worker counts: "
+    lines += ["", "Same labels.csv checksum (every output's SHA-256) across stores, code and worker counts: "
               + ", ".join(f"{n} {f} {'yes' if len(s) == 1 else 'NO'}" for (n, f), s in sorted(same.items())) + ".",
               "", "| memory check (fashion, png, local, 1 worker) | images | seconds | images/s | peak RSS (MiB) |",
               "| --- | ---: | ---: | ---: | ---: |"]
@@ -310,7 +368,6 @@ def report(rows: list[tuple[str, str, str, int, dict[str, Any]]], memory: list[t
               f"`reference`; shard size {args.shard_size}; fashion {args.fashion_size}x{args.fashion_size} grey; "
               "load = 1-minute load average when the run started (2 cores)."]
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     main()

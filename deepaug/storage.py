@@ -153,6 +153,8 @@ class S3Storage:
 
     Retries (botocore "standard" mode, `attempts` in all) and timeouts are configurable;
     objects over `multipart_threshold` bytes go up in parts and appear only when complete.
+    `max_pool_connections` should be at least the number of threads sharing the storage
+    (botocore's default is 10): beyond it, connections are dropped and opened again.
 
     >>> S3Storage("my-bucket", "exp/one", client=object()).uri("trials/0001/spec.json")
     's3://my-bucket/exp/one/trials/0001/spec.json'
@@ -160,7 +162,8 @@ class S3Storage:
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None, *, attempts: int = 5,
                  connect_timeout: float = 10.0, read_timeout: float = 60.0, page_size: int = 1000,
-                 multipart_threshold: int = 8 * 1024 * 1024, endpoint_url: str | None = None) -> None:
+                 multipart_threshold: int = 8 * 1024 * 1024, endpoint_url: str | None = None,
+                 max_pool_connections: int = 10) -> None:
         if not isinstance(bucket, str) or not _BUCKET.match(bucket):
             raise InputError(f"bad S3 bucket name {bucket!r}; use a URI such as s3://my-bucket/experiments")
         self.bucket, self.prefix = bucket, prefix.strip("/")
@@ -172,7 +175,8 @@ class S3Storage:
             from botocore.config import Config
 
             config = Config(retries={"mode": "standard", "total_max_attempts": attempts},
-                            connect_timeout=connect_timeout, read_timeout=read_timeout)
+                            connect_timeout=connect_timeout, read_timeout=read_timeout,
+                            max_pool_connections=max_pool_connections)
             client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
         self.client = client
         self._bucket_seen = False

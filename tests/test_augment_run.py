@@ -300,3 +300,28 @@ def test_chain_and_recipe_errors():
     with pytest.raises(InputError, match="1 to 10 ops"):
         Chain.parse(",".join(["invert"] * 11))
     assert Chain.parse(["invert", "rotate:0.2"]).subsets() == ["a", "b", "ab"]
+
+
+@pytest.mark.parametrize("syncfs", [True, False])
+def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, syncfs):
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deepaug import outputs
+    from deepaug.storage import LocalStorage
+
+    if not syncfs:
+        monkeypatch.setattr(outputs, "_syncfs", lambda: None)  # the fsync-per-file path of other systems
+    files = outputs.LocalFiles(LocalStorage(tmp_path))
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda i: files.write(f"images/c/{i}.png", bytes([i]) * 100), range(20)))
+        files.sync(pool)
+    written = sorted((tmp_path / "images" / "c").iterdir())
+    assert [p.name for p in written] == sorted(f"{i}.png" for i in range(20))  # no temp file left
+    assert all(p.read_bytes() == bytes([int(p.stem)]) * 100 for p in written)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {p.stat().st_mode & 0o777 for p in written} == {0o666 & ~mask}  # as a plain open() would
+    assert files.paths == []
+    with pytest.raises(InputError, match="bad key"):
+        files.write("../outside.png", b"x")
