@@ -129,6 +129,9 @@ def test_the_builtin_quickstart_config_is_valid():
     run, config = load_config_file("quickstart")
     assert run.dataset == "fashion_mnist" and run.iterations >= 10
     assert config.experiment_name == "quickstart" and config.seed is not None
+    # scripts/main.sh runs `deepaug run`: the whole training split, locally, into the experiment folder
+    assert run.augment is not None and run.augment.input is None and run.augment.output is None
+    assert run.augment.executor == "local" and run.augment.format == "tfrecord"
 
 
 def test_a_search_killed_with_sigkill_resumes_with_every_finished_trial_once(tmp_path, npz):
