@@ -113,8 +113,10 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
               dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
               format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
               shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8,
-              storage_options: dict[str, Any] | None = None) -> RunPlan:
-    """Validate a request, list its input and compute its dataset identity; InputError on bad input."""
+              storage_options: dict[str, Any] | None = None, announce: bool = True) -> RunPlan:
+    """Validate a request, list its input and compute its dataset identity; InputError on bad input.
+
+    `announce=False` logs the dataset line at debug level (a plan made only to check a request)."""
     options = dict(storage_options or {})
     if format not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -147,7 +149,7 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
     dataset_id = hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
     identity = {"dataset_id": dataset_id, **identity}
     dst_uri = dst_text.replace("{id}", dataset_id[:16])
-    log.info("dataset %s: %d images in %d shards -> %s", dataset_id[:16], len(listing),
-             identity["output"]["shards"], dst_uri)
+    log.log(logging.INFO if announce else logging.DEBUG, "dataset %s: %d images in %d shards -> %s",
+            dataset_id[:16], len(listing), identity["output"]["shards"], dst_uri)
     return RunPlan(src_uri, dst_uri, listing, recipe, format, shard_size, jpeg_quality, io_threads, options,
                    identity)

@@ -148,7 +148,7 @@ def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
     from deepaug.augment_plan import make_plan
 
     plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "io_threads")
-    plan = make_plan(_CHECK_POLICY, src, dst, **{k: options[k] for k in plan_keys})
+    plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **{k: options[k] for k in plan_keys})
     check_output(plan, dst)
     if options.get("executor") == "kubernetes":
         from deepaug.k8s_api import connect
