@@ -32,7 +32,7 @@ from deepaug.augment_plan import RunPlan, make_plan
 from deepaug.augment_workers import RunError, Worker, finalize_run, prepare_output, run_pool, run_queue_workers
 from deepaug.errors import InputError
 from deepaug.policy import Policy
-from deepaug.shards import INDEX_VARIABLE, Share, parse_share, share_shards
+from deepaug.shards import INDEX_VARIABLE, Share, parse_ranges, parse_share, ranges_text, shares_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.config import KubernetesSettings
@@ -69,19 +69,22 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
             shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8, lease_seconds: float = 60.0,
             storage_options: dict[str, Any] | None = None, executor: str = "local",
             kubernetes: "KubernetesSettings | Mapping[str, Any] | None" = None, parallelism: int | None = None,
-            completions: int | None = None, job_template: str | None = None) -> AugmentResult:
+            completions: int | None = None, job_template: str | None = None,
+            shards: str | Sequence[int] | None = None) -> AugmentResult:
     """Augment every image under `src` into `dst` (see the module docstring); same request, same bytes.
 
     `policy`: a Policy, a policy file (local or s3://) or a built-in name; None with `chain`.
     `dst` may contain '{id}', replaced by the dataset id (a content-addressed cache location).
     `executor="kubernetes"`: one Indexed Job of `completions` pods, `parallelism` at a time, with
     the `kubernetes` settings (a dict like the config's `kubernetes:` section); see deepaug.k8s_augment.
+    `shards`: only these shards (a list, or ranges such as '3-5,17'), shared out by `shard` and the
+    local workers; what a resumed Kubernetes Job gets, so its pods split the missing shards evenly.
     """
     request = dict(variants=variants, chain=chain, format=format, size=size, crop=crop, seed=seed,
                    shard_size=shard_size, jpeg_quality=jpeg_quality, io_threads=io_threads,
                    storage_options=storage_options)
     if executor == "kubernetes":
-        _check_kubernetes_request(workers, shard, queue)
+        _check_kubernetes_request(workers, shard, queue, shards)
         from deepaug.k8s_augment import augment_on_kubernetes
 
         return augment_on_kubernetes(policy, src, dst, settings=kubernetes, parallelism=parallelism,
@@ -96,6 +99,8 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
                          "(--executor kubernetes) or leave them out")
     if shard is not None and queue is not None:
         raise InputError("give either a shard (a fixed share of the work) or a queue (shared leases), not both")
+    if shards is not None and queue is not None:
+        raise InputError("--shards applies to --shard and local workers, not to a queue (which holds every shard)")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive integer, got {workers!r}")
     share = parse_share(shard) if isinstance(shard, str) else shard
@@ -113,20 +118,33 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
     if queue is not None:
         done = run_queue_workers(plan, queue, workers, lease_seconds)
     else:
-        wanted = list(share_shards(share, plan.n_shards)) if share is not None else list(range(plan.n_shards))
+        wanted = shares_of(share, _only(shards, plan.n_shards))
         done = run_pool(plan, wanted, workers) if workers > 1 else _run_here(plan, wanted)
     manifest = finalize_run(plan)
     log.info("did %d shard(s) in %.1f s", done, time.perf_counter() - started)
     return AugmentResult(plan.dataset_id, plan.output_uri, manifest is not None, False, plan.n_shards, done, manifest)
 
 
-def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: str | None) -> None:
+def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: str | None,
+                              shards: str | Sequence[int] | None) -> None:
     """InputError for local scale-out options given with executor kubernetes (the Job's pods do that)."""
     given = [name for name, value in (("workers", workers != 1), ("shard", shard is not None),
-                                      ("queue", queue is not None)) if value]
+                                      ("queue", queue is not None), ("shards", shards is not None)) if value]
     if given:
         raise InputError(f"{', '.join(given)} do not apply to executor 'kubernetes': the Job's pods share the "
                          "shards; set parallelism (pods at a time) and completions (pods in all) instead")
+
+
+def _only(shards: str | Sequence[int] | None, n_shards: int) -> list[int]:
+    """The shards asked for (all when None), checked against the dataset's."""
+    if shards is None:
+        return list(range(n_shards))
+    wanted = parse_ranges(shards) if isinstance(shards, str) else sorted(set(int(s) for s in shards))
+    outside = [s for s in wanted if not 0 <= s < n_shards]
+    if outside or not wanted:
+        raise InputError(f"--shards {ranges_text(wanted) or repr(shards)} does not fit this dataset, which has "
+                         f"shards 0-{n_shards - 1}; leave it out to do every shard")
+    return wanted
 
 
 def _run_here(plan: RunPlan, shards: list[int]) -> int:
@@ -173,6 +191,9 @@ def _add_arguments(parser: Any) -> None:
     local.add_argument("--shard", default=None,
                        help="do only share I/N of the shards (worker I of N, from 0); /N takes I from "
                             "$JOB_COMPLETION_INDEX")
+    local.add_argument("--shards", default=None,
+                       help="only these shards, e.g. 3-5,17 (what a resumed Kubernetes Job passes its pods); "
+                            "--shard I/N then shares them out")
     local.add_argument("--queue", default=None, help="take shards from a Redis work queue: redis://host:port/db")
     local.add_argument("--lease-seconds", type=float, default=60.0, help="queue lease duration (default: 60)")
     parser.add_argument("--executor", choices=("local", "kubernetes"), default="local",
@@ -191,7 +212,7 @@ def _cmd_augment(args: Any) -> int:
     cv2.setNumThreads(1)  # one core per worker process: scale with --workers
     try:
         result = augment(args.policy, args.input, args.output, workers=args.workers, shard=args.shard,
-                         queue=args.queue, lease_seconds=args.lease_seconds, executor=args.executor,
+                         shards=args.shards, queue=args.queue, lease_seconds=args.lease_seconds, executor=args.executor,
                          **request_options(args), **kubernetes_options(args))
     except (RunError, SearchError) as exc:
         print(f"deepaug: augment stopped: {exc}", file=sys.stderr)

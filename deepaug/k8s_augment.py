@@ -37,7 +37,7 @@ from deepaug.k8s_manifests import APP_LABEL, fill_pod, label_value, load_templat
 from deepaug.manifest import done_shards
 from deepaug.outputs import MANIFEST_KEY
 from deepaug.policy import Policy
-from deepaug.shards import Share, share_shards
+from deepaug.shards import Share, parse_ranges, ranges_text, shares_of
 from deepaug.storage import Storage, open_storage, read_json, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,6 +55,7 @@ SHARES_PER_POD = 4  # default completions: min(shards, SHARES_PER_POD * parallel
 MAX_INDEXES = 100_000  # the API's limit on completions and parallelism of an Indexed Job
 MISSING_POLLS = 3  # polls the Job may be absent before it counts as gone
 LOG_SECONDS = 10.0  # at most one progress line per this many seconds (failures at once)
+MAX_SHARDS_TEXT = 20_000  # a resumed Job's --shards ranges longer than this: every shard, complete ones skipped
 STALL_SECONDS = 600.0  # a warning when no shard completed for this long (pods stuck Pending?)
 
 
@@ -174,8 +175,10 @@ def policy_argument(policy: Any, plan: RunPlan, upload: bool = True) -> str | No
     return storage.uri(POLICY_KEY)
 
 
-def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int) -> list[str]:
-    """The pod's `deepaug augment` arguments: the same request, with --shard /N."""
+def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int,
+                      todo: list[int] | None = None) -> list[str]:
+    """The pod's `deepaug augment` arguments: the same request, with --shard /N (of `todo`, when given,
+    as --shards ranges)."""
     recipe = plan.recipe
     if recipe.chain is not None:
         what = ["--chain", ",".join(f"{op.name}:{op.magnitude!r}" for op in recipe.chain.operations)]
@@ -187,12 +190,16 @@ def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int) -
     args += ["--crop", recipe.crop, "--seed", str(recipe.seed), "--shard-size", str(plan.shard_size),
              "--jpeg-quality", str(plan.jpeg_quality), "--io-threads", str(plan.io_threads),
              "--shard", f"/{completions}"]
+    if todo is not None:
+        args += ["--shards", ranges_text(todo)]
     return args
 
 
 def render_augment_job(settings: "KubernetesSettings", plan: RunPlan, policy_arg: str | None, parallelism: int,
-                       completions: int, template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The Indexed Job manifest that augments `plan`'s dataset with `completions` pods, `parallelism` at once."""
+                       completions: int, template: dict[str, Any] | None = None,
+                       todo: list[int] | None = None) -> dict[str, Any]:
+    """The Indexed Job manifest that augments `plan`'s dataset with `completions` pods, `parallelism` at once
+    (only the shards in `todo`, shared evenly, when given)."""
     job = copy.deepcopy(template if template is not None else load_augment_template())
     labels = {APP_LABEL: "deepaug", COMPONENT_LABEL: "augment", DATASET_LABEL: label_value(plan.dataset_id[:16])}
     meta = job.get("metadata") or {}
@@ -206,7 +213,7 @@ def render_augment_job(settings: "KubernetesSettings", plan: RunPlan, policy_arg
     spec.pop("backoffLimit", None)  # with a per-index limit it defaults to no overall limit
     set_limits(spec, settings)
     container = fill_pod(job, settings, labels, CONTAINER)
-    container.update(command=["deepaug"], args=augment_arguments(plan, policy_arg, completions))
+    container.update(command=["deepaug"], args=augment_arguments(plan, policy_arg, completions, todo))
     return job
 
 
@@ -220,11 +227,19 @@ def load_augment_template(path: str | None = None) -> dict[str, Any]:
 
 def parse_indexes(text: str | None) -> set[int]:
     """'1,3-5,7' (a Job's completedIndexes / failedIndexes) -> {1, 3, 4, 5, 7}."""
-    found: set[int] = set()
-    for part in filter(None, (text or "").split(",")):
-        first, _, last = part.partition("-")
-        found.update(range(int(first), int(last or first) + 1))
-    return found
+    return set(parse_ranges(text or "", "index ranges"))
+
+
+def job_todo(job: Any, n_shards: int) -> list[int]:
+    """The shards a Job's pods share (its container's --shards; every shard without it)."""
+    if isinstance(job, dict):
+        containers = job["spec"]["template"]["spec"]["containers"]
+        args = next(c for c in containers if c.get("name") == CONTAINER).get("args") or []
+    else:
+        args = next(c for c in job.spec.template.spec.containers if c.name == CONTAINER).args or []
+    if "--shards" in args[:-1]:
+        return parse_ranges(args[args.index("--shards") + 1])
+    return list(range(n_shards))
 
 
 def _state(job: Any) -> tuple[str, str]:
@@ -245,6 +260,7 @@ class AugmentJob:
         self.plan, self.settings, self.manifest = plan, settings, manifest
         self.name: str = manifest["metadata"]["name"]
         self.completions: int = manifest["spec"]["completions"]
+        self.todo: list[int] = job_todo(manifest, plan.n_shards)  # the shards its pods share
         self.jobs = JobsApi(settings, api, backoff_seconds, max_backoff_seconds, kept="complete shards are kept")
         self.storage: Storage = open_storage(plan.output_uri, **plan.storage_options)
         self.selector = f"{APP_LABEL}=deepaug,{DATASET_LABEL}={label_value(plan.dataset_id[:16])}"
@@ -268,6 +284,7 @@ class AugmentJob:
         found = self.jobs.read(self.name)
         if found is not None and _state(found)[0] == "running":
             self.completions = found.spec.completions or self.completions  # its shares, not ours
+            self.todo = job_todo(found, self.plan.n_shards)
             log.info("Job %s (namespace %s) is already running for this dataset (%d pods); following it", self.name,
                      self.settings.namespace, self.completions)
         else:
@@ -379,7 +396,7 @@ class AugmentJob:
         if reason.startswith("PodFailurePolicy"):
             words.append("a pod exited with code 2, a user error (bad input, policy or output, or an image whose "
                          "deepaug differs from this one): retrying cannot help, so the Job stopped at once")
-        shares = [f"{i} (shards {_ranges(list(share_shards(Share(i, self.completions), n)))})" for i in sorted(failed)]
+        shares = [f"{i} (shards {_ranges(shares_of(Share(i, self.completions), self.todo))})" for i in sorted(failed)]
         words.append(f"index(es) not completed: {', '.join(shares[:10])}{' ...' if len(shares) > 10 else ''}")
         words.append(f"{n - len(lacking)} of {n} shards are complete and kept; missing: {_ranges(lacking)}. "
                      f"See the logs with `kubectl -n {ns} logs job/{self.name}` (one pod) or `kubectl -n {ns} logs "
@@ -397,13 +414,7 @@ class AugmentJob:
 
 def _ranges(numbers: list[int]) -> str:
     """[0, 1, 2, 5] -> '0-2, 5' (at most 12 runs shown)."""
-    runs: list[list[int]] = []
-    for k in sorted(numbers):
-        if runs and k == runs[-1][1] + 1:
-            runs[-1][1] = k
-        else:
-            runs.append([k, k])
-    text = [f"{a}-{b}" if b > a else str(a) for a, b in runs]
+    text = ranges_text(numbers).split(",") if numbers else []
     return (", ".join(text[:12]) + (" ..." if len(text) > 12 else "")) or "none"
 
 
@@ -439,12 +450,15 @@ def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | o
         manifest = finalize_run(plan)
         return AugmentResult(plan.dataset_id, plan.output_uri, manifest is not None, False, plan.n_shards, 0,
                              manifest)
-    if before:
-        log.info("%d of %d shard(s) already complete; the Job does the other %d", len(before), plan.n_shards,
-                 plan.n_shards - len(before))
-    parallelism, completions = job_shape(plan.n_shards, parallelism, completions)
+    todo = sorted(set(range(plan.n_shards)) - before) if before else None
+    if todo is not None:
+        log.info("%d of %d shard(s) already complete; the Job's pods share the other %d", len(before),
+                 plan.n_shards, len(todo))
+        if len(ranges_text(todo)) > MAX_SHARDS_TEXT:  # too scattered for an argument: pods skip complete ones
+            todo = None
+    parallelism, completions = job_shape(plan.n_shards if todo is None else len(todo), parallelism, completions)
     manifest_doc = render_augment_job(settings, plan, policy_argument(policy, plan), parallelism, completions,
-                                      template)
+                                      template, todo)
     with AugmentJob(plan, settings, manifest_doc, api=api) as job:
         job.start()
         manifest = job.wait()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 from deepaug.errors import InputError
 
@@ -83,6 +83,35 @@ def shard_bounds(shard: int, n_items: int, shard_size: int) -> tuple[int, int]:
 def share_shards(share: Share, n_shards: int) -> range:
     """The shards worker `share` does: a contiguous run, sizes differing by at most one shard."""
     return range(share.index * n_shards // share.count, (share.index + 1) * n_shards // share.count)
+
+
+def ranges_text(numbers: Iterable[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5' (the format of --shards, and of an Indexed Job's completedIndexes)."""
+    runs: list[list[int]] = []
+    for k in sorted(set(numbers)):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+
+
+def parse_ranges(text: str, what: str = "--shards") -> list[int]:
+    """'0-2,5' -> [0, 1, 2, 5] (sorted, no repeats); InputError naming `what` when malformed."""
+    found: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        first, _, last = part.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+            raise InputError(f"bad {what} {text!r}: write shard numbers and ranges such as 0-3,7,10-12")
+        found.update(range(int(first), int(last or first) + 1))
+    return sorted(found)
+
+
+def shares_of(share: Share | None, shards: Sequence[int]) -> list[int]:
+    """The part of `shards` (a sorted list) that worker `share` does; all of them without a share."""
+    if share is None:
+        return list(shards)
+    return [shards[k] for k in share_shards(share, len(shards))]
 
 
 def shard_name(shard: int) -> str:

@@ -325,3 +325,20 @@ def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, s
     assert files.paths == []
     with pytest.raises(InputError, match="bad key"):
         files.write("../outside.png", b"x")
+
+
+def test_shards_limits_the_work_to_a_list_that_shard_then_shares_out(tmp_path):
+    from deepaug.errors import InputError
+
+    write_images(tmp_path / "src")  # 12 images, shard size 2: 6 shards
+    done = [augment("reference", tmp_path / "src", tmp_path / "out", shard_size=2, shard=f"{i}/2",
+                    shards="1,3-4").shards_done_here for i in range(2)]
+    assert done == [1, 2]  # shards [1] and [3, 4]
+    assert sorted(p.name for p in (tmp_path / "out" / "_shards").glob("*.json")) == [
+        "shard-000001.json", "shard-000003.json", "shard-000004.json"]
+    rest = augment("reference", tmp_path / "src", tmp_path / "out", shard_size=2, shards=[0, 2, 5])
+    assert rest.complete and rest.shards_done_here == 3
+    with pytest.raises(InputError, match="does not fit this dataset, which has shards 0-5"):
+        augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards="4-9")
+    with pytest.raises(InputError, match="bad --shards"):
+        augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards="3-1")

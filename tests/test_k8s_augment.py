@@ -140,9 +140,14 @@ def test_a_user_error_fails_the_job_at_once_then_the_same_command_resumes_and_th
     assert not (out / "manifest.json").exists() and len(cluster.jobs()) == 1  # kept for `kubectl logs`
     first_marker = (out / "_shards" / "shard-000000.json").stat().st_mtime_ns
 
-    cluster.controller.pod = None  # the cause is fixed: the same command does the missing shards
-    result = augment("reference", src, out, **request)
+    resumed: list[tuple[int, list[str]]] = []
+    cluster.controller.pod = lambda job, index: resumed.append((index, pod_args(job)))  # then the real pod runs
+    result = augment("reference", src, out, **request)  # the cause is fixed: the same command resumes
     assert result.complete and result.shards_done_here == 3 and cluster.jobs() == []
+    # the new Job shares only the 3 missing shards, one per pod, instead of re-splitting all 4
+    assert sorted(index for index, _ in resumed) == [0, 1, 2]
+    assert all(args[args.index("--shards") + 1] == "1-3" and args[args.index("--shard") + 1] == "/3"
+               for _, args in resumed)
     assert (out / "_shards" / "shard-000000.json").stat().st_mtime_ns == first_marker
     assert tree(out) == tree(Path(augment("reference", src, cluster.storage / "local", **OPTIONS).output))
 
