@@ -1,7 +1,8 @@
 """deepaug: find the image-augmentation policy that helps your classifier most, then use it.
 
-Start with `deepaug optimize --config quickstart` (a small search on Fashion-MNIST), then
-`deepaug report <experiment>`; each subcommand's --help explains its options.
+Start with `deepaug run --config quickstart` (a small search on Fashion-MNIST, then the
+whole training split augmented with the best policy found), or `deepaug optimize` to
+search only; each subcommand's --help explains its options.
 """
 from __future__ import annotations
 
