@@ -327,6 +327,42 @@ def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, s
         files.write("../outside.png", b"x")
 
 
+def test_a_shard_syncs_its_files_and_folders_before_its_marker_and_a_failed_write_leaves_no_marker(
+        tmp_path, monkeypatch):
+    from deepaug import outputs
+    from deepaug.storage import LocalStorage
+
+    events: list[str] = []
+    monkeypatch.setattr(outputs, "_syncfs", lambda: lambda fd: events.append("syncfs") or -1)  # syncfs fails
+    monkeypatch.setattr(outputs, "_fsync", lambda path: events.append(f"fsync {path.relative_to(tmp_path)}"))
+    storage = LocalStorage(tmp_path)
+    write = storage.write
+    monkeypatch.setattr(storage, "write", lambda key, data: events.append(f"write {key}") or write(key, data))
+    image = np.zeros((4, 4, 3), np.uint8)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        writer = outputs.ShardWriter(storage, 0, "d" * 64, "png", 95, pool)
+        writer.add_image("c/a.png", 0, "c", "c/a", [("", image), ("1", image)])
+        writer.close()
+    fsynced = sorted(e for e in events if e.startswith("fsync"))
+    assert fsynced == ["fsync images/c", "fsync images/c/a.png", "fsync images/c/a_1.png"]
+    last_sync = max(i for i, e in enumerate(events) if e.startswith(("syncfs", "fsync")))
+    assert events.index("syncfs") < last_sync < events.index(f"write {outputs.labels_part_key(0)}") \
+        < events.index(f"write {outputs.marker_key(0)}")
+
+    def failing(path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(outputs, "_fsync", failing)  # the disk lost a write: no marker may vouch for it
+    with ThreadPoolExecutor(2) as pool:
+        writer = outputs.ShardWriter(storage, 1, "d" * 64, "png", 95, pool)
+        writer.add_image("c/b.png", 0, "c", "c/b", [("", image)])
+        with pytest.raises(OSError, match="Input/output"):
+            writer.close()
+    assert not (tmp_path / outputs.marker_key(1)).exists()
+
+
 def test_shards_limits_the_work_to_a_list_that_shard_then_shares_out(tmp_path):
     from deepaug.errors import InputError
 
@@ -339,6 +375,9 @@ def test_shards_limits_the_work_to_a_list_that_shard_then_shares_out(tmp_path):
     rest = augment("reference", tmp_path / "src", tmp_path / "out", shard_size=2, shards=[0, 2, 5])
     assert rest.complete and rest.shards_done_here == 3
     with pytest.raises(InputError, match="does not fit this dataset, which has shards 0-5"):
-        augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards="4-9")
-    with pytest.raises(InputError, match="bad --shards"):
-        augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards="3-1")
+        augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards="4-999999999999")
+    for bad, words in (("3-1", "bad --shards"), ("3-", "bad --shards"), ("\u00b2", "bad --shards"),
+                       (",", "empty"), ([1.5], "list of shard numbers"), (3, "list of shard numbers")):
+        with pytest.raises(InputError, match=words):
+            augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards=bad)
+    assert not (tmp_path / "other").exists()  # refused before the output was claimed
