@@ -32,7 +32,7 @@ from deepaug.augment_plan import RunPlan, make_plan
 from deepaug.augment_workers import RunError, Worker, finalize_run, prepare_output, run_pool, run_queue_workers
 from deepaug.errors import InputError
 from deepaug.policy import Policy
-from deepaug.shards import INDEX_VARIABLE, Share, parse_ranges, parse_share, ranges_text, shares_of
+from deepaug.shards import INDEX_VARIABLE, Share, parse_ranges, parse_share, range_pairs, ranges_text, shares_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.config import KubernetesSettings
@@ -103,6 +103,7 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
         raise InputError("--shards applies to --shard and local workers, not to a queue (which holds every shard)")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive integer, got {workers!r}")
+    _check_shards(shards)
     share = parse_share(shard) if isinstance(shard, str) else shard
     if share is not None and workers != 1:
         raise InputError("a worker given a shard runs alone; start one process per shard instead of workers > 1")
@@ -110,6 +111,7 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
         log.warning("%s is set but no shard was given, so this worker does every shard; in an Indexed Job pass "
                     "--shard /N (N = the Job's completions)", INDEX_VARIABLE)
     plan = make_plan(policy, src, dst, **request)
+    only = _only(shards, plan.n_shards)  # before the output is claimed
     manifest = prepare_output(plan)
     if manifest is not None:
         log.info("dataset %s is already complete in %s; nothing to do", plan.dataset_id[:16], plan.output_uri)
@@ -118,7 +120,7 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
     if queue is not None:
         done = run_queue_workers(plan, queue, workers, lease_seconds)
     else:
-        wanted = shares_of(share, _only(shards, plan.n_shards))
+        wanted = shares_of(share, only)
         done = run_pool(plan, wanted, workers) if workers > 1 else _run_here(plan, wanted)
     manifest = finalize_run(plan)
     log.info("did %d shard(s) in %.1f s", done, time.perf_counter() - started)
@@ -135,16 +137,29 @@ def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: st
                          "shards; set parallelism (pods at a time) and completions (pods in all) instead")
 
 
+def _check_shards(shards: Any) -> None:
+    """InputError before any work for `shards` that are not ranges text or a list of shard numbers."""
+    if shards is None:
+        return
+    if isinstance(shards, str):
+        if not range_pairs(shards):
+            raise InputError("--shards is empty: name shards such as 0-3,7, or leave it out to do every shard")
+    elif isinstance(shards, (str, bytes)) or not isinstance(shards, Sequence) or not shards or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shards):
+        raise InputError(f"shards must be ranges text such as '0-3,7' or a non-empty list of shard numbers, "
+                         f"got {shards!r}")
+
+
 def _only(shards: str | Sequence[int] | None, n_shards: int) -> list[int]:
     """The shards asked for (all when None), checked against the dataset's."""
     if shards is None:
         return list(range(n_shards))
-    wanted = parse_ranges(shards) if isinstance(shards, str) else sorted(set(int(s) for s in shards))
-    outside = [s for s in wanted if not 0 <= s < n_shards]
-    if outside or not wanted:
-        raise InputError(f"--shards {ranges_text(wanted) or repr(shards)} does not fit this dataset, which has "
-                         f"shards 0-{n_shards - 1}; leave it out to do every shard")
-    return wanted
+    text = shards if isinstance(shards, str) else ranges_text(shards)
+    try:
+        return parse_ranges(text, "--shards", below=n_shards)
+    except InputError:
+        raise InputError(f"--shards {text} does not fit this dataset, which has shards 0-{n_shards - 1}; leave "
+                         "it out to do every shard") from None
 
 
 def _run_here(plan: RunPlan, shards: list[int]) -> int:

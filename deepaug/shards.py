@@ -96,15 +96,27 @@ def ranges_text(numbers: Iterable[int]) -> str:
     return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
 
 
-def parse_ranges(text: str, what: str = "--shards") -> list[int]:
-    """'0-2,5' -> [0, 1, 2, 5] (sorted, no repeats); InputError naming `what` when malformed."""
-    found: set[int] = set()
+_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?$")
+
+
+def range_pairs(text: str, what: str = "--shards") -> list[tuple[int, int]]:
+    """'0-2,5' -> [(0, 2), (5, 5)], checked but not expanded; InputError naming `what` when malformed."""
+    pairs = []
     for part in filter(None, (p.strip() for p in str(text).split(","))):
-        first, _, last = part.partition("-")
-        if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+        match = _RANGE.match(part)
+        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
             raise InputError(f"bad {what} {text!r}: write shard numbers and ranges such as 0-3,7,10-12")
-        found.update(range(int(first), int(last or first) + 1))
-    return sorted(found)
+        pairs.append((int(match.group(1)), int(match.group(2) or match.group(1))))
+    return pairs
+
+
+def parse_ranges(text: str, what: str = "--shards", below: int | None = None) -> list[int]:
+    """'0-2,5' -> [0, 1, 2, 5] (sorted, no repeats); InputError naming `what` when malformed, or when a
+    number is not below `below` (checked before anything is expanded)."""
+    pairs = range_pairs(text, what)
+    if below is not None and any(last >= below for _, last in pairs):
+        raise InputError(f"{what} {text} does not fit: the numbers go from 0 to {below - 1}")
+    return sorted({k for first, last in pairs for k in range(first, last + 1)})
 
 
 def shares_of(share: Share | None, shards: Sequence[int]) -> list[int]:
