@@ -31,7 +31,6 @@ import threading
 import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_any
-from pathlib import Path
 from typing import Any, Sequence
 
 from deepaug.errors import InputError
@@ -66,16 +65,9 @@ class WorkerProcess:
     """One `python -m deepaug.augment_proc` process and its two pipes (parent side)."""
 
     def __init__(self) -> None:
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, **{name: "1" for name in ONE_THREAD}}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        self.process = subprocess.Popen([sys.executable, "-m", "deepaug.augment_proc"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env)
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.tasks = Connection(os.dup(self.process.stdin.fileno()), readable=False)
-        self.messages = Connection(os.dup(self.process.stdout.fileno()), writable=False)
-        self.process.stdin.close()
-        self.process.stdout.close()
+        from deepaug.worker_process import spawn
+
+        self.process, self.tasks, self.messages = spawn("deepaug.augment_proc", {name: "1" for name in ONE_THREAD})
         self.shard: int | None = None  # the shard it works on (pool)
         self.failed = False  # it answered "error"
 
@@ -127,12 +119,20 @@ def start_workers(count: int, job: tuple[Any, ...]) -> list[WorkerProcess]:
         raise InputError(f"cannot hand the run to worker processes ({exc}); with workers > 1 the storage options "
                          "must be plain values (no client object): pass endpoint/credential settings instead, or "
                          "use workers=1") from None
-    workers = [WorkerProcess() for _ in range(count)]
-    for worker in workers:
-        try:
-            worker.tasks.send_bytes(data)
-        except OSError:  # it died at once: its exit shows up as the end of its messages
-            log.debug("worker process %d exited before taking its job", worker.pid)
+    workers: list[WorkerProcess] = []
+    try:
+        for _ in range(count):
+            workers.append(WorkerProcess())
+        for worker in workers:
+            try:
+                worker.tasks.send_bytes(data)
+            except OSError:  # it died at once: its exit shows up as the end of its messages
+                log.debug("worker process %d exited before taking its job", worker.pid)
+    except BaseException:  # Ctrl-C or an error while starting: no worker is left behind
+        for worker in workers:
+            worker.kill()
+            worker.close()
+        raise
     return workers
 
 
@@ -200,7 +200,10 @@ def _queue(plan: Any, rx: Connection, tx: Connection, url: str, lease_seconds: f
 
 def serve() -> int:
     """The worker process: read the job from stdin, do it, answer on stdout; the exit status."""
+    from deepaug.worker_process import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    die_with_parent()
     rx = Connection(os.dup(0), writable=False)
     tx = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # anything printed goes to stderr, never into the message pipe

@@ -20,13 +20,11 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_any
-from pathlib import Path
 from typing import Any
 
 from deepaug.errors import InputError
@@ -49,7 +47,10 @@ THREAD_VARS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREAD
 
 def _serve() -> None:
     """A worker process: read (context, threads), then run specs until told to stop (None)."""
+    from deepaug.worker_process import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     rx = Connection(os.dup(0), writable=False)
     tx = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # anything printed goes to stderr, never into the message pipe
@@ -116,16 +117,11 @@ class LocalExecutor:
     # ------------------------------------------------------------ processes
 
     def _spawn(self, index: int) -> _Slot:
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, **{var: str(self.threads) for var in THREAD_VARS}}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        process = subprocess.Popen([sys.executable, "-m", "deepaug.local_pool"], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, env=env)
-        tasks = Connection(os.dup(process.stdin.fileno()), readable=False)
-        conn = Connection(os.dup(process.stdout.fileno()), writable=False)
-        process.stdin.close()
-        process.stdout.close()
+        from deepaug.worker_process import spawn
+
+        env = {var: str(self.threads) for var in THREAD_VARS}
+        env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+        process, tasks, conn = spawn("deepaug.local_pool", env)
         slot = _Slot(process, conn, tasks)
         try:
             tasks.send((self.context, self.threads))

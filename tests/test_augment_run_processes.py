@@ -203,3 +203,42 @@ def test_a_plan_that_cannot_reach_the_workers_is_a_clear_error(src, tmp_path):
 
     with pytest.raises(InputError, match="storage options must be plain values"):
         augment("reference", src, tmp_path / "out", workers=2, storage_options={"client": lambda: None}, **OPTIONS)
+
+
+def test_a_sigkilled_parent_leaves_no_worker_behind(src, tmp_path, fault_env):
+    flag = tmp_path / "stalled"
+    env = fault_env(f"stall:0:{flag}")
+    parent = subprocess.Popen([sys.executable, "-c", CLI_RUNNER, "--policy", "reference", "--input", str(src),
+                               "--output", str(tmp_path / "out"), "--variants", "2", "--shard-size", "2",
+                               "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stalled = None
+    try:
+        deadline = time.monotonic() + 120
+        while not (flag.exists() and flag.read_text()) and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.05)
+        stalled = int(flag.read_text())  # a worker busy in the middle of a shard
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(stalled) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(stalled)  # killed with its parent, not left sleeping as an orphan
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if stalled is not None and _alive(stalled):
+            os.kill(stalled, signal.SIGKILL)
+
+
+def test_modules_in_the_current_folder_do_not_shadow_the_workers_imports(src, tmp_path, reference):
+    here = tmp_path / "here"  # where the user stands; their script lives elsewhere
+    (here / "deepaug").mkdir(parents=True)  # another (broken) deepaug checkout, and a stray tqdm.py
+    (here / "deepaug" / "__init__.py").write_text("raise ImportError('the wrong deepaug')\n")
+    (here / "tqdm.py").write_text("raise ImportError('the stray tqdm.py of the current folder')\n")
+    script = tmp_path / "user_script.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(REPO))  # (a relative entry such as '.' would reach `here` too)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "ran.log"), str(src), str(tmp_path / "out")],
+                          cwd=here, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "RESULT True 6" in done.stdout, done.stderr
+    assert tree(tmp_path / "out") == reference
