@@ -328,8 +328,13 @@ class _IndexedRun:
                 index = self.todo.get_nowait()
             except queue.Empty:
                 return
-            if not self._run_index(index):
-                return
+            try:
+                if not self._run_index(index):
+                    return
+            except Exception:
+                if self.controller._stop.is_set():  # the emulator went away at the end of a test
+                    return
+                raise
 
     def _run_index(self, index: int) -> bool:
         """Pods for `index` until it completes or fails; False when the Job is gone or failing."""
