@@ -113,7 +113,8 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
               dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
               format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
               shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8,
-              storage_options: dict[str, Any] | None = None, announce: bool = True) -> RunPlan:
+              storage_options: dict[str, Any] | None = None, announce: bool = True,
+              png_compression: int = PNG_COMPRESSION) -> RunPlan:
     """Validate a request, list its input and compute its dataset identity; InputError on bad input.
 
     `announce=False` logs the dataset line at debug level (a plan made only to check a request)."""
@@ -122,6 +123,9 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
         raise InputError(f"jpeg_quality must be an integer in 1..100, got {jpeg_quality!r}")
+    if isinstance(png_compression, bool) or not isinstance(png_compression, int) or not 0 <= png_compression <= 9:
+        raise InputError(f"png_compression must be an integer in 0..9 (zlib level: 1 is fastest, 9 smallest), "
+                         f"got {png_compression!r}")
     if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
         raise InputError(f"io_threads must be a positive integer, got {io_threads!r}")
     check_shard_size(shard_size)
@@ -145,7 +149,7 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
         "format": IDENTITY_FORMAT, "format_version": 1, "deepaug_version": __version__,
         "input": listing.describe(), "recipe": recipe.to_dict(),
         "output": {"format": format, "shard_size": shard_size, "shards": shard_count(len(listing), shard_size),
-                   "png_compression": PNG_COMPRESSION, "jpeg_quality": jpeg_quality if format == "jpeg" else None}}
+                   "png_compression": png_compression, "jpeg_quality": jpeg_quality if format == "jpeg" else None}}
     dataset_id = hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
     identity = {"dataset_id": dataset_id, **identity}
     dst_uri = dst_text.replace("{id}", dataset_id[:16])

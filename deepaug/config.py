@@ -262,6 +262,7 @@ class AugmentSection(BaseModel):
     queue: str | None = None
     shard_size: int = Field(100, ge=1)
     jpeg_quality: int = Field(95, ge=1, le=100)
+    png_compression: int = Field(3, ge=0, le=9)
     io_threads: int = Field(8, ge=1)
     parallelism: int | None = Field(None, ge=1)  # kubernetes: pods at once
     completions: int | None = Field(None, ge=1)  # kubernetes: pods in all

@@ -188,7 +188,9 @@ def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int,
     if recipe.size is not None:
         args += ["--size", str(recipe.size)]
     args += ["--crop", recipe.crop, "--seed", str(recipe.seed), "--shard-size", str(plan.shard_size),
-             "--jpeg-quality", str(plan.jpeg_quality), "--io-threads", str(plan.io_threads),
+             "--jpeg-quality", str(plan.jpeg_quality),
+             "--png-compression", str(plan.identity["output"]["png_compression"]),
+             "--io-threads", str(plan.io_threads),
              "--shard", f"/{completions}"]
     if todo is not None:
         args += ["--shards", ranges_text(todo)]

@@ -89,7 +89,8 @@ def augment_options(section: AugmentSection, config: SearchConfig) -> dict[str, 
 
     options: dict[str, Any] = dict(variants=section.variants, format=section.format, size=section.size,
                                    crop=section.crop, seed=section.seed, shard_size=section.shard_size,
-                                   jpeg_quality=section.jpeg_quality, io_threads=section.io_threads)
+                                   jpeg_quality=section.jpeg_quality, png_compression=section.png_compression,
+                                   io_threads=section.io_threads)
     if section.executor == "kubernetes":
         if section.workers is not None or section.queue is not None:
             raise InputError("augment: workers and queue are for executor local; with executor kubernetes the "
@@ -147,7 +148,8 @@ def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
     """Everything about the augmentation run that can be checked before the search has a winner."""
     from deepaug.augment_plan import make_plan
 
-    plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "io_threads")
+    plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "png_compression",
+                 "io_threads")
     plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **{k: options[k] for k in plan_keys})
     check_output(plan, dst)
     if options.get("executor") == "kubernetes":

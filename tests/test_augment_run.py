@@ -381,3 +381,23 @@ def test_shards_limits_the_work_to_a_list_that_shard_then_shares_out(tmp_path):
         with pytest.raises(InputError, match=words):
             augment("reference", tmp_path / "src", tmp_path / "other", shard_size=2, shards=bad)
     assert not (tmp_path / "other").exists()  # refused before the output was claimed
+
+
+def test_png_compression_trades_size_for_speed_with_the_same_pixels_and_its_own_dataset_id(tmp_path):
+    import cv2
+
+    from deepaug.errors import InputError
+
+    write_images(tmp_path / "src")
+    default = augment("reference", tmp_path / "src", tmp_path / "l3", variants=1)
+    fast = augment("reference", tmp_path / "src", tmp_path / "l1", variants=1, png_compression=1)
+    assert fast.dataset_id != default.dataset_id and fast.manifest["output"]["png_compression"] == 1
+    pngs = sorted(p.relative_to(tmp_path / "l3") for p in (tmp_path / "l3").rglob("*.png"))
+    assert pngs == sorted(p.relative_to(tmp_path / "l1") for p in (tmp_path / "l1").rglob("*.png"))
+    size = {level: sum((tmp_path / level / p).stat().st_size for p in pngs) for level in ("l1", "l3")}
+    assert size["l1"] > size["l3"]  # level 1 compresses less...
+    for p in pngs:  # ...and the pixels are the same (PNG is lossless)
+        assert np.array_equal(cv2.imread(str(tmp_path / "l1" / p), cv2.IMREAD_UNCHANGED),
+                              cv2.imread(str(tmp_path / "l3" / p), cv2.IMREAD_UNCHANGED))
+    with pytest.raises(InputError, match="png_compression must be an integer in 0..9"):
+        augment("reference", tmp_path / "src", tmp_path / "bad", png_compression=10)

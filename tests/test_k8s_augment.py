@@ -38,7 +38,7 @@ pytest.importorskip("kmock")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 REPO = Path(__file__).resolve().parent.parent
-OPTIONS = {"variants": 2, "shard_size": 3, "io_threads": 2}  # 12 images: 4 shards
+OPTIONS = {"variants": 2, "shard_size": 3, "io_threads": 2, "png_compression": 1}  # 12 images: 4 shards; pods must get the level
 POLICY = Policy.from_list([[("rotate", 0.8, 0.3), ("invert", 0.5, 0.5)], [("cutout", 0.6, 0.4)]])
 
 
