@@ -32,6 +32,8 @@ import numpy as np
 
 from deepaug import Policy, ops
 
+from bench import emit
+
 log = logging.getLogger("bench.augment")
 
 IMAGES = "synthetic: smooth colour fields + one random rectangle (edges) + mild pixel noise"
@@ -257,10 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     rows, whole = run(args.n, args.size, args.repeats)
     text = markdown(rows, whole, args.n, args.size, args.repeats)
-    print(text, end="")
-    if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
-        log.info("table written to %s", args.markdown)
+    emit(text, args.markdown)
     return 0
 
 

@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import emit
+
 log = logging.getLogger("bench.augment_run")
 REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -305,9 +307,7 @@ def main() -> None:
         if shm is not None:
             shutil.rmtree(shm, ignore_errors=True)
     text = report(rows, memory, args)
-    print(text)
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+    emit(text, args.markdown)
 
 
 Row = tuple[str, str, str, str, int, dict[str, Any]]  # dataset, output format, store, code, workers, result

@@ -42,6 +42,8 @@ from deepaug.datasets import from_arrays, split_train_val  # noqa: E402
 from deepaug.k8s_executor import KubernetesExecutor  # noqa: E402
 from deepaug.trials import TrialContext, TrialSpec, TrialState  # noqa: E402
 
+from bench import emit
+
 log = logging.getLogger("bench.k8s_overhead")
 DEFAULT_TRIAL_SECONDS = 156.0  # one default trial (50 epochs x 3 trainings), docs/benchmarks.md
 
@@ -154,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         out += [f"| {i} | {r['pod']:.1f} | {r['inside']:.1f} | {r['inline']:.1f} | {r['pod'] - r['inline']:.1f} |"
                 for i, r in enumerate(rows)]
     text = "\n".join(out) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
+    emit(text, args.markdown)
     return 0
 
 

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import emit
+
 log = logging.getLogger("bench.parallel")
 
 
@@ -103,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {kind} | {w} | {r['threads']} | {r['warm']:.1f} | {r['timed']:.1f} | {r['per_hour']:.0f} | "
                      f"{r['per_hour_cold']:.0f} | {r['per_hour'] / one:.2f}x | {r['per_hour'] / single:.2f}x |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
+    emit(text, args.markdown)
     return 0
 
 

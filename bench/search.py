@@ -44,6 +44,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bench import emit
+
 log = logging.getLogger("bench.search")
 
 # One default trial (child_epochs=50, opt_samples=3, 2000 32x32x3 images, basiccnn) took
@@ -395,10 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - start
     out.append(f"Total run time: {total / 60:.1f} min ({total:.0f} s).")
     text = "\n".join(out) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
-        log.info("tables written to %s", args.markdown)
+    emit(text, args.markdown)
     return 0
 
 

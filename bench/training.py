@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import emit
+
 log = logging.getLogger("bench.training")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,10 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {value} |" for name, value in rows],
         "",
     ])
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text, encoding="utf-8")
-        log.info("table written to %s", args.markdown)
+    emit(text, args.markdown)
     return 0
 
 
