@@ -284,20 +284,17 @@ class RunFile(BaseModel):
 def read_config_file(path: str) -> tuple[dict[str, Any], str]:
     import json
     import os
-    from importlib import resources
 
     import yaml
 
+    from deepaug import builtin
+
     if not os.path.exists(path) and path in BUILTIN_CONFIGS:
-        text = (resources.files("deepaug.builtin") / f"{path}.yaml").read_text(encoding="utf-8")
+        text = builtin.text(f"{path}.yaml")
         source = f"built-in config {path!r}"
     else:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as exc:
-            raise InputError(f"cannot read config file {path!r} ({exc.strerror}); pass a YAML or JSON file, or "
-                             f"one of the built-in configs: {', '.join(BUILTIN_CONFIGS)}") from None
+        text = builtin.read_user_file(path, "config file", "pass a YAML or JSON file, or one of the built-in "
+                                      f"configs: {', '.join(BUILTIN_CONFIGS)}")
         source = f"config file {path!r}"
     try:
         data = json.loads(text) if path.lower().endswith(".json") else yaml.safe_load(text)

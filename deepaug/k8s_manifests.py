@@ -21,7 +21,6 @@ import hashlib
 import logging
 import math
 import re
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -79,16 +78,14 @@ def require(settings: "KubernetesSettings | None") -> "KubernetesSettings":
 
 
 def _load(name: str, path: str | None = None, setting: str = "kubernetes.job_template") -> Any:
+    from deepaug import builtin
+
     if path is None:
-        text = (resources.files("deepaug.builtin") / name).read_text(encoding="utf-8")
+        text = builtin.text(name)
         where = f"deepaug's {name}"
     else:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as exc:
-            raise InputError(f"cannot read Job template {path!r} ({exc.strerror}); fix {setting} or leave it out to "
-                             f"use k8s/{name.removeprefix('k8s-')}") from None
+        text = builtin.read_user_file(path, "Job template",
+                                      f"fix {setting} or leave it out to use k8s/{name.removeprefix('k8s-')}")
         where = f"Job template {path!r}"
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]

@@ -10,8 +10,22 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from deepaug.errors import PolicyError
+from deepaug.errors import InputError, PolicyError
 from deepaug.policy import Policy
+
+
+def text(name: str) -> str:
+    """The text of a file that ships with deepaug (a config, a manifest template)."""
+    return (resources.files(__package__) / name).read_text(encoding="utf-8")
+
+
+def read_user_file(path: str | os.PathLike[str], what: str, hint: str) -> str:
+    """The text of a user's file; InputError 'cannot read <what> <path> (<reason>); <hint>' if it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {str(path)!r} ({exc.strerror}); {hint}") from None
 
 
 def names() -> list[str]:
