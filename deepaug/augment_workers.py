@@ -29,7 +29,7 @@ from deepaug.inputs import InputReader, Skip
 from deepaug.manifest import done_shards, finalize, read_marker
 from deepaug.outputs import MANIFEST_KEY, PNG_COMPRESSION, RUN_KEY, ShardWriter
 from deepaug.shards import shard_bounds
-from deepaug.storage import Storage, open_storage, read_json, write_json
+from deepaug.storage import open_storage, read_json_or_none, write_json
 from deepaug.work_queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,42 @@ class RunError(RuntimeError):
     """A run stopped before its shards were done (a worker died); complete shards are kept."""
 
 
-def _read_or_none(storage: Storage, key: str) -> Any:
-    try:
-        return read_json(storage, key)
-    except FileNotFoundError:
-        return None
+def _without_policy(identity: dict[str, Any]) -> dict[str, Any]:
+    recipe = identity.get("recipe")
+    return {**identity, "recipe": {k: v for k, v in recipe.items() if k != "policy"}} if isinstance(recipe, dict) \
+        else identity
+
+
+def find_output(plan: RunPlan, *, ignore_policy: bool = False, label: str = "") -> tuple[str, dict[str, Any]] | None:
+    """(key, document) of this dataset's manifest or run document at the output; None when it is empty.
+
+    InputError when the output holds another dataset (with `ignore_policy`: one that differs in more
+    than the policy, for a check made before the policy is known) or files that are not a deepaug
+    dataset. `label` goes before the output's URI in those messages.
+    """
+    storage = open_storage(plan.output_uri, **plan.storage_options)
+    for key in (MANIFEST_KEY, RUN_KEY):
+        found = read_json_or_none(storage, key)
+        if found is None:
+            continue
+        there = {k: found[k] for k in plan.identity if k in found}  # a manifest has more: results
+        if ignore_policy:
+            there, here = _without_policy(there), _without_policy(plan.identity)
+        elif found.get("dataset_id") == plan.dataset_id:
+            return key, found
+        else:
+            here = plan.identity
+        changes = differences(there, here, ("there", "here"), skip=("dataset_id",))
+        if changes or not ignore_policy:
+            raise InputError(f"{label}{plan.output_uri} already holds another dataset "
+                             f"({str(found.get('dataset_id'))[:16]}, differing in "
+                             f"{'; '.join(changes[:6]) or 'a different identity'}); use another output (or put "
+                             "'{id}' in it) or remove it")
+        return key, found
+    if next(iter(storage.list()), None) is not None:
+        raise InputError(f"{label}{plan.output_uri} is not empty and is not a deepaug dataset (no {RUN_KEY}); "
+                         "choose an empty or new output location (or put '{id}' in it)")
+    return None
 
 
 def prepare_output(plan: RunPlan) -> dict[str, Any] | None:
@@ -51,20 +82,10 @@ def prepare_output(plan: RunPlan) -> dict[str, Any] | None:
 
     InputError when the output holds another dataset or files that are not a deepaug dataset.
     """
+    found = find_output(plan)
+    if found is not None:
+        return found[1] if found[0] == MANIFEST_KEY else None
     storage = open_storage(plan.output_uri, **plan.storage_options)
-    for key in (MANIFEST_KEY, RUN_KEY):
-        found = _read_or_none(storage, key)
-        if found is None:
-            continue
-        if found.get("dataset_id") != plan.dataset_id:
-            there = {k: found[k] for k in plan.identity if k in found}  # a manifest has more: results
-            changes = "; ".join(differences(there, plan.identity, ("there", "here"), skip=("dataset_id",))[:6]) or "a different identity"
-            raise InputError(f"{plan.output_uri} already holds another dataset ({str(found.get('dataset_id'))[:16]}, "
-                             f"differing in {changes}); use another output (or put '{{id}}' in it) or remove it")
-        return found if key == MANIFEST_KEY else None
-    if next(iter(storage.list()), None) is not None and _read_or_none(storage, RUN_KEY) is None:
-        raise InputError(f"{plan.output_uri} is not empty and is not a deepaug dataset (no {RUN_KEY}); "
-                         "choose an empty or new output location")
     write_json(storage, RUN_KEY, plan.identity)  # before any image: a root with images says what they are
     return None
 

@@ -38,7 +38,7 @@ from deepaug.manifest import done_shards
 from deepaug.outputs import MANIFEST_KEY
 from deepaug.policy import Policy
 from deepaug.shards import Share, parse_ranges, ranges_text, shares_of
-from deepaug.storage import Storage, open_storage, read_json, write_json
+from deepaug.storage import Storage, open_storage, read_json, read_json_or_none, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.config import KubernetesSettings
@@ -376,10 +376,7 @@ class AugmentJob:
         self._failed_seen, self._last_line, self._logged_at = failed, line, now
 
     def _finish(self) -> dict[str, Any]:
-        try:
-            manifest = read_json(self.storage, MANIFEST_KEY)
-        except FileNotFoundError:
-            manifest = None
+        manifest = read_json_or_none(self.storage, MANIFEST_KEY)
         if manifest is None or manifest.get("dataset_id") != self.plan.dataset_id:
             manifest = finalize_run(self.plan)
         if manifest is None:

@@ -108,40 +108,17 @@ def augment_options(section: AugmentSection, config: SearchConfig) -> dict[str, 
     return options
 
 
-def _without_policy(identity: dict[str, Any]) -> dict[str, Any]:
-    """An identity document without its policy (not known before the search)."""
-    recipe = identity.get("recipe")
-    return {**identity, "recipe": {k: v for k, v in recipe.items() if k != "policy"}} if isinstance(recipe, dict) \
-        else identity
-
-
 def check_output(plan: "RunPlan", dst: str) -> None:
     """InputError now, rather than after the search, when the output cannot take this run's dataset:
     it holds files that are not a deepaug dataset, or a dataset of another input or other options."""
-    from deepaug.identity import differences
-    from deepaug.outputs import MANIFEST_KEY, RUN_KEY
-    from deepaug.storage import open_storage, read_json
+    from deepaug.augment_workers import find_output
 
     if "{id}" in dst:
         return  # a location of its own per dataset
-    storage = open_storage(plan.output_uri, **plan.storage_options)
-    for key in (RUN_KEY, MANIFEST_KEY):
-        try:
-            there = read_json(storage, key)
-        except FileNotFoundError:
-            continue
-        changes = differences(_without_policy({k: there.get(k) for k in plan.identity}),
-                              _without_policy(plan.identity), ("there", "here"), skip=("dataset_id",))
-        if changes:
-            raise InputError(f"augment.output {plan.output_uri} already holds another dataset (differing in "
-                             f"{'; '.join(changes[:6])}); put '{{id}}' in it, choose another output, or remove it")
+    if find_output(plan, ignore_policy=True, label="augment.output ") is not None:
         log.warning("augment.output %s already holds a dataset of this input and options: it is reused if the "
                     "search's winner is its policy, else the run stops after the search; put '{id}' in the output "
                     "to keep one dataset per policy", plan.output_uri)
-        return
-    if next(iter(storage.list()), None) is not None:
-        raise InputError(f"augment.output {plan.output_uri} is not empty and is not a deepaug dataset; choose an "
-                         "empty or new location (or put '{id}' in it)")
 
 
 def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:

@@ -342,6 +342,14 @@ def read_json(storage: Storage, key: str) -> Any:
         raise InputError(f"{storage.uri(key)} is not valid JSON ({exc}); rewrite or remove it") from None
 
 
+def read_json_or_none(storage: Storage, key: str) -> Any:
+    """As `read_json`, but None when nothing is stored at `key`."""
+    try:
+        return read_json(storage, key)
+    except FileNotFoundError:
+        return None
+
+
 def write_json(storage: Storage, key: str, value: Any) -> None:
     """Store `value` as indented UTF-8 JSON at `key`, atomically."""
     storage.write(key, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
