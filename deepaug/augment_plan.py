@@ -50,6 +50,10 @@ class RunPlan:
         return self.identity["dataset_id"]
 
     @property
+    def png_compression(self) -> int:
+        return self.identity["output"]["png_compression"]
+
+    @property
     def n_shards(self) -> int:
         return shard_count(len(self.listing), self.shard_size)
 

@@ -27,7 +27,7 @@ from deepaug.identity import differences
 from deepaug.errors import InputError
 from deepaug.inputs import InputReader, Skip
 from deepaug.manifest import done_shards, finalize, read_marker
-from deepaug.outputs import MANIFEST_KEY, PNG_COMPRESSION, RUN_KEY, ShardWriter
+from deepaug.outputs import MANIFEST_KEY, RUN_KEY, ShardWriter
 from deepaug.shards import shard_bounds
 from deepaug.storage import open_storage, read_json_or_none, write_json
 from deepaug.work_queue import WorkQueue
@@ -128,7 +128,7 @@ class Worker:
         start, stop = shard_bounds(shard, len(listing), plan.shard_size)
         writer = ShardWriter(self.storage, shard, plan.dataset_id, plan.format, plan.jpeg_quality, self.pool,
                              max_in_flight=4 * plan.io_threads,
-                             png_compression=plan.identity["output"].get("png_compression", PNG_COMPRESSION))
+                             png_compression=plan.png_compression)
         for index, image in self.reader.read_shard(start, stop, self.pool, window=2 * plan.io_threads):
             key = listing.keys[index]
             if isinstance(image, Skip):

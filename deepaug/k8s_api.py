@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 TIMEOUT = (10, 60)  # seconds to connect, to read an answer
+MISSING_POLLS = 3  # polls a Job may be absent before it counts as gone (a listing can lag a create)
+USER_ERROR_REASON = "PodFailurePolicy"  # a Failed condition's reason when our exit code 2 (or 3) stopped it
 
 
 class KubernetesUnavailable(SearchError):

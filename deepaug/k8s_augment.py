@@ -32,7 +32,7 @@ from deepaug import builtin
 from deepaug.augment_plan import RunPlan
 from deepaug.augment_workers import RunError, finalize_run
 from deepaug.errors import InputError
-from deepaug.k8s_api import JobsApi, job_state
+from deepaug.k8s_api import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.k8s_manifests import APP_LABEL, fill_pod, label_value, load_template, set_limits
 from deepaug.manifest import done_shards
 from deepaug.outputs import MANIFEST_KEY
@@ -53,7 +53,6 @@ POLICY_KEY = "_policy.json"  # a policy the pods cannot name otherwise, next to 
 DEFAULT_PARALLELISM = 4  # pods at a time
 SHARES_PER_POD = 4  # default completions: min(shards, SHARES_PER_POD * parallelism)
 MAX_INDEXES = 100_000  # the API's limit on completions and parallelism of an Indexed Job
-MISSING_POLLS = 3  # polls the Job may be absent before it counts as gone
 LOG_SECONDS = 10.0  # at most one progress line per this many seconds (failures at once)
 MAX_SHARDS_TEXT = 20_000  # a resumed Job's --shards ranges longer than this: every shard, complete ones skipped
 STALL_SECONDS = 600.0  # a warning when no shard completed for this long (pods stuck Pending?)
@@ -189,7 +188,7 @@ def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int,
         args += ["--size", str(recipe.size)]
     args += ["--crop", recipe.crop, "--seed", str(recipe.seed), "--shard-size", str(plan.shard_size),
              "--jpeg-quality", str(plan.jpeg_quality),
-             "--png-compression", str(plan.identity["output"]["png_compression"]),
+             "--png-compression", str(plan.png_compression),
              "--io-threads", str(plan.io_threads),
              "--shard", f"/{completions}"]
     if todo is not None:
@@ -233,21 +232,11 @@ def parse_indexes(text: str | None) -> set[int]:
 
 
 def job_todo(job: Any, n_shards: int) -> list[int]:
-    """The shards a Job's pods share (its container's --shards; every shard without it)."""
-    if isinstance(job, dict):
-        containers = job["spec"]["template"]["spec"]["containers"]
-        args = next(c for c in containers if c.get("name") == CONTAINER).get("args") or []
-    else:
-        args = next(c for c in job.spec.template.spec.containers if c.name == CONTAINER).args or []
+    """The shards a Job found on the cluster has its pods share (its --shards; every shard without it)."""
+    args = next(c for c in job.spec.template.spec.containers if c.name == CONTAINER).args or []
     if "--shards" in args[:-1]:
         return parse_ranges(args[args.index("--shards") + 1])
     return list(range(n_shards))
-
-
-def _state(job: Any) -> tuple[str, str]:
-    """('running' | 'complete' | 'failed', 'Reason: message') of an Indexed Job."""
-    state, reason = job_state(job)
-    return ("complete", "") if state == "succeeded" else (state, reason)
 
 
 class AugmentJob:
@@ -258,11 +247,12 @@ class AugmentJob:
     the same command follows the Job again."""
 
     def __init__(self, plan: RunPlan, settings: "KubernetesSettings", manifest: dict[str, Any], *, api: Any = None,
-                 backoff_seconds: float = 0.5, max_backoff_seconds: float = 30.0) -> None:
+                 backoff_seconds: float = 0.5, max_backoff_seconds: float = 30.0,
+                 todo: list[int] | None = None) -> None:
         self.plan, self.settings, self.manifest = plan, settings, manifest
         self.name: str = manifest["metadata"]["name"]
         self.completions: int = manifest["spec"]["completions"]
-        self.todo: list[int] = job_todo(manifest, plan.n_shards)  # the shards its pods share
+        self.todo: list[int] = list(range(plan.n_shards)) if todo is None else todo  # the shards its pods share
         self.jobs = JobsApi(settings, api, backoff_seconds, max_backoff_seconds, kept="complete shards are kept")
         self.storage: Storage = open_storage(plan.output_uri, **plan.storage_options)
         self.selector = f"{APP_LABEL}=deepaug,{DATASET_LABEL}={label_value(plan.dataset_id[:16])}"
@@ -284,7 +274,7 @@ class AugmentJob:
     def start(self) -> None:
         """Create the Job, or follow the one of this name still running; a finished one is replaced."""
         found = self.jobs.read(self.name)
-        if found is not None and _state(found)[0] == "running":
+        if found is not None and job_state(found)[0] == "running":
             self.completions = found.spec.completions or self.completions  # its shares, not ours
             self.todo = job_todo(found, self.plan.n_shards)
             log.info("Job %s (namespace %s) is already running for this dataset (%d pods); following it", self.name,
@@ -292,7 +282,7 @@ class AugmentJob:
         else:
             if found is not None:
                 log.info("Job %s finished earlier (%s) without completing the dataset; replacing it to do the "
-                         "missing shards", self.name, _state(found)[1] or "complete")
+                         "missing shards", self.name, job_state(found)[1])
                 self._remove_old()
             self.jobs.create(self.manifest)
             spec = self.manifest["spec"]
@@ -333,9 +323,9 @@ class AugmentJob:
                     raise RunError(f"Job {self.name} disappeared (deleted outside deepaug?); {len(done)} of "
                                    f"{self.plan.n_shards} shards are complete and kept: run the same command again "
                                    "to do the rest")
-                state, reason = ("running", "") if job is None else _state(job)
+                state, reason = ("running", "") if job is None else job_state(job)
                 self._log_progress(job, done)
-                if state == "complete":
+                if state == "succeeded":
                     self.state = "complete"
                     return self._finish()
                 if state == "failed":
@@ -392,7 +382,7 @@ class AugmentJob:
             set(range(self.completions)) - parse_indexes(status.completed_indexes))
         lacking = sorted(set(range(n)) - done)
         words = [f"Job {self.name} (namespace {ns}) failed ({reason})"]
-        if reason.startswith("PodFailurePolicy"):
+        if reason.startswith(USER_ERROR_REASON):
             words.append("a pod exited with code 2, a user error (bad input, policy or output, or an image whose "
                          "deepaug differs from this one): retrying cannot help, so the Job stopped at once")
         shares = [f"{i} (shards {_ranges(shares_of(Share(i, self.completions), self.todo))})" for i in sorted(failed)]
@@ -458,7 +448,7 @@ def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | o
     parallelism, completions = job_shape(plan.n_shards if todo is None else len(todo), parallelism, completions)
     manifest_doc = render_augment_job(settings, plan, policy_argument(policy, plan), parallelism, completions,
                                       template, todo)
-    with AugmentJob(plan, settings, manifest_doc, api=api) as job:
+    with AugmentJob(plan, settings, manifest_doc, api=api, todo=todo) as job:
         job.start()
         manifest = job.wait()
     return AugmentResult(plan.dataset_id, plan.output_uri, True, False, plan.n_shards,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from deepaug.errors import InputError
-from deepaug.k8s_api import JobsApi, job_state
+from deepaug.k8s_api import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.k8s_manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
 from deepaug.storage import open_storage, write_json
 from deepaug.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
@@ -39,8 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4  # trial Jobs at once when the config does not say (`workers`)
-MISSING_POLLS = 3  # polls a Job may be absent from the listing before it counts as gone
-USER_ERROR_REASON = "PodFailurePolicy"
 
 
 def trial_prefix(experiment: str, number: int) -> str:
