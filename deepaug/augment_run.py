@@ -33,7 +33,7 @@ from deepaug.augment_workers import RunError, Worker, finalize_run, prepare_outp
 from deepaug.errors import InputError
 from deepaug.outputs import PNG_COMPRESSION
 from deepaug.policy import Policy
-from deepaug.shards import INDEX_VARIABLE, Share, parse_ranges, parse_share, range_pairs, ranges_text, shares_of
+from deepaug.shards import INDEX_VARIABLE, Share, parse_share, range_pairs, shares_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.config import KubernetesSettings
@@ -105,7 +105,7 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
         raise InputError("--shards applies to --shard and local workers, not to a queue (which holds every shard)")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive integer, got {workers!r}")
-    _check_shards(shards)
+    pairs = _shard_pairs(shards)
     share = parse_share(shard) if isinstance(shard, str) else shard
     if share is not None and workers != 1:
         raise InputError("a worker given a shard runs alone; start one process per shard instead of workers > 1")
@@ -113,7 +113,7 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
         log.warning("%s is set but no shard was given, so this worker does every shard; in an Indexed Job pass "
                     "--shard /N (N = the Job's completions)", INDEX_VARIABLE)
     plan = make_plan(policy, src, dst, **request)
-    only = _only(shards, plan.n_shards)  # before the output is claimed
+    only = _only(pairs, plan.n_shards)  # before the output is claimed
     manifest = prepare_output(plan)
     if manifest is not None:
         log.info("dataset %s is already complete in %s; nothing to do", plan.dataset_id[:16], plan.output_uri)
@@ -139,29 +139,31 @@ def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: st
                          "shards; set parallelism (pods at a time) and completions (pods in all) instead")
 
 
-def _check_shards(shards: Any) -> None:
-    """InputError before any work for `shards` that are not ranges text or a list of shard numbers."""
+def _shard_pairs(shards: Any) -> list[tuple[int, int]] | None:
+    """`shards` as (first, last) runs, checked before any work (None: every shard)."""
     if shards is None:
-        return
+        return None
     if isinstance(shards, str):
-        if not range_pairs(shards):
+        pairs = range_pairs(shards)
+        if not pairs:
             raise InputError("--shards is empty: name shards such as 0-3,7, or leave it out to do every shard")
-    elif isinstance(shards, (str, bytes)) or not isinstance(shards, Sequence) or not shards or not all(
+        return pairs
+    if isinstance(shards, bytes) or not isinstance(shards, Sequence) or not shards or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shards):
         raise InputError(f"shards must be ranges text such as '0-3,7' or a non-empty list of shard numbers, "
                          f"got {shards!r}")
+    return [(s, s) for s in shards]
 
 
-def _only(shards: str | Sequence[int] | None, n_shards: int) -> list[int]:
-    """The shards asked for (all when None), checked against the dataset's."""
-    if shards is None:
+def _only(pairs: list[tuple[int, int]] | None, n_shards: int) -> list[int]:
+    """The shards asked for (all when None), checked against the dataset's before they are expanded."""
+    if pairs is None:
         return list(range(n_shards))
-    text = shards if isinstance(shards, str) else ranges_text(shards)
-    try:
-        return parse_ranges(text, "--shards", below=n_shards)
-    except InputError:
+    if max(last for _, last in pairs) >= n_shards:
+        text = ",".join(f"{first}-{last}" if last > first else str(first) for first, last in pairs)
         raise InputError(f"--shards {text} does not fit this dataset, which has shards 0-{n_shards - 1}; leave "
-                         "it out to do every shard") from None
+                         "it out to do every shard")
+    return sorted({k for first, last in pairs for k in range(first, last + 1)})
 
 
 def _run_here(plan: RunPlan, shards: list[int]) -> int:
