@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,18 +65,15 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
                          "or the shared volume and name it in augment.input")
     path = search.experiment_dir / "augment" / f"{name}-train.npz"
     if not path.is_file():  # written whole or not at all
+        import io
+
         import numpy as np
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".input-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                images = search.data.images
-                np.savez(f, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from deepaug.storage_local import atomic_write_bytes
+
+        buffer, images = io.BytesIO(), search.data.images
+        np.savez(buffer, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
+        atomic_write_bytes(path, buffer.getvalue())
         log.info("wrote the training split of %s (%d images) to %s as the augment input", run.dataset,
                  len(search.data), path)
     return str(path)
