@@ -23,6 +23,7 @@ from deepaug.config import SearchConfig
 from deepaug.errors import InputError
 from deepaug.policy import Policy
 from deepaug.search import Search, best_policy
+from deepaug.study import DistributionSearch
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -66,7 +67,8 @@ class DeepAugment:
                                  "label per image, or a dataset name such as 'fashion_mnist'")
             self.data = datasets.from_arrays(images, labels, "images")
         name = self.config.experiment_name or default_experiment_name(self.config.reports_dir)
-        self._search = Search(self.data, self.config, name)
+        kind = DistributionSearch if self.config.search_space == "distribution" else Search
+        self._search: Search | DistributionSearch = kind(self.data, self.config, name)
         self._records: list = self._search.experiment.records()
         log.info("DeepAugment: %s, %d classes, model %s, experiment %s", self.data, self.data.num_classes,
                  self._search.training.model_name if isinstance(self.config.model, str) else "custom keras model",
@@ -81,14 +83,20 @@ class DeepAugment:
         return self._search.experiment.name
 
     def optimize(self, iterations: int = 300) -> "pandas.DataFrame":
-        """Search until `iterations` search trials have finished; return the top policies.
+        """Search with `iterations` candidates (distribution space) or until `iterations` search
+        trials have finished (deepaugment space); return the top policies.
 
-        The table (best first) has trial, reward, reward_std,
-        expected_accuracy_increase(%) over the no-augmentation baseline, one column per
-        policy value and the policy's JSON. A report is written at the end.
+        Distribution space (the default): the finalists and the controls (TrivialAugment,
+        RandAugment) with each one's paired gain over both and its 95% interval, the winner
+        first, then the other candidates. Deepaugment space: DeepAugment's table (trial,
+        reward, reward_std, expected_accuracy_increase(%) over no augmentation, one column
+        per policy value). A report is written at the end.
         """
         self._records = self._search.run(iterations)
-        table = self._search.experiment.write_results(self._records)
+        if isinstance(self._search, DistributionSearch):
+            table = self._search.write_results(self._records)
+        else:
+            table = self._search.experiment.write_results(self._records)
         try:
             from deepaug.report import make_report
 
@@ -97,6 +105,8 @@ class DeepAugment:
         except Exception as exc:  # the search is saved; a report failure must not hide it
             log.warning("could not write the report (%s: %s); run `deepaug report %s` to retry",
                         type(exc).__name__, exc, self.experiment_dir)
+        if isinstance(self._search, DistributionSearch):
+            return table
         best = self.best_policy
         base = table["expected_accuracy_increase(%)"].iloc[0] if len(table) else None
         if best is not None and base is not None and base <= 0:
@@ -105,14 +115,24 @@ class DeepAugment:
         return table
 
     @property
+    def verdict(self) -> Any:
+        """The distribution search's race verdict (None before optimize, or for the deepaugment space)."""
+        return getattr(self._search, "verdict", None)
+
+    @property
     def best_policy(self) -> Policy | None:
-        """The policy of the best finished search trial (None before any)."""
+        """The policy to use: the race winner, or the best control when nothing beat it
+        (distribution space); the best finished search trial (deepaugment space)."""
+        if isinstance(self._search, DistributionSearch):
+            return self._search.best_policy()
         return best_policy(self._records)
 
     @property
     def top_policies(self) -> "pandas.DataFrame":
         from deepaug.notebook import top_policies
 
+        if isinstance(self._search, DistributionSearch):
+            return self._search.results_table(self._records)
         return top_policies(self._records)
 
     @property

@@ -1,6 +1,7 @@
-"""The augmenter: AutoAugment semantics of a Policy over a batch of images.
+"""The augmenter: a Policy over a batch of images.
 
-For each image one sub-policy is drawn uniformly; each of its operations is applied in
+A distribution policy runs `Distribution.augment_nhwc` (deepaug.distribution). For a
+sub-policy policy (AutoAugment's semantics), each image gets one sub-policy drawn uniformly; each of its operations is applied in
 order, independently per image with the operation's probability. Images that drew the
 same sub-policy are processed together, so each op runs once per batch, vectorized.
 
@@ -29,7 +30,9 @@ def apply_policy(policy: Policy, images: np.ndarray, seed: int | np.random.Gener
 
 
 def augment_nhwc(policy: Policy, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Hot path on a validated (N, H, W, C) uint8 batch."""
+    """Hot path on a validated (N, H, W, C) uint8 batch (either kind of policy)."""
+    if policy.distribution is not None:
+        return policy.distribution.augment_nhwc(x, rng)
     n = x.shape[0]
     out = x.copy()
     choice = rng.integers(len(policy.sub_policies), size=n)

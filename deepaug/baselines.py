@@ -7,6 +7,11 @@
   every one applied at the same global magnitude.
 - `TrivialAugment(ops)`: one op drawn uniformly per image, at a magnitude drawn uniformly
   from `levels` evenly spaced values in [0, 1] (31, as in the paper: 0, 1/30, ..., 1).
+- `TrivialAugmentFlipCrop(pad)`: flip + crop, then TrivialAugment (the usual CIFAR recipe).
+
+Each is a point of the distribution policy kind (`.policy`, see deepaug.distribution) and
+augments through that one code path, so a searched distribution that equals one of them
+gives the same bytes.
 
 `make(["none", "flip-crop", ...])` builds them by key (see BASELINES) with their display names.
 Each is an `Augmenter` (`augment_nhwc(x, rng)`), so training runs it through the same
@@ -28,9 +33,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from deepaug.augmenter import rng_from
+from deepaug.distribution import Distribution, apply_per_image, flip_crop
 from deepaug.errors import InputError
 from deepaug.images import as_nhwc
 from deepaug.ops import check_magnitude, get as get_op
+from deepaug.policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,9 @@ DEFAULT_OPS = ("identity", "auto-contrast", "equalize", "rotate", "solarize", "c
 TRIVIAL_LEVELS = 31
 RANDAUGMENT_N = 2
 RANDAUGMENT_MAGNITUDE = 9 / 30  # RandAugment's usual M = 9 on its 0..30 scale
-BASELINES = ("none", "flip-crop", "randaugment", "trivialaugment")  # keys for `make`
+FLIP_CROP_PAD = 2  # pixels, the usual pad for 28-32 px images
+# keys for `make`, in display order
+BASELINES = ("none", "flip-crop", "randaugment", "trivialaugment", "trivialaugment-flip-crop")
 
 
 def check_ops(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -54,19 +63,6 @@ def check_ops(names: Sequence[str] | None) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise InputError(f"ops lists an op twice: {list(names)}")
     return tuple(names)
-
-
-def apply_per_image(x: np.ndarray, choice: np.ndarray, magnitudes: np.ndarray, names: Sequence[str],
-                    rng: np.random.Generator) -> np.ndarray:
-    """Image i gets op `names[choice[i]]` at `magnitudes[i]`; one vectorized call per op drawn."""
-    out = x.copy()
-    for k, name in enumerate(names):
-        if name == "identity":
-            continue
-        idx = np.flatnonzero(choice == k)
-        if idx.size:
-            out[idx] = get_op(name).run(x[idx], magnitudes[idx], rng)
-    return out
 
 
 class _Sampler:
@@ -99,23 +95,7 @@ class FlipCrop(_Sampler):
         return f"flip+crop (pad {self.pad})"
 
     def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n, h, w = x.shape[:3]
-        out = x.copy()
-        flip = np.flatnonzero(rng.random(n) < self.flip_probability)
-        if flip.size:
-            out[flip] = get_op("horizontal-flip").run(out[flip], 0.0, rng)
-        for name, side in (("translate-x", w), ("translate-y", h)):
-            spec = get_op(name)
-            reach = spec.high * side  # shift in pixels at magnitude 1
-            pad = min(int(self.pad), int(reach))
-            if pad == 0:
-                continue
-            # A signed shift uniform in -pad..pad; the op draws the sign itself, so pass |shift|.
-            shift = np.abs(rng.integers(-pad, pad + 1, size=n))
-            moved = np.flatnonzero(shift)
-            if moved.size:
-                out[moved] = spec.run(out[moved], shift[moved] / reach, rng)
-        return out
+        return flip_crop(x, float(self.flip_probability), int(self.pad), int(self.pad), rng)
 
     def to_dict(self) -> dict[str, Any]:
         return {"augmenter": "flip+crop", "pad": int(self.pad), "flip_probability": float(self.flip_probability)}
@@ -142,12 +122,14 @@ class RandAugment(_Sampler):
     def name(self) -> str:
         return f"RandAugment (N={self.n}, M={self.magnitude:.2f})"
 
+    @property
+    def policy(self) -> Policy:
+        """This RandAugment as a distribution policy: uniform weights, n ops, spread 0."""
+        return Policy.from_distribution(Distribution.uniform(self.ops or DEFAULT_OPS, n=int(self.n),
+                                                             magnitude=self.magnitude, spread=0.0))
+
     def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        names = self.ops or DEFAULT_OPS
-        magnitudes = np.full(x.shape[0], self.magnitude)
-        for _ in range(self.n):
-            x = apply_per_image(x, rng.integers(len(names), size=x.shape[0]), magnitudes, names, rng)
-        return x
+        return self.policy.distribution.augment_nhwc(x, rng)
 
     def to_dict(self) -> dict[str, Any]:
         return {"augmenter": "randaugment", "n": int(self.n), "magnitude": self.magnitude, "ops": list(self.ops or ())}
@@ -169,15 +151,40 @@ class TrivialAugment(_Sampler):
     def name(self) -> str:
         return "TrivialAugment"
 
+    @property
+    def policy(self) -> Policy:
+        """This TrivialAugment as a distribution policy: uniform weights, 1 op, magnitude 0..1."""
+        return Policy.from_distribution(Distribution.uniform(self.ops or DEFAULT_OPS, n=1, magnitude=1.0,
+                                                             spread=1.0, levels=int(self.levels)))
+
     def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        names = self.ops or DEFAULT_OPS
-        n = x.shape[0]
-        choice = rng.integers(len(names), size=n)
-        magnitudes = rng.integers(self.levels, size=n) / (self.levels - 1)
-        return apply_per_image(x, choice, magnitudes, names, rng)
+        return self.policy.distribution.augment_nhwc(x, rng)
 
     def to_dict(self) -> dict[str, Any]:
         return {"augmenter": "trivialaugment", "levels": int(self.levels), "ops": list(self.ops or ())}
+
+
+@dataclass(frozen=True)
+class TrivialAugmentFlipCrop(_Sampler):
+    """Flip (1/2) and a crop of the `pad`-pixel padded image, then TrivialAugment over `ops`."""
+
+    pad: int = FLIP_CROP_PAD
+    ops: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        FlipCrop(self.pad)  # the same checks
+        object.__setattr__(self, "ops", check_ops(self.ops))
+
+    @property
+    def name(self) -> str:
+        return f"TrivialAugment + flip+crop (pad {self.pad})"
+
+    def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = flip_crop(x, 0.5, int(self.pad), int(self.pad), rng)
+        return TrivialAugment(self.ops).augment_nhwc(out, rng)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"augmenter": "trivialaugment+flip+crop", "pad": int(self.pad), "ops": list(self.ops or ())}
 
 
 def make(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
@@ -192,6 +199,7 @@ def make(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
     for key in (k for k in BASELINES if k in keys):
         augmenter = {"none": lambda: None, "flip-crop": FlipCrop,
                      "randaugment": lambda: RandAugment(randaugment_n, randaugment_magnitude, ops),
-                     "trivialaugment": lambda: TrivialAugment(ops)}[key]()
+                     "trivialaugment": lambda: TrivialAugment(ops),
+                     "trivialaugment-flip-crop": lambda: TrivialAugmentFlipCrop(FLIP_CROP_PAD, ops)}[key]()
         made.append(("no augmentation" if augmenter is None else augmenter.name, augmenter))
     return made

@@ -125,6 +125,15 @@ class SearchConfig(BaseModel):
     workers: int | None = Field(None, ge=1)  # None: one local worker per core (at most 8); kubernetes: 4 Jobs
     kubernetes: KubernetesSettings | None = None  # for executor: kubernetes (k8s/README.md)
     validation_size: int | None = Field(None, ge=1)
+    # the distribution search (search_space: distribution); see deepaug/study.py
+    search_space: Literal["distribution", "deepaugment"] = "distribution"
+    search_seeds: int = Field(1, ge=1)  # common seeds every candidate is screened on
+    rungs: int = Field(2, ge=1)  # successive-halving rungs; the last one trains child_epochs
+    halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
+    finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
+    race_seeds: int = Field(3, ge=2)  # paired seeds of the final race (>= 2 for an interval)
+    validation_images: Any = None  # your own validation set (an array, or a dataset name/path)
+    validation_labels: Any = None
 
     @field_validator("model")
     @classmethod
@@ -193,7 +202,13 @@ class SearchConfig(BaseModel):
         except ValidationError as exc:
             raise InputError(f"bad config: {problems(exc)}. Valid keys are: {', '.join(cls.keys())}") from None
 
-    def search_space(self) -> "SearchSpace":
+    def make_search_space(self, channels: int = 3) -> "SearchSpace | DistributionSpace":
+        """The search space this config asks for (colour-only ops left out of a distribution
+        space when `channels` is 1)."""
+        if self.search_space == "distribution":
+            from deepaug.distribution_space import DistributionSpace
+
+            return DistributionSpace(self.ops, channels)
         from deepaug.search_space import SearchSpace
 
         return SearchSpace(self.n_sub_policies, self.ops_per_sub_policy, self.ops,
@@ -215,6 +230,10 @@ class SearchConfig(BaseModel):
         if not isinstance(self.model, str):
             data["model"] = f"keras:{getattr(self.model, 'name', type(self.model).__name__)}"
         data["ops"] = list(self.ops) if self.ops is not None else None
+        for key in ("validation_images", "validation_labels"):  # arrays are recorded by fingerprint
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                data[key] = "array" if key == "validation_labels" else "array (see data.validation)"
         return data
 
 

@@ -93,8 +93,7 @@ def _as_value_range(value_range: Sequence[float], who: str) -> tuple[float, floa
 
 def _changes_images(policy: Policy) -> bool:
     """False when no op of the policy can change a pixel (identity ops, probability 0)."""
-    return any(op.name != "identity" and op.probability > 0.0
-               for sub in policy.sub_policies for op in sub.operations)
+    return policy.changes_images
 
 
 def _check_shape(shape: Any, who: str, allow_single: bool) -> None:

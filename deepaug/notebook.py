@@ -38,6 +38,12 @@ def policy_columns(policy: Policy | None, like: Policy | None = None) -> dict[st
     shape = policy if policy is not None else like
     if shape is None:
         return {}
+    if shape.distribution is not None:
+        d = policy.distribution if policy is not None else None
+        out = {f"dist_{key}": "" if d is None else getattr(d, key)
+               for key in ("n", "magnitude", "spread", "flip", "crop", "erasing")}
+        out["dist_ops"] = "" if d is None else " ".join(f"{op.name}:{op.weight:g}" for op in d.ops)
+        return out
     out: dict[str, Any] = {}
     for s, sub in enumerate(shape.sub_policies):
         for o, op in enumerate(sub.operations):

@@ -16,6 +16,19 @@ The file format is an interchange format read by other tools and by our own Jobs
 ...     {"op": "rotate", "probability": 0.7, "magnitude": 0.4}]]})
 >>> policy.sub_policies[0].operations[0].name
 'rotate'
+
+The second kind, a *distribution* over ops (RandAugment's and TrivialAugment's form,
+see `deepaug.distribution`), is written as format_version 2, which can hold either kind:
+
+    {"format_version": 2, "kind": "distribution",
+     "distribution": {"ops": [{"op": "rotate", "weight": 1.0, "scale": 1.0}, ...], "n": 1,
+                      "magnitude": 1.0, "spread": 1.0, "levels": 31,
+                      "flip": 0.0, "crop": 0.0, "erasing": 0.0}}
+    {"format_version": 2, "kind": "sub_policies", "sub_policies": [[...], ...]}
+
+Sub-policy policies are still written as format_version 1, which every reader knows;
+both versions load with `Policy.load` / `Policy.from_dict`, and both kinds apply with
+`policy.apply(images, seed=...)`.
 """
 from __future__ import annotations
 
@@ -29,10 +42,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from deepaug import ops
+from deepaug.distribution import Distribution
 from deepaug.errors import PolicyError
 from deepaug.storage_local import atomic_write_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what sub-policy policies are written as
+FORMAT_VERSION_2 = 2  # distributions (and, when read, either kind)
+SUB_POLICIES, DISTRIBUTION = "sub_policies", "distribution"  # the two kinds
 _OP_KEYS = ("op", "probability", "magnitude")
 
 
@@ -115,16 +131,43 @@ class SubPolicy:
 
 @dataclass(frozen=True)
 class Policy:
-    """A set of sub-policies; each image gets one of them, drawn uniformly at random."""
+    """An augmentation policy of one of two kinds.
 
-    sub_policies: tuple[SubPolicy, ...]
+    - sub-policies (AutoAugment's kind): each image gets one sub-policy, drawn uniformly;
+    - a distribution (`Policy.from_distribution`): each image gets n ops drawn by weight at
+      magnitudes from a range, on a flip/crop/erasing base (RandAugment's and
+      TrivialAugment's kind; see `deepaug.distribution`).
+    """
+
+    sub_policies: tuple[SubPolicy, ...] = ()
+    distribution: Distribution | None = None
 
     def __post_init__(self) -> None:
+        if self.distribution is not None:
+            if not isinstance(self.distribution, Distribution):
+                raise PolicyError(f"distribution must be a deepaug.distribution.Distribution, "
+                                  f"got {type(self.distribution).__name__}")
+            if self.sub_policies:
+                raise PolicyError("a policy holds sub-policies or a distribution, not both")
+            object.__setattr__(self, "sub_policies", ())
+            return
         subs = tuple(s if isinstance(s, SubPolicy) else SubPolicy(tuple(s)) for s in self.sub_policies)
         if not subs:
             raise PolicyError("a policy needs at least one sub-policy; for no augmentation "
                               "use Policy.noop() (policies/noop.json)")
         object.__setattr__(self, "sub_policies", subs)
+
+    @property
+    def kind(self) -> str:
+        """"sub_policies" or "distribution"."""
+        return SUB_POLICIES if self.distribution is None else DISTRIBUTION
+
+    @property
+    def changes_images(self) -> bool:
+        """False when no image can change (identity ops, probability 0, an empty distribution)."""
+        if self.distribution is not None:
+            return self.distribution.changes_images
+        return any(op.name != "identity" and op.probability > 0.0 for sub in self.sub_policies for op in sub)
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -133,40 +176,60 @@ class Policy:
         return cls((SubPolicy((Operation("identity", 1.0, 0.0),)),))
 
     @classmethod
+    def from_distribution(cls, distribution: Distribution | dict[str, Any]) -> "Policy":
+        """A distribution policy from a Distribution or its dict form."""
+        if not isinstance(distribution, Distribution):
+            distribution = Distribution.from_dict(distribution)
+        return cls(distribution=distribution)
+
+    @classmethod
     def from_list(cls, subs: Sequence[Sequence[tuple[str, float, float]]]) -> "Policy":
         """Build from nested (op, probability, magnitude) tuples."""
         return cls(tuple(SubPolicy(tuple(Operation(*t) for t in sub)) for sub in subs))
 
     # -- interchange format -------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        if self.distribution is not None:
+            return {"format_version": FORMAT_VERSION_2, "kind": DISTRIBUTION,
+                    "distribution": self.distribution.to_dict()}
         return {"format_version": FORMAT_VERSION, "sub_policies": [s.to_list() for s in self.sub_policies]}
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "policy") -> "Policy":
         if not isinstance(data, dict):
-            raise PolicyError(f"{source} must be an object with 'format_version' and 'sub_policies', "
-                              f"got {type(data).__name__}")
+            raise PolicyError(f"{source} must be an object with 'format_version' and 'sub_policies' (or, in "
+                              f"format_version 2, 'kind' and 'distribution'), got {type(data).__name__}")
         version = data.get("format_version")
+        if version == FORMAT_VERSION_2:
+            return cls._from_dict_v2(data, source)
         if version != FORMAT_VERSION:
             raise PolicyError(
                 f"{source} has format_version {version!r}; this deepaug reads format_version "
-                f"{FORMAT_VERSION}. Write it as {{\"format_version\": 1, \"sub_policies\": [[{{\"op\": "
-                f"..., \"probability\": ..., \"magnitude\": ...}}, ...], ...]}}"
+                f"{FORMAT_VERSION} and {FORMAT_VERSION_2}. Write it as {{\"format_version\": 1, \"sub_policies\": "
+                f"[[{{\"op\": ..., \"probability\": ..., \"magnitude\": ...}}, ...], ...]}} or "
+                f"{{\"format_version\": 2, \"kind\": \"distribution\", \"distribution\": {{...}}}}"
             )
         extra = sorted(set(data) - {"format_version", "sub_policies"})
         if extra:
             raise PolicyError(f"{source} has unexpected keys {extra}; only 'format_version' and "
                               "'sub_policies' are allowed")
-        subs = data.get("sub_policies")
-        if not isinstance(subs, list) or not subs:
-            raise PolicyError(f"{source}: 'sub_policies' must be a non-empty list of lists of operations")
-        built = []
-        for i, sub in enumerate(subs):
-            if not isinstance(sub, list) or not sub:
-                raise PolicyError(f"{source}: sub_policies[{i}] must be a non-empty list of operations")
-            built.append(SubPolicy(tuple(
-                Operation.from_dict(op, f"{source}: sub_policies[{i}][{j}]") for j, op in enumerate(sub))))
-        return cls(tuple(built))
+        return cls(_sub_policies(data.get("sub_policies"), source))
+
+    @classmethod
+    def _from_dict_v2(cls, data: dict[str, Any], source: str) -> "Policy":
+        kind = data.get("kind")
+        if kind not in (SUB_POLICIES, DISTRIBUTION):
+            raise PolicyError(f"{source} (format_version 2) has kind {kind!r}; it must be {DISTRIBUTION!r} or "
+                              f"{SUB_POLICIES!r}")
+        extra = sorted(set(data) - {"format_version", "kind", kind})
+        if extra:
+            raise PolicyError(f"{source} has unexpected keys {extra}; a format_version 2 policy of kind {kind!r} "
+                              f"has only 'format_version', 'kind' and {kind!r}")
+        if kind == SUB_POLICIES:
+            return cls(_sub_policies(data.get(SUB_POLICIES), source))
+        if DISTRIBUTION not in data:
+            raise PolicyError(f"{source} has kind 'distribution' but no 'distribution' object")
+        return cls(distribution=Distribution.from_dict(data[DISTRIBUTION], f"{source}: distribution"))
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The policy as JSON text; written atomically to `path` when one is given."""
@@ -226,7 +289,21 @@ class Policy:
         return len(self.sub_policies)
 
     def __str__(self) -> str:
+        if self.distribution is not None:
+            return f"distribution: {self.distribution}"
         return "\n".join(f"{chr(65 + i) if i < 26 else i}: {s}" for i, s in enumerate(self.sub_policies))
+
+
+def _sub_policies(subs: Any, source: str) -> tuple[SubPolicy, ...]:
+    if not isinstance(subs, list) or not subs:
+        raise PolicyError(f"{source}: 'sub_policies' must be a non-empty list of lists of operations")
+    built = []
+    for i, sub in enumerate(subs):
+        if not isinstance(sub, list) or not sub:
+            raise PolicyError(f"{source}: sub_policies[{i}] must be a non-empty list of operations")
+        built.append(SubPolicy(tuple(
+            Operation.from_dict(op, f"{source}: sub_policies[{i}][{j}]") for j, op in enumerate(sub))))
+    return tuple(built)
 
 
 def _reject_constant(name: str) -> None:

@@ -78,7 +78,7 @@ class Search:
         self.data = data
         self.config = config
         self.max_consecutive_failures = max_consecutive_failures
-        self.space = config.search_space()
+        self.space = config.make_search_space(data.image_shape[-1])
         self.training = config.training_config()
         check_model_input(config.model, data.image_shape, data.num_classes)
         self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),

@@ -108,7 +108,7 @@ def _is_noop(policy: PolicyLike) -> bool:
     Other augmenters are taken to change images."""
     if not isinstance(policy, Policy):
         return policy is None
-    return all(op.name == "identity" or op.probability == 0.0 for sub in policy.sub_policies for op in sub.operations)
+    return not policy.changes_images
 
 
 def sample_seeds(seed: int, n: int) -> list[int]:
@@ -123,8 +123,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, batch_size: int,
-                  seed: int, epochs: int) -> "tf.data.Dataset":
-    """`epochs * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels).
+                  seed: int, epochs: int, first_epoch: int = 0) -> "tf.data.Dataset":
+    """`(epochs - first_epoch) * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels).
+
+    Starting at `first_epoch` gives exactly the batches an uninterrupted training would
+    see from that epoch on (a training continued from its checkpoint).
 
     `images` (uint8, NHWC) is referenced, not copied. Batches follow a fresh seeded
     permutation each epoch (the last batch of an epoch may be short) and are augmented
@@ -163,7 +166,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, ba
         y.set_shape((None,))
         return x, y
 
-    ds = tf.data.Dataset.range(epochs * steps)
+    ds = tf.data.Dataset.range(int(first_epoch) * steps, epochs * steps)
     ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 
@@ -241,25 +244,45 @@ def _check_pair(train: Dataset, val: Dataset | None, need_val: bool = True) -> N
 
 
 def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
-         epochs: int, initial_weights: str | os.PathLike[str] | None) -> tuple["keras.Model", Any, list[float]]:
+         epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
+         restore: Callable[["keras.Model"], None] | None = None,
+         val_epochs: Sequence[int] | None = None) -> tuple["keras.Model", Any, list[float]]:
+    """Build (or `restore` into) a child model and fit epochs first_epoch+1..epochs.
+
+    Validation runs after every epoch, or, with `val_epochs` (1-based), only after those;
+    the other epochs get None as their val_accuracy / val_loss.
+    """
     import keras
 
     seed_everything(seed, config.deterministic)
     model = build_child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
                               weights=initial_weights)
-    ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs)
+    if restore is not None:
+        restore(model)
+    ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs, first_epoch)
     vds = eval_dataset(val.images, val.labels, config.child_batch_size) if val is not None else None
     epoch_seconds: list[float] = []
+    sparse: dict[str, list[float | None]] = {"val_accuracy": [], "val_loss": []}
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
             self.start = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            if val_epochs is not None and vds is not None:
+                score = {"accuracy": None, "loss": None}
+                if epoch + 1 in val_epochs:
+                    score = self.model.evaluate(vds, verbose=0, return_dict=True)
+                sparse["val_accuracy"].append(None if score["accuracy"] is None else float(score["accuracy"]))
+                sparse["val_loss"].append(None if score["loss"] is None else float(score["loss"]))
             epoch_seconds.append(time.perf_counter() - self.start)
 
-    fitted = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch(len(train), config.child_batch_size),
-                       validation_data=vds, shuffle=False, verbose=0, callbacks=[EpochTimer()])
+    fitted = model.fit(ds, epochs=epochs, initial_epoch=int(first_epoch),
+                       steps_per_epoch=steps_per_epoch(len(train), config.child_batch_size),
+                       validation_data=None if val_epochs is not None else vds, shuffle=False, verbose=0,
+                       callbacks=[EpochTimer()])
+    if val_epochs is not None and vds is not None:
+        fitted.history.update(sparse)
     return model, fitted, epoch_seconds
 
 

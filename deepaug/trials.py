@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-BASELINE, SEARCH = "baseline", "search"
+BASELINE, SEARCH, CONTROL = "baseline", "search", "control"  # CONTROL: a free baseline in the study
+KINDS = (BASELINE, SEARCH, CONTROL)
 
 
 class TrialState(str, enum.Enum):
@@ -53,28 +54,43 @@ def now() -> str:
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """What to run: trial `number` scores `policy` (None: no augmentation) with `seed`."""
+    """What to run: trial `number` scores `policy` (None: no augmentation) with `seed`.
+
+    With `seeds` (the distribution search), the trainings use exactly those seeds (shared by
+    every candidate) and are brought to `epochs` epochs, continuing from their checkpoints
+    (deepaug.rungs); without, `opt_samples` trainings of `child_epochs` with seeds drawn from `seed`.
+    """
 
     number: int
     policy: Policy | None
     seed: int
     kind: str = SEARCH
+    epochs: int | None = None
+    seeds: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in (BASELINE, SEARCH):
-            raise InputError(f"trial kind must be {BASELINE!r} or {SEARCH!r}, got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise InputError(f"trial kind must be one of {list(KINDS)}, got {self.kind!r}")
         if self.policy is not None and not isinstance(self.policy, Policy):
             raise InputError(f"trial policy must be a Policy or None, got {type(self.policy).__name__}")
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        if self.seeds and (self.epochs is None or int(self.epochs) < 1):
+            raise InputError(f"a trial with explicit seeds needs epochs >= 1, got {self.epochs!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "kind": self.kind, "seed": self.seed,
+        data = {"number": self.number, "kind": self.kind, "seed": self.seed,
                 "policy": None if self.policy is None else self.policy.to_dict()}
+        if self.seeds:
+            data.update(epochs=int(self.epochs), seeds=list(self.seeds))
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialSpec":
         policy = data.get("policy")
+        epochs = data.get("epochs")
         return cls(int(data["number"]), None if policy is None else Policy.from_dict(policy, "trial policy"),
-                   int(data["seed"]), str(data.get("kind", SEARCH)))
+                   int(data["seed"]), str(data.get("kind", SEARCH)), None if epochs is None else int(epochs),
+                   tuple(int(s) for s in data.get("seeds", ())))
 
 
 @dataclass(frozen=True)
@@ -99,13 +115,18 @@ class TrialRecord:
 
     @classmethod
     def running(cls, spec: TrialSpec, model: str) -> "TrialRecord":
+        extra = {"epochs": spec.epochs, "seeds": list(spec.seeds)} if spec.seeds else {}
         return cls(spec.number, spec.kind, TrialState.RUNNING,
-                   None if spec.policy is None else spec.policy.to_dict(), spec.seed, model, started_at=now())
+                   None if spec.policy is None else spec.policy.to_dict(), spec.seed, model, started_at=now(),
+                   extra=extra)
 
     @property
     def spec(self) -> TrialSpec:
-        return TrialSpec.from_dict({"number": self.number, "kind": self.kind, "seed": self.seed,
-                                    "policy": self.policy})
+        """The spec this record was last run with (a rung's epochs and seeds are in `extra`)."""
+        data = {"number": self.number, "kind": self.kind, "seed": self.seed, "policy": self.policy}
+        if self.extra.get("seeds"):
+            data.update(epochs=self.extra.get("epochs"), seeds=self.extra["seeds"])
+        return TrialSpec.from_dict(data)
 
     @property
     def finished(self) -> bool:
@@ -170,6 +191,7 @@ class TrialContext:
     val: "Dataset"
     config: "TrainingConfig"
     initial_weights: str | None = None
+    checkpoint_dir: str | None = None  # where rung trainings keep their checkpoints (None: none kept)
 
 
 def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialRecord], None] | None = None,
@@ -185,6 +207,9 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
 
     config = context.config
     record = resume_from if resume_from is not None else TrialRecord.running(spec, config.model_name)
+    if spec.seeds:  # a rung: this run's target, whatever the record was at before
+        record = replace(record, state=TrialState.RUNNING, finished_at=None, error=None,
+                         extra={**record.extra, "epochs": spec.epochs, "seeds": list(spec.seeds)})
     done = record.histories
     if on_update is not None:
         on_update(record)
@@ -192,14 +217,24 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
 
     def trained(sample: int, seed: int, history: dict[str, Any]) -> None:
         nonlocal record
-        record = replace(record.with_training({**history, "sample": sample, "seed": seed}),
-                         seconds=time.perf_counter() - start)
+        history = {**history, "sample": sample, "seed": seed}
+        if spec.seeds:  # replace this seed's shorter history
+            kept = tuple(h for h in record.histories if h.get("seed") != seed)
+            record = replace(record, histories=kept + (history,), seconds=time.perf_counter() - start)
+        else:
+            record = replace(record.with_training(history), seconds=time.perf_counter() - start)
         if on_update is not None:
             on_update(record)
 
     try:
-        result = run_trial(context.train, context.val, spec.policy, config, spec.seed,
-                           initial_weights=context.initial_weights, on_training=trained, done=done)
+        if spec.seeds:
+            from deepaug.rungs import run_rung
+
+            result = run_rung(context.train, context.val, spec.policy, config, spec.seeds, int(spec.epochs),
+                              spec.number, context.checkpoint_dir, on_training=trained, done=done)
+        else:
+            result = run_trial(context.train, context.val, spec.policy, config, spec.seed,
+                               initial_weights=context.initial_weights, on_training=trained, done=done)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # a failed trial is recorded and the search goes on
@@ -208,6 +243,8 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
                          error=f"{type(exc).__name__}: {exc}",
                          extra={**record.extra, "traceback": traceback.format_exc(limit=8)})
     else:
+        if spec.seeds:  # keep every seed's history (earlier stages may hold more seeds than this one)
+            record = replace(record, histories=_merge_histories(record.histories, result.histories))
         record = replace(record, state=TrialState.COMPLETE, reward=float(result.reward),
                          reward_std=float(result.reward_std), sample_rewards=tuple(result.sample_rewards),
                          finished_at=now(), seconds=time.perf_counter() - start,
@@ -215,3 +252,10 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
     if on_update is not None:
         on_update(record)
     return record
+
+
+def _merge_histories(old: tuple[dict[str, Any], ...], new: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """One history per seed: the new ones replace the old ones of the same seed; order of first seen."""
+    merged = {h.get("seed"): h for h in old}
+    merged.update({h.get("seed"): h for h in new})
+    return tuple(merged.values())

@@ -44,8 +44,8 @@ def test_bad_configs_name_the_key_and_list_valid_keys(bad, message):
 
 def test_parts_for_the_controller_and_the_trainer():
     cfg = SearchConfig.from_user({"n_sub_policies": 3, "search_probabilities": False, "child_epochs": 4,
-                                  "opt_samples": 2})
-    space = cfg.search_space()
+                                  "opt_samples": 2, "search_space": "deepaugment"})
+    space = cfg.make_search_space()
     assert space.n_sub_policies == 3 and not space.search_probabilities
     training = cfg.training_config()
     assert training.child_epochs == 4 and training.opt_samples == 2
