@@ -1,10 +1,11 @@
 """Evidence that a policy helps: the final comparison against standard baselines.
 
 `evaluate(policies, dataset)` (CLI: `deepaug evaluate`) trains the same child model on the
-same training images with no augmentation, flip + crop, RandAugment, TrivialAugment and each
-given policy, `seeds` times each, through one training loop (`training.train_model`), then
-scores every model once on the test images: last-epoch test accuracy. It writes
-summary.csv, runs.csv, summary.md and accuracy.png to `reports/evaluations/<name>/`.
+same training images with no augmentation, flip + crop, RandAugment, TrivialAugment,
+TrivialAugment + flip + crop (optionally a tuned RandAugment) and each given policy, `seeds`
+times each, through one training loop (`training.train_model`), then scores every model once
+on the test images: last-epoch test accuracy. It writes summary.csv, runs.csv, summary.md and
+accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 
 - Test images: a named dataset's own test split. An .npz file or a folder has one split,
   so a stratified `TEST_FRACTION` of it is held out as test with seed `TEST_SEED`, whatever
@@ -17,6 +18,12 @@ summary.csv, runs.csv, summary.md and accuracy.png to `reports/evaluations/<name
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
   `policies/<name>.json` equal to experiment <name>'s), the sum of its trial records' seconds
   (training time summed over trials: with W parallel workers the wall time is about 1/W of it).
+- Tuned RandAugment (`tune_randaugment=True`, see deepaug.tuned_randaugment): a grid of N x M
+  trained on the same training images and scored on validation images drawn from the pool's
+  other images by `split_train_val(pool, train_size, tune_val_size, seed)`, as a search with
+  that seed and validation size draws them; the best point is then evaluated like every
+  other method, and the grid's seconds are its search cost. Needs `train_size` (images left
+  over for validation).
 
 >>> evaluate(["policies/my_search.json"], "fashion_mnist", epochs=60, seeds=3, train_size=4000)  # doctest: +SKIP
 """
@@ -39,13 +46,15 @@ import numpy as np
 
 from deepaug import builtin, datasets
 from deepaug.augmenter import Augmenter
-from deepaug.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
+from deepaug.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
 from deepaug.baselines import make as make_baselines
 from deepaug.child_models import check_model_input
 from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
 from deepaug.policy import Policy
 from deepaug.storage_local import atomic_write_bytes, atomic_write_text
+from deepaug.tuned_randaugment import (TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, grid_text,
+                                        tune)
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.training import TrainingConfig
@@ -221,11 +230,15 @@ def _fmt(value: Any, spec: str, missing: str = "-") -> str:
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], lines: Sequence[str], about: str) -> str:
+    """`about`, the table of `summarize` rows, then the verdicts. Search cost: a searched policy's search
+    seconds or a tuned baseline's tuning seconds; "unknown" for another policy, "-" for a fixed baseline."""
     out = [about, "", "| method | test accuracy % (mean +- std) | 95% interval | seeds | training s / run "
                       "| search cost |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        search = "-" if r["kind"] != "policy" else _fmt(r["search_seconds"], ".0f", "unknown") + (
-            " s" if r["search_seconds"] is not None else "")
+        if r["search_seconds"] is not None:  # a searched policy's search or a tuned baseline's tuning
+            search = _fmt(r["search_seconds"], ".0f") + " s"
+        else:
+            search = "unknown" if r["kind"] == "policy" else "-"
         interval = f"{_fmt(r['ci95_low'], '.2f')} .. {_fmt(r['ci95_high'], '.2f')}"
         out.append(f"| {r['method']} | {_fmt(r['mean_accuracy'], '.2f')} +- {_fmt(r['std'], '.2f')} | {interval} | "
                    f"{r['seeds']} | {_fmt(r['train_seconds_mean'], '.0f')} | {search} |")
@@ -270,6 +283,46 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def tuning_grid(train_size: int | None, tune_seeds: int, tune_val_size: int | None, tune_n: Sequence[int],
+                tune_magnitudes: Sequence[float], ops: Sequence[str] | None) -> list[RandAugment]:
+    """The checked RandAugment grid of a tuned baseline; InputError before any work when it cannot run."""
+    _count(tune_seeds, "tune_seeds")
+    if tune_val_size is not None:
+        _count(tune_val_size, "tune_val_size")
+    if train_size is None:
+        raise InputError("a tuned RandAugment needs validation images outside the training images: pass "
+                         "train_size (a search's train_set_size, to compare with it) so the rest of the pool "
+                         "can validate")
+    return grid(tune_n, tune_magnitudes, ops)
+
+
+def split_pool(pool: Dataset, train_size: int | None, seed: int,
+               tune_val_size: int | None = None, tuning: bool = False) -> tuple[Dataset, Dataset | None]:
+    """(training images, validation images for tuning or None); the training images do not depend on tuning."""
+    if train_size is not None and train_size > len(pool):
+        raise InputError(f"train_size={train_size} is more than the {len(pool)} training images of {pool.name!r}; "
+                         f"pass train_size <= {len(pool)}")
+    if not tuning:
+        return (pool if train_size in (None, len(pool)) else split_train_val(pool, train_size, seed=seed)[0]), None
+    if train_size is None or train_size == len(pool):
+        raise InputError(f"train_size={train_size} takes all the {len(pool)} training images of {pool.name!r}: a "
+                         f"tuned RandAugment needs some left over for validation; pass train_size < {len(pool)}")
+    left = len(pool) - train_size
+    if tune_val_size is not None and tune_val_size > left:
+        raise InputError(f"tune_val_size={tune_val_size} is more than the {left} images of {pool.name!r} left "
+                         f"after train_size={train_size}; pass tune_val_size <= {left} or a smaller train_size")
+    return split_train_val(pool, train_size, val_size=tune_val_size, seed=seed)
+
+
+def tuned_method(train: Dataset, val: Dataset, points: Sequence[RandAugment], config: "TrainingConfig",
+                 tune_seeds: int, seed: int, folder: Path) -> tuple[Method, Tuning]:
+    """Tune RandAugment on validation images (saving tuning.csv as it goes); the best as a baseline method."""
+    tuning = tune(train, val, points, config, tune_seeds, seed,
+                  on_point=lambda rows: atomic_write_text(folder / "tuning.csv", _csv(rows)))
+    atomic_write_text(folder / "tuning.csv", _csv(tuning.rows))
+    return Method(f"tuned {tuning.best.name}", tuning.best, "baseline", "tuning.csv", tuning.seconds), tuning
+
+
 def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              dataset: str | os.PathLike[str] = "fashion_mnist", *, model: str = "basiccnn", epochs: int = 60,
              seeds: int = 3, train_size: int | None = None, batch_size: int = 64, learning_rate: float = 1e-3,
@@ -277,9 +330,15 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              randaugment_n: int = RANDAUGMENT_N, randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
              ops: Sequence[str] | None = None, data_dir: str | os.PathLike[str] | None = None,
              reports_dir: str | os.PathLike[str] = "reports", out_dir: str | os.PathLike[str] | None = None,
-             name: str | None = None) -> Evaluation:
+             name: str | None = None, tune_randaugment: bool = False, tune_seeds: int = 1,
+             tune_val_size: int | None = None, tune_n: Sequence[int] = TUNE_N,
+             tune_magnitudes: Sequence[float] = TUNE_MAGNITUDES) -> Evaluation:
     """Train `model` with each baseline and policy, `seeds` times; score on the test images (module docstring).
 
+    `tune_randaugment`: also tune RandAugment over `tune_n` x `tune_magnitudes` (`tune_seeds`
+    trainings per point, scored on `tune_val_size` validation images, default as in
+    `split_train_val`; pass a search's validation size, seed and train_set_size to validate
+    on its images) and evaluate the best point as the baseline "tuned RandAugment (N=.., M=..)".
     Every input problem raises InputError before any training.
     """
     from deepaug.training import TrainingConfig
@@ -287,21 +346,21 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     seeds, epochs, seed = _count(seeds, "seeds"), _count(epochs, "epochs"), _count(seed, "seed", 0)
     if train_size is not None:
         train_size = _count(train_size, "train_size")
+    points = tuning_grid(train_size, tune_seeds, tune_val_size, tune_n, tune_magnitudes, ops) \
+        if tune_randaugment else []
     config = TrainingConfig(model=model, child_epochs=epochs, child_batch_size=batch_size, learning_rate=learning_rate)
     if isinstance(policies, (str, os.PathLike, Policy)):
         policies = [policies]
     methods = baseline_methods(baselines, randaugment_n, randaugment_magnitude, ops)
+    n_baselines = len(methods)
     methods += [policy_method(p, reports_dir, None if not isinstance(p, Policy) else str(i + 1))
                 for i, p in enumerate(policies)]
-    if not methods:
-        raise InputError("nothing to evaluate: give a policy or keep at least one baseline")
+    if not methods and not points:
+        raise InputError("nothing to evaluate: give a policy, keep at least one baseline or tune RandAugment")
     if len({m.name for m in methods}) != len(methods):
         raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
     pool, test, test_source = load_split(dataset, data_dir)
-    if train_size is not None and train_size > len(pool):
-        raise InputError(f"train_size={train_size} is more than the {len(pool)} training images of {pool.name!r}; "
-                         f"pass train_size <= {len(pool)}")
-    train = pool if train_size in (None, len(pool)) else split_train_val(pool, train_size, seed=seed)[0]
+    train, val = split_pool(pool, train_size, seed, tune_val_size, bool(points))
     check_model_input(model, train.image_shape, train.num_classes)
     label = name or "-".join([Path(str(dataset)).stem] + [m.name.removeprefix("policy ")
                                                          for m in methods if m.kind == "policy"])
@@ -312,6 +371,12 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              f"({test_source}). Model {config.model_name}, {epochs} epochs, batch {batch_size}, Adam "
              f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
              "fresh every epoch.")
+    if val is not None:
+        logger.info("tuning RandAugment over %d grid points x %d seeds on %d validation images into %s",
+                    len(points), tune_seeds, len(val), folder)
+        tuned, tuning = tuned_method(train, val, points, config, tune_seeds, seed, folder)
+        methods.insert(n_baselines, tuned)
+        about += "\n\n" + describe(tuning, train, val, seed)
     logger.info("evaluating %d methods x %d seeds into %s: %s", len(methods), seeds, folder, about)
     runs = compare(train, test, methods, config, seeds, seed,
                    on_run=lambda done: atomic_write_text(folder / "runs.csv", _csv(done)))
@@ -330,7 +395,9 @@ def run_command(args: argparse.Namespace) -> int:
                       seed=args.seed, baselines=[b for b in args.baselines.split(",") if b],
                       randaugment_n=args.randaugment_n, randaugment_magnitude=args.randaugment_m,
                       ops=args.ops.split(",") if args.ops else None, data_dir=args.data_dir,
-                      reports_dir=args.reports_dir, out_dir=args.out, name=args.name)
+                      reports_dir=args.reports_dir, out_dir=args.out, name=args.name,
+                      tune_randaugment=args.tune_randaugment, tune_seeds=args.tune_seeds,
+                      tune_val_size=args.tune_val_size)
     print(result.markdown)
     print(f"written to {result.out_dir}")
     return 0
@@ -341,8 +408,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate", help="compare policies with standard baselines on the test split (same model, same budget)",
         description="Train the same model on the same images with no augmentation, flip+crop, RandAugment, "
-                    "TrivialAugment and each --policy, several seeds each; report last-epoch test accuracy "
-                    "(mean, std, 95% interval), training cost and, when known, each policy's search cost.")
+                    "TrivialAugment, TrivialAugment+flip+crop (with --tune-randaugment also the best "
+                    "RandAugment of a grid tuned on validation images) and each --policy, several seeds "
+                    "each; report last-epoch test accuracy (mean, std, 95% interval), training cost and, "
+                    "when known, each policy's search cost (the tuned RandAugment's: its tuning cost).")
     p.add_argument("--policy", action="append", default=[],
                    help="policy file (.json/.yaml) or built-in name; repeat for several")
     p.add_argument("--dataset", default="fashion_mnist",
@@ -364,5 +433,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--reports-dir", default="reports", help="where experiments and evaluations live")
     p.add_argument("--out", default=None, help="output folder (default: REPORTS_DIR/evaluations/<name>)")
     p.add_argument("--name", default=None, help="evaluation name (default: dataset and policy names)")
+    p.add_argument("--tune-randaugment", action="store_true",
+                   help=f"also tune RandAugment over {grid_text(TUNE_N, TUNE_MAGNITUDES)} "
+                        f"({len(TUNE_N) * len(TUNE_MAGNITUDES)} configs x --tune-seeds trainings of --epochs each) on validation images left out of "
+                        "--train-size (required), and evaluate the best as a baseline; its tuning time is shown "
+                        "as its search cost, the grid in tuning.csv")
+    p.add_argument("--tune-seeds", type=int, default=1, help="trainings per grid point (default: 1)")
+    p.add_argument("--tune-val-size", type=int, default=None,
+                   help="validation images for tuning, drawn with --seed from the images outside --train-size "
+                        "(default: split_train_val's, min(the rest, max(train size // 4, 10 x classes))); to "
+                        "tune on the images a search validated on, pass its validation size (the distribution "
+                        "search's default is the rest, up to 10000), its seed and its train_set_size")
     p.set_defaults(func=run_command)
     return p

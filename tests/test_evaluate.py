@@ -1,7 +1,7 @@
 """`deepaug evaluate` end to end on tiny real data: a real search's policy against the baselines.
 
-Every training is one epoch on 120 16x16 images (about a second); the whole file trains
-about 15 child models.
+Every training is one to three epochs on 120 16x16 images (about a second); the whole file
+trains about 20 child models.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ pytest.importorskip("tensorflow")
 from deepaug import evaluate as ev  # noqa: E402
 from deepaug import training  # noqa: E402
 from deepaug.api import DeepAugment  # noqa: E402
-from deepaug.baselines import TrivialAugment  # noqa: E402
+from deepaug.baselines import BASELINES, RandAugment, TrivialAugment  # noqa: E402
+from deepaug import tuned_randaugment as tr  # noqa: E402
 
 X, Y = toy_data()
 
@@ -59,9 +60,10 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
     out = tmp / "reports" / "evaluations" / "toy-tiny"
     assert code == 0
     rows, runs = read_csv(out / "summary.csv"), read_csv(out / "runs.csv")
-    names = ["no augmentation", "flip+crop (pad 2)", "RandAugment (N=2, M=0.30)", "TrivialAugment", "policy tiny"]
+    names = ["no augmentation", "flip+crop (pad 2)", "RandAugment (N=2, M=0.30)", "TrivialAugment",
+             "TrivialAugment + flip+crop (pad 2)", "policy tiny"]
     assert [r["method"] for r in rows] == names
-    assert len(runs) == 10 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
+    assert len(runs) == 12 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
     for row in rows:
         acc = [100 * float(r["test_accuracy"]) for r in runs if r["method"] == row["method"]]
         assert row["seeds"] == "2" and math.isclose(float(row["mean_accuracy"]), np.mean(acc))
@@ -72,6 +74,7 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
         assert losses[0] != losses[1]
     markdown = (out / "summary.md").read_text()
     assert all(f"| {name} |" in markdown for name in names) and "policy tiny" in markdown
+    assert markdown.count(" | - |") == 5 and "tuning.csv" not in markdown  # no search cost for fixed baselines
     assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| method | test accuracy" in printed and str(out) in printed
 
@@ -81,7 +84,7 @@ def test_the_search_cost_of_the_policy_is_shown_beside_it(evaluated):
     rows = read_csv(tmp / "reports" / "evaluations" / "toy-tiny" / "summary.csv")
     trials = sorted((search.experiment_dir / "trials").glob("trial_*.json"))
     cost = sum(json.loads(p.read_text())["seconds"] for p in trials)
-    assert len(trials) == 2 and cost > 0
+    assert trials and cost > 0  # every trial record the search wrote, in-study controls included
     assert math.isclose(float(rows[-1]["search_seconds"]), cost)
     assert all(r["search_seconds"] == "" for r in rows[:-1])
     # the copy in policies/ is traced back to its experiment through reports_dir
@@ -152,3 +155,106 @@ def test_bad_input_fails_before_any_training(tmp_path, no_training, change, erro
         ev.evaluate(kwargs.pop("policies"), kwargs.pop("dataset"), **kwargs)
     with pytest.raises(PolicyError, match="not valid JSON"):
         ev.evaluate([bad], str(data), epochs=1, reports_dir=tmp_path)
+
+
+def test_the_cli_offers_every_baseline_and_the_tuning_flags():
+    parser = argparse.ArgumentParser()
+    ev.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["evaluate"])
+    assert "trivialaugment-flip-crop" in BASELINES and args.baselines.split(",") == list(BASELINES)
+    assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (False, 1, None)
+    args = parser.parse_args(["evaluate", "--tune-randaugment", "--tune-seeds", "2", "--tune-val-size", "50"])
+    assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (True, 2, 50)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """`evaluate` of a tuned RandAugment alone (two grid points, two tuning seeds), one epoch, one seed;
+    every image batch `eval_dataset` scored, in call order."""
+    tmp = tmp_path_factory.mktemp("tuned")
+    data = tmp / "toy.npz"
+    np.savez(data, images=X, labels=Y)
+    scored: list[np.ndarray] = []
+    real = training.eval_dataset
+
+    def spy(images, *args, **kwargs):
+        scored.append(images.copy())
+        return real(images, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training, "eval_dataset", spy)
+        result = ev.evaluate([], str(data), epochs=1, seeds=1, train_size=120, batch_size=32,
+                             baselines=[], reports_dir=tmp / "reports", tune_randaugment=True,
+                             tune_seeds=2, tune_val_size=30, tune_n=(1, 3), tune_magnitudes=(0.9,))
+    return result, scored, data
+
+
+def test_the_tuned_randaugment_is_the_grid_point_with_the_best_validation_score(tuned):
+    result, _, _ = tuned
+    grid = read_csv(result.out_dir / "tuning.csv")
+    assert [(int(r["n"]), float(r["magnitude"]), r["seeds"]) for r in grid] == [(1, 0.9, "2"), (3, 0.9, "2")]
+    for row in grid:
+        per_seed = [float(v) for v in row["val_accuracy_per_seed"].split()]
+        assert len(per_seed) == 2 and math.isclose(float(row["val_accuracy"]), np.mean(per_seed))
+    best = tr.best_index([float(r["val_accuracy"]) for r in grid])
+    assert [r["chosen"] for r in grid] == ["True" if i == best else "False" for i in range(2)]
+    name = f"tuned RandAugment (N={grid[best]['n']}, M=0.90)"
+    rows = read_csv(result.out_dir / "summary.csv")
+    assert [(r["method"], r["kind"], r["seeds"], r["source"]) for r in rows] == [(name, "baseline", "1", "tuning.csv")]
+    assert [r["method"] for r in result.runs] == [name] and 0 <= result.runs[0]["test_accuracy"] <= 1
+    markdown = (result.out_dir / "summary.md").read_text()
+    assert f"| {name} |" in markdown and "tuning.csv" in markdown and "never the test images" in markdown
+
+
+def test_the_tuning_cost_is_the_tuned_baseline_search_cost(tuned):
+    result, _, _ = tuned
+    cost = sum(float(r["seconds"]) for r in read_csv(result.out_dir / "tuning.csv"))
+    rows = read_csv(result.out_dir / "summary.csv")
+    assert cost > 0 and math.isclose(float(rows[0]["search_seconds"]), cost)
+    assert f"| {cost:.0f} s |" in result.markdown and f"{cost:.0f} s; every grid point" in result.markdown
+
+
+def test_tuning_scores_validation_images_of_the_pool_never_test_images(tuned):
+    result, scored, data = tuned
+    pool, test, _ = ev.load_split(str(data))
+    train, val = ev.split_train_val(pool, 120, val_size=30, seed=0)
+    # the training images are those of an evaluation without tuning
+    np.testing.assert_array_equal(train.images, ev.split_pool(pool, 120, 0)[0].images)
+    assert len(scored) == 2 * 2 + 1  # 2 grid points x 2 seeds on validation, then the chosen one on test
+    for images in scored[:4]:
+        np.testing.assert_array_equal(images, val.images)
+    np.testing.assert_array_equal(scored[4], test.images)
+    pixels = lambda ds: {im.tobytes() for im in ds.images}  # noqa: E731
+    assert not pixels(val) & pixels(test) and not pixels(val) & pixels(train)
+
+
+def test_ties_go_to_the_first_grid_point():
+    assert tr.best_index([0.5, 0.7, 0.7, 0.6]) == 1
+    assert tr.best_index([math.nan, 0.2, math.nan]) == 1 and tr.best_index([math.nan, math.nan]) == 0
+
+
+def test_the_default_grid_is_three_n_by_five_magnitudes():
+    points = tr.grid()
+    assert len(points) == 15 and all(isinstance(p, RandAugment) for p in points)
+    assert [(p.n, round(30 * p.magnitude)) for p in points[:6]] == [(1, 5), (1, 9), (1, 13), (1, 17), (1, 21), (2, 5)]
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"train_size": None}, "pass train_size"),
+    ({"train_size": 192}, "train_size=192 takes all the 192 training images"),
+    ({"tune_val_size": 100}, "tune_val_size=100 is more than the 72 images"),
+    ({"tune_val_size": 0}, "tune_val_size must be an integer >= 1, got 0"),
+    ({"tune_seeds": 0}, "tune_seeds must be an integer >= 1, got 0"),
+    ({"tune_n": ()}, "tune_n must be a non-empty list"),
+    ({"tune_n": (1, 0)}, r"tune_n must hold integers >= 1 \(ops per image\), got 0"),
+    ({"tune_n": (2, 2)}, "tune_n lists 2 twice"),
+    ({"tune_magnitudes": []}, "tune_magnitudes must be a non-empty list"),
+    ({"tune_magnitudes": (0.3, 9)}, r"tune_magnitudes must hold numbers in \[0, 1\].*got 9"),
+])
+def test_bad_tuning_input_fails_before_any_training(tmp_path, no_training, change, match):
+    data = tmp_path / "toy.npz"
+    np.savez(data, images=X, labels=Y)
+    kwargs = {"epochs": 1, "seeds": 1, "train_size": 120, "reports_dir": tmp_path, "tune_randaugment": True, **change}
+    with pytest.raises(InputError, match=match):
+        ev.evaluate([], str(data), **kwargs)
+    assert not (tmp_path / "evaluations").exists()
