@@ -88,6 +88,8 @@ def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
     from deepaug.policy import Policy
 
     lines = [f"top policies of experiment {search.experiment_name!r} ({search.experiment_dir}):"]
+    if "gain_vs_trivialaugment" in getattr(table, "columns", ()):
+        return "\n".join(lines + _race_lines(table, search))
     for _, row in table.head(n).iterrows():
         increase = row["expected_accuracy_increase(%)"]
         delta = "" if increase is None or increase != increase else f", {increase:+.2f} points over no augmentation"
@@ -98,6 +100,33 @@ def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
     lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
     lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
     return "\n".join(lines)
+
+
+def _race_lines(table: "Any", search: "Any") -> list[str]:
+    """The distribution search's finalists and controls, each with its paired gains, then the verdict."""
+    def gain(row: "Any", tag: str) -> str:
+        mean, low, high = (row.get(f"gain_vs_{tag}{s}") for s in ("", "_ci95_low", "_ci95_high"))
+        if mean is None or mean != mean:
+            return "-"
+        span = "" if low is None or low != low else f" [{low:+.2f}, {high:+.2f}]"
+        return f"{mean:+.2f}{span}"
+
+    lines = []
+    for _, row in table[table["stage"] == "race"].iterrows():
+        label = row["name"] if row["kind"] == "control" else f"trial {row['trial']}"
+        mark = "  <- the answer" if row["winner"] else ""
+        lines.append(f"{label}: reward {row['reward']:.4f} on {row['seeds']} seeds; vs TrivialAugment "
+                     f"{gain(row, 'trivialaugment')}, vs RandAugment {gain(row, 'randaugment')} points{mark}")
+        if row["kind"] != "control":
+            lines.append(f"  {row['policy_text']}")
+    verdict = getattr(search, "verdict", None)
+    if verdict is not None:
+        lines.append(f"verdict: {verdict.message}")
+    hours = float(table["seconds"].sum()) / 3600 if len(table) else 0.0
+    lines.append(f"search cost: {len(table)} trials, {hours:.2f} hours of training (summed over trials)")
+    lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
+    lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
+    return lines
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -99,8 +99,6 @@ class Distribution:
             raise PolicyError(f"a distribution lists an op twice: {names}")
         object.__setattr__(self, "ops", entries)
         object.__setattr__(self, "n", _integer(self.n, "n (ops per image)", 0, MAX_N))
-        if self.n > 0 and not entries:
-            raise PolicyError(f"a distribution with n={self.n} ops per image needs at least one op with a weight")
         object.__setattr__(self, "magnitude", _number(self.magnitude, "magnitude", 0.0, 1.0))
         object.__setattr__(self, "spread", _number(self.spread, "spread", 0.0, 1.0))
         object.__setattr__(self, "levels", _integer(self.levels, "levels", 2, 1_000_000))
@@ -108,6 +106,9 @@ class Distribution:
         object.__setattr__(self, "crop", _number(self.crop, "crop (padding as a fraction of the side)", 0.0,
                                                  MAX_CROP))
         object.__setattr__(self, "erasing", _number(self.erasing, "erasing (probability)", 0.0, 1.0))
+        if self.n > 0 and not entries:
+            raise PolicyError(f"a distribution with n={self.n} ops per image needs at least one op with a weight "
+                              "(or n: 0 for the flip/crop/erasing base alone)")
 
     @classmethod
     def uniform(cls, names: Sequence[str], **fields: Any) -> "Distribution":

@@ -218,6 +218,8 @@ class Policy:
     @classmethod
     def _from_dict_v2(cls, data: dict[str, Any], source: str) -> "Policy":
         kind = data.get("kind")
+        if kind is None and len({SUB_POLICIES, DISTRIBUTION} & set(data)) == 1:  # the kind its key says
+            kind = SUB_POLICIES if SUB_POLICIES in data else DISTRIBUTION
         if kind not in (SUB_POLICIES, DISTRIBUTION):
             raise PolicyError(f"{source} (format_version 2) has kind {kind!r}; it must be {DISTRIBUTION!r} or "
                               f"{SUB_POLICIES!r}")

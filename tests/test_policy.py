@@ -76,8 +76,8 @@ def test_bad_operations_are_refused_with_the_reason(bad, message):
 
 @pytest.mark.parametrize("text, message", [
     ('{"format_version": 1, "sub_policies": [[{"op": "rotate", "probability": NaN, "magnitude": 0.5}]]}', "NaN"),
-    ('{"format_version": 2, "sub_policies": [[{"op": "rotate", "probability": 0.5, "magnitude": 0.5}]]}',
-     "format_version 2.*reads format_version 1"),
+    ('{"format_version": 3, "sub_policies": [[{"op": "rotate", "probability": 0.5, "magnitude": 0.5}]]}',
+     "format_version 3.*reads format_version 1 and 2"),
     ('{"sub_policies": [[{"op": "rotate", "probability": 0.5, "magnitude": 0.5}]]}', "format_version None"),
     ('{"format_version": 1, "sub_policies": []}', "non-empty list"),
     ('{"format_version": 1, "sub_policies": [[]]}', "sub_policies\\[0\\] must be a non-empty"),
