@@ -22,7 +22,14 @@
     of the no-augmentation reward over ``--noise-repeats`` training seeds. Every file the
     searches write goes into a temporary folder.
 
-Run:  PYTHONPATH=. python bench/search.py [--part {overhead,search,all}] [--trial-seconds S]
+(c) distribution (``--part distribution``): the distribution search's screen (the default
+    search space, deepaug.study) with Bayesian versus random proposals: per method and
+    seed, ``--iterations`` candidates trained ``--child-epochs`` epochs on common seeds
+    beside TrivialAugment; reported is the best paired gain over TrivialAugment among the
+    first k candidates (the first few are the space's known-good points, the same for both
+    methods) and the mean gain of the proposals after them.
+
+Run:  PYTHONPATH=. python bench/search.py [--part {overhead,search,distribution,all}] [--trial-seconds S]
                                           [--seeds 0,1,2] [--iterations 20] [--quick]
                                           [--markdown FILE]
 """
@@ -340,6 +347,65 @@ def search_part(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def one_screen(data: Any, args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
+    """One distribution search's screen; the gains over TrivialAugment in proposal order."""
+    from deepaug.config import SearchConfig
+    from deepaug.study import DistributionSearch
+
+    with tempfile.TemporaryDirectory(prefix="deepaug-bench-screen-") as tmp:
+        config = SearchConfig.from_user({**search_config(args, method, seed, Path(tmp)), "search_space": "distribution",
+                                         "rungs": 1, "workers": args.workers})
+        start = time.perf_counter()
+        search = DistributionSearch(data, config, f"{method}-seed{seed}")
+        records = search.run(args.iterations, screen_only=True)
+        wall = time.perf_counter() - start
+        gains = search.screen_gains(records)
+    ordered = [gains.get(n, float("nan")) for n in sorted(gains)]
+    best = list(np.fmax.accumulate(np.array(ordered))) if ordered else []
+    return {"gains": ordered, "best": best, "wall": wall, "trial_seconds": sum(r.seconds for r in records)}
+
+
+def distribution_part(args: argparse.Namespace) -> list[str]:
+    from deepaug import datasets
+
+    data = datasets.load("fashion_mnist")
+    methods = ("bayesian_optimization", "random")
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for i, seed in enumerate(args.seeds):
+        for method in (methods if i % 2 == 0 else methods[::-1]):  # alternate order against drift
+            log.info("screen: %s, seed %d, %d candidates", method, seed, args.iterations)
+            run = one_screen(data, args, method, seed)
+            log.info("  %s seed %d: best gain %+.2f points, %.0f s", method, seed, run["best"][-1], run["wall"])
+            runs[method].append(run)
+    from deepaug.distribution_space import DistributionSpace
+
+    starts = len(DistributionSpace(channels=data.image_shape[-1]).starting_policies())
+    rows = []
+    for k in sorted({k for k in [*args.k, args.iterations] if k <= args.iterations}):
+        b = [r["best"][k - 1] for r in runs["bayesian_optimization"]]
+        q = [r["best"][k - 1] for r in runs["random"]]
+        rows.append([str(k), mean_std(b, 2), mean_std(q, 2), mean_std([x - y for x, y in zip(b, q)], 2),
+                     f"{sum(x > y for x, y in zip(b, q))} / {sum(x < y for x, y in zip(b, q))}"])
+    later = {m: [float(np.nanmean(r["gains"][starts:])) for r in runs[m]] for m in methods}
+    rows.append([f"mean gain of candidates {starts + 1}..{args.iterations}", mean_std(later[methods[0]], 2),
+                 mean_std(later[methods[1]], 2),
+                 mean_std([x - y for x, y in zip(later[methods[0]], later[methods[1]])], 2), "-"])
+    header = ["best gain over TrivialAugment after k candidates (points)", "bayesian (mean ± std)",
+              "random (mean ± std)", "bayesian - random, paired", "seeds bayesian ahead / behind"]
+    walls = {m: statistics.mean(r["wall"] for r in runs[m]) for m in methods}
+    return [
+        f"Fashion-MNIST train split: per seed a stratified {args.train_size}-image training set and "
+        f"{args.val_size}-image validation set; basiccnn, {args.child_epochs} epochs, reward = mean validation "
+        f"accuracy of the last {args.last_n} epochs, paired with TrivialAugment on the same seed; distribution "
+        f"search space, screen only, {args.iterations} candidates (the first {starts} the space's known-good "
+        f"points), {args.workers} local worker(s); seeds {','.join(map(str, args.seeds))}.",
+        "",
+        *table(header, rows, "-" + ":" * (len(header) - 1)),
+        "",
+        f"- wall per screen: bayesian {walls[methods[0]]:.0f} s, random {walls[methods[1]]:.0f} s.",
+    ]
+
+
 # ---------------------------------------------------------------- main
 
 def _version(module: str) -> str:
@@ -351,7 +417,7 @@ def _version(module: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("overhead", "search", "all"), default="all")
+    parser.add_argument("--part", choices=("overhead", "search", "distribution", "all"), default="all")
     parser.add_argument("--trial-seconds", type=float, default=DEFAULT_TRIAL_SECONDS,
                         help=f"one default trial's seconds on your machine (default {DEFAULT_TRIAL_SECONDS:.0f}, "
                              "measured by bench/training.py --full-trial on 2 cores)")
@@ -371,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--last-n", type=int, default=2, help="opt_last_n_epochs (default 2)")
     parser.add_argument("--initial-points", type=int, default=5, help="opt_initial_points (default 5)")
     parser.add_argument("--noise-repeats", type=int, default=5, help="no-augmentation trials for the noise floor")
+    parser.add_argument("--workers", type=int, default=1, help="local workers of a distribution screen (default 1)")
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run (about a minute)")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = parser.parse_args(argv)
@@ -381,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.trial_seconds <= 0 or args.cycles < 1 or args.batch < 2 or args.iterations < 1:
         parser.error("--trial-seconds must be > 0, --cycles and --iterations >= 1, --batch >= 2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name in ("deepaug.training", "deepaug.datasets", "deepaug.experiment", "deepaug.controller"):
+    for name in ("deepaug.training", "deepaug.datasets", "deepaug.experiment", "deepaug.controller",
+                 "deepaug.rungs", "deepaug.study", "deepaug.local_pool"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -394,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
         import tensorflow as tf
 
         out += [f"### Bayesian versus random search (TF {tf.__version__})", "", *search_part(args), ""]
+    if args.part in ("distribution", "all"):
+        out += ["### Bayesian versus random proposals, distribution space (screen)", "",
+                *distribution_part(args), ""]
     total = time.perf_counter() - start
     out.append(f"Total run time: {total / 60:.1f} min ({total:.0f} s).")
     text = "\n".join(out) + "\n"

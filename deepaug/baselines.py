@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from deepaug.augmenter import rng_from
-from deepaug.distribution import Distribution, apply_per_image, flip_crop
+from deepaug.distribution import Distribution, flip_crop
 from deepaug.errors import InputError
 from deepaug.images import as_nhwc
 from deepaug.ops import check_magnitude, get as get_op

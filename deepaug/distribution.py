@@ -161,8 +161,11 @@ class Distribution:
 
     def __str__(self) -> str:
         total = sum(op.weight for op in self.ops) or 1.0
-        drawn = ", ".join(f"{op.name} {op.weight / total:.2f}" + (f" x{op.scale:g}" if op.scale != 1 else "")
-                          for op in self.ops)
+        if len({op.weight for op in self.ops}) == 1 and all(op.scale == 1 for op in self.ops):
+            drawn = f"uniform over {len(self.ops)}: " + ", ".join(self.op_names)
+        else:
+            drawn = ", ".join(f"{op.name} {op.weight / total:.2f}" + (f" x{op.scale:g}" if op.scale != 1 else "")
+                              for op in self.ops)
         low = self.magnitude * (1 - self.spread)
         parts = []
         if self.flip:

@@ -166,6 +166,24 @@ class DistributionSpace:
             points.append(point)
         return points
 
+    def neighbours(self, point: Sequence[Any], n: int, rng: np.random.Generator) -> list[Point]:
+        """n points that differ from `point` in one or two dimensions by a small step (a weight
+        level, n or a base choice by one; magnitude or spread by about 0.15): the local moves
+        the controller's acquisition search makes around the best points (as SMAC does)."""
+        bounds = [WEIGHT_LEVELS] * len(self.groups) + [MAX_N, None, None] + [len(v) - 1 for _, v in BASE]
+        lows = [0] * len(self.groups) + [1, None, None] + [0] * len(BASE)
+        out: list[Point] = []
+        for _ in range(n):
+            moved = list(point)
+            for dim in rng.choice(len(bounds), size=int(rng.integers(1, 3)), replace=False):
+                if bounds[dim] is None:
+                    moved[dim] = float(np.clip(float(moved[dim]) + rng.normal(0.0, 0.15), 0.0, 1.0))
+                else:
+                    moved[dim] = int(np.clip(int(moved[dim]) + rng.choice((-1, 1)), lows[dim], bounds[dim]))
+            if any(moved[:len(self.groups)]):
+                out.append(moved)
+        return out
+
     def baseline_point(self) -> Point:
         """No augmentation: every group off, no base step."""
         return [0] * len(self.groups) + [1, 0.0, 0.0, 0, 0, 0]
@@ -194,6 +212,8 @@ class DistributionSpace:
         points = [
             self._trivial_point(1, 1.0, 1.0, flip=1, crop=1),             # TrivialAugment + flip + crop
             self._trivial_point(1, 1.0, 1.0, erasing=1),                  # TrivialAugment + erasing
+            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, erasing=1),  # RandAugment + erasing
+            self._trivial_point(1, 1.0, 1.0, erasing=2),
             self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, flip=1, crop=1),
             self._trivial_point(1, 0.5, 1.0, flip=1, crop=1, erasing=1),  # milder TA on the standard base
             self._trivial_point(2, 1.0, 1.0),                              # TrivialAugment, two ops

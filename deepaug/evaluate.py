@@ -20,8 +20,8 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
   (training time summed over trials: with W parallel workers the wall time is about 1/W of it).
 - Tuned RandAugment (`tune_randaugment=True`, see deepaug.tuned_randaugment): a grid of N x M
   trained on the same training images and scored on validation images drawn from the pool's
-  other images by `split_train_val(pool, train_size, tune_val_size, seed)`, as a search with
-  that seed and validation size draws them; the best point is then evaluated like every
+  other images by `split_train_val(pool, train_size, tune_val_size, seed)` (default size: the
+  rest, at most 10,000), as a distribution search with that seed and size draws them; the best point is then evaluated like every
   other method, and the grid's seconds are its search cost. Needs `train_size` (images left
   over for validation).
 
@@ -51,6 +51,7 @@ from deepaug.baselines import make as make_baselines
 from deepaug.child_models import check_model_input
 from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
+from deepaug.stats import t_interval
 from deepaug.policy import Policy
 from deepaug.storage_local import atomic_write_bytes, atomic_write_text
 from deepaug.tuned_randaugment import (TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, grid_text,
@@ -172,17 +173,6 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
             if on_run is not None:
                 on_run(runs)
     return runs
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """The t-distribution interval of the mean; (nan, nan) for fewer than 2 values."""
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return math.nan, math.nan
-    half = float(t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return float(x.mean() - half), float(x.mean() + half)
 
 
 def _accuracies(runs: Sequence[dict[str, Any]], name: str) -> dict[int, float]:
@@ -311,6 +301,10 @@ def split_pool(pool: Dataset, train_size: int | None, seed: int,
     if tune_val_size is not None and tune_val_size > left:
         raise InputError(f"tune_val_size={tune_val_size} is more than the {left} images of {pool.name!r} left "
                          f"after train_size={train_size}; pass tune_val_size <= {left} or a smaller train_size")
+    if tune_val_size is None:  # the distribution search's default: the rest of the pool, at most 10,000
+        from deepaug.study import MAX_VALIDATION
+
+        tune_val_size = min(left, MAX_VALIDATION)
     return split_train_val(pool, train_size, val_size=tune_val_size, seed=seed)
 
 
@@ -441,8 +435,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--tune-seeds", type=int, default=1, help="trainings per grid point (default: 1)")
     p.add_argument("--tune-val-size", type=int, default=None,
                    help="validation images for tuning, drawn with --seed from the images outside --train-size "
-                        "(default: split_train_val's, min(the rest, max(train size // 4, 10 x classes))); to "
-                        "tune on the images a search validated on, pass its validation size (the distribution "
-                        "search's default is the rest, up to 10000), its seed and its train_set_size")
+                        "(default: the rest of the pool, at most 10,000, as the distribution search draws "
+                        "them; pass a search's validation_size, seed and train_set_size to tune on what it "
+                        "validated on)")
     p.set_defaults(func=run_command)
     return p

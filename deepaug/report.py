@@ -14,6 +14,7 @@ PosixPath('reports/experiments/my_search/report/summary.md')
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 from collections import Counter
@@ -68,12 +69,23 @@ def op_counts(records: Sequence[TrialRecord], top_k: int = 5) -> dict[str, int]:
         policy = record.policy_object()
         if policy is None:
             continue
+        if policy.distribution is not None:  # the ops it may draw (identity left out)
+            counts.update(op.name for op in policy.distribution.ops if op.name != "identity")
         counts.update(op.name for sub in policy for op in sub if op.probability > 0 and op.name != "identity")
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple[Policy | None, str]:
-    """The best policy and where it came from: the best trial's record, else best_policy.json."""
+    """The best policy and where it came from: the race's answer (distribution search), else the
+    best trial's record, else best_policy.json."""
+    verdict = read_verdict(experiment)
+    if verdict is not None:
+        try:
+            source = f"trial {verdict['winner']}, " + ("the race winner" if verdict.get("beat_controls")
+                                                       else "a control: nothing beat it")
+            return Policy.from_dict(verdict["policy"]), source
+        except (KeyError, InputError) as exc:
+            log.warning("ignoring verdict.json: %s", exc)
     ranked = notebook.ranked(records)
     if ranked and ranked[0].policy is not None:
         return ranked[0].policy_object(), f"trial {ranked[0].number}"
@@ -83,6 +95,49 @@ def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple
         except InputError as exc:
             log.warning("ignoring %s: %s", experiment.best_policy_path, exc)
     return None, ""
+
+
+def read_verdict(experiment: Experiment) -> dict | None:
+    """verdict.json of a distribution search, or None (deepaugment search, or no race yet)."""
+    path = experiment.folder / "verdict.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
+    """The race section: the verdict, then each finalist and control with its paired gains."""
+    lines = ["", "## Race against the free baselines", "", f"**{verdict.get('message', '')}**", "",
+             f"- Rungs (epochs): {verdict.get('rungs')}; race on {len(verdict.get('race_seeds') or [])} common "
+             f"seeds; search cost {_duration(float(verdict.get('training_seconds') or 0))} of training "
+             "(summed over trials)"]
+    try:
+        import pandas as pd
+
+        table = pd.read_csv(experiment.top_policies_path)
+    except (OSError, ValueError):
+        return lines
+    if "stage" not in table:
+        return lines
+
+    def gain(row: "pd.Series", tag: str) -> str:
+        mean, low, high = (row.get(f"gain_vs_{tag}{suffix}") for suffix in ("", "_ci95_low", "_ci95_high"))
+        if mean is None or not math.isfinite(mean):
+            return "-"
+        return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+    lines += ["", "| trial | what | reward | vs TrivialAugment (points, 95% interval) | vs RandAugment | policy |",
+              "|---:|---|---:|---:|---:|---|"]
+    for _, row in table[table["stage"] == "race"].iterrows():
+        what = row["name"] if row["kind"] == "control" else ("**winner**" if row["winner"] else "finalist")
+        lines.append(f"| {row['trial']} | {what} | {row['reward']:.4f} | {gain(row, 'trivialaugment')} | "
+                     f"{gain(row, 'randaugment')} | {str(row['policy_text']).replace('|', '/')} |")
+    return lines
 
 
 def load_samples(folder: Path) -> tuple[np.ndarray | None, str]:
@@ -223,7 +278,10 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
              f"- Trials: {info['trials']} ({info['complete']} complete, {info['failed']} failed, "
              f"{info['running']} running)",
              f"- Baseline reward (no augmentation): {'not measured' if base is None else f'{base:.4f}'}"]
-    if ranked:
+    verdict = read_verdict(experiment)
+    if verdict is not None:  # a distribution search: its answer is the race's, below
+        lines.pop()
+    elif ranked:
         top = ranked[0]
         lines += [f"- Best reward: {top.reward:.4f}{_std(top.reward_std)} (trial {top.number})",
                   f"- Expected accuracy increase over the baseline: {_increase(top.reward, base)}"]
@@ -234,7 +292,9 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
     lines.append(f"- Trial time: total {_duration(sum(r.seconds for r in records))}{mean}")
     if policy is not None:
         lines += ["", f"## Best policy ({source})", "", "```", str(policy), "```"]
-    if ranked:
+    if verdict is not None:
+        lines += race_markdown(experiment, verdict)
+    elif ranked:
         lines += ["", f"## Top policies ({min(top_k, len(ranked))} of {len(ranked)} completed search trials)", "",
                   "| trial | reward | increase | policy |", "|---:|---|---:|---|"]
         for r in ranked[:top_k]:

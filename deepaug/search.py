@@ -98,20 +98,8 @@ class Search:
             initial: Path | None = Path(self.config.pre_aug_weights_path)
         else:
             initial = prepare_warm_start(train, self.training, run_seed)
-        self._write_samples(train, run_seed)
+        write_samples(self.experiment, train)
         return TrialContext(train, val, self.training, None if initial is None else str(initial))
-
-    def _write_samples(self, train: Dataset, run_seed: int) -> None:
-        path = self.experiment.folder / "samples.npz"
-        if path.exists():
-            return
-        from deepaug.demo import pick_examples
-        import io
-
-        idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))
-        buffer = io.BytesIO()
-        np.savez(buffer, images=train.images[idx], labels=train.labels[idx])
-        atomic_write_bytes(path, buffer.getvalue())
 
     def _controller(self, run_seed: int, records: list[TrialRecord]) -> Controller:
         controller = Controller(self.space, self.config.method, self.config.opt_initial_points, seed=run_seed)
@@ -231,6 +219,20 @@ class Search:
             progress.best = (float(best.reward), best.number)
         base = [r for r in complete if r.kind == BASELINE]
         progress.baseline = float(base[0].reward) if base else None
+
+
+def write_samples(experiment: Experiment, train: Dataset) -> None:
+    """A few training images, one per class where possible, for the report (written once)."""
+    path = experiment.folder / "samples.npz"
+    if path.exists():
+        return
+    from deepaug.demo import pick_examples
+    import io
+
+    idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))
+    buffer = io.BytesIO()
+    np.savez(buffer, images=train.images[idx], labels=train.labels[idx])
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def best_policy(records: list[TrialRecord]) -> Policy | None:

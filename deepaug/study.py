@@ -46,7 +46,8 @@ from deepaug.executors import Executor, make_executor
 from deepaug.experiment import Experiment, experiment_folder
 from deepaug.policy import Policy
 from deepaug.rungs import crn_seeds, late_reward
-from deepaug.search import data_identity
+from deepaug.search import data_identity, write_samples
+from deepaug.stats import t_interval
 from deepaug.storage_local import atomic_write_text
 from deepaug.trials import CONTROL, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
 
@@ -67,17 +68,6 @@ def rung_epochs(final: int, rungs: int, rate: int) -> list[int]:
         if not out or epochs > out[-1]:
             out.append(epochs)
     return out
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """The t-distribution interval of the mean; (nan, nan) for fewer than 2 values."""
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return math.nan, math.nan
-    half = float(t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return float(x.mean() - half), float(x.mean() + half)
 
 
 @dataclass(frozen=True)
@@ -241,6 +231,12 @@ class DistributionSearch:
         rewards = self._rewards(record, self.schedule[0], self.search_seeds)
         return None if rewards is None else float(np.mean(list(rewards.values())))
 
+    def screen_gains(self, records: Sequence[TrialRecord]) -> dict[int, float]:
+        """Each screened candidate's paired gain over TrivialAugment at the first rung (points)."""
+        by_number = {r.number: r for r in records}
+        return {n: g for n, r in by_number.items() if r.kind == SEARCH
+                and (g := self._gain(by_number, n, self.schedule[0], self.search_seeds)) is not None}
+
     def _gain(self, records: Mapping[int, TrialRecord], number: int, epochs: int,
               seeds: Sequence[int]) -> float | None:
         mine, theirs = self._rewards(records.get(number), epochs, seeds), \
@@ -251,8 +247,11 @@ class DistributionSearch:
 
     # ------------------------------------------------------------ the run
 
-    def run(self, iterations: int) -> list[TrialRecord]:
-        """Screen `iterations` candidates, halve, race; return every record (verdict in `self.verdict`)."""
+    def run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
+        """Screen `iterations` candidates, halve, race; return every record (verdict in `self.verdict`).
+
+        `screen_only` stops after the screen (no halving, no race, no verdict): what a
+        benchmark of the proposals measures (bench/search.py)."""
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
             raise InputError(f"iterations must be an integer >= 1, got {iterations!r}")
         exp = self.experiment
@@ -261,6 +260,7 @@ class DistributionSearch:
         records = {r.number: r for r in exp.records()}
         exp.rebuild_notebook(list(records.values()))
         train, val = self._split(run_seed)
+        write_samples(exp, train)
         checkpoints = Path(self.config.child_models_dir) / "checkpoints" / exp.name
         context = TrialContext(train, val, self.training, None, str(checkpoints))
         log.info("distribution search %r: %d training / %d validation images, rungs %s epochs, %d search seed(s), "
@@ -280,6 +280,8 @@ class DistributionSearch:
         started = time.perf_counter()
         try:
             self._screen(iterations, run_seed, records, controller, executor)
+            if screen_only:
+                return sorted(records.values(), key=lambda r: r.number)
             survivors = self._halve(records, executor)
             finalists = survivors[:self.config.finalists]
             self._stage("race", finalists + [TRIVIAL, RANDAUGMENT], self.schedule[-1], self.race_seeds,

@@ -1,8 +1,12 @@
 """Small real data and a tiny search config for the search, API and CLI tests."""
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,3 +31,29 @@ def tiny_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
               "policies_dir": str(tmp_path / "policies"), "child_models_dir": str(tmp_path / "child_models")}
     config.update(overrides)
     return config
+
+
+def read_records(folder: Path) -> dict[int, dict]:
+    """The trial records of an experiment folder by number (every file must parse: none is partial)."""
+    return {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in (folder / "trials").glob("trial_*.json")}
+
+
+def kill_when(command: Sequence[str], cwd: Path, env: dict[str, str], folder: Path,
+              ready: Callable[[dict[int, dict]], bool], timeout: float = 240) -> None:
+    """Run `command` and SIGKILL it as soon as `ready(records)` holds for its experiment folder;
+    fail (with its stderr) if it ends or times out first."""
+    proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                seen = read_records(folder)
+            except (ValueError, FileNotFoundError):  # never a partial file: the caller's reads fail loudly if so
+                seen = {}
+            if ready(seen):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from _search import tiny_config, toy_data
+from _search import kill_when, read_records as records, tiny_config, toy_data
 from deepaug import cli
 
 pytest.importorskip("tensorflow")
@@ -44,10 +42,6 @@ def write_config(tmp_path: Path, npz: Path, name: str = "run.yaml", **overrides)
     else:
         path.write_text(yaml.safe_dump(config))
     return path
-
-
-def records(folder: Path) -> dict[int, dict]:
-    return {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in (folder / "trials").glob("trial_*.json")}
 
 
 def test_optimize_from_a_yaml_config_prints_the_top_policies_and_the_report(tmp_path, npz, capsys):
@@ -139,23 +133,13 @@ def test_a_search_killed_with_sigkill_resumes_with_every_finished_trial_once(tmp
     folder = tmp_path / "reports" / "experiments" / "run"
     command = [sys.executable, "-m", "deepaug.cli", "optimize", "--config", str(config)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                seen = records(folder)
-            except (ValueError, FileNotFoundError):  # never a partial file: fail loudly below if so
-                seen = {}
-            complete = [n for n, r in seen.items() if r["state"] == "complete"]
-            midway = [n for n, r in seen.items() if r["state"] == "running" and len(r["histories"]) == 1]
-            if len(complete) >= 2 and midway:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def ready(seen: dict[int, dict]) -> bool:
+        complete = [n for n, r in seen.items() if r["state"] == "complete"]
+        midway = [n for n, r in seen.items() if r["state"] == "running" and len(r["histories"]) == 1]
+        return len(complete) >= 2 and bool(midway)
+
+    kill_when(command, tmp_path, env, folder, ready)
     before = {n: r for n, r in records(folder).items()}  # every file parses: none is partial
     finished_before = {n: r for n, r in before.items() if r["state"] != "running"}
     assert len(finished_before) >= 2

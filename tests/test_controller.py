@@ -104,3 +104,23 @@ def test_a_failed_policy_is_never_proposed_again():
     failed = controller.ask(1)
     controller.forget(failed)
     assert all(controller.ask(1)[0] != failed[0] for _ in range(3))
+
+
+def test_distribution_proposals_are_local_moves_of_the_best_points_with_one_in_four_uniform():
+    from deepaug.controller import RANDOM_EVERY
+    from deepaug.distribution_space import DistributionSpace
+
+    space = DistributionSpace(channels=1)
+    controller = Controller(space, initial_points=4, seed=0, xi=0.001)
+    told = [space.trivialaugment(), space.randaugment(), *space.starting_policies()]
+    controller.tell(told, [0.80 + 0.01 * k for k in range(len(told))])
+    best = sorted(told, key=lambda p: -told.index(p))[:5]
+    near = 0
+    for k in range(1, 2 * RANDOM_EVERY + 1):
+        policy = controller.ask(1)[0]
+        assert policy not in told
+        point = space.to_point(policy)
+        distance = min(sum(a != b for a, b in zip(point, space.to_point(b))) for b in best)
+        near += distance <= 2
+        controller.tell([policy], [0.5])
+    assert near >= 2 * (RANDOM_EVERY - 1)  # every proposal but the uniform ones moves one or two dimensions

@@ -1,0 +1,227 @@
+"""The distribution search: common random numbers, successive halving with resume, the race.
+
+Real trainings on toy data (a few 16x16 images, 1-3 epochs); the SIGKILL test runs the
+CLI in a subprocess and kills it once a candidate has started its second rung.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from _search import kill_when, read_records as records, tiny_config, toy_data
+from deepaug import DeepAugment
+from deepaug.errors import InputError
+from deepaug.study import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict, rung_epochs
+
+pytest.importorskip("tensorflow")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def study_config(tmp_path: Path, **overrides) -> dict:
+    """3 epochs in 2 rungs (1, then 3), 1 search seed, race on 2 seeds, 90 validation images."""
+    return tiny_config(tmp_path, search_space="distribution", child_epochs=3, rungs=2, halving_rate=3,
+                       opt_last_n_epochs=1, validation_size=90, finalists=1, race_seeds=2, **overrides)
+
+
+def test_rung_schedule_ends_at_the_final_training():
+    assert rung_epochs(60, 2, 3) == [20, 60]
+    assert rung_epochs(60, 3, 3) == [7, 20, 60]
+    assert rung_epochs(2, 4, 3) == [1, 2]
+    assert rung_epochs(10, 1, 3) == [10]
+
+
+# ---------------------------------------------------------------- common random numbers
+
+def test_two_candidates_with_the_same_seed_start_from_identical_weights_and_see_identical_batches(monkeypatch):
+    from deepaug import training
+    from deepaug.baselines import RandAugment, TrivialAugment
+    from deepaug.child_models import build_child_model
+
+    x, y = toy_data(64)
+    first = build_child_model("basiccnn", x.shape[1:], 3, seed=5).get_weights()
+    second = build_child_model("basiccnn", x.shape[1:], 3, seed=5).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+    streams: dict[str, list] = {"ta": [], "ra": []}
+    real = training.augment_with
+    for key, policy in (("ta", TrivialAugment().policy), ("ra", RandAugment().policy)):
+        def spy(augmenter, batch, rng, key=key):
+            streams[key].append((rng.bit_generator.state["state"]["state"], batch.copy()))
+            return real(augmenter, batch, rng)
+
+        monkeypatch.setattr(training, "augment_with", spy)
+        labels = [yb.numpy() for _, yb in training.train_dataset(x, y, policy, 16, seed=5, epochs=2)]
+        streams[key + "_labels"] = labels
+    assert len(streams["ta"]) == len(streams["ra"]) == 8
+    for (state_a, batch_a), (state_b, batch_b) in zip(streams["ta"], streams["ra"]):
+        assert state_a == state_b  # the same augmentation stream
+        np.testing.assert_array_equal(batch_a, batch_b)  # the same images, in the same order
+    assert all(np.array_equal(a, b) for a, b in zip(streams["ta_labels"], streams["ra_labels"]))
+
+
+# ---------------------------------------------------------------- the race
+
+def test_the_race_returns_the_control_when_no_candidate_beats_it():
+    controls = {TRIVIAL: {1: 0.80, 2: 0.82, 3: 0.81}, RANDAUGMENT: {1: 0.81, 2: 0.83, 3: 0.82}}
+    noisy = {5: {1: 0.83, 2: 0.82, 3: 0.81}}  # ahead on one seed, behind on another
+    worse = {6: {1: 0.78, 2: 0.80, 3: 0.79}}
+    verdict = race_verdict({**noisy, **worse}, controls)
+    assert not verdict.beat_controls and verdict.winner == RANDAUGMENT == verdict.best_control
+    assert "no searched policy beat RandAugment" in verdict.message
+    assert verdict.gains[6][RANDAUGMENT].high < 0
+
+
+def test_the_race_picks_the_finalist_with_the_highest_gain_whose_interval_is_above_zero():
+    controls = {TRIVIAL: {1: 0.80, 2: 0.82, 3: 0.81}, RANDAUGMENT: {1: 0.79, 2: 0.80, 3: 0.80}}
+    steady = {5: {1: 0.815, 2: 0.835, 3: 0.825}}  # +1.5 points on every seed
+    lucky = {6: {1: 0.90, 2: 0.80, 3: 0.81}}  # a higher mean, but its interval spans zero
+    verdict = race_verdict({**steady, **lucky}, controls)
+    assert verdict.best_control == TRIVIAL
+    assert verdict.beat_controls and verdict.winner == 5
+    assert verdict.gains[5][TRIVIAL].low > 0 and verdict.gains[6][TRIVIAL].mean > verdict.gains[5][TRIVIAL].mean
+
+
+# ---------------------------------------------------------------- end to end
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("study")
+    x, y = toy_data(300)
+    search = DeepAugment(x, y, study_config(tmp_path))
+    table = search.optimize(4)
+    return search, table, tmp_path
+
+
+def test_every_candidate_trains_on_the_same_seeds_and_controls_run_beside_them(finished):
+    search, _, _ = finished
+    found = records(search.experiment_dir)
+    assert {found[TRIVIAL]["kind"], found[RANDAUGMENT]["kind"]} == {"control"}
+    seeds = [sorted(h["seed"] for h in r["histories"]) for r in found.values() if r["state"] == "complete"]
+    first = seeds[0][0]
+    assert all(s[0] == first for s in seeds)  # the first common seed, in every trial
+    assert sorted(found) == [1, 2, 3, 4, 5, 6]  # 2 controls + 4 candidates
+
+
+def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(finished):
+    search, table, _ = finished
+    found = records(search.experiment_dir)
+    candidates = [n for n, r in found.items() if r["kind"] == "search"]
+    longest = {n: max(len(h["accuracy"]) for h in found[n]["histories"]) for n in candidates}
+    assert sorted(longest.values()) == [1, 1, 3, 3]  # ceil(4 / 3) = 2 go on (at least `finalists`)
+    screen = {n: table.set_index("trial").loc[n, "screen_gain_vs_trivialaugment"] for n in candidates}
+    promoted = {n for n, e in longest.items() if e == 3}
+    assert min(screen[n] for n in promoted) >= max(screen[n] for n in set(candidates) - promoted)
+
+
+def test_optimize_returns_finalists_and_controls_with_paired_gains_and_a_safe_answer(finished):
+    search, table, _ = finished
+    race = table[table["stage"] == "race"]
+    assert set(race["name"]) >= set(CONTROL_NAMES.values())
+    assert race["winner"].sum() == 1 and table["winner"].iloc[0]
+    assert {"gain_vs_trivialaugment", "gain_vs_trivialaugment_ci95_low", "gain_vs_randaugment_ci95_high",
+            "reward", "policy"} <= set(table.columns)
+    verdict = search.verdict
+    winner = table[table["winner"]].iloc[0]
+    if not verdict.beat_controls:
+        assert winner["kind"] == "control"
+    else:
+        assert winner[f"gain_vs_{'trivialaugment' if verdict.best_control == TRIVIAL else 'randaugment'}_ci95_low"] > 0
+    assert search.best_policy.to_dict() == json.loads(winner["policy"])
+    saved = json.loads((search.experiment_dir / "verdict.json").read_text())
+    assert saved["winner"] == verdict.winner and saved["training_seconds"] > 0
+    summary = (search.experiment_dir / "report" / "summary.md").read_text()
+    assert "## Race against the free baselines" in summary and verdict.message in summary
+
+
+def test_optimize_again_trains_nothing(finished, monkeypatch):
+    from deepaug import rungs
+
+    search, _, tmp_path = finished
+    before = records(search.experiment_dir)
+    monkeypatch.setattr(rungs, "train_to", lambda *a, **k: pytest.fail("trained again"))
+    x, y = toy_data(300)
+    again = DeepAugment(x, y, study_config(tmp_path))
+    again.optimize(4)
+    assert records(again.experiment_dir) == before
+    assert again.best_policy == search.best_policy
+
+
+def test_a_search_killed_with_sigkill_resumes_without_redoing_a_finished_rung(tmp_path):
+    x, y = toy_data()
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=x, labels=y)
+    config = {**study_config(tmp_path), "dataset": str(npz), "iterations": 3}
+    config.pop("experiment_name")
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    folder = tmp_path / "reports" / "experiments" / "run"
+    command = [sys.executable, "-m", "deepaug.cli", "optimize", "--config", str(path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # killed once a trial is on its second rung
+    kill_when(command, tmp_path, env, folder,
+              lambda seen: any(r["state"] == "running" and r["extra"].get("epochs") == 3 for r in seen.values()))
+    before = records(folder)  # every file parses: none is partial
+    rung0 = {n: {h["seed"]: h for h in r["histories"]} for n, r in before.items()}
+
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "verdict:" in done.stdout
+    after = records(folder)
+    assert sorted(after) == sorted(before) == [1, 2, 3, 4, 5]
+    for n, by_seed in rung0.items():
+        for seed, history in by_seed.items():
+            again = next(h for h in after[n]["histories"] if h["seed"] == seed)
+            k = len(history["accuracy"])
+            # the epochs trained before the kill are kept as they were: not trained again
+            assert again["accuracy"][:k] == history["accuracy"][:k]
+            assert again["epoch_seconds"][:k] == history["epoch_seconds"][:k]
+    assert not list(folder.rglob(".*.tmp"))
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_a_validation_set_with_other_classes_or_shapes_is_refused_before_any_work(tmp_path):
+    x, y = toy_data(120)
+    with pytest.raises(InputError, match="classes \\[3\\]"):
+        DeepAugment(x, y, study_config(tmp_path, validation_images=x[:20], validation_labels=np.full(20, 3)))
+    with pytest.raises(InputError, match="same size"):
+        DeepAugment(x, y, study_config(tmp_path, validation_images=x[:20, :8, :8], validation_labels=y[:20]))
+    with pytest.raises(InputError, match="both validation_images and validation_labels"):
+        DeepAugment(x, y, study_config(tmp_path, validation_images=x[:20]))
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_race_that_cannot_run_says_why_before_any_work(tmp_path):
+    x, y = toy_data(120)
+    with pytest.raises(InputError, match="race_seeds"):
+        DeepAugment(x, y, study_config(tmp_path, race_seeds=1))
+    with pytest.raises(InputError, match="validation images are left.*at least 10 per class"):
+        DeepAugment(x, y, study_config(tmp_path, train_set_size=110, validation_size=None))
+    assert not (tmp_path / "reports").exists()
+
+
+def test_your_own_validation_set_is_what_the_search_validates_on(tmp_path, monkeypatch):
+    from deepaug import rungs
+
+    x, y = toy_data(200)
+    vx, vy = toy_data(45, seed=9)
+    seen = []
+    real = rungs.train_to
+
+    def spy(train, val, *args, **kwargs):
+        seen.append(val.images.copy())
+        return real(train, val, *args, **kwargs)
+
+    monkeypatch.setattr(rungs, "train_to", spy)
+    search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, validation_images=vx,
+                                            validation_labels=vy, validation_size=None))
+    search.optimize(1)
+    assert seen and all(np.array_equal(v, vx) for v in seen)
