@@ -51,6 +51,7 @@ from deepaug.baselines import make as make_baselines
 from deepaug.child_models import check_model_input
 from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
+from deepaug.evaluation_store import EvaluationFolder, definition
 from deepaug.stats import t_interval
 from deepaug.policy import Policy
 from deepaug.storage_local import atomic_write_bytes, atomic_write_text
@@ -151,14 +152,21 @@ def _count(value: Any, what: str, minimum: int = 1) -> int:
 
 
 def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "TrainingConfig", seeds: int,
-            seed: int = 0, on_run: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
-    """Train every method with seeds seed..seed+seeds-1 (all methods per seed first) and score on `test`."""
+            seed: int = 0, on_run: Callable[[list[dict[str, Any]]], None] | None = None,
+            done: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Train every method with seeds seed..seed+seeds-1 (all methods per seed first) and score on `test`.
+
+    `done` holds runs of an interrupted evaluation (same settings): those (method, seed) pairs
+    are kept, not trained again."""
     from deepaug.training import eval_dataset, train_model
 
-    runs: list[dict[str, Any]] = []
-    total, start = len(methods) * seeds, time.perf_counter()
+    runs: list[dict[str, Any]] = list(done)
+    finished = {(r["method"], int(r["seed"])) for r in runs}
+    total, start, trained = len(methods) * seeds, time.perf_counter(), 0
     for s in range(seed, seed + seeds):
         for method in methods:
+            if (method.name, s) in finished:
+                continue
             model, history = train_model(train, method.augmenter, config, s)
             t0 = time.perf_counter()
             score = model.evaluate(eval_dataset(test.images, test.labels, config.child_batch_size),
@@ -167,7 +175,8 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
                          "test_loss": float(score["loss"]), "train_accuracy": history["accuracy"][-1],
                          "train_loss": history["loss"][-1], "train_seconds": history["seconds"],
                          "test_seconds": time.perf_counter() - t0, "epochs": len(history["accuracy"])})
-            left = (time.perf_counter() - start) / len(runs) * (total - len(runs))
+            trained += 1
+            left = (time.perf_counter() - start) / trained * (total - len(runs))
             logger.info("[%d/%d] %s, seed %d: test accuracy %.4f, trained in %.0f s (about %.0f min left)",
                         len(runs), total, method.name, s, runs[-1]["test_accuracy"], history["seconds"], left / 60)
             if on_run is not None:
@@ -309,10 +318,11 @@ def split_pool(pool: Dataset, train_size: int | None, seed: int,
 
 
 def tuned_method(train: Dataset, val: Dataset, points: Sequence[RandAugment], config: "TrainingConfig",
-                 tune_seeds: int, seed: int, folder: Path) -> tuple[Method, Tuning]:
+                 tune_seeds: int, seed: int, folder: Path,
+                 done: Sequence[dict[str, Any]] = ()) -> tuple[Method, Tuning]:
     """Tune RandAugment on validation images (saving tuning.csv as it goes); the best as a baseline method."""
     tuning = tune(train, val, points, config, tune_seeds, seed,
-                  on_point=lambda rows: atomic_write_text(folder / "tuning.csv", _csv(rows)))
+                  on_point=lambda rows: atomic_write_text(folder / "tuning.csv", _csv(rows)), done=done)
     atomic_write_text(folder / "tuning.csv", _csv(tuning.rows))
     return Method(f"tuned {tuning.best.name}", tuning.best, "baseline", "tuning.csv", tuning.seconds), tuning
 
@@ -365,15 +375,26 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              f"({test_source}). Model {config.model_name}, {epochs} epochs, batch {batch_size}, Adam "
              f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
              "fresh every epoch.")
+    store = EvaluationFolder(folder, {"dataset": str(dataset), "data_dir": data_dir, "test": test_source,
+                                      "train_images": len(train), "subset_seed": seed, "model": config.model_name,
+                                      "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate})
+    store.check()  # a folder holding another evaluation is refused before any work
+    tuning_settings = None if val is None else {
+        "grid": [[p.n, p.magnitude] for p in points], "ops": list(ops or ()), "tune_seeds": tune_seeds,
+        "validation_images": len(val)}
+    store.save({m.name: definition(m.augmenter) for m in methods}, tuning_settings)
     if val is not None:
         logger.info("tuning RandAugment over %d grid points x %d seeds on %d validation images into %s",
                     len(points), tune_seeds, len(val), folder)
-        tuned, tuning = tuned_method(train, val, points, config, tune_seeds, seed, folder)
+        tuned, tuning = tuned_method(train, val, points, config, tune_seeds, seed, folder,
+                                     store.tuning_rows(tuning_settings))
         methods.insert(n_baselines, tuned)
+        store.save({tuned.name: definition(tuned.augmenter)}, tuning_settings)
         about += "\n\n" + describe(tuning, train, val, seed)
     logger.info("evaluating %d methods x %d seeds into %s: %s", len(methods), seeds, folder, about)
     runs = compare(train, test, methods, config, seeds, seed,
-                   on_run=lambda done: atomic_write_text(folder / "runs.csv", _csv(done)))
+                   on_run=lambda done: atomic_write_text(folder / "runs.csv", _csv(done)),
+                   done=store.runs({m.name: definition(m.augmenter) for m in methods}, range(seed, seed + seeds)))
     rows, lines = summarize(runs, methods), verdicts(runs, methods)
     markdown = f"# Evaluation {label}\n\n" + to_markdown(rows, lines, about)
     atomic_write_text(folder / "summary.csv", _csv(rows))

@@ -100,25 +100,34 @@ def _score(train: Dataset, val: Dataset, augmenter: RandAugment, config: "Traini
 
 
 def tune(train: Dataset, val: Dataset, points: Sequence[RandAugment], config: "TrainingConfig", seeds: int = 1,
-         seed: int = 0, on_point: Callable[[list[dict[str, Any]]], None] | None = None) -> Tuning:
+         seed: int = 0, on_point: Callable[[list[dict[str, Any]]], None] | None = None,
+         done: Sequence[dict[str, Any]] = ()) -> Tuning:
     """Train every grid point `seeds` times on `train`, score on `val`; the best (module docstring).
 
     `on_point(rows)` is called after each grid point with the rows so far (e.g. to save them).
+    `done` holds the rows of an interrupted tuning (same settings): their points are not trained again.
     """
     if not points:
         raise InputError("the RandAugment grid is empty: give at least one N and one magnitude")
     rows: list[dict[str, Any]] = []
-    total, done, start = len(points) * seeds, 0, time.perf_counter()
+    total, done_count, start = len(points) * seeds, 0, time.perf_counter()
     for augmenter in points:
+        kept = next((dict(r) for r in done if int(r["n"]) == augmenter.n
+                     and math.isclose(float(r["magnitude"]), augmenter.magnitude) and int(r["seeds"]) == seeds), None)
+        if kept is not None:
+            kept.pop("chosen", None)
+            rows.append(kept)
+            total -= seeds
+            continue
         scores, seconds = [], 0.0
         for s in range(seed, seed + seeds):
             accuracy, spent = _score(train, val, augmenter, config, s)
             scores.append(accuracy)
             seconds += spent
-            done += 1
-            left = (time.perf_counter() - start) / done * (total - done)
+            done_count += 1
+            left = (time.perf_counter() - start) / done_count * (total - done_count)
             logger.info("[tuning %d/%d] %s, seed %d: validation accuracy %.4f, %.0f s (about %.0f min left)",
-                        done, total, augmenter.name, s, accuracy, spent, left / 60)
+                        done_count, total, augmenter.name, s, accuracy, spent, left / 60)
         rows.append({"n": augmenter.n, "magnitude": augmenter.magnitude, "m_of_30": augmenter.magnitude * 30,
                      "val_accuracy": float(np.mean(scores)),
                      "val_accuracy_per_seed": " ".join(repr(v) for v in scores), "seeds": seeds,

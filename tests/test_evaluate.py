@@ -258,3 +258,28 @@ def test_bad_tuning_input_fails_before_any_training(tmp_path, no_training, chang
     with pytest.raises(InputError, match=match):
         ev.evaluate([], str(data), **kwargs)
     assert not (tmp_path / "evaluations").exists()
+
+
+def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path, monkeypatch):
+    data = tmp_path / "toy.npz"
+    np.savez(data, images=X, labels=Y)
+    kwargs = dict(dataset=str(data), epochs=1, train_size=120, batch_size=32, baselines=["none", "trivialaugment"],
+                  out_dir=tmp_path / "out")
+    first = ev.evaluate(seeds=1, **kwargs)
+    trained = []
+    real = training.train_model
+
+    def counting(train, policy, config, seed):
+        trained.append(seed)
+        return real(train, policy, config, seed)
+
+    monkeypatch.setattr(training, "train_model", counting)
+    second = ev.evaluate(seeds=2, **kwargs)  # one more seed: only its two trainings run
+    assert trained == [1, 1]
+    kept = {(r["method"], r["seed"]): r["test_accuracy"] for r in first.runs}
+    assert all(math.isclose(r["test_accuracy"], kept[(r["method"], r["seed"])])
+               for r in second.runs if r["seed"] == 0)
+    assert len(second.runs) == 4
+    with pytest.raises(InputError, match="other settings.*epochs"):
+        ev.evaluate(seeds=2, **{**kwargs, "epochs": 2})  # another evaluation in the same folder: refused
+    assert trained == [1, 1]
