@@ -121,8 +121,10 @@ def test_the_builtin_quickstart_config_is_valid():
     from deepaug.config import load_config_file
 
     run, config = load_config_file("quickstart")
-    assert run.dataset == "fashion_mnist" and run.iterations >= 10
+    assert run.dataset == "fashion_mnist" and run.iterations >= 5
     assert config.experiment_name == "quickstart" and config.seed is not None
+    # the distribution search, racing its finalists against TrivialAugment and RandAugment
+    assert config.search_space == "distribution" and config.race_seeds >= 3 and config.finalists >= 1
     # scripts/main.sh runs `deepaug run`: the whole training split, locally, into the experiment folder
     assert run.augment is not None and run.augment.input is None and run.augment.output is None
     assert run.augment.executor == "local" and run.augment.format == "tfrecord"
