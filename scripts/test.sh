@@ -4,4 +4,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
-exec .venv/bin/python -m pytest "$@"
+# One pytest process per core (2 here), whole files to each (--dist loadfile: module fixtures
+# stay in one process); DEEPAUG_TEST_WORKERS=0 runs everything in this process.
+workers="${DEEPAUG_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then
+    exec .venv/bin/python -m pytest "$@"
+fi
+exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
