@@ -162,7 +162,9 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
     if policy is None:
         raise SearchError(f"the search finished without a successful trial, so there is no policy to augment with; "
                           f"see the trial records in {search.experiment_dir / 'trials'}")
-    if len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
+    if search.verdict is not None:  # the distribution search: its answer, a winner or a control
+        log.info("augmenting with the search's answer: %s", search.verdict.message)
+    elif len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
         log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
     record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
               "output": dst, "options": {k: v for k, v in options.items() if k != "kubernetes"}, "complete": False}

@@ -288,7 +288,12 @@ class Policy:
         return iter(self.sub_policies)
 
     def __len__(self) -> int:
+        """The number of sub-policies (0 for a distribution)."""
         return len(self.sub_policies)
+
+    def __bool__(self) -> bool:
+        """A policy is always a policy, also a distribution (whose len() is 0)."""
+        return True
 
     def __str__(self) -> str:
         if self.distribution is not None:

@@ -144,3 +144,7 @@ def test_points_outside_the_space_are_refused():
         space.to_point(DISTRIBUTION)
     with pytest.raises(InputError, match="at least one op"):
         DistributionSpace(ops=("horizontal-flip",))
+
+
+def test_a_distribution_policy_is_truthy_although_it_has_no_sub_policies():
+    assert len(DISTRIBUTION) == 0 and bool(DISTRIBUTION) and bool(SUB_POLICIES)

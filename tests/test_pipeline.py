@@ -174,3 +174,18 @@ def test_the_augment_half_runs_as_an_indexed_job_on_the_emulated_cluster(tmp_pat
         assert trial_files(tmp_path / "reports" / "experiments" / "digits") == []
     finally:
         cluster.stop()
+
+
+def test_run_with_the_distribution_search_augments_with_its_answer(tmp_path, npz, capsys):
+    config = write_config(tmp_path, str(npz), {"variants": 1, "workers": 1, "shard_size": 100},
+                          search_space="distribution", iterations=1, rungs=1, race_seeds=2, finalists=1,
+                          validation_size=60)
+    assert cli.main(["run", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / "reports" / "experiments" / "run"
+    verdict = json.loads((folder / "verdict.json").read_text())
+    record = json.loads((folder / "augment.json").read_text())
+    assert record["complete"] is True and record["policy_trial"] == verdict["winner"]
+    assert Policy.from_dict(record["policy"]) == Policy.from_dict(verdict["policy"])
+    assert Policy.from_dict(record["policy"]).kind == "distribution"
+    assert "verdict:" in out and record["totals"]["outputs"] == 400
