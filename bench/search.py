@@ -280,19 +280,26 @@ def noise_floor(data: Any, args: argparse.Namespace, seed: int) -> list[float]:
         return [run_trial(train, val, None, config, seed=1000 + k).reward for k in range(args.noise_repeats)]
 
 
+METHODS = ("bayesian_optimization", "random")
+
+
+def paired_runs(args: argparse.Namespace, run_one: Any, what: str) -> dict[str, list[dict[str, Any]]]:
+    """run_one(method, seed) for both methods on every seed, alternating their order against drift."""
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in METHODS}
+    for i, seed in enumerate(args.seeds):
+        for method in (METHODS if i % 2 == 0 else METHODS[::-1]):
+            log.info("%s: %s, seed %d, %d iterations", what, method, seed, args.iterations)
+            run = run_one(method, seed)
+            log.info("  %s seed %d: best %.4f, %.0f s", method, seed, run["best"][-1], run["wall"])
+            runs[method].append(run)
+    return runs
+
+
 def search_part(args: argparse.Namespace) -> list[str]:
     from deepaug import datasets
 
     data = datasets.load("fashion_mnist")
-    methods = ("bayesian_optimization", "random")
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for i, seed in enumerate(args.seeds):
-        for method in (methods if i % 2 == 0 else methods[::-1]):  # alternate order against drift
-            log.info("search: %s, seed %d, %d iterations", method, seed, args.iterations)
-            run = one_search(data, args, method, seed)
-            log.info("  %s seed %d: best %.4f, baseline %.4f, %.0f s", method, seed, run["best"][-1],
-                     run["baseline"], run["wall"])
-            runs[method].append(run)
+    runs = paired_runs(args, lambda method, seed: one_search(data, args, method, seed), "search")
     ks = [k for k in args.k if k <= args.iterations]
     if args.iterations not in ks:
         ks.append(args.iterations)
@@ -369,14 +376,8 @@ def distribution_part(args: argparse.Namespace) -> list[str]:
     from deepaug import datasets
 
     data = datasets.load("fashion_mnist")
-    methods = ("bayesian_optimization", "random")
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for i, seed in enumerate(args.seeds):
-        for method in (methods if i % 2 == 0 else methods[::-1]):  # alternate order against drift
-            log.info("screen: %s, seed %d, %d candidates", method, seed, args.iterations)
-            run = one_screen(data, args, method, seed)
-            log.info("  %s seed %d: best gain %+.2f points, %.0f s", method, seed, run["best"][-1], run["wall"])
-            runs[method].append(run)
+    methods = METHODS
+    runs = paired_runs(args, lambda method, seed: one_screen(data, args, method, seed), "screen")
     from deepaug.distribution_space import DistributionSpace
 
     starts = len(DistributionSpace(channels=data.image_shape[-1]).starting_policies())

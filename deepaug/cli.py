@@ -104,12 +104,7 @@ def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
 
 def _race_lines(table: "Any", search: "Any") -> list[str]:
     """The distribution search's finalists and controls, each with its paired gains, then the verdict."""
-    def gain(row: "Any", tag: str) -> str:
-        mean, low, high = (row.get(f"gain_vs_{tag}{s}") for s in ("", "_ci95_low", "_ci95_high"))
-        if mean is None or mean != mean:
-            return "-"
-        span = "" if low is None or low != low else f" [{low:+.2f}, {high:+.2f}]"
-        return f"{mean:+.2f}{span}"
+    from deepaug.study import gain_text as gain
 
     lines = []
     for _, row in table[table["stage"] == "race"].iterrows():

@@ -119,17 +119,13 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     try:
         import pandas as pd
 
+        from deepaug.study import gain_text as gain
+
         table = pd.read_csv(experiment.top_policies_path)
     except (OSError, ValueError):
         return lines
     if "stage" not in table:
         return lines
-
-    def gain(row: "pd.Series", tag: str) -> str:
-        mean, low, high = (row.get(f"gain_vs_{tag}{suffix}") for suffix in ("", "_ci95_low", "_ci95_high"))
-        if mean is None or not math.isfinite(mean):
-            return "-"
-        return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
 
     lines += ["", "| trial | what | reward | vs TrivialAugment (points, 95% interval) | vs RandAugment | policy |",
               "|---:|---|---:|---:|---:|---|"]

@@ -144,6 +144,15 @@ def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping
     return Verdict(best_control, False, best_control, gains, message)
 
 
+def gain_text(row: Mapping[str, Any], tag: str) -> str:
+    """A results-table row's gain over control `tag` ("trivialaugment" or "randaugment") as
+    "+0.18 [-0.19, +0.54]" (points, 95% interval), "-" when there is none."""
+    mean, low, high = (row.get(f"gain_vs_{tag}{suffix}") for suffix in ("", "_ci95_low", "_ci95_high"))
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+
 def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:
     """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None."""
     by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
