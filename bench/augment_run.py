@@ -56,7 +56,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 def make_fashion(folder: Path, n: int, size: int) -> Path:
     import cv2
 
-    from deepaug import datasets
+    from deepaug.datasets import core as datasets
 
     if folder.is_dir() and sum(1 for _ in folder.rglob("*.png")) == n:
         return folder
@@ -126,7 +126,7 @@ def child(args: argparse.Namespace) -> None:
     """One measured run in this fresh process; prints a JSON line."""
     import cv2
 
-    from deepaug.augment_run import augment
+    from deepaug.api import augment
 
     cv2.setNumThreads(1)
     watch = ChildWatch()
@@ -205,7 +205,7 @@ class S3Server:
 def upload(folder: Path, uri: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from deepaug.storage import open_storage
+    from deepaug.storage.backends import open_storage
 
     store = open_storage(uri)
     files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -218,7 +218,7 @@ def remove(uri: str) -> None:
     if not uri.startswith("s3://"):
         shutil.rmtree(uri, ignore_errors=True)
         return
-    from deepaug.storage import S3Storage, parse_s3_uri
+    from deepaug.storage.backends import S3Storage, parse_s3_uri
 
     store = S3Storage(*parse_s3_uri(uri))
     keys = [store.uri(k).split("/", 3)[3] for k in store.list()]

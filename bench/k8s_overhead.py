@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _k8s import Cluster, complete_without_training  # noqa: E402  (the emulated cluster)
 from _search import toy_data  # noqa: E402
 
-from deepaug.datasets import from_arrays, split_train_val  # noqa: E402
-from deepaug.k8s_executor import KubernetesExecutor  # noqa: E402
-from deepaug.trials import TrialContext, TrialSpec, TrialState  # noqa: E402
+from deepaug.datasets.core import from_arrays, split_train_val  # noqa: E402
+from deepaug.kubernetes.executor import KubernetesExecutor  # noqa: E402
+from deepaug.execution.trials import TrialContext, TrialSpec, TrialState  # noqa: E402
 
 from bench import emit
 
@@ -49,7 +49,7 @@ DEFAULT_TRIAL_SECONDS = 156.0  # one default trial (50 epochs x 3 trainings), do
 
 
 def _context(tmp: Path, epochs: int = 1, samples: int = 1) -> TrialContext:
-    from deepaug.training import TrainingConfig
+    from deepaug.training.train import TrainingConfig
 
     x, y = toy_data()
     train, val = split_train_val(from_arrays(x, y), 120, 60, seed=0)
@@ -97,7 +97,7 @@ def controller_part(args: argparse.Namespace, poll: float) -> dict[str, Any]:
 
 def real_pod_part(args: argparse.Namespace) -> list[dict[str, float]]:
     """Each trial run by a real pod, and the same trial in this process with TensorFlow already loaded."""
-    from deepaug.executors import InlineExecutor
+    from deepaug.execution.executors import InlineExecutor
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="deepaug-bench-k8s-") as tmp:

@@ -30,10 +30,10 @@ log = logging.getLogger("bench.parallel")
 
 
 def context(args: argparse.Namespace, tmp: str):
-    from deepaug import datasets
-    from deepaug.datasets import split_train_val
-    from deepaug.training import TrainingConfig
-    from deepaug.trials import TrialContext
+    from deepaug.datasets import core as datasets
+    from deepaug.datasets.core import split_train_val
+    from deepaug.training.train import TrainingConfig
+    from deepaug.execution.trials import TrialContext
 
     data = datasets.load(args.dataset)
     train, val = split_train_val(data, args.n, args.val, seed=0)
@@ -44,8 +44,8 @@ def context(args: argparse.Namespace, tmp: str):
 
 def run(executor, first: int, count: int) -> float:
     """Seconds to run trials first..first+count-1 with `capacity` in flight."""
-    from deepaug import builtin
-    from deepaug.trials import TrialSpec
+    from deepaug.policy import builtin
+    from deepaug.execution.trials import TrialSpec
 
     policy = builtin.get("reference")
     start = time.perf_counter()
@@ -62,8 +62,8 @@ def run(executor, first: int, count: int) -> float:
 
 
 def measure(kind: str, workers: int, threads: int | None, args: argparse.Namespace, tmp: str) -> dict[str, float]:
-    from deepaug.executors import InlineExecutor
-    from deepaug.local_pool import LocalExecutor
+    from deepaug.execution.executors import InlineExecutor
+    from deepaug.execution.local_pool import LocalExecutor
 
     ctx = context(args, tmp)
     executor = InlineExecutor(ctx) if kind == "inline" else LocalExecutor(ctx, workers=workers, threads=threads)

@@ -13,7 +13,7 @@
     ``--trial-seconds``: the target is under 2 %. One more Bayesian controller grows the
     way a search does (ask(1)+tell from 0 to max N told), to report its total time and its
     pickled size (skopt keeps every fitted surrogate).
-(b) search (``--part search``): the real ``deepaug.search.Search`` on a Fashion-MNIST
+(b) search (``--part search``): the real ``deepaug.search.loop.Search`` on a Fashion-MNIST
     subset (basiccnn, small trainings), Bayesian versus random, one search per method
     and seed. Both methods share a seed's data split, baseline and trial seeds, so the
     comparison is paired. Reported: best reward among the first k search trials (mean
@@ -23,7 +23,7 @@
     searches write goes into a temporary folder.
 
 (c) distribution (``--part distribution``): the distribution search's screen (the default
-    search space, deepaug.study) with Bayesian versus random proposals: per method and
+    search space, deepaug.search.study) with Bayesian versus random proposals: per method and
     seed, ``--iterations`` candidates trained ``--child-epochs`` epochs on common seeds
     beside TrivialAugment; reported is the best paired gain over TrivialAugment among the
     first k candidates (the first few are the space's known-good points, the same for both
@@ -114,8 +114,8 @@ def timed(fn: Any) -> tuple[Any, float]:
 def measure_at(method: str, told: int, seed: int, cycles: int, batch_repeats: int,
                batch: int) -> dict[str, Any]:
     """Controller with `told` replayed trials; times of ask(1)+tell cycles and ask(batch)+tell batches."""
-    from deepaug.controller import Controller
-    from deepaug.search_space import SearchSpace
+    from deepaug.search.controller import Controller
+    from deepaug.search.space import SearchSpace
 
     space = SearchSpace()
     reward = SyntheticReward(space, seed=1234 + seed)
@@ -143,8 +143,8 @@ def measure_at(method: str, told: int, seed: int, cycles: int, batch_repeats: in
 
 def grow_like_search(told: int, seed: int = 0) -> dict[str, Any]:
     """A Bayesian controller driven ask(1)+tell from 0 to `told` trials, as a search drives it."""
-    from deepaug.controller import Controller
-    from deepaug.search_space import SearchSpace
+    from deepaug.search.controller import Controller
+    from deepaug.search.space import SearchSpace
 
     space = SearchSpace()
     reward = SyntheticReward(space, seed=1234 + seed)
@@ -195,7 +195,7 @@ def overhead_part(args: argparse.Namespace) -> list[str]:
               f"ask({args.batch})+tell({args.batch}) of one trial", "replay tell(N) (s)",
               "pickled controller (MiB)", "skopt repeats"]
     seeds = ",".join(map(str, args.overhead_seeds))
-    from deepaug.search_space import SearchSpace
+    from deepaug.search.space import SearchSpace
 
     space = SearchSpace()
     lines = [
@@ -232,7 +232,7 @@ def search_config(args: argparse.Namespace, method: str, seed: int, tmp: Path) -
 
 def best_so_far(records: Sequence[Any]) -> list[float]:
     """Best reward among the first k search trials, for k = 1..len (failed trials add nothing)."""
-    from deepaug.trials import SEARCH, TrialState
+    from deepaug.execution.trials import SEARCH, TrialState
 
     out, best = [], float("nan")
     for r in sorted((r for r in records if r.kind == SEARCH), key=lambda r: r.number):
@@ -243,9 +243,9 @@ def best_so_far(records: Sequence[Any]) -> list[float]:
 
 
 def one_search(data: Any, args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
-    from deepaug.config import SearchConfig
-    from deepaug.search import Search
-    from deepaug.trials import BASELINE, SEARCH, TrialState
+    from deepaug.search.config import SearchConfig
+    from deepaug.search.loop import Search
+    from deepaug.execution.trials import BASELINE, SEARCH, TrialState
 
     with tempfile.TemporaryDirectory(prefix="deepaug-bench-search-") as tmp:
         config = SearchConfig.from_user(search_config(args, method, seed, Path(tmp)))
@@ -270,9 +270,9 @@ def one_search(data: Any, args: argparse.Namespace, method: str, seed: int) -> d
 
 def noise_floor(data: Any, args: argparse.Namespace, seed: int) -> list[float]:
     """Rewards of the no-augmentation trial under `--noise-repeats` trial seeds (seed's split)."""
-    from deepaug.config import SearchConfig
-    from deepaug.datasets import split_train_val
-    from deepaug.training import run_trial
+    from deepaug.search.config import SearchConfig
+    from deepaug.datasets.core import split_train_val
+    from deepaug.training.train import run_trial
 
     with tempfile.TemporaryDirectory(prefix="deepaug-bench-noise-") as tmp:
         config = SearchConfig.from_user(search_config(args, "random", seed, Path(tmp))).training_config()
@@ -296,7 +296,7 @@ def paired_runs(args: argparse.Namespace, run_one: Any, what: str) -> dict[str, 
 
 
 def search_part(args: argparse.Namespace) -> list[str]:
-    from deepaug import datasets
+    from deepaug.datasets import core as datasets
 
     data = datasets.load("fashion_mnist")
     runs = paired_runs(args, lambda method, seed: one_search(data, args, method, seed), "search")
@@ -356,8 +356,8 @@ def search_part(args: argparse.Namespace) -> list[str]:
 
 def one_screen(data: Any, args: argparse.Namespace, method: str, seed: int) -> dict[str, Any]:
     """One distribution search's screen; the gains over TrivialAugment in proposal order."""
-    from deepaug.config import SearchConfig
-    from deepaug.study import DistributionSearch
+    from deepaug.search.config import SearchConfig
+    from deepaug.search.study import DistributionSearch
 
     with tempfile.TemporaryDirectory(prefix="deepaug-bench-screen-") as tmp:
         config = SearchConfig.from_user({**search_config(args, method, seed, Path(tmp)), "search_space": "distribution",
@@ -373,12 +373,12 @@ def one_screen(data: Any, args: argparse.Namespace, method: str, seed: int) -> d
 
 
 def distribution_part(args: argparse.Namespace) -> list[str]:
-    from deepaug import datasets
+    from deepaug.datasets import core as datasets
 
     data = datasets.load("fashion_mnist")
     methods = METHODS
     runs = paired_runs(args, lambda method, seed: one_screen(data, args, method, seed), "screen")
-    from deepaug.distribution_space import DistributionSpace
+    from deepaug.search.distribution_space import DistributionSpace
 
     starts = len(DistributionSpace(channels=data.image_shape[-1]).starting_policies())
     rows = []
@@ -449,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.trial_seconds <= 0 or args.cycles < 1 or args.batch < 2 or args.iterations < 1:
         parser.error("--trial-seconds must be > 0, --cycles and --iterations >= 1, --batch >= 2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name in ("deepaug.training", "deepaug.datasets", "deepaug.experiment", "deepaug.controller",
-                 "deepaug.rungs", "deepaug.study", "deepaug.local_pool"):
+    for name in ("deepaug.training.train", "deepaug.datasets.core", "deepaug.search.experiment", "deepaug.search.controller",
+                 "deepaug.training.rungs", "deepaug.search.study", "deepaug.execution.local_pool"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

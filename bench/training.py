@@ -80,8 +80,8 @@ def epoch_times(images: np.ndarray, labels: np.ndarray, policy: Any, epochs: int
     """Seconds of each of `epochs` training epochs after one warm-up epoch (no validation)."""
     import keras
 
-    from deepaug import training
-    from deepaug.child_models import build_child_model
+    from deepaug.training import train as training
+    from deepaug.training.models import build_child_model
 
     training.seed_everything(seed)
     model = build_child_model("basiccnn", images.shape[1:], 10, seed)
@@ -102,7 +102,7 @@ def epoch_times(images: np.ndarray, labels: np.ndarray, policy: Any, epochs: int
 
 def augment_only(images: np.ndarray, policy: Any, seed: int = 0) -> float:
     """Seconds to augment one epoch in batches of 64, single-threaded, outside TensorFlow."""
-    from deepaug.augmenter import augment_nhwc
+    from deepaug.policy.core import augment_nhwc
 
     start = time.perf_counter()
     for step, b in enumerate(range(0, len(images), 64)):
@@ -127,9 +127,9 @@ def child_measure(args: argparse.Namespace) -> None:
     import keras  # noqa: F401  (imports counted in startup, not in the trial)
     import tensorflow  # noqa: F401
 
-    from deepaug import builtin
-    from deepaug.datasets import from_arrays, split_train_val
-    from deepaug.training import TrainingConfig, run_trial
+    from deepaug.policy import builtin
+    from deepaug.datasets.core import from_arrays, split_train_val
+    from deepaug.training.train import TrainingConfig, run_trial
 
     images, labels = make_data(args.n + args.n // 4, args.size)
     train, val = split_train_val(from_arrays(images, labels), args.n, seed=0)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from deepaug import builtin
+    from deepaug.policy import builtin
 
     policy = builtin.get("reference")
     images, labels = make_data(args.n, args.size)

@@ -1,22 +1,24 @@
 """deepaug: find image-augmentation policies tailored to a dataset, then apply them at scale.
 
 Importing deepaug has no side effects: no folders, no TensorFlow, no network.
-`DeepAugment`, `PolicyLayer` and `policy_map_fn` load on first use.
+`DeepAugment`, `augment`, `PolicyLayer` and `policy_map_fn` load on first use.
 """
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
+from deepaug import _moved
+from deepaug._version import __version__
 from deepaug.errors import ImageError, InputError, PolicyError, SearchError
-from deepaug.policy import Operation, Policy, SubPolicy
+from deepaug.policy.core import Operation, Policy, SubPolicy
 
-_LAZY = {"DeepAugment": "deepaug.api", "PolicyLayer": "deepaug.keras_augment",
-         "policy_map_fn": "deepaug.keras_augment"}
+_moved.install()
+
+_LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api", "PolicyLayer": "deepaug.policy.keras",
+         "policy_map_fn": "deepaug.policy.keras"}
 
 __all__ = ["DeepAugment", "ImageError", "InputError", "Operation", "Policy", "PolicyError", "PolicyLayer",
-           "SearchError", "SubPolicy", "__version__", "policy_map_fn"]
+           "SearchError", "SubPolicy", "__version__", "augment", "policy_map_fn"]
 
 
 def __getattr__(name: str) -> Any:

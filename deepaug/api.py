@@ -1,4 +1,4 @@
-"""`DeepAugment`: the Python API DeepAugment users know, on deepaug's search.
+"""The Python API: `DeepAugment` (the search, as DeepAugment users know it) and `augment` (a dataset).
 
 >>> deepaug = DeepAugment("fashion_mnist", config={"child_epochs": 5})   # doctest: +SKIP
 >>> top = deepaug.optimize(20)                                             # doctest: +SKIP
@@ -16,14 +16,19 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from deepaug import datasets
-from deepaug.config import SearchConfig
+from deepaug.augmentation.outputs import PNG_COMPRESSION
+from deepaug.augmentation.run import AugmentResult, augment_locally
+from deepaug.augmentation.shards import Share
+from deepaug.datasets import core as datasets
 from deepaug.errors import InputError
-from deepaug.policy import Policy
-from deepaug.search import Search, best_policy
-from deepaug.study import DistributionSearch
+from deepaug.kubernetes.augment import augment_on_kubernetes
+from deepaug.kubernetes.settings import KubernetesSettings
+from deepaug.policy.core import Policy
+from deepaug.search.config import SearchConfig
+from deepaug.search.loop import Search, best_policy
+from deepaug.search.study import DistributionSearch
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -48,7 +53,7 @@ class DeepAugment:
     file with `images` and `labels`, a folder of class sub-folders, or an image array
     (N, H, W[, C]) with `labels` beside it. Named datasets use their training split only
     (the test split is never touched). `image_size` / `square_crop` resize files and
-    folders of images of mixed sizes (see `deepaug.datasets.load`).
+    folders of images of mixed sizes (see `deepaug.datasets.core.load`).
     """
 
     def __init__(self, images: Any, labels: Any = None, config: Mapping[str, Any] | None = None, *,
@@ -98,7 +103,7 @@ class DeepAugment:
         else:
             table = self._search.experiment.write_results(self._records)
         try:
-            from deepaug.report import make_report
+            from deepaug.reports.report import make_report
 
             path = make_report(self.experiment_dir)
             log.info("report: %s", path)
@@ -129,7 +134,7 @@ class DeepAugment:
 
     @property
     def top_policies(self) -> "pandas.DataFrame":
-        from deepaug.notebook import top_policies
+        from deepaug.search.notebook import top_policies
 
         if isinstance(self._search, DistributionSearch):
             return self._search.results_table(self._records)
@@ -153,18 +158,68 @@ class DeepAugment:
 
     def keras_layer(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
         """The best policy as a Keras layer (augments in training, identity at inference)."""
-        from deepaug.keras_augment import PolicyLayer
+        from deepaug.policy.keras import PolicyLayer
 
         return PolicyLayer(self._require_best(), seed=seed, value_range=value_range)
 
     def tf_map_fn(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
         """The best policy as a function for `tf.data.Dataset.map`."""
-        from deepaug.keras_augment import policy_map_fn
+        from deepaug.policy.keras import policy_map_fn
 
         return policy_map_fn(self._require_best(), seed=seed, value_range=value_range)
 
     def report(self) -> Path:
         """Write (again) the experiment's report; returns the summary's path."""
-        from deepaug.report import make_report
+        from deepaug.reports.report import make_report
 
         return make_report(self.experiment_dir)
+
+
+# ---------------------------------------------------------------- augmenting a dataset
+
+def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
+            dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
+            format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
+            workers: int = 1, shard: str | Share | None = None, queue: str | None = None,
+            shard_size: int = 100, jpeg_quality: int = 95, png_compression: int = PNG_COMPRESSION,
+            io_threads: int = 8, lease_seconds: float = 60.0,
+            storage_options: dict[str, Any] | None = None, executor: str = "local",
+            kubernetes: "KubernetesSettings | Mapping[str, Any] | None" = None, parallelism: int | None = None,
+            completions: int | None = None, job_template: str | None = None,
+            shards: str | Sequence[int] | None = None) -> AugmentResult:
+    """Augment every image under `src` into `dst` (see deepaug.augmentation.run); same request, same bytes.
+
+    `policy`: a Policy, a policy file (local or s3://) or a built-in name; None with `chain`.
+    `dst` may contain '{id}', replaced by the dataset id (a content-addressed cache location).
+    `executor="kubernetes"`: one Indexed Job of `completions` pods, `parallelism` at a time, with
+    the `kubernetes` settings (a dict like the config's `kubernetes:` section); see deepaug.kubernetes.augment.
+    `shards`: only these shards (a list, or ranges such as '3-5,17'), shared out by `shard` and the
+    local workers; what a resumed Kubernetes Job gets, so its pods split the missing shards evenly.
+    """
+    request = dict(variants=variants, chain=chain, format=format, size=size, crop=crop, seed=seed,
+                   shard_size=shard_size, jpeg_quality=jpeg_quality, png_compression=png_compression,
+                   io_threads=io_threads, storage_options=storage_options)
+    if executor == "kubernetes":
+        _check_kubernetes_request(workers, shard, queue, shards)
+        return augment_on_kubernetes(policy, src, dst, settings=kubernetes, parallelism=parallelism,
+                                     completions=completions, job_template=job_template, **request)
+    if executor != "local":
+        raise InputError(f"executor must be 'local' or 'kubernetes', got {executor!r}")
+    given = [name for name, value in (("kubernetes", kubernetes), ("parallelism", parallelism),
+                                      ("completions", completions), ("job_template", job_template))
+             if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} apply to executor 'kubernetes' only; pass executor='kubernetes' "
+                         "(--executor kubernetes) or leave them out")
+    return augment_locally(policy, src, dst, workers=workers, shard=shard, queue=queue, shards=shards,
+                           lease_seconds=lease_seconds, **request)
+
+
+def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: str | None,
+                              shards: str | Sequence[int] | None) -> None:
+    """InputError for local scale-out options given with executor kubernetes (the Job's pods do that)."""
+    given = [name for name, value in (("workers", workers != 1), ("shard", shard is not None),
+                                      ("queue", queue is not None), ("shards", shards is not None)) if value]
+    if given:
+        raise InputError(f"{', '.join(given)} do not apply to executor 'kubernetes': the Job's pods share the "
+                         "shards; set parallelism (pods at a time) and completions (pods in all) instead")

@@ -2,12 +2,24 @@
 
 `InputError` marks a user error (bad image batch, bad policy file, bad config): it is
 never worth retrying, and its message names the input, what was wrong and what to do.
+`RetryableError` marks a failure outside deepaug (a service down, a worker killed): the same
+command again resumes. `SearchError` and `RunError` say which half of deepaug stopped, so an
+outage during an augmentation run is never reported as a stopped search.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class InputError(ValueError):
-    """Bad input from the user: a clear message, no retry."""
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import ValidationError
+
+
+class DeepAugError(Exception):
+    """The base of every error deepaug raises on purpose; catch it to catch them all."""
+
+
+class InputError(DeepAugError, ValueError):
+    """Bad input from the user: a clear message (the input, what is wrong, what to do), no retry."""
 
 
 class PolicyError(InputError):
@@ -18,5 +30,30 @@ class ImageError(InputError):
     """An image batch of the wrong dtype, rank, shape or channel count."""
 
 
-class SearchError(RuntimeError):
+class RetryableError(DeepAugError):
+    """Something outside deepaug failed (a service did not answer, a worker was killed): finished
+    work is kept, and the same command run again resumes."""
+
+
+class ServiceUnavailable(RetryableError, ConnectionError):
+    """A service (the Kubernetes API server, S3, Redis) did not answer after retries."""
+
+
+class SearchError(DeepAugError, RuntimeError):
     """A search that cannot go on (e.g. trials keep failing); its records stay resumable."""
+
+
+class RunError(DeepAugError, RuntimeError):
+    """An augmentation run stopped before its shards were done (a worker died, a Job failed);
+    complete shards are kept."""
+
+
+def problems(exc: "ValidationError", prefix: tuple[str, ...] = ()) -> str:
+    """A pydantic error as one line: `where: what (got value)` per problem; values under
+    kubernetes.env may be secrets, so they are never shown."""
+    lines = []
+    for error in exc.errors():
+        loc = (*prefix, *(str(p) for p in error["loc"]))
+        shown = "value not shown" if loc[:2] == ("kubernetes", "env") else f"got {error.get('input')!r}"
+        lines.append(f"{'.'.join(loc)}: {error['msg']} ({shown})")
+    return "; ".join(lines)

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 
 from _images import natural_batch
-from deepaug.storage import Storage
+from deepaug.storage.backends import Storage
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Runs `python -m deepaug.augment_run ARGS` but SIGKILLs itself right after the first image of
+# Runs `python -m deepaug augment ARGS` but SIGKILLs itself right after the first image of
 # shard KILL_SHARD was handed to the writer: mid-shard, with writes possibly in flight.
 KILLING_RUNNER = """
 import os, signal, sys
-from deepaug import outputs
+from deepaug.augmentation import outputs
 
 kill_shard = int(os.environ["KILL_SHARD"])
 add_image = outputs.ShardWriter.add_image
@@ -29,8 +29,8 @@ def add_and_maybe_die(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 
 outputs.ShardWriter.add_image = add_and_maybe_die
-from deepaug.augment_run import main
-sys.exit(main(sys.argv[1:]))
+from deepaug.cli import main
+sys.exit(main(["augment", *sys.argv[1:]]))
 """
 
 
@@ -77,7 +77,7 @@ def stored(storage: Storage) -> dict[str, bytes]:
 
 
 def run_killed(args: list[str], kill_shard: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python -m deepaug.augment_run ARGS` in a subprocess that SIGKILLs itself mid-shard `kill_shard`."""
+    """`python -m deepaug augment ARGS` in a subprocess that SIGKILLs itself mid-shard `kill_shard`."""
     environment = dict(os.environ if env is None else env)
     environment["PYTHONPATH"] = os.pathsep.join([str(REPO), environment.get("PYTHONPATH", "")])
     environment["KILL_SHARD"] = str(kill_shard)

@@ -39,6 +39,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "deepaug-tests"
 UID = "harness.deepaug.test/uid"  # the identity the harness gives each Job it runs (kmock sets no metadata.uid)
@@ -425,7 +427,7 @@ def pod_log(workdir: Path, job: str, index: int = 0) -> str:
 
 def spec_of(job: dict[str, Any]) -> dict[str, Any]:
     """The spec document a Job's pod would read."""
-    from deepaug.storage import locate, read_json
+    from deepaug.storage.backends import locate, read_json
 
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     return read_json(*locate(args[args.index("--spec") + 1]))
@@ -435,8 +437,8 @@ def complete_without_training(job: dict[str, Any], index: int, reward: float = 0
     """A pod hook: write a COMPLETE record with one fake training, as a worker would, and exit 0."""
     from dataclasses import replace
 
-    from deepaug.storage import locate, write_json
-    from deepaug.trials import TrialRecord, TrialSpec, TrialState, now
+    from deepaug.storage.backends import locate, write_json
+    from deepaug.execution.trials import TrialRecord, TrialSpec, TrialState, now
 
     doc = spec_of(job)
     record = TrialRecord.running(TrialSpec.from_dict(doc["spec"]), "basiccnn").with_training(
@@ -448,7 +450,7 @@ def complete_without_training(job: dict[str, Any], index: int, reward: float = 0
 
 
 def settings(storage: Path | str, kubeconfig: Path, **overrides: Any) -> Any:
-    from deepaug.config import KubernetesSettings
+    from deepaug.kubernetes.settings import KubernetesSettings
 
     values = dict(image="deepaug:test", storage=str(storage), namespace=NAMESPACE, kubeconfig=str(kubeconfig),
                   poll_seconds=0.05, service_account=None, volume_claim="shared-volume")
@@ -484,11 +486,10 @@ _SHARED: dict[str, Any] = {}
 
 def contract_executor(context: Any, updates: list) -> Any:
     """A KubernetesExecutor on a cluster shared by the executor contract tests (started on first use)."""
-    import pytest
 
     pytest.importorskip("kmock")
     pytest.importorskip("kubernetes")
-    from deepaug.k8s_executor import KubernetesExecutor
+    from deepaug.kubernetes.executor import KubernetesExecutor
 
     if "cluster" not in _SHARED:
         root = Path(tempfile.mkdtemp(prefix="deepaug-k8s-"))
@@ -497,3 +498,17 @@ def contract_executor(context: Any, updates: list) -> Any:
     cluster = _SHARED["cluster"]
     return KubernetesExecutor(context, updates.append, cluster.settings(max_retries=0),
                               experiment=f"contract-{uuid.uuid4().hex[:8]}", workers=2)
+
+
+@pytest.fixture
+def clusters(tmp_path):
+    """Start Clusters with `clusters(**hooks)`; all are stopped at the end of the test."""
+    started: list[Cluster] = []
+
+    def start(**hooks) -> Cluster:
+        started.append(Cluster(tmp_path / f"cluster{len(started)}", **hooks))
+        return started[-1]
+
+    yield start
+    for cluster in started:
+        cluster.stop()

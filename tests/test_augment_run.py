@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from _augment_data import add_bad_files, as_array, markers, tree, write_images
-from deepaug.augment_run import AugmentResult, add_parser, augment
+from deepaug.api import augment
+from deepaug.augmentation.run import AugmentResult
+from deepaug.cli.augment import add_parser
 from deepaug.errors import InputError, PolicyError
-from deepaug.shards import Share, parse_share, share_shards, shard_bounds, shard_count
+from deepaug.augmentation.shards import Share, parse_share, share_shards, shard_bounds, shard_count
 
 OPTIONS = {"variants": 2, "shard_size": 3, "io_threads": 2}
 
@@ -82,7 +84,7 @@ def test_same_dataset_again_is_returned_without_recomputing(src, tmp_path, monke
     def fail(*args, **kwargs):
         raise AssertionError("recomputed a shard of a complete dataset")
 
-    monkeypatch.setattr("deepaug.augment_workers.Worker.process", fail)
+    monkeypatch.setattr("deepaug.augmentation.workers.Worker.process", fail)
     again = augment("reference", str(src) + "/", str(tmp_path / "out"), **OPTIONS)
     assert again.cached and again.complete and again.dataset_id == first.dataset_id
     assert again.manifest == first.manifest and tree(tmp_path / "out") == before
@@ -147,7 +149,7 @@ def test_chain_names_every_subset_from_its_parent(src, tmp_path):
 
 
 def test_tfrecord_holds_the_same_images_and_labels(src, tmp_path):
-    from deepaug.tfrecord import read_records
+    from deepaug.augmentation.tfrecord import read_records
 
     png = augment("reference", src, tmp_path / "png", **OPTIONS)
     result = augment("reference", src, tmp_path / "tf", format="tfrecord", **OPTIONS)
@@ -272,7 +274,7 @@ def test_cli_augment(src, tmp_path, capsys):
 
 
 def test_crc32c_and_record_framing():
-    from deepaug.tfrecord import _bytewise, crc32c, crc32c_numpy, frame, read_records
+    from deepaug.augmentation.tfrecord import _bytewise, crc32c, crc32c_numpy, frame, read_records
 
     rng = np.random.default_rng(0)
     for n in (0, 1, 255, 256, 1000, 4097, 70001):
@@ -291,7 +293,7 @@ def test_crc32c_and_record_framing():
 
 
 def test_chain_and_recipe_errors():
-    from deepaug.variants import Chain
+    from deepaug.augmentation.variants import Chain
 
     with pytest.raises(InputError, match="bad chain op 'nope'"):
         Chain.parse("rotate,nope")
@@ -307,8 +309,8 @@ def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, s
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    from deepaug import outputs
-    from deepaug.storage import LocalStorage
+    from deepaug.augmentation import outputs
+    from deepaug.storage.backends import LocalStorage
 
     if not syncfs:
         monkeypatch.setattr(outputs, "_syncfs", lambda: None)  # the fsync-per-file path of other systems
@@ -329,8 +331,8 @@ def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, s
 
 def test_a_shard_syncs_its_files_and_folders_before_its_marker_and_a_failed_write_leaves_no_marker(
         tmp_path, monkeypatch):
-    from deepaug import outputs
-    from deepaug.storage import LocalStorage
+    from deepaug.augmentation import outputs
+    from deepaug.storage.backends import LocalStorage
 
     events: list[str] = []
     monkeypatch.setattr(outputs, "_syncfs", lambda: lambda fd: events.append("syncfs") or -1)  # syncfs fails

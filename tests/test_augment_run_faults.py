@@ -1,6 +1,6 @@
 """Faults: a worker SIGKILLed mid-shard then a re-run, on S3 (moto on loopback) and on local disk.
 
-The killed worker is a real `python -m deepaug.augment_run` process that kills itself with
+The killed worker is a real `python -m deepaug augment` process that kills itself with
 SIGKILL right after the first image of a shard (tests/_augment_data.py), so the kill lands
 mid-shard with writes in flight at a known place; nothing in deepaug is mocked.
 """
@@ -13,9 +13,9 @@ import pytest
 
 from _augment_data import add_bad_files, as_array, markers, run_killed, stored, tree, upload, write_images
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
-from deepaug.augment_run import augment
+from deepaug.api import augment
 from deepaug.errors import InputError
-from deepaug.storage import S3Storage
+from deepaug.storage.backends import S3Storage
 
 ARGS = ["--policy", "reference", "--variants", "2", "--shard-size", "2", "--io-threads", "4"]
 OPTIONS = {"variants": 2, "shard_size": 2, "io_threads": 4}

@@ -1,4 +1,4 @@
-"""Worker processes of a run (`deepaug.augment_proc`): scripts without a main guard, deaths, failures, Ctrl-C.
+"""Worker processes of a run (`deepaug.augmentation.processes`): scripts without a main guard, deaths, failures, Ctrl-C.
 
 Faults are injected into the real worker processes by a `sitecustomize` module on their
 PYTHONPATH (written by `fault_env`), which wraps `ShardWriter.add_image`: after the first
@@ -17,16 +17,16 @@ import pytest
 
 from _augment_data import REPO, markers, tree, write_images
 from _redis import redis_server, redis_url  # noqa: F401  (fixtures)
-from deepaug.augment_proc import WorkerTraceback
-from deepaug.augment_run import augment
-from deepaug.augment_workers import RunError
+from deepaug.augmentation.processes import WorkerTraceback
+from deepaug.api import augment
+from deepaug.augmentation.workers import RunError
 
 OPTIONS = {"variants": 2, "shard_size": 2, "io_threads": 2}
 
 # A user's script, deliberately without `if __name__ == "__main__":`; argv: log file, src, dst[, queue URL].
 UNGUARDED_SCRIPT = """
 import logging, sys
-from deepaug.augment_run import augment
+from deepaug.api import augment
 
 with open(sys.argv[1], "a") as log_file:
     log_file.write("body ran\\n")
@@ -43,7 +43,7 @@ import os, signal, time
 
 _fault = os.environ.get("DEEPAUG_TEST_FAULT")
 if _fault:
-    from deepaug import outputs
+    from deepaug.augmentation import outputs
 
     _kind, _shard, _flag = (_fault.split(":", 2) + [""])[:3]
     _add_image = outputs.ShardWriter.add_image
@@ -73,8 +73,8 @@ if _fault:
 CLI_RUNNER = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from deepaug.augment_run import main
-sys.exit(main(sys.argv[1:]))
+from deepaug.cli import main
+sys.exit(main(["augment", *sys.argv[1:]]))
 """
 
 
@@ -122,7 +122,7 @@ def test_pool_workers_do_not_rerun_a_script_without_main_guard(src, tmp_path, re
     assert ran.read_text() == "body ran\n"  # once: the workers did not import the script
     assert "RESULT True 6" in done.stdout
     assert tree(tmp_path / "out") == reference
-    assert done.stderr.count("INFO deepaug.augment_workers: shard ") == 6  # the workers log at the script's level
+    assert done.stderr.count("INFO deepaug.augmentation.workers: shard ") == 6  # the workers log at the script's level
 
 
 def test_queue_workers_do_not_rerun_a_script_without_main_guard(src, tmp_path, reference, redis_url):
@@ -189,7 +189,7 @@ def test_ctrl_c_in_the_parent_kills_the_workers(src, tmp_path, fault_env):
         assert _alive(stalled)
         parent.send_signal(signal.SIGINT)
         _, stderr = parent.communicate(timeout=30)
-        assert parent.returncode != 0 and "KeyboardInterrupt" in stderr
+        assert parent.returncode == 130 and "deepaug: interrupted" in stderr  # the CLI's Ctrl-C exit
         assert not _alive(stalled)  # killed, not left sleeping
     finally:
         if parent.poll() is None:

@@ -8,10 +8,10 @@ import pytest
 
 from _augment_data import markers, run_killed, tree, write_images
 from _redis import redis_server, redis_url  # noqa: F401  (fixtures)
-from deepaug.augment_plan import make_plan
-from deepaug.augment_run import augment
+from deepaug.augmentation.plan import make_plan
+from deepaug.api import augment
 from deepaug.errors import InputError
-from deepaug.work_queue import WorkQueue
+from deepaug.augmentation.work_queue import WorkQueue
 
 OPTIONS = {"variants": 2, "shard_size": 2, "io_threads": 2}
 

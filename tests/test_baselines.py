@@ -6,8 +6,8 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.augmenter import Augmenter, augment_with
-from deepaug.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment
+from deepaug.policy.core import Augmenter, augment_with
+from deepaug.policy.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment
 from deepaug.errors import InputError, PolicyError
 
 GRAY = natural_batch(64, 28, 28, 1, seed=1)
@@ -87,7 +87,7 @@ def test_an_unknown_op_names_the_valid_ones():
 
 def test_the_training_pipeline_takes_an_augmenter():
     pytest.importorskip("tensorflow")
-    from deepaug import training
+    from deepaug.training import train as training
 
     labels = np.arange(len(RGB)) % 2
     invert = RandAugment(n=1, ops=("invert",))

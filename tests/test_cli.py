@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _images import natural_batch
-from deepaug.demo import _GAP, _HEADER, _TILE
+from deepaug.reports.demo import _GAP, _HEADER, _TILE
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist")

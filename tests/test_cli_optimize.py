@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from _search import kill_when, read_records as records, tiny_config, toy_data
-from deepaug import cli
+from deepaug.cli import app as cli
 
 pytest.importorskip("tensorflow")
 
@@ -118,7 +118,7 @@ def test_help_explains_every_option(capsys):
 
 
 def test_the_builtin_quickstart_config_is_valid():
-    from deepaug.config import load_config_file
+    from deepaug.run import load_config_file
 
     run, config = load_config_file("quickstart")
     assert run.dataset == "fashion_mnist" and run.iterations >= 5
@@ -163,7 +163,7 @@ def test_a_search_killed_with_sigkill_resumes_with_every_finished_trial_once(tmp
 
 
 def test_ctrl_c_keeps_finished_trials_and_prints_how_to_resume(tmp_path, npz, capsys, monkeypatch):
-    from deepaug import training
+    from deepaug.training import train as training
 
     real, calls = training.train_child, []
 

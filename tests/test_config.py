@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from deepaug.config import SearchConfig
+from deepaug.search.config import SearchConfig
 from deepaug.errors import InputError
 
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from deepaug.controller import Controller
+from deepaug.search.controller import Controller
 from deepaug.errors import InputError
-from deepaug.search_space import SearchSpace
+from deepaug.search.space import SearchSpace
 
 SMALL = SearchSpace(n_sub_policies=1, ops_per_sub_policy=2, ops=("rotate", "invert", "cutout", "crop", "fog"))
 
@@ -107,8 +107,8 @@ def test_a_failed_policy_is_never_proposed_again():
 
 
 def test_distribution_proposals_are_local_moves_of_the_best_points_with_one_in_four_uniform():
-    from deepaug.controller import RANDOM_EVERY
-    from deepaug.distribution_space import DistributionSpace
+    from deepaug.search.controller import RANDOM_EVERY
+    from deepaug.search.distribution_space import DistributionSpace
 
     space = DistributionSpace(channels=1)
     controller = Controller(space, initial_points=4, seed=0, xi=0.001)

@@ -1,4 +1,4 @@
-"""Tests for deepaug.datasets: IDX, npz, folders, named datasets, from_arrays and splits."""
+"""Tests for deepaug.datasets.core: IDX, npz, folders, named datasets, from_arrays and splits."""
 from __future__ import annotations
 
 import gzip
@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deepaug import datasets
-from deepaug.datasets import Dataset, from_arrays, load, read_idx, split_train_val
+from deepaug.datasets import core as datasets
+from deepaug.datasets.core import Dataset, from_arrays, load, read_idx, split_train_val
 from deepaug.errors import InputError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -275,7 +275,7 @@ def test_folder_corrupt_file_skipped_and_named(tmp_path, caplog):
     data = (root / "a" / "2.png").read_bytes()
     (root / "a" / "2.png").write_bytes(data[: len(data) // 2])
     (root / "b" / "empty.jpg").write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets.core"):
         ds = load(root)
     assert len(ds) == 2
     assert ds.skipped == (str(root / "a" / "2.png"), str(root / "b" / "empty.jpg"))
@@ -372,7 +372,7 @@ def test_split_deterministic_per_seed():
 
 def test_split_train_size_too_large_warns(caplog):
     ds = labelled({0: 30, 1: 20})
-    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets.core"):
         train, val = split_train_val(ds, 1000)
     assert len(val) == 10 and len(train) == 40
     assert any("train_size=1000" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

@@ -8,10 +8,10 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.augmenter import augment_nhwc
-from deepaug.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment, TrivialAugmentFlipCrop
-from deepaug.distribution import Distribution, WeightedOp
-from deepaug.distribution_space import COLOUR_ONLY, DistributionSpace
+from deepaug.policy.core import augment_nhwc
+from deepaug.policy.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment, TrivialAugmentFlipCrop
+from deepaug.policy.distribution import Distribution, WeightedOp
+from deepaug.search.distribution_space import COLOUR_ONLY, DistributionSpace
 from deepaug.errors import InputError, PolicyError
 
 SUB_POLICIES = Policy.from_list([[("rotate", 0.8, 0.5), ("invert", 0.3, 0.0)], [("cutout", 0.7, 0.5)]])
@@ -94,7 +94,7 @@ def test_an_empty_distribution_changes_nothing_and_the_base_alone_applies(images
 @KINDS
 def test_both_kinds_apply_identically_in_numpy_keras_layer_and_tf_data(policy, images):
     tf = pytest.importorskip("tensorflow")
-    from deepaug.keras_augment import PolicyLayer, policy_map_fn
+    from deepaug.policy.keras import PolicyLayer, policy_map_fn
 
     expected = augment_nhwc(policy, images, np.random.default_rng([7, 1, 0]))
     layer = PolicyLayer(policy, seed=7)

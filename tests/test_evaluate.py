@@ -22,11 +22,12 @@ from deepaug.errors import InputError, PolicyError
 
 pytest.importorskip("tensorflow")
 
-from deepaug import evaluate as ev  # noqa: E402
-from deepaug import training  # noqa: E402
+from deepaug.cli import evaluate as cli_evaluate  # noqa: E402
+from deepaug.evaluation import evaluate as ev  # noqa: E402
+from deepaug.training import train as training  # noqa: E402
 from deepaug.api import DeepAugment  # noqa: E402
-from deepaug.baselines import BASELINES, RandAugment, TrivialAugment  # noqa: E402
-from deepaug import tuned_randaugment as tr  # noqa: E402
+from deepaug.policy.baselines import BASELINES, RandAugment, TrivialAugment  # noqa: E402
+from deepaug.evaluation import tuned_randaugment as tr  # noqa: E402
 
 X, Y = toy_data()
 
@@ -45,7 +46,7 @@ def evaluated(tmp_path_factory):
     data = tmp / "toy.npz"
     np.savez(data, images=X, labels=Y)
     parser = argparse.ArgumentParser()
-    ev.add_parser(parser.add_subparsers())
+    cli_evaluate.add_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--policy", str(search.experiment_dir / "best_policy.json"),
                               "--dataset", str(data), "--epochs", "3", "--seeds", "2", "--train-size", "120",
                               "--batch-size", "32", "--reports-dir", str(tmp / "reports")])
@@ -159,7 +160,7 @@ def test_bad_input_fails_before_any_training(tmp_path, no_training, change, erro
 
 def test_the_cli_offers_every_baseline_and_the_tuning_flags():
     parser = argparse.ArgumentParser()
-    ev.add_parser(parser.add_subparsers())
+    cli_evaluate.add_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate"])
     assert "trivialaugment-flip-crop" in BASELINES and args.baselines.split(",") == list(BASELINES)
     assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (False, 1, None)

@@ -14,14 +14,15 @@ import pytest
 from _k8s import contract_executor
 from _search import toy_data
 from deepaug import Policy
-from deepaug.datasets import from_arrays, split_train_val
-from deepaug.trials import TrialContext, TrialRecord, TrialSpec, TrialState
+from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState
 
 pytest.importorskip("tensorflow")
 
-from deepaug.executors import InlineExecutor, make_executor  # noqa: E402
-from deepaug.local_pool import LocalExecutor, threads_per_worker  # noqa: E402
-from deepaug.training import TrainingConfig  # noqa: E402
+from deepaug.execution.executors import InlineExecutor  # noqa: E402
+from deepaug.search.executor import make_executor  # noqa: E402
+from deepaug.execution.local_pool import LocalExecutor, threads_per_worker  # noqa: E402
+from deepaug.training.train import TrainingConfig  # noqa: E402
 
 ROT = Policy.from_list([[("rotate", 0.8, 0.3), ("cutout", 0.5, 0.3)]])
 FLIP = Policy.from_list([[("horizontal-flip", 0.5, 0.0), ("contrast", 0.5, 0.4)]])

@@ -9,9 +9,9 @@ import pytest
 
 from deepaug import Policy
 from deepaug.errors import InputError
-from deepaug.experiment import Experiment
-from deepaug.notebook import policy_columns, rebuild, top_policies
-from deepaug.trials import BASELINE, TrialRecord, TrialSpec, TrialState, trial_seed
+from deepaug.search.experiment import Experiment
+from deepaug.search.notebook import policy_columns, rebuild, top_policies
+from deepaug.execution.trials import BASELINE, TrialRecord, TrialSpec, TrialState, trial_seed
 
 ROT = Policy.from_list([[("rotate", 0.5, 0.3), ("cutout", 0.2, 0.4)], [("invert", 1.0, 0.0), ("solarize", 0.1, 0.9)]])
 FLIP = Policy.from_list([[("horizontal-flip", 0.5, 0.0), ("identity", 0.0, 0.0)],

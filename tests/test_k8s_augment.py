@@ -17,21 +17,22 @@ import pytest
 import yaml
 
 from _augment_data import run_killed, stored, tree, upload, write_images
+from _k8s import clusters  # noqa: F401  (fixture)
 from _k8s import Cluster, NAMESPACE, free_port, index_text, settings as make_settings, write_kubeconfig
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
-from deepaug.augment_plan import make_plan
-from deepaug.augment_run import augment
-from deepaug.augment_workers import RunError
-from deepaug.cli import main
-from deepaug.config import KubernetesSettings
+from deepaug.augmentation.plan import make_plan
+from deepaug.api import augment
+from deepaug.augmentation.workers import RunError
+from deepaug.cli.app import main
+from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.errors import InputError
-from deepaug.k8s_api import KubernetesUnavailable
-from deepaug.k8s_augment import (POLICY_KEY, AugmentJob, check_request, job_shape, load_augment_template,
+from deepaug.kubernetes.client import KubernetesUnavailable
+from deepaug.kubernetes.augment import (POLICY_KEY, AugmentJob, check_request, job_shape, load_augment_template,
                                  parse_indexes, render_augment_job)
-from deepaug.k8s_augment_cli import add_render_parser
-from deepaug.k8s_manifests import KUBERNETES_VERSION
-from deepaug.policy import Policy
-from deepaug.storage import S3Storage
+from deepaug.cli.augment import add_render_parser
+from deepaug.kubernetes.manifests import KUBERNETES_VERSION
+from deepaug.policy.core import Policy
+from deepaug.storage.backends import S3Storage
 
 pytest.importorskip("kubernetes")
 pytest.importorskip("kmock")
@@ -42,17 +43,6 @@ OPTIONS = {"variants": 2, "shard_size": 3, "io_threads": 2, "png_compression": 1
 POLICY = Policy.from_list([[("rotate", 0.8, 0.3), ("invert", 0.5, 0.5)], [("cutout", 0.6, 0.4)]])
 
 
-@pytest.fixture
-def clusters(tmp_path):
-    started: list[Cluster] = []
-
-    def start(**hooks) -> Cluster:
-        started.append(Cluster(tmp_path / f"cluster{len(started)}", **hooks))
-        return started[-1]
-
-    yield start
-    for cluster in started:
-        cluster.stop()
 
 
 def source(cluster: Cluster) -> Path:
@@ -303,7 +293,7 @@ def test_index_ranges_read_as_the_job_status_writes_them():
 def test_a_job_left_running_by_an_earlier_controller_is_followed_not_started_again(clusters):
     import time
 
-    from deepaug.augment_workers import prepare_output
+    from deepaug.augmentation.workers import prepare_output
 
     cluster = clusters(pod=lambda job, index: time.sleep(0.3))  # then the real pod runs
     src, out = source(cluster), cluster.storage / "out"
@@ -320,7 +310,7 @@ def test_a_job_left_running_by_an_earlier_controller_is_followed_not_started_aga
 def test_a_controller_error_other_than_ctrl_c_leaves_the_job_running_for_the_next_command(clusters, monkeypatch):
     import time
 
-    from deepaug import k8s_augment
+    from deepaug.kubernetes import augment as k8s_augment
 
     cluster = clusters(pod=lambda job, index: time.sleep(0.5))
     src, out = source(cluster), cluster.storage / "out"

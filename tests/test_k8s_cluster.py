@@ -13,11 +13,11 @@ import os
 import pytest
 
 from _search import toy_data
-from deepaug.config import KubernetesSettings
-from deepaug.datasets import from_arrays, split_train_val
-from deepaug.k8s_executor import KubernetesExecutor
-from deepaug.training import TrainingConfig
-from deepaug.trials import TrialContext, TrialSpec, TrialState
+from deepaug.kubernetes.settings import KubernetesSettings
+from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.kubernetes.executor import KubernetesExecutor
+from deepaug.training.train import TrainingConfig
+from deepaug.execution.trials import TrialContext, TrialSpec, TrialState
 
 NEEDED = ("KUBECONFIG", "DEEPAUG_K8S_IMAGE", "DEEPAUG_K8S_STORAGE")
 pytestmark = [pytest.mark.cluster,

@@ -17,13 +17,13 @@ from _k8s import (Cluster, Emulator, JobController, batch_api, complete_without_
                   pod_log, settings, spec_of, trial_of, write_kubeconfig)
 from _search import tiny_config, toy_data
 from deepaug import Policy
-from deepaug.datasets import from_arrays, split_train_val
+from deepaug.datasets.core import from_arrays, split_train_val
 from deepaug.errors import InputError
-from deepaug.k8s_api import KubernetesUnavailable
-from deepaug.k8s_executor import KubernetesExecutor
-from deepaug.storage import locate, read_json, write_json
-from deepaug.training import TrainingConfig
-from deepaug.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
+from deepaug.kubernetes.client import KubernetesUnavailable
+from deepaug.kubernetes.executor import KubernetesExecutor
+from deepaug.storage.backends import locate, read_json, write_json
+from deepaug.training.train import TrainingConfig
+from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 
 pytest.importorskip("kubernetes")
 pytest.importorskip("kmock")
@@ -218,8 +218,8 @@ def test_a_pod_killed_after_its_first_training_is_replaced_and_resumes_from_it(t
 
 
 def test_a_search_runs_on_the_cluster_and_goes_on_after_a_failed_trial(tmp_path, clusters):
-    from deepaug.config import SearchConfig
-    from deepaug.search import Search
+    from deepaug.search.config import SearchConfig
+    from deepaug.search.loop import Search
 
     rewards = {0: 0.4, 1: 0.6, 3: 0.7}
     cluster = clusters(pod=lambda job, i: 1 if trial_of(job) == 2 else complete_without_training(

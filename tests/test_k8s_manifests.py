@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deepaug.cli import main
-from deepaug.config import KubernetesSettings, SearchConfig
+from deepaug.cli.app import main
+from deepaug.kubernetes.settings import KubernetesSettings
+from deepaug.search.config import SearchConfig
 from deepaug.errors import InputError
-from deepaug.k8s_manifests import (KUBERNETES_VERSION, job_name, label_value, load_template, render_job, render_rbac,
+from deepaug.kubernetes.manifests import (KUBERNETES_VERSION, job_name, label_value, load_template, render_job, render_rbac,
                                    require)
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")

@@ -1,7 +1,7 @@
 """PolicyLayer and policy_map_fn: the search's augmentation inside user Keras / tf.data code.
 
 The reference for "same semantics as the search" is `augment_nhwc(policy, x,
-default_rng([seed, 1, step]))`, what `deepaug.training.train_dataset` does at step `step`.
+default_rng([seed, 1, step]))`, what `deepaug.training.train.train_dataset` does at step `step`.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.augmenter import augment_nhwc
+from deepaug.policy.core import augment_nhwc
 from deepaug.errors import InputError
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from deepaug.keras_augment import PolicyLayer, _StepCounter, policy_map_fn  # noqa: E402
+from deepaug.policy.keras import PolicyLayer, _StepCounter, policy_map_fn  # noqa: E402
 
 POLICY = Policy.from_list([[("rotate", 0.8, 0.5), ("invert", 0.3, 0.0)],
                            [("cutout", 0.7, 0.5), ("horizontal-flip", 0.6, 0.0)],
@@ -163,7 +163,7 @@ def test_policy_may_be_a_policy_a_dict_a_file_or_a_built_in_name(tmp_path):
     POLICY.to_json(path)
     for given in (POLICY, POLICY.to_dict(), path, str(path)):
         assert PolicyLayer(given, seed=0).policy == POLICY
-    from deepaug import builtin
+    from deepaug.policy import builtin
 
     assert PolicyLayer("reference", seed=0).policy == builtin.get("reference")
     assert policy_map_fn(path, seed=0).policy == POLICY

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from _search import tiny_config, toy_data
-from deepaug import cli
-from deepaug.policy import Policy
+from deepaug.cli import app as cli
+from deepaug.policy.core import Policy
 
 pytest.importorskip("tensorflow")
 
@@ -75,7 +75,7 @@ def test_a_named_dataset_is_augmented_whole_with_local_workers(tmp_path, capsys)
                                                "workers": 2, "shard_size": 400},
                           iterations=1, train_set_size=200, validation_size=100, image_size=16)
     assert cli.main(["run", "--config", str(config)]) == 0
-    from deepaug.datasets import load
+    from deepaug.datasets.core import load
 
     n = len(load("digits", split="train"))
     manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -117,7 +117,7 @@ def test_output_inside_the_input_folder_is_refused_before_any_trial(tmp_path, ca
 
 
 def test_an_output_that_cannot_take_the_dataset_is_refused_before_any_trial(tmp_path, npz, capsys):
-    from deepaug.augment_run import augment
+    from deepaug.api import augment
 
     stranger = tmp_path / "holiday-photos"
     stranger.mkdir()

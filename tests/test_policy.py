@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from _images import natural_batch
-from deepaug import Operation, Policy, PolicyError, SubPolicy, builtin
+from deepaug import Operation, Policy, PolicyError, SubPolicy
+from deepaug.policy import builtin
 from deepaug.errors import ImageError
 
 REPO = Path(__file__).resolve().parents[1]

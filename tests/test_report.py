@@ -13,12 +13,12 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.demo import make_grid
+from deepaug.reports.demo import make_grid
 from deepaug.errors import InputError
-from deepaug.experiment import Experiment, experiment_folder
-from deepaug.report import (best_policy, load_samples, make_report, op_counts, resolve_experiment, samples_png,
+from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.reports.report import (best_policy, load_samples, make_report, op_counts, resolve_experiment, samples_png,
                             summary_markdown)
-from deepaug.trials import BASELINE, SEARCH, TrialRecord, TrialState
+from deepaug.execution.trials import BASELINE, SEARCH, TrialRecord, TrialState
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"experiment_name": "unused", "model": "basiccnn", "child_epochs": 2}
@@ -169,7 +169,7 @@ def test_top_k_must_be_positive(full):
 
 
 def test_report_uses_neither_pyplot_nor_tensorflow(full):
-    code = ("import sys; from deepaug.report import make_report; make_report(sys.argv[1]); "
+    code = ("import sys; from deepaug.reports.report import make_report; make_report(sys.argv[1]); "
             "print([m for m in ('matplotlib.pyplot', 'tensorflow') if m in sys.modules])")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code, str(full.folder)], env=env, capture_output=True, text=True,

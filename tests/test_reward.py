@@ -7,7 +7,7 @@ import math
 import pytest
 
 from deepaug.errors import InputError
-from deepaug.reward import training_reward, trial_reward
+from deepaug.training.reward import training_reward, trial_reward
 
 
 def hist(train, val):
@@ -35,7 +35,7 @@ def test_fewer_qualifying_epochs_than_last_n_averages_those_that_qualify():
 
 def test_all_overfit_falls_back_to_best_val_minus_the_smallest_excess_gap(caplog):
     h = hist([0.9, 1.0, 1.0], [0.6, 0.7, 0.65])  # gaps 0.3, 0.3, 0.35 -> excess 0.2
-    with caplog.at_level(logging.INFO, logger="deepaug.reward"):
+    with caplog.at_level(logging.INFO, logger="deepaug.training.reward"):
         reward = training_reward(h, overfit_threshold=0.1, last_n=3)
     assert reward == pytest.approx(0.7 - 0.2)
     assert "every epoch overfits" in caplog.text
@@ -51,7 +51,7 @@ def test_fallback_is_floored_at_zero():
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_nan_and_inf_accuracies_count_as_zero_and_warn(bad, caplog):
     h = hist([0.5, 0.6, 0.7], [0.5, bad, 0.65])
-    with caplog.at_level(logging.WARNING, logger="deepaug.reward"):
+    with caplog.at_level(logging.WARNING, logger="deepaug.training.reward"):
         reward = training_reward(h, overfit_threshold=0.1, last_n=2)
     assert reward == pytest.approx((0.5 + 0.65) / 2)
     assert "NaN/infinite" in caplog.text
@@ -107,7 +107,7 @@ def test_trial_reward_is_mean_and_population_std():
 
 
 def test_trial_reward_treats_nan_as_zero_and_refuses_empty(caplog):
-    with caplog.at_level(logging.WARNING, logger="deepaug.reward"):
+    with caplog.at_level(logging.WARNING, logger="deepaug.training.reward"):
         assert trial_reward([0.5, math.nan]) == (0.25, 0.25)
     assert "NaN" in caplog.text
     with pytest.raises(InputError, match="non-empty"):

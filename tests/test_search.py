@@ -20,9 +20,9 @@ from deepaug.errors import InputError, SearchError
 
 pytest.importorskip("tensorflow")
 
-from deepaug import training  # noqa: E402
+from deepaug.training import train as training  # noqa: E402
 from deepaug.api import DeepAugment  # noqa: E402
-from deepaug.trials import TrialState  # noqa: E402
+from deepaug.execution.trials import TrialState  # noqa: E402
 
 X, Y = toy_data()
 

@@ -4,7 +4,7 @@ import pytest
 
 from deepaug import ops
 from deepaug.errors import InputError, PolicyError
-from deepaug.search_space import SearchSpace
+from deepaug.search.space import SearchSpace
 
 
 @pytest.mark.parametrize("search_probabilities", [True, False])

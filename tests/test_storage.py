@@ -13,7 +13,7 @@ import pytest
 
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
 from deepaug.errors import InputError
-from deepaug.storage import (LocalStorage, S3Storage, Storage, StorageError, join, locate, open_storage,
+from deepaug.storage.backends import (LocalStorage, S3Storage, Storage, StorageError, join, locate, open_storage,
                              parse_s3_uri, read_json, write_json)
 
 BIG = 12 * 1024 * 1024  # over the 8 MiB multipart threshold: two parts on S3
@@ -186,7 +186,7 @@ def test_local_write_leaves_no_temp_files_and_a_failed_write_keeps_the_old_conte
     def crash(fd: int) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("deepaug.storage_local.os.fsync", crash)
+    monkeypatch.setattr("deepaug.storage.atomic.os.fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         store.write("a/f.json", b"never seen")
     assert store.read("a/f.json") == b"newer"

@@ -2,7 +2,7 @@
 import os
 import stat
 
-from deepaug.storage_local import atomic_write_bytes
+from deepaug.storage.atomic import atomic_write_bytes
 
 
 def test_atomic_write_replaces_whole_file_with_umask_permissions(tmp_path):

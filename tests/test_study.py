@@ -18,8 +18,8 @@ import yaml
 from _search import kill_when, read_records as records, tiny_config, toy_data
 from deepaug import DeepAugment
 from deepaug.errors import InputError
-from deepaug.rungs import crn_seeds
-from deepaug.study import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict, rung_epochs
+from deepaug.training.rungs import crn_seeds
+from deepaug.search.study import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict, rung_epochs
 
 pytest.importorskip("tensorflow")
 
@@ -43,9 +43,9 @@ def test_rung_schedule_ends_at_the_final_training():
 # ---------------------------------------------------------------- common random numbers
 
 def test_two_candidates_with_the_same_seed_start_from_identical_weights_and_see_identical_batches(monkeypatch):
-    from deepaug import training
-    from deepaug.baselines import RandAugment, TrivialAugment
-    from deepaug.child_models import build_child_model
+    from deepaug.training import train as training
+    from deepaug.policy.baselines import RandAugment, TrivialAugment
+    from deepaug.training.models import build_child_model
 
     x, y = toy_data(64)
     first = build_child_model("basiccnn", x.shape[1:], 3, seed=5).get_weights()
@@ -145,7 +145,7 @@ def test_optimize_returns_finalists_and_controls_with_paired_gains_and_a_safe_an
 
 
 def test_optimize_again_trains_nothing(finished, monkeypatch):
-    from deepaug import rungs
+    from deepaug.training import rungs
 
     search, _, tmp_path = finished
     before = records(search.experiment_dir)
@@ -212,7 +212,7 @@ def test_a_race_that_cannot_run_says_why_before_any_work(tmp_path):
 
 
 def test_your_own_validation_set_is_what_the_search_validates_on(tmp_path, monkeypatch):
-    from deepaug import rungs
+    from deepaug.training import rungs
 
     x, y = toy_data(200)
     vx, vy = toy_data(45, seed=9)

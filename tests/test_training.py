@@ -17,14 +17,16 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.datasets import from_arrays, split_train_val
+from deepaug.datasets.core import from_arrays, split_train_val
 from deepaug.errors import InputError
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from deepaug import child_models, training  # noqa: E402
-from deepaug.training import TrainingConfig, evaluate_policy, run_trial, train_dataset  # noqa: E402
+from deepaug.training import models as child_models  # noqa: E402
+
+from deepaug.training import train as training
+from deepaug.training.train import TrainingConfig, evaluate_policy, run_trial, train_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -55,7 +57,7 @@ def no_training(monkeypatch):
 # ---------------------------------------------------------------- package hygiene
 
 def test_importing_the_training_modules_does_not_import_tensorflow(tmp_path):
-    code = ("import sys, deepaug.training, deepaug.child_models, deepaug.reward; "
+    code = ("import sys, deepaug.training.train, deepaug.training.models, deepaug.training.reward; "
             "print([m for m in ('tensorflow', 'keras') if m in sys.modules])")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
@@ -207,7 +209,7 @@ def test_trial_runs_opt_samples_trainings_with_distinct_seeds(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed (dataset-fashion-mnist)")
 def test_grayscale_fashion_mnist_subset_trains(tmp_path):
-    from deepaug.datasets import load
+    from deepaug.datasets.core import load
 
     subset, _ = split_train_val(load("fashion_mnist"), 320, val_size=10, seed=0)  # stratified
     assert subset.image_shape == (28, 28, 1)
@@ -242,7 +244,7 @@ def test_warm_start_weights_are_saved_once_atomically_and_reused(tmp_path, caplo
         return child_models.build_child_model("basiccnn", (12, 12, 1), 2, seed=9)
 
     args = ("f" * 64, "basiccnn", (12, 12, 1), 2, 1, 0, train_fn, tmp_path / "cm")
-    with caplog.at_level(logging.INFO, logger="deepaug.child_models"):
+    with caplog.at_level(logging.INFO, logger="deepaug.training.models"):
         path = child_models.warm_start_weights(*args)
         again = child_models.warm_start_weights(*args)
         other = child_models.warm_start_weights("e" * 64, *args[1:])  # other data, other file
@@ -269,7 +271,7 @@ def test_warm_start_trains_once_then_trials_reuse_the_file(tmp_path, monkeypatch
     assert len(files) == 1 and first.warm_start == str(files[0])
     mtime = files[0].stat().st_mtime_ns
     assert fits == [True, False]  # one warm-start fit (no validation), then the trial's fit
-    with caplog.at_level(logging.INFO, logger="deepaug.child_models"):
+    with caplog.at_level(logging.INFO, logger="deepaug.training.models"):
         second = evaluate_policy(images, labels, ROTATE, config, train_size=128)
     assert fits == [True, False, False] and "reusing" in caplog.text
     assert second.warm_start == first.warm_start and files[0].stat().st_mtime_ns == mtime
@@ -308,7 +310,7 @@ def test_bad_inputs_raise_before_any_training(case, match, tmp_path, no_training
 def test_run_trial_needs_datasets_that_match(tmp_path, no_training):
     images, labels = toy_data(64, 16)
     train, val = split_train_val(from_arrays(images, labels), 48, seed=0)
-    with pytest.raises(InputError, match="val must be a deepaug.datasets.Dataset"):
+    with pytest.raises(InputError, match="val must be a deepaug.datasets.core.Dataset"):
         run_trial(train, None, None, small_config(tmp_path), seed=0)
     gray = from_arrays(images[..., :1], labels)
     with pytest.raises(InputError, match="do not match"):

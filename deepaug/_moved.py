@@ -1,0 +1,84 @@
+"""Old import paths: deepaug was one flat folder of modules until 0.1; they now live in packages.
+
+`import deepaug.k8s_augment` (or any other old module path) still works: it gives the module at
+its new place, with a DeprecationWarning naming that place. Names that were read from a
+module which is now a package of the same name (`deepaug.training.train_child`) resolve the
+same way, through `attribute()`.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import warnings
+from types import ModuleType
+from typing import Any
+
+# old module -> its new place
+MODULES = {
+    "deepaug.augment_plan": "deepaug.augmentation.plan", "deepaug.augment_proc": "deepaug.augmentation.processes",
+    "deepaug.augment_run": "deepaug.api", "deepaug.augment_workers": "deepaug.augmentation.workers",
+    "deepaug.augmenter": "deepaug.policy.core", "deepaug.baselines": "deepaug.policy.baselines",
+    "deepaug.builtin": "deepaug.policy.builtin", "deepaug.child_models": "deepaug.training.models",
+    "deepaug.config": "deepaug.search.config", "deepaug.controller": "deepaug.search.controller",
+    "deepaug.demo": "deepaug.reports.demo", "deepaug.distribution": "deepaug.policy.distribution",
+    "deepaug.distribution_space": "deepaug.search.distribution_space",
+    "deepaug.evaluate": "deepaug.evaluation.evaluate", "deepaug.evaluation_store": "deepaug.evaluation.store",
+    "deepaug.executors": "deepaug.execution.executors", "deepaug.experiment": "deepaug.search.experiment",
+    "deepaug.identity": "deepaug.storage.identity", "deepaug.inputs": "deepaug.augmentation.inputs",
+    "deepaug.k8s_api": "deepaug.kubernetes.client", "deepaug.k8s_augment": "deepaug.kubernetes.augment",
+    "deepaug.k8s_augment_cli": "deepaug.cli.augment", "deepaug.k8s_executor": "deepaug.kubernetes.executor",
+    "deepaug.k8s_manifests": "deepaug.kubernetes.manifests", "deepaug.keras_augment": "deepaug.policy.keras",
+    "deepaug.local_pool": "deepaug.execution.local_pool", "deepaug.manifest": "deepaug.augmentation.manifest",
+    "deepaug.notebook": "deepaug.search.notebook", "deepaug.outputs": "deepaug.augmentation.outputs",
+    "deepaug.pipeline": "deepaug.run", "deepaug.report": "deepaug.reports.report",
+    "deepaug.reward": "deepaug.training.reward", "deepaug.rungs": "deepaug.training.rungs",
+    "deepaug.search_space": "deepaug.search.space", "deepaug.shards": "deepaug.augmentation.shards",
+    "deepaug.storage_local": "deepaug.storage.atomic", "deepaug.study": "deepaug.search.study",
+    "deepaug.tfrecord": "deepaug.augmentation.tfrecord", "deepaug.trials": "deepaug.execution.trials",
+    "deepaug.tuned_randaugment": "deepaug.evaluation.tuned_randaugment", "deepaug.variants": "deepaug.augmentation.variants",
+    "deepaug.work_queue": "deepaug.augmentation.work_queue", "deepaug.worker": "deepaug.kubernetes.trial_worker",
+    "deepaug.worker_process": "deepaug.execution.processes",
+}
+
+
+def _warn(old: str, new: str) -> None:
+    warnings.warn(f"{old} moved to {new}; import it from there", DeprecationWarning, stacklevel=4)
+
+
+class _Alias(importlib.abc.Loader):
+    def __init__(self, new: str) -> None:
+        self.new = new
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        _warn(spec.name, self.new)
+        return importlib.import_module(self.new)
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass  # the module at its new place is already executed
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname in MODULES:
+            return importlib.util.spec_from_loader(fullname, _Alias(MODULES[fullname]))
+        return None
+
+
+def install() -> None:
+    """Make the old module paths importable (idempotent)."""
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.append(_Finder())
+
+
+def attribute(package: str, name: str, old_module: str) -> Any:
+    """`package.name` for a package that was a module: the name from `old_module`'s new place, with a warning."""
+    # a submodule not imported yet is not an old name (`from deepaug.training import rungs` asks here first)
+    if not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}") is None:
+        module = importlib.import_module(old_module)
+        if hasattr(module, name):
+            _warn(f"{package}.{name}", f"{old_module}.{name}")
+            return getattr(module, name)
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")

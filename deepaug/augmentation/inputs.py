@@ -1,0 +1,289 @@
+"""The input of an augmentation run: a sorted listing of images with labels, and their pixels.
+
+Two kinds of input:
+
+- a folder of class sub-folders, local or under an S3 prefix (`root/cat/1.png`): every
+  key is listed (all pages); image files become items labelled by their first folder,
+  anything else (other extensions, hidden files, files outside a class folder) is a
+  listed skip, never silently dropped;
+- an `.npz` file holding `images` and `labels` (or `x`/`y`, `x_train`/`y_train`): item
+  keys are zero-padded indices, labels are kept as stored, and a shard's rows are read
+  straight from the zip member without loading the whole array.
+
+The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the
+dataset identity. Reading and decoding happen per shard (`read_shard`), with concurrent
+reads for folders; an unreadable, corrupt or truncated image becomes a `Skip`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import zipfile
+from collections import deque
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+from deepaug.datasets.core import IMAGE_EXTENSIONS, decode_image
+from deepaug.errors import InputError
+from deepaug.storage.backends import LocalStorage, Storage, locate, open_storage
+
+log = logging.getLogger(__name__)
+
+T, R = TypeVar("T"), TypeVar("R")
+NPZ_PAIRS = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An input file that yields no output, and why."""
+
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+@dataclass(frozen=True, eq=False)
+class Listing:
+    """The sorted images of an input (keys with labels), the files skipped, and the listing's hash."""
+
+    uri: str
+    kind: str  # "folder" or "npz"
+    keys: tuple[str, ...]
+    labels: np.ndarray  # int64, one per key
+    classes: tuple[str, ...]  # class name of label i is classes[i] (folder); str(label) for npz
+    skipped: tuple[Skip, ...]
+    sha256: str
+    files_listed: int
+    image_shape: tuple[int, ...] = field(default=())  # npz: (H, W) or (H, W, C)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def class_of(self, index: int) -> str:
+        label = int(self.labels[index])
+        return self.classes[label] if self.kind == "folder" else str(label)
+
+    def describe(self) -> dict[str, Any]:
+        return {"uri": self.uri, "kind": self.kind, "listing_sha256": self.sha256,
+                "files_listed": self.files_listed, "images": len(self.keys), "classes": list(self.classes)}
+
+
+def _hidden(key: str) -> bool:
+    return any(part.startswith(".") for part in key.split("/"))
+
+
+def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listing:
+    """List an input folder (local or s3://) or an .npz file; InputError when it holds no image."""
+    options = storage_options or {}
+    if uri.rstrip("/").lower().endswith(".npz"):
+        return _list_npz(uri, options)
+    storage = open_storage(uri, **options)
+    if isinstance(storage, LocalStorage) and not storage.root.is_dir():
+        problem = "is a file, not a folder" if storage.root.exists() else "does not exist"
+        raise InputError(f"input {uri!r} {problem}; give a folder of class sub-folders, an s3://bucket/prefix/ "
+                         "with the same layout, or an .npz file")
+    keys, labels, skipped, class_index = [], [], [], {}
+    digest, listed = hashlib.sha256(), 0
+    for key in storage.list():  # every page: the lister yields until the last partial page is done
+        listed += 1
+        digest.update(key.encode("utf-8") + b"\n")
+        suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
+        if _hidden(key):
+            skipped.append(Skip(key, "hidden file"))
+        elif "/" not in key:
+            skipped.append(Skip(key, "not inside a class folder (root/<class>/<image>)"))
+        elif f".{suffix}" not in IMAGE_EXTENSIONS:
+            skipped.append(Skip(key, f"not an image file (extension {('.' + suffix) if suffix else 'none'}; "
+                                     f"images end in {', '.join(IMAGE_EXTENSIONS)})"))
+        else:
+            keys.append(key)
+            labels.append(class_index.setdefault(key.split("/", 1)[0], len(class_index)))
+    if not keys:
+        what = "is empty" if not listed else f"holds {listed} file(s) but no image in a class folder"
+        raise InputError(f"input {storage.uri()} {what}; put images in one sub-folder per class "
+                         f"(e.g. {storage.uri('cat/1.png')}), ending in {', '.join(IMAGE_EXTENSIONS)}")
+    order = np.argsort(np.array(keys, dtype=object), kind="stable")  # storage lists sorted; be sure
+    classes = tuple(sorted(class_index))
+    remap = np.array([classes.index(name) for name in class_index], dtype=np.int64)
+    label_array = remap[np.asarray(labels, dtype=np.int64)][order]
+    log.info("listed %s: %d images in %d classes, %d other files skipped", storage.uri(), len(keys),
+             len(classes), len(skipped))
+    return Listing(storage.uri(), "folder", tuple(keys[i] for i in order), label_array, classes,
+                   tuple(skipped), digest.hexdigest(), listed)
+
+
+# ---------------------------------------------------------------- .npz inputs
+
+class _NpyMember:
+    """One array of an .npz, readable by rows (C order) without loading all of it."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str, where: str) -> None:
+        self.archive, self.name, self.where = archive, f"{name}.npy", where
+        with archive.open(self.name) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            self.offset = fh.tell()
+        if dtype.hasobject:
+            raise InputError(f"{where}: array {name!r} holds Python objects; save plain numeric arrays")
+        self.shape, self.fortran, self.dtype = tuple(shape), fortran, dtype
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        if self.fortran:  # column-major rows are not contiguous: read it all (rare; np.savez writes C order)
+            with self.archive.open(self.name) as fh:
+                return np.load(fh, allow_pickle=False)[start:stop]
+        with self.archive.open(self.name) as fh:
+            fh.seek(self.offset + start * row)
+            data = fh.read((stop - start) * row)
+        return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
+
+
+def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, str]:
+    storage, key = locate(uri, **options)
+    if isinstance(storage, LocalStorage):
+        path = storage.root / key
+        if not path.is_file():
+            raise InputError(f"npz file {str(path)!r} does not exist")
+        return open(path, "rb"), str(path)
+    try:
+        return io.BytesIO(storage.read(key)), storage.uri(key)
+    except FileNotFoundError:
+        raise InputError(f"npz file {storage.uri(key)} does not exist") from None
+
+
+def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.ndarray]:
+    names = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
+    pair = next(((x, y) for x, y in NPZ_PAIRS if x in names and y in names), None)
+    if pair is None:
+        raise InputError(f"{where} holds arrays {sorted(names)}; expected 'images' and 'labels' "
+                         "(or 'x'/'y', or 'x_train'/'y_train')")
+    images = _NpyMember(archive, pair[0], where)
+    with archive.open(f"{pair[1]}.npy") as fh:
+        labels = np.load(fh, allow_pickle=False)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"{where}: labels must be integers shaped (N,), got {labels.dtype} {labels.shape}")
+    if len(images.shape) not in (3, 4) or (len(images.shape) == 4 and images.shape[3] not in (1, 3)):
+        raise InputError(f"{where}: images must be shaped (N, H, W) or (N, H, W, C) with C in (1, 3), "
+                         f"got {images.shape}")
+    if not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.integer)):
+        raise InputError(f"{where}: images are {images.dtype}; augmentation writes 8-bit images, so save "
+                         "them as uint8 first (e.g. np.rint(x * 255).astype(np.uint8) for [0, 1] floats)")
+    if labels.shape[0] != images.shape[0]:
+        raise InputError(f"{where}: {images.shape[0]} images but {labels.shape[0]} labels")
+    return images, labels.astype(np.int64)
+
+
+def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
+    handle, where = _open_npz(uri, options)
+    with handle:
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+        handle.seek(0)
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                images, labels = _npz_arrays(archive, where)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise InputError(f"cannot read npz file {where} ({exc}); write it with np.savez") from None
+    n = int(images.shape[0])
+    if n == 0:
+        raise InputError(f"npz file {where} holds no images")
+    width = max(6, len(str(n - 1)))
+    keys = tuple(f"{i:0{width}d}" for i in range(n))
+    classes = tuple(str(v) for v in np.unique(labels))
+    log.info("listed %s: %d images of shape %s, %d classes", where, n, images.shape[1:], len(classes))
+    return Listing(where, "npz", keys, labels, classes, (), digest.hexdigest(), n, tuple(images.shape[1:]))
+
+
+# ---------------------------------------------------------------- reading a shard
+
+def windowed_map(pool: Executor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """`fn` over `items` on `pool`, results in order, at most `window` calls ahead of the consumer."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def truncation(key: str, data: bytes) -> str | None:
+    """Why `data` looks cut short (decoders accept some truncated files with grey fill), or None."""
+    suffix = key.rpartition(".")[2].lower()
+    if suffix in ("jpg", "jpeg") and b"\xff\xd9" not in data[-64:]:
+        return "truncated or damaged JPEG (no end-of-image marker)"
+    if suffix == "png" and b"IEND" not in data[-16:]:
+        return "truncated or damaged PNG (no IEND chunk at the end)"
+    return None
+
+
+class InputReader:
+    """Reads the images of one shard, in listing order; opened once per worker process."""
+
+    def __init__(self, listing: Listing, storage_options: dict[str, Any] | None = None) -> None:
+        self.listing, self.options = listing, storage_options or {}
+        self.storage: Storage | None = None
+        self.npz: tuple[BinaryIO, zipfile.ZipFile, _NpyMember] | None = None
+
+    def read_shard(self, start: int, stop: int, pool: Executor, window: int = 16
+                   ) -> Iterator[tuple[int, np.ndarray | Skip]]:
+        """(listing index, (H, W[, C]) uint8 image or Skip) for listing[start:stop].
+
+        Reads run ahead on `pool`; decoding stays in the calling thread, so a worker uses one core.
+        """
+        if self.listing.kind == "npz":
+            yield from self._npz_rows(start, stop)
+            return
+        if self.storage is None:
+            self.storage = open_storage(self.listing.uri, **self.options)
+        keys = self.listing.keys
+        for index, data in zip(range(start, stop), windowed_map(pool, self._read, keys[start:stop], window)):
+            yield index, data if isinstance(data, Skip) else self._decode(keys[index], data)
+
+    def _read(self, key: str) -> bytes | Skip:
+        assert self.storage is not None
+        try:
+            return self.storage.read(key)
+        except (FileNotFoundError, InputError) as exc:  # gone since listing, or not readable
+            return Skip(key, f"cannot read: {exc}")
+
+    @staticmethod
+    def _decode(key: str, data: bytes) -> np.ndarray | Skip:
+        reason = truncation(key, data) if data else "empty file"
+        image = None if reason else decode_image(data)
+        if image is None:
+            return Skip(key, reason or "corrupt or not an image (cannot be decoded)")
+        return image
+
+    def _npz_rows(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray | Skip]]:
+        if self.npz is None:
+            handle, where = _open_npz(self.listing.uri, self.options)
+            archive = zipfile.ZipFile(handle)
+            self.npz = (handle, archive, _npz_arrays(archive, where)[0])
+        rows = self.npz[2].rows(start, stop)
+        if rows.dtype != np.uint8:
+            if rows.size and (rows.min() < 0 or rows.max() > 255):
+                raise InputError(f"{self.listing.uri}: integer images outside 0..255 in rows {start}..{stop}; "
+                                 "rescale them to uint8")
+            rows = rows.astype(np.uint8)
+        for offset, image in enumerate(rows):
+            yield start + offset, image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+
+    def close(self) -> None:
+        if self.npz is not None:
+            self.npz[1].close()
+            self.npz[0].close()
+            self.npz = None
+

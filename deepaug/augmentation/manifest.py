@@ -1,0 +1,147 @@
+"""The end of a run: labels.csv and manifest.json, once every shard has its completion marker.
+
+Whoever finds every shard complete (the last worker, or any re-run) writes them: first
+``labels.csv``, every shard's label rows in shard order under one header, streamed
+through a local temp file so memory does not grow with the dataset; then, last of all,
+``manifest.json``: the dataset identity, software versions, totals, per-shard counts and
+checksums, the labels file's SHA-256 and every skipped input with its reason. Both are
+pure functions of the shards, so finalizers racing each other write the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any, BinaryIO, Sequence
+
+from deepaug.augmentation.inputs import Skip, windowed_map
+from deepaug.augmentation.outputs import LABEL_COLUMNS, LABELS_KEY, MANIFEST_KEY, SHARDS_PREFIX, marker_key
+from deepaug.errors import InputError
+from deepaug.storage.backends import LocalStorage, S3Storage, Storage, StorageError, check_key, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+_TEMP = re.compile(r"^\..+\.tmp$")
+_MARKER = re.compile(r"_shards/shard-(\d+)\.json")
+
+
+def done_shards(storage: Storage) -> set[int]:
+    """Shards with a completion marker (one listing of ``_shards/``)."""
+    return {int(m.group(1)) for m in map(_MARKER.fullmatch, storage.list(SHARDS_PREFIX)) if m}
+
+
+def read_marker(storage: Storage, shard: int, dataset_id: str) -> dict[str, Any] | None:
+    """The shard's marker if it is complete for this dataset; InputError if it belongs to another one."""
+    try:
+        marker = read_json(storage, marker_key(shard))
+    except FileNotFoundError:
+        return None
+    if marker.get("dataset_id") != dataset_id:
+        raise InputError(f"{storage.uri(marker_key(shard))} belongs to dataset {marker.get('dataset_id')}, not "
+                         f"{dataset_id}; use another output location or remove this one")
+    return marker
+
+
+def put_file(storage: Storage, key: str, handle: BinaryIO) -> None:
+    """Store a file's content at `key` without holding it in memory; atomic as `Storage.write`."""
+    if isinstance(storage, LocalStorage):
+        path = storage.root / check_key(key, storage.uri())
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(handle, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(temp, 0o666 & ~mask)  # as a plain open() would, like Storage.write
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    elif isinstance(storage, S3Storage):
+        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full = f"{storage.prefix}/{key}" if storage.prefix else key
+        config = TransferConfig(multipart_threshold=storage.multipart_threshold, max_concurrency=2,
+                                multipart_chunksize=max(storage.multipart_threshold, 5 * 1024 * 1024))
+        try:  # a multipart upload becomes visible only when complete
+            storage.client.upload_fileobj(handle, storage.bucket, full, Config=config)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"cannot write {storage.uri(key)}: {exc}; try again later") from None
+    else:
+        storage.write(key, handle.read())
+
+
+def _write_labels(storage: Storage, markers: Sequence[dict[str, Any]], pool: Executor) -> str:
+    """Concatenate the shards' label parts into labels.csv (streamed); its SHA-256."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile() as spool:
+        header = (",".join(LABEL_COLUMNS) + "\n").encode()
+        spool.write(header)
+        digest.update(header)
+        for marker, part in zip(markers, windowed_map(pool, lambda m: storage.read(m["labels"]), markers, 16)):
+            if hashlib.sha256(part).hexdigest() != marker["checksum"]:
+                raise InputError(f"{storage.uri(marker['labels'])} does not match its marker's checksum; remove "
+                                 f"{storage.uri(marker_key(marker['shard']))} and run again to redo that shard")
+            spool.write(part)
+            digest.update(part)
+        spool.seek(0)
+        put_file(storage, LABELS_KEY, spool)  # type: ignore[arg-type]
+    return digest.hexdigest()
+
+
+def finalize(storage: Storage, identity: dict[str, Any], n_shards: int, listing_skips: Sequence[Skip],
+             pool: Executor, software: dict[str, str]) -> dict[str, Any] | None:
+    """Write labels.csv and then manifest.json when every shard is complete; None while some are not."""
+    have = done_shards(storage) & set(range(n_shards))
+    if len(have) < n_shards:
+        log.info("%d of %d shards complete in %s; the manifest is written when all are", len(have), n_shards,
+                 storage.uri())
+        return None
+    dataset_id = identity["dataset_id"]
+    markers = list(windowed_map(pool, lambda s: read_marker(storage, s, dataset_id), range(n_shards), 16))
+    if any(m is None for m in markers):
+        return None
+    shards, skipped = [], [s.to_dict() for s in listing_skips]
+    for m in markers:
+        shards.append({k: m[k] for k in ("shard", "images", "outputs", "checksum", "files")}
+                      | {"skipped": len(m["skipped"])})
+        skipped += m["skipped"]
+        m.pop("skipped")
+    skipped.sort(key=lambda s: s["source"])
+    labels_sha256 = _write_labels(storage, markers, pool)
+    manifest = dict(identity) | {
+        "software": software,
+        "totals": {"images": sum(s["images"] for s in shards), "outputs": sum(s["outputs"] for s in shards),
+                   "skipped": len(skipped)},
+        "labels": {"key": LABELS_KEY, "sha256": labels_sha256, "columns": list(LABEL_COLUMNS)},
+        "shards": shards, "skipped": skipped}
+    write_json(storage, MANIFEST_KEY, manifest)  # last: its presence means the dataset is complete
+    _remove_temp_files(storage)
+    if skipped:
+        log.warning("%d input file(s) were skipped; each is listed with its reason in %s", len(skipped),
+                    storage.uri(MANIFEST_KEY))
+    log.info("dataset %s complete: %d images -> %d outputs in %s", dataset_id[:16], manifest["totals"]["images"],
+             manifest["totals"]["outputs"], storage.uri())
+    return manifest
+
+
+def _remove_temp_files(storage: Storage) -> None:
+    """Drop temp files that workers killed mid-write left behind (local output only; S3 PUTs leave none).
+
+    Only under the shard folders: every shard is complete, so nothing writes there any more.
+    """
+    if not isinstance(storage, LocalStorage):
+        return
+    for folder in ("images", "records", SHARDS_PREFIX.rstrip("/")):
+        for dirpath, _, filenames in os.walk(storage.root / folder):
+            for name in (n for n in filenames if _TEMP.match(n)):
+                Path(dirpath, name).unlink(missing_ok=True)
+                log.debug("removed stale temp file %s", Path(dirpath, name))

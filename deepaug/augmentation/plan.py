@@ -1,0 +1,164 @@
+"""The plan of an augmentation run: what every worker agrees on before any pixel is touched.
+
+A `RunPlan` holds the input listing, the recipe (policy or chain, variants, size, crop,
+seed), the output options and the dataset identity: a document (input listing hash,
+recipe, options, deepaug version) whose SHA-256 is the dataset id. Identical requests get
+identical ids, which is how a finished dataset is found again instead of being rebuilt
+(the img.ly idea), and how a worker notices an output location that holds another dataset.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from deepaug._version import __version__
+from deepaug.augmentation.inputs import Listing, list_input
+from deepaug.augmentation.outputs import FORMATS, PNG_COMPRESSION, check_names, output_stem
+from deepaug.augmentation.shards import check_shard_size, shard_count
+from deepaug.augmentation.variants import Chain, Recipe, canonical_json
+from deepaug.errors import InputError, PolicyError
+from deepaug.policy import builtin
+from deepaug.policy.core import Policy
+from deepaug.storage.backends import locate, open_storage, parse_s3_uri, read_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VARIANTS = 4
+IDENTITY_FORMAT = "deepaug-augmented-dataset"
+
+
+@dataclass(frozen=True, eq=False)
+class RunPlan:
+    """Everything a worker needs; picklable, so spawned worker processes get it once."""
+
+    input_uri: str
+    output_uri: str
+    listing: Listing
+    recipe: Recipe
+    format: str
+    shard_size: int
+    jpeg_quality: int
+    io_threads: int
+    storage_options: dict[str, Any]
+    identity: dict[str, Any]
+
+    @property
+    def dataset_id(self) -> str:
+        return self.identity["dataset_id"]
+
+    @property
+    def png_compression(self) -> int:
+        return self.identity["output"]["png_compression"]
+
+    @property
+    def n_shards(self) -> int:
+        return shard_count(len(self.listing), self.shard_size)
+
+    def stem(self, index: int) -> str:
+        return output_stem(self.listing.keys[index], self.listing.kind, self.listing.class_of(index))
+
+
+def resolve_policy(spec: str | os.PathLike[str] | Policy, storage_options: dict[str, Any] | None = None) -> Policy:
+    """A Policy from a Policy, a file (local, or s3:// JSON) or a built-in name; PolicyError if it does not load."""
+    if isinstance(spec, Policy):
+        return spec
+    text = os.fspath(spec)
+    if text.lower().startswith("s3://"):
+        storage, key = locate(text, **(storage_options or {}))
+        try:
+            return Policy.from_dict(read_json(storage, key), source=f"policy file {text}")
+        except FileNotFoundError:
+            raise PolicyError(f"policy file {text} does not exist") from None
+        except InputError as exc:
+            raise PolicyError(str(exc)) from None
+    return builtin.resolve(text)
+
+
+def _inside(inner: str, outer: str) -> bool:
+    return inner == outer or outer == "" or inner.startswith(outer.rstrip("/") + "/")
+
+
+def _normalize(uri: str) -> str:
+    """Local paths made absolute (so a request means the same from any working directory)."""
+    if uri.lower().startswith("s3://"):
+        return uri
+    return open_storage(uri).uri()
+
+
+def check_overlap(src: str, dst: str) -> None:
+    """InputError when the output lies inside the input folder, or the input inside the output."""
+    if src.lower().endswith(".npz"):
+        return
+    if src.lower().startswith("s3://") and dst.lower().startswith("s3://"):
+        (b1, p1), (b2, p2) = parse_s3_uri(src), parse_s3_uri(dst)
+        overlap = b1 == b2 and (_inside(p2, p1) or _inside(p1, p2))
+    elif "://" in src or "://" in dst:
+        return
+    else:
+        a, b = Path(src).expanduser().resolve(), Path(dst).expanduser().resolve()
+        overlap = a == b or a in b.parents or b in a.parents
+    if overlap:
+        raise InputError(f"the output {dst} overlaps the input {src}: outputs would be read back as inputs; "
+                         "write the augmented dataset somewhere outside the input")
+
+
+def software() -> dict[str, str]:
+    """Versions that shape the bytes (encoders, resize); recorded in the manifest."""
+    import cv2
+    import numpy as np
+
+    return {"deepaug": __version__, "numpy": np.__version__, "opencv": cv2.__version__}
+
+
+def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
+              dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
+              format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
+              shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8,
+              storage_options: dict[str, Any] | None = None, announce: bool = True,
+              png_compression: int = PNG_COMPRESSION) -> RunPlan:
+    """Validate a request, list its input and compute its dataset identity; InputError on bad input.
+
+    `announce=False` logs the dataset line at debug level (a plan made only to check a request)."""
+    options = dict(storage_options or {})
+    if format not in FORMATS:
+        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
+        raise InputError(f"jpeg_quality must be an integer in 1..100, got {jpeg_quality!r}")
+    if isinstance(png_compression, bool) or not isinstance(png_compression, int) or not 0 <= png_compression <= 9:
+        raise InputError(f"png_compression must be an integer in 0..9 (zlib level: 1 is fastest, 9 smallest), "
+                         f"got {png_compression!r}")
+    if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
+        raise InputError(f"io_threads must be a positive integer, got {io_threads!r}")
+    check_shard_size(shard_size)
+    if chain is not None:
+        if policy is not None:
+            raise InputError("give either --policy (its variants) or --chain (every subset of some ops), not both")
+        recipe = Recipe(chain=Chain.parse(chain), variants=variants or 0, seed=seed, size=size, crop=crop)
+    else:
+        if policy is None:
+            raise InputError("no policy given: pass a policy file (e.g. best_policy.json from a search), a "
+                             f"built-in name ({', '.join(builtin.names())}) or --chain")
+        recipe = Recipe(policy=resolve_policy(policy, options), variants=DEFAULT_VARIANTS if variants is None
+                        else variants, seed=seed, size=size, crop=crop)
+    src_uri, dst_text = _normalize(os.fspath(src)), _normalize(os.fspath(dst))
+    check_overlap(src_uri, dst_text.replace("{id}", "x"))
+    listing = list_input(src_uri, options)
+    stems = [output_stem(k, listing.kind, listing.class_of(i)) for i, k in enumerate(listing.keys)]
+    check_names(stems, listing.keys, recipe.suffixes())
+    del stems
+    identity: dict[str, Any] = {
+        "format": IDENTITY_FORMAT, "format_version": 1, "deepaug_version": __version__,
+        "input": listing.describe(), "recipe": recipe.to_dict(),
+        "output": {"format": format, "shard_size": shard_size, "shards": shard_count(len(listing), shard_size),
+                   "png_compression": png_compression, "jpeg_quality": jpeg_quality if format == "jpeg" else None}}
+    dataset_id = hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
+    identity = {"dataset_id": dataset_id, **identity}
+    dst_uri = dst_text.replace("{id}", dataset_id[:16])
+    log.log(logging.INFO if announce else logging.DEBUG, "dataset %s: %d images in %d shards -> %s",
+            dataset_id[:16], len(listing), identity["output"]["shards"], dst_uri)
+    return RunPlan(src_uri, dst_uri, listing, recipe, format, shard_size, jpeg_quality, io_threads, options,
+                   identity)

@@ -1,0 +1,283 @@
+"""deepaug: find the image-augmentation policy that helps your classifier most, then use it.
+
+Start with `deepaug run --config quickstart` (a small search on Fashion-MNIST, then the
+whole training split augmented with the best policy found), or `deepaug optimize` to
+search only; each subcommand's --help explains its options.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from deepaug._version import __version__
+from deepaug.errors import InputError, RetryableError, RunError, SearchError
+
+log = logging.getLogger("deepaug")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from deepaug.reports.demo import run_demo
+
+    out = run_demo(args.dataset, args.policy, out=args.out, n_images=args.images,
+                   variants=args.variants, seed=args.seed, data_dir=args.data_dir)
+    print(out)
+    return 0
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from deepaug import ops
+
+    print(ops.table_markdown() if args.table else "\n".join(ops.names()))
+    return 0
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from deepaug.policy import builtin
+
+    policy = builtin.resolve(args.policy)
+    print(policy.to_json() if args.json else policy)
+    return 0
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from deepaug.run import load_config_file
+
+    run, config = load_config_file(args.config, experiment_name=args.experiment_name,
+                                   reports_dir=args.reports_dir, iterations=args.iterations)
+    if run.augment is not None:
+        log.info("the config's augment: section is for `deepaug run` (search, then augment); optimize only searches")
+    from deepaug.api import DeepAugment
+
+    search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
+                         image_size=run.image_size, square_crop=run.square_crop)
+    try:
+        table = search.optimize(run.iterations)
+    except KeyboardInterrupt:
+        print(f"deepaug: interrupted; finished trials are saved in {search.experiment_dir}. Run the same "
+              "command again to resume.", file=sys.stderr)
+        return 130
+    print(_top_text(table, search))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from deepaug.errors import RunError
+    from deepaug.run import run_pipeline
+
+    try:
+        outcome = run_pipeline(args.config, experiment_name=args.experiment_name, reports_dir=args.reports_dir,
+                               iterations=args.iterations)
+    except RunError as exc:
+        print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepaug: interrupted; finished trials and complete shards are saved. Run the same command again to "
+              "resume.", file=sys.stderr)
+        return 130
+    print(_top_text(outcome.table, outcome.search))
+    print(outcome.augment.summary())
+    print(f"augment record: {outcome.record_path}")
+    return 0
+
+
+def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
+    import json
+
+    from deepaug.policy.core import Policy
+
+    lines = [f"top policies of experiment {search.experiment_name!r} ({search.experiment_dir}):"]
+    if "gain_vs_trivialaugment" in getattr(table, "columns", ()):
+        return "\n".join(lines + _race_lines(table, search))
+    for _, row in table.head(n).iterrows():
+        increase = row["expected_accuracy_increase(%)"]
+        delta = "" if increase is None or increase != increase else f", {increase:+.2f} points over no augmentation"
+        lines.append(f"trial {row['trial']}: reward {row['reward']:.4f} +- {row['reward_std']:.4f}{delta}")
+        lines += ["  " + line for line in str(Policy.from_dict(json.loads(row["policy"]))).splitlines()]
+    if not len(table):
+        lines.append("(no finished search trial)")
+    lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
+    lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
+    return "\n".join(lines)
+
+
+def _race_lines(table: "Any", search: "Any") -> list[str]:
+    """The distribution search's finalists and controls, each with its paired gains, then the verdict."""
+    from deepaug.search.study import gain_text as gain
+
+    lines = []
+    for _, row in table[table["stage"] == "race"].iterrows():
+        label = row["name"] if row["kind"] == "control" else f"trial {row['trial']}"
+        mark = "  <- the answer" if row["winner"] else ""
+        lines.append(f"{label}: reward {row['reward']:.4f} on {row['seeds']} seeds; vs TrivialAugment "
+                     f"{gain(row, 'trivialaugment')}, vs RandAugment {gain(row, 'randaugment')} points{mark}")
+        if row["kind"] != "control":
+            lines.append(f"  {row['policy_text']}")
+    verdict = getattr(search, "verdict", None)
+    if verdict is not None:
+        lines.append(f"verdict: {verdict.message}")
+    hours = float(table["seconds"].sum()) / 3600 if len(table) else 0.0
+    lines.append(f"search cost: {len(table)} trials, {hours:.2f} hours of training (summed over trials)")
+    lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
+    lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
+    return lines
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from deepaug.reports.report import make_report, resolve_experiment
+
+    print(make_report(resolve_experiment(args.experiment, args.reports_dir), top_k=args.top))
+    return 0
+
+
+def _cmd_trial_run(args: argparse.Namespace) -> int:
+    from deepaug.kubernetes.trial_worker import run_trial_spec
+
+    return run_trial_spec(args.spec)
+
+
+def _cmd_k8s_render(args: argparse.Namespace) -> int:
+    if args.search_config is None:
+        raise InputError("deepaug k8s render needs --config (a search's config with a `kubernetes:` section), or "
+                         "`augment` and the options of `deepaug augment` for an augmentation run's Job")
+    from deepaug.kubernetes.executor import trial_prefix
+    from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
+    from deepaug.run import load_config_file
+    from deepaug.storage.backends import open_storage
+
+    _, config = load_config_file(args.search_config, experiment_name=args.experiment_name)
+    settings = require(config.kubernetes)
+    name = config.experiment_name or "deepaug"
+    spec_uri = open_storage(settings.storage).uri(f"{trial_prefix(name, args.trial)}/spec.json")
+    docs = [] if args.search_rbac_only else [render_job(settings, name, args.trial, spec_uri)]
+    if not args.search_job_only:
+        docs += render_rbac(settings)
+    print(to_yaml(docs), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepaug", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"deepaug {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="augment a few images of a real dataset and write a PNG grid")
+    demo.add_argument("--dataset", default="fashion_mnist",
+                      help="named dataset, .npz file or folder of class sub-folders (default: fashion_mnist)")
+    demo.add_argument("--policy", default="reference", help="policy file or built-in name (default: reference)")
+    demo.add_argument("--out", default="reports/demo/grid.png", help="PNG to write (default: %(default)s)")
+    demo.add_argument("--images", type=int, default=8, help="rows of the grid (default: 8)")
+    demo.add_argument("--variants", type=int, default=4, help="augmented copies per image (default: 4)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
+    demo.set_defaults(func=_cmd_demo)
+
+    ops = sub.add_parser("ops", help="list the image ops")
+    ops.add_argument("--table", action="store_true", help="print the magnitude table as markdown")
+    ops.set_defaults(func=_cmd_ops)
+
+    opt = sub.add_parser(
+        "optimize", help="search for the best augmentation policy (config-driven; resumes by experiment name)",
+        description="Run a policy search described by a YAML/JSON config: `dataset` plus any DeepAugment "
+                    "config key (model, method, train_set_size, child_epochs, opt_samples, ...) and deepaug's "
+                    "(seed, experiment_name, reports_dir, ops, ...). Running the same command again resumes "
+                    "the experiment. Ctrl-C keeps every finished trial.")
+    opt.add_argument("--config", required=True,
+                     help="config file (.yaml/.yml/.json) or a built-in config name: quickstart")
+    opt.add_argument("--iterations", type=int, default=None,
+                     help="search trials the experiment should have when done (overrides the config's)")
+    opt.add_argument("--experiment-name", default=None,
+                     help="experiment folder name (default: the config's experiment_name, else the file's stem)")
+    opt.add_argument("--reports-dir", default=None, help="where experiments/<name>/ goes (default: reports)")
+    opt.set_defaults(func=_cmd_optimize)
+
+    run = sub.add_parser(
+        "run", help="search for the best policy, then augment the whole dataset with it",
+        description="Run the search described by a config file (as `deepaug optimize`), then the augmentation run "
+                    "of its `augment:` section (the options of `deepaug augment`: input, output, variants, format, "
+                    "size, executor, ...) with the best policy found. The augment section is checked before the "
+                    "first trial. Running the same command again resumes whichever half is unfinished.")
+    run.add_argument("--config", required=True, help="config file (.yaml/.yml/.json) with an `augment:` section")
+    run.add_argument("--iterations", type=int, default=None, help="as for `deepaug optimize`")
+    run.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
+    run.add_argument("--reports-dir", default=None, help="as for `deepaug optimize`")
+    run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="write the report of an experiment (PNGs and a markdown summary)")
+    rep.add_argument("experiment", help="experiment name (under REPORTS_DIR/experiments) or its folder")
+    rep.add_argument("--reports-dir", default="reports", help="where experiments live (default: reports)")
+    rep.add_argument("--top", type=int, default=5, help="policies in the summary's table (default: 5)")
+    rep.set_defaults(func=_cmd_report)
+
+    trial = sub.add_parser("trial", help="run one trial from a spec (what a Kubernetes pod runs)")
+    trial_sub = trial.add_subparsers(dest="trial_command", required=True)
+    trial_run = trial_sub.add_parser(
+        "run", help="run the trial of a spec document and write its records back to storage",
+        description="Read a trial spec (s3:// URI or path) and its shared context, train the trial and write its "
+                    "RUNNING and finished records next to the spec. Exit code 0: complete; 3: the trial failed (its "
+                    "record says why); 2: bad, missing or older-format spec; 1: anything else (worth a retry).")
+    trial_run.add_argument("--spec", required=True, help="URI of the trial's spec.json")
+    trial_run.set_defaults(func=_cmd_trial_run)
+
+    k8s = sub.add_parser("k8s", help="Kubernetes helpers")
+    k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True)
+    render = k8s_sub.add_parser(
+        "render", help="print the manifests a run would submit (a trial's Job, then the RBAC)",
+        description="Print, as YAML, the Job that trial TRIAL of this config's search would submit with executor "
+                    "kubernetes, followed by the ServiceAccounts, Role and RoleBinding it needs "
+                    "(kubectl apply -f - takes them). `deepaug k8s render augment ...` prints the Indexed Job of "
+                    "an augmentation run instead.")
+    render.add_argument("--config", dest="search_config",
+                        help="the search's config file (with a `kubernetes:` section)")
+    render.add_argument("--trial", type=int, default=1, help="trial number to render (default: 1)")
+    render.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
+    only = render.add_mutually_exclusive_group()
+    only.add_argument("--job-only", dest="search_job_only", action="store_true",
+                      help="print the Job only, not the RBAC")
+    only.add_argument("--rbac-only", dest="search_rbac_only", action="store_true",
+                      help="print the RBAC only (to kubectl apply it)")
+    render.set_defaults(func=_cmd_k8s_render)
+    from deepaug.cli.augment import add_render_parser
+
+    add_render_parser(render.add_subparsers(dest="render_what", metavar="augment"))
+
+    from deepaug.cli.augment import add_parser as add_augment_parser
+    from deepaug.cli.evaluate import add_parser as add_evaluate_parser
+
+    add_evaluate_parser(sub)
+    add_augment_parser(sub)
+
+    policy = sub.add_parser("policy", help="validate a policy file and print it")
+    policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")
+    policy.add_argument("--json", action="store_true", help="print the normalized JSON")
+    policy.set_defaults(func=_cmd_policy)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"deepaug: error: {exc}", file=sys.stderr)
+        return 2
+    except SearchError as exc:
+        print(f"deepaug: search stopped: {exc}", file=sys.stderr)
+        return 1
+    except RunError as exc:
+        print(f"deepaug: augmentation run stopped: {exc}", file=sys.stderr)
+        return 1
+    except RetryableError as exc:
+        print(f"deepaug: {args.command} stopped: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepaug: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

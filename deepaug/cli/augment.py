@@ -1,0 +1,195 @@
+"""`deepaug augment` and `deepaug k8s render augment`: their options, and the Kubernetes settings they read.
+
+`load_settings` reads the `kubernetes:` section of a config file (a search's config works:
+its other keys are ignored) with `--image` / `--namespace` on top; `kubernetes_options`
+turns parsed options into `augment()`'s keyword arguments; `add_render_parser` registers
+`deepaug k8s render augment`, which prints the Job a request would submit.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from deepaug.api import augment
+from deepaug.augmentation.outputs import PNG_COMPRESSION
+from deepaug.errors import InputError, RetryableError, RunError
+from deepaug.kubernetes.augment import (
+    DEFAULT_PARALLELISM,
+    POLICY_KEY,
+    SHARES_PER_POD,
+    check_reachable,
+    check_settings,
+    check_shape,
+    job_shape,
+    load_augment_template,
+    policy_argument,
+    render_augment_job,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.kubernetes.settings import KubernetesSettings
+
+
+def add_request_arguments(parser: Any) -> None:
+    """The options that define the dataset (shared with `deepaug k8s render augment`)."""
+    parser.add_argument("--policy", default=None,
+                        help="policy file (.json/.yaml, local or s3://) or built-in name; not with --chain")
+    parser.add_argument("--input", required=True,
+                        help="folder of class sub-folders (local or s3://bucket/prefix/) or an .npz of images/labels")
+    parser.add_argument("--output", required=True,
+                        help="local folder or s3://bucket/prefix/ ('{id}' in it becomes the dataset id)")
+    parser.add_argument("--variants", type=int, default=None, help="augmented copies per image (default: 4)")
+    parser.add_argument("--chain", default=None,
+                        help="chained mode: ops a,b,c (op or op:magnitude); writes every subset img_a, img_ab, ...")
+    parser.add_argument("--format", choices=("png", "jpeg", "tfrecord"), default="png", help="(default: png)")
+    parser.add_argument("--size", type=int, default=None, help="square-crop and resize every image to SxS")
+    parser.add_argument("--crop", choices=("center", "random", "none"), default="center",
+                        help="square crop before --size: centre, seeded random (kaleidoscope) or none (stretch)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed, part of every image's seed (default: 0)")
+    parser.add_argument("--shard-size", type=int, default=100, help="images per shard (default: 100)")
+    parser.add_argument("--jpeg-quality", type=int, default=95, help="(default: 95)")
+    parser.add_argument("--png-compression", type=int, default=PNG_COMPRESSION,
+                        help=f"zlib level of PNG outputs and of the PNGs in TFRecords, 0-9: 1 encodes about 20%% "
+                             f"faster for 3-5%% larger files (default: {PNG_COMPRESSION})")
+    parser.add_argument("--io-threads", type=int, default=8, help="concurrent reads/writes per worker (default: 8)")
+
+
+def request_options(args: Any) -> dict[str, Any]:
+    """make_plan's keyword arguments from parsed `add_request_arguments` options."""
+    return dict(variants=args.variants, chain=args.chain, format=args.format, size=args.size, crop=args.crop,
+                seed=args.seed, shard_size=args.shard_size, jpeg_quality=args.jpeg_quality,
+                png_compression=args.png_compression, io_threads=args.io_threads)
+
+
+def _add_arguments(parser: Any) -> None:
+    add_request_arguments(parser)
+    local = parser.add_argument_group("local workers (executor local)")
+    local.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    local.add_argument("--shard", default=None,
+                       help="do only share I/N of the shards (worker I of N, from 0); /N takes I from "
+                            "$JOB_COMPLETION_INDEX")
+    local.add_argument("--shards", default=None,
+                       help="only these shards, e.g. 3-5,17 (what a resumed Kubernetes Job passes its pods); "
+                            "--shard I/N then shares them out")
+    local.add_argument("--queue", default=None, help="take shards from a Redis work queue: redis://host:port/db")
+    local.add_argument("--lease-seconds", type=float, default=60.0, help="queue lease duration (default: 60)")
+    parser.add_argument("--executor", choices=("local", "kubernetes"), default="local",
+                        help="local: processes here; kubernetes: one Indexed Job on a cluster (default: local)")
+    add_kubernetes_arguments(parser.add_argument_group("Kubernetes (executor kubernetes; see k8s/README.md)"))
+
+
+def _cmd_augment(args: Any) -> int:
+    import sys
+
+    import cv2
+
+
+    cv2.setNumThreads(1)  # one core per worker process: scale with --workers
+    try:
+        result = augment(args.policy, args.input, args.output, workers=args.workers, shard=args.shard,
+                         shards=args.shards, queue=args.queue, lease_seconds=args.lease_seconds, executor=args.executor,
+                         **request_options(args), **kubernetes_options(args))
+    except (RunError, RetryableError) as exc:
+        print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
+def add_parser(subparsers: Any) -> Any:
+    """Register `deepaug augment` on the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "augment", help="augment a whole dataset with a policy (sharded, resumable; local or S3)",
+        description="Write each image's original and K augmented variants (or every subset of a chain of ops), "
+                    "with labels.csv and manifest.json, to a local folder or S3. Deterministic: the same request "
+                    "gives the same bytes; running it again resumes, and returns a finished dataset at once.")
+    _add_arguments(parser)
+    parser.set_defaults(func=_cmd_augment)
+    return parser
+
+
+def load_settings(config: str | None = None, **overrides: Any) -> "KubernetesSettings":
+    """The `kubernetes:` section of a YAML/JSON config file (other keys are ignored, so a search's config
+    serves too), with the `overrides` that are not None on top; checked, naming the file."""
+    from deepaug.run import read_config_file
+
+    data: dict[str, Any] = {}
+    source = "the command line"
+    if config is not None:
+        document, source = read_config_file(config)
+        section = document.get("kubernetes")
+        if not isinstance(section, dict):
+            raise InputError(f"{source} has no `kubernetes:` mapping; write the settings under it (image, "
+                             "namespace, service_account, ...; see k8s/README.md)")
+        data = dict(section)
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return check_settings(data)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def add_kubernetes_arguments(parser: Any) -> None:
+    """The options of the augment Job (on `deepaug augment` and `deepaug k8s render augment`)."""
+    parser.add_argument("--config", default=None,
+                        help="YAML/JSON file whose `kubernetes:` section gives the settings (a search's config "
+                             "works; other keys are ignored)")
+    parser.add_argument("--image", default=None, help="worker image (overrides kubernetes.image)")
+    parser.add_argument("--namespace", default=None, help="namespace of the Job (overrides kubernetes.namespace)")
+    parser.add_argument("--parallelism", type=int, default=None,
+                        help=f"pods at a time (default: {DEFAULT_PARALLELISM})")
+    parser.add_argument("--completions", type=int, default=None,
+                        help=f"pods in all, each doing 1/N of the shards (default: min(shards, {SHARES_PER_POD} x "
+                             "parallelism); at most the number of shards)")
+    parser.add_argument("--job-template", default=None,
+                        help="an edited copy of k8s/augment-job.yaml (default: the packaged one)")
+
+
+_KUBERNETES_FLAGS = ("config", "image", "namespace", "parallelism", "completions", "job_template")
+
+
+def kubernetes_options(args: Any) -> dict[str, Any]:
+    """augment()'s Kubernetes keyword arguments from parsed options; InputError for them without the executor."""
+    if args.executor != "kubernetes":
+        given = [f"--{name.replace('_', '-')}" for name in _KUBERNETES_FLAGS if getattr(args, name) is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to --executor kubernetes only; add it or leave them out")
+        return {}
+    return dict(kubernetes=load_settings(args.config, image=args.image, namespace=args.namespace),
+                parallelism=args.parallelism, completions=args.completions, job_template=args.job_template)
+
+
+def _cmd_render(args: Any) -> int:
+    """Print the augment Job (then the RBAC unless --job-only) without creating or writing anything."""
+    from deepaug.augmentation.plan import make_plan
+    from deepaug.kubernetes.manifests import render_rbac, to_yaml
+
+    config = args.config or getattr(args, "search_config", None)  # `k8s render --config F augment ...` too
+    job_only = args.job_only or getattr(args, "search_job_only", False)
+    settings = load_settings(config, image=args.image, namespace=args.namespace)
+    parallelism, completions = check_shape(args.parallelism, args.completions)
+    template = load_augment_template(args.job_template)
+    check_reachable(args.input, "input", settings, args.job_template is not None)
+    check_reachable(args.output.replace("{id}", "x"), "output", settings, args.job_template is not None)
+    plan = make_plan(args.policy, args.input, args.output, **request_options(args))
+    parallelism, completions = job_shape(plan.n_shards, parallelism, completions)
+    policy_arg = policy_argument(args.policy, plan, upload=False)
+    job = render_augment_job(settings, plan, policy_arg, parallelism, completions, template)
+    if policy_arg is not None and policy_arg.endswith(POLICY_KEY):
+        print(f"# `deepaug augment --executor kubernetes` uploads the policy to {policy_arg} before it creates "
+              "this Job;\n# to apply it by hand, copy the policy's JSON there first.")
+    print(to_yaml([job, *([] if job_only else render_rbac(settings))]), end="")
+    return 0
+
+
+def add_render_parser(render_subparsers: Any) -> Any:
+    """Register `augment` on the subparsers of `deepaug k8s render`."""
+    parser = render_subparsers.add_parser(
+        "augment", help="print the Indexed Job that `deepaug augment --executor kubernetes` would submit",
+        description="Print, as YAML, the Indexed Job that augments this dataset on the cluster (the same options "
+                    "as `deepaug augment --executor kubernetes`), then the ServiceAccounts, Role and RoleBinding it "
+                    "needs. Lists the input to size the Job; creates and writes nothing.")
+    add_request_arguments(parser)
+    add_kubernetes_arguments(parser)
+    parser.add_argument("--job-only", action="store_true", help="print the Job only, not the RBAC")
+    parser.set_defaults(func=_cmd_render)
+    return parser

@@ -1,0 +1,456 @@
+"""Augmenting a dataset on Kubernetes: one Indexed Job, whose pod I of N does share I of the shards.
+
+The controller (`deepaug augment --executor kubernetes`, wherever it runs) makes the
+plan (it lists the input), claims the output (`prepare_output`) and, unless the dataset
+is already complete, creates the Job of `k8s/augment-job.yaml`: `completions` pods,
+`parallelism` at a time, each running `deepaug augment ... --shard /N` with N =
+completions. Pods skip complete shards, so a Job created again after a failure does only
+the missing ones. The Job's name comes from the dataset id and the output, so running the
+same request again follows a Job still running instead of starting a second one.
+
+What the pods read must be reachable from them: s3:// URIs, or local paths on the shared
+volume (`kubernetes.volume_claim`, mounted at `kubernetes.storage`). A built-in policy
+name or an s3:// policy passes as is; any other policy is uploaded, as the JSON the
+controller resolved, next to the output's run document (`_policy.json`), so the pods
+compute the same dataset id from the same bytes.
+
+>>> from deepaug.augmentation.run import augment
+>>> augment("best.json", "s3://bucket/train", "s3://bucket/augmented/{id}", executor="kubernetes",
+...         kubernetes={"image": "registry.example.com/deepaug:0.1.0"}, parallelism=8)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from deepaug.augmentation.manifest import done_shards
+from deepaug.augmentation.outputs import MANIFEST_KEY
+from deepaug.augmentation.plan import RunPlan
+from deepaug.augmentation.shards import Share, parse_ranges, ranges_text, shares_of
+from deepaug.augmentation.workers import finalize_run
+from deepaug.errors import InputError, RunError
+from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
+from deepaug.kubernetes.manifests import APP_LABEL, fill_pod, label_value, load_template, set_limits
+from deepaug.policy import builtin
+from deepaug.policy.core import Policy
+from deepaug.storage.backends import Storage, open_storage, read_json, read_json_or_none, write_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.kubernetes.settings import KubernetesSettings
+
+log = logging.getLogger(__name__)
+
+TEMPLATE = "k8s-augment-job.yaml"
+CONTAINER = "augment"  # the container podFailurePolicy's exit-code rule names
+COMPONENT_LABEL = "app.kubernetes.io/component"
+DATASET_LABEL = "deepaug/dataset"
+POLICY_KEY = "_policy.json"  # a policy the pods cannot name otherwise, next to the output's _run.json
+DEFAULT_PARALLELISM = 4  # pods at a time
+SHARES_PER_POD = 4  # default completions: min(shards, SHARES_PER_POD * parallelism)
+MAX_INDEXES = 100_000  # the API's limit on completions and parallelism of an Indexed Job
+LOG_SECONDS = 10.0  # at most one progress line per this many seconds (failures at once)
+MAX_SHARDS_TEXT = 20_000  # a resumed Job's --shards ranges longer than this: every shard, complete ones skipped
+STALL_SECONDS = 600.0  # a warning when no shard completed for this long (pods stuck Pending?)
+
+
+# ---------------------------------------------------------------- settings and request checks
+
+def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") -> "KubernetesSettings":
+    """Validated settings (a dict is checked like the config's `kubernetes:` section); they must name an image."""
+    from pydantic import ValidationError
+
+    from deepaug.errors import problems
+    from deepaug.kubernetes.settings import KubernetesSettings
+
+    if settings is None or isinstance(settings, Mapping):
+        try:
+            settings = KubernetesSettings(**dict(settings or {}))
+        except ValidationError as exc:
+            raise InputError(f"bad kubernetes settings: {problems(exc, ('kubernetes',))}. Valid keys are: "
+                             f"{', '.join(KubernetesSettings.model_fields)}") from None
+    if not isinstance(settings, KubernetesSettings):
+        raise InputError(f"kubernetes settings must be a dict or KubernetesSettings, got {type(settings).__name__}")
+    if not settings.image:
+        raise InputError("executor kubernetes needs an image: the worker image built from k8s/Dockerfile "
+                         "(--image, or kubernetes.image in --config); see k8s/README.md")
+    return pod_settings(settings)
+
+
+def pod_settings(settings: "KubernetesSettings") -> "KubernetesSettings":
+    """The settings for augment pods: one CPU and no GPU, whatever a search's trials ask for (an augment pod
+    runs one single-threaded worker; spread the work with parallelism instead)."""
+    from deepaug.kubernetes.manifests import cpu_threads
+
+    changes: dict[str, Any] = {}
+    if settings.gpus:
+        changes["gpus"] = 0
+    if cpu_threads(settings.cpu) > 1:
+        changes["cpu"] = "1"
+    if changes:
+        log.info("augment pods request 1 CPU and no GPU (kubernetes.cpu %s, gpus %d are for search trials); "
+                 "raise parallelism to go faster", settings.cpu, settings.gpus)
+        settings = settings.model_copy(update=changes)
+    return settings
+
+
+def check_shape(parallelism: int | None, completions: int | None) -> tuple[int, int | None]:
+    """(parallelism, completions) checked: positive integers up to the API's limit; completions may be None."""
+    for name, value in (("parallelism", parallelism), ("completions", completions)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= MAX_INDEXES):
+            raise InputError(f"{name} must be a whole number from 1 to {MAX_INDEXES}, got {value!r}")
+    return parallelism or DEFAULT_PARALLELISM, completions
+
+
+def job_shape(n_shards: int, parallelism: int, completions: int | None) -> tuple[int, int]:
+    """(parallelism, completions) for `n_shards` shards: by default min(n_shards, 4 * parallelism)
+    pods in all (shares of a few shards even out pods that start late); never more pods than shards."""
+    wanted = completions or SHARES_PER_POD * parallelism
+    if completions and completions > n_shards:
+        log.info("completions %d > %d shard(s): using %d pods, one shard each", completions, n_shards, n_shards)
+    count = max(1, min(wanted, n_shards, MAX_INDEXES))
+    return min(parallelism, count), count
+
+
+def _on_shared_volume(uri: str, settings: "KubernetesSettings") -> bool:
+    if not settings.volume_claim or not settings.storage or "://" in settings.storage:
+        return False
+    mount = Path(settings.storage).expanduser().resolve()
+    path = Path(uri).expanduser().resolve()
+    return path == mount or mount in path.parents
+
+
+def check_reachable(uri: str, what: str, settings: "KubernetesSettings", custom_template: bool = False) -> None:
+    """InputError unless the pods can reach `uri`: s3://, or a path on the shared volume."""
+    if uri.lower().startswith("s3://") or _on_shared_volume(uri, settings):
+        return
+    problem = (f"the {what} {uri} is a local path, which the pods cannot read: use an s3:// URI, or put it on the "
+               "shared volume (kubernetes.volume_claim names a ReadWriteMany PVC mounted here and in the pods at "
+               "kubernetes.storage, and the path must lie under it)")
+    if custom_template:  # an edited template may mount it itself
+        log.warning("%s; going on since the Job template may mount it at the same path", problem)
+        return
+    raise InputError(f"{problem}; see k8s/README.md")
+
+
+def check_request(plan: RunPlan, settings: "KubernetesSettings | Mapping[str, Any] | None",
+                  job_template: str | None = None) -> "KubernetesSettings":
+    """The checked settings, if `plan` can run on the cluster as they say (image set, template readable,
+    input and output reachable from the pods); InputError saying what to change otherwise."""
+    settings = check_settings(settings)
+    load_augment_template(job_template)
+    check_reachable(plan.input_uri, "input", settings, job_template is not None)
+    check_reachable(plan.output_uri, "output", settings, job_template is not None)
+    return settings
+
+
+# ---------------------------------------------------------------- the Job
+
+def augment_job_name(dataset_id: str, output_uri: str) -> str:
+    """The Job's name: the same request to the same output finds the same Job."""
+    digest = hashlib.sha256(output_uri.encode("utf-8")).hexdigest()[:6]
+    return f"deepaug-augment-{dataset_id[:16]}-{digest}"
+
+
+def policy_argument(policy: Any, plan: RunPlan, upload: bool = True) -> str | None:
+    """What the pods get as --policy: a built-in name or s3:// URI as is, else the URI of the policy's JSON
+    uploaded next to the output (`upload=False`: the URI only). None in chain mode."""
+    if plan.recipe.policy is None:
+        return None
+    if not isinstance(policy, Policy):
+        text = os.fspath(policy)
+        if text.lower().startswith("s3://") or (text in builtin.names() and not Path(text).exists()):
+            return text
+    storage = open_storage(plan.output_uri, **plan.storage_options)
+    if upload:
+        write_json(storage, POLICY_KEY, plan.recipe.policy.to_dict())
+        if Policy.from_dict(read_json(storage, POLICY_KEY)).to_dict() != plan.recipe.policy.to_dict():
+            raise RunError(f"the policy uploaded to {storage.uri(POLICY_KEY)} reads back differently; the pods "
+                           "would compute another dataset id")
+    return storage.uri(POLICY_KEY)
+
+
+def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int,
+                      todo: list[int] | None = None) -> list[str]:
+    """The pod's `deepaug augment` arguments: the same request, with --shard /N (of `todo`, when given,
+    as --shards ranges)."""
+    recipe = plan.recipe
+    if recipe.chain is not None:
+        what = ["--chain", ",".join(f"{op.name}:{op.magnitude!r}" for op in recipe.chain.operations)]
+    else:
+        what = ["--policy", str(policy_arg), "--variants", str(recipe.variants)]
+    args = ["augment", *what, "--input", plan.input_uri, "--output", plan.output_uri, "--format", plan.format]
+    if recipe.size is not None:
+        args += ["--size", str(recipe.size)]
+    args += ["--crop", recipe.crop, "--seed", str(recipe.seed), "--shard-size", str(plan.shard_size),
+             "--jpeg-quality", str(plan.jpeg_quality),
+             "--png-compression", str(plan.png_compression),
+             "--io-threads", str(plan.io_threads),
+             "--shard", f"/{completions}"]
+    if todo is not None:
+        args += ["--shards", ranges_text(todo)]
+    return args
+
+
+def render_augment_job(settings: "KubernetesSettings", plan: RunPlan, policy_arg: str | None, parallelism: int,
+                       completions: int, template: dict[str, Any] | None = None,
+                       todo: list[int] | None = None) -> dict[str, Any]:
+    """The Indexed Job manifest that augments `plan`'s dataset with `completions` pods, `parallelism` at once
+    (only the shards in `todo`, shared evenly, when given)."""
+    job = copy.deepcopy(template if template is not None else load_augment_template())
+    labels = {APP_LABEL: "deepaug", COMPONENT_LABEL: "augment", DATASET_LABEL: label_value(plan.dataset_id[:16])}
+    meta = job.get("metadata") or {}
+    job["metadata"] = {**meta, "name": augment_job_name(plan.dataset_id, plan.output_uri),
+                       "namespace": settings.namespace, "labels": {**(meta.get("labels") or {}), **labels},
+                       "annotations": {**(meta.get("annotations") or {}), "deepaug/dataset-id": plan.dataset_id,
+                                       "deepaug/input": plan.input_uri, "deepaug/output": plan.output_uri}}
+    spec = job.setdefault("spec", {})
+    spec.update(completionMode="Indexed", completions=completions, parallelism=parallelism,
+                backoffLimitPerIndex=settings.backoff_limit)
+    spec.pop("backoffLimit", None)  # with a per-index limit it defaults to no overall limit
+    set_limits(spec, settings)
+    container = fill_pod(job, settings, labels, CONTAINER)
+    container.update(command=["deepaug"], args=augment_arguments(plan, policy_arg, completions, todo))
+    return job
+
+
+def load_augment_template(path: str | None = None) -> dict[str, Any]:
+    """The augment Job template (k8s/augment-job.yaml unless `path`), checked."""
+    return load_template(path, packaged=TEMPLATE, container=CONTAINER, runs="`deepaug augment`",
+                         setting="--job-template")
+
+
+# ---------------------------------------------------------------- following the Job
+
+def parse_indexes(text: str | None) -> set[int]:
+    """'1,3-5,7' (a Job's completedIndexes / failedIndexes) -> {1, 3, 4, 5, 7}."""
+    return set(parse_ranges(text or "", "index ranges"))
+
+
+def job_todo(job: Any, n_shards: int) -> list[int]:
+    """The shards a Job found on the cluster has its pods share (its --shards; every shard without it)."""
+    args = next(c for c in job.spec.template.spec.containers if c.name == CONTAINER).args or []
+    if "--shards" in args[:-1]:
+        return parse_ranges(args[args.index("--shards") + 1])
+    return list(range(n_shards))
+
+
+class AugmentJob:
+    """The Job of one run: `start` creates it (or follows one already running), `wait` follows it to the
+    manifest, `close` deletes it unless it failed (kept for `kubectl logs` until its TTL). As a context
+    manager it deletes the Job on success and on Ctrl-C, and leaves it running on any other error (the
+    controller's credentials expired, the API server is unreachable...): the pods need no controller, and
+    the same command follows the Job again."""
+
+    def __init__(self, plan: RunPlan, settings: "KubernetesSettings", manifest: dict[str, Any], *, api: Any = None,
+                 backoff_seconds: float = 0.5, max_backoff_seconds: float = 30.0,
+                 todo: list[int] | None = None) -> None:
+        self.plan, self.settings, self.manifest = plan, settings, manifest
+        self.name: str = manifest["metadata"]["name"]
+        self.completions: int = manifest["spec"]["completions"]
+        self.todo: list[int] = list(range(plan.n_shards)) if todo is None else todo  # the shards its pods share
+        self.jobs = JobsApi(settings, api, backoff_seconds, max_backoff_seconds, kept="complete shards are kept")
+        self.storage: Storage = open_storage(plan.output_uri, **plan.storage_options)
+        self.selector = f"{APP_LABEL}=deepaug,{DATASET_LABEL}={label_value(plan.dataset_id[:16])}"
+        self.state = "new"  # new, running, complete, failed, deleted
+        self._last_line, self._logged_at, self._failed_seen = "", -LOG_SECONDS, 0
+        self._done: set[int] = set()  # shards with a marker at the last poll
+
+    def __enter__(self) -> "AugmentJob":
+        return self
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if kind is None or issubclass(kind, KeyboardInterrupt) or self.state != "running":
+            self.close()
+            return
+        log.warning("Job %s keeps running in namespace %s; its pods need no controller. Run the same command "
+                    "again to follow it and write the manifest, or delete it with `kubectl -n %s delete job %s`",
+                    self.name, self.settings.namespace, self.settings.namespace, self.name)
+
+    def start(self) -> None:
+        """Create the Job, or follow the one of this name still running; a finished one is replaced."""
+        found = self.jobs.read(self.name)
+        if found is not None and job_state(found)[0] == "running":
+            self.completions = found.spec.completions or self.completions  # its shares, not ours
+            self.todo = job_todo(found, self.plan.n_shards)
+            log.info("Job %s (namespace %s) is already running for this dataset (%d pods); following it", self.name,
+                     self.settings.namespace, self.completions)
+        else:
+            if found is not None:
+                log.info("Job %s finished earlier (%s) without completing the dataset; replacing it to do the "
+                         "missing shards", self.name, job_state(found)[1])
+                self._remove_old()
+            self.jobs.create(self.manifest)
+            spec = self.manifest["spec"]
+            log.info("Job %s created in namespace %s: %d pods, %d at a time (`kubectl -n %s get pods -l "
+                     "job-name=%s`)", self.name, self.settings.namespace, spec["completions"], spec["parallelism"],
+                     self.settings.namespace, self.name)
+        self.state = "running"
+
+    def _remove_old(self, seconds: float = 120.0) -> None:
+        self.jobs.delete([self.name], self.selector)
+        deadline = time.monotonic() + seconds
+        while self.jobs.read(self.name) is not None:
+            if time.monotonic() > deadline:
+                raise RunError(f"the earlier Job {self.name} is still there {seconds:.0f} s after deleting it; "
+                               f"delete it with `kubectl -n {self.settings.namespace} delete job {self.name}` and "
+                               "run the same command again")
+            time.sleep(self.settings.poll_seconds)
+
+    def wait(self) -> dict[str, Any]:
+        """Poll until the Job is done; the manifest, or RunError naming the failed indexes."""
+        from tqdm import tqdm
+
+        missing, progress, moved_at = 0, None, time.monotonic()
+        with tqdm(total=self.plan.n_shards, unit="shard", desc="augment", disable=None) as bar:
+            while True:
+                job = self.jobs.read(self.name)
+                done = self._done_shards()
+                bar.update(len(done) - bar.n)
+                now_progress = (len(done), getattr(getattr(job, "status", None), "succeeded", None))
+                if now_progress != progress:
+                    progress, moved_at = now_progress, time.monotonic()
+                elif time.monotonic() - moved_at > STALL_SECONDS:
+                    self._warn_stalled()
+                    moved_at = time.monotonic()
+                missing = 0 if job is not None else missing + 1
+                if missing >= MISSING_POLLS:
+                    self.state = "deleted"
+                    raise RunError(f"Job {self.name} disappeared (deleted outside deepaug?); {len(done)} of "
+                                   f"{self.plan.n_shards} shards are complete and kept: run the same command again "
+                                   "to do the rest")
+                state, reason = ("running", "") if job is None else job_state(job)
+                self._log_progress(job, done)
+                if state == "succeeded":
+                    self.state = "complete"
+                    return self._finish()
+                if state == "failed":
+                    self.state = "failed"
+                    raise RunError(self._failure(job, reason, done))
+                time.sleep(self.settings.poll_seconds)
+
+    def _warn_stalled(self) -> None:
+        ns = self.settings.namespace
+        log.warning("Job %s: no shard completed in the last %.0f minutes. Pods may be Pending (image pull, no node "
+                    "with the requested resources, a missing Secret or volume): see `kubectl -n %s get pods -l "
+                    "job-name=%s` and `kubectl -n %s describe pods -l job-name=%s`. Waiting on; Ctrl-C deletes "
+                    "the Job", self.name, STALL_SECONDS / 60, ns, self.name, ns, self.name)
+
+    def _done_shards(self) -> set[int]:
+        try:
+            self._done = done_shards(self.storage) & set(range(self.plan.n_shards))
+            return self._done
+        except Exception as exc:  # progress only: a storage hiccup or expired credentials must not stop the run
+            log.warning("cannot list the shard markers in %s (%s); trying again at the next poll",
+                        self.storage.uri(), exc)
+            return self._done
+
+    def _log_progress(self, job: Any, done: set[int]) -> None:
+        """A line when something changed: at once for new pod failures, else at most every LOG_SECONDS."""
+        status = job.status if job is not None else None
+        active, succeeded, failed = ((status.active or 0, status.succeeded or 0, status.failed or 0) if status
+                                     else (0, 0, 0))
+        line = (f"Job {self.name}: {len(done)} of {self.plan.n_shards} shards complete; pods: {active} running, "
+                f"{succeeded} of {self.completions} succeeded, {failed} failed")
+        now = time.monotonic()
+        if failed > self._failed_seen:
+            log.warning("%s (see `kubectl -n %s logs job/%s`)", line, self.settings.namespace, self.name)
+        elif line == self._last_line or now - self._logged_at < LOG_SECONDS:
+            return
+        else:
+            log.info("%s", line)
+        self._failed_seen, self._last_line, self._logged_at = failed, line, now
+
+    def _finish(self) -> dict[str, Any]:
+        manifest = read_json_or_none(self.storage, MANIFEST_KEY)
+        if manifest is None or manifest.get("dataset_id") != self.plan.dataset_id:
+            manifest = finalize_run(self.plan)
+        if manifest is None:
+            lacking = sorted(set(range(self.plan.n_shards)) - self._done_shards())
+            raise RunError(f"Job {self.name} completed but shard(s) {_ranges(lacking)} have no completion marker "
+                           "(outputs removed while it ran?); run the same command again to redo them")
+        log.info("Job %s complete", self.name)
+        return manifest
+
+    def _failure(self, job: Any, reason: str, done: set[int]) -> str:
+        status, n, ns = job.status, self.plan.n_shards, self.settings.namespace
+        failed = parse_indexes(status.failed_indexes) or (
+            set(range(self.completions)) - parse_indexes(status.completed_indexes))
+        lacking = sorted(set(range(n)) - done)
+        words = [f"Job {self.name} (namespace {ns}) failed ({reason})"]
+        if reason.startswith(USER_ERROR_REASON):
+            words.append("a pod exited with code 2, a user error (bad input, policy or output, or an image whose "
+                         "deepaug differs from this one): retrying cannot help, so the Job stopped at once")
+        shares = [f"{i} (shards {_ranges(shares_of(Share(i, self.completions), self.todo))})" for i in sorted(failed)]
+        words.append(f"index(es) not completed: {', '.join(shares[:10])}{' ...' if len(shares) > 10 else ''}")
+        words.append(f"{n - len(lacking)} of {n} shards are complete and kept; missing: {_ranges(lacking)}. "
+                     f"See the logs with `kubectl -n {ns} logs job/{self.name}` (one pod) or `kubectl -n {ns} logs "
+                     f"-l job-name={self.name},batch.kubernetes.io/job-completion-index=<index>`; fix the cause and "
+                     "run the same command again: it does only the missing shards")
+        return "; ".join(words)
+
+    def close(self) -> None:
+        """Delete the Job (its pods go in the background) unless it failed or is gone; idempotent."""
+        if self.state in ("running", "complete"):
+            self.state = "deleted"
+            self.jobs.delete([self.name], self.selector)
+            log.info("deleted Job %s", self.name)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5' (at most 12 runs shown)."""
+    text = ranges_text(numbers).split(",") if numbers else []
+    return (", ".join(text[:12]) + (" ..." if len(text) > 12 else "")) or "none"
+
+
+# ---------------------------------------------------------------- the controller
+
+def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                          settings: "KubernetesSettings | Mapping[str, Any] | None",
+                          parallelism: int | None = None, completions: int | None = None,
+                          job_template: str | None = None, api: Any = None, **request: Any) -> Any:
+    """Augment on the cluster (see the module docstring); an AugmentResult. `request`: make_plan's options.
+
+    Everything that can be checked without touching data is checked first: the settings, the
+    Job's shape, the template, that the pods can reach input and output, the kubeconfig.
+    """
+    from deepaug.augmentation.plan import make_plan
+    from deepaug.augmentation.run import AugmentResult
+    from deepaug.augmentation.workers import prepare_output
+    from deepaug.kubernetes.client import connect
+
+    settings = check_settings(settings)
+    parallelism, completions = check_shape(parallelism, completions)
+    template = load_augment_template(job_template)
+    check_reachable(os.fspath(src), "input", settings, job_template is not None)
+    check_reachable(os.fspath(dst).replace("{id}", "x"), "output", settings, job_template is not None)
+    api = api if api is not None else connect(settings)
+    plan = make_plan(policy, src, dst, **request)
+    manifest = prepare_output(plan)
+    if manifest is not None:
+        log.info("dataset %s is already complete in %s; no Job needed", plan.dataset_id[:16], plan.output_uri)
+        return AugmentResult(plan.dataset_id, plan.output_uri, True, True, plan.n_shards, 0, manifest)
+    before = done_shards(open_storage(plan.output_uri, **plan.storage_options)) & set(range(plan.n_shards))
+    if len(before) == plan.n_shards:  # a Job finished while no controller watched
+        manifest = finalize_run(plan)
+        return AugmentResult(plan.dataset_id, plan.output_uri, manifest is not None, False, plan.n_shards, 0,
+                             manifest)
+    todo = sorted(set(range(plan.n_shards)) - before) if before else None
+    if todo is not None:
+        log.info("%d of %d shard(s) already complete; the Job's pods share the other %d", len(before),
+                 plan.n_shards, len(todo))
+        if len(ranges_text(todo)) > MAX_SHARDS_TEXT:  # too scattered for an argument: pods skip complete ones
+            todo = None
+    parallelism, completions = job_shape(plan.n_shards if todo is None else len(todo), parallelism, completions)
+    manifest_doc = render_augment_job(settings, plan, policy_argument(policy, plan), parallelism, completions,
+                                      template, todo)
+    with AugmentJob(plan, settings, manifest_doc, api=api, todo=todo) as job:
+        job.start()
+        manifest = job.wait()
+    return AugmentResult(plan.dataset_id, plan.output_uri, True, False, plan.n_shards,
+                         plan.n_shards - len(before), manifest)

@@ -1,0 +1,198 @@
+"""The trial worker of a pod: `deepaug trial run --spec <uri>`, and the files it reads.
+
+A search's shared context (training and validation arrays as .npz, the training config
+as JSON, the warm-start weights) is uploaded once under `contexts/<digest>/` of the
+shared storage; the digest is of the content, so a resumed search reuses it. Each trial
+then gets a spec document (the TrialSpec plus the URIs of its context and of its record).
+The worker reads both, runs `run_spec` and writes the RUNNING record after each training
+and the finished record, each atomically, to the record URI. A record already there for
+the same spec is resumed (a retried pod keeps the finished trainings), or, if finished,
+left alone.
+
+Exit codes: 0 trial complete; 3 trial failed (its record says why); 2 user error (bad,
+missing or older-format spec or context: retrying cannot help, podFailurePolicy stops
+the Job); 1 anything else (crash, storage down): the Job retries the pod.
+
+>>> EXIT_COMPLETE, EXIT_USER_ERROR, EXIT_TRIAL_FAILED
+(0, 2, 3)
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from deepaug._version import __version__
+from deepaug.errors import InputError
+from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
+from deepaug.storage.backends import Storage, join, locate, open_storage, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+SPEC_FORMAT_VERSION = 1
+SPEC_KIND = "deepaug-trial-spec"
+CONTEXT_FORMAT_VERSION = 1
+EXIT_COMPLETE, EXIT_USER_ERROR, EXIT_TRIAL_FAILED = 0, 2, 3
+_WEIGHTS = "initial.weights.npz"
+
+
+# ---------------------------------------------------------------- the shared context (controller side)
+
+def _training_json(context: TrialContext) -> dict[str, Any]:
+    config = context.config
+    if not isinstance(config.model, str):
+        raise InputError("executor kubernetes needs the child model as a name (basiccnn, wrn_28_10, ...): a keras "
+                         "Model object cannot be sent to pods")
+    fields = dataclasses.asdict(config)
+    fields.pop("child_models_dir")  # the pod uses its own scratch folder
+    return fields
+
+
+def _dataset_npz(data: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, images=data.images, labels=data.labels, class_names=np.array(data.class_names, dtype=str),
+             name=np.array(data.name, dtype=str))
+    return buffer.getvalue()
+
+
+def upload_context(storage: Storage, context: TrialContext) -> str:
+    """Store `context` under contexts/<digest>/ (once; context.json, written last, marks it
+    complete) and return that folder's URI."""
+    training = _training_json(context)
+    weights = None
+    if context.initial_weights is not None:
+        try:
+            weights = Path(context.initial_weights).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read the warm-start weights {context.initial_weights} ({exc.strerror})") from None
+    digest = hashlib.sha256(json.dumps(training, sort_keys=True).encode())
+    for data in (context.train, context.val):
+        for array in (data.images, data.labels):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).data)
+        digest.update(json.dumps([data.class_names, data.name]).encode())
+    digest.update(weights or b"")
+    folder = f"contexts/{digest.hexdigest()[:24]}"
+    if not storage.exists(f"{folder}/context.json"):
+        storage.write(f"{folder}/train.npz", _dataset_npz(context.train))
+        storage.write(f"{folder}/val.npz", _dataset_npz(context.val))
+        if weights is not None:
+            storage.write(f"{folder}/{_WEIGHTS}", weights)
+        write_json(storage, f"{folder}/context.json",
+                   {"format_version": CONTEXT_FORMAT_VERSION, "deepaug_version": __version__, "training": training,
+                    "initial_weights": None if weights is None else _WEIGHTS})
+        log.info("uploaded the trial context (%d + %d images) to %s", len(context.train), len(context.val),
+                 storage.uri(folder))
+    return storage.uri(folder)
+
+
+def spec_document(spec: TrialSpec, context_uri: str, record_uri: str) -> dict[str, Any]:
+    """What the controller stores for a pod: the spec and where its context and record live."""
+    return {"format_version": SPEC_FORMAT_VERSION, "kind": SPEC_KIND, "deepaug_version": __version__,
+            "spec": spec.to_dict(), "context": context_uri, "record": record_uri}
+
+
+# ---------------------------------------------------------------- the pod side
+
+def _read(uri: str, what: str) -> Any:
+    storage, key = locate(uri)
+    try:
+        return read_json(storage, key)
+    except FileNotFoundError:
+        raise InputError(f"{what} {uri} does not exist; the controller writes it before creating the Job (was the "
+                         "storage cleaned, or does the pod see another bucket or volume?)") from None
+
+
+def read_spec(uri: str) -> tuple[TrialSpec, str, str]:
+    """(spec, context URI, record URI) of the spec document at `uri`; InputError if it is not one this reads."""
+    doc = _read(uri, "trial spec")
+    version = doc.get("format_version") if isinstance(doc, Mapping) else None
+    if not isinstance(doc, Mapping) or doc.get("kind", SPEC_KIND) != SPEC_KIND or version != SPEC_FORMAT_VERSION:
+        written = doc.get("deepaug_version", "an older deepaug") if isinstance(doc, Mapping) else "another tool"
+        raise InputError(f"trial spec {uri} has format_version {version!r} (written by {written}); this worker, "
+                         f"deepaug {__version__}, reads format_version {SPEC_FORMAT_VERSION}. Build the worker image "
+                         "from the same deepaug version as the controller (k8s/Dockerfile) and run again")
+    try:
+        return TrialSpec.from_dict(doc["spec"]), str(doc["context"]), str(doc["record"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"trial spec {uri} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _dataset(storage: Storage, key: str) -> Any:
+    from deepaug.datasets.core import Dataset
+
+    with np.load(io.BytesIO(storage.read(key)), allow_pickle=False) as arrays:
+        return Dataset(arrays["images"], arrays["labels"], tuple(str(c) for c in arrays["class_names"]),
+                       str(arrays["name"]))
+
+
+def read_context(uri: str, scratch: str | Path) -> TrialContext:
+    """The TrialContext stored at `uri`; warm-start weights and child models go to `scratch`."""
+    from deepaug.training.train import TrainingConfig
+
+    storage = open_storage(uri)
+    doc = _read(join(uri, "context.json"), "trial context")
+    if not isinstance(doc, Mapping) or doc.get("format_version") != CONTEXT_FORMAT_VERSION:
+        raise InputError(f"trial context {uri} is not format_version {CONTEXT_FORMAT_VERSION}; build the worker image "
+                         "from the same deepaug version as the controller")
+    try:
+        config = TrainingConfig(**doc["training"], child_models_dir=str(Path(scratch) / "child_models"))
+        train, val = _dataset(storage, "train.npz"), _dataset(storage, "val.npz")
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"trial context {uri} is malformed ({type(exc).__name__}: {exc})") from None
+    weights = None
+    if doc.get("initial_weights"):
+        Path(scratch).mkdir(parents=True, exist_ok=True)
+        weights = Path(scratch) / _WEIGHTS
+        weights.write_bytes(storage.read(doc["initial_weights"]))
+    return TrialContext(train, val, config, None if weights is None else str(weights))
+
+
+def stored_record(storage: Storage, key: str, spec: TrialSpec) -> TrialRecord | None:
+    """The record at `key` if it is one of `spec` (same number, seed, kind and policy), else None."""
+    try:
+        record = TrialRecord.from_dict(read_json(storage, key), storage.uri(key))
+    except FileNotFoundError:
+        return None
+    except InputError as exc:
+        log.warning("ignoring the record at %s: %s", storage.uri(key), exc)
+        return None
+    if record.spec != spec:
+        log.warning("the record at %s is of another trial (seed %d, not %d); starting afresh", storage.uri(key),
+                    record.seed, spec.seed)
+        return None
+    return record
+
+
+def run_trial_spec(spec_uri: str) -> int:
+    """`deepaug trial run --spec <uri>`: run the trial, store its records; returns the exit code."""
+    spec, context_uri, record_uri = read_spec(spec_uri)
+    storage, key = locate(record_uri)
+    previous = stored_record(storage, key, spec)
+    if previous is not None and previous.finished:
+        log.info("trial %d is already %s (%s); nothing to do", spec.number, previous.state.value, record_uri)
+        return EXIT_COMPLETE if previous.state is TrialState.COMPLETE else EXIT_TRIAL_FAILED
+
+    def save(record: TrialRecord) -> None:
+        write_json(storage, key, record.to_dict())
+
+    with tempfile.TemporaryDirectory(prefix="deepaug-trial-") as scratch:
+        try:
+            context = read_context(context_uri, scratch)
+        except InputError as exc:  # the trial cannot run: say why in its record, then stop without retries
+            base = previous or TrialRecord.running(spec, "unknown")
+            save(replace(base, state=TrialState.FAILED, finished_at=now(), error=f"InputError: {exc}"))
+            raise
+        if previous is not None:
+            log.info("trial %d resumes after %d finished training(s)", spec.number, len(previous.histories))
+        record = run_spec(spec, context, save, previous)
+    log.info("trial %d %s: reward %s, record %s", spec.number, record.state.value, record.reward, record_uri)
+    return EXIT_COMPLETE if record.state is TrialState.COMPLETE else EXIT_TRIAL_FAILED

@@ -1,0 +1,41 @@
+"""Policies that ship with deepaug, by name (files in deepaug/resources; `policies/` in the repo links to them).
+
+- `noop`: leaves every image unchanged (the no-augmentation baseline).
+- `reference`: a hand-written 5 x 2 policy of mild geometric, occlusion and tone ops,
+  a sensible default for small classification datasets.
+"""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from deepaug.errors import PolicyError
+from deepaug.policy.core import Policy
+
+
+def names() -> list[str]:
+    """Names of the built-in policies."""
+    folder = resources.files("deepaug.resources")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def get(name: str) -> Policy:
+    """The built-in policy called `name`."""
+    if name not in names():
+        raise PolicyError(f"no built-in policy {name!r}; built-in policies are: {', '.join(names())}")
+    with resources.as_file(resources.files("deepaug.resources") / f"{name}.json") as path:
+        return Policy.from_json(path)
+
+
+def resolve(spec: str | os.PathLike) -> Policy:
+    """A policy from a file path (.json, .yaml, .yml) or the name of a built-in policy."""
+    path = Path(spec)
+    if path.exists():
+        return Policy.load(path)
+    if str(spec) in names():
+        return get(str(spec))
+    raise PolicyError(
+        f"policy {str(spec)!r} is neither an existing file nor a built-in policy; pass a path "
+        f"to a policy JSON/YAML file or one of: {', '.join(names())}"
+    )

@@ -1,0 +1,320 @@
+"""Use a found policy in your own Keras / tf.data training, with the search's semantics.
+
+`PolicyLayer` (a Keras layer) and `policy_map_fn` (a `tf.data.Dataset.map` function)
+augment image batches exactly as the search augmented its child models' batches: each
+image draws one sub-policy uniformly at random, and that sub-policy's ops are applied in
+order, each with its probability at its magnitude (AutoAugment semantics). The pixel work
+is `deepaug.policy.core.augment_nhwc` on uint8 images, run through `tf.numpy_function`.
+
+Randomness: the k-th augmented call of a layer (or map function) with seed `seed` uses
+``numpy.random.default_rng([seed, 1, k])``, the generator the search uses for training
+step k, so a seeded layer fed the search's batches reproduces the search's augmented
+batches byte for byte. The step counter lives in the Python object (it is not saved) and
+is taken under a lock, so concurrent calls never share a step.
+
+Pixel values: inputs may be uint8, or integer / float tensors in `value_range` (for
+example (0, 1) or (0, 255)). They are scaled to 0..255, rounded (half to even, like
+`np.rint`) and clipped to uint8, augmented, and scaled back to the input's dtype and
+range. Pixels the policy left unchanged keep their exact input values.
+
+The layer augments only when called with ``training=True`` (as in `model.fit`); at
+inference (`model.predict`, `model(x)`) it returns its input unchanged.
+
+Importing this module imports TensorFlow and Keras; importing `deepaug` does not.
+
+>>> from deepaug.policy.keras import PolicyLayer
+>>> layer = PolicyLayer("reference", seed=0, value_range=(0, 1))
+>>> layer.get_config()["seed"]
+0
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from typing import Any, Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deepaug.errors import ImageError, InputError
+from deepaug.images import CHANNELS
+from deepaug.policy.core import Policy, augment_nhwc
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PolicyLayer", "policy_map_fn"]
+
+PolicyLike = Policy | Mapping[str, Any] | str | os.PathLike
+
+
+# ---------------------------------------------------------------- arguments
+
+def _as_policy(policy: PolicyLike, who: str) -> Policy:
+    """A Policy from a Policy, a policy dict, or a policy file path / built-in name."""
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, Mapping):
+        return Policy.from_dict(dict(policy), source=f"{who} policy")
+    if isinstance(policy, (str, os.PathLike)):
+        from deepaug.policy import builtin
+
+        return builtin.resolve(policy)
+    raise InputError(f"{who}: policy must be a deepaug Policy, a policy dict, a policy file path or "
+                     f"a built-in policy name, got {type(policy).__name__}")
+
+
+def _as_seed(seed: Any, who: str) -> int:
+    """A non-negative int seed; None draws one from fresh entropy (logged, so it can be reused)."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+        logger.info("%s drew seed %d; pass seed=%d to reproduce its augmentations", who, seed, seed)
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"{who}: seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
+def _as_value_range(value_range: Sequence[float], who: str) -> tuple[float, float]:
+    """(low, high): the pixel values that mean black and white in the inputs."""
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise InputError(f"{who}: value_range must be two numbers (low, high) such as (0, 1) or "
+                         f"(0, 255), got {value_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise InputError(f"{who}: value_range must be two finite numbers with low < high, "
+                         f"got {value_range!r}")
+    return low, high
+
+
+def _changes_images(policy: Policy) -> bool:
+    """False when no op of the policy can change a pixel (identity ops, probability 0)."""
+    return policy.changes_images
+
+
+def _check_shape(shape: Any, who: str, allow_single: bool) -> None:
+    """InputError unless `shape` is (N, H, W, C), or (H, W, C) when allowed, with C in {1, 3}."""
+    dims = tf.TensorShape(shape)
+    if dims.rank is None:
+        return  # checked when the images arrive
+    rank = dims.rank
+    channels = dims[-1] if rank else None
+    rank_ok = rank == 4 or (allow_single and rank == 3)
+    if rank_ok and (channels is None or channels in CHANNELS):
+        return
+    gray_batch = "; for a batch of grayscale images add a channel axis (images[..., None])"
+    if rank_ok and channels == 4:
+        hint = "; drop an alpha channel with images[..., :3]"
+    elif rank_ok and rank == 3:
+        hint = gray_batch
+    elif rank_ok:
+        hint = "; convert the images to grayscale (1 channel) or RGB (3 channels)"
+    elif rank == 3:
+        hint = gray_batch + ", for a single image add a batch axis (images[None])"
+    elif rank == 2:
+        hint = "; add a channel axis to a grayscale image (images[..., None])"
+    else:
+        hint = ""
+    expected = "(N, H, W, C) or a single image (H, W, C)" if allow_single else "(N, H, W, C)"
+    raise InputError(f"{who} expects images shaped {expected} with C in {{1, 3}}, got shape "
+                     f"{tuple(dims.as_list())}{hint}")
+
+
+# ---------------------------------------------------------------- the augmentation
+
+class _StepCounter:
+    """Hands out 0, 1, 2, ... to concurrent callers, each number once."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._next = start
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            step = self._next
+            self._next += 1
+        return step
+
+    @property
+    def next_step(self) -> int:
+        with self._lock:
+            return self._next
+
+
+class _Augmenter:
+    """Policy + seed + value range + step counter; augments (N, H, W, C) tensors."""
+
+    def __init__(self, policy: Policy, seed: int, value_range: tuple[float, float]) -> None:
+        self.policy = policy
+        self.seed = seed
+        self.value_range = value_range
+        self.counter = _StepCounter()
+        self.active = _changes_images(policy)
+
+    def _augment_uint8(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4 or x.shape[-1] not in CHANNELS:
+            raise ImageError(f"images must be shaped (N, H, W, C) with C in {{1, 3}}, got shape {x.shape}")
+        step = self.counter.take()
+        return augment_nhwc(self.policy, x, np.random.default_rng([self.seed, 1, step]))
+
+    def __call__(self, images: tf.Tensor) -> tf.Tensor:
+        """`images` (N, H, W, C) augmented; same dtype, range and static shape."""
+        if not self.active:
+            return images
+        dtype = images.dtype
+        if not (dtype.is_integer or dtype.is_floating):
+            raise InputError(f"images must be uint8, integer or float pixel values, got dtype {dtype.name}")
+        low, high = self.value_range
+        exact_uint8 = dtype == tf.uint8 and (low, high) == (0.0, 255.0)
+        work = tf.float64 if dtype == tf.float64 else tf.float32
+        if exact_uint8:
+            quantized = images
+        else:
+            scaled = (tf.cast(images, work) - low) * (255.0 / (high - low))
+            quantized = tf.cast(tf.clip_by_value(tf.round(scaled), 0.0, 255.0), tf.uint8)
+        out = tf.numpy_function(self._augment_uint8, [quantized], tf.uint8, stateful=True,
+                                name="deepaug_policy")
+        out.set_shape(images.shape)
+        if exact_uint8:
+            return out
+        restored = tf.cast(out, work) / 255.0 * (high - low) + low
+        if dtype.is_integer:
+            restored = tf.round(restored)
+        restored = tf.cast(restored, dtype)
+        return tf.where(out == quantized, images, restored)  # untouched pixels keep their exact values
+
+
+# ---------------------------------------------------------------- Keras layer
+
+@keras.saving.register_keras_serializable(package="deepaug")
+class PolicyLayer(keras.layers.Layer):
+    """Augments training batches with a deepaug policy; returns inputs unchanged at inference.
+
+    Args:
+        policy: a `Policy`, a policy dict (the JSON format), a policy file path or a
+            built-in policy name (`deepaug.policy.builtin.names()`).
+        seed: seeds call k with ``default_rng([seed, 1, k])``; None draws a seed once
+            (kept in `seed` and in the config, so a saved model reloads with it).
+        value_range: the input values that mean black and white, e.g. (0, 1) or (0, 255).
+
+    Inputs are batches (N, H, W, C) with C in {1, 3}, uint8 or integer / float in
+    `value_range`; outputs have the same dtype, range and shape. The layer runs NumPy
+    code, so models that contain it are not XLA-compiled.
+
+    >>> import keras
+    >>> from deepaug.policy.keras import PolicyLayer
+    >>> model = keras.Sequential([keras.Input((32, 32, 3)),
+    ...                           PolicyLayer("reference", seed=0, value_range=(0, 1)),
+    ...                           keras.layers.Conv2D(8, 3), keras.layers.GlobalAveragePooling2D(),
+    ...                           keras.layers.Dense(10)])
+    >>> model.layers[0].seed
+    0
+    """
+
+    def __init__(self, policy: PolicyLike, seed: int | None = None,
+                 value_range: Sequence[float] = (0, 255), **kwargs: Any) -> None:
+        kwargs.setdefault("autocast", False)  # keep the input dtype (uint8 stays uint8)
+        super().__init__(**kwargs)
+        who = f"PolicyLayer {self.name!r}"
+        self._augmenter = _Augmenter(_as_policy(policy, who), _as_seed(seed, who),
+                                     _as_value_range(value_range, who))
+        self.supports_jit = False  # tf.numpy_function cannot be XLA-compiled
+
+    @property
+    def policy(self) -> Policy:
+        return self._augmenter.policy
+
+    @property
+    def seed(self) -> int:
+        return self._augmenter.seed
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return self._augmenter.value_range
+
+    @property
+    def step(self) -> int:
+        """The step whose generator the next augmented call uses (starts at 0; not saved)."""
+        return self._augmenter.counter.next_step
+
+    def build(self, input_shape: Any) -> None:
+        _check_shape(input_shape, f"PolicyLayer {self.name!r}", allow_single=False)
+
+    def call(self, inputs: Any, training: Any = None) -> tf.Tensor:
+        inputs = tf.convert_to_tensor(inputs)
+        _check_shape(inputs.shape, f"PolicyLayer {self.name!r}", allow_single=False)
+        if tf.is_tensor(training):
+            return tf.cond(tf.cast(training, tf.bool), lambda: self._augmenter(inputs), lambda: inputs)
+        if not training:
+            return inputs
+        return self._augmenter(inputs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def compute_output_spec(self, inputs: Any, training: Any = None) -> keras.KerasTensor:
+        _check_shape(inputs.shape, f"PolicyLayer {self.name!r}", allow_single=False)
+        return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(policy=self.policy.to_dict(), seed=self.seed, value_range=list(self.value_range))
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "PolicyLayer":
+        config = dict(config)
+        config["policy"] = Policy.from_dict(config.get("policy"), source="PolicyLayer config policy")
+        return super().from_config(config)
+
+
+# ---------------------------------------------------------------- tf.data
+
+def policy_map_fn(policy: PolicyLike, seed: int | None = None,
+                  value_range: Sequence[float] = (0, 255)) -> Callable[..., Any]:
+    """A function for `tf.data.Dataset.map` that augments images with `policy`.
+
+    The dataset's elements are `images` or a tuple `(images, labels, ...)`: only the first
+    entry is augmented, the rest pass through. Images are batches (N, H, W, C) or single
+    images (H, W, C), C in {1, 3}, uint8 or in `value_range`; dtype, range and shape are
+    kept. Call k of the function uses ``default_rng([seed, 1, k])`` (seed=None draws one;
+    it is kept in the function's `seed` attribute).
+
+    Which element gets which k follows the order in which tf.data runs the calls. Map
+    sequentially (no `num_parallel_calls`) for reproducible results: with parallel calls
+    the calls race for the counter, so the seeds of elements can differ between runs
+    (whether or not `deterministic` is set; it orders the outputs, not the calls).
+
+    >>> import numpy as np, tensorflow as tf
+    >>> from deepaug.policy.keras import policy_map_fn
+    >>> x, y = np.zeros((8, 32, 32, 3), np.uint8), np.arange(8)
+    >>> ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).map(policy_map_fn("reference", seed=0))
+    >>> [tuple(b.shape) for b, _ in ds]
+    [(4, 32, 32, 3), (4, 32, 32, 3)]
+    """
+    who = "policy_map_fn"
+    augmenter = _Augmenter(_as_policy(policy, who), _as_seed(seed, who), _as_value_range(value_range, who))
+
+    @tf.autograph.experimental.do_not_convert
+    def augment(*element: Any) -> Any:
+        if not element or isinstance(element[0], Mapping):
+            raise InputError("policy_map_fn maps datasets of images or of tuples (images, labels, ...); "
+                             "for dict elements call it on the images yourself, e.g. "
+                             "ds.map(lambda d: {**d, 'image': fn(d['image'])})")
+        images = tf.convert_to_tensor(element[0])
+        if images.shape.rank is None:
+            raise InputError("policy_map_fn needs images of known rank; set it with "
+                             "tf.ensure_shape(images, (None, None, None, 3)) or similar")
+        _check_shape(images.shape, who, allow_single=True)
+        if images.shape.rank == 3:
+            out = augmenter(images[None])[0]
+        else:
+            out = augmenter(images)
+        return out if len(element) == 1 else (out, *element[1:])
+
+    augment.seed = augmenter.seed  # type: ignore[attr-defined]
+    augment.policy = augmenter.policy  # type: ignore[attr-defined]
+    return augment

@@ -1,0 +1,343 @@
+"""The experiment report: plots and a markdown summary derived from the trial records.
+
+`make_report` reads an experiment folder (see `deepaug.search.experiment`) and writes
+``<folder>/report/``: ``rewards.png`` (reward per trial, running best, baseline),
+``ops.png`` (the ops the best policies use), ``samples.png`` (the search's sample images
+beside copies augmented by the best policy; only when ``samples.npz`` exists) and
+``summary.md``, which links them. Figures are drawn with matplotlib's Agg canvas
+directly, so pyplot and the global backend are never touched.
+
+>>> from deepaug.reports.report import make_report, resolve_experiment
+>>> make_report(resolve_experiment("my_search"))   # doctest: +SKIP
+PosixPath('reports/experiments/my_search/report/summary.md')
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from deepaug.errors import InputError
+from deepaug.execution.trials import BASELINE, TrialRecord, TrialState
+from deepaug.policy.core import Policy
+from deepaug.reports.demo import make_grid
+from deepaug.search import notebook
+from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+SAMPLES_FILE = "samples.npz"
+MAX_SAMPLES = 8   # sample images shown in samples.png
+VARIANTS = 3      # augmented copies of each sample
+
+
+# ---------------------------------------------------------------- finding experiments
+
+def resolve_experiment(name_or_path: str | Path, reports_dir: str | Path = "reports") -> Path:
+    """An experiment folder from its path or its name under ``<reports_dir>/experiments/``."""
+    path = Path(name_or_path)
+    if (path / "config.json").is_file():
+        return path
+    named = experiment_folder(reports_dir, str(name_or_path))
+    if len(path.parts) == 1 and (named / "config.json").is_file():
+        return named
+    root = Path(reports_dir) / "experiments"
+    found = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+    listing = ", ".join(found) if found else f"none (no experiment folders in {root})"
+    raise InputError(f"no experiment {str(name_or_path)!r}: it is neither an experiment folder (with config.json) "
+                     f"nor a name under {root}. Experiments there: {listing}. Give one of those names, "
+                     "or the path of an experiment folder")
+
+
+# ---------------------------------------------------------------- what the report shows
+
+def op_counts(records: Sequence[TrialRecord], top_k: int = 5) -> dict[str, int]:
+    """How often each op occurs in the top_k search policies (probability > 0, identity left out).
+
+    Most frequent first, ties by name.
+    """
+    counts: Counter[str] = Counter()
+    for record in notebook.ranked(records)[:top_k]:
+        policy = record.policy_object()
+        if policy is None:
+            continue
+        if policy.distribution is not None:  # the ops it may draw (identity left out)
+            counts.update(op.name for op in policy.distribution.ops if op.name != "identity")
+        counts.update(op.name for sub in policy for op in sub if op.probability > 0 and op.name != "identity")
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple[Policy | None, str]:
+    """The best policy and where it came from: the race's answer (distribution search), else the
+    best trial's record, else best_policy.json."""
+    verdict = read_verdict(experiment)
+    if verdict is not None:
+        try:
+            source = f"trial {verdict['winner']}, " + ("the race winner" if verdict.get("beat_controls")
+                                                       else "a control: nothing beat it")
+            return Policy.from_dict(verdict["policy"]), source
+        except (KeyError, InputError) as exc:
+            log.warning("ignoring verdict.json: %s", exc)
+    ranked = notebook.ranked(records)
+    if ranked and ranked[0].policy is not None:
+        return ranked[0].policy_object(), f"trial {ranked[0].number}"
+    if experiment.best_policy_path.is_file():
+        try:
+            return Policy.load(experiment.best_policy_path), experiment.best_policy_path.name
+        except InputError as exc:
+            log.warning("ignoring %s: %s", experiment.best_policy_path, exc)
+    return None, ""
+
+
+def read_verdict(experiment: Experiment) -> dict | None:
+    """verdict.json of a distribution search, or None (deepaugment search, or no race yet)."""
+    path = experiment.folder / "verdict.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
+    """The race section: the verdict, then each finalist and control with its paired gains."""
+    lines = ["", "## Race against the free baselines", "", f"**{verdict.get('message', '')}**", "",
+             f"- Rungs (epochs): {verdict.get('rungs')}; race on {len(verdict.get('race_seeds') or [])} common "
+             f"seeds; search cost {_duration(float(verdict.get('training_seconds') or 0))} of training "
+             "(summed over trials)"]
+    try:
+        import pandas as pd
+
+        from deepaug.search.study import gain_text as gain
+
+        table = pd.read_csv(experiment.top_policies_path)
+    except (OSError, ValueError):
+        return lines
+    if "stage" not in table:
+        return lines
+
+    lines += ["", "| trial | what | reward | vs TrivialAugment (points, 95% interval) | vs RandAugment | policy |",
+              "|---:|---|---:|---:|---:|---|"]
+    for _, row in table[table["stage"] == "race"].iterrows():
+        what = row["name"] if row["kind"] == "control" else ("**winner**" if row["winner"] else "finalist")
+        lines.append(f"| {row['trial']} | {what} | {row['reward']:.4f} | {gain(row, 'trivialaugment')} | "
+                     f"{gain(row, 'randaugment')} | {str(row['policy_text']).replace('|', '/')} |")
+    return lines
+
+
+def load_samples(folder: Path) -> tuple[np.ndarray | None, str]:
+    """The sample images (N, H, W, C uint8) of ``samples.npz``, or None and why not."""
+    path = Path(folder) / SAMPLES_FILE
+    if not path.is_file():
+        return None, f"no {SAMPLES_FILE} in the experiment folder"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images = np.asarray(data["images"])
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("cannot read sample images from %s: %s", path, exc)
+        return None, f"{SAMPLES_FILE} could not be read ({exc})"
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
+        return None, f"{SAMPLES_FILE} holds {images.dtype} images of shape {images.shape}, not (N, H, W, 1|3) uint8"
+    return images[:MAX_SAMPLES], ""
+
+
+# ---------------------------------------------------------------- figures
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png")
+    finally:
+        fig.clear()
+    return buffer.getvalue()
+
+
+def rewards_png(records: Sequence[TrialRecord], name: str) -> bytes:
+    """Reward per trial with its std, failed trials as x at the bottom, running best, baseline."""
+    fig = _figure(9.5, 4.5)
+    ax = fig.add_subplot()
+    done = sorted((r for r in records if r.kind != BASELINE and r.state is TrialState.COMPLETE),
+                  key=lambda r: r.number)
+    if done:
+        x = [r.number for r in done]
+        y = [float(r.reward) for r in done]
+        err = [float(r.reward_std) if r.reward_std is not None and math.isfinite(r.reward_std) else 0.0
+               for r in done]
+        ax.errorbar(x, y, yerr=err, fmt="o", color="tab:blue", ecolor="tab:gray", capsize=3, label="trial reward")
+        ax.step(x, np.maximum.accumulate(y), where="post", color="tab:green", label="best so far")
+    base = notebook.baseline_reward(records)
+    if base is not None:
+        ax.axhline(base, color="tab:red", linestyle="--", label=f"no augmentation ({base:.4f})")
+    for state, marker, color, label in ((TrialState.FAILED, "x", "tab:red", "failed trial"),
+                                        (TrialState.RUNNING, "^", "tab:gray", "running trial")):
+        numbers = [r.number for r in records if r.state is state]
+        if numbers:  # at the bottom of the axes, whatever the reward range
+            ax.scatter(numbers, [0.03] * len(numbers), marker=marker, color=color, label=label,
+                       transform=ax.get_xaxis_transform())
+    if records:  # the markers above do not widen the x range by themselves
+        ax.set_xlim(min(r.number for r in records) - 0.5, max(r.number for r in records) + 0.5)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if not done and base is None:
+        ax.text(0.5, 0.5, "no completed trials yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(f"Rewards of experiment {name}")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("reward (validation accuracy)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:  # outside the axes, so it hides no marker
+        fig.legend(loc="outside right upper")
+    return _png(fig)
+
+
+def ops_png(counts: dict[str, int], top_k: int, name: str) -> bytes:
+    """A horizontal bar chart of op counts, most frequent at the top."""
+    fig = _figure(7, max(2.5, 0.35 * len(counts) + 1.2))
+    ax = fig.add_subplot()
+    if counts:
+        names = list(counts)[::-1]
+        bars = ax.barh(names, [counts[n] for n in names], color="tab:blue")
+        ax.bar_label(bars, padding=2)
+        ax.margins(x=0.08)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    else:
+        ax.text(0.5, 0.5, "no completed search trials yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title(f"Ops in the top {top_k} policies of {name}")
+    ax.set_xlabel("occurrences (ops with probability > 0, identity left out)")
+    return _png(fig)
+
+
+def samples_png(images: np.ndarray, policy: Policy, seed: int = 0, variants: int = VARIANTS) -> bytes:
+    """Each image beside `variants` copies augmented by `policy` (same seed, same picture)."""
+    rng = np.random.default_rng(seed)
+    grid = make_grid(images, [policy.apply(images, seed=rng) for _ in range(variants)])
+    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the sample grid as PNG")
+    return png.tobytes()
+
+
+# ---------------------------------------------------------------- summary
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _increase(reward: float, base: float | None) -> str:
+    return "n/a (no baseline)" if base is None else f"{100.0 * (reward - base):+.2f} pp"
+
+
+def _std(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f" ± {value:.4f}"
+
+
+def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top_k: int = 5,
+                     best: tuple[Policy | None, str] = (None, ""), images: dict[str, str] | None = None,
+                     notes: Sequence[str] = ()) -> str:
+    """The summary's markdown.
+
+    `best` is the best policy and its source (see `best_policy`); `images` maps a title to
+    a file name relative to the report folder; `notes` are lines listed under the figures.
+    """
+    policy, source = best
+    images = images or {}
+    info = experiment.summary(list(records))
+    base = info["baseline_reward"]
+    ranked = notebook.ranked(records)
+    lines = [f"# Experiment {experiment.name}", "",
+             f"- Trials: {info['trials']} ({info['complete']} complete, {info['failed']} failed, "
+             f"{info['running']} running)",
+             f"- Baseline reward (no augmentation): {'not measured' if base is None else f'{base:.4f}'}"]
+    verdict = read_verdict(experiment)
+    if verdict is not None:  # a distribution search: its answer is the race's, below
+        lines.pop()
+    elif ranked:
+        top = ranked[0]
+        lines += [f"- Best reward: {top.reward:.4f}{_std(top.reward_std)} (trial {top.number})",
+                  f"- Expected accuracy increase over the baseline: {_increase(top.reward, base)}"]
+    else:
+        lines.append("- No completed search trials yet: there is no best policy to report.")
+    finished = [r.seconds for r in records if r.finished]
+    mean = f", mean {_duration(sum(finished) / len(finished))} per finished trial" if finished else ""
+    lines.append(f"- Trial time: total {_duration(sum(r.seconds for r in records))}{mean}")
+    if policy is not None:
+        lines += ["", f"## Best policy ({source})", "", "```", str(policy), "```"]
+    if verdict is not None:
+        lines += race_markdown(experiment, verdict)
+    elif ranked:
+        lines += ["", f"## Top policies ({min(top_k, len(ranked))} of {len(ranked)} completed search trials)", "",
+                  "| trial | reward | increase | policy |", "|---:|---|---:|---|"]
+        for r in ranked[:top_k]:
+            pol = r.policy_object()
+            text = "none" if pol is None else "; ".join(str(sub) for sub in pol)
+            lines.append(f"| {r.number} | {r.reward:.4f}{_std(r.reward_std)} | {_increase(r.reward, base)} "
+                         f"| {text.replace('|', '/')} |")
+    if images or notes:
+        lines += ["", "## Figures"]
+        for title, file in images.items():
+            lines += ["", f"![{title}]({file})"]
+        lines += [""] + [f"- {note}" for note in notes] if notes else []
+    failed = [r for r in records if r.state is TrialState.FAILED]
+    if failed:
+        lines += ["", "## Failed trials", ""]
+        for r in failed:
+            first = (r.error or "").strip().splitlines()
+            lines.append(f"- trial {r.number}: {first[0] if first else '(no error recorded)'}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def make_report(folder: str | Path, top_k: int = 5, seed: int = 0) -> Path:
+    """Write ``<folder>/report/`` (see the module docstring); return the path of summary.md."""
+    if top_k < 1:
+        raise InputError(f"top_k must be at least 1, got {top_k}")
+    experiment = Experiment(folder)
+    if experiment.stored() is None:
+        raise InputError(f"{experiment.folder} is not a deepaug experiment folder (it has no config.json); "
+                         "give the folder a search wrote, reports/experiments/<experiment_name>")
+    records = experiment.records()
+    out = experiment.report_dir
+    images: dict[str, str] = {}
+    notes: list[str] = []
+    atomic_write_bytes(out / "rewards.png", rewards_png(records, experiment.name))
+    images["Reward per trial"] = "rewards.png"
+    atomic_write_bytes(out / "ops.png", ops_png(op_counts(records, top_k), top_k, experiment.name))
+    images[f"Ops in the top {top_k} policies"] = "ops.png"
+    best = policy, source = best_policy(experiment, records)
+    samples, why = load_samples(experiment.folder)
+    if policy is None:
+        notes.append("No sample images: there is no best policy yet.")
+    elif samples is None:
+        notes.append(f"No sample images: {why}.")
+    else:
+        atomic_write_bytes(out / "samples.png", samples_png(samples, policy, seed))
+        images[f"Sample images augmented by the best policy ({source}, seed {seed})"] = "samples.png"
+    summary = out / "summary.md"
+    atomic_write_text(summary, summary_markdown(experiment, records, top_k, best, images, notes))
+    log.info("wrote the report of experiment %r to %s", experiment.name, out)
+    return summary

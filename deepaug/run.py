@@ -1,0 +1,270 @@
+"""`deepaug run`: search for a policy, then augment the whole dataset with the winner.
+
+One config file holds both halves: the search's keys (as for `deepaug optimize`) and an
+`augment:` section (`deepaug augment`'s options; see `deepaug.augmentation.request.AugmentSection`).
+Every part of the augment section is checked before the first trial (options, the
+input's listing, the output against the input, Kubernetes settings), so a typo does not
+surface hours later. After the search, the best policy (the experiment's
+`best_policy.json`) drives `deepaug.api.augment`, and `augment.json` in the
+experiment folder records what was built from it: policy, input, output, dataset id,
+totals. Running the same command again resumes the search if it is short of trials and
+the augmentation run if it is short of shards; a complete dataset is found, not rebuilt.
+
+>>> from deepaug.run import run_pipeline
+>>> outcome = run_pipeline("run.yaml")                      # doctest: +SKIP
+>>> outcome.augment.manifest["totals"]                      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from deepaug.augmentation.request import AugmentSection
+from deepaug.errors import InputError, SearchError, problems
+from deepaug.search.config import SearchConfig
+from deepaug.storage.atomic import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+    from deepaug.api import DeepAugment
+    from deepaug.augmentation.plan import RunPlan
+    from deepaug.augmentation.run import AugmentResult
+
+log = logging.getLogger(__name__)
+
+RECORD = "augment.json"  # in the experiment folder
+_CHECK_POLICY = "reference"  # stands in for the winner while the augment section is checked
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What `run_pipeline` did: the search (its top table) and the augmentation run."""
+
+    search: "DeepAugment"
+    table: "pandas.DataFrame"
+    augment: "AugmentResult"
+    record_path: Path
+
+
+def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") -> str:
+    """The augment input: the section's, else the search's dataset (a named one exported to .npz)."""
+    if section.input is not None:
+        return section.input
+    from deepaug.datasets.core import NAMED
+
+    name = str(run.dataset).strip().lower().replace("-", "_")
+    if name not in NAMED:
+        return run.dataset  # a folder or an .npz: augment the originals
+    if section.executor == "kubernetes":
+        raise InputError(f"augment.input is needed with executor kubernetes: the pods cannot read {run.dataset!r} "
+                         "from this machine. Upload its images (a folder of class sub-folders or an .npz) to s3:// "
+                         "or the shared volume and name it in augment.input")
+    path = search.experiment_dir / "augment" / f"{name}-train.npz"
+    if not path.is_file():  # written whole or not at all
+        import io
+
+        import numpy as np
+
+        from deepaug.storage.atomic import atomic_write_bytes
+
+        buffer, images = io.BytesIO(), search.data.images
+        np.savez(buffer, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
+        atomic_write_bytes(path, buffer.getvalue())
+        log.info("wrote the training split of %s (%d images) to %s as the augment input", run.dataset,
+                 len(search.data), path)
+    return str(path)
+
+
+def augment_options(section: AugmentSection, config: SearchConfig) -> dict[str, Any]:
+    """Keyword arguments of `augment()` (after policy, input, output) from the section."""
+    from deepaug.execution.local_pool import default_workers
+
+    options: dict[str, Any] = dict(variants=section.variants, format=section.format, size=section.size,
+                                   crop=section.crop, seed=section.seed, shard_size=section.shard_size,
+                                   jpeg_quality=section.jpeg_quality, png_compression=section.png_compression,
+                                   io_threads=section.io_threads)
+    if section.executor == "kubernetes":
+        if section.workers is not None or section.queue is not None:
+            raise InputError("augment: workers and queue are for executor local; with executor kubernetes the "
+                             "pods share the work (set parallelism and completions instead)")
+        if config.kubernetes is None:
+            raise InputError("augment: executor kubernetes needs the config's `kubernetes:` section (at least "
+                             "image); see k8s/README.md")
+        options.update(executor="kubernetes", kubernetes=config.kubernetes, parallelism=section.parallelism,
+                       completions=section.completions)
+    else:
+        if section.parallelism is not None or section.completions is not None:
+            raise InputError("augment: parallelism and completions are for executor kubernetes; locally, set "
+                             "workers")
+        options.update(workers=section.workers or default_workers(), queue=section.queue)
+    return options
+
+
+def check_output(plan: "RunPlan", dst: str) -> None:
+    """InputError now, rather than after the search, when the output cannot take this run's dataset:
+    it holds files that are not a deepaug dataset, or a dataset of another input or other options."""
+    from deepaug.augmentation.workers import find_output
+
+    if "{id}" in dst:
+        return  # a location of its own per dataset
+    if find_output(plan, ignore_policy=True, label="augment.output ") is not None:
+        log.warning("augment.output %s already holds a dataset of this input and options: it is reused if the "
+                    "search's winner is its policy, else the run stops after the search; put '{id}' in the output "
+                    "to keep one dataset per policy", plan.output_uri)
+
+
+def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
+    """Everything about the augmentation run that can be checked before the search has a winner."""
+    from deepaug.augmentation.plan import make_plan
+
+    plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "png_compression",
+                 "io_threads")
+    plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **{k: options[k] for k in plan_keys})
+    check_output(plan, dst)
+    if options.get("executor") == "kubernetes":
+        from deepaug.kubernetes.augment import check_request, check_shape
+        from deepaug.kubernetes.client import connect
+
+        check_shape(options["parallelism"], options["completions"])
+        connect(check_request(plan, options["kubernetes"]))  # the kubeconfig loads (no API call yet)
+    log.info("augment section checked: %d input images from %s, output %s", len(plan.listing), src, dst)
+
+
+def write_record(folder: Path, document: dict[str, Any]) -> Path:
+    path = folder / RECORD
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
+    """Search as the config says, then augment the dataset with the best policy; see the module docstring."""
+    run, config = load_config_file(path, **overrides)
+    if run.augment is None:
+        raise InputError(f"{path} has no `augment:` section, so there is nothing to do after the search: add one "
+                         "(e.g. `augment: {output: augmented/, variants: 4}`), or run `deepaug optimize` to "
+                         "search only")
+    from deepaug.api import DeepAugment
+
+    search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
+                         image_size=run.image_size, square_crop=run.square_crop)
+    section = run.augment
+    options = augment_options(section, config)
+    src = augment_input(run, section, search)
+    dst = section.output or str(search.experiment_dir / "augmented" / "{id}")
+    check_augment(src, dst, options)
+
+    table = search.optimize(run.iterations)
+    policy = search.best_policy
+    if policy is None:
+        raise SearchError(f"the search finished without a successful trial, so there is no policy to augment with; "
+                          f"see the trial records in {search.experiment_dir / 'trials'}")
+    if search.verdict is not None:  # the distribution search: its answer, a winner or a control
+        log.info("augmenting with the search's answer: %s", search.verdict.message)
+    elif len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
+        log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
+    record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
+              "output": dst, "options": {k: v for k, v in options.items() if k != "kubernetes"}, "complete": False}
+    write_record(search.experiment_dir, record)  # says what is being built while it is built
+
+    from deepaug.api import augment
+
+    try:
+        result = augment(policy, src, dst, **options)
+    except Exception as exc:
+        write_record(search.experiment_dir, {**record, "error": f"{type(exc).__name__}: {exc}"})
+        raise
+    record.update(dataset_id=result.dataset_id, output=result.output, complete=result.complete,
+                  cached=result.cached, totals=(result.manifest or {}).get("totals"))
+    return RunOutcome(search, table, result, write_record(search.experiment_dir, record))
+
+
+# ---------------------------------------------------------------- config files
+
+RUN_KEYS = {"dataset": "named dataset, .npz file (images, labels) or folder of class sub-folders",
+            "data_dir": "folder holding a named dataset's files (mnist, fashion_mnist)",
+            "image_size": "resize every image to this size (int or [h, w]); for files and folders",
+            "square_crop": "centre-crop each image to a square before resizing",
+            "iterations": "search trials to run (default 20); --iterations overrides",
+            "augment": "for `deepaug run`: the augmentation run after the search (input, output, variants, ...)"}
+BUILTIN_CONFIGS = ("quickstart",)
+
+
+class RunFile(BaseModel):
+    """What a config file says beyond the search config: the data, the length of the run, the augment run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    data_dir: str | None = None
+    image_size: int | tuple[int, int] | None = None
+    square_crop: bool = False
+    iterations: int = Field(20, ge=1)
+    augment: AugmentSection | None = None
+
+
+def read_config_file(path: str) -> tuple[dict[str, Any], str]:
+    import json
+    import os
+
+    import yaml
+
+    from deepaug import resources
+
+    if not os.path.exists(path) and path in BUILTIN_CONFIGS:
+        text = resources.text(f"{path}.yaml")
+        source = f"built-in config {path!r}"
+    else:
+        text = resources.read_user_file(path, "config file", "pass a YAML or JSON file, or one of the built-in "
+                                      f"configs: {', '.join(BUILTIN_CONFIGS)}")
+        source = f"config file {path!r}"
+    try:
+        data = json.loads(text) if path.lower().endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"{source} does not parse ({exc}); fix the syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{source} must hold a mapping of config keys, got {type(data).__name__}")
+    return data, source
+
+
+def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[RunFile, SearchConfig]:
+    """A YAML/JSON config file (or a built-in config name) -> (RunFile, SearchConfig).
+
+    Keys not in either are refused with the list of valid keys; `overrides` that are not
+    None replace the file's values. A config without `experiment_name` is named after
+    the file, so running the same command again resumes the same experiment.
+    """
+    from pathlib import Path
+
+    data, source = read_config_file(str(path))
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    run = {k: data.pop(k) for k in list(data) if k in RUN_KEYS}
+    if "dataset" not in run:
+        raise InputError(f"{source} has no `dataset`: name one ({', '.join(_named())}), an .npz file with "
+                         "`images` and `labels`, or a folder with one sub-folder of images per class")
+    try:
+        run_file = RunFile(**run)
+    except ValidationError as exc:
+        raise InputError(f"{source}: {problems(exc)}") from None
+    data.setdefault("experiment_name", Path(str(path)).stem)
+    if "model" in data and not isinstance(data["model"], str):
+        raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")
+    try:
+        config = SearchConfig.from_user(data)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc} (and in config files also: {', '.join(RUN_KEYS)})") from None
+    return run_file, config
+
+
+def _named() -> list[str]:
+    from deepaug.datasets.core import NAMED
+
+    return list(NAMED)

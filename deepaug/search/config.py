@@ -1,0 +1,177 @@
+"""The search configuration: DeepAugment's keys plus deepaug's, validated before any work.
+
+`SearchConfig.from_user(dict_or_None)` accepts exactly the keys below; unknown keys and
+bad values fail with the list of valid keys. The caller's dict is never modified and
+the defaults are never mutated (each config is a new frozen object).
+
+>>> cfg = SearchConfig.from_user({"child_epochs": 10, "seed": 3})
+>>> cfg.child_epochs, cfg.train_set_size
+(10, 2000)
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from deepaug.errors import InputError, problems
+from deepaug.kubernetes.settings import KubernetesSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.search.distribution_space import DistributionSpace
+    from deepaug.search.space import SearchSpace
+    from deepaug.training.train import TrainingConfig
+
+log = logging.getLogger(__name__)
+
+# DeepAugment accepted a `logging` key holding the logging module; deepaug logs through
+# the standard `logging` tree, so the key is accepted and ignored.
+_IGNORED_KEYS = ("logging",)
+
+
+class SearchConfig(BaseModel):
+    """Everything a search needs to know; DeepAugment's defaults where it had them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              protected_namespaces=())
+
+    # DeepAugment's keys
+    model: Any = "basiccnn"
+    method: Literal["bayesian_optimization", "random"] = "bayesian_optimization"
+    train_set_size: int = Field(2000, ge=2)
+    opt_samples: int = Field(3, ge=1)
+    opt_last_n_epochs: int = Field(3, ge=1)
+    opt_initial_points: int = Field(10, ge=1)
+    child_epochs: int = Field(50, ge=1)
+    child_first_train_epochs: int = Field(0, ge=0)
+    child_batch_size: int = Field(64, ge=1)
+    pre_aug_weights_path: str | None = None
+    notebook_path: str | None = None
+    # deepaug's keys
+    seed: int | None = Field(None, ge=0)
+    overfit_threshold: float = Field(0.10, gt=0, le=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    n_sub_policies: int = Field(5, ge=1)
+    ops_per_sub_policy: int = Field(2, ge=1)
+    ops: tuple[str, ...] | None = None
+    search_probabilities: bool = True
+    fixed_probability: float = Field(0.5, ge=0, le=1)
+    experiment_name: str | None = None
+    reports_dir: str = "reports"
+    policies_dir: str = "policies"
+    child_models_dir: str = "child_models"
+    executor: Literal["inline", "local", "kubernetes"] = "local"
+    workers: int | None = Field(None, ge=1)  # None: one local worker per core (at most 8); kubernetes: 4 Jobs
+    kubernetes: KubernetesSettings | None = None  # for executor: kubernetes (k8s/README.md)
+    validation_size: int | None = Field(None, ge=1)
+    # the distribution search (search_space: distribution); see deepaug/study.py
+    search_space: Literal["distribution", "deepaugment"] = "distribution"
+    search_seeds: int = Field(1, ge=1)  # common seeds every candidate is screened on
+    rungs: int = Field(2, ge=1)  # successive-halving rungs; the last one trains child_epochs
+    halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
+    finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
+    race_seeds: int = Field(3, ge=2)  # paired seeds of the final race (>= 2 for an interval)
+    validation_images: Any = None  # your own validation set (an array, or a dataset name/path)
+    validation_labels: Any = None
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from deepaug.training.models import parse_model_name
+
+            parse_model_name(value)
+            return value
+        if type(value).__module__.startswith(("keras", "tf_keras", "tensorflow")) or hasattr(value, "fit"):
+            return value
+        raise ValueError(f"must be a model name or a keras Model, got {type(value).__name__}")
+
+    @field_validator("ops")
+    @classmethod
+    def _ops(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            from deepaug import ops
+
+            for name in value:
+                ops.get(name)
+        return value
+
+    @field_validator("pre_aug_weights_path")
+    @classmethod
+    def _weights(cls, value: str | None) -> str | None:
+        import os
+
+        if value is not None and not os.path.isfile(value):
+            raise ValueError("no such weights file; give the path of a .weights.npz file that "
+                             "deepaug saved (child_models/), or leave it out")
+        return value
+
+    @field_validator("experiment_name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or value in (".", "..") or value.startswith(".")):
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return value
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return list(cls.model_fields)
+
+    @classmethod
+    def from_user(cls, config: Mapping[str, Any] | "SearchConfig" | None = None, **overrides: Any) -> "SearchConfig":
+        """Validate a user's dict (never modified) into a new config, or raise InputError."""
+        if isinstance(config, SearchConfig):
+            data = config.model_dump()
+        elif config is None:
+            data = {}
+        elif isinstance(config, Mapping):
+            data = dict(config)
+        else:
+            raise InputError(f"config must be a dict, got {type(config).__name__}")
+        data.update(overrides)
+        for key in _IGNORED_KEYS:
+            if key in data:
+                data.pop(key)
+                log.info("config key %r is ignored: deepaug logs through Python's logging module", key)
+        unknown = sorted(set(data) - set(cls.model_fields))
+        if unknown:
+            raise InputError(f"unknown config keys {unknown}; valid keys are: {', '.join(cls.keys())}")
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            raise InputError(f"bad config: {problems(exc)}. Valid keys are: {', '.join(cls.keys())}") from None
+
+    def make_search_space(self, channels: int = 3) -> "SearchSpace | DistributionSpace":
+        """The search space this config asks for (colour-only ops left out of a distribution
+        space when `channels` is 1)."""
+        if self.search_space == "distribution":
+            from deepaug.search.distribution_space import DistributionSpace
+
+            return DistributionSpace(self.ops, channels)
+        from deepaug.search.space import SearchSpace
+
+        return SearchSpace(self.n_sub_policies, self.ops_per_sub_policy, self.ops,
+                           self.search_probabilities, self.fixed_probability)
+
+    def training_config(self) -> "TrainingConfig":
+        from deepaug.training.train import TrainingConfig
+
+        return TrainingConfig(model=self.model, child_epochs=self.child_epochs,
+                              child_batch_size=self.child_batch_size,
+                              child_first_train_epochs=self.child_first_train_epochs,
+                              opt_samples=self.opt_samples, opt_last_n_epochs=self.opt_last_n_epochs,
+                              overfit_threshold=self.overfit_threshold, learning_rate=self.learning_rate,
+                              child_models_dir=self.child_models_dir)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form for the experiment folder (a keras model is named, not stored)."""
+        data = self.model_dump()
+        if not isinstance(self.model, str):
+            data["model"] = f"keras:{getattr(self.model, 'name', type(self.model).__name__)}"
+        data["ops"] = list(self.ops) if self.ops is not None else None
+        for key in ("validation_images", "validation_labels"):  # arrays are recorded by fingerprint
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                data[key] = "array" if key == "validation_labels" else "array (see data.validation)"
+        return data

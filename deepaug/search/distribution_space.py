@@ -1,0 +1,232 @@
+"""The distribution search space: a few dimensions that contain the strong free baselines.
+
+A point has 12 values (fewer when ops are excluded):
+
+- one weight level per op group, an integer 0..3 (0 switches the group off), shared by
+  the group's ops: `identity`; `geometric` (rotate, shear, translate-x/y); `tone`
+  (brightness, contrast, solarize, posterize, sharpness, color); `histogram`
+  (auto-contrast, equalize); `photometric` (gamma, brighten, blur, sharpen, noise, hue);
+  `rare` (invert, emboss, vertical flip, dropouts, salt-and-pepper, fog, clouds);
+- `n`, ops per image, 1..3; `magnitude` (the top of the range) and `spread` in [0, 1];
+- the base: `flip` 0/1 (probability 0 or 1/2), `crop` 0/1/2 (pad 0, 1/16 or 1/8 of the
+  side), `erasing` 0/1/2 (probability 0, 1/4 or 1/2).
+
+TrivialAugment is the point with identity, geometric, tone and histogram at 1, the rest
+0, n 1, magnitude 1, spread 1; RandAugment(N, M) the same weights with n N, magnitude
+M, spread 0. Colour-only ops (`color`, `add-to-hue-and-saturation`) are left out on
+grayscale data, and then from the controls too. Like `SearchSpace`, this is the only
+code that knows the point layout.
+
+>>> space = DistributionSpace(channels=1)
+>>> space.to_policy(space.to_point(space.trivialaugment())) == space.trivialaugment()
+True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from deepaug import ops
+from deepaug.errors import InputError
+from deepaug.policy.baselines import DEFAULT_OPS, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, TRIVIAL_LEVELS
+from deepaug.policy.core import Policy
+from deepaug.policy.distribution import Distribution, WeightedOp
+from deepaug.search.space import Point
+
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("identity", ("identity",)),
+    ("geometric", ("rotate", "shear", "translate-x", "translate-y")),
+    ("tone", ("brightness", "contrast", "solarize", "posterize", "sharpness", "color")),
+    ("histogram", ("auto-contrast", "equalize")),
+    ("photometric", ("gamma-contrast", "brighten", "gaussian-blur", "sharpen", "additive-gaussian-noise",
+                     "add-to-hue-and-saturation")),
+    ("rare", ("invert", "emboss", "vertical-flip", "dropout", "coarse-dropout", "coarse-salt-pepper", "fog",
+              "clouds")),
+)
+BASE_OPS = ("horizontal-flip", "crop", "cutout")  # the base steps (flip, crop, erasing) use these
+COLOUR_ONLY = ("color", "add-to-hue-and-saturation")
+TRIVIAL_GROUPS = ("identity", "geometric", "tone", "histogram")  # their union is DEFAULT_OPS
+WEIGHT_LEVELS = 3
+MAX_N = 3
+FLIPS = (0.0, 0.5)
+CROPS = (0.0, 1 / 16, 1 / 8)
+ERASINGS = (0.0, 0.25, 0.5)
+BASE = (("flip", FLIPS), ("crop", CROPS), ("erasing", ERASINGS))
+
+
+def _order() -> list[str]:
+    """Op order inside a distribution: the baselines' order first (so TrivialAugment is byte
+    identical), then the registry's."""
+    return list(DEFAULT_OPS) + [name for name in ops.names() if name not in DEFAULT_OPS]
+
+
+@dataclass(frozen=True)
+class DistributionSpace:
+    """Distributions over `ops` (default: all) for images with `channels` channels."""
+
+    ops: tuple[str, ...] | None = None
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        allowed = tuple(ops.names()) if self.ops is None else tuple(self.ops)
+        for name in allowed:
+            ops.get(name)  # PolicyError naming the valid ops
+        if self.channels not in (1, 3):
+            raise InputError(f"channels must be 1 or 3, got {self.channels!r}")
+        if self.channels == 1:
+            allowed = tuple(n for n in allowed if n not in COLOUR_ONLY)
+        object.__setattr__(self, "ops", allowed)
+        if not self.groups:
+            raise InputError(f"the distribution search space needs at least one op outside {list(BASE_OPS)}; "
+                             f"ops allows only {list(allowed)}")
+
+    @property
+    def groups(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The op groups with at least one allowed op (in GROUPS order)."""
+        found = []
+        for name, members in GROUPS:
+            kept = tuple(m for m in members if m in self.ops)
+            if kept:
+                found.append((name, kept))
+        return tuple(found)
+
+    def dimension_names(self) -> list[str]:
+        return [f"weight_{g}" for g, _ in self.groups] + ["n", "magnitude", "spread"] + [k for k, _ in BASE]
+
+    def skopt_dimensions(self) -> list:
+        """The space as scikit-optimize dimensions (imported only here)."""
+        from skopt.space import Integer, Real
+
+        names = iter(self.dimension_names())
+        dims = [Integer(0, WEIGHT_LEVELS, name=next(names)) for _ in self.groups]
+        dims += [Integer(1, MAX_N, name=next(names)), Real(0.0, 1.0, name=next(names)),
+                 Real(0.0, 1.0, name=next(names))]
+        dims += [Integer(0, len(values) - 1, name=next(names)) for _, values in BASE]
+        return dims
+
+    # ------------------------------------------------------------ point <-> policy
+
+    def to_policy(self, point: Sequence[Any]) -> Policy:
+        """Decode an optimizer point (numpy scalars allowed) into a distribution Policy."""
+        width = len(self.dimension_names())
+        if len(point) != width:
+            raise InputError(f"a point of this space has {width} values, got {len(point)}")
+        k = len(self.groups)
+        levels = [int(v) for v in point[:k]]
+        weight = {m: float(level) for (_, members), level in zip(self.groups, levels) if level > 0 for m in members}
+        entries = tuple(WeightedOp(name, weight[name]) for name in _order() if name in weight)
+        n = int(point[k]) if entries else 0
+        base = {key: values[int(v)] for (key, values), v in zip(BASE, point[k + 3:])}
+        return Policy.from_distribution(Distribution(
+            entries, n=n, magnitude=_unit(point[k + 1]), spread=_unit(point[k + 2]), levels=TRIVIAL_LEVELS, **base))
+
+    def to_point(self, policy: Policy) -> Point:
+        """Encode a distribution Policy of this space (e.g. a finished trial, for replay)."""
+        d = policy.distribution
+        if d is None:
+            raise InputError("a sub-policy policy is not a point of the distribution search space; use "
+                             "search_space: deepaugment for those")
+        weights = {op.name: op for op in d.ops}
+        point: Point = []
+        for group, members in self.groups:
+            found = {weights[m].weight for m in members if m in weights}
+            if len(found) > 1 or (found and len([m for m in members if m in weights]) != len(members)):
+                raise InputError(f"{policy} does not share one weight over the ops of group {group!r} "
+                                 f"({list(members)})")
+            level = found.pop() if found else 0.0
+            if level not in range(WEIGHT_LEVELS + 1):
+                raise InputError(f"group {group!r} has weight {level:g}; this space has levels 0..{WEIGHT_LEVELS}")
+            point.append(int(level))
+        grouped = {m for _, members in self.groups for m in members}
+        strays = sorted(set(weights) - grouped)
+        if strays or any(op.scale != 1.0 for op in d.ops) or d.levels != TRIVIAL_LEVELS:
+            raise InputError(f"{policy} is not a point of this space (ops outside it: {strays}, per-op scales, "
+                             f"or levels other than {TRIVIAL_LEVELS})")
+        point += [max(1, min(MAX_N, d.n)), float(d.magnitude), float(d.spread)]
+        for key, values in BASE:
+            value = getattr(d, key)
+            matches = [i for i, v in enumerate(values) if abs(v - value) < 1e-12]
+            if not matches:
+                raise InputError(f"{policy}: {key} {value:g} is not one of this space's values {list(values)}")
+            point.append(matches[0])
+        return point
+
+    def sample(self, n: int, seed: int | np.random.Generator | None = None) -> list[Point]:
+        """n points drawn uniformly at random (what random search proposes)."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        points = []
+        for _ in range(n):
+            point: Point = [int(rng.integers(WEIGHT_LEVELS + 1)) for _ in self.groups]
+            if not any(point):
+                point[int(rng.integers(len(point)))] = 1
+            point += [int(rng.integers(1, MAX_N + 1)), float(rng.random()), float(rng.random())]
+            point += [int(rng.integers(len(values))) for _, values in BASE]
+            points.append(point)
+        return points
+
+    def neighbours(self, point: Sequence[Any], n: int, rng: np.random.Generator) -> list[Point]:
+        """n points that differ from `point` in one or two dimensions by a small step (a weight
+        level, n or a base choice by one; magnitude or spread by about 0.15): the local moves
+        the controller's acquisition search makes around the best points (as SMAC does)."""
+        bounds = [WEIGHT_LEVELS] * len(self.groups) + [MAX_N, None, None] + [len(v) - 1 for _, v in BASE]
+        lows = [0] * len(self.groups) + [1, None, None] + [0] * len(BASE)
+        out: list[Point] = []
+        for _ in range(n):
+            moved = list(point)
+            for dim in rng.choice(len(bounds), size=int(rng.integers(1, 3)), replace=False):
+                if bounds[dim] is None:
+                    moved[dim] = float(np.clip(float(moved[dim]) + rng.normal(0.0, 0.15), 0.0, 1.0))
+                else:
+                    moved[dim] = int(np.clip(int(moved[dim]) + rng.choice((-1, 1)), lows[dim], bounds[dim]))
+            if any(moved[:len(self.groups)]):
+                out.append(moved)
+        return out
+
+    def baseline_point(self) -> Point:
+        """No augmentation: every group off, no base step."""
+        return [0] * len(self.groups) + [1, 0.0, 0.0, 0, 0, 0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "distribution", "ops": list(self.ops), "channels": self.channels,
+                "groups": {g: list(m) for g, m in self.groups}}
+
+    # ------------------------------------------------------------ known points
+
+    def _trivial_point(self, n: int, magnitude: float, spread: float, flip: int = 0, crop: int = 0,
+                       erasing: int = 0) -> Point:
+        levels = [1 if g in TRIVIAL_GROUPS else 0 for g, _ in self.groups]
+        return levels + [n, magnitude, spread, flip, crop, erasing]
+
+    def trivialaugment(self) -> Policy:
+        """TrivialAugment over this space's ops (the in-study control)."""
+        return self.to_policy(self._trivial_point(1, 1.0, 1.0))
+
+    def randaugment(self, n: int = RANDAUGMENT_N, magnitude: float = RANDAUGMENT_MAGNITUDE) -> Policy:
+        """RandAugment(n, magnitude) over this space's ops (the second control)."""
+        return self.to_policy(self._trivial_point(n, magnitude, 0.0))
+
+    def starting_policies(self) -> list[Policy]:
+        """Known-good points tried before the model-based proposals (controls excluded)."""
+        points = [
+            self._trivial_point(1, 1.0, 1.0, flip=1, crop=1),             # TrivialAugment + flip + crop
+            self._trivial_point(1, 1.0, 1.0, erasing=1),                  # TrivialAugment + erasing
+            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, erasing=1),  # RandAugment + erasing
+            self._trivial_point(1, 1.0, 1.0, erasing=2),
+            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, flip=1, crop=1),
+            self._trivial_point(1, 0.5, 1.0, flip=1, crop=1, erasing=1),  # milder TA on the standard base
+            self._trivial_point(2, 1.0, 1.0),                              # TrivialAugment, two ops
+            self._trivial_point(1, 0.6, 0.5, crop=1, erasing=2),
+        ]
+        out: list[Policy] = []
+        for point in points:
+            policy = self.to_policy(point)
+            if policy not in out and policy not in (self.trivialaugment(), self.randaugment()):
+                out.append(policy)
+        return out
+
+
+def _unit(value: Any) -> float:
+    """Clip tiny float excursions an optimizer may produce back into [0, 1]."""
+    return float(min(1.0, max(0.0, float(value))))

@@ -1,0 +1,39 @@
+"""Which executor runs a search's trials: the config's `executor` (inline, local or kubernetes)."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from deepaug.errors import InputError
+from deepaug.execution.executors import Executor, InlineExecutor, OnUpdate
+from deepaug.execution.local_pool import LocalExecutor, default_workers
+from deepaug.execution.trials import TrialContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.kubernetes.settings import KubernetesSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None = None,
+                  workers: int | None = None, kubernetes: "KubernetesSettings | None" = None,
+                  experiment: str = "deepaug") -> Executor:
+    """The executor a config names; `kubernetes` and `experiment` are for kind "kubernetes"."""
+    if kind == "inline":
+        if workers is not None and workers > 1:
+            log.warning("executor 'inline' runs one trial at a time; workers=%d is ignored", workers)
+        return InlineExecutor(context, on_update)
+    if kind == "local":
+        import pickle
+
+        try:
+            pickle.dumps(context.config)
+        except Exception as exc:  # a keras model object that cannot travel to a worker process
+            log.warning("the child model cannot be sent to worker processes (%s); running trials inline", exc)
+            return InlineExecutor(context, on_update)
+        return LocalExecutor(context, on_update, workers or default_workers())
+    if kind == "kubernetes":
+        from deepaug.kubernetes.executor import KubernetesExecutor
+
+        return KubernetesExecutor(context, on_update, kubernetes, experiment, workers)
+    raise InputError(f"unknown executor {kind!r}; use executor: local, inline or kubernetes")

@@ -1,0 +1,155 @@
+"""The CSV experiment notebook and the top-policies table, both derived from trial records.
+
+`notebook.csv` has one row per epoch per training: trial, sample, epoch, the training
+metrics, the training's reward and the trial's (once known), the policy as readable
+columns (``A1_op``, ``A1_probability``, ``A1_magnitude``, ... one letter per sub-policy)
+and as JSON. Rows are appended as each training finishes; the whole file is rebuilt
+from the records when a search starts, so it never disagrees with them.
+
+>>> policy_columns(Policy.from_list([[("rotate", 0.5, 0.3)]]))
+{'A1_op': 'rotate', 'A1_probability': 0.5, 'A1_magnitude': 0.3}
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import string
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from deepaug.execution.trials import BASELINE, TrialRecord, TrialState
+from deepaug.policy.core import Policy
+from deepaug.storage.atomic import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+METRICS = ("accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds")
+LEAD = ("trial", "kind", "sample", "seed", "epoch") + METRICS + ("training_reward", "trial_reward")
+TOP_N = 20
+
+
+def _letters(i: int) -> str:
+    letters = string.ascii_uppercase
+    return letters[i] if i < 26 else letters[i // 26 - 1] + letters[i % 26]
+
+
+def policy_columns(policy: Policy | None, like: Policy | None = None) -> dict[str, Any]:
+    """Readable columns of a policy; None (no augmentation) gives the columns of `like`, empty."""
+    shape = policy if policy is not None else like
+    if shape is None:
+        return {}
+    if shape.distribution is not None:
+        d = policy.distribution if policy is not None else None
+        out = {f"dist_{key}": "" if d is None else getattr(d, key)
+               for key in ("n", "magnitude", "spread", "flip", "crop", "erasing")}
+        out["dist_ops"] = "" if d is None else " ".join(f"{op.name}:{op.weight:g}" for op in d.ops)
+        return out
+    out: dict[str, Any] = {}
+    for s, sub in enumerate(shape.sub_policies):
+        for o, op in enumerate(sub.operations):
+            key = f"{_letters(s)}{o + 1}"
+            real = policy is not None
+            out[f"{key}_op"] = op.name if real else ""
+            out[f"{key}_probability"] = op.probability if real else ""
+            out[f"{key}_magnitude"] = op.magnitude if real else ""
+    return out
+
+
+def policy_json(policy: dict[str, Any] | None) -> str:
+    return "" if policy is None else json.dumps(policy, sort_keys=True, separators=(",", ":"))
+
+
+def training_rows(record: TrialRecord, sample: int, like: Policy | None = None) -> list[dict[str, Any]]:
+    """The notebook rows of training `sample` of `record` (one per epoch)."""
+    history = record.histories[sample]
+    policy = record.policy_object()
+    columns = policy_columns(policy, like)
+    n_epochs = len(history.get("val_accuracy", ()))
+    rows = []
+    for epoch in range(n_epochs):
+        row: dict[str, Any] = {"trial": record.number, "kind": record.kind, "sample": history.get("sample", sample),
+                               "seed": history.get("seed", ""), "epoch": epoch + 1}
+        for key in METRICS:
+            values = history.get(key, ())
+            row[key] = values[epoch] if epoch < len(values) else ""
+        row["training_reward"] = history.get("reward", "")
+        row["trial_reward"] = record.reward if record.state is TrialState.COMPLETE else ""
+        row.update(columns)
+        row["policy"] = policy_json(record.policy)
+        rows.append(row)
+    return rows
+
+
+def _fieldnames(rows: Sequence[dict[str, Any]]) -> list[str]:
+    names = list(LEAD)
+    for row in rows:
+        names += [k for k in row if k not in names and k != "policy"]
+    return names + ["policy"]
+
+
+def _csv(rows: Sequence[dict[str, Any]], fieldnames: Sequence[str], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fieldnames), extrasaction="ignore", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def rebuild(path: Path, records: Iterable[TrialRecord], like: Policy | None = None) -> None:
+    """Write the whole notebook from the records (atomically), header included."""
+    rows = [row for record in sorted(records, key=lambda r: r.number)
+            for sample in range(len(record.histories)) for row in training_rows(record, sample, like)]
+    fieldnames = _fieldnames(rows) if rows else list(LEAD) + list(policy_columns(like)) + ["policy"]
+    atomic_write_text(path, _csv(rows, fieldnames, header=True))
+
+
+def append(path: Path, record: TrialRecord, sample: int, like: Policy | None = None) -> None:
+    """Append one training's rows in a single write (the file is rebuilt at every start)."""
+    rows = training_rows(record, sample, like)
+    if not path.exists():
+        rebuild(path, [], like)
+    with open(path, encoding="utf-8", newline="") as f:
+        fieldnames = next(csv.reader(f), None) or _fieldnames(rows)
+    data = _csv(rows, fieldnames, header=False).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def baseline_reward(records: Iterable[TrialRecord]) -> float | None:
+    for record in records:
+        if record.kind == BASELINE and record.state is TrialState.COMPLETE:
+            return float(record.reward)
+    return None
+
+
+def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """Completed search trials, best first (ties: the earlier trial first)."""
+    done = [r for r in records if r.kind != BASELINE and r.state is TrialState.COMPLETE]
+    return sorted(done, key=lambda r: (-float(r.reward), r.number))
+
+
+def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFrame":
+    """The n best completed search trials, best first (ties: earlier trial first).
+
+    Columns: trial, reward, reward_std, expected_accuracy_increase(%) (reward minus the
+    no-augmentation baseline's, times 100; empty without a baseline), the readable
+    policy columns and the policy JSON.
+    """
+    import pandas as pd
+
+    base = baseline_reward(records)
+    rows = []
+    for record in ranked(records)[:n]:
+        rows.append({"trial": record.number, "reward": record.reward, "reward_std": record.reward_std,
+                     "expected_accuracy_increase(%)": None if base is None else 100.0 * (record.reward - base),
+                     **policy_columns(record.policy_object()), "policy": policy_json(record.policy)})
+    columns = ["trial", "reward", "reward_std", "expected_accuracy_increase(%)"]
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns + ["policy"])
+    return frame.reset_index(drop=True)

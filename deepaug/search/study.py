@@ -1,0 +1,543 @@
+"""The distribution search: screen, halve, race against the free baselines, answer safely.
+
+`DistributionSearch(data, config, name).run(iterations)` (what `search_space:
+distribution`, the default, runs):
+
+1. **Controls.** TrivialAugment (trial 1) and RandAugment(2, 9/30) (trial 2), both exact
+   points of the space, are trained beside every candidate on the same seeds.
+2. **Screen.** `iterations` candidates, first the space's known-good points, then the
+   random-forest Bayesian optimizer's proposals (told every rung-0 result as it arrives),
+   each trained to the first rung on `search_seeds` common seeds (deepaug.training.rungs).
+3. **Successive halving.** At each later rung the best 1 in `halving_rate` candidates (by
+   paired gain over TrivialAugment on the same seeds) continue from their checkpoints;
+   the last rung trains `child_epochs`, the final training's length.
+4. **Race.** The best `finalists` race the controls at full training on `race_seeds`
+   common seeds. The winner is the finalist with the highest mean paired gain over the
+   best control, *only if* the lower bound of its 95% t interval is above zero; otherwise
+   the answer is the best control, and the search says plainly that nothing beat it.
+
+Every training lands in the trial records as it finishes, so a killed search resumes
+where it stopped: the optimizer is replayed from the rung-0 results, each stage skips what
+its records already hold, and an interrupted rung continues from its checkpoints.
+Validation data come from the user's training data (never a test split), or from the
+`validation_images` / `validation_labels` they pass (the search then optimizes for that
+distribution).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from deepaug.datasets import core as datasets
+from deepaug.datasets.core import Dataset, split_train_val
+from deepaug.errors import InputError, SearchError
+from deepaug.execution.executors import Executor
+from deepaug.execution.trials import CONTROL, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
+from deepaug.policy.core import Policy
+from deepaug.search.config import SearchConfig
+from deepaug.search.controller import Controller
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.search.executor import make_executor
+from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.loop import data_identity, write_samples
+from deepaug.stats import t_interval
+from deepaug.storage.atomic import atomic_write_text
+from deepaug.training.models import check_model_input
+from deepaug.training.rungs import crn_seeds, late_reward
+
+log = logging.getLogger(__name__)
+
+TRIVIAL, RANDAUGMENT = 1, 2  # trial numbers of the controls
+CONTROL_NAMES = {TRIVIAL: "TrivialAugment", RANDAUGMENT: "RandAugment"}
+MAX_VALIDATION = 10_000  # default validation size cap (the rest of the data beyond the training subset)
+MIN_VALIDATION_PER_CLASS = 10
+
+
+def rung_epochs(final: int, rungs: int, rate: int) -> list[int]:
+    """Epochs of each rung, the last being `final`: final / rate^(rungs-1), ..., final / rate, final
+    (rounded, at least 1, strictly increasing; rungs that would repeat are dropped)."""
+    out: list[int] = []
+    for r in range(rungs - 1, -1, -1):
+        epochs = max(1, int(round(final / rate ** r)))
+        if not out or epochs > out[-1]:
+            out.append(epochs)
+    return out
+
+
+@dataclass(frozen=True)
+class Gain:
+    """A paired gain in accuracy points (mean and 95% interval over the common seeds)."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+
+    @classmethod
+    def of(cls, mine: Mapping[int, float], theirs: Mapping[int, float]) -> "Gain | None":
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            return None
+        diffs = [100.0 * (mine[s] - theirs[s]) for s in common]
+        low, high = t_interval(diffs)
+        return cls(float(np.mean(diffs)), low, high, len(common))
+
+    def __str__(self) -> str:
+        span = "no interval" if math.isnan(self.low) else f"95% interval {self.low:+.2f} .. {self.high:+.2f}"
+        return f"{self.mean:+.2f} points ({span}, {self.seeds} seeds)"
+
+
+@dataclass
+class Verdict:
+    """The race's answer: the winner (a finalist or the best control) and why."""
+
+    winner: int
+    beat_controls: bool
+    best_control: int
+    gains: dict[int, dict[int, Gain | None]] = field(default_factory=dict)  # finalist -> control -> gain
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"winner": self.winner, "beat_controls": self.beat_controls, "best_control": self.best_control,
+                "message": self.message,
+                "gains": {str(f): {CONTROL_NAMES.get(c, str(c)): None if g is None else
+                                   {"mean": g.mean, "ci95_low": None if math.isnan(g.low) else g.low,
+                                    "ci95_high": None if math.isnan(g.high) else g.high, "seeds": g.seeds}
+                                   for c, g in per.items()} for f, per in self.gains.items()}}
+
+
+def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping[int, Mapping[int, float]],
+                 names: Mapping[int, str] | None = None) -> Verdict:
+    """Decide the race from per-seed rewards: trial -> {seed: reward}.
+
+    The best control is the one with the highest mean reward; the winner is the finalist
+    with the highest mean paired gain over it among those whose interval's lower bound is
+    above zero, else the best control.
+    """
+    if not controls:
+        raise SearchError("the race has no control to compare with")
+    names = dict(CONTROL_NAMES, **(names or {}))
+    best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
+    gains = {f: {c: Gain.of(rewards, controls[c]) for c in controls} for f, rewards in finalists.items()}
+    winners = [(g[best_control].mean, -f) for f, g in gains.items()
+               if g[best_control] is not None and not math.isnan(g[best_control].low) and g[best_control].low > 0]
+    control_name = names.get(best_control, f"trial {best_control}")
+    if winners:
+        winner = -max(winners)[1]
+        g = gains[winner][best_control]
+        message = (f"trial {winner} beat the best control, {control_name}, by {g}; it is the policy to use")
+        return Verdict(winner, True, best_control, gains, message)
+    if gains:
+        best = max(gains, key=lambda f: (gains[f][best_control].mean if gains[f][best_control] else -math.inf, -f))
+        g = gains[best][best_control]
+        detail = f" (the best finalist, trial {best}: {g})" if g is not None else ""
+    else:
+        detail = " (no finalist finished the race)"
+    message = (f"no searched policy beat {control_name} with a 95% interval above zero{detail}; the answer "
+               f"is {control_name} itself")
+    return Verdict(best_control, False, best_control, gains, message)
+
+
+def gain_text(row: Mapping[str, Any], tag: str) -> str:
+    """A results-table row's gain over control `tag` ("trivialaugment" or "randaugment") as
+    "+0.18 [-0.19, +0.54]" (points, 95% interval), "-" when there is none."""
+    mean, low, high = (row.get(f"gain_vs_{tag}{suffix}") for suffix in ("", "_ci95_low", "_ci95_high"))
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+
+def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:
+    """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None."""
+    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
+    out = {}
+    for seed in seeds:
+        history = by_seed.get(int(seed))
+        reward = None if history is None else late_reward(history, epochs, last_n)
+        if reward is None:
+            return None
+        out[int(seed)] = reward
+    return out
+
+
+class DistributionSearch:
+    """One experiment's distribution search over `data` (see the module docstring)."""
+
+    def __init__(self, data: Dataset, config: SearchConfig, experiment_name: str,
+                 max_consecutive_failures: int = 3) -> None:
+        self.data = data
+        self.config = config
+        self.max_consecutive_failures = max_consecutive_failures
+        self.space: DistributionSpace = config.make_search_space(data.image_shape[-1])
+        self.training = config.training_config()
+        check_model_input(config.model, data.image_shape, data.num_classes)
+        self.validation = user_validation(config, data)
+        self.schedule = rung_epochs(config.child_epochs, config.rungs, config.halving_rate)
+        self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
+                                     config.notebook_path, config.policies_dir)
+        self.identity = data_identity(data)
+        if self.validation is not None:
+            self.identity["validation"] = data_identity(self.validation)
+        self.experiment.check(config.to_record(), self.identity)  # refuse a different search before any work
+        self._split(0)  # sizes checked before any work
+        self.verdict: Verdict | None = None
+
+    # ------------------------------------------------------------ setup
+
+    def _split(self, seed: int) -> tuple[Dataset, Dataset]:
+        """The training subset and the validation set (yours, or the rest of the data)."""
+        config, data = self.config, self.data
+        if self.validation is not None:
+            train = data if config.train_set_size >= len(data) else \
+                split_train_val(data, config.train_set_size, val_size=1, seed=seed)[0]
+            return train, self.validation
+        rest = len(data) - min(config.train_set_size, len(data) - 1)
+        size = config.validation_size or min(rest, MAX_VALIDATION)
+        train, val = split_train_val(data, config.train_set_size, size, seed=seed)
+        if len(val) < MIN_VALIDATION_PER_CLASS * data.num_classes:
+            raise InputError(f"only {len(val)} validation images are left after train_set_size="
+                             f"{config.train_set_size} of {len(data)}; the race needs at least "
+                             f"{MIN_VALIDATION_PER_CLASS} per class ({MIN_VALIDATION_PER_CLASS * data.num_classes}): "
+                             "lower train_set_size, or pass validation_images / validation_labels")
+        return train, val
+
+    def _controller(self, run_seed: int, records: Mapping[int, TrialRecord]) -> Controller:
+        controller = Controller(self.space, self.config.method, self.config.opt_initial_points, seed=run_seed)
+        told = [(r.policy_object(), reward) for r in records.values()
+                if (reward := self._screen_reward(r)) is not None and r.policy is not None]
+        if told:
+            controller.tell([p for p, _ in told], [reward for _, reward in told])
+            log.info("replayed %d rung-0 result(s) into the %s controller", len(told), self.config.method)
+        controller.reserve([r.policy_object() for r in records.values()
+                            if r.policy is not None and r.state is not TrialState.FAILED
+                            and self._screen_reward(r) is None])
+        controller.forget([r.policy_object() for r in records.values()
+                           if r.policy is not None and r.state is TrialState.FAILED])
+        return controller
+
+    # ------------------------------------------------------------ scores
+
+    @property
+    def search_seeds(self) -> list[int]:
+        return self._seeds[:self.config.search_seeds]
+
+    @property
+    def race_seeds(self) -> list[int]:
+        return self._seeds[:max(self.config.race_seeds, self.config.search_seeds)]
+
+    def _rewards(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, float] | None:
+        if record is None:
+            return None
+        return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs)
+
+    def _screen_reward(self, record: TrialRecord) -> float | None:
+        rewards = self._rewards(record, self.schedule[0], self.search_seeds)
+        return None if rewards is None else float(np.mean(list(rewards.values())))
+
+    def screen_gains(self, records: Sequence[TrialRecord]) -> dict[int, float]:
+        """Each screened candidate's paired gain over TrivialAugment at the first rung (points)."""
+        by_number = {r.number: r for r in records}
+        return {n: g for n, r in by_number.items() if r.kind == SEARCH
+                and (g := self._gain(by_number, n, self.schedule[0], self.search_seeds)) is not None}
+
+    def _gain(self, records: Mapping[int, TrialRecord], number: int, epochs: int,
+              seeds: Sequence[int]) -> float | None:
+        mine, theirs = self._rewards(records.get(number), epochs, seeds), \
+            self._rewards(records.get(TRIVIAL), epochs, seeds)
+        if mine is None or theirs is None:
+            return None
+        return 100.0 * float(np.mean([mine[s] - theirs[s] for s in seeds]))
+
+    # ------------------------------------------------------------ the run
+
+    def run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
+        """Screen `iterations` candidates, halve, race; return every record (verdict in `self.verdict`).
+
+        `screen_only` stops after the screen (no halving, no race, no verdict): what a
+        benchmark of the proposals measures (bench/search.py)."""
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+            raise InputError(f"iterations must be an integer >= 1, got {iterations!r}")
+        exp = self.experiment
+        run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
+        self._seeds = crn_seeds(run_seed, max(self.config.race_seeds, self.config.search_seeds))
+        records = {r.number: r for r in exp.records()}
+        exp.rebuild_notebook(list(records.values()))
+        train, val = self._split(run_seed)
+        write_samples(exp, train)
+        checkpoints = Path(self.config.child_models_dir) / "checkpoints" / exp.name
+        context = TrialContext(train, val, self.training, None, str(checkpoints))
+        log.info("distribution search %r: %d training / %d validation images, rungs %s epochs, %d search seed(s), "
+                 "race on %d seeds", exp.name, len(train), len(val), self.schedule, len(self.search_seeds),
+                 len(self.race_seeds))
+        controller = self._controller(run_seed, records)
+
+        def on_update(record: TrialRecord) -> None:
+            previous = records.get(record.number)
+            records[record.number] = record
+            exp.save(record)
+            if previous is None or previous.histories != record.histories:
+                exp.rebuild_notebook(list(records.values()))
+
+        executor = make_executor(self.config.executor, context, on_update, self.config.workers,
+                                 kubernetes=self.config.kubernetes, experiment=exp.name)
+        started = time.perf_counter()
+        try:
+            self._screen(iterations, run_seed, records, controller, executor)
+            if screen_only:
+                return sorted(records.values(), key=lambda r: r.number)
+            survivors = self._halve(records, executor)
+            finalists = survivors[:self.config.finalists]
+            self._stage("race", finalists + [TRIVIAL, RANDAUGMENT], self.schedule[-1], self.race_seeds,
+                        records, executor)
+        except KeyboardInterrupt:
+            executor.cancel()
+            log.warning("interrupted: the finished trainings are saved in %s; run the same command (same "
+                        "experiment_name %r) to resume", exp.folder, exp.name)
+            raise
+        finally:
+            executor.close()
+            exp.rebuild_notebook(list(records.values()))
+        self.verdict = self._verdict(records, finalists)
+        self.write_results(list(records.values()), time.perf_counter() - started)
+        log.info("%s", self.verdict.message)
+        return sorted(records.values(), key=lambda r: r.number)
+
+    def _spec(self, records: Mapping[int, TrialRecord], number: int, epochs: int, seeds: Sequence[int],
+              run_seed: int | None = None, policy: Policy | None = None, kind: str = SEARCH) -> TrialSpec:
+        record = records.get(number)
+        if record is not None:
+            policy, kind, seed = record.policy_object(), record.kind, record.seed
+        else:
+            seed = trial_seed(int(run_seed), number)
+        return TrialSpec(number, policy, seed, kind, epochs, tuple(seeds))
+
+    def _screen(self, iterations: int, run_seed: int, records: dict[int, TrialRecord], controller: Controller,
+                executor: Executor) -> None:
+        epochs, seeds = self.schedule[0], self.search_seeds
+        queue: list[TrialSpec] = []
+        for number, policy in ((TRIVIAL, self.space.trivialaugment()), (RANDAUGMENT, self.space.randaugment())):
+            if number not in records or self._screen_reward(records[number]) is None:
+                queue.append(self._spec(records, number, epochs, seeds, run_seed, policy, CONTROL))
+        for record in sorted(records.values(), key=lambda r: r.number):
+            if record.kind == SEARCH and record.state is not TrialState.FAILED and self._screen_reward(record) is None:
+                queue.append(self._spec(records, record.number, epochs, seeds))
+        known = {r.policy_object() for r in records.values() if r.policy is not None}
+        starts = [p for p in self.space.starting_policies() if p not in known]
+        controller.reserve(starts)
+        next_number = max([RANDAUGMENT, *records]) + 1
+
+        def candidates() -> int:
+            return sum(1 for r in records.values() if r.kind == SEARCH) + \
+                sum(1 for s in queue if s.kind == SEARCH and s.number not in records)
+
+        in_flight: dict[int, TrialSpec] = {}
+        failures = 0
+        total_time: list[float] = []
+        while True:
+            room = executor.capacity - len(in_flight)
+            while room > 0 and queue:
+                spec = queue.pop(0)
+                executor.submit(spec, resume_from=records.get(spec.number))
+                in_flight[spec.number] = spec
+                room -= 1
+            while room > 0 and candidates() < iterations:
+                if starts:
+                    policy = starts.pop(0)
+                else:
+                    policy = controller.ask(1)[0]
+                spec = self._spec(records, next_number, epochs, seeds, run_seed, policy, SEARCH)
+                executor.submit(spec)
+                in_flight[next_number] = spec
+                records.setdefault(next_number, TrialRecord.running(spec, self.training.model_name))
+                next_number += 1
+                room -= 1
+            if not in_flight:
+                return
+            for record in executor.wait():
+                spec = in_flight.pop(record.number)
+                records[record.number] = record
+                reward = self._screen_reward(record)
+                if record.state is TrialState.COMPLETE and reward is not None:
+                    failures = 0
+                    controller.tell([spec.policy], [reward])
+                    total_time.append(record.seconds)
+                else:
+                    failures += 1
+                    controller.forget([spec.policy])
+                    if record.kind == CONTROL:
+                        raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
+                                          f"{record.error}; fix the cause and run again to resume")
+                self._progress("screen", record, epochs, seeds, records,
+                               sum(1 for r in records.values() if r.kind == SEARCH and self._screen_reward(r) is not None),
+                               iterations)
+                if failures >= self.max_consecutive_failures:
+                    executor.cancel()
+                    raise SearchError(f"{failures} trials in a row failed; the last one (trial {record.number}) "
+                                      f"with: {record.error}. Fix the cause and run again to resume")
+
+    def _halve(self, records: dict[int, TrialRecord], executor: Executor) -> list[int]:
+        """Successive halving over the later rungs; returns the survivors of the last rung, best first."""
+        seeds = self.search_seeds
+        pool = self._ranked(records, self.schedule[0], seeds)
+        for r, epochs in enumerate(self.schedule[1:], start=1):
+            keep = max(min(self.config.finalists, len(pool)), math.ceil(len(pool) / self.config.halving_rate))
+            pool = pool[:keep]
+            self._stage(f"rung {r}", pool + [TRIVIAL, RANDAUGMENT], epochs, seeds, records, executor)
+            pool = self._ranked(records, epochs, seeds)
+            pool = [n for n in pool if self._rewards(records.get(n), epochs, seeds) is not None]
+        return pool
+
+    def _ranked(self, records: Mapping[int, TrialRecord], epochs: int, seeds: Sequence[int]) -> list[int]:
+        """Search trials with a score at `epochs` on `seeds`, by paired gain over TrivialAugment, best first."""
+        scored = [(gain, n) for n, r in records.items() if r.kind == SEARCH
+                  and (gain := self._gain(records, n, epochs, seeds)) is not None]
+        return [n for _, n in sorted(scored, key=lambda t: (-t[0], t[1]))]
+
+    def _stage(self, name: str, numbers: Sequence[int], epochs: int, seeds: Sequence[int],
+               records: dict[int, TrialRecord], executor: Executor) -> None:
+        """Bring each trial in `numbers` to `epochs` on `seeds` (skipping what the records hold)."""
+        todo = [n for n in dict.fromkeys(numbers) if self._rewards(records.get(n), epochs, seeds) is None]
+        if not todo:
+            return
+        log.info("%s: %d trial(s) to %d epochs on %d seed(s): %s", name, len(todo), epochs, len(seeds), todo)
+        queue = [self._spec(records, n, epochs, seeds) for n in todo]
+        in_flight: dict[int, TrialSpec] = {}
+        done = 0
+        while queue or in_flight:
+            while queue and len(in_flight) < executor.capacity:
+                spec = queue.pop(0)
+                executor.submit(spec, resume_from=records.get(spec.number))
+                in_flight[spec.number] = spec
+            for record in executor.wait():
+                in_flight.pop(record.number)
+                records[record.number] = record
+                done += 1
+                if record.state is not TrialState.COMPLETE and record.kind == CONTROL:
+                    executor.cancel()
+                    raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
+                                      f"{record.error}; fix the cause and run again to resume")
+                self._progress(name, record, epochs, seeds, records, done, len(todo))
+
+    def _progress(self, stage: str, record: TrialRecord, epochs: int, seeds: Sequence[int],
+                  records: Mapping[int, TrialRecord], done: int, total: int) -> None:
+        label = CONTROL_NAMES.get(record.number, f"trial {record.number}") if record.kind == CONTROL \
+            else f"trial {record.number}"
+        if record.state is TrialState.COMPLETE:
+            rewards = self._rewards(record, epochs, seeds) or {}
+            body = f"reward {np.mean(list(rewards.values())) if rewards else float('nan'):.4f}"
+            gain = self._gain(records, record.number, epochs, seeds)
+            if gain is not None and record.number != TRIVIAL:
+                body += f", {gain:+.2f} points vs TrivialAugment"
+        else:
+            body = f"FAILED ({(record.error or '').splitlines()[0][:120]})"
+        ranked = self._ranked(records, epochs, seeds)
+        best = f" | best {self._gain(records, ranked[0], epochs, seeds):+.2f} (trial {ranked[0]})" if ranked else ""
+        log.info("%s %d/%d: %s, %d epochs: %s%s | %.0f s", stage, done, total, label, epochs, body, best,
+                 record.seconds)
+
+    # ------------------------------------------------------------ the answer
+
+    def _verdict(self, records: Mapping[int, TrialRecord], finalists: Sequence[int]) -> Verdict:
+        epochs, seeds = self.schedule[-1], self.race_seeds
+        controls = {n: r for n in (TRIVIAL, RANDAUGMENT) if (r := self._rewards(records.get(n), epochs, seeds))}
+        raced = {n: r for n in finalists if (r := self._rewards(records.get(n), epochs, seeds))}
+        return race_verdict(raced, controls)
+
+    def best_policy(self) -> Policy | None:
+        if self.verdict is None:
+            return None
+        record = next((r for r in self.experiment.records() if r.number == self.verdict.winner), None)
+        return None if record is None else record.policy_object()
+
+    def results_table(self, records: Sequence[TrialRecord]) -> "Any":
+        """Finalists and controls (race gains with intervals), then the other candidates."""
+        import pandas as pd
+
+        by_number = {r.number: r for r in records}
+        epochs, seeds = self.schedule[-1], self.race_seeds
+        controls = {n: self._rewards(by_number.get(n), epochs, seeds) for n in (TRIVIAL, RANDAUGMENT)}
+        rows = []
+        for record in records:
+            if record.state is TrialState.FAILED or record.policy is None:
+                continue
+            mine = self._rewards(record, epochs, seeds)
+            row: dict[str, Any] = {"trial": record.number, "kind": record.kind,
+                                   "name": CONTROL_NAMES.get(record.number, "") if record.kind == CONTROL else "",
+                                   "winner": self.verdict is not None and self.verdict.winner == record.number,
+                                   "stage": "race" if mine is not None else _stage_of(record),
+                                   "epochs": int(record.extra.get("epochs") or 0),
+                                   "seeds": len(mine) if mine else len(record.extra.get("seeds") or ()),
+                                   "reward": None if not mine else float(np.mean(list(mine.values()))),
+                                   "reward_std": None if not mine else float(np.std(list(mine.values())))}
+            for number, tag in ((TRIVIAL, "trivialaugment"), (RANDAUGMENT, "randaugment")):
+                gain = None if mine is None or controls[number] is None or number == record.number \
+                    else Gain.of(mine, controls[number])
+                row[f"gain_vs_{tag}"] = None if gain is None else gain.mean
+                row[f"gain_vs_{tag}_ci95_low"] = None if gain is None or math.isnan(gain.low) else gain.low
+                row[f"gain_vs_{tag}_ci95_high"] = None if gain is None or math.isnan(gain.high) else gain.high
+            row["screen_gain_vs_trivialaugment"] = self._gain(by_number, record.number, self.schedule[0],
+                                                              self.search_seeds)
+            row["seconds"] = record.seconds
+            row["policy_text"] = str(record.policy_object())
+            row["policy"] = json.dumps(record.policy, sort_keys=True, separators=(",", ":"))
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        if len(frame):
+            frame = frame.sort_values(["winner", "reward", "screen_gain_vs_trivialaugment"],
+                                      ascending=False, na_position="last").reset_index(drop=True)
+        return frame
+
+    def write_results(self, records: Sequence[TrialRecord], wall_seconds: float | None = None) -> "Any":
+        """top_policies.csv, best_policy.json (+ policies_dir copy) and verdict.json."""
+        exp = self.experiment
+        table = self.results_table(records)
+        atomic_write_text(exp.top_policies_path, table.to_csv(index=False))
+        if self.verdict is not None:
+            policy = self.best_policy()
+            text = policy.to_json()
+            atomic_write_text(exp.best_policy_path, text)
+            if exp.policies_dir is not None:
+                atomic_write_text(exp.policies_dir / f"{exp.name}.json", text)
+            cost = float(sum(r.seconds for r in records))
+            atomic_write_text(exp.folder / "verdict.json", json.dumps(
+                {**self.verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": cost,
+                 "wall_seconds_last_run": wall_seconds, "rungs": self.schedule, "race_seeds": self.race_seeds,
+                 "search_seeds": self.search_seeds, "trials": len(records)}, indent=2) + "\n")
+        return table
+
+
+def _stage_of(record: TrialRecord) -> str:
+    epochs = record.extra.get("epochs")
+    return f"{epochs} epochs" if epochs else "screen"
+
+
+def user_validation(config: SearchConfig, data: Dataset) -> Dataset | None:
+    """The user's validation set, checked against the training data (None if not given)."""
+    images, labels = config.validation_images, config.validation_labels
+    if images is None and labels is None:
+        return None
+    if isinstance(images, str):
+        if labels is not None:
+            raise InputError("validation_labels goes with validation_images as an array; a dataset name or path "
+                             "carries its own labels")
+        val = datasets.load(images, split="train")
+    else:
+        if images is None or labels is None:
+            raise InputError("pass both validation_images and validation_labels (or neither)")
+        val = datasets.from_arrays(images, labels, "validation_images")
+    if val.image_shape != data.image_shape:
+        raise InputError(f"validation_images are {val.image_shape} but the training images are {data.image_shape}; "
+                         "give validation images of the same size and channels (resize them first)")
+    extra = sorted(set(np.unique(val.labels).tolist()) - set(np.unique(data.labels).tolist()))
+    if extra or val.num_classes > data.num_classes:
+        raise InputError(f"validation_labels hold classes {extra or list(range(data.num_classes, val.num_classes))} "
+                         f"that the training labels (0..{data.num_classes - 1}) lack; validate on the classes you "
+                         "train on")
+    return val

@@ -1,0 +1,316 @@
+"""Child models: the networks trained to score a policy, and their warm-start weights.
+
+`build_child_model` returns a freshly initialised, freshly compiled model (Adam, sparse
+categorical cross-entropy, accuracy), so no weights or optimizer state carry over from
+one child training to the next. Models by name (case-insensitive):
+
+- ``basiccnn``: DeepAugment's small CNN (1,250,858 parameters at 32x32x3).
+- ``wrn_<depth>_<width>``: a pre-activation wide ResNet, depth = 6n + 4.
+- ``mobilenetv2`` / ``inceptionv3``: keras.applications, random weights, own top.
+- or a user's functional/Sequential keras model, cloned with fresh weights each time.
+
+Every model expects float32 input in [0, 1] (the training pipeline divides by 255).
+TensorFlow/keras are imported only inside functions.
+
+>>> min_image_side("basiccnn"), min_image_side("InceptionV3")
+(10, 75)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from deepaug.errors import InputError
+from deepaug.storage.atomic import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAMES = ("basiccnn", "wrn_<depth>_<width>", "mobilenetv2", "inceptionv3")
+# Smallest image side each model accepts. basiccnn: two 2x2 poolings after two valid 3x3
+# convolutions (H -> H-2 -> (H-2)//2 -> (H-2)//2-2 -> ...//2 >= 1) needs H >= 10. WRN uses
+# 'same' padding and two stride-2 groups: 4 keeps at least one real pixel per stride step.
+# keras.applications refuse MobileNetV2 below 32 and InceptionV3 below 75.
+MIN_SIDE = {"basiccnn": 10, "wrn": 4, "mobilenetv2": 32, "inceptionv3": 75}
+WARM_START_FORMAT = 1
+_WRN = re.compile(r"^wrn_(\d+)_(\d+)$")
+
+
+def parse_model_name(model: str) -> tuple[str, int, int]:
+    """Normalise a model name: (kind, depth, width); depth/width are 0 except for WRN."""
+    if not isinstance(model, str):
+        raise InputError(f"model must be a name ({', '.join(MODEL_NAMES)}) or a keras Model, "
+                         f"got {type(model).__name__}")
+    name = model.strip().lower().replace("-", "_")
+    if name in ("basiccnn", "mobilenetv2", "inceptionv3"):
+        return name, 0, 0
+    match = _WRN.match(name)
+    if match:
+        depth, width = int(match.group(1)), int(match.group(2))
+        if depth < 10 or (depth - 4) % 6:
+            raise InputError(f"model {model!r}: a wide ResNet's depth must be 6n + 4 with n >= 1 "
+                             f"(10, 16, 22, 28, 40, ...), got depth {depth}; e.g. wrn_28_10 or wrn_40_2")
+        if width < 1:
+            raise InputError(f"model {model!r}: the width factor must be >= 1, got {width}; e.g. wrn_28_10")
+        return "wrn", depth, width
+    raise InputError(f"unknown model {model!r}; valid models are {', '.join(MODEL_NAMES)} "
+                     "(case-insensitive, e.g. wrn_28_10), or pass a keras Model")
+
+
+def min_image_side(model: str) -> int:
+    """The smallest image height/width the named model accepts."""
+    return MIN_SIDE[parse_model_name(model)[0]]
+
+
+def check_model_input(model: "str | keras.Model", input_shape: Sequence[int], num_classes: int) -> None:
+    """Raise InputError, before any training, if `model` cannot take this data.
+
+    Named models: the image must be at least `min_image_side` on each side. Keras models:
+    their input shape must match `input_shape` (None matches anything) and their output
+    must have `num_classes` units.
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise InputError(f"input_shape must be (height, width, channels), got {tuple(input_shape)!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise InputError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if not isinstance(model, str):
+        _check_keras_model(model, shape, int(num_classes))
+        return
+    kind = parse_model_name(model)[0]
+    side = MIN_SIDE[kind]
+    if shape[0] < side or shape[1] < side:
+        raise InputError(
+            f"images of {shape[0]}x{shape[1]} are too small for model {model!r}, which needs at least "
+            f"{side}x{side}; resize the images (e.g. deepaug.datasets.core.load(..., image_size={side})) "
+            "or choose a model for small images (basiccnn needs 10x10, wrn_<depth>_<width> 4x4)"
+        )
+
+
+def _check_keras_model(model: Any, shape: tuple[int, int, int], num_classes: int) -> None:
+    import keras  # the caller built a keras model, so keras is already loaded
+
+    if not isinstance(model, keras.Model):
+        raise InputError(f"model must be a name ({', '.join(MODEL_NAMES)}) or a keras Model, "
+                         f"got {type(model).__name__}")
+    try:
+        model_in = tuple(model.input_shape)
+    except (AttributeError, ValueError):
+        model_in = None  # an unbuilt Sequential: it is built for the data's shape
+    if model_in is not None:
+        if isinstance(model_in[0], tuple):
+            raise InputError(f"the keras model has {len(model_in)} inputs; a child model needs one image input")
+        if len(model_in) != 4 or any(m is not None and m != s for m, s in zip(model_in[1:], shape)):
+            raise InputError(f"the keras model expects inputs of shape {model_in}, but the images are "
+                             f"(None, {shape[0]}, {shape[1]}, {shape[2]}); give the model "
+                             f"keras.Input(shape={shape}) or resize the images")
+    try:
+        out = tuple(model.output_shape)
+    except (AttributeError, ValueError):
+        return
+    if out[-1] != num_classes:
+        raise InputError(f"the keras model outputs {out[-1]} values per image but the data has "
+                         f"{num_classes} classes; end the model with Dense({num_classes}, "
+                         "activation='softmax')")
+
+
+def build_child_model(model: "str | keras.Model", input_shape: Sequence[int], num_classes: int,
+                      seed: int, learning_rate: float = 1e-3,
+                      weights: str | os.PathLike[str] | None = None) -> "keras.Model":
+    """A freshly initialised model, compiled with a new Adam(learning_rate) optimizer.
+
+    Weight initialisation is seeded (`keras.utils.set_random_seed(seed)`); `weights`, a
+    `save_weights` file (e.g. from `warm_start_weights`), replaces the initial weights.
+    """
+    import keras
+
+    check_model_input(model, input_shape, num_classes)
+    shape = tuple(int(s) for s in input_shape)
+    keras.utils.set_random_seed(int(seed))
+    if isinstance(model, str):
+        kind, depth, width = parse_model_name(model)
+        if kind == "basiccnn":
+            net = _basiccnn(shape, num_classes)
+        elif kind == "wrn":
+            net = _wide_resnet(shape, num_classes, depth, width)
+        elif kind == "mobilenetv2":
+            net = keras.applications.MobileNetV2(input_shape=shape, weights=None, include_top=True,
+                                                 classes=num_classes)
+        else:
+            net = keras.applications.InceptionV3(input_shape=shape, weights=None, include_top=True,
+                                                 classes=num_classes)
+    else:
+        net = _clone(model, shape)
+    if weights is not None:
+        load_weights(net, weights)
+    net.compile(optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return net
+
+
+def _clone(model: Any, shape: tuple[int, int, int]) -> Any:
+    import keras
+
+    try:
+        clone = keras.models.clone_model(model)
+    except ValueError as exc:
+        raise InputError(f"cannot clone the keras model ({exc}); a child model must be a functional or "
+                         "Sequential keras model so that each training starts from fresh weights") from exc
+    if not clone.built:
+        clone.build((None, *shape))
+    last = clone.layers[-1] if clone.layers else None
+    activation = getattr(getattr(last, "activation", None), "__name__", "softmax")
+    if activation != "softmax":
+        logger.warning("the keras model's last layer has activation %r; child models are trained with "
+                       "sparse categorical cross-entropy on probabilities, so end it with softmax",
+                       activation)
+    return clone
+
+
+def _basiccnn(shape: tuple[int, int, int], num_classes: int) -> Any:
+    from keras import Input, Sequential, layers
+
+    return Sequential([
+        Input(shape),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Conv2D(64, 3, padding="same", activation="relu"),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(512, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(num_classes, activation="softmax"),
+    ], name="basiccnn")
+
+
+def _wide_resnet(shape: tuple[int, int, int], num_classes: int, depth: int, width: int,
+                 dropout: float = 0.0) -> Any:
+    """Pre-activation WRN-depth-width (Zagoruyko & Komodakis): BN-ReLU-conv blocks."""
+    import keras
+    from keras import layers
+
+    def conv(filters: int, kernel: int, stride: int = 1) -> Any:
+        return layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                             kernel_initializer="he_normal")
+
+    blocks = (depth - 4) // 6
+    inputs = keras.Input(shape)
+    x = conv(16, 3)(inputs)
+    channels = 16
+    for group, (filters, stride) in enumerate(((16 * width, 1), (32 * width, 2), (64 * width, 2))):
+        for b in range(blocks):
+            s = stride if b == 0 else 1
+            pre = layers.Activation("relu")(layers.BatchNormalization()(x))
+            if channels != filters or s != 1:
+                shortcut = conv(filters, 1, s)(pre)  # the projection shares the pre-activation
+            else:
+                shortcut = x
+            y = conv(filters, 3, s)(pre)
+            y = layers.Activation("relu")(layers.BatchNormalization()(y))
+            if dropout:
+                y = layers.Dropout(dropout)(y)
+            y = conv(filters, 3)(y)
+            x = layers.Add()([shortcut, y])
+            channels = filters
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=f"wrn_{depth}_{width}")
+
+
+# ---------------------------------------------------------------- warm start
+
+def dataset_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
+    """sha256 of the training images and labels (shapes, dtypes and bytes)."""
+    digest = hashlib.sha256()
+    for array in (np.ascontiguousarray(images), np.ascontiguousarray(labels)):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def model_key(model: "str | keras.Model") -> str:
+    """What identifies a model's architecture: its normalised name, or a keras model's JSON config."""
+    if isinstance(model, str):
+        kind, depth, width = parse_model_name(model)
+        return f"wrn_{depth}_{width}" if kind == "wrn" else kind
+    return model.to_json(sort_keys=True)
+
+
+def save_weights(model: "keras.Model", path: str | os.PathLike[str]) -> None:
+    """Write the model's weights (layers only, never optimizer state) atomically as .npz."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, *[np.asarray(w) for w in model.get_weights()])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_weights(model: "keras.Model", path: str | os.PathLike[str]) -> None:
+    """Set the model's weights from a `save_weights` file; InputError if they do not fit."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read child-model weights {str(path)!r} ({exc}); delete the file so "
+                         "that they are trained again") from exc
+    try:
+        model.set_weights(weights)
+    except ValueError as exc:
+        raise InputError(f"child-model weights {str(path)!r} do not fit model {model.name!r} ({exc}); "
+                         "delete the file so that they are trained again") from exc
+
+
+def warm_start_weights(dataset_fingerprint: str, model_spec: "str | keras.Model", input_shape: Sequence[int],
+                       num_classes: int, epochs: int, seed: int, train_fn: Callable[[], "keras.Model"],
+                       folder: str | os.PathLike[str] = "child_models",
+                       extra: Mapping[str, Any] | None = None) -> Path:
+    """Path of weights pre-trained without augmentation, training them only once.
+
+    The file name holds a hash of everything that determines the weights (data
+    fingerprint, model, epochs, seed, input shape, class count, and `extra`, e.g. batch
+    size and learning rate). If the file exists it is reused; otherwise `train_fn()` must
+    return the trained model, whose weights are written atomically (temp file in the same
+    folder, then os.replace) as .npz, beside a JSON file recording the key. The file
+    holds layer weights only (`model.get_weights()`), never optimizer state. A keras model is keyed by its JSON config (layer
+    names included, so an identical model built under other names trains once more).
+    """
+    key = {"format": WARM_START_FORMAT, "data": str(dataset_fingerprint), "model": model_key(model_spec),
+           "epochs": int(epochs), "seed": int(seed), "input_shape": [int(s) for s in input_shape],
+           "num_classes": int(num_classes), **{k: extra[k] for k in sorted(extra or {})}}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    tag = re.sub(r"[^a-z0-9_]", "", model_spec.lower()) if isinstance(model_spec, str) else "custom"
+    path = Path(folder) / f"{tag}-{digest}.weights.npz"
+    if path.is_file():
+        logger.info("warm start: reusing pre-trained weights %s", path)
+        return path
+    start = time.perf_counter()
+    save_weights(train_fn(), path)
+    shown = {k: v for k, v in key.items() if k != "model" or isinstance(model_spec, str)}
+    atomic_write_text(path.with_name(path.name[:-len(".weights.npz")] + ".json"),
+                      json.dumps(shown, indent=2, sort_keys=True) + "\n")
+    logger.info("warm start: trained %d epoch(s) without augmentation in %.1f s, saved %s",
+                epochs, time.perf_counter() - start, path)
+    return path

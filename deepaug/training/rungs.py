@@ -1,0 +1,193 @@
+"""Trainings that grow rung by rung: common seeds, checkpoints, and the late reward.
+
+The distribution search scores a policy on *common random numbers*: every candidate is
+trained with the same seeds (`crn_seeds(run_seed, k)`), so for a given seed it starts
+from the same initial weights, sees the same batches in the same order and draws its
+augmentation from the same stream (deepaug.training.train seeds all three from the training
+seed). A policy's score is then its paired difference from a control trained on the
+same seeds, and seed noise cancels.
+
+Successive halving trains a candidate to a rung's epochs, then, if it survives, on to the
+next rung *from its checkpoint*: the child's weights and its Adam state (a constant
+learning rate, so a continued training is the same training as an uninterrupted one,
+batch for batch). Checkpoints are written atomically beside the experiment (one .npz
+per trial and seed, weights and optimizer variables as plain arrays, no pickles); a
+missing or unusable checkpoint means training that seed again from scratch to the rung,
+which costs time but gives the same kind of result (a pod on Kubernetes keeps none).
+
+Validation is the expensive part of an epoch on a large validation set, so only the
+last `opt_last_n_epochs` epochs before each rung are validated, and a training's reward
+at a rung is the mean validation accuracy over those epochs (`late_reward`).
+
+>>> late_reward({"val_accuracy": [None, 0.5, 0.7, 0.9]}, epochs=3, last_n=2)
+0.6
+"""
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from deepaug.errors import InputError
+from deepaug.storage.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from deepaug.datasets.core import Dataset
+    from deepaug.training.train import PolicyLike, TrainingConfig, TrialResult
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+
+
+def crn_seeds(run_seed: int, k: int) -> list[int]:
+    """The k training seeds every candidate of a search shares (common random numbers)."""
+    from deepaug.training.train import sample_seeds
+
+    return sample_seeds(int(np.random.SeedSequence([int(run_seed), 7]).generate_state(1)[0]), k)
+
+
+def late_reward(history: Mapping[str, Any], epochs: int, last_n: int) -> float | None:
+    """Mean validation accuracy over the validated epochs among the `last_n` epochs up to
+    `epochs` (1-based); None when none of them was validated or the history is shorter."""
+    values = list(history.get("val_accuracy", ()))
+    if len(values) < epochs:
+        return None
+    window = [v for v in values[max(0, epochs - last_n):epochs] if v is not None and math.isfinite(float(v))]
+    return float(np.mean(window)) if window else None
+
+
+def validated_epochs(epochs: int, last_n: int) -> list[int]:
+    """The 1-based epochs validated in a training that ends at `epochs`."""
+    return list(range(max(1, epochs - last_n + 1), epochs + 1))
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def checkpoint_path(folder: str | os.PathLike[str], number: int, seed: int) -> Path:
+    return Path(folder) / f"trial_{int(number):04d}" / f"seed_{int(seed)}.npz"
+
+
+def save_checkpoint(model: "keras.Model", path: Path, epoch: int) -> None:
+    """Weights and optimizer variables after `epoch` epochs, atomically."""
+    buffer = io.BytesIO()
+    arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
+    np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(int(epoch)), **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_checkpoint(path: Path) -> tuple[int, list[np.ndarray], list[np.ndarray]] | None:
+    """(epoch, weights, optimizer variables), or None if there is no usable file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"]) != CHECKPOINT_FORMAT:
+                return None
+            weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
+            variables = [data[f"o{i}"] for i in range(sum(k.startswith("o") for k in data.files))]
+            return int(data["epoch"]), weights, variables
+    except (OSError, KeyError, ValueError) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("checkpoint %s is unusable (%s); that training starts again", path, exc)
+        return None
+
+
+def restorer(weights: list[np.ndarray], variables: list[np.ndarray]) -> Callable[["keras.Model"], None]:
+    """A function that puts checkpointed weights and Adam state into a freshly built model."""
+
+    def restore(model: "keras.Model") -> None:
+        model.set_weights(weights)
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_variables)
+        if len(optimizer.variables) != len(variables):
+            raise InputError(f"checkpoint has {len(variables)} optimizer variables, the model's optimizer "
+                             f"{len(optimizer.variables)}")
+        for var, value in zip(optimizer.variables, variables):
+            var.assign(value)
+
+    return restore
+
+
+# ---------------------------------------------------------------- one rung of one trial
+
+def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "TrainingConfig", seed: int,
+             epochs: int, previous: Mapping[str, Any] | None, checkpoint: Path | None) -> dict[str, Any]:
+    """One seed's training brought to `epochs` epochs, continuing `previous` (its history so
+    far) from `checkpoint` when both agree; returns the whole history."""
+    from deepaug.training.train import _fit
+
+    first, restore, before = 0, None, None
+    if previous is not None and checkpoint is not None:
+        done = len(previous.get("accuracy", ()))
+        saved = read_checkpoint(checkpoint)
+        if saved is not None and saved[0] == done and 0 < done < epochs:
+            first, restore, before = done, restorer(saved[1], saved[2]), previous
+        elif done:
+            log.info("no usable checkpoint at epoch %d for seed %d; training it again from scratch", done, seed)
+    start = time.perf_counter()
+    model, fitted, epoch_seconds = _fit(train, val, policy, config, seed, epochs, None, first_epoch=first,
+                                        restore=restore, val_epochs=validated_epochs(epochs, config.opt_last_n_epochs))
+    history: dict[str, Any] = {k: list(before.get(k, ())) if before else [] for k in
+                               ("accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds")}
+    for key in ("accuracy", "loss", "val_accuracy", "val_loss"):
+        history[key] += [None if v is None else float(v) for v in fitted.history[key]]
+    history["epoch_seconds"] += [float(s) for s in epoch_seconds]
+    history["seconds"] = float((before or {}).get("seconds", 0.0)) + time.perf_counter() - start
+    history["images_per_second"] = float(len(train) * (epochs - first) / max(1e-9, sum(epoch_seconds)))
+    history["reward"] = late_reward(history, epochs, config.opt_last_n_epochs)
+    if checkpoint is not None:
+        save_checkpoint(model, checkpoint, epochs)
+    log.info("child training seed %d: epochs %d-%d, late reward %.4f, %.1f s", seed, first + 1, epochs,
+             history["reward"] or 0.0, time.perf_counter() - start)
+    return history
+
+
+def run_rung(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "TrainingConfig", seeds: Sequence[int],
+             epochs: int, number: int, checkpoint_dir: str | None,
+             on_training: Callable[[int, int, dict[str, Any]], None] | None = None,
+             done: Sequence[Mapping[str, Any]] = ()) -> "TrialResult":
+    """Bring one trial's trainings on `seeds` to `epochs` epochs; reward = mean late reward.
+
+    `done` holds this trial's histories so far (each with its "seed"): one already at
+    `epochs` is kept, a shorter one is continued from its checkpoint. `on_training(k,
+    seed, history)` is called as each seed's training reaches `epochs`.
+    """
+    from deepaug.training.train import TrialResult, _check_pair, _coerce_policy, _policy_record
+
+    policy = _coerce_policy(policy)
+    _check_pair(train, val)
+    by_seed = {int(h["seed"]): h for h in done if "seed" in h}
+    histories = []
+    for k, seed in enumerate(seeds):
+        previous = by_seed.get(int(seed))
+        if previous is not None and late_reward(previous, epochs, config.opt_last_n_epochs) is not None \
+                and len(previous["accuracy"]) >= epochs:
+            histories.append(dict(previous))
+            continue
+        path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, number, seed)
+        history = {**train_to(train, val, policy, config, int(seed), epochs, previous, path), "seed": int(seed)}
+        histories.append(history)
+        if on_training is not None:
+            on_training(k, int(seed), history)
+    rewards = [late_reward(h, epochs, config.opt_last_n_epochs) for h in histories]
+    values = np.array([r for r in rewards if r is not None], dtype=np.float64)
+    if values.size != len(rewards):
+        raise InputError(f"trial {number}: no validated epoch among the last {config.opt_last_n_epochs} of "
+                         f"{epochs}; the validation set is empty?")
+    return TrialResult(
+        reward=float(values.mean()), reward_std=float(values.std()), sample_rewards=tuple(values.tolist()),
+        sample_seeds=tuple(int(s) for s in seeds), histories=tuple(histories),
+        seconds=tuple(float(h.get("seconds", 0.0)) for h in histories),
+        images_per_second=tuple(float(h.get("images_per_second", 0.0)) for h in histories), seed=int(seeds[0]),
+        policy=_policy_record(policy), model=config.model_name, warm_start=None,
+        extra={"train_size": len(train), "val_size": len(val), "epochs": int(epochs),
+               "seeds": [int(s) for s in seeds],
+               "rewards_by_seed": {str(int(s)): float(r) for s, r in zip(seeds, values)}})

@@ -1,0 +1,129 @@
+"""The structure of the package: layers, no import cycles, old import paths, argv only in the CLI.
+
+The layering is import-linter's `layers` contract in pyproject.toml (docs/architecture.md);
+grimp (import-linter's graph) finds cycles, imports inside functions included.
+"""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import grimp
+import pytest
+from importlinter import cli as importlinter_cli
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "deepaug"
+
+
+def strongly_connected(graph: grimp.ImportGraph) -> list[set[str]]:
+    """The import cycles of the graph: its strongly connected components with more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for other in graph.find_modules_directly_imported_by(module):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in on_stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = set()
+            while True:
+                other = stack.pop()
+                on_stack.discard(other)
+                component.add(other)
+                if other == module:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_the_packages_keep_their_layers(monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert importlinter_cli.lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0
+
+
+def test_the_layering_contract_catches_an_upward_import():
+    graph = grimp.build_graph("deepaug")
+    graph.add_import(importer="deepaug.ops.registry", imported="deepaug.search.study")  # a made-up upward import
+    illegal = graph.find_illegal_dependencies_for_layers(layers=("deepaug.search", "deepaug.ops"))
+    assert {(d.importer, d.imported) for d in illegal} == {("deepaug.ops", "deepaug.search")}
+
+
+def test_no_module_imports_itself_back():
+    graph = grimp.build_graph("deepaug")
+    assert strongly_connected(graph) == []
+    graph.add_import(importer="deepaug.policy.core", imported="deepaug.policy.baselines")  # baselines imports core
+    assert {"deepaug.policy.core", "deepaug.policy.baselines"} <= set().union(*strongly_connected(graph))
+
+
+def _modules_importing(name: str) -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if any(n == name or n.startswith(name + ".") for n in names):
+                found.append(str(path.relative_to(REPO)))
+    return found
+
+
+def test_only_the_command_line_parses_arguments():
+    assert [p for p in _modules_importing("argparse") if not p.startswith("deepaug/cli/")] == []
+
+
+@pytest.mark.parametrize("old, new", [("deepaug.k8s_augment", "deepaug.kubernetes.augment"),
+                                      ("deepaug.augmenter", "deepaug.policy.core"),
+                                      ("deepaug.pipeline", "deepaug.run")])
+def test_an_old_module_path_still_imports_and_names_the_new_place(old, new):
+    code = (f"import warnings; warnings.simplefilter('error')\n"
+            f"try:\n    import {old}\nexcept DeprecationWarning as w:\n    print(w)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"{old} moved to {new}" in out.stdout
+    code = f"import importlib, {old} as m; assert m is importlib.import_module({new!r})"
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_names_users_import_from_the_top_and_from_the_old_modules():
+    import deepaug
+    from deepaug.api import augment as new_augment
+    from deepaug.policy.keras import PolicyLayer as NewLayer
+
+    assert deepaug.augment is new_augment and deepaug.PolicyLayer is NewLayer
+    assert deepaug.DeepAugment.__module__ == "deepaug.api"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from deepaug.augment_run import augment as old_augment
+        from deepaug.training import train_child
+    assert old_augment is new_augment
+    assert train_child.__module__ == "deepaug.training.train"
+    assert any("deepaug.training.train_child moved to deepaug.training.train" in str(w.message) for w in caught)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        deepaug.training.no_such_name  # noqa: B018
+
+
+def test_python_dash_m_deepaug_is_the_command():
+    out = subprocess.run([sys.executable, "-m", "deepaug", "--help"], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "usage: deepaug" in out.stdout
