@@ -56,7 +56,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 def make_fashion(folder: Path, n: int, size: int) -> Path:
     import cv2
 
-    from deepaug.datasets import core as datasets
+    from deepaug import datasets
 
     if folder.is_dir() and sum(1 for _ in folder.rglob("*.png")) == n:
         return folder

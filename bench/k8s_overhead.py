@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _k8s import Cluster, complete_without_training  # noqa: E402  (the emulated cluster)
 from _search import toy_data  # noqa: E402
 
-from deepaug.datasets.core import from_arrays, split_train_val  # noqa: E402
+from deepaug.datasets import from_arrays, split_train_val  # noqa: E402
 from deepaug.kubernetes.executor import KubernetesExecutor  # noqa: E402
 from deepaug.execution.trials import TrialContext, TrialSpec, TrialState  # noqa: E402
 

@@ -30,8 +30,8 @@ log = logging.getLogger("bench.parallel")
 
 
 def context(args: argparse.Namespace, tmp: str):
-    from deepaug.datasets import core as datasets
-    from deepaug.datasets.core import split_train_val
+    from deepaug import datasets
+    from deepaug.datasets import split_train_val
     from deepaug.training.train import TrainingConfig
     from deepaug.execution.trials import TrialContext
 

@@ -271,7 +271,7 @@ def one_search(data: Any, args: argparse.Namespace, method: str, seed: int) -> d
 def noise_floor(data: Any, args: argparse.Namespace, seed: int) -> list[float]:
     """Rewards of the no-augmentation trial under `--noise-repeats` trial seeds (seed's split)."""
     from deepaug.search.config import SearchConfig
-    from deepaug.datasets.core import split_train_val
+    from deepaug.datasets import split_train_val
     from deepaug.training.train import run_trial
 
     with tempfile.TemporaryDirectory(prefix="deepaug-bench-noise-") as tmp:
@@ -296,7 +296,7 @@ def paired_runs(args: argparse.Namespace, run_one: Any, what: str) -> dict[str, 
 
 
 def search_part(args: argparse.Namespace) -> list[str]:
-    from deepaug.datasets import core as datasets
+    from deepaug import datasets
 
     data = datasets.load("fashion_mnist")
     runs = paired_runs(args, lambda method, seed: one_search(data, args, method, seed), "search")
@@ -373,7 +373,7 @@ def one_screen(data: Any, args: argparse.Namespace, method: str, seed: int) -> d
 
 
 def distribution_part(args: argparse.Namespace) -> list[str]:
-    from deepaug.datasets import core as datasets
+    from deepaug import datasets
 
     data = datasets.load("fashion_mnist")
     methods = METHODS
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.trial_seconds <= 0 or args.cycles < 1 or args.batch < 2 or args.iterations < 1:
         parser.error("--trial-seconds must be > 0, --cycles and --iterations >= 1, --batch >= 2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name in ("deepaug.training.train", "deepaug.datasets.core", "deepaug.search.experiment", "deepaug.search.controller",
+    for name in ("deepaug.training.train", "deepaug.datasets", "deepaug.search.experiment", "deepaug.search.controller",
                  "deepaug.training.rungs", "deepaug.search.study", "deepaug.execution.local_pool"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -128,7 +128,7 @@ def child_measure(args: argparse.Namespace) -> None:
     import tensorflow  # noqa: F401
 
     from deepaug.policy import builtin
-    from deepaug.datasets.core import from_arrays, split_train_val
+    from deepaug.datasets import from_arrays, split_train_val
     from deepaug.training.train import TrainingConfig, run_trial
 
     images, labels = make_data(args.n + args.n // 4, args.size)

@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from deepaug import datasets
 from deepaug.augmentation.outputs import PNG_COMPRESSION
 from deepaug.augmentation.run import AugmentResult, augment_locally
 from deepaug.augmentation.shards import Share
-from deepaug.datasets import core as datasets
 from deepaug.errors import InputError
 from deepaug.kubernetes.augment import augment_on_kubernetes
 from deepaug.kubernetes.settings import KubernetesSettings
@@ -53,7 +53,7 @@ class DeepAugment:
     file with `images` and `labels`, a folder of class sub-folders, or an image array
     (N, H, W[, C]) with `labels` beside it. Named datasets use their training split only
     (the test split is never touched). `image_size` / `square_crop` resize files and
-    folders of images of mixed sizes (see `deepaug.datasets.core.load`).
+    folders of images of mixed sizes (see `deepaug.datasets.load`).
     """
 
     def __init__(self, images: Any, labels: Any = None, config: Mapping[str, Any] | None = None, *,

@@ -1,4 +1,4 @@
-"""Validation and exact conversion of image batches.
+"""Image batches (validation, exact conversion) and single images (decode, crop and resize).
 
 deepaug works on uint8 batches shaped (N, H, W) or (N, H, W, C) with C in {1, 3}.
 Internally every batch is (N, H, W, C); `as_nhwc` gives that view and a function that
@@ -6,6 +6,7 @@ puts the caller's shape back.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -102,3 +103,69 @@ def to_uint8(images: object, name: str = "images") -> np.ndarray:
             )
         return rounded.astype(np.uint8)
     raise ImageError(f"{name} has dtype {arr.dtype}, which is not an image type; use uint8")
+
+
+# ---------------------------------------------------------------- single images
+
+def check_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    pair = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                                 for v in pair):
+        raise ImageError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def crop_resize_to(image: np.ndarray, size: tuple[int, int] | None, square_crop: bool) -> np.ndarray:
+    """Centre-crop to a square when asked, then resize to `size` (INTER_AREA when shrinking)."""
+    import cv2  # lazy
+
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if square_crop:
+        h, w = image.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        image = image[top:top + side, left:left + side]
+    if size is not None and image.shape[:2] != size:
+        shrinking = size[0] <= image.shape[0] and size[1] <= image.shape[1]
+        interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        image = cv2.resize(image, (size[1], size[0]), interpolation=interp)
+    return np.ascontiguousarray(image)
+
+
+def crop_resize(image: np.ndarray, size: int | tuple[int, int] | None, square_crop: bool = False) -> np.ndarray:
+    """One image as the folder loader prepares it: optional centre square crop, then resize to `size`.
+
+    Returns (H, W) for grayscale and (H, W, 3) for colour, like `decode_image`.
+    """
+    return crop_resize_to(image, check_size(size), square_crop)
+
+
+def decode_image(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray | None:
+    """Decode encoded image bytes (PNG, JPEG, BMP, ...) as RGB (H, W, 3) or grayscale (H, W) uint8.
+
+    Returns None when the bytes are not an image OpenCV can decode.
+    """
+    import cv2  # lazy
+
+    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR) if buffer.size else None
+    except cv2.error:
+        return None
+    if image is None or image.ndim not in (2, 3) or image.size == 0:
+        return None
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def read_image_file(path: Path) -> np.ndarray | None:
+    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8; None when unreadable."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    return decode_image(data)

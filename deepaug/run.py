@@ -57,7 +57,7 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
     """The augment input: the section's, else the search's dataset (a named one exported to .npz)."""
     if section.input is not None:
         return section.input
-    from deepaug.datasets.core import NAMED
+    from deepaug.datasets import NAMED
 
     name = str(run.dataset).strip().lower().replace("-", "_")
     if name not in NAMED:
@@ -129,7 +129,7 @@ def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
     plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **{k: options[k] for k in plan_keys})
     check_output(plan, dst)
     if options.get("executor") == "kubernetes":
-        from deepaug.kubernetes.augment import check_request, check_shape
+        from deepaug.kubernetes.augment_job import check_request, check_shape
         from deepaug.kubernetes.client import connect
 
         check_shape(options["parallelism"], options["completions"])
@@ -265,6 +265,6 @@ def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[
 
 
 def _named() -> list[str]:
-    from deepaug.datasets.core import NAMED
+    from deepaug.datasets import NAMED
 
     return list(NAMED)

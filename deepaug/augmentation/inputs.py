@@ -27,8 +27,9 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from deepaug.datasets.core import IMAGE_EXTENSIONS, decode_image
+from deepaug.datasets import IMAGE_EXTENSIONS
 from deepaug.errors import InputError
+from deepaug.images import decode_image
 from deepaug.storage.backends import LocalStorage, Storage, locate, open_storage
 
 log = logging.getLogger(__name__)

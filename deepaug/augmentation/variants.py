@@ -26,8 +26,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from deepaug.datasets.core import crop_resize
 from deepaug.errors import InputError, PolicyError
+from deepaug.images import crop_resize
 from deepaug.policy.core import Operation, Policy, augment_nhwc
 
 MAX_CHAIN = 10  # 2^10 = 1024 outputs per image

@@ -12,6 +12,9 @@ import sys
 from typing import Any
 
 from deepaug._version import __version__
+from deepaug.cli.augment import add_parser as add_augment_parser
+from deepaug.cli.augment import add_render_parser
+from deepaug.cli.evaluate import add_parser as add_evaluate_parser
 from deepaug.errors import InputError, RetryableError, RunError, SearchError
 
 log = logging.getLogger("deepaug")
@@ -104,7 +107,7 @@ def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
 
 def _race_lines(table: "Any", search: "Any") -> list[str]:
     """The distribution search's finalists and controls, each with its paired gains, then the verdict."""
-    from deepaug.search.study import gain_text as gain
+    from deepaug.search.race import gain_text as gain
 
     lines = []
     for _, row in table[table["stage"] == "race"].iterrows():
@@ -158,25 +161,23 @@ def _cmd_k8s_render(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `deepaug` parser: the user's verbs first, then the helpers, the pods' entry points last."""
     parser = argparse.ArgumentParser(prog="deepaug", description=__doc__)
     parser.add_argument("--version", action="version", version=f"deepaug {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="augment a few images of a real dataset and write a PNG grid")
-    demo.add_argument("--dataset", default="fashion_mnist",
-                      help="named dataset, .npz file or folder of class sub-folders (default: fashion_mnist)")
-    demo.add_argument("--policy", default="reference", help="policy file or built-in name (default: reference)")
-    demo.add_argument("--out", default="reports/demo/grid.png", help="PNG to write (default: %(default)s)")
-    demo.add_argument("--images", type=int, default=8, help="rows of the grid (default: 8)")
-    demo.add_argument("--variants", type=int, default=4, help="augmented copies per image (default: 4)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
-    demo.set_defaults(func=_cmd_demo)
-
-    ops = sub.add_parser("ops", help="list the image ops")
-    ops.add_argument("--table", action="store_true", help="print the magnitude table as markdown")
-    ops.set_defaults(func=_cmd_ops)
+    run = sub.add_parser(
+        "run", help="search for the best policy, then augment the whole dataset with it",
+        description="Run the search described by a config file (as `deepaug optimize`), then the augmentation run "
+                    "of its `augment:` section (the options of `deepaug augment`: input, output, variants, format, "
+                    "size, executor, ...) with the best policy found. The augment section is checked before the "
+                    "first trial. Running the same command again resumes whichever half is unfinished.")
+    run.add_argument("--config", required=True, help="config file (.yaml/.yml/.json) with an `augment:` section")
+    run.add_argument("--iterations", type=int, default=None, help="as for `deepaug optimize`")
+    run.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
+    run.add_argument("--reports-dir", default=None, help="as for `deepaug optimize`")
+    run.set_defaults(func=_cmd_run)
 
     opt = sub.add_parser(
         "optimize", help="search for the best augmentation policy (config-driven; resumes by experiment name)",
@@ -193,17 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--reports-dir", default=None, help="where experiments/<name>/ goes (default: reports)")
     opt.set_defaults(func=_cmd_optimize)
 
-    run = sub.add_parser(
-        "run", help="search for the best policy, then augment the whole dataset with it",
-        description="Run the search described by a config file (as `deepaug optimize`), then the augmentation run "
-                    "of its `augment:` section (the options of `deepaug augment`: input, output, variants, format, "
-                    "size, executor, ...) with the best policy found. The augment section is checked before the "
-                    "first trial. Running the same command again resumes whichever half is unfinished.")
-    run.add_argument("--config", required=True, help="config file (.yaml/.yml/.json) with an `augment:` section")
-    run.add_argument("--iterations", type=int, default=None, help="as for `deepaug optimize`")
-    run.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
-    run.add_argument("--reports-dir", default=None, help="as for `deepaug optimize`")
-    run.set_defaults(func=_cmd_run)
+    add_evaluate_parser(sub)
+    add_augment_parser(sub)
 
     rep = sub.add_parser("report", help="write the report of an experiment (PNGs and a markdown summary)")
     rep.add_argument("experiment", help="experiment name (under REPORTS_DIR/experiments) or its folder")
@@ -211,17 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--top", type=int, default=5, help="policies in the summary's table (default: 5)")
     rep.set_defaults(func=_cmd_report)
 
-    trial = sub.add_parser("trial", help="run one trial from a spec (what a Kubernetes pod runs)")
-    trial_sub = trial.add_subparsers(dest="trial_command", required=True)
-    trial_run = trial_sub.add_parser(
-        "run", help="run the trial of a spec document and write its records back to storage",
-        description="Read a trial spec (s3:// URI or path) and its shared context, train the trial and write its "
-                    "RUNNING and finished records next to the spec. Exit code 0: complete; 3: the trial failed (its "
-                    "record says why); 2: bad, missing or older-format spec; 1: anything else (worth a retry).")
-    trial_run.add_argument("--spec", required=True, help="URI of the trial's spec.json")
-    trial_run.set_defaults(func=_cmd_trial_run)
+    demo = sub.add_parser("demo", help="augment a few images of a real dataset and write a PNG grid")
+    demo.add_argument("--dataset", default="fashion_mnist",
+                      help="named dataset, .npz file or folder of class sub-folders (default: fashion_mnist)")
+    demo.add_argument("--policy", default="reference", help="policy file or built-in name (default: reference)")
+    demo.add_argument("--out", default="reports/demo/grid.png", help="PNG to write (default: %(default)s)")
+    demo.add_argument("--images", type=int, default=8, help="rows of the grid (default: 8)")
+    demo.add_argument("--variants", type=int, default=4, help="augmented copies per image (default: 4)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
+    demo.set_defaults(func=_cmd_demo)
 
-    k8s = sub.add_parser("k8s", help="Kubernetes helpers")
+    ops = sub.add_parser("ops", help="list the image ops")
+    ops.add_argument("--table", action="store_true", help="print the magnitude table as markdown")
+    ops.set_defaults(func=_cmd_ops)
+
+    policy = sub.add_parser("policy", help="validate a policy file and print it")
+    policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")
+    policy.add_argument("--json", action="store_true", help="print the normalized JSON")
+    policy.set_defaults(func=_cmd_policy)
+    k8s = sub.add_parser("k8s", help="print the Kubernetes manifests a run would submit")
     k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True)
     render = k8s_sub.add_parser(
         "render", help="print the manifests a run would submit (a trial's Job, then the RBAC)",
@@ -239,20 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     only.add_argument("--rbac-only", dest="search_rbac_only", action="store_true",
                       help="print the RBAC only (to kubectl apply it)")
     render.set_defaults(func=_cmd_k8s_render)
-    from deepaug.cli.augment import add_render_parser
-
     add_render_parser(render.add_subparsers(dest="render_what", metavar="augment"))
 
-    from deepaug.cli.augment import add_parser as add_augment_parser
-    from deepaug.cli.evaluate import add_parser as add_evaluate_parser
-
-    add_evaluate_parser(sub)
-    add_augment_parser(sub)
-
-    policy = sub.add_parser("policy", help="validate a policy file and print it")
-    policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")
-    policy.add_argument("--json", action="store_true", help="print the normalized JSON")
-    policy.set_defaults(func=_cmd_policy)
+    trial = sub.add_parser("trial", help="(internal) run one trial from a spec: what a Kubernetes pod runs")
+    trial_sub = trial.add_subparsers(dest="trial_command", required=True)
+    trial_run = trial_sub.add_parser(
+        "run", help="run the trial of a spec document and write its records back to storage",
+        description="Read a trial spec (s3:// URI or path) and its shared context, train the trial and write its "
+                    "RUNNING and finished records next to the spec. Exit code 0: complete; 3: the trial failed (its "
+                    "record says why); 2: bad, missing or older-format spec; 1: anything else (worth a retry).")
+    trial_run.add_argument("--spec", required=True, help="URI of the trial's spec.json")
+    trial_run.set_defaults(func=_cmd_trial_run)
     return parser
 
 

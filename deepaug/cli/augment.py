@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from deepaug.api import augment
 from deepaug.augmentation.outputs import PNG_COMPRESSION
 from deepaug.errors import InputError, RetryableError, RunError
-from deepaug.kubernetes.augment import (
+from deepaug.kubernetes.augment_job import (
     DEFAULT_PARALLELISM,
     POLICY_KEY,
     SHARES_PER_POD,

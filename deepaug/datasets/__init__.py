@@ -1,11 +1,15 @@
-"""Datasets: named datasets (Fashion-MNIST, MNIST, CIFAR-10, digits), folders and arrays, checked
-and split into training and validation data.
+"""Datasets: named datasets (Fashion-MNIST, MNIST, CIFAR-10, digits), .npz files, folders and
+arrays, checked, as one in-memory `Dataset`; stratified subsets and train/validation splits.
+
+>>> from deepaug import datasets
+>>> train = datasets.load("fashion_mnist")                        # doctest: +SKIP
+>>> sub, val = datasets.split_train_val(train, 4000, 10000, seed=0)  # doctest: +SKIP
 """
 from __future__ import annotations
 
+from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, Dataset, from_arrays, pick_examples, split_train_val
+from deepaug.datasets.loading import load
+from deepaug.datasets.named import read_idx
 
-def __getattr__(name: str) -> object:
-    # deepaug.datasets was one module before 0.1: its names now live in deepaug.datasets.core
-    from deepaug import _moved
-
-    return _moved.attribute(__name__, name, "deepaug.datasets.core")
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "from_arrays", "load", "pick_examples", "read_idx",
+           "split_train_val"]

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from deepaug.datasets import core as datasets
-from deepaug.datasets.core import Dataset, split_train_val
+from deepaug import datasets
+from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
 from deepaug.evaluation.store import EvaluationFolder, definition
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, tune
@@ -309,7 +309,7 @@ def split_pool(pool: Dataset, train_size: int | None, seed: int,
         raise InputError(f"tune_val_size={tune_val_size} is more than the {left} images of {pool.name!r} left "
                          f"after train_size={train_size}; pass tune_val_size <= {left} or a smaller train_size")
     if tune_val_size is None:  # the distribution search's default: the rest of the pool, at most 10,000
-        from deepaug.search.study import MAX_VALIDATION
+        from deepaug.search.validation import MAX_VALIDATION
 
         tune_val_size = min(left, MAX_VALIDATION)
     return split_train_val(pool, train_size, val_size=tune_val_size, seed=seed)

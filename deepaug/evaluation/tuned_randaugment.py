@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from deepaug.datasets.core import Dataset
+from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.policy.baselines import RandAugment
 

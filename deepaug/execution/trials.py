@@ -27,7 +27,7 @@ from deepaug.errors import InputError
 from deepaug.policy.core import Policy
 
 if TYPE_CHECKING:  # pragma: no cover
-    from deepaug.datasets.core import Dataset
+    from deepaug.datasets import Dataset
     from deepaug.training.train import TrainingConfig
 
 log = logging.getLogger(__name__)

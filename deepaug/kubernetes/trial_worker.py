@@ -127,7 +127,7 @@ def read_spec(uri: str) -> tuple[TrialSpec, str, str]:
 
 
 def _dataset(storage: Storage, key: str) -> Any:
-    from deepaug.datasets.core import Dataset
+    from deepaug.datasets import Dataset
 
     with np.load(io.BytesIO(storage.read(key)), allow_pickle=False) as arrays:
         return Dataset(arrays["images"], arrays["labels"], tuple(str(c) for c in arrays["class_names"]),

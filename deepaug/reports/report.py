@@ -119,7 +119,7 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     try:
         import pandas as pd
 
-        from deepaug.search.study import gain_text as gain
+        from deepaug.search.race import gain_text as gain
 
         table = pd.read_csv(experiment.top_policies_path)
     except (OSError, ValueError):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from deepaug.datasets.core import Dataset, split_train_val
+from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
@@ -229,7 +229,7 @@ def write_samples(experiment: Experiment, train: Dataset) -> None:
         return
     import io
 
-    from deepaug.datasets.core import pick_examples
+    from deepaug.datasets import pick_examples
 
     idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))
     buffer = io.BytesIO()

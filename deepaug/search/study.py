@@ -29,14 +29,12 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from deepaug.datasets import core as datasets
-from deepaug.datasets.core import Dataset, split_train_val
+from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
@@ -47,124 +45,14 @@ from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.executor import make_executor
 from deepaug.search.experiment import Experiment, experiment_folder
 from deepaug.search.loop import data_identity, write_samples
-from deepaug.stats import t_interval
+from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, Gain, Verdict, race_verdict, rewards_by_seed
+from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, user_validation
 from deepaug.storage.atomic import atomic_write_text
 from deepaug.training.models import check_model_input
-from deepaug.training.rungs import crn_seeds, late_reward
+from deepaug.training.rungs import crn_seeds, rung_epochs
 
 log = logging.getLogger(__name__)
 
-TRIVIAL, RANDAUGMENT = 1, 2  # trial numbers of the controls
-CONTROL_NAMES = {TRIVIAL: "TrivialAugment", RANDAUGMENT: "RandAugment"}
-MAX_VALIDATION = 10_000  # default validation size cap (the rest of the data beyond the training subset)
-MIN_VALIDATION_PER_CLASS = 10
-
-
-def rung_epochs(final: int, rungs: int, rate: int) -> list[int]:
-    """Epochs of each rung, the last being `final`: final / rate^(rungs-1), ..., final / rate, final
-    (rounded, at least 1, strictly increasing; rungs that would repeat are dropped)."""
-    out: list[int] = []
-    for r in range(rungs - 1, -1, -1):
-        epochs = max(1, int(round(final / rate ** r)))
-        if not out or epochs > out[-1]:
-            out.append(epochs)
-    return out
-
-
-@dataclass(frozen=True)
-class Gain:
-    """A paired gain in accuracy points (mean and 95% interval over the common seeds)."""
-
-    mean: float
-    low: float
-    high: float
-    seeds: int
-
-    @classmethod
-    def of(cls, mine: Mapping[int, float], theirs: Mapping[int, float]) -> "Gain | None":
-        common = sorted(set(mine) & set(theirs))
-        if not common:
-            return None
-        diffs = [100.0 * (mine[s] - theirs[s]) for s in common]
-        low, high = t_interval(diffs)
-        return cls(float(np.mean(diffs)), low, high, len(common))
-
-    def __str__(self) -> str:
-        span = "no interval" if math.isnan(self.low) else f"95% interval {self.low:+.2f} .. {self.high:+.2f}"
-        return f"{self.mean:+.2f} points ({span}, {self.seeds} seeds)"
-
-
-@dataclass
-class Verdict:
-    """The race's answer: the winner (a finalist or the best control) and why."""
-
-    winner: int
-    beat_controls: bool
-    best_control: int
-    gains: dict[int, dict[int, Gain | None]] = field(default_factory=dict)  # finalist -> control -> gain
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"winner": self.winner, "beat_controls": self.beat_controls, "best_control": self.best_control,
-                "message": self.message,
-                "gains": {str(f): {CONTROL_NAMES.get(c, str(c)): None if g is None else
-                                   {"mean": g.mean, "ci95_low": None if math.isnan(g.low) else g.low,
-                                    "ci95_high": None if math.isnan(g.high) else g.high, "seeds": g.seeds}
-                                   for c, g in per.items()} for f, per in self.gains.items()}}
-
-
-def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping[int, Mapping[int, float]],
-                 names: Mapping[int, str] | None = None) -> Verdict:
-    """Decide the race from per-seed rewards: trial -> {seed: reward}.
-
-    The best control is the one with the highest mean reward; the winner is the finalist
-    with the highest mean paired gain over it among those whose interval's lower bound is
-    above zero, else the best control.
-    """
-    if not controls:
-        raise SearchError("the race has no control to compare with")
-    names = dict(CONTROL_NAMES, **(names or {}))
-    best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
-    gains = {f: {c: Gain.of(rewards, controls[c]) for c in controls} for f, rewards in finalists.items()}
-    winners = [(g[best_control].mean, -f) for f, g in gains.items()
-               if g[best_control] is not None and not math.isnan(g[best_control].low) and g[best_control].low > 0]
-    control_name = names.get(best_control, f"trial {best_control}")
-    if winners:
-        winner = -max(winners)[1]
-        g = gains[winner][best_control]
-        message = (f"trial {winner} beat the best control, {control_name}, by {g}; it is the policy to use")
-        return Verdict(winner, True, best_control, gains, message)
-    if gains:
-        best = max(gains, key=lambda f: (gains[f][best_control].mean if gains[f][best_control] else -math.inf, -f))
-        g = gains[best][best_control]
-        detail = f" (the best finalist, trial {best}: {g})" if g is not None else ""
-    else:
-        detail = " (no finalist finished the race)"
-    message = (f"no searched policy beat {control_name} with a 95% interval above zero{detail}; the answer "
-               f"is {control_name} itself")
-    return Verdict(best_control, False, best_control, gains, message)
-
-
-def gain_text(row: Mapping[str, Any], tag: str) -> str:
-    """A results-table row's gain over control `tag` ("trivialaugment" or "randaugment") as
-    "+0.18 [-0.19, +0.54]" (points, 95% interval), "-" when there is none."""
-    mean, low, high = (row.get(f"gain_vs_{tag}{suffix}") for suffix in ("", "_ci95_low", "_ci95_high"))
-    if mean is None or not math.isfinite(mean):
-        return "-"
-    return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
-
-
-def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:
-    """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None."""
-    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
-    out = {}
-    for seed in seeds:
-        history = by_seed.get(int(seed))
-        reward = None if history is None else late_reward(history, epochs, last_n)
-        if reward is None:
-            return None
-        out[int(seed)] = reward
-    return out
 
 
 class DistributionSearch:
@@ -516,28 +404,3 @@ class DistributionSearch:
 def _stage_of(record: TrialRecord) -> str:
     epochs = record.extra.get("epochs")
     return f"{epochs} epochs" if epochs else "screen"
-
-
-def user_validation(config: SearchConfig, data: Dataset) -> Dataset | None:
-    """The user's validation set, checked against the training data (None if not given)."""
-    images, labels = config.validation_images, config.validation_labels
-    if images is None and labels is None:
-        return None
-    if isinstance(images, str):
-        if labels is not None:
-            raise InputError("validation_labels goes with validation_images as an array; a dataset name or path "
-                             "carries its own labels")
-        val = datasets.load(images, split="train")
-    else:
-        if images is None or labels is None:
-            raise InputError("pass both validation_images and validation_labels (or neither)")
-        val = datasets.from_arrays(images, labels, "validation_images")
-    if val.image_shape != data.image_shape:
-        raise InputError(f"validation_images are {val.image_shape} but the training images are {data.image_shape}; "
-                         "give validation images of the same size and channels (resize them first)")
-    extra = sorted(set(np.unique(val.labels).tolist()) - set(np.unique(data.labels).tolist()))
-    if extra or val.num_classes > data.num_classes:
-        raise InputError(f"validation_labels hold classes {extra or list(range(data.num_classes, val.num_classes))} "
-                         f"that the training labels (0..{data.num_classes - 1}) lack; validate on the classes you "
-                         "train on")
-    return val

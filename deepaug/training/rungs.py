@@ -40,7 +40,7 @@ from deepaug.storage.atomic import atomic_write_bytes
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-    from deepaug.datasets.core import Dataset
+    from deepaug.datasets import Dataset
     from deepaug.training.train import PolicyLike, TrainingConfig, TrialResult
 
 log = logging.getLogger(__name__)
@@ -191,3 +191,14 @@ def run_rung(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
         extra={"train_size": len(train), "val_size": len(val), "epochs": int(epochs),
                "seeds": [int(s) for s in seeds],
                "rewards_by_seed": {str(int(s)): float(r) for s, r in zip(seeds, values)}})
+
+
+def rung_epochs(final: int, rungs: int, rate: int) -> list[int]:
+    """Epochs of each rung, the last being `final`: final / rate^(rungs-1), ..., final / rate, final
+    (rounded, at least 1, strictly increasing; rungs that would repeat are dropped)."""
+    out: list[int] = []
+    for r in range(rungs - 1, -1, -1):
+        epochs = max(1, int(round(final / rate ** r)))
+        if not out or epochs > out[-1]:
+            out.append(epochs)
+    return out

@@ -1,4 +1,5 @@
-"""Training child models to score a policy: the input pipeline, one training, one trial.
+"""Training child models to score a policy: one training, one trial (the input pipeline is
+deepaug.training.pipeline).
 
 The training images are held once, as uint8. Each epoch draws a seeded permutation;
 each batch is gathered and augmented on the fly by `augment_with` inside a tf.data map
@@ -22,15 +23,14 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepaug.datasets.core import Dataset, from_arrays, split_train_val
+from deepaug.datasets import Dataset, from_arrays, split_train_val
 from deepaug.errors import InputError
-from deepaug.policy.core import Augmenter, Policy, augment_with
+from deepaug.policy.core import Augmenter, Policy
 from deepaug.training.models import (
     build_child_model,
     check_model_input,
@@ -39,23 +39,24 @@ from deepaug.training.models import (
     parse_model_name,
     warm_start_weights,
 )
+from deepaug.training.pipeline import (
+    PolicyLike,
+    check_seed,
+    eval_dataset,
+    positive_int,
+    steps_per_epoch,
+    train_dataset,
+)
 from deepaug.training.reward import training_reward, trial_reward
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
-    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
 # What trains a child: a Policy, any Augmenter (e.g. deepaug.policy.baselines), or None (no augmentation).
-PolicyLike = Policy | Augmenter | None
 WARM_START_SEED = 0  # run_trial's default seed for the shared warm-start weights
-
-
-def _positive_int(value: Any, key: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"training config: {key} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ class TrainingConfig:
                 raise InputError(f"training config: model must be a model name or a keras Model, "
                                  f"got {type(self.model).__name__}")
         for key in ("child_epochs", "child_batch_size", "opt_samples", "opt_last_n_epochs"):
-            _positive_int(getattr(self, key), key)
-        _positive_int(self.child_first_train_epochs, "child_first_train_epochs", 0)
+            positive_int(getattr(self, key), key)
+        positive_int(self.child_first_train_epochs, "child_first_train_epochs", 0)
         for key in ("overfit_threshold", "learning_rate"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
@@ -101,103 +102,9 @@ class TrainingConfig:
         return model_key(self.model) if isinstance(self.model, str) else f"keras:{self.model.name}"
 
 
-def _check_seed(seed: Any, what: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"{what} must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
-def _is_noop(policy: PolicyLike) -> bool:
-    """True when the policy cannot change an image (None, identity ops, probability 0).
-
-    Other augmenters are taken to change images."""
-    if not isinstance(policy, Policy):
-        return policy is None
-    return not policy.changes_images
-
-
 def sample_seeds(seed: int, n: int) -> list[int]:
     """The seeds of a trial's n trainings: SeedSequence(seed).spawn(n), one 32-bit word each."""
-    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(_check_seed(seed)).spawn(n)]
-
-
-# ---------------------------------------------------------------- input pipeline
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return -(-int(n) // int(batch_size))
-
-
-def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, batch_size: int,
-                  seed: int, epochs: int, first_epoch: int = 0) -> "tf.data.Dataset":
-    """`(epochs - first_epoch) * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels).
-
-    Starting at `first_epoch` gives exactly the batches an uninterrupted training would
-    see from that epoch on (a training continued from its checkpoint).
-
-    `images` (uint8, NHWC) is referenced, not copied. Batches follow a fresh seeded
-    permutation each epoch (the last batch of an epoch may be short) and are augmented
-    on the fly by `policy` unless it is None or a no-op.
-    """
-    import tensorflow as tf
-
-    _positive_int(batch_size, "child_batch_size")
-    _positive_int(epochs, "epochs")
-    seed = _check_seed(seed)
-    if images.dtype != np.uint8 or images.ndim != 4 or len(labels) != len(images):
-        raise InputError(f"train_dataset needs uint8 images (N, H, W, C) and N labels, got images "
-                         f"{images.dtype} {images.shape} and {len(labels)} labels")
-    n, (h, w, c) = len(images), images.shape[1:]
-    steps = steps_per_epoch(n, batch_size)
-    labels = np.asarray(labels, dtype=np.int64)
-    augment = not _is_noop(policy)
-
-    @lru_cache(maxsize=2)
-    def permutation(epoch: int) -> np.ndarray:
-        return np.random.default_rng([seed, 0, epoch]).permutation(n)
-
-    def load(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
-        step = int(step)
-        epoch, b = divmod(step, steps)
-        idx = permutation(epoch)[b * batch_size:(b + 1) * batch_size]
-        x = images[idx]
-        if augment:
-            x = augment_with(policy, x, np.random.default_rng([seed, 1, step]))
-        return x, labels[idx]
-
-    def fetch(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = tf.numpy_function(load, [step], (tf.uint8, tf.int64), stateful=False)
-        x = tf.cast(x, tf.float32) / 255.0
-        x.set_shape((None, h, w, c))
-        y.set_shape((None,))
-        return x, y
-
-    ds = tf.data.Dataset.range(int(first_epoch) * steps, epochs * steps)
-    ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
-
-
-def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> "tf.data.Dataset":
-    """Validation batches: float32 images in [0, 1], no augmentation, in order."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64))).batch(batch_size)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
-
-
-def _options() -> "tf.data.Options":
-    """Deterministic order, and no tf.data autotuning model thread.
-
-    Measured on TF 2.21 / 2 cores: with the autotuner on, releasing a pipeline at the end
-    of `fit` stalls for seconds (about 0.5 s per epoch trained: 26 s after a 50-epoch
-    training), while epochs run no faster. AUTOTUNE parallelism and prefetch still apply.
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.deterministic = True
-    options.autotune.enabled = False
-    return options
+    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(check_seed(seed)).spawn(n)]
 
 
 # ---------------------------------------------------------------- one training
@@ -240,12 +147,12 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 def _check_pair(train: Dataset, val: Dataset | None, need_val: bool = True) -> None:
     for what, ds in (("train", train), ("val", val)):
         if (ds is not None or need_val) and not isinstance(ds, Dataset):
-            raise InputError(f"{what} must be a deepaug.datasets.core.Dataset (use datasets.from_arrays), "
+            raise InputError(f"{what} must be a deepaug.datasets.Dataset (use datasets.from_arrays), "
                              f"got {type(ds).__name__}")
     if val is not None and (val.image_shape != train.image_shape or val.num_classes != train.num_classes):
         raise InputError(f"validation images {val.image_shape} with {val.num_classes} classes do not match "
                          f"training images {train.image_shape} with {train.num_classes} classes; split "
-                         "both from one dataset with deepaug.datasets.core.split_train_val")
+                         "both from one dataset with deepaug.datasets.split_train_val")
 
 
 def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
@@ -300,7 +207,7 @@ def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: Traini
     training: model build, fit and validation), ``images_per_second`` (training images
     seen / sum of epoch_seconds) and ``reward``.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     _check_pair(train, val)
     start = time.perf_counter()
     _, fitted, epoch_seconds = _fit(train, val, policy, config, seed, config.child_epochs, initial_weights)
@@ -321,7 +228,7 @@ def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
     """Train a fresh child model on all of `train` for `config.child_epochs` epochs, without
     validation; returns the model and per-epoch ``accuracy``, ``loss``, ``epoch_seconds``
     plus ``seconds`` (wall time of build and fit). For final models (deepaug.evaluation.evaluate)."""
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     policy = _coerce_policy(policy)
     _check_pair(train, None, need_val=False)
     start = time.perf_counter()
@@ -341,7 +248,7 @@ def prepare_warm_start(train: Dataset, config: TrainingConfig, seed: int = WARM_
     epochs = config.child_first_train_epochs
     if epochs == 0:
         return None
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     _check_pair(train, None, need_val=False)
 
     def train_fn() -> "keras.Model":
@@ -418,7 +325,7 @@ def run_trial(train: Dataset, val: Dataset, policy: PolicyLike, config: Training
     holds the histories of the first trainings from an interrupted run of this same
     trial: they are reused, not trained again (sample k's seed depends only on `seed`).
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     policy = _coerce_policy(policy)
     _check_pair(train, val)
     check_model_input(config.model, train.image_shape, train.num_classes)
@@ -457,7 +364,7 @@ def evaluate_policy(images: Any, labels: Any, policy: Policy | Mapping[str, Any]
     config = TrainingConfig() if config is None else config
     if not isinstance(config, TrainingConfig):
         raise InputError(f"config must be a TrainingConfig, got {type(config).__name__}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     policy = _coerce_policy(policy)
     data = from_arrays(images, labels, "images")
     check_model_input(config.model, data.image_shape, data.num_classes)

@@ -87,6 +87,7 @@ def test_an_unknown_op_names_the_valid_ones():
 
 def test_the_training_pipeline_takes_an_augmenter():
     pytest.importorskip("tensorflow")
+    from deepaug.training import pipeline
     from deepaug.training import train as training
 
     labels = np.arange(len(RGB)) % 2
@@ -98,6 +99,6 @@ def test_the_training_pipeline_takes_an_augmenter():
     np.testing.assert_array_equal(y.numpy(), labels[idx])
     assert training._coerce_policy(invert) is invert
     assert training._policy_record(invert)["augmenter"] == "randaugment"
-    assert training._is_noop(None) and training._is_noop(Policy.noop()) and not training._is_noop(invert)
+    assert pipeline.is_noop(None) and pipeline.is_noop(Policy.noop()) and not pipeline.is_noop(invert)
     with pytest.raises(InputError, match="augment_nhwc"):
         training._coerce_policy(object())

@@ -1,4 +1,4 @@
-"""Tests for deepaug.datasets.core: IDX, npz, folders, named datasets, from_arrays and splits."""
+"""Tests for deepaug.datasets: IDX, npz, folders, named datasets, from_arrays and splits."""
 from __future__ import annotations
 
 import gzip
@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deepaug.datasets import core as datasets
-from deepaug.datasets.core import Dataset, from_arrays, load, read_idx, split_train_val
+from deepaug import datasets
+from deepaug.datasets import named
+from deepaug.datasets import Dataset, from_arrays, load, read_idx, split_train_val
 from deepaug.errors import InputError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -57,7 +58,7 @@ def no_keras_home(tmp_path, monkeypatch):
         calls.append(key)
         raise Exception("URL fetch failure: no network")
 
-    monkeypatch.setattr(datasets, "_keras_load", offline)
+    monkeypatch.setattr(named, "_keras_load", offline)
     return calls
 
 
@@ -110,7 +111,7 @@ def test_idx_bad_magic(tmp_path):
 
 
 def test_missing_idx_lists_places_and_how_to_get_them(tmp_path, no_keras_home, monkeypatch):
-    monkeypatch.setattr(datasets, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "nosys",), "mnist": ()})
+    monkeypatch.setattr(named, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "nosys",), "mnist": ()})
     with pytest.raises(InputError) as info:
         load("fashion_mnist", data_dir=tmp_path / "empty")
     msg = str(info.value)
@@ -132,7 +133,7 @@ def test_idx_found_in_keras_cache(tmp_path, no_keras_home):
 def test_keras_fallback_used_when_files_missing(tmp_path, no_keras_home, monkeypatch):
     x = np.zeros((4, 3, 3), np.uint8)
     y = np.array([0, 1, 2, 1], np.uint8)
-    monkeypatch.setattr(datasets, "_keras_load", lambda key: ((x, y), (x[:2], y[:2])))
+    monkeypatch.setattr(named, "_keras_load", lambda key: ((x, y), (x[:2], y[:2])))
     ds = load("mnist", split="test")
     assert ds.images.shape == (2, 3, 3, 1) and list(ds.labels) == [0, 1]
 
@@ -275,7 +276,7 @@ def test_folder_corrupt_file_skipped_and_named(tmp_path, caplog):
     data = (root / "a" / "2.png").read_bytes()
     (root / "a" / "2.png").write_bytes(data[: len(data) // 2])
     (root / "b" / "empty.jpg").write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="deepaug.datasets.core"):
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
         ds = load(root)
     assert len(ds) == 2
     assert ds.skipped == (str(root / "a" / "2.png"), str(root / "b" / "empty.jpg"))
@@ -372,7 +373,7 @@ def test_split_deterministic_per_seed():
 
 def test_split_train_size_too_large_warns(caplog):
     ds = labelled({0: 30, 1: 20})
-    with caplog.at_level(logging.WARNING, logger="deepaug.datasets.core"):
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
         train, val = split_train_val(ds, 1000)
     assert len(val) == 10 and len(train) == 40
     assert any("train_size=1000" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

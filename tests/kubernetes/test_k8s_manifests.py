@@ -21,7 +21,7 @@ from deepaug.kubernetes.manifests import (KUBERNETES_VERSION, job_name, label_va
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 FULL = dict(image="registry.example.com/deepaug:0.1.0", storage="s3://bucket/deepaug", namespace="ml",
             cpu="1500m", memory="16Gi", gpus=1, node_selector={"accelerator": "nvidia-l4"},

@@ -14,7 +14,7 @@ import pytest
 
 from _search import toy_data
 from deepaug.kubernetes.settings import KubernetesSettings
-from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.datasets import from_arrays, split_train_val
 from deepaug.kubernetes.executor import KubernetesExecutor
 from deepaug.training.train import TrainingConfig
 from deepaug.execution.trials import TrialContext, TrialSpec, TrialState

@@ -12,7 +12,7 @@ from deepaug import Operation, Policy, PolicyError, SubPolicy
 from deepaug.policy import builtin
 from deepaug.errors import ImageError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = {"format_version": 1, "sub_policies": [
     [{"op": "rotate", "probability": 0.7, "magnitude": 0.4}, {"op": "invert", "probability": 0.2, "magnitude": 0.0}],
     [{"op": "equalize", "probability": 0.5, "magnitude": 0.0}, {"op": "cutout", "probability": 0.9, "magnitude": 0.3}],

@@ -20,7 +20,7 @@ from deepaug.reports.report import (best_policy, load_samples, make_report, op_c
                             summary_markdown)
 from deepaug.execution.trials import BASELINE, SEARCH, TrialRecord, TrialState
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = {"experiment_name": "unused", "model": "basiccnn", "child_epochs": 2}
 DATA = {"fingerprint": "abc123", "shape": [16, 16, 3], "classes": 2}
 SPACE = {"ops": ["rotate", "invert", "cutout", "shear"]}

@@ -13,7 +13,7 @@ import pytest
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
 from _search import toy_data
 from deepaug.cli.app import main
-from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.datasets import from_arrays, split_train_val
 from deepaug.storage.backends import open_storage, read_json, write_json
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 from deepaug.kubernetes.trial_worker import (EXIT_COMPLETE, EXIT_TRIAL_FAILED, EXIT_USER_ERROR, read_context, spec_document,

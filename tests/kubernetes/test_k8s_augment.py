@@ -27,8 +27,8 @@ from deepaug.cli.app import main
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.errors import InputError
 from deepaug.kubernetes.client import KubernetesUnavailable
-from deepaug.kubernetes.augment import (POLICY_KEY, AugmentJob, check_request, job_shape, load_augment_template,
-                                 parse_indexes, render_augment_job)
+from deepaug.kubernetes.augment import AugmentJob, parse_indexes
+from deepaug.kubernetes.augment_job import POLICY_KEY, check_request, job_shape, load_augment_template, render_augment_job
 from deepaug.cli.augment import add_render_parser
 from deepaug.kubernetes.manifests import KUBERNETES_VERSION
 from deepaug.policy.core import Policy
@@ -38,7 +38,7 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("kmock")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OPTIONS = {"variants": 2, "shard_size": 3, "io_threads": 2, "png_compression": 1}  # 12 images: 4 shards; pods must get the level
 POLICY = Policy.from_list([[("rotate", 0.8, 0.3), ("invert", 0.5, 0.5)], [("cutout", 0.6, 0.4)]])
 

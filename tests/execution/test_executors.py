@@ -14,7 +14,7 @@ import pytest
 from _k8s import contract_executor
 from _search import toy_data
 from deepaug import Policy
-from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.datasets import from_arrays, split_train_val
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState
 
 pytest.importorskip("tensorflow")
@@ -151,7 +151,7 @@ def test_a_user_script_without_a_main_guard_runs_on_the_pool(tmp_path):
     import sys
     from pathlib import Path
 
-    tests = Path(__file__).resolve().parent
+    tests = Path(__file__).resolve().parents[1]
     script = tmp_path / "search.py"
     script.write_text(
         f"import sys\nsys.path.insert(0, {str(tests)!r})\n"

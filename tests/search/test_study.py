@@ -19,11 +19,12 @@ from _search import kill_when, read_records as records, tiny_config, toy_data
 from deepaug import DeepAugment
 from deepaug.errors import InputError
 from deepaug.training.rungs import crn_seeds
-from deepaug.search.study import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict, rung_epochs
+from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict
+from deepaug.training.rungs import rung_epochs
 
 pytest.importorskip("tensorflow")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def study_config(tmp_path: Path, **overrides) -> dict:
@@ -43,7 +44,7 @@ def test_rung_schedule_ends_at_the_final_training():
 # ---------------------------------------------------------------- common random numbers
 
 def test_two_candidates_with_the_same_seed_start_from_identical_weights_and_see_identical_batches(monkeypatch):
-    from deepaug.training import train as training
+    from deepaug.training import pipeline
     from deepaug.policy.baselines import RandAugment, TrivialAugment
     from deepaug.training.models import build_child_model
 
@@ -53,14 +54,14 @@ def test_two_candidates_with_the_same_seed_start_from_identical_weights_and_see_
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
 
     streams: dict[str, list] = {"ta": [], "ra": []}
-    real = training.augment_with
+    real = pipeline.augment_with
     for key, policy in (("ta", TrivialAugment().policy), ("ra", RandAugment().policy)):
         def spy(augmenter, batch, rng, key=key):
             streams[key].append((rng.bit_generator.state["state"]["state"], batch.copy()))
             return real(augmenter, batch, rng)
 
-        monkeypatch.setattr(training, "augment_with", spy)
-        labels = [yb.numpy() for _, yb in training.train_dataset(x, y, policy, 16, seed=5, epochs=2)]
+        monkeypatch.setattr(pipeline, "augment_with", spy)
+        labels = [yb.numpy() for _, yb in pipeline.train_dataset(x, y, policy, 16, seed=5, epochs=2)]
         streams[key + "_labels"] = labels
     assert len(streams["ta"]) == len(streams["ra"]) == 8
     # batches are augmented in parallel threads, so compare them as sets of (stream state, images)

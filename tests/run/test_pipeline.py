@@ -75,7 +75,7 @@ def test_a_named_dataset_is_augmented_whole_with_local_workers(tmp_path, capsys)
                                                "workers": 2, "shard_size": 400},
                           iterations=1, train_set_size=200, validation_size=100, image_size=16)
     assert cli.main(["run", "--config", str(config)]) == 0
-    from deepaug.datasets.core import load
+    from deepaug.datasets import load
 
     n = len(load("digits", split="train"))
     manifest = json.loads((out_dir / "manifest.json").read_text())

@@ -17,7 +17,7 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.datasets import from_arrays, split_train_val
 from deepaug.errors import InputError
 
 tf = pytest.importorskip("tensorflow")
@@ -28,7 +28,7 @@ from deepaug.training import models as child_models  # noqa: E402
 from deepaug.training import train as training
 from deepaug.training.train import TrainingConfig, evaluate_policy, run_trial, train_dataset  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 ROTATE = Policy.from_list([[("rotate", 0.8, 0.5), ("invert", 0.3, 0.0)], [("cutout", 0.7, 0.5)]])
 
@@ -209,7 +209,7 @@ def test_trial_runs_opt_samples_trainings_with_distinct_seeds(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed (dataset-fashion-mnist)")
 def test_grayscale_fashion_mnist_subset_trains(tmp_path):
-    from deepaug.datasets.core import load
+    from deepaug.datasets import load
 
     subset, _ = split_train_val(load("fashion_mnist"), 320, val_size=10, seed=0)  # stratified
     assert subset.image_shape == (28, 28, 1)
@@ -310,7 +310,7 @@ def test_bad_inputs_raise_before_any_training(case, match, tmp_path, no_training
 def test_run_trial_needs_datasets_that_match(tmp_path, no_training):
     images, labels = toy_data(64, 16)
     train, val = split_train_val(from_arrays(images, labels), 48, seed=0)
-    with pytest.raises(InputError, match="val must be a deepaug.datasets.core.Dataset"):
+    with pytest.raises(InputError, match="val must be a deepaug.datasets.Dataset"):
         run_trial(train, None, None, small_config(tmp_path), seed=0)
     gray = from_arrays(images[..., :1], labels)
     with pytest.raises(InputError, match="do not match"):

@@ -13,7 +13,7 @@ import pytest
 from _images import natural_batch
 from deepaug.reports.demo import _GAP, _HEADER, _TILE
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 

@@ -22,7 +22,7 @@ from deepaug.cli import app as cli
 
 pytest.importorskip("tensorflow")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

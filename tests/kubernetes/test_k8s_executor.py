@@ -17,7 +17,7 @@ from _k8s import (Cluster, Emulator, JobController, batch_api, complete_without_
                   pod_log, settings, spec_of, trial_of, write_kubeconfig)
 from _search import tiny_config, toy_data
 from deepaug import Policy
-from deepaug.datasets.core import from_arrays, split_train_val
+from deepaug.datasets import from_arrays, split_train_val
 from deepaug.errors import InputError
 from deepaug.kubernetes.client import KubernetesUnavailable
 from deepaug.kubernetes.executor import KubernetesExecutor

@@ -1,0 +1,146 @@
+"""`load`: a named dataset, an ``.npz`` file or a folder of class sub-folders, as a `Dataset`.
+
+Nothing here writes to disk, except that the keras downloads ("cifar10", and the last-resort
+fallback for the MNIST family) fill keras' own cache.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, SPLITS, Dataset, from_arrays
+from deepaug.datasets.named import KERAS_SUBDIRS, load_named
+from deepaug.errors import InputError
+from deepaug.images import check_size, crop_resize_to, read_image_file
+
+logger = logging.getLogger(__name__)
+
+MAX_NAMED_SKIPS = 10  # skipped files named in the warning
+
+
+def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+         split: str = "train", image_size: int | tuple[int, int] | None = None,
+         square_crop: bool = False) -> Dataset:
+    """Load a named dataset, an .npz file or a folder of class sub-folders as a `Dataset`.
+
+    Named: "fashion_mnist", "mnist" (IDX files, `data_dir` searched first), "cifar10"
+    (keras), "digits" (scikit-learn). `split` is "train" or "test" for named datasets and
+    must be "train" otherwise. `square_crop` centre-crops each image to a square, then
+    `image_size` (int or (h, w)) resizes every image to that size.
+    """
+    size = check_size(image_size)
+    if split not in SPLITS:
+        raise InputError(f"split must be 'train' or 'test', got {split!r}")
+    key = str(name_or_path).strip().lower().replace("-", "_")
+    if isinstance(name_or_path, str) and key in NAMED:
+        if data_dir is not None and key not in KERAS_SUBDIRS:
+            raise InputError(f"data_dir is only used for 'mnist' and 'fashion_mnist', not {key!r}; drop it")
+        ds = _crop_resize_all(load_named(key, data_dir, split), size, square_crop)
+    else:
+        if data_dir is not None:
+            raise InputError("data_dir is only used for 'mnist' and 'fashion_mnist'; drop it for files and folders")
+        path = Path(name_or_path).expanduser()
+        if split != "train":
+            raise InputError(f"split={split!r} does not apply to {str(path)!r}: files and folders have one split; "
+                             "use split='train' and deepaug.datasets.split_train_val")
+        if path.suffix.lower() == ".npz":
+            ds = _crop_resize_all(_load_npz(path), size, square_crop)
+        elif path.is_dir():
+            ds = _load_folder(path, size, square_crop)
+        else:
+            problem = "is not an .npz file or a folder" if path.exists() else "does not exist"
+            raise InputError(
+                f"cannot load {str(name_or_path)!r}: it is not a named dataset and the path {problem}; "
+                f"choose one of {', '.join(NAMED)}, a path to an .npz file, or a folder with one "
+                "sub-folder of images per class"
+            )
+    logger.info("loaded %r: %d images of shape %s, %d classes", ds.name, len(ds), ds.image_shape, ds.num_classes)
+    return ds
+
+
+def _load_npz(path: Path) -> Dataset:
+    """Read `images`/`labels` (or `x`/`y`, `x_train`/`y_train`) from an .npz file."""
+    if not path.is_file():
+        raise InputError(f"npz file {str(path)!r} does not exist")
+    pairs = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            keys = sorted(arrays.files)
+            pair = next(((x, y) for x, y in pairs if x in keys and y in keys), None)
+            if pair is not None:
+                images, labels = arrays[pair[0]], arrays[pair[1]]
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"cannot read npz file {str(path)!r} ({exc}); check that it was written by "
+                         "np.savez with plain numeric arrays") from exc
+    if pair is None:
+        raise InputError(f"{str(path)!r} holds arrays {keys}; expected 'images' and 'labels' "
+                         "(or 'x'/'y', or 'x_train'/'y_train')")
+    return from_arrays(images, labels, path.name)
+
+
+def _crop_resize_all(ds: Dataset, size: tuple[int, int] | None, square_crop: bool) -> Dataset:
+    """Apply `_crop_resize` to every image of an in-memory dataset (no-op when nothing asked)."""
+    if size is None and not square_crop:
+        return ds
+    images = np.stack([crop_resize_to(im, size, square_crop) for im in ds.images])
+    images = images.reshape(*images.shape[:3], -1)
+    return Dataset(images, ds.labels, ds.class_names, ds.name, ds.skipped)
+
+
+def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) -> Dataset:
+    """Read a folder with one sub-folder of images per class (hidden folders ignored)."""
+    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: p.name)
+    if not class_dirs:
+        raise InputError(f"folder {str(root)!r} has no class sub-folders; put the images of each class "
+                         "in their own sub-folder (e.g. root/cat/1.png, root/dog/2.png)")
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    names: list[str] = []
+    skipped: list[str] = []
+    empty: list[str] = []
+    for folder in class_dirs:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        start = len(images)
+        for file in files:
+            image = read_image_file(file)
+            if image is None:
+                skipped.append(str(file))
+                continue
+            images.append(crop_resize_to(image, size, square_crop))
+            labels.append(len(names))
+        if len(images) > start:
+            names.append(folder.name)
+        else:
+            empty.append(folder.name)
+    if skipped:
+        shown = ", ".join(skipped[:MAX_NAMED_SKIPS])
+        more = f" and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
+        logger.warning("skipped %d unreadable image file(s) in %s: %s%s", len(skipped), root, shown, more)
+    if empty:
+        logger.warning("ignored class folder(s) with no readable images in %s: %s", root, ", ".join(empty))
+    if len(names) < 2:
+        raise InputError(
+            f"folder {str(root)!r} has readable images in {len(names)} class sub-folder(s) ({names}); a "
+            f"classifier needs at least 2 (image files end in {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    shapes = {im.shape[:2] for im in images}
+    if len(shapes) > 1:
+        raise InputError(
+            f"images in {str(root)!r} have {len(shapes)} different sizes (e.g. {sorted(shapes)[:3]}); pass "
+            "image_size=(height, width) to resize them all (square_crop=True keeps the aspect ratio)"
+        )
+    if any(im.ndim == 3 for im in images):
+        images = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in images]
+    batch = np.stack(images)
+    if batch.ndim == 3:
+        batch = batch[..., None]
+    return Dataset(batch, np.asarray(labels, dtype=np.int64), tuple(names), root.name or str(root),
+                   tuple(skipped))
+
+
+# ---------------------------------------------------------------- train / validation split

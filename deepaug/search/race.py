@@ -1,0 +1,117 @@
+"""The race's arithmetic: paired gains over the controls, with 95% intervals, and the verdict.
+
+A finalist wins only if the lower bound of its paired gain over the best control is above
+zero; otherwise the answer is that control (deepaug never hands over a policy that did not
+beat the free baselines on the race's seeds).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from deepaug.errors import SearchError
+from deepaug.execution.trials import TrialRecord
+from deepaug.stats import t_interval
+from deepaug.training.rungs import late_reward
+
+TRIVIAL, RANDAUGMENT = 1, 2  # trial numbers of the controls
+CONTROL_NAMES = {TRIVIAL: "TrivialAugment", RANDAUGMENT: "RandAugment"}
+
+
+@dataclass(frozen=True)
+class Gain:
+    """A paired gain in accuracy points (mean and 95% interval over the common seeds)."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+
+    @classmethod
+    def of(cls, mine: Mapping[int, float], theirs: Mapping[int, float]) -> "Gain | None":
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            return None
+        diffs = [100.0 * (mine[s] - theirs[s]) for s in common]
+        low, high = t_interval(diffs)
+        return cls(float(np.mean(diffs)), low, high, len(common))
+
+    def __str__(self) -> str:
+        span = "no interval" if math.isnan(self.low) else f"95% interval {self.low:+.2f} .. {self.high:+.2f}"
+        return f"{self.mean:+.2f} points ({span}, {self.seeds} seeds)"
+
+
+@dataclass
+class Verdict:
+    """The race's answer: the winner (a finalist or the best control) and why."""
+
+    winner: int
+    beat_controls: bool
+    best_control: int
+    gains: dict[int, dict[int, Gain | None]] = field(default_factory=dict)  # finalist -> control -> gain
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"winner": self.winner, "beat_controls": self.beat_controls, "best_control": self.best_control,
+                "message": self.message,
+                "gains": {str(f): {CONTROL_NAMES.get(c, str(c)): None if g is None else
+                                   {"mean": g.mean, "ci95_low": None if math.isnan(g.low) else g.low,
+                                    "ci95_high": None if math.isnan(g.high) else g.high, "seeds": g.seeds}
+                                   for c, g in per.items()} for f, per in self.gains.items()}}
+
+
+def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping[int, Mapping[int, float]],
+                 names: Mapping[int, str] | None = None) -> Verdict:
+    """Decide the race from per-seed rewards: trial -> {seed: reward}.
+
+    The best control is the one with the highest mean reward; the winner is the finalist
+    with the highest mean paired gain over it among those whose interval's lower bound is
+    above zero, else the best control.
+    """
+    if not controls:
+        raise SearchError("the race has no control to compare with")
+    names = dict(CONTROL_NAMES, **(names or {}))
+    best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
+    gains = {f: {c: Gain.of(rewards, controls[c]) for c in controls} for f, rewards in finalists.items()}
+    winners = [(g[best_control].mean, -f) for f, g in gains.items()
+               if g[best_control] is not None and not math.isnan(g[best_control].low) and g[best_control].low > 0]
+    control_name = names.get(best_control, f"trial {best_control}")
+    if winners:
+        winner = -max(winners)[1]
+        g = gains[winner][best_control]
+        message = (f"trial {winner} beat the best control, {control_name}, by {g}; it is the policy to use")
+        return Verdict(winner, True, best_control, gains, message)
+    if gains:
+        best = max(gains, key=lambda f: (gains[f][best_control].mean if gains[f][best_control] else -math.inf, -f))
+        g = gains[best][best_control]
+        detail = f" (the best finalist, trial {best}: {g})" if g is not None else ""
+    else:
+        detail = " (no finalist finished the race)"
+    message = (f"no searched policy beat {control_name} with a 95% interval above zero{detail}; the answer "
+               f"is {control_name} itself")
+    return Verdict(best_control, False, best_control, gains, message)
+
+
+def gain_text(row: Mapping[str, Any], tag: str) -> str:
+    """A results-table row's gain over control `tag` ("trivialaugment" or "randaugment") as
+    "+0.18 [-0.19, +0.54]" (points, 95% interval), "-" when there is none."""
+    mean, low, high = (row.get(f"gain_vs_{tag}{suffix}") for suffix in ("", "_ci95_low", "_ci95_high"))
+    if mean is None or not math.isfinite(mean):
+        return "-"
+    return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+
+def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:
+    """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None."""
+    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
+    out = {}
+    for seed in seeds:
+        history = by_seed.get(int(seed))
+        reward = None if history is None else late_reward(history, epochs, last_n)
+        if reward is None:
+            return None
+        out[int(seed)] = reward
+    return out

@@ -1,0 +1,116 @@
+"""The input pipeline of a child training: seeded batches of uint8 images, augmented on the fly
+inside a tf.data map (parallel, deterministic order), scaled to float32 in [0, 1].
+
+TensorFlow is imported inside the functions, so importing this module stays light.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepaug.errors import InputError
+from deepaug.policy.core import Augmenter, Policy, augment_with
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+PolicyLike = Policy | Augmenter | None
+
+
+def positive_int(value: Any, key: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"training config: {key} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_seed(seed: Any, what: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"{what} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def is_noop(policy: PolicyLike) -> bool:
+    """True when the policy cannot change an image (None, identity ops, probability 0).
+
+    Other augmenters are taken to change images."""
+    if not isinstance(policy, Policy):
+        return policy is None
+    return not policy.changes_images
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-int(n) // int(batch_size))
+
+
+def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, batch_size: int,
+                  seed: int, epochs: int, first_epoch: int = 0) -> "tf.data.Dataset":
+    """`(epochs - first_epoch) * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels).
+
+    Starting at `first_epoch` gives exactly the batches an uninterrupted training would
+    see from that epoch on (a training continued from its checkpoint).
+
+    `images` (uint8, NHWC) is referenced, not copied. Batches follow a fresh seeded
+    permutation each epoch (the last batch of an epoch may be short) and are augmented
+    on the fly by `policy` unless it is None or a no-op.
+    """
+    import tensorflow as tf
+
+    positive_int(batch_size, "child_batch_size")
+    positive_int(epochs, "epochs")
+    seed = check_seed(seed)
+    if images.dtype != np.uint8 or images.ndim != 4 or len(labels) != len(images):
+        raise InputError(f"train_dataset needs uint8 images (N, H, W, C) and N labels, got images "
+                         f"{images.dtype} {images.shape} and {len(labels)} labels")
+    n, (h, w, c) = len(images), images.shape[1:]
+    steps = steps_per_epoch(n, batch_size)
+    labels = np.asarray(labels, dtype=np.int64)
+    augment = not is_noop(policy)
+
+    @lru_cache(maxsize=2)
+    def permutation(epoch: int) -> np.ndarray:
+        return np.random.default_rng([seed, 0, epoch]).permutation(n)
+
+    def load(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
+        step = int(step)
+        epoch, b = divmod(step, steps)
+        idx = permutation(epoch)[b * batch_size:(b + 1) * batch_size]
+        x = images[idx]
+        if augment:
+            x = augment_with(policy, x, np.random.default_rng([seed, 1, step]))
+        return x, labels[idx]
+
+    def fetch(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(load, [step], (tf.uint8, tf.int64), stateful=False)
+        x = tf.cast(x, tf.float32) / 255.0
+        x.set_shape((None, h, w, c))
+        y.set_shape((None,))
+        return x, y
+
+    ds = tf.data.Dataset.range(int(first_epoch) * steps, epochs * steps)
+    ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+
+
+def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> "tf.data.Dataset":
+    """Validation batches: float32 images in [0, 1], no augmentation, in order."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64))).batch(batch_size)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+
+
+def _options() -> "tf.data.Options":
+    """Deterministic order, and no tf.data autotuning model thread.
+
+    Measured on TF 2.21 / 2 cores: with the autotuner on, releasing a pipeline at the end
+    of `fit` stalls for seconds (about 0.5 s per epoch trained: 26 s after a 50-epoch
+    training), while epochs run no faster. AUTOTUNE parallelism and prefetch still apply.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.enabled = False
+    return options
