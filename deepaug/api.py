@@ -16,12 +16,11 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 from deepaug import datasets
-from deepaug.augmentation.outputs import PNG_COMPRESSION
+from deepaug.augmentation.request import OPTIONS, AugmentRequest
 from deepaug.augmentation.run import AugmentResult, augment_locally
-from deepaug.augmentation.shards import Share
 from deepaug.errors import InputError
 from deepaug.kubernetes.augment import augment_on_kubernetes
 from deepaug.kubernetes.settings import KubernetesSettings
@@ -178,48 +177,32 @@ class DeepAugment:
 # ---------------------------------------------------------------- augmenting a dataset
 
 def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
-            dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
-            format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
-            workers: int = 1, shard: str | Share | None = None, queue: str | None = None,
-            shard_size: int = 100, jpeg_quality: int = 95, png_compression: int = PNG_COMPRESSION,
-            io_threads: int = 8, lease_seconds: float = 60.0,
-            storage_options: dict[str, Any] | None = None, executor: str = "local",
-            kubernetes: "KubernetesSettings | Mapping[str, Any] | None" = None, parallelism: int | None = None,
-            completions: int | None = None, job_template: str | None = None,
-            shards: str | Sequence[int] | None = None) -> AugmentResult:
+            dst: str | os.PathLike[str], request: AugmentRequest | None = None, *,
+            storage_options: dict[str, Any] | None = None,
+            kubernetes: "KubernetesSettings | Mapping[str, Any] | None" = None, **options: Any) -> AugmentResult:
     """Augment every image under `src` into `dst` (see deepaug.augmentation.run); same request, same bytes.
 
     `policy`: a Policy, a policy file (local or s3://) or a built-in name; None with `chain`.
     `dst` may contain '{id}', replaced by the dataset id (a content-addressed cache location).
-    `executor="kubernetes"`: one Indexed Job of `completions` pods, `parallelism` at a time, with
-    the `kubernetes` settings (a dict like the config's `kubernetes:` section); see deepaug.kubernetes.augment.
-    `shards`: only these shards (a list, or ranges such as '3-5,17'), shared out by `shard` and the
-    local workers; what a resumed Kubernetes Job gets, so its pods split the missing shards evenly.
+    `executor="kubernetes"` runs one Indexed Job of `completions` pods, `parallelism` at a time,
+    with the `kubernetes` settings (a dict like the config's `kubernetes:` section). The options
+    (keyword arguments, or an `AugmentRequest`) are those of `deepaug augment`:
+
+    {options}
     """
-    request = dict(variants=variants, chain=chain, format=format, size=size, crop=crop, seed=seed,
-                   shard_size=shard_size, jpeg_quality=jpeg_quality, png_compression=png_compression,
-                   io_threads=io_threads, storage_options=storage_options)
-    if executor == "kubernetes":
-        _check_kubernetes_request(workers, shard, queue, shards)
-        return augment_on_kubernetes(policy, src, dst, settings=kubernetes, parallelism=parallelism,
-                                     completions=completions, job_template=job_template, **request)
-    if executor != "local":
-        raise InputError(f"executor must be 'local' or 'kubernetes', got {executor!r}")
-    given = [name for name, value in (("kubernetes", kubernetes), ("parallelism", parallelism),
-                                      ("completions", completions), ("job_template", job_template))
-             if value is not None]
-    if given:
-        raise InputError(f"{', '.join(given)} apply to executor 'kubernetes' only; pass executor='kubernetes' "
+    if request is None:
+        request = AugmentRequest(**options)
+    elif options:
+        request = request.replace(**options)
+    if request.executor == "kubernetes":
+        return augment_on_kubernetes(policy, src, dst, settings=kubernetes, parallelism=request.parallelism,
+                                     completions=request.completions, job_template=request.job_template,
+                                     storage_options=storage_options, **request.dataset_options())
+    if kubernetes is not None:
+        raise InputError("kubernetes apply to executor 'kubernetes' only; pass executor='kubernetes' "
                          "(--executor kubernetes) or leave them out")
-    return augment_locally(policy, src, dst, workers=workers, shard=shard, queue=queue, shards=shards,
-                           lease_seconds=lease_seconds, **request)
+    return augment_locally(policy, src, dst, request, storage_options)
 
 
-def _check_kubernetes_request(workers: int, shard: str | Share | None, queue: str | None,
-                              shards: str | Sequence[int] | None) -> None:
-    """InputError for local scale-out options given with executor kubernetes (the Job's pods do that)."""
-    given = [name for name, value in (("workers", workers != 1), ("shard", shard is not None),
-                                      ("queue", queue is not None), ("shards", shards is not None)) if value]
-    if given:
-        raise InputError(f"{', '.join(given)} do not apply to executor 'kubernetes': the Job's pods share the "
-                         "shards; set parallelism (pods at a time) and completions (pods in all) instead")
+augment.__doc__ = augment.__doc__.replace("{options}", "\n    ".join(
+    f"- `{o.name}`: {o.help.replace('%%', '%')}" for o in OPTIONS))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deepaug.augmentation.request import AugmentSection
+from deepaug.augmentation.request import AugmentRequest, AugmentSection
 from deepaug.errors import InputError, SearchError, problems
 from deepaug.search.config import SearchConfig
 from deepaug.storage.atomic import atomic_write_text
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from deepaug.api import DeepAugment
     from deepaug.augmentation.plan import RunPlan
     from deepaug.augmentation.run import AugmentResult
+    from deepaug.kubernetes.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
     name = str(run.dataset).strip().lower().replace("-", "_")
     if name not in NAMED:
         return run.dataset  # a folder or an .npz: augment the originals
-    if section.executor == "kubernetes":
+    if section.request.executor == "kubernetes":
         raise InputError(f"augment.input is needed with executor kubernetes: the pods cannot read {run.dataset!r} "
                          "from this machine. Upload its images (a folder of class sub-folders or an .npz) to s3:// "
                          "or the shared volume and name it in augment.input")
@@ -82,29 +83,14 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
     return str(path)
 
 
-def augment_options(section: AugmentSection, config: SearchConfig) -> dict[str, Any]:
-    """Keyword arguments of `augment()` (after policy, input, output) from the section."""
-    from deepaug.execution.local_pool import default_workers
-
-    options: dict[str, Any] = dict(variants=section.variants, format=section.format, size=section.size,
-                                   crop=section.crop, seed=section.seed, shard_size=section.shard_size,
-                                   jpeg_quality=section.jpeg_quality, png_compression=section.png_compression,
-                                   io_threads=section.io_threads)
-    if section.executor == "kubernetes":
-        if section.workers is not None or section.queue is not None:
-            raise InputError("augment: workers and queue are for executor local; with executor kubernetes the "
-                             "pods share the work (set parallelism and completions instead)")
-        if config.kubernetes is None:
-            raise InputError("augment: executor kubernetes needs the config's `kubernetes:` section (at least "
-                             "image); see k8s/README.md")
-        options.update(executor="kubernetes", kubernetes=config.kubernetes, parallelism=section.parallelism,
-                       completions=section.completions)
-    else:
-        if section.parallelism is not None or section.completions is not None:
-            raise InputError("augment: parallelism and completions are for executor kubernetes; locally, set "
-                             "workers")
-        options.update(workers=section.workers or default_workers(), queue=section.queue)
-    return options
+def augment_settings(section: AugmentSection, config: SearchConfig) -> "KubernetesSettings | None":
+    """The Kubernetes settings the augment section's executor needs (None for executor local)."""
+    if section.request.executor != "kubernetes":
+        return None
+    if config.kubernetes is None:
+        raise InputError("augment: executor kubernetes needs the config's `kubernetes:` section (at least "
+                         "image); see k8s/README.md")
+    return config.kubernetes
 
 
 def check_output(plan: "RunPlan", dst: str) -> None:
@@ -120,20 +106,18 @@ def check_output(plan: "RunPlan", dst: str) -> None:
                     "to keep one dataset per policy", plan.output_uri)
 
 
-def check_augment(src: str, dst: str, options: dict[str, Any]) -> None:
+def check_augment(src: str, dst: str, request: AugmentRequest, settings: "KubernetesSettings | None") -> None:
     """Everything about the augmentation run that can be checked before the search has a winner."""
     from deepaug.augmentation.plan import make_plan
 
-    plan_keys = ("variants", "format", "size", "crop", "seed", "shard_size", "jpeg_quality", "png_compression",
-                 "io_threads")
-    plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **{k: options[k] for k in plan_keys})
+    plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **request.dataset_options())
     check_output(plan, dst)
-    if options.get("executor") == "kubernetes":
+    if settings is not None:
         from deepaug.kubernetes.augment_job import check_request, check_shape
         from deepaug.kubernetes.client import connect
 
-        check_shape(options["parallelism"], options["completions"])
-        connect(check_request(plan, options["kubernetes"]))  # the kubeconfig loads (no API call yet)
+        check_shape(request.parallelism, request.completions)
+        connect(check_request(plan, settings))  # the kubeconfig loads (no API call yet)
     log.info("augment section checked: %d input images from %s, output %s", len(plan.listing), src, dst)
 
 
@@ -155,10 +139,10 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
     search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
     section = run.augment
-    options = augment_options(section, config)
+    settings = augment_settings(section, config)
     src = augment_input(run, section, search)
     dst = section.output or str(search.experiment_dir / "augmented" / "{id}")
-    check_augment(src, dst, options)
+    check_augment(src, dst, section.request, settings)
 
     table = search.optimize(run.iterations)
     policy = search.best_policy
@@ -170,13 +154,13 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
     elif len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
         log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
     record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
-              "output": dst, "options": {k: v for k, v in options.items() if k != "kubernetes"}, "complete": False}
+              "output": dst, "options": section.request.given(), "complete": False}
     write_record(search.experiment_dir, record)  # says what is being built while it is built
 
     from deepaug.api import augment
 
     try:
-        result = augment(policy, src, dst, **options)
+        result = augment(policy, src, dst, section.request, kubernetes=settings)
     except Exception as exc:
         write_record(search.experiment_dir, {**record, "error": f"{type(exc).__name__}: {exc}"})
         raise
@@ -199,7 +183,7 @@ BUILTIN_CONFIGS = ("quickstart",)
 class RunFile(BaseModel):
     """What a config file says beyond the search config: the data, the length of the run, the augment run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     dataset: str
     data_dir: str | None = None
@@ -251,9 +235,13 @@ def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[
         raise InputError(f"{source} has no `dataset`: name one ({', '.join(_named())}), an .npz file with "
                          "`images` and `labels`, or a folder with one sub-folder of images per class")
     try:
+        if run.get("augment") is not None:
+            run["augment"] = AugmentSection.from_config(run["augment"])
         run_file = RunFile(**run)
     except ValidationError as exc:
         raise InputError(f"{source}: {problems(exc)}") from None
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
     data.setdefault("experiment_name", Path(str(path)).stem)
     if "model" in data and not isinstance(data["model"], str):
         raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")

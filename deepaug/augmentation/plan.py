@@ -13,12 +13,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from deepaug._version import __version__
 from deepaug.augmentation.inputs import Listing, list_input
-from deepaug.augmentation.outputs import FORMATS, PNG_COMPRESSION, check_names, output_stem
-from deepaug.augmentation.shards import check_shard_size, shard_count
+from deepaug.augmentation.outputs import check_names, output_stem
+from deepaug.augmentation.request import AugmentRequest
+from deepaug.augmentation.shards import shard_count
 from deepaug.augmentation.variants import Chain, Recipe, canonical_json
 from deepaug.errors import InputError, PolicyError
 from deepaug.policy import builtin
@@ -115,25 +116,21 @@ def software() -> dict[str, str]:
 
 
 def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
-              dst: str | os.PathLike[str], *, variants: int | None = None, chain: str | Sequence[str] | None = None,
-              format: str = "png", size: int | None = None, crop: str = "center", seed: int = 0,
-              shard_size: int = 100, jpeg_quality: int = 95, io_threads: int = 8,
-              storage_options: dict[str, Any] | None = None, announce: bool = True,
-              png_compression: int = PNG_COMPRESSION) -> RunPlan:
+              dst: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None, announce: bool = True,
+              **dataset_options: Any) -> RunPlan:
     """Validate a request, list its input and compute its dataset identity; InputError on bad input.
 
+    `dataset_options`: the dataset options of `deepaug.augmentation.request.OPTIONS` (variants,
+    chain, format, size, crop, seed, shard_size, jpeg_quality, png_compression, io_threads).
     `announce=False` logs the dataset line at debug level (a plan made only to check a request)."""
     options = dict(storage_options or {})
-    if format not in FORMATS:
-        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
-        raise InputError(f"jpeg_quality must be an integer in 1..100, got {jpeg_quality!r}")
-    if isinstance(png_compression, bool) or not isinstance(png_compression, int) or not 0 <= png_compression <= 9:
-        raise InputError(f"png_compression must be an integer in 0..9 (zlib level: 1 is fastest, 9 smallest), "
-                         f"got {png_compression!r}")
-    if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
-        raise InputError(f"io_threads must be a positive integer, got {io_threads!r}")
-    check_shard_size(shard_size)
+    request = AugmentRequest(**dataset_options)
+    others = sorted(set(request.given()) - set(request.dataset_options()))
+    if others:
+        raise InputError(f"make_plan takes the dataset options only, not {', '.join(others)}")
+    variants, chain, size, crop, seed = request.variants, request.chain, request.size, request.crop, request.seed
+    format, shard_size, jpeg_quality = request.format, request.shard_size, request.jpeg_quality
+    png_compression, io_threads = request.png_compression, request.io_threads
     if chain is not None:
         if policy is not None:
             raise InputError("give either --policy (its variants) or --chain (every subset of some ops), not both")

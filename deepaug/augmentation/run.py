@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from deepaug.augmentation.plan import RunPlan, make_plan
-from deepaug.augmentation.shards import INDEX_VARIABLE, Share, parse_share, range_pairs, shares_of
+from deepaug.augmentation.request import AUTO, AugmentRequest
+from deepaug.augmentation.shards import INDEX_VARIABLE, parse_share, range_pairs, shares_of
 from deepaug.augmentation.workers import Worker, finalize_run, prepare_output, run_pool, run_queue_workers
 from deepaug.errors import InputError
+from deepaug.execution.local_pool import default_workers
 from deepaug.policy.core import Policy
 
 log = logging.getLogger(__name__)
@@ -60,25 +62,18 @@ class AugmentResult:
 
 
 def augment_locally(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
-                    dst: str | os.PathLike[str], *, workers: int = 1, shard: str | Share | None = None,
-                    queue: str | None = None, shards: str | Sequence[int] | None = None,
-                    lease_seconds: float = 60.0, **request: Any) -> AugmentResult:
-    """`deepaug.api.augment` with executor "local": `workers` processes here, or this process's `shard`,
-    or leases from the Redis `queue`; `request` is make_plan's keyword arguments (what the dataset is)."""
-    if shard is not None and queue is not None:
-        raise InputError("give either a shard (a fixed share of the work) or a queue (shared leases), not both")
-    if shards is not None and queue is not None:
-        raise InputError("--shards applies to --shard and local workers, not to a queue (which holds every shard)")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError(f"workers must be a positive integer, got {workers!r}")
+                    dst: str | os.PathLike[str], request: AugmentRequest,
+                    storage_options: dict[str, Any] | None = None) -> AugmentResult:
+    """`deepaug.api.augment` with executor "local": `request.workers` processes here, or this process's
+    `request.shard`, or leases from the Redis `request.queue` (the request's checks are done)."""
+    workers = default_workers() if request.workers == AUTO else request.workers
+    shard, shards, queue = request.shard, request.shards, request.queue
     pairs = _shard_pairs(shards)
     share = parse_share(shard) if isinstance(shard, str) else shard
-    if share is not None and workers != 1:
-        raise InputError("a worker given a shard runs alone; start one process per shard instead of workers > 1")
     if share is None and queue is None and os.environ.get(INDEX_VARIABLE):
         log.warning("%s is set but no shard was given, so this worker does every shard; in an Indexed Job pass "
                     "--shard /N (N = the Job's completions)", INDEX_VARIABLE)
-    plan = make_plan(policy, src, dst, **request)
+    plan = make_plan(policy, src, dst, storage_options=storage_options, **request.dataset_options())
     only = _only(pairs, plan.n_shards)  # before the output is claimed
     manifest = prepare_output(plan)
     if manifest is not None:
@@ -86,7 +81,7 @@ def augment_locally(policy: str | os.PathLike[str] | Policy | None, src: str | o
         return AugmentResult(plan.dataset_id, plan.output_uri, True, True, plan.n_shards, 0, manifest)
     started = time.perf_counter()
     if queue is not None:
-        done = run_queue_workers(plan, queue, workers, lease_seconds)
+        done = run_queue_workers(plan, queue, workers, request.lease_seconds)
     else:
         wanted = shares_of(share, only)
         done = run_pool(plan, wanted, workers) if workers > 1 else _run_here(plan, wanted)

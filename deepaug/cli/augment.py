@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from deepaug.api import augment
-from deepaug.augmentation.outputs import PNG_COMPRESSION
+from deepaug.augmentation.request import DATASET, KUBERNETES, LOCAL, RUN, AugmentRequest, add_arguments
 from deepaug.errors import InputError, RetryableError, RunError
 from deepaug.kubernetes.augment_job import (
-    DEFAULT_PARALLELISM,
     POLICY_KEY,
-    SHARES_PER_POD,
     check_reachable,
     check_settings,
     check_shape,
@@ -30,50 +28,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def add_request_arguments(parser: Any) -> None:
-    """The options that define the dataset (shared with `deepaug k8s render augment`)."""
+    """What to augment and the options that define the dataset (shared with `deepaug k8s render augment`)."""
     parser.add_argument("--policy", default=None,
                         help="policy file (.json/.yaml, local or s3://) or built-in name; not with --chain")
     parser.add_argument("--input", required=True,
                         help="folder of class sub-folders (local or s3://bucket/prefix/) or an .npz of images/labels")
     parser.add_argument("--output", required=True,
                         help="local folder or s3://bucket/prefix/ ('{id}' in it becomes the dataset id)")
-    parser.add_argument("--variants", type=int, default=None, help="augmented copies per image (default: 4)")
-    parser.add_argument("--chain", default=None,
-                        help="chained mode: ops a,b,c (op or op:magnitude); writes every subset img_a, img_ab, ...")
-    parser.add_argument("--format", choices=("png", "jpeg", "tfrecord"), default="png", help="(default: png)")
-    parser.add_argument("--size", type=int, default=None, help="square-crop and resize every image to SxS")
-    parser.add_argument("--crop", choices=("center", "random", "none"), default="center",
-                        help="square crop before --size: centre, seeded random (kaleidoscope) or none (stretch)")
-    parser.add_argument("--seed", type=int, default=0, help="run seed, part of every image's seed (default: 0)")
-    parser.add_argument("--shard-size", type=int, default=100, help="images per shard (default: 100)")
-    parser.add_argument("--jpeg-quality", type=int, default=95, help="(default: 95)")
-    parser.add_argument("--png-compression", type=int, default=PNG_COMPRESSION,
-                        help=f"zlib level of PNG outputs and of the PNGs in TFRecords, 0-9: 1 encodes about 20%% "
-                             f"faster for 3-5%% larger files (default: {PNG_COMPRESSION})")
-    parser.add_argument("--io-threads", type=int, default=8, help="concurrent reads/writes per worker (default: 8)")
-
-
-def request_options(args: Any) -> dict[str, Any]:
-    """make_plan's keyword arguments from parsed `add_request_arguments` options."""
-    return dict(variants=args.variants, chain=args.chain, format=args.format, size=args.size, crop=args.crop,
-                seed=args.seed, shard_size=args.shard_size, jpeg_quality=args.jpeg_quality,
-                png_compression=args.png_compression, io_threads=args.io_threads)
+    add_arguments(parser, DATASET)
 
 
 def _add_arguments(parser: Any) -> None:
     add_request_arguments(parser)
-    local = parser.add_argument_group("local workers (executor local)")
-    local.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
-    local.add_argument("--shard", default=None,
-                       help="do only share I/N of the shards (worker I of N, from 0); /N takes I from "
-                            "$JOB_COMPLETION_INDEX")
-    local.add_argument("--shards", default=None,
-                       help="only these shards, e.g. 3-5,17 (what a resumed Kubernetes Job passes its pods); "
-                            "--shard I/N then shares them out")
-    local.add_argument("--queue", default=None, help="take shards from a Redis work queue: redis://host:port/db")
-    local.add_argument("--lease-seconds", type=float, default=60.0, help="queue lease duration (default: 60)")
-    parser.add_argument("--executor", choices=("local", "kubernetes"), default="local",
-                        help="local: processes here; kubernetes: one Indexed Job on a cluster (default: local)")
+    add_arguments(parser, RUN)
+    add_arguments(parser.add_argument_group("local workers (executor local)"), LOCAL)
     add_kubernetes_arguments(parser.add_argument_group("Kubernetes (executor kubernetes; see k8s/README.md)"))
 
 
@@ -85,9 +53,8 @@ def _cmd_augment(args: Any) -> int:
 
     cv2.setNumThreads(1)  # one core per worker process: scale with --workers
     try:
-        result = augment(args.policy, args.input, args.output, workers=args.workers, shard=args.shard,
-                         shards=args.shards, queue=args.queue, lease_seconds=args.lease_seconds, executor=args.executor,
-                         **request_options(args), **kubernetes_options(args))
+        result = augment(args.policy, args.input, args.output, AugmentRequest.from_args(args),
+                         **kubernetes_options(args))
     except (RunError, RetryableError) as exc:
         print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
         return 1
@@ -135,27 +102,21 @@ def add_kubernetes_arguments(parser: Any) -> None:
                              "works; other keys are ignored)")
     parser.add_argument("--image", default=None, help="worker image (overrides kubernetes.image)")
     parser.add_argument("--namespace", default=None, help="namespace of the Job (overrides kubernetes.namespace)")
-    parser.add_argument("--parallelism", type=int, default=None,
-                        help=f"pods at a time (default: {DEFAULT_PARALLELISM})")
-    parser.add_argument("--completions", type=int, default=None,
-                        help=f"pods in all, each doing 1/N of the shards (default: min(shards, {SHARES_PER_POD} x "
-                             "parallelism); at most the number of shards)")
-    parser.add_argument("--job-template", default=None,
-                        help="an edited copy of k8s/augment-job.yaml (default: the packaged one)")
+    add_arguments(parser, KUBERNETES)
 
 
-_KUBERNETES_FLAGS = ("config", "image", "namespace", "parallelism", "completions", "job_template")
+_SETTINGS_FLAGS = ("config", "image", "namespace")
 
 
 def kubernetes_options(args: Any) -> dict[str, Any]:
-    """augment()'s Kubernetes keyword arguments from parsed options; InputError for them without the executor."""
+    """augment()'s Kubernetes settings from parsed options; InputError for them without the executor (the
+    Job's own options, such as --parallelism, are the request's and checked there)."""
     if args.executor != "kubernetes":
-        given = [f"--{name.replace('_', '-')}" for name in _KUBERNETES_FLAGS if getattr(args, name) is not None]
+        given = [f"--{name.replace('_', '-')}" for name in _SETTINGS_FLAGS if getattr(args, name) is not None]
         if given:
             raise InputError(f"{', '.join(given)} apply to --executor kubernetes only; add it or leave them out")
         return {}
-    return dict(kubernetes=load_settings(args.config, image=args.image, namespace=args.namespace),
-                parallelism=args.parallelism, completions=args.completions, job_template=args.job_template)
+    return dict(kubernetes=load_settings(args.config, image=args.image, namespace=args.namespace))
 
 
 def _cmd_render(args: Any) -> int:
@@ -170,7 +131,7 @@ def _cmd_render(args: Any) -> int:
     template = load_augment_template(args.job_template)
     check_reachable(args.input, "input", settings, args.job_template is not None)
     check_reachable(args.output.replace("{id}", "x"), "output", settings, args.job_template is not None)
-    plan = make_plan(args.policy, args.input, args.output, **request_options(args))
+    plan = make_plan(args.policy, args.input, args.output, **AugmentRequest.from_args(args, (DATASET,)).dataset_options())
     parallelism, completions = job_shape(plan.n_shards, parallelism, completions)
     policy_arg = policy_argument(args.policy, plan, upload=False)
     job = render_augment_job(settings, plan, policy_arg, parallelism, completions, template)

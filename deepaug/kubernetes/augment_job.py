@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from deepaug.augmentation.plan import RunPlan
+from deepaug.augmentation.request import BY_NAME, MAX_INDEXES, AugmentRequest
 from deepaug.augmentation.shards import ranges_text
 from deepaug.errors import InputError, RunError
 from deepaug.kubernetes.manifests import APP_LABEL, fill_pod, label_value, load_template, set_limits
@@ -30,7 +31,6 @@ DATASET_LABEL = "deepaug/dataset"
 POLICY_KEY = "_policy.json"  # a policy the pods cannot name otherwise, next to the output's _run.json
 DEFAULT_PARALLELISM = 4  # pods at a time
 SHARES_PER_POD = 4  # default completions: min(shards, SHARES_PER_POD * parallelism)
-MAX_INDEXES = 100_000  # the API's limit on completions and parallelism of an Indexed Job
 MAX_SHARDS_TEXT = 20_000  # a resumed Job's --shards ranges longer than this: every shard, complete ones skipped
 
 
@@ -75,12 +75,9 @@ def pod_settings(settings: "KubernetesSettings") -> "KubernetesSettings":
 
 
 def check_shape(parallelism: int | None, completions: int | None) -> tuple[int, int | None]:
-    """(parallelism, completions) checked: positive integers up to the API's limit; completions may be None."""
-    for name, value in (("parallelism", parallelism), ("completions", completions)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or not 1 <= value <= MAX_INDEXES):
-            raise InputError(f"{name} must be a whole number from 1 to {MAX_INDEXES}, got {value!r}")
-    return parallelism or DEFAULT_PARALLELISM, completions
+    """(parallelism, completions) checked as the request's options are; parallelism defaults, completions may be None."""
+    parallelism = BY_NAME["parallelism"].check(parallelism)
+    return parallelism or DEFAULT_PARALLELISM, BY_NAME["completions"].check(completions)
 
 
 def job_shape(n_shards: int, parallelism: int, completions: int | None) -> tuple[int, int]:
@@ -153,24 +150,19 @@ def policy_argument(policy: Any, plan: RunPlan, upload: bool = True) -> str | No
 
 def augment_arguments(plan: RunPlan, policy_arg: str | None, completions: int,
                       todo: list[int] | None = None) -> list[str]:
-    """The pod's `deepaug augment` arguments: the same request, with --shard /N (of `todo`, when given,
-    as --shards ranges)."""
+    """The pod's `deepaug augment` arguments: the same request (its dataset options, as the plan
+    resolved them), with --shard /N (of `todo`, when given, as --shards ranges)."""
     recipe = plan.recipe
-    if recipe.chain is not None:
-        what = ["--chain", ",".join(f"{op.name}:{op.magnitude!r}" for op in recipe.chain.operations)]
-    else:
-        what = ["--policy", str(policy_arg), "--variants", str(recipe.variants)]
-    args = ["augment", *what, "--input", plan.input_uri, "--output", plan.output_uri, "--format", plan.format]
-    if recipe.size is not None:
-        args += ["--size", str(recipe.size)]
-    args += ["--crop", recipe.crop, "--seed", str(recipe.seed), "--shard-size", str(plan.shard_size),
-             "--jpeg-quality", str(plan.jpeg_quality),
-             "--png-compression", str(plan.png_compression),
-             "--io-threads", str(plan.io_threads),
-             "--shard", f"/{completions}"]
+    chain = None if recipe.chain is None else ",".join(f"{op.name}:{op.magnitude!r}" for op in recipe.chain.operations)
+    request = AugmentRequest(variants=recipe.variants, chain=chain, format=plan.format, size=recipe.size,
+                             crop=recipe.crop, seed=recipe.seed, shard_size=plan.shard_size,
+                             jpeg_quality=plan.jpeg_quality, png_compression=plan.png_compression,
+                             io_threads=plan.io_threads)
+    what = [] if chain is not None else ["--policy", str(policy_arg)]
+    args = ["augment", *what, "--input", plan.input_uri, "--output", plan.output_uri, *request.arguments()]
     if todo is not None:
         args += ["--shards", ranges_text(todo)]
-    return args
+    return [*args, "--shard", f"/{completions}"]
 
 
 def render_augment_job(settings: "KubernetesSettings", plan: RunPlan, policy_arg: str | None, parallelism: int,
