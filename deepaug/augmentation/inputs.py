@@ -17,7 +17,6 @@ reads for folders; an unreadable, corrupt or truncated image becomes a `Skip`.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import zipfile
 from collections import deque
@@ -30,7 +29,7 @@ import numpy as np
 from deepaug.datasets import IMAGE_EXTENSIONS
 from deepaug.errors import InputError
 from deepaug.images import decode_image
-from deepaug.storage.backends import LocalStorage, Storage, locate, open_storage
+from deepaug.storage.backends import Storage, locate, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +84,8 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
     if uri.rstrip("/").lower().endswith(".npz"):
         return _list_npz(uri, options)
     storage = open_storage(uri, **options)
-    if isinstance(storage, LocalStorage) and not storage.root.is_dir():
-        problem = "is a file, not a folder" if storage.root.exists() else "does not exist"
+    problem = storage.folder_problem()
+    if problem is not None:
         raise InputError(f"input {uri!r} {problem}; give a folder of class sub-folders, an s3://bucket/prefix/ "
                          "with the same layout, or an .npz file")
     keys, labels, skipped, class_index = [], [], [], {}
@@ -150,15 +149,10 @@ class _NpyMember:
 
 def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, str]:
     storage, key = locate(uri, **options)
-    if isinstance(storage, LocalStorage):
-        path = storage.root / key
-        if not path.is_file():
-            raise InputError(f"npz file {str(path)!r} does not exist")
-        return open(path, "rb"), str(path)
     try:
-        return io.BytesIO(storage.read(key)), storage.uri(key)
+        return storage.open_read(key), storage.uri(key)
     except FileNotFoundError:
-        raise InputError(f"npz file {storage.uri(key)} does not exist") from None
+        raise InputError(f"npz file {storage.uri(key)!r} does not exist") from None
 
 
 def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.ndarray]:

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import shutil
 import tempfile
 from concurrent.futures import Executor
-from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, Sequence
 
 from deepaug.augmentation.inputs import Skip, windowed_map
 from deepaug.augmentation.outputs import LABEL_COLUMNS, LABELS_KEY, MANIFEST_KEY, SHARDS_PREFIX, marker_key
 from deepaug.errors import InputError
-from deepaug.storage.backends import LocalStorage, S3Storage, Storage, StorageError, check_key, read_json, write_json
+from deepaug.storage.backends import Storage, read_json, write_json
 
 log = logging.getLogger(__name__)
 
-_TEMP = re.compile(r"^\..+\.tmp$")
 _MARKER = re.compile(r"_shards/shard-(\d+)\.json")
 
 
@@ -47,38 +43,6 @@ def read_marker(storage: Storage, shard: int, dataset_id: str) -> dict[str, Any]
     return marker
 
 
-def put_file(storage: Storage, key: str, handle: BinaryIO) -> None:
-    """Store a file's content at `key` without holding it in memory; atomic as `Storage.write`."""
-    if isinstance(storage, LocalStorage):
-        path = storage.root / check_key(key, storage.uri())
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(handle, out, 1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(temp, 0o666 & ~mask)  # as a plain open() would, like Storage.write
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    elif isinstance(storage, S3Storage):
-        from boto3.s3.transfer import TransferConfig
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        full = f"{storage.prefix}/{key}" if storage.prefix else key
-        config = TransferConfig(multipart_threshold=storage.multipart_threshold, max_concurrency=2,
-                                multipart_chunksize=max(storage.multipart_threshold, 5 * 1024 * 1024))
-        try:  # a multipart upload becomes visible only when complete
-            storage.client.upload_fileobj(handle, storage.bucket, full, Config=config)
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"cannot write {storage.uri(key)}: {exc}; try again later") from None
-    else:
-        storage.write(key, handle.read())
-
-
 def _write_labels(storage: Storage, markers: Sequence[dict[str, Any]], pool: Executor) -> str:
     """Concatenate the shards' label parts into labels.csv (streamed); its SHA-256."""
     digest = hashlib.sha256()
@@ -93,7 +57,7 @@ def _write_labels(storage: Storage, markers: Sequence[dict[str, Any]], pool: Exe
             spool.write(part)
             digest.update(part)
         spool.seek(0)
-        put_file(storage, LABELS_KEY, spool)  # type: ignore[arg-type]
+        storage.write_stream(LABELS_KEY, spool)  # type: ignore[arg-type]
     return digest.hexdigest()
 
 
@@ -124,7 +88,8 @@ def finalize(storage: Storage, identity: dict[str, Any], n_shards: int, listing_
         "labels": {"key": LABELS_KEY, "sha256": labels_sha256, "columns": list(LABEL_COLUMNS)},
         "shards": shards, "skipped": skipped}
     write_json(storage, MANIFEST_KEY, manifest)  # last: its presence means the dataset is complete
-    _remove_temp_files(storage)
+    # temp files that workers killed mid-write left (every shard is complete: nothing writes there now)
+    storage.remove_temp_files(("images", "records", SHARDS_PREFIX.rstrip("/")))
     if skipped:
         log.warning("%d input file(s) were skipped; each is listed with its reason in %s", len(skipped),
                     storage.uri(MANIFEST_KEY))
@@ -133,15 +98,3 @@ def finalize(storage: Storage, identity: dict[str, Any], n_shards: int, listing_
     return manifest
 
 
-def _remove_temp_files(storage: Storage) -> None:
-    """Drop temp files that workers killed mid-write left behind (local output only; S3 PUTs leave none).
-
-    Only under the shard folders: every shard is complete, so nothing writes there any more.
-    """
-    if not isinstance(storage, LocalStorage):
-        return
-    for folder in ("images", "records", SHARDS_PREFIX.rstrip("/")):
-        for dirpath, _, filenames in os.walk(storage.root / folder):
-            for name in (n for n in filenames if _TEMP.match(n)):
-                Path(dirpath, name).unlink(missing_ok=True)
-                log.debug("removed stale temp file %s", Path(dirpath, name))

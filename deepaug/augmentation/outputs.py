@@ -19,24 +19,20 @@ Every object is written atomically (temp file and rename, or one S3 PUT), so a w
 killed mid-shard leaves whole files or none, and a re-run rewrites them byte for byte.
 On a local disk a shard's images are not fsynced as they are written (on this project's
 test VM that cost 0.6-1.2 ms each, more than encoding them): before the shard writes its
-labels part and marker, `LocalFiles.sync` writes them all out with one syncfs and then
+labels part and marker, its batch writer (`Storage.batch_writer`, deepaug.storage.local) writes
+them all out with one syncfs and then
 fsyncs each file and folder (cheap by then; it is what reports this shard's own write
 errors), so a marker that survives a power cut still means the shard's files did too.
 """
 from __future__ import annotations
 
 import csv
-import ctypes
 import hashlib
 import io
 import logging
-import os
 import re
-import secrets
-import sys
 from collections import deque
 from concurrent.futures import Executor, Future
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,7 +41,7 @@ from deepaug.augmentation.inputs import Skip
 from deepaug.augmentation.shards import shard_name
 from deepaug.augmentation.tfrecord import encode_example, frame
 from deepaug.errors import InputError
-from deepaug.storage.backends import LocalStorage, Storage, check_key, write_json
+from deepaug.storage.backends import Storage, write_json
 
 log = logging.getLogger(__name__)
 
@@ -112,82 +108,6 @@ def encode(image: np.ndarray, fmt: str, jpeg_quality: int, png_compression: int 
     return data.tobytes()
 
 
-def _syncfs() -> Any:
-    """libc's syncfs (Linux: flush one file system), or None where there is none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-class LocalFiles:
-    """A shard's files under a local output root: temp file and rename each (atomic), then one `sync`.
-
-    Temp names carry a token of this writer, so two workers that write the same shard (a lease
-    that expired) never share a temp file; the finalizer removes any a killed worker left.
-    """
-
-    def __init__(self, storage: LocalStorage) -> None:
-        self.root, self.where = storage.root, storage.uri()
-        self.token = f"{os.getpid()}-{secrets.token_hex(3)}"
-        self.paths: list[Path] = []
-
-    def write(self, key: str, data: bytes) -> None:
-        path = self.root / check_key(key, self.where)
-        temp = path.with_name(f".{path.name}.{self.token}.tmp")
-        try:
-            fd = self._open(temp)
-            try:
-                with os.fdopen(fd, "wb", closefd=True) as handle:
-                    handle.write(data)
-                os.replace(temp, path)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-        except PermissionError:
-            raise InputError(f"cannot write {path}: permission denied; choose an output folder you can write "
-                             "to") from None
-        self.paths.append(path)
-
-    @staticmethod
-    def _open(temp: Path) -> int:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        try:
-            return os.open(temp, flags, 0o666)  # the umask applies, as for a plain open()
-        except FileNotFoundError:
-            temp.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(temp, flags, 0o666)
-
-    def sync(self, pool: Executor) -> None:
-        """Make every file written so far durable, and their renames: one syncfs (Linux) to write the lot
-        at once, then an fsync of each file and each folder, which is cheap after it (about 40 us a file)
-        and is what reports this shard's own write errors (syncfs reports none before Linux 5.8, and
-        only once per file system after). Raises OSError on a failed write: no marker is written then."""
-        if not self.paths:
-            return
-        syncfs = _syncfs()
-        if syncfs is not None:
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                if syncfs(fd) != 0:
-                    log.debug("syncfs(%s) failed (errno %d); fsyncing each file", self.root, ctypes.get_errno())
-            finally:
-                os.close(fd)
-        folders = sorted({path.parent for path in self.paths})
-        list(pool.map(_fsync, [*self.paths, *folders]))
-        self.paths.clear()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class ShardWriter:
     """Writes one shard's outputs through a thread pool (bounded), then its labels part and marker."""
 
@@ -196,7 +116,7 @@ class ShardWriter:
         self.storage, self.shard, self.dataset_id = storage, shard, dataset_id
         self.fmt, self.jpeg_quality, self.pool, self.max_in_flight = fmt, jpeg_quality, pool, max_in_flight
         self.png_compression = png_compression
-        self.local = LocalFiles(storage) if isinstance(storage, LocalStorage) else None
+        self.files_out = storage.batch_writer()
         self.in_flight: deque[Future] = deque()
         self.rows = io.StringIO()
         self.csv = csv.writer(self.rows, lineterminator="\n")
@@ -207,8 +127,7 @@ class ShardWriter:
         self.record_count = self.file_index = 0
 
     def _put(self, key: str, data: bytes) -> None:
-        write = self.storage.write if self.local is None else self.local.write
-        self.in_flight.append(self.pool.submit(write, key, data))
+        self.in_flight.append(self.pool.submit(self.files_out.write, key, data))
         while len(self.in_flight) > self.max_in_flight:
             self.in_flight.popleft().result()
 
@@ -256,8 +175,7 @@ class ShardWriter:
             self._flush_records()
         while self.in_flight:
             self.in_flight.popleft().result()
-        if self.local is not None:
-            self.local.sync(self.pool)  # the outputs are durable before the marker that vouches for them
+        self.files_out.sync(self.pool)  # the outputs are durable before the marker that vouches for them
         part = self.rows.getvalue().encode("utf-8")
         self.storage.write(labels_part_key(self.shard), part)
         marker = {"dataset_id": self.dataset_id, "shard": self.shard, "images": self.images,

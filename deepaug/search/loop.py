@@ -28,6 +28,7 @@ from deepaug.search.config import SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.executor import make_executor
 from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.notebook import ranked
 from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.training.models import check_model_input, dataset_fingerprint
 
@@ -214,10 +215,9 @@ class Search:
     @staticmethod
     def _update_progress(progress: Progress, records: Any) -> None:
         complete = [r for r in records if r.state is TrialState.COMPLETE]
-        search = [r for r in complete if r.kind == SEARCH]
-        if search:
-            best = max(search, key=lambda r: (r.reward, -r.number))
-            progress.best = (float(best.reward), best.number)
+        best = ranked(r for r in complete if r.kind == SEARCH)
+        if best:
+            progress.best = (float(best[0].reward), best[0].number)
         base = [r for r in complete if r.kind == BASELINE]
         progress.baseline = float(base[0].reward) if base else None
 
@@ -239,7 +239,5 @@ def write_samples(experiment: Experiment, train: Dataset) -> None:
 
 def best_policy(records: list[TrialRecord]) -> Policy | None:
     """The policy of the best completed search trial."""
-    from deepaug.search.notebook import ranked
-
     best = ranked(records)
     return best[0].policy_object() if best else None

@@ -309,12 +309,12 @@ def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, s
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    from deepaug.augmentation import outputs
+    from deepaug.storage import atomic
     from deepaug.storage.backends import LocalStorage
 
     if not syncfs:
-        monkeypatch.setattr(outputs, "_syncfs", lambda: None)  # the fsync-per-file path of other systems
-    files = outputs.LocalFiles(LocalStorage(tmp_path))
+        monkeypatch.setattr(atomic, "_syncfs", lambda: None)  # the fsync-per-file path of other systems
+    files = LocalStorage(tmp_path).batch_writer()
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda i: files.write(f"images/c/{i}.png", bytes([i]) * 100), range(20)))
         files.sync(pool)
@@ -332,11 +332,12 @@ def test_local_output_files_are_whole_durable_and_plain(tmp_path, monkeypatch, s
 def test_a_shard_syncs_its_files_and_folders_before_its_marker_and_a_failed_write_leaves_no_marker(
         tmp_path, monkeypatch):
     from deepaug.augmentation import outputs
+    from deepaug.storage import atomic
     from deepaug.storage.backends import LocalStorage
 
     events: list[str] = []
-    monkeypatch.setattr(outputs, "_syncfs", lambda: lambda fd: events.append("syncfs") or -1)  # syncfs fails
-    monkeypatch.setattr(outputs, "_fsync", lambda path: events.append(f"fsync {path.relative_to(tmp_path)}"))
+    monkeypatch.setattr(atomic, "_syncfs", lambda: lambda fd: events.append("syncfs") or -1)  # syncfs fails
+    monkeypatch.setattr(atomic, "fsync_path", lambda path: events.append(f"fsync {path.relative_to(tmp_path)}"))
     storage = LocalStorage(tmp_path)
     write = storage.write
     monkeypatch.setattr(storage, "write", lambda key, data: events.append(f"write {key}") or write(key, data))
@@ -356,7 +357,7 @@ def test_a_shard_syncs_its_files_and_folders_before_its_marker_and_a_failed_writ
     def failing(path):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(outputs, "_fsync", failing)  # the disk lost a write: no marker may vouch for it
+    monkeypatch.setattr(atomic, "fsync_path", failing)  # the disk lost a write: no marker may vouch for it
     with ThreadPoolExecutor(2) as pool:
         writer = outputs.ShardWriter(storage, 1, "d" * 64, "png", 95, pool)
         writer.add_image("c/b.png", 0, "c", "c/b", [("", image)])

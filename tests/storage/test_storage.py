@@ -291,3 +291,58 @@ def test_s3_lists_past_a_thousand_keys_with_the_default_page_size(s3_bucket):
         list(pool.map(lambda key: store.write(key, b""), keys))
     pages = _count_calls(store, "ListObjectsV2")
     assert list(store.list()) == keys and pages == [2]
+
+
+# ---------------------------------------------------------------- what callers used to reach around the contract for
+
+def test_open_read_gives_a_seekable_file_and_file_not_found_when_absent(store):
+    store.write("data/a.bin", b"0123456789")
+    with store.open_read("data/a.bin") as handle:
+        handle.seek(4)
+        assert handle.read(3) == b"456"
+    with pytest.raises(FileNotFoundError, match="nothing stored at"):
+        store.open_read("data/missing.bin")
+
+
+def test_write_stream_stores_a_large_file_whole(store):
+    import tempfile
+
+    payload = bytes(range(256)) * (40 * 1024)  # 10 MiB: over the S3 multipart threshold
+    with tempfile.TemporaryFile() as spool:
+        spool.write(payload)
+        spool.seek(0)
+        store.write_stream("big/labels.csv", spool)
+    assert store.read("big/labels.csv") == payload
+    assert list(store.list("big/")) == ["big/labels.csv"]  # no temp file or part left behind
+
+
+def test_a_batch_writer_s_files_are_there_after_sync(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch = store.batch_writer()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda i: batch.write(f"images/{i}.png", bytes([i]) * 10), range(6)))
+        batch.sync(pool)
+    assert [store.read(f"images/{i}.png") for i in range(6)] == [bytes([i]) * 10 for i in range(6)]
+
+
+def test_temp_files_of_killed_writers_are_removed_and_nothing_else(store):
+    store.write("images/a.png", b"a")
+    if isinstance(store, LocalStorage):
+        (store.root / "images" / ".b.png.123-abcdef.tmp").write_bytes(b"half")
+        (store.root / "other").mkdir()
+        (store.root / "other" / ".c.png.1-2.tmp").write_bytes(b"half")
+    removed = store.remove_temp_files(("images",))
+    assert removed == (1 if isinstance(store, LocalStorage) else 0)
+    assert list(store.list("images/")) == ["images/a.png"]
+    if isinstance(store, LocalStorage):
+        assert sorted(p.name for p in (store.root / "images").iterdir()) == ["a.png"]
+        assert (store.root / "other" / ".c.png.1-2.tmp").exists()  # outside the prefixes asked for
+
+
+def test_folder_problem_names_a_missing_or_file_root(tmp_path, store):
+    store.write("a/b.png", b"x")
+    assert store.folder_problem() is None
+    assert LocalStorage(tmp_path / "nope").folder_problem() == "does not exist"
+    (tmp_path / "file").write_bytes(b"x")
+    assert LocalStorage(tmp_path / "file").folder_problem() == "is a file, not a folder"

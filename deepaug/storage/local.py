@@ -1,0 +1,140 @@
+"""Local storage: blobs as files under a root folder, written atomically."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from deepaug.errors import InputError
+from deepaug.storage.atomic import atomic_write, is_temp, new_token, sync_files
+from deepaug.storage.base import Data, check_data, check_key, check_prefix, missing
+
+log = logging.getLogger(__name__)
+
+
+class LocalStorage:
+    """Blobs as files under `root`; writes go to a temp file then a rename.
+
+    >>> LocalStorage("/tmp/deepaug-doctest").uri("a/b.json")
+    '/tmp/deepaug-doctest/a/b.json'
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().absolute()
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key, str(self.root))
+
+    def uri(self, key: str = "") -> str:
+        return str(self._path(key)) if key else str(self.root)
+
+    def read(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise missing(str(path)) from None
+        except PermissionError:
+            raise InputError(f"cannot read {path}: permission denied; fix the file's permissions") from None
+
+    def write(self, key: str, data: Data) -> None:
+        path = self._path(key)
+        check_data(data, str(path))
+        try:
+            atomic_write(path, data)
+        except PermissionError:
+            raise InputError(f"cannot write {path}: permission denied; choose a folder you can write to") from None
+        log.debug("wrote %d bytes to %s", len(data), path)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with `prefix` (a plain string prefix, as on S3), sorted.
+
+        Temp files of writes in progress ('.name.*.tmp') are not listed.
+        """
+        folder = self.root / check_prefix(prefix, str(self.root)).rpartition("/")[0]
+        keys = []
+        for dirpath, _, filenames in os.walk(folder):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix) and not is_temp(name):
+                    keys.append(key)
+        yield from sorted(keys)
+
+    def delete(self, key: str) -> None:
+        """Remove `key` (no error if it is absent) and any folders that become empty."""
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root or self.root not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise missing(str(path)) from None
+
+    def write_stream(self, key: str, handle: BinaryIO) -> None:
+        path = self._path(key)
+        try:
+            atomic_write(path, handle)
+        except PermissionError:
+            raise InputError(f"cannot write {path}: permission denied; choose a folder you can write to") from None
+
+    def batch_writer(self) -> "LocalBatch":
+        return LocalBatch(self)
+
+    def folder_problem(self) -> str | None:
+        if self.root.is_dir():
+            return None
+        return "is a file, not a folder" if self.root.exists() else "does not exist"
+
+    def remove_temp_files(self, prefixes: tuple[str, ...]) -> int:
+        removed = 0
+        for prefix in prefixes:
+            for dirpath, _, filenames in os.walk(self.root / check_prefix(prefix, str(self.root))):
+                for name in filter(is_temp, filenames):
+                    Path(dirpath, name).unlink(missing_ok=True)
+                    log.debug("removed stale temp file %s", Path(dirpath, name))
+                    removed += 1
+        return removed
+
+
+class LocalBatch:
+    """Many files under a local root: temp file and rename each (atomic), then one `sync` for all.
+
+    Temp names carry a token of this writer, so two workers that write the same shard (a lease
+    that expired) never share a temp file; `remove_temp_files` removes any a killed worker left.
+    """
+
+    def __init__(self, storage: LocalStorage) -> None:
+        self.root, self.where = storage.root, storage.uri()
+        self.token = new_token()
+        self.paths: list[Path] = []
+
+    def write(self, key: str, data: Data) -> None:
+        path = self.root / check_key(key, self.where)
+        try:
+            atomic_write(path, data, sync=False, token=self.token)
+        except PermissionError:
+            raise InputError(f"cannot write {path}: permission denied; choose an output folder you can write "
+                             "to") from None
+        self.paths.append(path)
+
+    def sync(self, pool: Any) -> None:
+        """Make every file written so far durable (see `deepaug.storage.atomic.sync_files`)."""
+        sync_files(self.root, self.paths, pool)
+        self.paths.clear()
