@@ -25,8 +25,10 @@ from deepaug.errors import InputError
 from deepaug.kubernetes.augment import augment_on_kubernetes
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import Policy
+from deepaug.reports.report import make_report
 from deepaug.search.config import SearchConfig
 from deepaug.search.loop import Search, best_policy
+from deepaug.search.notebook import top_policies
 from deepaug.search.study import DistributionSearch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,7 +104,6 @@ class DeepAugment:
         else:
             table = self._search.experiment.write_results(self._records)
         try:
-            from deepaug.reports.report import make_report
 
             path = make_report(self.experiment_dir)
             log.info("report: %s", path)
@@ -133,7 +134,6 @@ class DeepAugment:
 
     @property
     def top_policies(self) -> "pandas.DataFrame":
-        from deepaug.search.notebook import top_policies
 
         if isinstance(self._search, DistributionSearch):
             return self._search.results_table(self._records)
@@ -157,19 +157,18 @@ class DeepAugment:
 
     def keras_layer(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
         """The best policy as a Keras layer (augments in training, identity at inference)."""
-        from deepaug.policy.keras import PolicyLayer
+        from deepaug.policy.keras import PolicyLayer  # keras loads here, on first use
 
         return PolicyLayer(self._require_best(), seed=seed, value_range=value_range)
 
     def tf_map_fn(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
         """The best policy as a function for `tf.data.Dataset.map`."""
-        from deepaug.policy.keras import policy_map_fn
+        from deepaug.policy.keras import policy_map_fn  # keras loads here, on first use
 
         return policy_map_fn(self._require_best(), seed=seed, value_range=value_range)
 
     def report(self) -> Path:
         """Write (again) the experiment's report; returns the summary's path."""
-        from deepaug.reports.report import make_report
 
         return make_report(self.experiment_dir)
 

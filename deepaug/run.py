@@ -25,10 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from deepaug import resources
+from deepaug.api import DeepAugment, augment
+from deepaug.augmentation.plan import make_plan
 from deepaug.augmentation.request import AugmentRequest, AugmentSection
+from deepaug.augmentation.workers import find_output
+from deepaug.datasets import NAMED
 from deepaug.errors import InputError, SearchError, problems
+from deepaug.kubernetes.augment_job import check_request, check_shape
+from deepaug.kubernetes.client import connect
 from deepaug.search.config import SearchConfig
-from deepaug.storage.atomic import atomic_write_text
+from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -58,7 +65,6 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
     """The augment input: the section's, else the search's dataset (a named one exported to .npz)."""
     if section.input is not None:
         return section.input
-    from deepaug.datasets import NAMED
 
     name = str(run.dataset).strip().lower().replace("-", "_")
     if name not in NAMED:
@@ -73,7 +79,6 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
 
         import numpy as np
 
-        from deepaug.storage.atomic import atomic_write_bytes
 
         buffer, images = io.BytesIO(), search.data.images
         np.savez(buffer, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
@@ -96,7 +101,6 @@ def augment_settings(section: AugmentSection, config: SearchConfig) -> "Kubernet
 def check_output(plan: "RunPlan", dst: str) -> None:
     """InputError now, rather than after the search, when the output cannot take this run's dataset:
     it holds files that are not a deepaug dataset, or a dataset of another input or other options."""
-    from deepaug.augmentation.workers import find_output
 
     if "{id}" in dst:
         return  # a location of its own per dataset
@@ -108,13 +112,10 @@ def check_output(plan: "RunPlan", dst: str) -> None:
 
 def check_augment(src: str, dst: str, request: AugmentRequest, settings: "KubernetesSettings | None") -> None:
     """Everything about the augmentation run that can be checked before the search has a winner."""
-    from deepaug.augmentation.plan import make_plan
 
     plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **request.dataset_options())
     check_output(plan, dst)
     if settings is not None:
-        from deepaug.kubernetes.augment_job import check_request, check_shape
-        from deepaug.kubernetes.client import connect
 
         check_shape(request.parallelism, request.completions)
         connect(check_request(plan, settings))  # the kubeconfig loads (no API call yet)
@@ -134,7 +135,6 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
         raise InputError(f"{path} has no `augment:` section, so there is nothing to do after the search: add one "
                          "(e.g. `augment: {output: augmented/, variants: 4}`), or run `deepaug optimize` to "
                          "search only")
-    from deepaug.api import DeepAugment
 
     search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
@@ -157,7 +157,6 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
               "output": dst, "options": section.request.given(), "complete": False}
     write_record(search.experiment_dir, record)  # says what is being built while it is built
 
-    from deepaug.api import augment
 
     try:
         result = augment(policy, src, dst, section.request, kubernetes=settings)
@@ -199,7 +198,6 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
 
     import yaml
 
-    from deepaug import resources
 
     if not os.path.exists(path) and path in BUILTIN_CONFIGS:
         text = resources.text(f"{path}.yaml")
@@ -253,6 +251,5 @@ def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[
 
 
 def _named() -> list[str]:
-    from deepaug.datasets import NAMED
 
     return list(NAMED)

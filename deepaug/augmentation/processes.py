@@ -29,6 +29,7 @@ from multiprocessing.connection import wait as wait_any
 from typing import Any, Sequence
 
 from deepaug.errors import InputError
+from deepaug.execution.processes import spawn
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ class WorkerProcess:
     """One `python -m deepaug.augmentation.process_main` process and its two pipes (parent side)."""
 
     def __init__(self) -> None:
-        from deepaug.execution.processes import spawn
 
         self.process, self.tasks, self.messages = spawn("deepaug.augmentation.process_main", {name: "1" for name in ONE_THREAD})
         self.shard: int | None = None  # the shard it works on (pool)

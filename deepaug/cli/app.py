@@ -11,17 +11,28 @@ import logging
 import sys
 from typing import Any
 
+from deepaug import ops
 from deepaug._version import __version__
+from deepaug.api import DeepAugment
 from deepaug.cli.augment import add_parser as add_augment_parser
 from deepaug.cli.augment import add_render_parser
 from deepaug.cli.evaluate import add_parser as add_evaluate_parser
 from deepaug.errors import InputError, RetryableError, RunError, SearchError
+from deepaug.kubernetes.executor import trial_prefix
+from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
+from deepaug.kubernetes.trial_worker import run_trial_spec
+from deepaug.policy import builtin
+from deepaug.policy.core import Policy
+from deepaug.reports.demo import run_demo
+from deepaug.reports.report import make_report, resolve_experiment
+from deepaug.run import load_config_file, run_pipeline
+from deepaug.search.race import gain_text as gain
+from deepaug.storage.backends import open_storage
 
 log = logging.getLogger("deepaug")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from deepaug.reports.demo import run_demo
 
     out = run_demo(args.dataset, args.policy, out=args.out, n_images=args.images,
                    variants=args.variants, seed=args.seed, data_dir=args.data_dir)
@@ -30,14 +41,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from deepaug import ops
 
     print(ops.table_markdown() if args.table else "\n".join(ops.names()))
     return 0
 
 
 def _cmd_policy(args: argparse.Namespace) -> int:
-    from deepaug.policy import builtin
 
     policy = builtin.resolve(args.policy)
     print(policy.to_json() if args.json else policy)
@@ -45,13 +54,11 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
-    from deepaug.run import load_config_file
 
     run, config = load_config_file(args.config, experiment_name=args.experiment_name,
                                    reports_dir=args.reports_dir, iterations=args.iterations)
     if run.augment is not None:
         log.info("the config's augment: section is for `deepaug run` (search, then augment); optimize only searches")
-    from deepaug.api import DeepAugment
 
     search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
@@ -66,8 +73,6 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from deepaug.errors import RunError
-    from deepaug.run import run_pipeline
 
     try:
         outcome = run_pipeline(args.config, experiment_name=args.experiment_name, reports_dir=args.reports_dir,
@@ -88,7 +93,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
     import json
 
-    from deepaug.policy.core import Policy
 
     lines = [f"top policies of experiment {search.experiment_name!r} ({search.experiment_dir}):"]
     if "gain_vs_trivialaugment" in getattr(table, "columns", ()):
@@ -107,7 +111,6 @@ def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
 
 def _race_lines(table: "Any", search: "Any") -> list[str]:
     """The distribution search's finalists and controls, each with its paired gains, then the verdict."""
-    from deepaug.search.race import gain_text as gain
 
     lines = []
     for _, row in table[table["stage"] == "race"].iterrows():
@@ -128,14 +131,12 @@ def _race_lines(table: "Any", search: "Any") -> list[str]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from deepaug.reports.report import make_report, resolve_experiment
 
     print(make_report(resolve_experiment(args.experiment, args.reports_dir), top_k=args.top))
     return 0
 
 
 def _cmd_trial_run(args: argparse.Namespace) -> int:
-    from deepaug.kubernetes.trial_worker import run_trial_spec
 
     return run_trial_spec(args.spec)
 
@@ -144,10 +145,6 @@ def _cmd_k8s_render(args: argparse.Namespace) -> int:
     if args.search_config is None:
         raise InputError("deepaug k8s render needs --config (a search's config with a `kubernetes:` section), or "
                          "`augment` and the options of `deepaug augment` for an augmentation run's Job")
-    from deepaug.kubernetes.executor import trial_prefix
-    from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
-    from deepaug.run import load_config_file
-    from deepaug.storage.backends import open_storage
 
     _, config = load_config_file(args.search_config, experiment_name=args.experiment_name)
     settings = require(config.kubernetes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from deepaug.api import augment
+from deepaug.augmentation.plan import make_plan
 from deepaug.augmentation.request import DATASET, KUBERNETES, LOCAL, RUN, AugmentRequest, add_arguments
 from deepaug.errors import InputError, RetryableError, RunError
 from deepaug.kubernetes.augment_job import (
@@ -22,6 +23,8 @@ from deepaug.kubernetes.augment_job import (
     policy_argument,
     render_augment_job,
 )
+from deepaug.kubernetes.manifests import render_rbac, to_yaml
+from deepaug.run import read_config_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
@@ -77,7 +80,6 @@ def add_parser(subparsers: Any) -> Any:
 def load_settings(config: str | None = None, **overrides: Any) -> "KubernetesSettings":
     """The `kubernetes:` section of a YAML/JSON config file (other keys are ignored, so a search's config
     serves too), with the `overrides` that are not None on top; checked, naming the file."""
-    from deepaug.run import read_config_file
 
     data: dict[str, Any] = {}
     source = "the command line"
@@ -121,8 +123,6 @@ def kubernetes_options(args: Any) -> dict[str, Any]:
 
 def _cmd_render(args: Any) -> int:
     """Print the augment Job (then the RBAC unless --job-only) without creating or writing anything."""
-    from deepaug.augmentation.plan import make_plan
-    from deepaug.kubernetes.manifests import render_rbac, to_yaml
 
     config = args.config or getattr(args, "search_config", None)  # `k8s render --config F augment ...` too
     job_only = args.job_only or getattr(args, "search_job_only", False)

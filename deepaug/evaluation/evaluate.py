@@ -52,9 +52,12 @@ from deepaug.policy import builtin
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
 from deepaug.policy.baselines import make as make_baselines
 from deepaug.policy.core import Augmenter, Policy
+from deepaug.search.validation import MAX_VALIDATION
 from deepaug.stats import t_interval
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
+from deepaug.training import train as training
 from deepaug.training.models import check_model_input
+from deepaug.training.train import TrainingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.training.train import TrainingConfig
@@ -156,7 +159,6 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
 
     `done` holds runs of an interrupted evaluation (same settings): those (method, seed) pairs
     are kept, not trained again."""
-    from deepaug.training.train import eval_dataset, train_model
 
     runs: list[dict[str, Any]] = list(done)
     finished = {(r["method"], int(r["seed"])) for r in runs}
@@ -165,9 +167,9 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
         for method in methods:
             if (method.name, s) in finished:
                 continue
-            model, history = train_model(train, method.augmenter, config, s)
+            model, history = training.train_model(train, method.augmenter, config, s)
             t0 = time.perf_counter()
-            score = model.evaluate(eval_dataset(test.images, test.labels, config.child_batch_size),
+            score = model.evaluate(training.eval_dataset(test.images, test.labels, config.child_batch_size),
                                    verbose=0, return_dict=True)
             runs.append({"method": method.name, "seed": s, "test_accuracy": float(score["accuracy"]),
                          "test_loss": float(score["loss"]), "train_accuracy": history["accuracy"][-1],
@@ -309,7 +311,6 @@ def split_pool(pool: Dataset, train_size: int | None, seed: int,
         raise InputError(f"tune_val_size={tune_val_size} is more than the {left} images of {pool.name!r} left "
                          f"after train_size={train_size}; pass tune_val_size <= {left} or a smaller train_size")
     if tune_val_size is None:  # the distribution search's default: the rest of the pool, at most 10,000
-        from deepaug.search.validation import MAX_VALIDATION
 
         tune_val_size = min(left, MAX_VALIDATION)
     return split_train_val(pool, train_size, val_size=tune_val_size, seed=seed)
@@ -343,7 +344,6 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     on its images) and evaluate the best point as the baseline "tuned RandAugment (N=.., M=..)".
     Every input problem raises InputError before any training.
     """
-    from deepaug.training.train import TrainingConfig
 
     seeds, epochs, seed = _count(seeds, "seeds"), _count(epochs, "epochs"), _count(seed, "seed", 0)
     if train_size is not None:

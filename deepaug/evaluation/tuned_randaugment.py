@@ -27,6 +27,7 @@ import numpy as np
 from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.policy.baselines import RandAugment
+from deepaug.training import train as training
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.training.train import TrainingConfig
@@ -90,11 +91,10 @@ def best_index(scores: Sequence[float]) -> int:
 def _score(train: Dataset, val: Dataset, augmenter: RandAugment, config: "TrainingConfig",
            seed: int) -> tuple[float, float]:
     """(last-epoch validation accuracy, seconds of training and scoring) of one training."""
-    from deepaug.training.train import eval_dataset, train_model
 
     start = time.perf_counter()
-    model, _ = train_model(train, augmenter, config, seed)
-    score = model.evaluate(eval_dataset(val.images, val.labels, config.child_batch_size),
+    model, _ = training.train_model(train, augmenter, config, seed)
+    score = model.evaluate(training.eval_dataset(val.images, val.labels, config.child_batch_size),
                            verbose=0, return_dict=True)
     return float(score["accuracy"]), time.perf_counter() - start
 

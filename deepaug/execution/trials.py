@@ -25,6 +25,8 @@ import numpy as np
 
 from deepaug.errors import InputError
 from deepaug.policy.core import Policy
+from deepaug.training.rungs import run_rung
+from deepaug.training.train import run_trial
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.datasets import Dataset
@@ -203,7 +205,6 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
     record from an interrupted run: its finished trainings are kept, not redone.
     KeyboardInterrupt propagates (the trial stays RUNNING and resumes later).
     """
-    from deepaug.training.train import run_trial
 
     config = context.config
     record = resume_from if resume_from is not None else TrialRecord.running(spec, config.model_name)
@@ -228,7 +229,6 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
 
     try:
         if spec.seeds:
-            from deepaug.training.rungs import run_rung
 
             result = run_rung(context.train, context.val, spec.policy, config, spec.seeds, int(spec.epochs),
                               spec.number, context.checkpoint_dir, on_training=trained, done=done)

@@ -38,6 +38,9 @@ from deepaug.storage.backends import Storage, open_storage, read_json_or_none
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
 
+from deepaug.augmentation.plan import make_plan
+from deepaug.augmentation.run import AugmentResult
+from deepaug.augmentation.workers import prepare_output
 from deepaug.kubernetes.augment_job import (
     CONTAINER,
     DATASET_LABEL,
@@ -50,6 +53,7 @@ from deepaug.kubernetes.augment_job import (
     policy_argument,
     render_augment_job,
 )
+from deepaug.kubernetes.client import connect
 
 log = logging.getLogger(__name__)
 
@@ -251,10 +255,6 @@ def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | o
     Everything that can be checked without touching data is checked first: the settings, the
     Job's shape, the template, that the pods can reach input and output, the kubeconfig.
     """
-    from deepaug.augmentation.plan import make_plan
-    from deepaug.augmentation.run import AugmentResult
-    from deepaug.augmentation.workers import prepare_output
-    from deepaug.kubernetes.client import connect
 
     settings = check_settings(settings)
     parallelism, completions = check_shape(parallelism, completions)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 from deepaug.augmentation.plan import RunPlan
 from deepaug.augmentation.request import BY_NAME, MAX_INDEXES, AugmentRequest
 from deepaug.augmentation.shards import ranges_text
-from deepaug.errors import InputError, RunError
-from deepaug.kubernetes.manifests import APP_LABEL, fill_pod, label_value, load_template, set_limits
+from deepaug.errors import InputError, RunError, problems
+from deepaug.kubernetes.manifests import APP_LABEL, cpu_threads, fill_pod, label_value, load_template, set_limits
+from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy import builtin
 from deepaug.policy.core import Policy
 from deepaug.storage.backends import open_storage, read_json, write_json
@@ -40,8 +41,6 @@ def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") ->
     """Validated settings (a dict is checked like the config's `kubernetes:` section); they must name an image."""
     from pydantic import ValidationError
 
-    from deepaug.errors import problems
-    from deepaug.kubernetes.settings import KubernetesSettings
 
     if settings is None or isinstance(settings, Mapping):
         try:
@@ -60,7 +59,6 @@ def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") ->
 def pod_settings(settings: "KubernetesSettings") -> "KubernetesSettings":
     """The settings for augment pods: one CPU and no GPU, whatever a search's trials ask for (an augment pod
     runs one single-threaded worker; spread the work with parallelism instead)."""
-    from deepaug.kubernetes.manifests import cpu_threads
 
     changes: dict[str, Any] = {}
     if settings.gpus:

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from deepaug import resources
 from deepaug.errors import InputError
+from deepaug.kubernetes.settings import KubernetesSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
@@ -63,7 +65,6 @@ def job_name(experiment: str, number: int, attempt: int = 0, salt: str = "") -> 
 
 def require(settings: "KubernetesSettings | None") -> "KubernetesSettings":
     """The settings if they name an image and a storage URI, else InputError saying what to add."""
-    from deepaug.kubernetes.settings import KubernetesSettings
 
     settings = settings if settings is not None else KubernetesSettings()
     missing = [key for key in ("image", "storage") if not getattr(settings, key)]
@@ -78,7 +79,6 @@ def require(settings: "KubernetesSettings | None") -> "KubernetesSettings":
 
 
 def _load(name: str, path: str | None = None, setting: str = "kubernetes.job_template") -> Any:
-    from deepaug import resources
 
     if path is None:
         text = resources.text(name)

@@ -31,9 +31,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from deepaug._version import __version__
+from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
 from deepaug.storage.backends import Storage, join, locate, open_storage, read_json, write_json
+from deepaug.training.train import TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,6 @@ def read_spec(uri: str) -> tuple[TrialSpec, str, str]:
 
 
 def _dataset(storage: Storage, key: str) -> Any:
-    from deepaug.datasets import Dataset
 
     with np.load(io.BytesIO(storage.read(key)), allow_pickle=False) as arrays:
         return Dataset(arrays["images"], arrays["labels"], tuple(str(c) for c in arrays["class_names"]),
@@ -136,7 +137,6 @@ def _dataset(storage: Storage, key: str) -> Any:
 
 def read_context(uri: str, scratch: str | Path) -> TrialContext:
     """The TrialContext stored at `uri`; warm-start weights and child models go to `scratch`."""
-    from deepaug.training.train import TrainingConfig
 
     storage = open_storage(uri)
     doc = _read(join(uri, "context.json"), "trial context")

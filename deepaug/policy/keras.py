@@ -41,6 +41,7 @@ import tensorflow as tf
 
 from deepaug.errors import ImageError, InputError
 from deepaug.images import CHANNELS
+from deepaug.policy import builtin
 from deepaug.policy.core import Policy, augment_nhwc
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,6 @@ def _as_policy(policy: PolicyLike, who: str) -> Policy:
     if isinstance(policy, Mapping):
         return Policy.from_dict(dict(policy), source=f"{who} policy")
     if isinstance(policy, (str, os.PathLike)):
-        from deepaug.policy import builtin
 
         return builtin.resolve(policy)
     raise InputError(f"{who}: policy must be a deepaug Policy, a policy dict, a policy file path or "

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deepaug import datasets
 from deepaug.datasets import pick_examples
 from deepaug.errors import InputError
 from deepaug.policy import builtin
@@ -50,7 +51,6 @@ def run_demo(dataset: str = "fashion_mnist", policy: str | os.PathLike | Policy 
              out: str | os.PathLike = "reports/demo/grid.png", n_images: int = 8, variants: int = 4,
              seed: int = 0, data_dir: str | None = None) -> Path:
     """Load `dataset`, augment `n_images` of it `variants` times with `policy`, write a PNG grid."""
-    from deepaug import datasets
 
     if variants < 1:
         raise InputError(f"variants must be at least 1, got {variants}")

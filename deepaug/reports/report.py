@@ -30,6 +30,7 @@ from deepaug.policy.core import Policy
 from deepaug.reports.demo import make_grid
 from deepaug.search import notebook
 from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.race import gain_text as gain
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,6 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     try:
         import pandas as pd
 
-        from deepaug.search.race import gain_text as gain
 
         table = pd.read_csv(experiment.top_policies_path)
     except (OSError, ValueError):

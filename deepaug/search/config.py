@@ -15,8 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from deepaug import ops
 from deepaug.errors import InputError, problems
 from deepaug.kubernetes.settings import KubernetesSettings
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.search.space import SearchSpace
+from deepaug.training.models import parse_model_name
+from deepaug.training.train import TrainingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.search.distribution_space import DistributionSpace
@@ -79,7 +84,6 @@ class SearchConfig(BaseModel):
     @classmethod
     def _model(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from deepaug.training.models import parse_model_name
 
             parse_model_name(value)
             return value
@@ -91,7 +95,6 @@ class SearchConfig(BaseModel):
     @classmethod
     def _ops(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is not None:
-            from deepaug import ops
 
             for name in value:
                 ops.get(name)
@@ -146,16 +149,13 @@ class SearchConfig(BaseModel):
         """The search space this config asks for (colour-only ops left out of a distribution
         space when `channels` is 1)."""
         if self.search_space == "distribution":
-            from deepaug.search.distribution_space import DistributionSpace
 
             return DistributionSpace(self.ops, channels)
-        from deepaug.search.space import SearchSpace
 
         return SearchSpace(self.n_sub_policies, self.ops_per_sub_policy, self.ops,
                            self.search_probabilities, self.fixed_probability)
 
     def training_config(self) -> "TrainingConfig":
-        from deepaug.training.train import TrainingConfig
 
         return TrainingConfig(model=self.model, child_epochs=self.child_epochs,
                               child_batch_size=self.child_batch_size,

@@ -8,6 +8,7 @@ from deepaug.errors import InputError
 from deepaug.execution.executors import Executor, InlineExecutor, OnUpdate
 from deepaug.execution.local_pool import LocalExecutor, default_workers
 from deepaug.execution.trials import TrialContext
+from deepaug.kubernetes.executor import KubernetesExecutor
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
@@ -33,7 +34,6 @@ def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None =
             return InlineExecutor(context, on_update)
         return LocalExecutor(context, on_update, workers or default_workers())
     if kind == "kubernetes":
-        from deepaug.kubernetes.executor import KubernetesExecutor
 
         return KubernetesExecutor(context, on_update, kubernetes, experiment, workers)
     raise InputError(f"unknown executor {kind!r}; use executor: local, inline or kubernetes")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from deepaug.datasets import Dataset, split_train_val
+from deepaug.datasets import Dataset, pick_examples, split_train_val
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
@@ -31,6 +31,7 @@ from deepaug.search.experiment import Experiment, experiment_folder
 from deepaug.search.notebook import ranked
 from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.training.models import check_model_input, dataset_fingerprint
+from deepaug.training.train import prepare_warm_start
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ class Search:
     # ------------------------------------------------------------ setup
 
     def _context(self, run_seed: int) -> TrialContext:
-        from deepaug.training.train import prepare_warm_start
 
         train, val = split_train_val(self.data, self.config.train_set_size, self.config.validation_size,
                                      seed=run_seed)
@@ -229,7 +229,6 @@ def write_samples(experiment: Experiment, train: Dataset) -> None:
         return
     import io
 
-    from deepaug.datasets import pick_examples
 
     idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))
     buffer = io.BytesIO()

@@ -36,6 +36,8 @@ import numpy as np
 
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write_bytes
+from deepaug.training import train as trainer  # module access: tests patch its functions
+from deepaug.training.train import TrialResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -50,9 +52,8 @@ CHECKPOINT_FORMAT = 1
 
 def crn_seeds(run_seed: int, k: int) -> list[int]:
     """The k training seeds every candidate of a search shares (common random numbers)."""
-    from deepaug.training.train import sample_seeds
 
-    return sample_seeds(int(np.random.SeedSequence([int(run_seed), 7]).generate_state(1)[0]), k)
+    return trainer.sample_seeds(int(np.random.SeedSequence([int(run_seed), 7]).generate_state(1)[0]), k)
 
 
 def late_reward(history: Mapping[str, Any], epochs: int, last_n: int) -> float | None:
@@ -122,7 +123,6 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
              epochs: int, previous: Mapping[str, Any] | None, checkpoint: Path | None) -> dict[str, Any]:
     """One seed's training brought to `epochs` epochs, continuing `previous` (its history so
     far) from `checkpoint` when both agree; returns the whole history."""
-    from deepaug.training.train import _fit
 
     first, restore, before = 0, None, None
     if previous is not None and checkpoint is not None:
@@ -133,7 +133,7 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
         elif done:
             log.info("no usable checkpoint at epoch %d for seed %d; training it again from scratch", done, seed)
     start = time.perf_counter()
-    model, fitted, epoch_seconds = _fit(train, val, policy, config, seed, epochs, None, first_epoch=first,
+    model, fitted, epoch_seconds = trainer._fit(train, val, policy, config, seed, epochs, None, first_epoch=first,
                                         restore=restore, val_epochs=validated_epochs(epochs, config.opt_last_n_epochs))
     history: dict[str, Any] = {k: list(before.get(k, ())) if before else [] for k in
                                ("accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds")}
@@ -160,10 +160,9 @@ def run_rung(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
     `epochs` is kept, a shorter one is continued from its checkpoint. `on_training(k,
     seed, history)` is called as each seed's training reaches `epochs`.
     """
-    from deepaug.training.train import TrialResult, _check_pair, _coerce_policy, _policy_record
 
-    policy = _coerce_policy(policy)
-    _check_pair(train, val)
+    policy = trainer._coerce_policy(policy)
+    trainer._check_pair(train, val)
     by_seed = {int(h["seed"]): h for h in done if "seed" in h}
     histories = []
     for k, seed in enumerate(seeds):
@@ -187,7 +186,7 @@ def run_rung(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
         sample_seeds=tuple(int(s) for s in seeds), histories=tuple(histories),
         seconds=tuple(float(h.get("seconds", 0.0)) for h in histories),
         images_per_second=tuple(float(h.get("images_per_second", 0.0)) for h in histories), seed=int(seeds[0]),
-        policy=_policy_record(policy), model=config.model_name, warm_start=None,
+        policy=trainer._policy_record(policy), model=config.model_name, warm_start=None,
         extra={"train_size": len(train), "val_size": len(val), "epochs": int(epochs),
                "seeds": [int(s) for s in seeds],
                "rewards_by_seed": {str(int(s)): float(r) for s, r in zip(seeds, values)}})
