@@ -29,6 +29,7 @@ from deepaug.policy.core import Policy
 from deepaug.search import notebook
 from deepaug.storage.atomic import atomic_write_text
 from deepaug.storage.identity import differences
+from deepaug.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Experiment:
     def __init__(self, folder: str | Path, notebook_path: str | Path | None = None,
                  policies_dir: str | Path | None = None) -> None:
         self.folder = Path(folder)
+        self.store = LocalStorage(self.folder)  # trial records go through the storage contract
         self.name = self.folder.name
         self.trials_dir = self.folder / "trials"
         self.config_path = self.folder / "config.json"
@@ -118,22 +120,21 @@ class Experiment:
     def records(self) -> list[TrialRecord]:
         """Every stored trial record, by number (temp files of interrupted writes are ignored)."""
         out = []
-        if not self.trials_dir.is_dir():
-            return out
-        for path in self.trials_dir.iterdir():
-            if not _RECORD.match(path.name):
+        for key in self.store.list("trials/"):
+            if not _RECORD.match(key.rpartition("/")[2]):
                 continue
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(self.store.read(key).decode("utf-8"))
             except (OSError, ValueError) as exc:
-                raise InputError(f"cannot read trial record {path} ({exc}); move it out of the folder to "
-                                 "run that trial again") from None
-            out.append(TrialRecord.from_dict(data, str(path)))
+                raise InputError(f"cannot read trial record {self.store.uri(key)} ({exc}); move it out of the folder "
+                                 "to run that trial again") from None
+            out.append(TrialRecord.from_dict(data, self.store.uri(key)))
         out.sort(key=lambda r: r.number)
         return out
 
     def save(self, record: TrialRecord) -> None:
-        atomic_write_text(self.record_path(record.number), json.dumps(record.to_dict(), sort_keys=True) + "\n")
+        key = f"trials/{self.record_path(record.number).name}"
+        self.store.write(key, (json.dumps(record.to_dict(), sort_keys=True) + "\n").encode("utf-8"))
 
     # ------------------------------------------------------------ derived files
 
