@@ -6,6 +6,8 @@ puts the caller's shape back.
 """
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -143,11 +145,94 @@ def crop_resize(image: np.ndarray, size: int | tuple[int, int] | None, square_cr
     return crop_resize_to(image, check_size(size), square_crop)
 
 
-def decode_image(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray | None:
+MAX_PIXELS_VARIABLE = "DEEPAUG_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 100_000_000  # 10000 x 10000: 300 MB decoded (RGB); a bomb of 20000 x 20000 PNG is 1.2 MB
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) deepaug decodes: $DEEPAUG_MAX_IMAGE_PIXELS, default 100,000,000."""
+    text = os.environ.get(MAX_PIXELS_VARIABLE)
+    if text is None:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise ImageError(f"{MAX_PIXELS_VARIABLE}={text!r} must be a positive whole number of pixels")
+    return int(text)
+
+
+def image_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from an encoded image's header, without decoding it: PNG, JPEG and BMP read
+    here (a few microseconds), other formats by PIL; None when the header cannot be read."""
+    head = bytes(memoryview(data)[:32])
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] == b"BM" and len(head) >= 26:
+        return abs(int.from_bytes(head[18:22], "little", signed=True)), abs(int.from_bytes(head[22:26], "little",
+                                                                                                signed=True))
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_size(memoryview(data))
+    return _pil_size(data)
+
+
+def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
+    """Walk the JPEG's marker segments to its frame header (SOF0..SOF15 but DHT, JPG, DAC)."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if i + 9 > n:
+                return None
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + length
+    return None
+
+
+def _pil_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(bytes(data))) as image:  # reads the header only
+                return image.size
+    except Image.DecompressionBombError as exc:  # over PIL's own limit (about 179 million pixels)
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return (int(found.group(1)), 1) if found else None  # its pixel count, as (count, 1)
+    except Exception:  # not an image PIL knows: OpenCV's decode decides
+        return None
+
+
+def header_problem(data: bytes | bytearray | memoryview | np.ndarray) -> str | None:
+    """Why an encoded image must not be decoded: its header says it is larger than `max_pixels()`
+    (a decompression bomb: a small file that decodes to gigabytes). None when it may be decoded,
+    or when there is no header to read (OpenCV's decode decides then)."""
+    size = image_size(data)
+    limit = max_pixels()
+    if size is not None and size[0] * size[1] > limit:
+        shown = f"{size[0]}x{size[1]}" if size[1] > 1 else str(size[0])
+        return f"{shown} pixels, over the limit of {limit} ({MAX_PIXELS_VARIABLE}); resize it or raise the limit"
+    return None
+
+
+def decode_image(data: bytes | bytearray | memoryview | np.ndarray, checked: bool = False) -> np.ndarray | None:
     """Decode encoded image bytes (PNG, JPEG, BMP, ...) as RGB (H, W, 3) or grayscale (H, W) uint8.
 
-    Returns None when the bytes are not an image OpenCV can decode.
+    Returns None when the bytes are not an image OpenCV can decode, or when its header says it is
+    over the pixel limit (`header_problem`: callers that list skips ask it first, for the reason).
     """
+    if not checked and header_problem(data) is not None:  # `checked`: the caller asked header_problem already
+        return None
     import cv2  # lazy
 
     buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
@@ -162,10 +247,14 @@ def decode_image(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarra
     return image
 
 
-def read_image_file(path: Path) -> np.ndarray | None:
-    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8; None when unreadable."""
+def read_image_file(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not)."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
-        return None
-    return decode_image(data)
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror}"
+    problem = header_problem(data)
+    if problem is not None:
+        return None, problem
+    image = decode_image(data, checked=True)
+    return image, None if image is not None else "corrupt or not an image"

@@ -36,6 +36,7 @@ from deepaug.kubernetes.augment_job import check_request, check_shape
 from deepaug.kubernetes.client import connect
 from deepaug.search.config import SearchConfig
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
+from deepaug.storage.base import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -122,6 +123,11 @@ def check_augment(src: str, dst: str, request: AugmentRequest, settings: "Kubern
     log.info("augment section checked: %d input images from %s, output %s", len(plan.listing), src, dst)
 
 
+def record_options(request: AugmentRequest) -> dict[str, Any]:
+    """The request's options as augment.json records them: no credential (a queue URL's password) in them."""
+    return {name: redact(value) if isinstance(value, str) else value for name, value in request.given().items()}
+
+
 def write_record(folder: Path, document: dict[str, Any]) -> Path:
     path = folder / RECORD
     atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
@@ -154,7 +160,7 @@ def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
     elif len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
         log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
     record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
-              "output": dst, "options": section.request.given(), "complete": False}
+              "output": dst, "options": record_options(section.request), "complete": False}
     write_record(search.experiment_dir, record)  # says what is being built while it is built
 
 

@@ -28,10 +28,13 @@ import numpy as np
 
 from deepaug.datasets import IMAGE_EXTENSIONS
 from deepaug.errors import InputError
-from deepaug.images import decode_image
+from deepaug.images import decode_image, header_problem
 from deepaug.storage.backends import Storage, locate, open_storage
 
 log = logging.getLogger(__name__)
+
+MAX_NAME_BYTES = 200  # an input file name's bytes: its outputs (+ "_<variant>.jpeg") and their temp files
+# (".<name>.<pid>-<token>.tmp") must fit the 255 bytes of a file name
 
 T, R = TypeVar("T"), TypeVar("R")
 NPZ_PAIRS = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
@@ -92,9 +95,12 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
     digest, listed = hashlib.sha256(), 0
     for key in storage.list():  # every page: the lister yields until the last partial page is done
         listed += 1
-        digest.update(key.encode("utf-8") + b"\n")
+        digest.update(key.encode("utf-8", "surrogateescape") + b"\n")
         suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
-        if _hidden(key):
+        problem = name_problem(key)
+        if problem is not None:
+            skipped.append(Skip(key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), problem))
+        elif _hidden(key):
             skipped.append(Skip(key, "hidden file"))
         elif "/" not in key:
             skipped.append(Skip(key, "not inside a class folder (root/<class>/<image>)"))
@@ -116,6 +122,23 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
              len(classes), len(skipped))
     return Listing(storage.uri(), "folder", tuple(keys[i] for i in order), label_array, classes,
                    tuple(skipped), digest.hexdigest(), listed)
+
+
+def name_problem(key: str) -> str | None:
+    """Why an input key cannot become outputs, checked before any work: a name that is not UTF-8,
+    an empty folder name (`cat//x.png`, `/x.png` on S3: it would shift every label), or a file name
+    too long for its outputs and their temp files (`MAX_NAME_BYTES`)."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8; rename the file"
+    if any(part == "" for part in key.split("/")):
+        return "its key has an empty folder name (// or a leading /); move it into its class folder"
+    size = len(key.rpartition("/")[2].encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return (f"its name is {size} bytes, too long for its outputs (at most {MAX_NAME_BYTES}: outputs add a variant "
+                "suffix and their temp files more, within the file system's 255); shorten it")
+    return None
 
 
 # ---------------------------------------------------------------- .npz inputs
@@ -256,8 +279,8 @@ class InputReader:
 
     @staticmethod
     def _decode(key: str, data: bytes) -> np.ndarray | Skip:
-        reason = truncation(key, data) if data else "empty file"
-        image = None if reason else decode_image(data)
+        reason = (truncation(key, data) or header_problem(data)) if data else "empty file"
+        image = None if reason else decode_image(data, checked=True)
         if image is None:
             return Skip(key, reason or "corrupt or not an image (cannot be decoded)")
         return image

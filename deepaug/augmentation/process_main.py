@@ -59,7 +59,8 @@ def serve() -> int:
     current: list[int | None] = [None]
     try:
         kind, plan, level, *rest = pickle.loads(job)  # the plan's classes import here
-        logging.basicConfig(level=level, format=LOG_FORMAT)
+        logging.basicConfig(level=max(level, logging.INFO), format=LOG_FORMAT)
+        logging.getLogger("deepaug").setLevel(level)  # the parent's deepaug level; libraries stay at INFO
         import cv2
 
         cv2.setNumThreads(1)  # one core per worker process: scale with workers

@@ -15,6 +15,7 @@ deepaug.errors.InputError: jpeg_quality must be an integer in 1..100, got 101
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +29,12 @@ from deepaug.errors import InputError
 DATASET, RUN, LOCAL, KUBERNETES = "dataset", "run", "local", "kubernetes"
 EXECUTORS = ("local", "kubernetes")
 AUTO = "auto"  # workers: one per core, at most 8
+MAX_VARIANTS = 10_000  # outputs per image
+MAX_SIDE = 32_767  # OpenCV's limit on an image side
+MAX_THREADS = 1_024
+MAX_WORKERS = 1_024
+MAX_LEASE_SECONDS = 7 * 86_400.0  # the queue keeps its keys this long
+MAX_SHARD_SIZE = 1_000_000
 MAX_INDEXES = 100_000  # the Kubernetes API's limit on completions and parallelism of an Indexed Job
 
 
@@ -57,11 +64,13 @@ class Option:
         if self.choices:
             return f"one of {', '.join(self.choices)}"
         if self.kind is float:
-            return "a positive number"
+            return f"a positive number of at most {self.high:g}" if self.high is not None else "a positive number"
         if self.kind is int and self.high is not None:
             return f"an integer in {self.low:g}..{self.high:g}"
         if self.kind is int:
             return {0: "a non-negative integer", 1: "a positive integer"}.get(self.low, f"an integer >= {self.low}")
+        if self.kind is str and self.name in ("shard", "shards", "queue", "job_template", "chain"):
+            return "text without NUL characters"
         return "text"
 
     def check(self, value: Any, where: str = "") -> Any:
@@ -76,11 +85,11 @@ class Option:
                     and (self.low is None or value >= self.low) and (self.high is None or value <= self.high))
             value = int(value) if good else value
         elif self.kind is float:
-            good = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-                    and (self.low is None or value > self.low))
+            good = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+                    and (self.low is None or value > self.low) and (self.high is None or value <= self.high))
             value = float(value) if good else value
         elif self.kind is str and not self.choices:
-            good = isinstance(value, (str, *self.also))
+            good = isinstance(value, (str, *self.also)) and "\x00" not in str(value)
         if not good:
             raise InputError(f"{where}{self.name} must be {self.wants()}, got {value!r}")
         return value
@@ -96,26 +105,27 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("variants", int, None, "augmented copies per image (default: 4; 0 with --chain)", DATASET, low=0),
+    Option("variants", int, None, "augmented copies per image (default: 4; 0 with --chain)", DATASET, low=0,
+           high=MAX_VARIANTS),
     Option("chain", str, None, "chained mode: ops a,b,c (op or op:magnitude); writes every subset img_a, img_ab, "
            "... instead of a policy's variants", DATASET, also=(list, tuple),
            problem="ops as text (a,b:0.5,c) or a list of them"),
     Option("format", str, "png", "output format (default: png)", DATASET, choices=FORMATS),
-    Option("size", int, None, "square-crop and resize every image to SxS", DATASET, low=1),
+    Option("size", int, None, "square-crop and resize every image to SxS", DATASET, low=1, high=MAX_SIDE),
     Option("crop", str, "center", "square crop before --size: centre, seeded random (kaleidoscope) or none "
            "(stretch) (default: center)", DATASET, choices=CROPS),
     Option("seed", int, 0, "run seed, part of every image's seed (default: 0)", DATASET, low=0),
     Option("shard_size", int, 100, "images per shard (default: 100)", DATASET, low=1,
-           problem="a positive number of images"),
+           high=MAX_SHARD_SIZE, problem=f"a positive number of images, at most {MAX_SHARD_SIZE}"),
     Option("jpeg_quality", int, 95, "JPEG quality (default: 95)", DATASET, low=1, high=100),
     Option("png_compression", int, PNG_COMPRESSION, f"zlib level of PNG outputs and of the PNGs in TFRecords, 0-9: "
            f"1 encodes about 20%% faster for 3-5%% larger files (default: {PNG_COMPRESSION})", DATASET, low=0,
            high=9, problem="an integer in 0..9 (zlib level: 1 is fastest, 9 smallest)"),
-    Option("io_threads", int, 8, "concurrent reads/writes per worker (default: 8)", DATASET, low=1),
+    Option("io_threads", int, 8, "concurrent reads/writes per worker (default: 8)", DATASET, low=1, high=MAX_THREADS),
     Option("executor", str, "local", "local: processes here; kubernetes: one Indexed Job on a cluster "
            "(default: local)", RUN, choices=EXECUTORS),
     Option("workers", int, 1, "local worker processes, or 'auto' for one per core, at most 8 (default: 1)", LOCAL,
-           low=1, words=(AUTO,), problem="a positive integer or 'auto'"),
+           low=1, high=MAX_WORKERS, words=(AUTO,), problem=f"an integer in 1..{MAX_WORKERS} or 'auto'"),
     Option("shard", str, None, "do only share I/N of the shards (worker I of N, from 0); /N takes I from "
            "$JOB_COMPLETION_INDEX", LOCAL, also=(Share,),
            problem="a share such as 0/4 (or /4)"),
@@ -123,7 +133,8 @@ OPTIONS: tuple[Option, ...] = (
            "pods); --shard I/N then shares them out", LOCAL, also=(list, tuple),
            problem="ranges text such as '0-3,7' or a non-empty list of shard numbers"),
     Option("queue", str, None, "take shards from a Redis work queue: redis://host:port/db", LOCAL),
-    Option("lease_seconds", float, 60.0, "queue lease duration in seconds (default: 60)", LOCAL, low=0),
+    Option("lease_seconds", float, 60.0, "queue lease duration in seconds (default: 60)", LOCAL, low=0,
+           high=MAX_LEASE_SECONDS),
     Option("parallelism", int, None, "pods at a time (default: 4)", KUBERNETES, low=1, high=MAX_INDEXES,
            problem=f"a whole number from 1 to {MAX_INDEXES}"),
     Option("completions", int, None, "pods in all, each doing 1/N of the shards (default: min(shards, 4 x "

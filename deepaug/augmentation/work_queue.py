@@ -16,6 +16,7 @@ is harmless.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, Iterable, Iterator
 
 from deepaug.errors import InputError
 from deepaug.storage.backends import StorageError
+from deepaug.storage.base import redact
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +76,7 @@ return 1
 """
 
 
-def redact(url: str) -> str:
-    """The URL without its password."""
-    return re.sub(r"//([^:/@]*):[^/@]*@", r"//\1:***@", url)
+PASSWORD_VARIABLE = "DEEPAUG_REDIS_PASSWORD"
 
 
 class WorkQueue:
@@ -94,13 +94,15 @@ class WorkQueue:
 
     @classmethod
     def connect(cls, url: str, name: str, lease_seconds: float = 60.0) -> "WorkQueue":
-        """A queue on the Redis server at `url` (redis://[:password@]host:port/db)."""
+        """A queue on the Redis server at `url`: redis://host:port/db, or rediss:// for TLS. The password
+        comes from $DEEPAUG_REDIS_PASSWORD (or from the URL, which then must not be written anywhere)."""
         import redis
 
         if not re.match(r"^rediss?://", url):
             raise InputError(f"bad queue URL {redact(url)!r}; write redis://host:port/db")
-        client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30,
-                                      health_check_interval=30)
+        # A password in the URL wins; else DEEPAUG_REDIS_PASSWORD (so that none has to be written in a config)
+        client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30, health_check_interval=30,
+                                      password=os.environ.get(PASSWORD_VARIABLE) or None)
         return cls(client, name, lease_seconds, url)
 
     @contextmanager

@@ -259,13 +259,27 @@ def queue_loop(plan: RunPlan, url: str, lease_seconds: float, on_done: Callable[
                             "again", len(missing))
                 queue.requeue(missing)
                 continue
+            shard = _shard_of(item, plan.n_shards)
+            if shard is None:  # not one of this run's shards: whoever wrote it, it must not stop the workers
+                log.warning("dropped item %r from the queue %s: not a shard of this run (0-%d)", item[:40],
+                            queue.name, plan.n_shards - 1)
+                queue.complete(item)
+                continue
             with queue.keep_alive(item):
-                did = worker.do_shard(int(item)) is not None
+                did = worker.do_shard(shard) is not None
             queue.complete(item)
             done += did
             if did and on_done is not None:
-                on_done(int(item))
+                on_done(shard)
     return done
+
+
+def _shard_of(item: str, n_shards: int) -> int | None:
+    """The shard an item names, or None for an item that names none of this run's shards."""
+    if not item.isascii() or not item.isdigit():
+        return None
+    shard = int(item)
+    return shard if shard < n_shards else None
 
 
 def run_queue_workers(plan: RunPlan, url: str, workers: int, lease_seconds: float) -> int:

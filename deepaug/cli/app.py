@@ -253,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # -v: deepaug's own debug lines only; a library's (botocore logs request headers, credentials included) stay off
+    logging.getLogger("deepaug").setLevel(logging.DEBUG if args.verbose else logging.NOTSET)
     try:
         return args.func(args)
     except InputError as exc:

@@ -102,14 +102,16 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
     labels: list[int] = []
     names: list[str] = []
     skipped: list[str] = []
+    reasons: list[str] = []
     empty: list[str] = []
     for folder in class_dirs:
         files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         start = len(images)
         for file in files:
-            image = read_image_file(file)
+            image, problem = read_image_file(file)
             if image is None:
                 skipped.append(str(file))
+                reasons.append(f"{file} ({problem})")
                 continue
             images.append(crop_resize_to(image, size, square_crop))
             labels.append(len(names))
@@ -118,7 +120,7 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
         else:
             empty.append(folder.name)
     if skipped:
-        shown = ", ".join(skipped[:MAX_NAMED_SKIPS])
+        shown = ", ".join(reasons[:MAX_NAMED_SKIPS])
         more = f" and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
         logger.warning("skipped %d unreadable image file(s) in %s: %s%s", len(skipped), root, shown, more)
     if empty:

@@ -46,18 +46,21 @@ THREAD_VARS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREAD
 
 
 def _serve() -> None:
-    """A worker process: read (context, threads), then run specs until told to stop (None)."""
+    """A worker process: read its thread count, set it, then read the context and run specs until
+    told to stop (None). The threads are set before the context arrives: unpickling a user's Keras
+    model starts TensorFlow, after which its thread counts can no longer change."""
     rx, tx = worker_pipes()
     try:
-        context, threads = rx.recv()
+        threads = rx.recv()
+        import cv2
+        import tensorflow as tf
+
+        cv2.setNumThreads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+        context = rx.recv()
     except EOFError:
         return
-    import cv2
-    import tensorflow as tf
-
-    cv2.setNumThreads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
     for task in tasks(rx):
         spec, resume_from = TrialSpec.from_dict(task[0]), task[1] and TrialRecord.from_dict(task[1])
 
@@ -103,13 +106,13 @@ class LocalExecutor:
     # ------------------------------------------------------------ processes
 
     def _spawn(self, index: int) -> _Slot:
-
         env = {var: str(self.threads) for var in THREAD_VARS}
         env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
         process, to_worker, conn = spawn("deepaug.execution.local_pool", env)
         slot = _Slot(process, conn, to_worker)
         try:
-            to_worker.send((self.context, self.threads))
+            to_worker.send(self.threads)
+            to_worker.send(self.context)
         except OSError:
             slot.dead = True
         return slot

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$")
 # Environment variable names that hold credentials: those go in a Secret (secret_name), never in a manifest.
+_URL_CREDENTIALS = re.compile(r"//[^/@\s]*:[^/@\s]*@")  # scheme://user:password@host
 _CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
 
 
@@ -21,7 +22,7 @@ class KubernetesSettings(BaseModel):
     Secret named by `secret_name`; `env` refuses names that look like credentials.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # env may hold secrets
 
     image: str | None = None  # the worker image (k8s/Dockerfile); required to run
     storage: str | None = None  # shared storage URI for specs, data and records; required to run
@@ -65,6 +66,8 @@ class KubernetesSettings(BaseModel):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         secret = sorted(name for name in value if _CREDENTIAL_NAME.search(name))
+        secret += sorted(f"{name} (its value holds a user:password@)" for name, text in value.items()
+                         if _URL_CREDENTIALS.search(str(text)))
         if secret:
             raise ValueError(f"{secret} look like credentials; put them in a Secret and name it in "
                              "kubernetes.secret_name (or use the pod's service account / IAM role)")

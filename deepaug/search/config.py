@@ -115,6 +115,9 @@ class SearchConfig(BaseModel):
     def _name(cls, value: str | None) -> str | None:
         if value is not None and (not value or "/" in value or value in (".", "..") or value.startswith(".")):
             raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        if value is not None and ("\x00" in value or len(value.encode("utf-8", "surrogateescape")) > 200):
+            raise ValueError("must be at most 200 bytes without NUL: the folder, its files and policies/<name>.json "
+                             "must fit the file system's 255-byte names")
         return value
 
     @classmethod

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
+import socket
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from deepaug.errors import InputError
 from deepaug.execution.trials import TrialRecord, TrialState
@@ -38,6 +42,7 @@ FORMAT_VERSION = 1
 # may change between a run and its resume.
 RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_dir", "child_models_dir",
                   "executor", "workers", "kubernetes")
+LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
 _RECORD = re.compile(r"^trial_(\d+)\.json$")
 
 
@@ -112,6 +117,41 @@ class Experiment:
         log.info("new experiment %r in %s (run seed %d)", self.name, self.folder, run_seed)
         return run_seed
 
+    # ------------------------------------------------------------ one owner at a time
+
+    @contextmanager
+    def owned(self) -> Iterator[None]:
+        """Hold the experiment's lock (`.lock` in its folder) while a search runs in it.
+
+        A second run of the same experiment is refused, naming the owner (host, pid, start);
+        a lock left by a process of this host that is gone (killed) is taken over.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / LOCK
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "started": datetime.now(timezone.utc).isoformat()}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = _read_lock(path)
+                if owner is not None and not _gone(owner):
+                    raise InputError(f"experiment {self.name!r} in {self.folder} is being run by process "
+                                     f"{owner.get('pid')} on {owner.get('host')} (since {owner.get('started')}); "
+                                     "wait for it or stop it, or use another experiment_name. If that process is "
+                                     f"gone, remove {path}") from None
+                log.warning("taking over the lock of experiment %r from %s, which is gone", self.name,
+                            owner or "an unreadable lock file")
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+            break
+        try:
+            yield
+        finally:
+            if _read_lock(path) == me:
+                path.unlink(missing_ok=True)
+
     # ------------------------------------------------------------ records
 
     def record_path(self, number: int) -> Path:
@@ -162,3 +202,24 @@ class Experiment:
                 "failed": sum(r.state is TrialState.FAILED for r in records),
                 "running": sum(r.state is TrialState.RUNNING for r in records),
                 "baseline_reward": notebook.baseline_reward(records)}
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _gone(owner: Mapping[str, Any]) -> bool:
+    """True when the lock's owner is a process of this host that no longer runs."""
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False  # another machine's process: it cannot be checked from here
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -119,9 +119,13 @@ class Search:
     # ------------------------------------------------------------ the loop
 
     def run(self, iterations: int) -> list[TrialRecord]:
+        """As `_run`, holding the experiment's lock: one process per experiment at a time."""
+        check_iterations(iterations)  # before the lock: a bad call creates no folder
+        with self.experiment.owned():
+            return self._run(iterations)
+
+    def _run(self, iterations: int) -> list[TrialRecord]:
         """Run until `iterations` search trials have finished; return every record."""
-        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-            raise InputError(f"iterations must be an integer >= 1, got {iterations!r}")
         exp = self.experiment
         run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
         records = {r.number: r for r in exp.records()}
@@ -220,6 +224,11 @@ class Search:
             progress.best = (float(best[0].reward), best[0].number)
         base = [r for r in complete if r.kind == BASELINE]
         progress.baseline = float(base[0].reward) if base else None
+
+
+def check_iterations(iterations: Any) -> None:
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise InputError(f"iterations must be an integer >= 1, got {iterations!r}")
 
 
 def write_samples(experiment: Experiment, train: Dataset) -> None:

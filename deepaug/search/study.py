@@ -44,7 +44,7 @@ from deepaug.search.controller import Controller
 from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.executor import make_executor
 from deepaug.search.experiment import Experiment, experiment_folder
-from deepaug.search.loop import data_identity, write_samples
+from deepaug.search.loop import check_iterations, data_identity, write_samples
 from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, Gain, Verdict, race_verdict, rewards_by_seed
 from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, user_validation
 from deepaug.storage.atomic import atomic_write_text
@@ -146,12 +146,16 @@ class DistributionSearch:
     # ------------------------------------------------------------ the run
 
     def run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
+        """As `_run`, holding the experiment's lock: one process per experiment at a time."""
+        check_iterations(iterations)  # before the lock: a bad call creates no folder
+        with self.experiment.owned():
+            return self._run(iterations, screen_only)
+
+    def _run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
         """Screen `iterations` candidates, halve, race; return every record (verdict in `self.verdict`).
 
         `screen_only` stops after the screen (no halving, no race, no verdict): what a
         benchmark of the proposals measures (bench/search.py)."""
-        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-            raise InputError(f"iterations must be an integer >= 1, got {iterations!r}")
         exp = self.experiment
         run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
         self._seeds = crn_seeds(run_seed, max(self.config.race_seeds, self.config.search_seeds))

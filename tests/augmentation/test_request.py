@@ -47,7 +47,7 @@ def test_every_option_is_a_key_of_the_config_section_and_a_keyword_of_augment():
 
 @pytest.mark.parametrize("name, bad, words", [("jpeg_quality", 101, "jpeg_quality must be an integer in 1..100"),
                                               ("format", "gif", "format must be one of png, jpeg, tfrecord"),
-                                              ("workers", 0, "workers must be a positive integer or 'auto'"),
+                                              ("workers", 0, "workers must be an integer in 1..1024 or 'auto'"),
                                               ("shard_size", -1, "shard_size must be a positive number of images")])
 def test_a_bad_value_gets_the_same_words_from_python_the_config_and_the_command_line(tmp_path, capsys, name, bad,
                                                                                       words):

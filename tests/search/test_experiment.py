@@ -1,6 +1,7 @@
 """Trial records, the experiment folder and the notebook, without training (fast)."""
 from __future__ import annotations
 
+import os
 import json
 from dataclasses import replace
 
@@ -133,3 +134,45 @@ def test_write_results_writes_the_table_and_the_best_policy_twice(tmp_path):
     table = exp.write_results([complete(0, NOOP, 0.5, BASELINE), complete(1, ROT, 0.7), complete(2, FLIP, 0.6)])
     assert Policy.load(exp.best_policy_path) == ROT == Policy.load(tmp_path / "policies" / "exp.json")
     assert list(pd.read_csv(exp.top_policies_path)["trial"]) == list(table["trial"]) == [1, 2]
+
+
+def test_a_second_run_of_the_same_experiment_is_refused_naming_the_owner(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    exp = Experiment(tmp_path / "exp")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "exp").mkdir()
+        (tmp_path / "exp" / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": other.pid,
+                                                            "started": "2026-12-02T00:00:00+00:00"}))
+        with pytest.raises(InputError, match=f"being run by process {other.pid} on .*another experiment_name"):
+            with exp.owned():
+                pass
+        assert (tmp_path / "exp" / ".lock").exists()  # the owner's lock is left alone
+    finally:
+        other.kill()
+        other.wait()
+    with exp.owned():  # its owner is gone now: the lock is taken over
+        owner = json.loads((tmp_path / "exp" / ".lock").read_text())
+        assert owner["pid"] == os.getpid()
+        with pytest.raises(InputError, match="being run by process"):
+            with Experiment(tmp_path / "exp").owned():  # the same experiment opened twice in one process
+                pass
+    assert not (tmp_path / "exp" / ".lock").exists()  # released
+
+
+def test_two_searches_of_one_experiment_do_not_both_run(tmp_path):
+    from _search import tiny_config, toy_data
+
+    from deepaug.api import DeepAugment
+
+    x, y = toy_data()
+    first = DeepAugment(x, y, tiny_config(tmp_path))
+    with first._search.experiment.owned():  # a search of this experiment is running
+        second = DeepAugment(x, y, tiny_config(tmp_path))
+        with pytest.raises(InputError, match="is being run by process"):
+            second.optimize(1)
+    assert first._search.experiment.records() == []  # the refused run trained nothing

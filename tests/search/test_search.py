@@ -262,3 +262,20 @@ def test_a_search_on_the_local_worker_pool_keeps_two_trials_in_flight(tmp_path):
     assert notebook.groupby("trial").size().to_dict() == {n: 2 for n in range(4)}
     # the baseline and trial 1 ran side by side: trial 1 started before the baseline finished
     assert records[1]["started_at"] <= records[0]["finished_at"]
+
+
+@pytest.mark.slow
+def test_a_user_keras_model_trains_in_the_default_local_worker_pool(tmp_path):
+    """Issue 14: the worker unpickled the model (starting TensorFlow) before setting its thread count,
+    which then raised, so every trial of a user model failed with executor local."""
+    import keras
+
+    inp = keras.Input(X.shape[1:])
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(int(Y.max()) + 1, activation="softmax")(x), name="mine")
+    da = DeepAugment(X, Y, tiny_config(tmp_path, model=model, executor="local", workers=1))
+    table = da.optimize(2)
+    records = da._search.experiment.records()
+    assert [r.state for r in records] == [TrialState.COMPLETE] * len(records) and len(table) >= 2
+    assert {r.model for r in records} == {"keras:mine"}

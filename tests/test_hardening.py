@@ -1,0 +1,146 @@
+"""Issue 14's reproduced cases: secrets stay out of records and logs, odd inputs get clear errors."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+from _augment_data import write_images
+from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
+from _redis import redis_server, redis_url  # noqa: F401  (fixtures)
+
+from deepaug.api import augment
+from deepaug.augmentation.plan import make_plan
+from deepaug.augmentation.request import AugmentRequest, AugmentSection
+from deepaug.augmentation.work_queue import WorkQueue
+from deepaug.cli import main
+from deepaug.errors import InputError
+from deepaug.kubernetes.settings import KubernetesSettings
+from deepaug.run import record_options
+
+OPTIONS = {"variants": 1, "shard_size": 2, "io_threads": 2}
+
+
+def test_the_augment_record_never_holds_the_queue_password():
+    request = AugmentSection.from_config({"queue": "redis://:hunter2@redis.example:6379/0", "variants": 2}).request
+    recorded = record_options(request)
+    assert "hunter2" not in repr(recorded) and recorded["queue"] == "redis://***@redis.example:6379/0"
+    assert recorded["variants"] == 2
+
+
+def test_verbose_raises_deepaug_s_loggers_only(capsys):
+    root = logging.getLogger()
+    before = root.level
+    try:
+        assert main(["-v", "ops"]) == 0
+        assert logging.getLogger("deepaug.augmentation").getEffectiveLevel() == logging.DEBUG
+        assert logging.getLogger("botocore").getEffectiveLevel() >= logging.INFO  # it logs credential headers
+    finally:
+        root.setLevel(before)
+        logging.getLogger("deepaug").setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize("env", [{"PROXY": "http://user:pa55@proxy:3128"}, {"AWS_ENDPOINT_URL": "https://k:s@minio"}])
+def test_kubernetes_env_refuses_values_with_a_password_without_showing_them(env):
+    with pytest.raises(ValueError, match="holds a user:password@") as caught:
+        KubernetesSettings(image="i", env=env)
+    assert "pa55" not in str(caught.value) and ":s@" not in str(caught.value)
+    KubernetesSettings(image="i", env={"AWS_ENDPOINT_URL": "http://minio:9000"})  # no credential: fine
+
+
+@pytest.mark.parametrize("name, bad", [("lease_seconds", float("inf")), ("lease_seconds", float("nan")),
+                                       ("size", 10 ** 20), ("variants", 10 ** 9), ("io_threads", 10 ** 6),
+                                       ("workers", 10 ** 6), ("shard", "0/2\x00"), ("queue", "redis://x\x00")])
+def test_edge_values_are_clear_errors(name, bad):
+    with pytest.raises(InputError, match=f"^{name} must be"):
+        AugmentRequest(**{name: bad})
+
+
+def test_items_that_are_not_shards_of_the_run_are_dropped_not_fatal(tmp_path, redis_url, caplog):  # noqa: F811
+    src = tmp_path / "src"
+    write_images(src, per_class=3)  # 6 images: 3 shards of 2
+    plan = make_plan("reference", src, tmp_path / "out", **OPTIONS)
+    queue = WorkQueue.connect(redis_url, f"deepaug:augment:{plan.dataset_id[:16]}")
+    queue.seed(["abc", "999", *range(plan.n_shards), "-1"])  # what a stray writer left
+    with caplog.at_level(logging.WARNING, logger="deepaug"):
+        result = augment("reference", src, tmp_path / "out", queue=redis_url, **OPTIONS)
+    assert result.complete and result.manifest["totals"]["images"] == 6
+    dropped = [r.getMessage() for r in caplog.records if "not a shard of this run" in r.getMessage()]
+    assert len(dropped) == 3 and any("'999'" in m for m in dropped)
+    assert queue.finished()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header says width x height (8-bit gray) with a tiny, truncated body: what a
+    decompression bomb looks like to a reader of headers, without building gigabytes here."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def test_an_image_over_the_pixel_limit_is_skipped_with_its_reason_in_both_loaders(tmp_path, monkeypatch, caplog):
+    from deepaug import datasets
+    from deepaug.images import header_problem
+
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    (src / "cat" / "bomb.png").write_bytes(bomb_png(20000, 20000))
+    assert "20000x20000 pixels, over the limit of 100000000" in header_problem(bomb_png(20000, 20000))
+    assert "12000x9000 pixels, over the limit of 100000000" in header_problem(bomb_png(12000, 9000))
+    result = augment("reference", src, tmp_path / "out", **OPTIONS)
+    skipped = {s["source"]: s["reason"] for s in result.manifest["skipped"]}
+    assert "over the limit" in skipped["cat/bomb.png"] and result.manifest["totals"]["images"] == 4
+    with caplog.at_level(logging.WARNING, logger="deepaug"):
+        data = datasets.load(src)
+    assert len(data) == 4 and any("bomb.png (20000x20000 pixels" in r.getMessage() for r in caplog.records)
+    monkeypatch.setenv("DEEPAUG_MAX_IMAGE_PIXELS", "100")  # settable: now the 24x32 images are over it too
+    assert "over the limit of 100" in header_problem((src / "dog" / sorted(p.name for p in (src / "dog").iterdir())[0]
+                                                      ).read_bytes())
+
+
+def test_names_that_cannot_become_outputs_are_skipped_with_reasons_before_any_work(tmp_path):
+    import os
+
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    long_name = "x" * 230 + ".png"
+    (src / "cat" / long_name).write_bytes((src / "cat" / sorted(os.listdir(src / "cat"))[0]).read_bytes())
+    with open(os.path.join(os.fsencode(src / "dog"), b"caf\xe9.png"), "wb") as handle:  # Latin-1 bytes: not UTF-8
+        handle.write(b"not read")
+    result = augment("reference", src, tmp_path / "out", **OPTIONS)
+    reasons = {s["source"]: s["reason"] for s in result.manifest["skipped"]}
+    assert "234 bytes, too long" in reasons[f"cat/{long_name}"]
+    assert reasons["dog/caf\\xe9.png"] == "its name is not valid UTF-8; rename the file"
+    assert result.manifest["totals"]["images"] == 4
+
+
+def test_an_s3_key_with_an_empty_folder_name_does_not_shift_the_labels(tmp_path, s3_bucket):  # noqa: F811
+    import boto3
+
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    client = boto3.client("s3")
+    for path in sorted(src.rglob("*.*")):
+        client.put_object(Bucket=s3_bucket, Key=f"in/{path.relative_to(src).as_posix()}", Body=path.read_bytes())
+    client.put_object(Bucket=s3_bucket, Key="in/cat//odd.png", Body=b"x")
+    client.put_object(Bucket=s3_bucket, Key="in//lead.png", Body=b"x")
+    listing = make_plan("reference", f"s3://{s3_bucket}/in", tmp_path / "out", **OPTIONS).listing
+    assert listing.classes == ("cat", "dog")
+    reasons = {s.source: s.reason for s in listing.skipped}
+    assert "empty folder name" in reasons["cat//odd.png"] and "empty folder name" in reasons["/lead.png"]
+
+
+def test_an_experiment_name_too_long_for_the_file_system_is_refused_before_any_work(tmp_path):
+    from _search import tiny_config, toy_data
+
+    from deepaug.api import DeepAugment
+
+    x, y = toy_data()
+    with pytest.raises(InputError, match="experiment_name: .*at most 200 bytes"):
+        DeepAugment(x, y, tiny_config(tmp_path, experiment_name="e" * 240))
+    assert not (tmp_path / "reports").exists()
