@@ -144,3 +144,69 @@ def test_an_experiment_name_too_long_for_the_file_system_is_refused_before_any_w
     with pytest.raises(InputError, match="experiment_name: .*at most 200 bytes"):
         DeepAugment(x, y, tiny_config(tmp_path, experiment_name="e" * 240))
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_symlinked_class_folder_is_in_both_the_search_and_the_augment_run(tmp_path):
+    import os
+
+    from deepaug import datasets
+
+    elsewhere = tmp_path / "elsewhere"
+    write_images(elsewhere, per_class=2, classes=("bird",))
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    os.symlink(elsewhere / "bird", src / "bird")
+    os.symlink(src, src / "cat" / "loop")  # a link back up the tree must not loop
+    searched = datasets.load(src)
+    listing = make_plan("reference", src, tmp_path / "out", **OPTIONS).listing
+    assert searched.class_names == listing.classes == ("bird", "cat", "dog")
+    assert sorted(k for k in listing.keys if k.startswith("bird/")) == [f"bird/{p.name}" for p in
+                                                                         sorted((elsewhere / "bird").iterdir())]
+
+
+def test_an_npz_whose_header_claims_more_rows_than_it_holds_is_refused_before_any_output(tmp_path):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((10, 8, 8), np.uint8), labels=np.arange(10) % 2)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive, \
+            zipfile.ZipFile(tmp_path / "short.npz", "w") as out:
+        for name in archive.namelist():
+            data = archive.read(name)
+            out.writestr(name, data[:-200] if name == "images.npy" else data)  # 2 of its 10 rows cut off
+    with pytest.raises(InputError, match="claims shape .*truncated"):
+        augment("reference", tmp_path / "short.npz", tmp_path / "out", **OPTIONS)
+    assert not (tmp_path / "out").exists()
+
+
+def test_temp_files_a_killed_search_left_are_removed_by_the_next_run_of_the_experiment(tmp_path):
+    from deepaug.search.experiment import Experiment
+
+    exp = Experiment(tmp_path / "exp", policies_dir=tmp_path / "policies")
+    (tmp_path / "exp" / "trials").mkdir(parents=True)
+    (tmp_path / "policies").mkdir()
+    left = [tmp_path / "exp" / "trials" / ".trial_0001.json.123-abcdef.tmp", tmp_path / "exp" / ".notebook.csv.1-2.tmp",
+            tmp_path / "policies" / ".exp.json.5-6.tmp"]
+    other = tmp_path / "policies" / ".other.json.5-6.tmp"  # another experiment's write, maybe in progress
+    for path in [*left, other]:
+        path.write_bytes(b"half")
+    with exp.owned():
+        assert not any(path.exists() for path in left)
+    assert other.exists()
+
+
+def test_saved_weights_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    import keras
+
+    from deepaug.training.models import save_weights
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    save_weights(model, tmp_path / "w.weights.npz")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "w.weights.npz").stat().st_mode & 0o777 == 0o666 & ~mask  # mkstemp made them 0600

@@ -158,6 +158,11 @@ class _NpyMember:
         if dtype.hasobject:
             raise InputError(f"{where}: array {name!r} holds Python objects; save plain numeric arrays")
         self.shape, self.fortran, self.dtype = tuple(shape), fortran, dtype
+        needed = self.offset + int(np.prod(self.shape, dtype=np.int64)) * dtype.itemsize
+        stored = archive.getinfo(self.name).file_size
+        if stored < needed:  # checked before any output: a short array would fail mid-run
+            raise InputError(f"{where}: array {name!r} claims shape {self.shape} ({needed} bytes) but holds "
+                             f"{stored}; the file is truncated or was not written by np.savez. Write it again")
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize

@@ -23,6 +23,8 @@ from deepaug.storage.backends import Storage, read_json, write_json
 
 log = logging.getLogger(__name__)
 
+STALE_ROOT_SECONDS = 600.0  # a root-level temp file this old is no finalizer's write in progress
+
 _MARKER = re.compile(r"_shards/shard-(\d+)\.json")
 
 
@@ -90,6 +92,8 @@ def finalize(storage: Storage, identity: dict[str, Any], n_shards: int, listing_
     write_json(storage, MANIFEST_KEY, manifest)  # last: its presence means the dataset is complete
     # temp files that workers killed mid-write left (every shard is complete: nothing writes there now)
     storage.remove_temp_files(("images", "records", SHARDS_PREFIX.rstrip("/")))
+    # the root's own (labels.csv, manifest.json, _run.json): another finalizer may be writing them now
+    storage.remove_temp_files(("",), older_than=STALE_ROOT_SECONDS)
     if skipped:
         log.warning("%d input file(s) were skipped; each is listed with its reason in %s", len(skipped),
                     storage.uri(MANIFEST_KEY))

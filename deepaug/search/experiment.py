@@ -31,7 +31,7 @@ from deepaug.errors import InputError
 from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.policy.core import Policy
 from deepaug.search import notebook
-from deepaug.storage.atomic import atomic_write_text
+from deepaug.storage.atomic import atomic_write_text, remove_stale_temps
 from deepaug.storage.identity import differences
 from deepaug.storage.local import LocalStorage
 
@@ -146,6 +146,10 @@ class Experiment:
             with os.fdopen(fd, "w") as handle:
                 json.dump(me, handle)
             break
+        # Ours now: what interrupted writes of this experiment left (temp files) can go
+        remove_stale_temps(self.folder)
+        if self.policies_dir is not None:
+            remove_stale_temps(self.policies_dir, recursive=False, stem=f"{self.name}.json.")
         try:
             yield
         finally:

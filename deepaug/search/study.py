@@ -47,7 +47,7 @@ from deepaug.search.experiment import Experiment, experiment_folder
 from deepaug.search.loop import check_iterations, data_identity, write_samples
 from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, Gain, Verdict, race_verdict, rewards_by_seed
 from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, user_validation
-from deepaug.storage.atomic import atomic_write_text
+from deepaug.storage.atomic import atomic_write_text, remove_stale_temps
 from deepaug.training.models import check_model_input
 from deepaug.training.rungs import crn_seeds, rung_epochs
 
@@ -164,6 +164,7 @@ class DistributionSearch:
         train, val = self._split(run_seed)
         write_samples(exp, train)
         checkpoints = Path(self.config.child_models_dir) / "checkpoints" / exp.name
+        remove_stale_temps(checkpoints)  # the lock is ours: temp files there are from a killed run
         context = TrialContext(train, val, self.training, None, str(checkpoints))
         log.info("distribution search %r: %d training / %d validation images, rungs %s epochs, %d search seed(s), "
                  "race on %d seeds", exp.name, len(train), len(val), self.schedule, len(self.search_seeds),

@@ -14,6 +14,7 @@ import re
 import secrets
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable
 
@@ -61,6 +62,27 @@ def atomic_write(path: Path, source: bytes | bytearray | memoryview | BinaryIO, 
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(folder: Path, older_than: float = 0.0, recursive: bool = True, stem: str = "") -> int:
+    """Remove the temp files (`is_temp`) that killed writers left in `folder` (and below), those
+    last written more than `older_than` seconds ago, of files named `stem*` when given; how many.
+    Call it where no one else writes, or with an age that no write in progress can have."""
+    folder, removed, now = Path(folder), 0, time.time()
+    if not folder.is_dir():
+        return 0
+    for dirpath, _, filenames in (os.walk(folder) if recursive else [(str(folder), None, os.listdir(folder))]):
+        for name in (n for n in filenames if is_temp(n) and n.startswith(f".{stem}")):
+            path = Path(dirpath, name)
+            try:
+                if now - path.stat().st_mtime >= older_than:
+                    path.unlink()
+                    removed += 1
+            except OSError:  # gone meanwhile, or a folder
+                continue
+    if removed:
+        log.info("removed %d temp file(s) that interrupted writes left in %s", removed, folder)
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

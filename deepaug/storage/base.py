@@ -40,8 +40,9 @@ class Storage(Protocol):
         """A writer for many objects that `sync`s them at once (local: one syncfs, not one fsync each)."""
     def folder_problem(self) -> str | None:
         """Why the root cannot be read as a folder ('does not exist', ...), None when it can."""
-    def remove_temp_files(self, prefixes: tuple[str, ...]) -> int:
-        """Remove temp files that writers killed mid-write left under `prefixes`; how many."""
+    def remove_temp_files(self, prefixes: tuple[str, ...], older_than: float = 0.0) -> int:
+        """Remove temp files that writers killed mid-write left under `prefixes` (last written over
+        `older_than` seconds ago; "" is the root's own files); how many."""
 
 
 class BatchWriter(Protocol):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from deepaug.errors import InputError
-from deepaug.storage.atomic import atomic_write, is_temp, new_token, sync_files
+from deepaug.storage.atomic import atomic_write, is_temp, new_token, remove_stale_temps, sync_files
 from deepaug.storage.base import Data, check_data, check_key, check_prefix, missing
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,21 @@ class LocalStorage:
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with `prefix` (a plain string prefix, as on S3), sorted.
 
-        Temp files of writes in progress ('.name.*.tmp') are not listed.
+        Temp files of writes in progress ('.name.*.tmp') are not listed. Symlinked folders are
+        followed (once each: a link back up the tree does not loop).
         """
         folder = self.root / check_prefix(prefix, str(self.root)).rpartition("/")[0]
-        keys = []
-        for dirpath, _, filenames in os.walk(folder):
+        keys, seen = [], set()
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):  # symlinked folders too,
+            try:                                                                  # as the search's loader
+                status = os.stat(dirpath)
+            except OSError:
+                dirnames[:] = []
+                continue
+            if (status.st_dev, status.st_ino) in seen:  # a link back up the tree: list it once
+                dirnames[:] = []
+                continue
+            seen.add((status.st_dev, status.st_ino))
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
                 key = name if rel == "." else f"{rel}/{name}"
@@ -102,15 +112,10 @@ class LocalStorage:
             return None
         return "is a file, not a folder" if self.root.exists() else "does not exist"
 
-    def remove_temp_files(self, prefixes: tuple[str, ...]) -> int:
-        removed = 0
-        for prefix in prefixes:
-            for dirpath, _, filenames in os.walk(self.root / check_prefix(prefix, str(self.root))):
-                for name in filter(is_temp, filenames):
-                    Path(dirpath, name).unlink(missing_ok=True)
-                    log.debug("removed stale temp file %s", Path(dirpath, name))
-                    removed += 1
-        return removed
+    def remove_temp_files(self, prefixes: tuple[str, ...], older_than: float = 0.0) -> int:
+        """Temp files under each prefix folder (recursively; "" is the root's own files only)."""
+        return sum(remove_stale_temps(self.root / check_prefix(prefix, str(self.root)), older_than,
+                                      recursive=bool(prefix)) for prefix in prefixes)
 
 
 class LocalBatch:

@@ -166,5 +166,5 @@ class S3Storage:
     def folder_problem(self) -> str | None:
         return None  # a prefix is there once it holds objects; an empty one lists nothing
 
-    def remove_temp_files(self, prefixes: tuple[str, ...]) -> int:
+    def remove_temp_files(self, prefixes: tuple[str, ...], older_than: float = 0.0) -> int:
         return 0  # a PUT leaves no temp object

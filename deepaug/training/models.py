@@ -18,11 +18,11 @@ TensorFlow/keras are imported only inside functions.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from deepaug.errors import InputError
-from deepaug.storage.atomic import atomic_write_text
+from deepaug.storage.atomic import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -254,18 +254,9 @@ def model_key(model: "str | keras.Model") -> str:
 
 def save_weights(model: "keras.Model", path: str | os.PathLike[str]) -> None:
     """Write the model's weights (layers only, never optimizer state) atomically as .npz."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, *[np.asarray(w) for w in model.get_weights()])
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, *[np.asarray(w) for w in model.get_weights()])
+    atomic_write(Path(path), buffer.getvalue())  # the permissions of a plain open(), not mkstemp's 0600
 
 
 def load_weights(model: "keras.Model", path: str | os.PathLike[str]) -> None:
