@@ -210,3 +210,17 @@ def test_saved_weights_get_the_permissions_of_a_plain_open(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "w.weights.npz").stat().st_mode & 0o777 == 0o666 & ~mask  # mkstemp made them 0600
+
+
+def test_an_input_changed_under_the_same_name_is_another_dataset(tmp_path):
+    import os
+
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    first = augment("reference", src, tmp_path / "cache" / "{id}", **OPTIONS)
+    image = src / "cat" / sorted(os.listdir(src / "cat"))[0]
+    image.write_bytes((src / "dog" / sorted(os.listdir(src / "dog"))[0]).read_bytes())  # new content, same name
+    second = augment("reference", src, tmp_path / "cache" / "{id}", **OPTIONS)
+    assert second.dataset_id != first.dataset_id and not second.cached  # it was returned as "already built"
+    with pytest.raises(InputError, match="another dataset|different|differ"):
+        augment("reference", src, first.output, **OPTIONS)  # the old output is not mixed with the new input

@@ -93,9 +93,10 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
                          "with the same layout, or an .npz file")
     keys, labels, skipped, class_index = [], [], [], {}
     digest, listed = hashlib.sha256(), 0
-    for key in storage.list():  # every page: the lister yields until the last partial page is done
+    for key, stamp in storage.list_info():  # every page: the lister yields until the last partial page is done
         listed += 1
-        digest.update(key.encode("utf-8", "surrogateescape") + b"\n")
+        # the dataset id covers content too: an input changed under the same name is another dataset
+        digest.update(key.encode("utf-8", "surrogateescape") + b"\t" + stamp.encode() + b"\n")
         suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
         problem = name_problem(key)
         if problem is not None:

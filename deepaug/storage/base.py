@@ -32,6 +32,9 @@ class Storage(Protocol):
     def list(self, prefix: str = "") -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
     def uri(self, key: str = "") -> str: ...
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """(key, content stamp) of each key `list` gives; the stamp changes when the content does
+        (local: size and mtime; S3: size and ETag)."""
     def open_read(self, key: str) -> BinaryIO:
         """A seekable binary file of the object (the caller closes it); FileNotFoundError if absent."""
     def write_stream(self, key: str, handle: BinaryIO) -> None:

@@ -54,6 +54,20 @@ class LocalStorage:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        for key, _ in self._walk(prefix):
+            yield key
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """(key, "size:mtime_ns") of each key `list` gives: what changes when a file's content does."""
+        for key, path in self._walk(prefix):
+            try:
+                status = path.stat()
+            except OSError:  # gone since it was listed (or a broken link): its read will say so
+                yield key, "missing"
+                continue
+            yield key, f"{status.st_size}:{status.st_mtime_ns}"
+
+    def _walk(self, prefix: str) -> Iterator[tuple[str, Path]]:
         """Keys starting with `prefix` (a plain string prefix, as on S3), sorted.
 
         Temp files of writes in progress ('.name.*.tmp') are not listed. Symlinked folders are
@@ -75,7 +89,7 @@ class LocalStorage:
             for name in filenames:
                 key = name if rel == "." else f"{rel}/{name}"
                 if key.startswith(prefix) and not is_temp(name):
-                    keys.append(key)
+                    keys.append((key, Path(dirpath, name)))
         yield from sorted(keys)
 
     def delete(self, key: str) -> None:

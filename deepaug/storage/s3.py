@@ -131,6 +131,11 @@ class S3Storage:
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with `prefix`, sorted (S3's order), across all result pages."""
+        for key, _ in self.list_info(prefix):
+            yield key
+
+    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """(key, "size:ETag") of each key `list` gives: what changes when an object's content does."""
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=base + check_prefix(prefix, self.uri()),
@@ -139,7 +144,7 @@ class S3Storage:
             for page in pages:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):  # skip console "folder" markers
-                        yield item["Key"][len(base):]
+                        yield item["Key"][len(base):], f"{item.get('Size')}:{item.get('ETag', '').strip(chr(34))}"
 
     def delete(self, key: str) -> None:
         """Remove `key`; no error if it is absent (as S3 itself)."""

@@ -346,3 +346,14 @@ def test_folder_problem_names_a_missing_or_file_root(tmp_path, store):
     assert LocalStorage(tmp_path / "nope").folder_problem() == "does not exist"
     (tmp_path / "file").write_bytes(b"x")
     assert LocalStorage(tmp_path / "file").folder_problem() == "is a file, not a folder"
+
+
+def test_list_info_stamps_change_with_the_content(store):
+    store.write("c/a.png", b"one")
+    store.write("c/b.png", b"two")
+    before = dict(store.list_info("c/"))
+    assert list(before) == list(store.list("c/")) == ["c/a.png", "c/b.png"]
+    time.sleep(0.01)
+    store.write("c/a.png", b"ONE")  # same size, other content
+    after = dict(store.list_info("c/"))
+    assert after["c/a.png"] != before["c/a.png"] and after["c/b.png"] == before["c/b.png"]
