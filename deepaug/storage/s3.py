@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+import tempfile
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator
 
@@ -152,7 +153,17 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def open_read(self, key: str) -> BinaryIO:
-        return io.BytesIO(self.read(key))  # seekable, as np.load needs
+        """The object downloaded (streamed) into a local temp file: seekable, as zip and np.load need,
+        while memory stays flat however large the object is (the file is gone once closed)."""
+        spool = tempfile.TemporaryFile(prefix="deepaug-s3-")
+        try:
+            with self._errors("read", key):
+                self.client.download_fileobj(self.bucket, self._key(key), spool)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool  # type: ignore[return-value]
 
     def write_stream(self, key: str, handle: BinaryIO) -> None:
         from boto3.s3.transfer import TransferConfig
