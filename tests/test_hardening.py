@@ -224,3 +224,30 @@ def test_an_input_changed_under_the_same_name_is_another_dataset(tmp_path):
     assert second.dataset_id != first.dataset_id and not second.cached  # it was returned as "already built"
     with pytest.raises(InputError, match="another dataset|different|differ"):
         augment("reference", src, first.output, **OPTIONS)  # the old output is not mixed with the new input
+
+
+def test_claiming_an_output_is_atomic_against_a_concurrent_claim_of_another_dataset(tmp_path, monkeypatch):
+    import json
+
+    from deepaug.augmentation import workers
+
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    out = tmp_path / "out"
+    other = make_plan("reference", src, out, **{**OPTIONS, "variants": 3})
+    real = workers.find_output
+    calls = []
+
+    def racing(plan, **kwargs):  # another run claims the output between our look and our claim
+        calls.append(1)
+        if len(calls) == 1:
+            out.mkdir(exist_ok=True)
+            (out / "_run.json").write_text(json.dumps(other.identity))
+            return None
+        return real(plan, **kwargs)
+
+    monkeypatch.setattr(workers, "find_output", racing)
+    with pytest.raises(InputError, match="already holds another dataset"):
+        augment("reference", src, out, **OPTIONS)
+    assert json.loads((out / "_run.json").read_text())["dataset_id"] == other.dataset_id  # not overwritten
+    assert not (out / "images").exists()

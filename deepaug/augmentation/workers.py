@@ -13,6 +13,7 @@ shards from Redis. This process shows the progress bar and raises their failures
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -36,7 +37,7 @@ from deepaug.augmentation.processes import (
 from deepaug.augmentation.shards import shard_bounds
 from deepaug.augmentation.work_queue import WorkQueue
 from deepaug.errors import InputError, RunError
-from deepaug.storage.backends import open_storage, read_json_or_none, write_json
+from deepaug.storage.backends import open_storage, read_json_or_none
 from deepaug.storage.identity import differences
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,12 @@ def prepare_output(plan: RunPlan) -> dict[str, Any] | None:
     if found is not None:
         return found[1] if found[0] == MANIFEST_KEY else None
     storage = open_storage(plan.output_uri, **plan.storage_options)
-    write_json(storage, RUN_KEY, plan.identity)  # before any image: a root with images says what they are
+    document = (json.dumps(plan.identity, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if not storage.create(RUN_KEY, document):  # before any image: a root with images says what they are
+        # another run claimed it since we looked: fine if it is this dataset (they share the shards)
+        found = find_output(plan)
+        if found is not None and found[0] == MANIFEST_KEY:
+            return found[1]
     return None
 
 

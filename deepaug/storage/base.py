@@ -32,6 +32,9 @@ class Storage(Protocol):
     def list(self, prefix: str = "") -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
     def uri(self, key: str = "") -> str: ...
+    def create(self, key: str, data: Data) -> bool:
+        """Store `data` at `key` only if nothing is there (atomic: of two creators one wins); True if
+        this call created it. Local: a link of a whole temp file; S3: a conditional PUT."""
     def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
         """(key, content stamp) of each key `list` gives; the stamp changes when the content does
         (local: size and mtime; S3: size and ETag)."""

@@ -104,6 +104,19 @@ class LocalStorage:
             except OSError:
                 break
 
+    def create(self, key: str, data: Data) -> bool:
+        path = self._path(key)
+        check_data(data, str(path))
+        temp = path.with_name(f".{path.name}.{new_token()}.tmp")
+        atomic_write(temp, data)  # whole and durable before it can appear under its name
+        try:
+            os.link(temp, path)  # fails if the name exists: the first creator wins
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+
     def open_read(self, key: str) -> BinaryIO:
         path = self._path(key)
         try:

@@ -152,6 +152,19 @@ class S3Storage:
         with self._errors("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    def create(self, key: str, data: Data) -> bool:
+        from botocore.exceptions import ClientError
+
+        check_data(data, self.uri(key))
+        with self._errors("create", key):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+                return True
+            except ClientError as exc:  # 412: the key exists; 409: a create of it is in flight
+                if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False
+                raise
+
     def open_read(self, key: str) -> BinaryIO:
         """The object downloaded (streamed) into a local temp file: seekable, as zip and np.load need,
         while memory stays flat however large the object is (the file is gone once closed)."""

@@ -357,3 +357,16 @@ def test_list_info_stamps_change_with_the_content(store):
     store.write("c/a.png", b"ONE")  # same size, other content
     after = dict(store.list_info("c/"))
     assert after["c/a.png"] != before["c/a.png"] and after["c/b.png"] == before["c/b.png"]
+
+
+def test_create_stores_only_if_absent_and_one_of_two_racing_creators_wins(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert store.create("claims/run.json", b"first") is True
+    assert store.create("claims/run.json", b"second") is False
+    assert store.read("claims/run.json") == b"first"
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda i: store.create("claims/race.json", str(i).encode()), range(8)))
+    assert won.count(True) == 1
+    assert store.read("claims/race.json") == str(won.index(True)).encode()
+    assert list(store.list("claims/")) == ["claims/race.json", "claims/run.json"]  # no temp file left
