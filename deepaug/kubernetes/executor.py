@@ -26,18 +26,20 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from deepaug.errors import InputError
+from deepaug.errors import InputError, SearchError
+from deepaug.execution.owner import STALE_SECONDS, owner_document, owner_gone, owner_text
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.kubernetes.manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
 from deepaug.kubernetes.trial_worker import spec_document, stored_record, upload_context
-from deepaug.storage.backends import open_storage, write_json
+from deepaug.storage.backends import open_storage, read_json_or_none, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_SECONDS = 60.0  # how often a controller refreshes its claim on the experiment (owner.json)
 DEFAULT_JOBS = 4  # trial Jobs at once when the config does not say (`workers`)
 
 
@@ -77,6 +79,51 @@ class KubernetesExecutor:
         self._done: list[TrialRecord] = []
         self._kept_jobs: list[str] = []  # failed Jobs, deleted at close (their pods' logs help until then)
         self._context_uri: str | None = None
+        self._owner_key = f"experiments/{experiment}/owner.json"
+        self._owner = self._claim()
+        self._beat = time.monotonic()
+
+    # ------------------------------------------------------------ one controller per experiment
+
+    def _claim(self) -> dict[str, Any]:
+        """Own the experiment in the shared storage (a conditional create): a second controller of it
+        is refused, naming the owner; an owner that is gone (see deepaug.execution.owner) is replaced."""
+        me = owner_document()
+        for _ in range(3):
+            if self.storage.create(self._owner_key, json.dumps(me).encode("utf-8")):
+                return me
+            owner = read_json_or_none(self.storage, self._owner_key)
+            if owner is None:
+                continue  # released meanwhile
+            mine = owner.get("host") == me["host"] and owner.get("pid") == me["pid"]  # reopened in this process
+            if not (mine or owner_gone(owner)):
+                raise InputError(f"experiment {self.experiment!r} in {self.storage.uri()} is being run by "
+                                 f"{owner_text(owner)}, alive {time.time() - float(owner.get('heartbeat', 0)):.0f} s "
+                                 "ago; wait for it or stop it, or use another experiment_name. A controller that "
+                                 f"died on another machine is taken over {STALE_SECONDS / 60:.0f} min after its "
+                                 f"last sign of life (or remove {self.storage.uri(self._owner_key)})")
+            log.warning("taking over experiment %r from %s, which is gone", self.experiment, owner_text(owner))
+            self.storage.delete(self._owner_key)
+        raise InputError(f"could not claim experiment {self.experiment!r} in {self.storage.uri()}: other "
+                         "controllers keep claiming it; run one at a time")
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
+            return
+        self._beat = time.monotonic()
+        owner = read_json_or_none(self.storage, self._owner_key)
+        if owner is not None and owner.get("token") == self._owner["token"]:
+            self._owner = {**self._owner, "heartbeat": time.time()}
+            write_json(self.storage, self._owner_key, self._owner)
+        else:  # another controller took it over (this one showed no sign of life for too long): stop
+            raise SearchError(f"experiment {self.experiment!r} is now run by "
+                              f"{owner_text(owner) if owner else 'no one'}; this controller stops (its finished "
+                              "trials are saved) so that two do not run the same trials")
+
+    def _release(self) -> None:
+        owner = read_json_or_none(self.storage, self._owner_key)
+        if owner is not None and owner.get("token") == self._owner["token"]:
+            self.storage.delete(self._owner_key)
 
     # ------------------------------------------------------------ trials
 
@@ -193,6 +240,7 @@ class KubernetesExecutor:
             self._fill()
             if not self._done:
                 self._poll()
+                self._heartbeat()
             if self._done:
                 done, self._done = self._done, []
                 return done
@@ -212,3 +260,4 @@ class KubernetesExecutor:
         names, self._kept_jobs = self._kept_jobs, []
         if names:
             self.jobs.delete(names, self._selector)
+        self._release()

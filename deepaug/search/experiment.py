@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import secrets
-import socket
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from deepaug.errors import InputError
+from deepaug.execution.owner import owner_document, owner_gone, owner_text
 from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.policy.core import Policy
 from deepaug.search import notebook
@@ -128,17 +128,16 @@ class Experiment:
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / LOCK
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "started": datetime.now(timezone.utc).isoformat()}
+        me = owner_document()
         for _ in range(2):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 owner = _read_lock(path)
-                if owner is not None and not _gone(owner):
-                    raise InputError(f"experiment {self.name!r} in {self.folder} is being run by process "
-                                     f"{owner.get('pid')} on {owner.get('host')} (since {owner.get('started')}); "
-                                     "wait for it or stop it, or use another experiment_name. If that process is "
-                                     f"gone, remove {path}") from None
+                if owner is not None and not owner_gone(owner, stale_seconds=math.inf):  # no heartbeat here
+                    raise InputError(f"experiment {self.name!r} in {self.folder} is being run by "
+                                     f"{owner_text(owner)}; wait for it or stop it, or use another experiment_name. "
+                                     f"If that process is gone, remove {path}") from None
                 log.warning("taking over the lock of experiment %r from %s, which is gone", self.name,
                             owner or "an unreadable lock file")
                 path.unlink(missing_ok=True)
@@ -215,15 +214,3 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
         return None
     return owner if isinstance(owner, dict) else None
 
-
-def _gone(owner: Mapping[str, Any]) -> bool:
-    """True when the lock's owner is a process of this host that no longer runs."""
-    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
-        return False  # another machine's process: it cannot be checked from here
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False

@@ -7,6 +7,7 @@ exits with a code or writes a finished record. The shared volume is a tmp folder
 """
 from __future__ import annotations
 
+import os
 import json
 import threading
 from dataclasses import replace
@@ -245,3 +246,29 @@ def _eventually(condition, seconds: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_one_controller_per_experiment_in_the_shared_storage(tmp_path, clusters):
+    import json
+    import time
+
+    from deepaug.storage.backends import open_storage
+
+    cluster = clusters(pod=complete_without_training)
+    settings = cluster.settings()
+    store = open_storage(settings.storage)
+    key = "experiments/owned/owner.json"
+    alive = {"host": "other-machine", "pid": 7, "started": "2026-12-02T00:00:00+00:00",
+             "heartbeat": time.time() - 30, "token": "theirs"}
+    store.write(key, json.dumps(alive).encode())
+    with pytest.raises(InputError, match="being run by process 7 on other-machine .*alive 3\\d s ago"):
+        KubernetesExecutor(context(tmp_path), None, settings, "owned")
+    assert json.loads(store.read(key))["token"] == "theirs"  # left alone
+    store.write(key, json.dumps({**alive, "heartbeat": time.time() - 3600}).encode())  # silent for an hour
+    executor = KubernetesExecutor(context(tmp_path), None, settings, "owned")  # taken over
+    mine = json.loads(store.read(key))
+    assert mine["token"] != "theirs" and mine["pid"] == os.getpid()
+    records = run_all(executor, [TrialSpec(1, ROT, 6)])
+    assert records[1].state is TrialState.COMPLETE
+    executor.close()
+    assert not store.exists(key)  # released
