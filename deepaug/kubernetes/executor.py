@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from deepaug.errors import InputError, SearchError
-from deepaug.execution.owner import STALE_SECONDS, owner_document, owner_gone, owner_text
+from deepaug.execution.owner import STALE_SECONDS, claim, owner_text, release
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.kubernetes.manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
@@ -80,32 +80,12 @@ class KubernetesExecutor:
         self._kept_jobs: list[str] = []  # failed Jobs, deleted at close (their pods' logs help until then)
         self._context_uri: str | None = None
         self._owner_key = f"experiments/{experiment}/owner.json"
-        self._owner = self._claim()
+        self._owner = claim(self.storage, self._owner_key, f"experiment {experiment!r} in {self.storage.uri()}",
+                            f"A controller that died on another machine is taken over {STALE_SECONDS / 60:.0f} min "
+                            f"after its last sign of life (or remove {self.storage.uri(self._owner_key)})", reopen=True)
         self._beat = time.monotonic()
 
     # ------------------------------------------------------------ one controller per experiment
-
-    def _claim(self) -> dict[str, Any]:
-        """Own the experiment in the shared storage (a conditional create): a second controller of it
-        is refused, naming the owner; an owner that is gone (see deepaug.execution.owner) is replaced."""
-        me = owner_document()
-        for _ in range(3):
-            if self.storage.create(self._owner_key, json.dumps(me).encode("utf-8")):
-                return me
-            owner = read_json_or_none(self.storage, self._owner_key)
-            if owner is None:
-                continue  # released meanwhile
-            mine = owner.get("host") == me["host"] and owner.get("pid") == me["pid"]  # reopened in this process
-            if not (mine or owner_gone(owner)):
-                raise InputError(f"experiment {self.experiment!r} in {self.storage.uri()} is being run by "
-                                 f"{owner_text(owner)}, alive {time.time() - float(owner.get('heartbeat', 0)):.0f} s "
-                                 "ago; wait for it or stop it, or use another experiment_name. A controller that "
-                                 f"died on another machine is taken over {STALE_SECONDS / 60:.0f} min after its "
-                                 f"last sign of life (or remove {self.storage.uri(self._owner_key)})")
-            log.warning("taking over experiment %r from %s, which is gone", self.experiment, owner_text(owner))
-            self.storage.delete(self._owner_key)
-        raise InputError(f"could not claim experiment {self.experiment!r} in {self.storage.uri()}: other "
-                         "controllers keep claiming it; run one at a time")
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._beat < HEARTBEAT_SECONDS:
@@ -119,11 +99,6 @@ class KubernetesExecutor:
             raise SearchError(f"experiment {self.experiment!r} is now run by "
                               f"{owner_text(owner) if owner else 'no one'}; this controller stops (its finished "
                               "trials are saved) so that two do not run the same trials")
-
-    def _release(self) -> None:
-        owner = read_json_or_none(self.storage, self._owner_key)
-        if owner is not None and owner.get("token") == self._owner["token"]:
-            self.storage.delete(self._owner_key)
 
     # ------------------------------------------------------------ trials
 
@@ -260,4 +235,4 @@ class KubernetesExecutor:
         names, self._kept_jobs = self._kept_jobs, []
         if names:
             self.jobs.delete(names, self._selector)
-        self._release()
+        release(self.storage, self._owner_key, self._owner)

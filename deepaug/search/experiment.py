@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import secrets
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from deepaug.errors import InputError
-from deepaug.execution.owner import owner_document, owner_gone, owner_text
+from deepaug.execution.owner import claim, release
 from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.policy.core import Policy
 from deepaug.search import notebook
@@ -127,24 +126,8 @@ class Experiment:
         a lock left by a process of this host that is gone (killed) is taken over.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / LOCK
-        me = owner_document()
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                owner = _read_lock(path)
-                if owner is not None and not owner_gone(owner, stale_seconds=math.inf):  # no heartbeat here
-                    raise InputError(f"experiment {self.name!r} in {self.folder} is being run by "
-                                     f"{owner_text(owner)}; wait for it or stop it, or use another experiment_name. "
-                                     f"If that process is gone, remove {path}") from None
-                log.warning("taking over the lock of experiment %r from %s, which is gone", self.name,
-                            owner or "an unreadable lock file")
-                path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump(me, handle)
-            break
+        me = claim(self.store, LOCK, f"experiment {self.name!r} in {self.folder}",
+                   f"If that process is gone, remove {self.folder / LOCK}", stale_seconds=math.inf)  # no heartbeat
         # Ours now: what interrupted writes of this experiment left (temp files) can go
         remove_stale_temps(self.folder)
         if self.policies_dir is not None:
@@ -152,8 +135,7 @@ class Experiment:
         try:
             yield
         finally:
-            if _read_lock(path) == me:
-                path.unlink(missing_ok=True)
+            release(self.store, LOCK, me)
 
     # ------------------------------------------------------------ records
 
@@ -205,12 +187,3 @@ class Experiment:
                 "failed": sum(r.state is TrialState.FAILED for r in records),
                 "running": sum(r.state is TrialState.RUNNING for r in records),
                 "baseline_reward": notebook.baseline_reward(records)}
-
-
-def _read_lock(path: Path) -> dict[str, Any] | None:
-    try:
-        owner = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return owner if isinstance(owner, dict) else None
-
