@@ -1,13 +1,32 @@
 """The CSV experiment notebook and the top-policies table, both derived from trial records.
 
-`notebook.csv` has one row per epoch per training: trial, sample, epoch, the training
-metrics, the training's reward and the trial's (once known), the policy as readable
-columns (``A1_op``, ``A1_probability``, ``A1_magnitude``, ... one letter per sub-policy)
-and as JSON. Rows are appended as each training finishes; the whole file is rebuilt
-from the records when a search starts, so it never disagrees with them.
+`notebook.csv` has one row per epoch per training, under DeepAugment 1.x's column names, so
+analysis written for DeepAugment's notebook (``df.groupby("trial_no")["mean_late_val_acc"]``)
+runs on it unchanged:
+
+- ``acc``, ``loss``, ``val_acc``, ``val_loss``: the epoch's metrics (Keras 2 names; empty
+  for an epoch that was not validated, in the distribution search's rungs);
+- ``trial_no`` (0: the no-augmentation baseline of the deepaugment space), ``sample_no``
+  (the training within the trial, from 1), ``epoch`` (from 1);
+- ``mean_late_val_acc``: the training's reward, as DeepAugment defined it: the mean of the
+  ``opt_last_n_epochs`` highest ``val_acc`` among the epochs whose ``acc - val_acc`` is at
+  most ``overfit_threshold`` (0.10) (deepaug.training.reward: never NaN); in the
+  distribution search, the mean ``val_acc`` of the last ``opt_last_n_epochs`` epochs of
+  the training so far (deepaug.training.rungs.late_reward). Repeated on each epoch's row;
+  the trial's reward is the mean over its samples, as DeepAugment's top-policies table had;
+- the policy: ``A_aug1_type``, ``A_aug1_magnitude`` (DeepAugment's) and
+  ``A_aug1_probability`` (deepaug's policies have one per op), then ``A_aug2_...``, one
+  letter per sub-policy; a distribution policy has ``dist_*`` columns instead.
+
+deepaug adds what DeepAugment's notebook lacked: ``kind`` (baseline, search, control),
+``seed`` (of the training), ``epoch_seconds``, ``trial_reward`` (the trial's reward once it
+is complete, as ranked) and ``policy`` (the policy's JSON). Columns are meant to be read by
+name: the policy columns follow the fixed ones. Rows are appended as each training
+finishes; the whole file is rebuilt from the records when a search starts, so it never
+disagrees with them.
 
 >>> policy_columns(Policy.from_list([[("rotate", 0.5, 0.3)]]))
-{'A1_op': 'rotate', 'A1_probability': 0.5, 'A1_magnitude': 0.3}
+{'A_aug1_type': 'rotate', 'A_aug1_probability': 0.5, 'A_aug1_magnitude': 0.3}
 """
 from __future__ import annotations
 
@@ -26,8 +45,10 @@ from deepaug.storage.atomic import atomic_write_text
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-METRICS = ("accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds")
-LEAD = ("trial", "kind", "sample", "seed", "epoch") + METRICS + ("training_reward", "trial_reward")
+# DeepAugment's notebook column <- the training history's key (tf.keras 2's names)
+METRICS = {"acc": "accuracy", "loss": "loss", "val_acc": "val_accuracy", "val_loss": "val_loss"}
+DEEPAUGMENT = tuple(METRICS) + ("trial_no", "sample_no", "mean_late_val_acc", "epoch")
+LEAD = DEEPAUGMENT + ("kind", "seed", "epoch_seconds", "trial_reward")
 TOP_N = 20
 
 
@@ -50,9 +71,9 @@ def policy_columns(policy: Policy | None, like: Policy | None = None) -> dict[st
     out: dict[str, Any] = {}
     for s, sub in enumerate(shape.sub_policies):
         for o, op in enumerate(sub.operations):
-            key = f"{_letters(s)}{o + 1}"
+            key = f"{_letters(s)}_aug{o + 1}"
             real = policy is not None
-            out[f"{key}_op"] = op.name if real else ""
+            out[f"{key}_type"] = op.name if real else ""
             out[f"{key}_probability"] = op.probability if real else ""
             out[f"{key}_magnitude"] = op.magnitude if real else ""
     return out
@@ -62,21 +83,25 @@ def policy_json(policy: dict[str, Any] | None) -> str:
     return "" if policy is None else json.dumps(policy, sort_keys=True, separators=(",", ":"))
 
 
+def _value(values: Sequence[Any], epoch: int) -> Any:
+    value = values[epoch] if epoch < len(values) else None
+    return "" if value is None else value
+
+
 def training_rows(record: TrialRecord, sample: int, like: Policy | None = None) -> list[dict[str, Any]]:
-    """The notebook rows of training `sample` of `record` (one per epoch)."""
+    """The notebook rows of training `sample` (0-based) of `record`, one per epoch (see the module)."""
     history = record.histories[sample]
     policy = record.policy_object()
     columns = policy_columns(policy, like)
     n_epochs = len(history.get("val_accuracy", ()))
+    reward = history.get("reward")
     rows = []
     for epoch in range(n_epochs):
-        row: dict[str, Any] = {"trial": record.number, "kind": record.kind, "sample": history.get("sample", sample),
-                               "seed": history.get("seed", ""), "epoch": epoch + 1}
-        for key in METRICS:
-            values = history.get(key, ())
-            row[key] = values[epoch] if epoch < len(values) else ""
-        row["training_reward"] = history.get("reward", "")
-        row["trial_reward"] = record.reward if record.state is TrialState.COMPLETE else ""
+        row: dict[str, Any] = {column: _value(history.get(key, ()), epoch) for column, key in METRICS.items()}
+        row.update(trial_no=record.number, sample_no=int(history.get("sample", sample)) + 1,
+                   mean_late_val_acc="" if reward is None else reward, epoch=epoch + 1, kind=record.kind,
+                   seed=history.get("seed", ""), epoch_seconds=_value(history.get("epoch_seconds", ()), epoch),
+                   trial_reward=record.reward if record.state is TrialState.COMPLETE else "")
         row.update(columns)
         row["policy"] = policy_json(record.policy)
         rows.append(row)

@@ -157,8 +157,8 @@ def test_a_search_killed_with_sigkill_resumes_with_every_finished_trial_once(tmp
     for n in interrupted:
         assert after[n]["histories"][:len(before[n]["histories"])] == before[n]["histories"]
     notebook = pd.read_csv(folder / "notebook.csv")
-    assert notebook.groupby("trial").size().to_dict() == {n: 2 for n in range(6)}
-    assert not notebook.duplicated(["trial", "sample", "epoch"]).any()
+    assert notebook.groupby("trial_no").size().to_dict() == {n: 2 for n in range(6)}
+    assert not notebook.duplicated(["trial_no", "sample_no", "epoch"]).any()
     assert not list(folder.rglob(".*.tmp"))
 
 

@@ -101,16 +101,16 @@ def test_top_policies_rank_completed_search_trials_against_the_baseline():
     table = top_policies(records)
     assert list(table["trial"]) == [1, 3, 2]  # ties keep the earlier trial first
     assert list(table["expected_accuracy_increase(%)"]) == pytest.approx([20.0, 20.0, 10.0])
-    assert table.loc[0, "A1_op"] == "rotate" and table.loc[0, "B2_magnitude"] == 0.9
+    assert table.loc[0, "A_aug1_type"] == "rotate" and table.loc[0, "B_aug2_magnitude"] == 0.9
     assert top_policies(records[1:])["expected_accuracy_increase(%)"].isna().all()  # no baseline yet
     assert len(top_policies([])) == 0
 
 
 def test_policy_columns_name_each_value():
     columns = policy_columns(ROT)
-    assert list(columns)[:3] == ["A1_op", "A1_probability", "A1_magnitude"]
-    assert columns["B2_op"] == "solarize" and len(columns) == 12
-    assert policy_columns(None, like=ROT)["A1_op"] == ""
+    assert list(columns)[:3] == ["A_aug1_type", "A_aug1_probability", "A_aug1_magnitude"]  # DeepAugment's names
+    assert columns["B_aug2_type"] == "solarize" and len(columns) == 12
+    assert policy_columns(None, like=ROT)["A_aug1_type"] == ""
 
 
 def test_the_notebook_is_rebuilt_from_records_and_appended_per_training(tmp_path):
@@ -121,12 +121,13 @@ def test_the_notebook_is_rebuilt_from_records_and_appended_per_training(tmp_path
     exp.append_notebook(running)
     notebook = pd.read_csv(exp.notebook_path)
     assert len(notebook) == 2 * 2 * 2 + 2
-    assert list(notebook.columns[:5]) == ["trial", "kind", "sample", "seed", "epoch"]
-    assert notebook[notebook.trial == 1]["trial_reward"].eq(0.7).all()
-    assert notebook[notebook.trial == 2]["trial_reward"].isna().all()  # not finished yet
-    assert json.loads(notebook[notebook.trial == 1]["policy"].iloc[0]) == ROT.to_dict()
+    assert list(notebook.columns[:8]) == ["acc", "loss", "val_acc", "val_loss", "trial_no", "sample_no",
+                                          "mean_late_val_acc", "epoch"]  # DeepAugment 1.x's, in its order
+    assert notebook[notebook.trial_no == 1]["trial_reward"].eq(0.7).all()
+    assert notebook[notebook.trial_no == 2]["trial_reward"].isna().all()  # not finished yet
+    assert json.loads(notebook[notebook.trial_no == 1]["policy"].iloc[0]) == ROT.to_dict()
     rebuild(exp.notebook_path, records)  # a start drops rows of trials that are not in the records
-    assert set(pd.read_csv(exp.notebook_path)["trial"]) == {0, 1}
+    assert set(pd.read_csv(exp.notebook_path)["trial_no"]) == {0, 1}
 
 
 def test_write_results_writes_the_table_and_the_best_policy_twice(tmp_path):

@@ -73,7 +73,7 @@ def test_optimize_returns_the_top_policies_best_first(finished):
         assert row["reward_std"] == pytest.approx(np.std(record["sample_rewards"]), abs=1e-9) or row["reward_std"] >= 0
         assert row["expected_accuracy_increase(%)"] == pytest.approx(100 * (record["reward"] - baseline))
         assert Policy.from_dict(json.loads(row["policy"])).to_dict() == record["policy"]
-        assert row["A1_op"] == record["policy"]["sub_policies"][0][0]["op"]
+        assert row["A_aug1_type"] == record["policy"]["sub_policies"][0][0]["op"]
     assert da.best_policy == Policy.from_dict(json.loads(table["policy"].iloc[0]))
 
 
@@ -97,8 +97,8 @@ def test_the_experiment_folder_holds_every_record(finished):
     assert all(r["state"] == "complete" and len(r["histories"]) == 2 for r in records.values())
     notebook = pd.read_csv(folder / "notebook.csv")
     assert len(notebook) == 4 * 2 * 2  # trials x samples x epochs
-    assert not notebook.duplicated(["trial", "sample", "epoch"]).any()
-    for trial, rows in notebook.groupby("trial"):
+    assert not notebook.duplicated(["trial_no", "sample_no", "epoch"]).any()
+    for trial, rows in notebook.groupby("trial_no"):
         assert rows["trial_reward"].iloc[0] == pytest.approx(records[trial]["reward"])
     pd.testing.assert_frame_equal(pd.read_csv(folder / "top_policies.csv"), table, check_dtype=False)
     best = Policy.load(folder / "best_policy.json")
@@ -114,7 +114,7 @@ def test_the_callers_config_is_not_modified(finished):
 
 def test_the_notebook_property_reads_the_csv(finished):
     da, *_ = finished
-    assert set(da.notebook["trial"]) == {0, 1, 2, 3}
+    assert set(da.notebook["trial_no"]) == {0, 1, 2, 3}
 
 
 def test_the_best_policy_as_a_keras_layer_matches_the_policy(finished):
@@ -163,7 +163,7 @@ def test_an_interrupted_trial_resumes_from_its_finished_trainings(tmp_path, monk
     assert records[1]["histories"][0] == kept
     assert records[1]["reward"] == pytest.approx(np.mean([h["reward"] for h in records[1]["histories"]]))
     notebook = pd.read_csv(folder / "notebook.csv")
-    assert notebook.groupby("trial").size().to_dict() == {0: 3, 1: 3, 2: 3}
+    assert notebook.groupby("trial_no").size().to_dict() == {0: 3, 1: 3, 2: 3}
 
 
 def test_a_different_config_under_the_same_name_is_refused_before_any_work(tmp_path, monkeypatch):
@@ -259,7 +259,7 @@ def test_a_search_on_the_local_worker_pool_keeps_two_trials_in_flight(tmp_path):
     assert sorted(records) == [0, 1, 2, 3] and all(r["state"] == "complete" for r in records.values())
     assert len(table) == 3
     notebook = pd.read_csv(da.experiment_dir / "notebook.csv")
-    assert notebook.groupby("trial").size().to_dict() == {n: 2 for n in range(4)}
+    assert notebook.groupby("trial_no").size().to_dict() == {n: 2 for n in range(4)}
     # the baseline and trial 1 ran side by side: trial 1 started before the baseline finished
     assert records[1]["started_at"] <= records[0]["finished_at"]
 
