@@ -1,7 +1,7 @@
 """deepaug: find image-augmentation policies tailored to a dataset, then apply them at scale.
 
 Importing deepaug has no side effects: no folders, no TensorFlow, no network.
-`DeepAugment`, `augment`, `PolicyLayer` and `policy_map_fn` load on first use.
+`DeepAugment`, `augment`, `PolicyLayer`, `policy_map_fn` and `PolicyTransform` (torch) load on first use.
 """
 from __future__ import annotations
 
@@ -14,16 +14,21 @@ from deepaug.policy.core import Operation, Policy, SubPolicy
 
 _moved.install()
 
-_LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api", "PolicyLayer": "deepaug.policy.keras",
-         "policy_map_fn": "deepaug.policy.keras"}
+_LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api",
+         "optimize": "deepaug.api", "PolicyLayer": "deepaug.policy.keras",
+         "policy_map_fn": "deepaug.policy.keras", "PolicyTransform": "deepaug.torch"}
 
 __all__ = ["DeepAugment", "ImageError", "InputError", "Operation", "Policy", "PolicyError", "PolicyLayer",
-           "SearchError", "SubPolicy", "__version__", "augment", "policy_map_fn"]
+           "PolicyTransform", "SearchError", "SubPolicy", "__version__", "augment", "optimize", "policy_map_fn"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
+        if name == "DeepAugment":  # the search: a clear message naming the extra when it is not installed
+            from deepaug.extras import require_search
+
+            require_search("deepaug.DeepAugment (the search)")
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'deepaug' has no attribute {name!r}")

@@ -18,6 +18,7 @@ from deepaug.cli.augment import add_parser as add_augment_parser
 from deepaug.cli.augment import add_render_parser
 from deepaug.cli.evaluate import add_parser as add_evaluate_parser
 from deepaug.errors import InputError, RetryableError, RunError, SearchError
+from deepaug.extras import explain as explain_missing
 from deepaug.kubernetes.executor import trial_prefix
 from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
 from deepaug.kubernetes.trial_worker import run_trial_spec
@@ -270,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     except RetryableError as exc:
         print(f"deepaug: {args.command} stopped: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # an optional extra not installed (the light install): name it
+        message = explain_missing(exc, f"deepaug {args.command}")
+        if message is None:
+            raise
+        print(f"deepaug: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("deepaug: interrupted", file=sys.stderr)
         return 130

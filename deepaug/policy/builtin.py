@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any, Mapping
 
-from deepaug.errors import PolicyError
+from deepaug.errors import InputError, PolicyError
 from deepaug.policy.core import Policy
+
+PolicyLike = Policy | Mapping[str, Any] | str | os.PathLike
 
 
 def names() -> list[str]:
@@ -39,3 +42,15 @@ def resolve(spec: str | os.PathLike) -> Policy:
         f"policy {str(spec)!r} is neither an existing file nor a built-in policy; pass a path "
         f"to a policy JSON/YAML file or one of: {', '.join(names())}"
     )
+
+
+def as_policy(policy: PolicyLike, who: str) -> Policy:
+    """A Policy from a Policy, a policy dict, a policy file path, a built-in name or a timm string."""
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, Mapping):
+        return Policy.from_dict(dict(policy), source=f"{who} policy")
+    if isinstance(policy, (str, os.PathLike)):
+        return resolve(policy)
+    raise InputError(f"{who}: policy must be a deepaug Policy, a policy dict, a policy file path or "
+                     f"a built-in policy name, got {type(policy).__name__}")

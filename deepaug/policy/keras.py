@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
@@ -48,22 +47,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PolicyLayer", "policy_map_fn"]
 
-PolicyLike = Policy | Mapping[str, Any] | str | os.PathLike
+PolicyLike = builtin.PolicyLike
 
 
 # ---------------------------------------------------------------- arguments
 
 def _as_policy(policy: PolicyLike, who: str) -> Policy:
     """A Policy from a Policy, a policy dict, or a policy file path / built-in name."""
-    if isinstance(policy, Policy):
-        return policy
-    if isinstance(policy, Mapping):
-        return Policy.from_dict(dict(policy), source=f"{who} policy")
-    if isinstance(policy, (str, os.PathLike)):
-
-        return builtin.resolve(policy)
-    raise InputError(f"{who}: policy must be a deepaug Policy, a policy dict, a policy file path or "
-                     f"a built-in policy name, got {type(policy).__name__}")
+    return builtin.as_policy(policy, who)
 
 
 def _as_seed(seed: Any, who: str) -> int:

@@ -1,0 +1,24 @@
+"""deepaug.extras: a missing optional module is named with the extra that brings it."""
+from __future__ import annotations
+
+import pytest
+
+from deepaug.errors import InputError
+from deepaug.extras import MissingExtraError, explain, require
+
+
+def test_require_imports_what_is_there():
+    import numpy
+
+    assert require("numpy", "test") is numpy
+
+
+def test_a_missing_module_names_its_extra_and_is_both_an_input_and_an_import_error():
+    with pytest.raises(MissingExtraError) as info:
+        require("albumentations.not_a_module_here", "Policy.to_albumentations")
+    assert isinstance(info.value, InputError) and isinstance(info.value, ImportError)
+    missing = explain(ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow"), "deepaug run")
+    assert missing == ("deepaug run needs tensorflow, which comes with deepaug[cpu], and it is not installed: "
+                       "pip install 'deepaug[cpu]' (or 'deepaug[gpu]' for CUDA TensorFlow)")
+    assert "deepaug[search]" in explain(ModuleNotFoundError(name="skopt.space"), "deepaug optimize")
+    assert explain(ModuleNotFoundError(name="somethingelse")) is None
