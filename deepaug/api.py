@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from deepaug import datasets
 from deepaug.augmentation.request import OPTIONS, AugmentRequest
 from deepaug.augmentation.run import AugmentResult, augment_locally
-from deepaug.errors import InputError
+from deepaug.errors import InputError, SearchError
 from deepaug.kubernetes.augment import augment_on_kubernetes
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import Policy
@@ -30,6 +30,7 @@ from deepaug.search.config import SearchConfig
 from deepaug.search.loop import Search, best_policy
 from deepaug.search.notebook import top_policies
 from deepaug.search.study import DistributionSearch
+from deepaug.training.models import min_image_side
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -47,26 +48,80 @@ def default_experiment_name(reports_dir: str | Path) -> str:
     return name
 
 
+# DeepAugment 2.x's keyword names -> deepaug's config keys
+ALIASES = {"random_state": "seed", "train_size": "train_set_size", "val_size": "validation_size",
+           "epochs": "child_epochs"}
+_METHODS = {"bayesian": "bayesian_optimization"}
+
+
+def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """One config dict from both generations' calls: `config` is a dict (1.x), or the validation
+    images when it is an array (2.x: X_train, y_train, X_val, y_val); `options` are config keys
+    or their 2.x names. The caller's dict is not modified; a key given twice is refused."""
+    if config is not None and not isinstance(config, (Mapping, SearchConfig, str, bytes)):
+        if x_val is not None:
+            raise InputError("validation images were given twice (third argument and X_val=); pass them once")
+        config, x_val = None, config
+    data = config.model_dump() if isinstance(config, SearchConfig) else dict(config or {})
+    for key, value in options.items():
+        name = ALIASES.get(key, key)
+        if name == "method" and value in _METHODS:
+            value = _METHODS[value]
+        if name in data:
+            raise InputError(f"{name!r} was given twice (in config and as {key}=); pass it once")
+        data[name] = value
+    if x_val is not None or y_val is not None:
+        if x_val is None or y_val is None:
+            raise InputError("pass both validation arrays, DeepAugment(X_train, y_train, X_val, y_val), or neither")
+        if data.get("validation_images") is not None or data.get("validation_labels") is not None:
+            raise InputError("validation data were given twice (X_val/y_val and config validation_images/"
+                             "validation_labels); pass them once")
+        if data.get("search_space") == "deepaugment":
+            raise InputError("search_space 'deepaugment' validates on images drawn from the training data; drop "
+                             "X_val/y_val, or use the distribution search (the default), which validates on them")
+        data.update(validation_images=x_val, validation_labels=y_val)
+    return data
+
+
+def fit_named_dataset(data: datasets.Dataset, model: Any) -> datasets.Dataset:
+    """A named dataset whose images are smaller than the named `model` takes, enlarged to fit (logged)."""
+    if not isinstance(model, str):
+        return data
+    side = min_image_side(model)
+    return datasets.at_least(data, side, f"model {model!r} needs at least {side}x{side} (pass image_size to "
+                                         "choose the size)")
+
+
 class DeepAugment:
     """Find the augmentation policy that helps a child model most on your images.
 
     `images` is a named dataset ("fashion_mnist", "mnist", "cifar10", "digits"), a .npz
     file with `images` and `labels`, a folder of class sub-folders, or an image array
     (N, H, W[, C]) with `labels` beside it. Named datasets use their training split only
-    (the test split is never touched). `image_size` / `square_crop` resize files and
-    folders of images of mixed sizes (see `deepaug.datasets.load`).
+    (the test split is never touched); one whose images are smaller than the named model
+    takes (digits' 8x8 for basiccnn) is enlarged to fit, with a log line. `image_size` /
+    `square_crop` resize named datasets, files and folders (see `deepaug.datasets.load`).
+
+    Both generations of DeepAugment's call work: `DeepAugment(images, labels, config)` (1.x)
+    and `DeepAugment(X_train, y_train, X_val, y_val, **options)` (2.x): the validation
+    arrays become the search's validation set (`validation_images` / `validation_labels`),
+    and `options` are config keys (`child_epochs=5`) or 2.x's names for them (`random_state`
+    -> seed, `train_size` -> train_set_size, `val_size` -> validation_size, `method="bayesian"`).
     """
 
-    def __init__(self, images: Any, labels: Any = None, config: Mapping[str, Any] | None = None, *,
-                 data_dir: str | os.PathLike[str] | None = None, image_size: int | tuple[int, int] | None = None,
-                 square_crop: bool = False) -> None:
-        self.config = SearchConfig.from_user(config)
+    def __init__(self, images: Any, labels: Any = None, config: Any = None, y_val: Any = None, *,
+                 X_val: Any = None, data_dir: str | os.PathLike[str] | None = None,  # noqa: N803 (2.x's name)
+                 image_size: int | tuple[int, int] | None = None, square_crop: bool = False,
+                 **options: Any) -> None:
+        self.config = SearchConfig.from_user(call_config(config, X_val, y_val, options))
         if isinstance(images, (str, os.PathLike)):
             if labels is not None:
                 raise InputError("labels were given with a dataset name or path; pass labels only with an "
                                  "image array")
             self.data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
                                       square_crop=square_crop)
+            if image_size is None and str(images).strip().lower().replace("-", "_") in datasets.NAMED:
+                self.data = fit_named_dataset(self.data, self.config.model)
         else:
             if labels is None:
                 raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "
@@ -171,6 +226,34 @@ class DeepAugment:
         """Write (again) the experiment's report; returns the summary's path."""
 
         return make_report(self.experiment_dir)
+
+
+def optimize(X_train: Any, y_train: Any = None, X_val: Any = None, y_val: Any = None,  # noqa: N803 (2.x's names)
+             iterations: int | None = None, epochs: int | None = None, verbose: Any = None,
+             callbacks: Any = None, **options: Any) -> Policy:
+    """DeepAugment 2.x's one-call search: the best policy for `X_train`, `y_train`.
+
+    `X_val`, `y_val`: your validation set (default: images of your training data left out of
+    `train_set_size`, never a test split); `iterations`: as for `DeepAugment.optimize`;
+    `epochs`: `child_epochs`; `options`: config keys or their 2.x names, as for `DeepAugment`.
+    `X_train` may also be a dataset name or path (then no `y_train`). Returns the policy to use
+    (`DeepAugment.best_policy`); the experiment folder holds the rest (notebook, report).
+
+    >>> import deepaug
+    >>> policy = deepaug.optimize(X, y, iterations=20, child_epochs=10)      # doctest: +SKIP
+    """
+    if epochs is not None:
+        options["epochs"] = epochs
+    search = DeepAugment(X_train, y_train, options.pop("config", None), y_val, X_val=X_val, **options)
+    run = {name: value for name, value in (("verbose", verbose), ("callbacks", callbacks)) if value is not None}
+    if iterations is not None:
+        run["iterations"] = iterations
+    search.optimize(**run)
+    policy = search.best_policy
+    if policy is None:
+        raise SearchError(f"the search finished without a successful trial; see {search.experiment_dir}")
+    log.info("best policy of %s:\n%s", search.experiment_dir, policy)
+    return policy
 
 
 # ---------------------------------------------------------------- augmenting a dataset

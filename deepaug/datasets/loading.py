@@ -62,6 +62,24 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     return ds
 
 
+def at_least(ds: Dataset, side: int, why: str = "") -> Dataset:
+    """`ds` with images smaller than `side` on either side enlarged (aspect ratio kept, bilinear) until
+    both sides are at least `side`, with a log line saying so and `why`; `ds` itself when they already are.
+
+    >>> small = from_arrays(np.zeros((2, 8, 8), np.uint8), [0, 1])
+    >>> at_least(small, 10).image_shape
+    (10, 10, 1)
+    """
+    h, w = ds.image_shape[:2]
+    if min(h, w) >= side:
+        return ds
+    scale = side / min(h, w)
+    size = (max(side, int(np.ceil(h * scale - 1e-9))), max(side, int(np.ceil(w * scale - 1e-9))))
+    logger.info("resizing the %d images of %r from %dx%d to %dx%d%s", len(ds), ds.name, h, w, *size,
+                f": {why}" if why else "")
+    return _crop_resize_all(ds, size, square_crop=False)
+
+
 def _load_npz(path: Path) -> Dataset:
     """Read `images`/`labels` (or `x`/`y`, `x_train`/`y_train`) from an .npz file."""
     if not path.is_file():

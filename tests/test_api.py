@@ -1,0 +1,88 @@
+"""DeepAugment's call forms of both generations: 1.x's (images, labels, config) and 2.x's
+(X_train, y_train, X_val, y_val, **options) and module-level optimize(X, y, iterations=...)."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from _search import tiny_config, toy_data
+
+import deepaug
+from deepaug import InputError, Policy
+from deepaug.api import DeepAugment, call_config
+from deepaug.datasets import from_arrays
+from deepaug.search.loop import data_identity
+
+pytest.importorskip("tensorflow")
+
+X, Y = toy_data(200)
+VX, VY = toy_data(45, seed=9)
+
+
+def study_config(tmp_path, **overrides) -> dict:
+    """The distribution search in one rung of one epoch, racing one finalist on two seeds."""
+    settings = {"search_space": "distribution", "child_epochs": 1, "rungs": 1, "opt_last_n_epochs": 1,
+                "finalists": 1, "race_seeds": 2, "validation_size": None}
+    return tiny_config(tmp_path, **{**settings, **overrides})
+
+
+def test_the_third_argument_is_a_config_or_2x_validation_images():
+    assert call_config({"seed": 1}, None, None, {}) == {"seed": 1}
+    data = call_config(VX, None, VY, {"random_state": 3, "train_size": 100, "val_size": 40, "method": "bayesian"})
+    assert data["validation_images"] is VX and data["validation_labels"] is VY
+    assert (data["seed"], data["train_set_size"], data["validation_size"], data["method"]) == \
+        (3, 100, 40, "bayesian_optimization")
+    assert call_config(None, VX, VY, {"child_epochs": 2})["child_epochs"] == 2
+    config = {"seed": 1}
+    call_config(config, VX, VY, {"child_epochs": 2})
+    assert config == {"seed": 1}  # the caller's dict is not modified
+
+
+@pytest.mark.parametrize("args, message", [
+    (({"seed": 1}, None, None, {"random_state": 2}), "'seed' was given twice"),
+    ((VX, None, None, {}), "pass both validation arrays"),
+    ((VX, VX, VY, {}), "validation images were given twice"),
+    (({"validation_images": VX, "validation_labels": VY}, VX, VY, {}), "validation data were given twice"),
+    (({"search_space": "deepaugment"}, VX, VY, {}), "search_space 'deepaugment' validates on images drawn"),
+])
+def test_ambiguous_or_half_calls_are_refused_saying_what_to_do(args, message):
+    with pytest.raises(InputError, match=message):
+        call_config(*args)
+
+
+def test_2x_constructor_takes_the_validation_arrays_and_options(tmp_path):
+    options = study_config(tmp_path)
+    del options["seed"]
+    da = DeepAugment(X, Y, VX, VY, **options, random_state=5)
+    assert da.config.validation_images is VX and da.config.seed == 5
+    with pytest.raises(InputError, match="unknown config keys \\['device'\\]"):
+        DeepAugment(X, Y, VX, VY, device="cuda", **study_config(tmp_path))
+
+
+def test_optimize_is_exported_lazily():
+    assert "optimize" in deepaug.__all__
+    assert deepaug.optimize is deepaug.api.optimize
+
+
+def test_a_named_dataset_too_small_for_the_model_is_enlarged_with_a_log_line(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="deepaug"):
+        da = DeepAugment("digits", config=study_config(tmp_path, train_set_size=300))
+    assert da.data.image_shape == (10, 10, 1)
+    assert "from 8x8 to 10x10: model 'basiccnn' needs at least 10x10" in caplog.text
+    chosen = DeepAugment("digits", config=study_config(tmp_path, train_set_size=300, experiment_name="b"),
+                         image_size=16)
+    assert chosen.data.image_shape == (16, 16, 1)
+
+
+@pytest.mark.slow
+def test_module_level_optimize_searches_on_your_validation_set_and_returns_the_policy(tmp_path):
+    options = study_config(tmp_path)
+    del options["child_epochs"]  # 2.x's epochs= says it
+    policy = deepaug.optimize(X, Y, VX, VY, iterations=1, epochs=1, **options)
+    assert isinstance(policy, Policy)
+    folder = tmp_path / "reports" / "experiments" / "tiny"
+    stored = json.loads((folder / "config.json").read_text())
+    assert stored["config"]["child_epochs"] == 1
+    assert stored["data"]["validation"] == data_identity(from_arrays(VX, VY, "validation_images"))
+    assert (folder / "notebook.csv").is_file() and policy == Policy.load(folder / "best_policy.json")
