@@ -6,8 +6,8 @@ What it measures, all in one process on the same synthetic images:
   batch, and of the closest albumentations 2.x transform (p=1, parameters set to the
   same magnitude) called one image at a time through ``A.Compose``, which is how
   albumentations is used. Ops without a reasonable equivalent show "-".
-* a whole 5x2 policy: ``Policy.apply`` on the batch versus the same policy written as
-  ``A.OneOf([A.Sequential([op1(p=p1), op2(p=p2)]), ...])`` applied per image.
+* a whole 5x2 policy: ``Policy.apply`` on the batch versus ``policy.to_albumentations()``
+  (``A.OneOf([A.Sequential([op1(p=p1), op2(p=p2)]), ...])``) applied per image.
 
 Every timing is the best of ``--repeats`` runs; the ratio (deepaug / albumentations)
 is what to compare across machines, not the absolute numbers.
@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
-from deepaug import Policy, ops
-
 from bench import emit
+from deepaug import Policy, ops
+from deepaug.policy.albumentations import BUILDERS, op_transform
 
 log = logging.getLogger("bench.augment")
 
@@ -65,73 +63,10 @@ def _import_albumentations() -> Any:
 def equivalents(A: Any) -> dict[str, Factory]:
     """deepaug op name -> albumentations transform at the same magnitude (p=1).
 
-    Signed deepaug ops draw a random sign at a fixed size; albumentations cannot say
-    that, so those use the symmetric range [-v, v]. Where albumentations has several
-    exact equivalents the faster one is used.
+    The pairing is the package's one table (deepaug.policy.albumentations, which
+    Policy.to_albumentations uses): a signed op is a OneOf of its two signs, as deepaug draws it.
     """
-    def v(name: str, m: float) -> float:  # deepaug's real parameter at magnitude m
-        spec = ops.get(name)
-        return spec.low + m * (spec.high - spec.low)
-
-    def sym(name: str, m: float, scale: float = 1.0) -> tuple[float, float]:
-        return (-v(name, m) * scale, v(name, m) * scale)
-
-    def fixed(name: str, m: float, scale: float = 1.0) -> tuple[float, float]:
-        return (v(name, m) * scale, v(name, m) * scale)
-
-    const = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, "interpolation": cv2.INTER_LINEAR, "p": 1}
-    jitter = {"brightness": (1, 1), "contrast": (1, 1), "saturation": (1, 1), "hue": (0, 0), "p": 1}
-
-    def holes(side: float, count: int) -> Any:
-        return A.CoarseDropout(num_holes_range=(count, count), hole_height_range=(side, side),
-                               hole_width_range=(side, side), fill=0, p=1)
-
-    def shear_deg(m: float) -> tuple[float, float]:
-        deg = math.degrees(math.atan(v("shear", m)))
-        return (-deg, deg)
-
-    return {
-        "identity": lambda m, s: A.NoOp(p=1),
-        "invert": lambda m, s: A.InvertImg(p=1),
-        "brighten": lambda m, s: A.RandomBrightnessContrast(
-            brightness_limit=sym("brighten", m, 1 / 255), contrast_limit=(0, 0), p=1),
-        # RandomBrightnessContrast's "contrast" is a plain multiply: exactly deepaug's brightness.
-        "brightness": lambda m, s: A.RandomBrightnessContrast(
-            brightness_limit=(0, 0), contrast_limit=sym("brightness", m), p=1),
-        "gamma-contrast": lambda m, s: A.RandomGamma(
-            gamma_limit=(100 * 2 ** -v("gamma-contrast", m), 100 * 2 ** v("gamma-contrast", m)), p=1),
-        "solarize": lambda m, s: A.Solarize(threshold_range=(min(1.0, v("solarize", m) / 255),) * 2, p=1),
-        "posterize": lambda m, s: A.Posterize(num_bits=min(7, 8 - round(v("posterize", m))), p=1),
-        "contrast": lambda m, s: A.ColorJitter(**{**jitter, "contrast": (1 - v("contrast", m), 1 + v("contrast", m))}),
-        "color": lambda m, s: A.ColorJitter(**{**jitter, "saturation": (1 - v("color", m), 1 + v("color", m))}),
-        "auto-contrast": lambda m, s: A.AutoContrast(cutoff=0, method="pil", p=1),
-        "equalize": lambda m, s: A.Equalize(mode="cv", by_channels=True, p=1),
-        "add-to-hue-and-saturation": lambda m, s: A.HueSaturationValue(
-            hue_shift_limit=sym("add-to-hue-and-saturation", m, 0.5),  # OpenCV hue unit = 2 degrees
-            sat_shift_limit=sym("add-to-hue-and-saturation", m), val_shift_limit=(0, 0), p=1),
-        "gaussian-blur": lambda m, s: A.GaussianBlur(blur_limit=0, sigma_limit=fixed("gaussian-blur", m, s), p=1),
-        "sharpen": lambda m, s: A.Sharpen(alpha=fixed("sharpen", m), lightness=(1, 1), method="kernel", p=1),
-        "emboss": lambda m, s: A.Emboss(alpha=fixed("emboss", m), strength=(1, 1), p=1),
-        # PIL sharpness is an unsharp mask over a 3x3 smoothing kernel (albumentations only sharpens).
-        "sharpness": lambda m, s: A.UnsharpMask(blur_limit=(3, 3), alpha=fixed("sharpness", m), threshold=0, p=1),
-        "crop": lambda m, s: A.RandomResizedCrop(size=(s, s), scale=((1 - v("crop", m)) ** 2,) * 2, ratio=(1, 1), p=1),
-        "rotate": lambda m, s: A.Rotate(limit=sym("rotate", m), **const),
-        "shear": lambda m, s: A.Affine(shear={"x": shear_deg(m), "y": (0, 0)}, **const),
-        "translate-x": lambda m, s: A.Affine(translate_percent={"x": sym("translate-x", m), "y": (0, 0)}, **const),
-        "translate-y": lambda m, s: A.Affine(translate_percent={"x": (0, 0), "y": sym("translate-y", m)}, **const),
-        "horizontal-flip": lambda m, s: A.HorizontalFlip(p=1),
-        "vertical-flip": lambda m, s: A.VerticalFlip(p=1),
-        "additive-gaussian-noise": lambda m, s: A.GaussNoise(
-            std_range=fixed("additive-gaussian-noise", m, 1 / 255), mean_range=(0, 0), per_channel=True, p=1),
-        "dropout": lambda m, s: A.PixelDropout(dropout_prob=v("dropout", m), per_channel=False, drop_value=0, p=1),
-        # deepaug drops a fraction of the 8x8 cells; here that many holes of one cell each.
-        "coarse-dropout": lambda m, s: holes(1 / 8, max(1, round(64 * v("coarse-dropout", m)))),
-        # Per pixel rather than per 2x2 cell (16x16 grid at 32 px): the closest there is.
-        "coarse-salt-pepper": lambda m, s: A.SaltAndPepper(amount=fixed("coarse-salt-pepper", m),
-                                                           salt_vs_pepper=(0.5, 0.5), p=1),
-        "cutout": lambda m, s: holes(v("cutout", m), 1),
-        "fog": lambda m, s: A.RandomFog(fog_coef_range=fixed("fog", m), alpha_coef=0.08, p=1),
-    }
+    return {name: (lambda m, s, name=name: op_transform(name, m, side=s)) for name in BUILDERS}
 
 
 def make_images(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -178,16 +113,8 @@ def per_image(pipeline: Any, images: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def albu_policy(A: Any, table: dict[str, Factory], size: int) -> Any:
-    """POLICY as albumentations: one sub-policy per image, each op with its probability."""
-    subs = []
-    for sub in POLICY:
-        steps = []
-        for name, p, m in sub:
-            step = table[name](m, size)
-            step.p = p  # BasicTransform reads self.p on every call
-            steps.append(step)
-        subs.append(A.Sequential(steps, p=1))
-    return A.Compose([A.OneOf(subs, p=1)], seed=0)
+    """POLICY as albumentations (Policy.to_albumentations): one sub-policy per image, each op with its probability."""
+    return Policy.from_list(POLICY).to_albumentations(size=size, seed=0)
 
 
 def run(n: int, size: int, repeats: int) -> tuple[list[Row], tuple[float, float]]:

@@ -278,6 +278,19 @@ class Policy:
             return cls.from_yaml(path)
         return cls.from_json(path)
 
+    # -- other libraries' forms ----------------------------------------------------
+    def to_albumentations(self, size: int | None = None, seed: int | None = None) -> Any:
+        """This policy as an ``albumentations.Compose`` of albumentations' own transforms.
+
+        Approximate where albumentations computes an op differently (logged as a warning naming
+        the ops; per-op tolerances in `deepaug.policy.albumentations`). `size` (image side in
+        pixels) is needed by ops that scale with the image. The result saves with ``A.save``.
+        Needs albumentations: pip install 'deepaug[albumentations]'.
+        """
+        from deepaug.policy.albumentations import to_albumentations  # optional dependency
+
+        return to_albumentations(self, size=size, seed=seed)
+
     # -- use ----------------------------------------------------------------------
     def apply(self, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Augment a uint8 batch (N, H, W) or (N, H, W, C); same seed, same bytes."""

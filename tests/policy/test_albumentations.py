@@ -1,0 +1,94 @@
+"""Policy.to_albumentations on real albumentations: per-op tolerances, structure, A.save round trip."""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+A = pytest.importorskip("albumentations")
+
+from deepaug import Policy, ops  # noqa: E402
+from deepaug.errors import PolicyError  # noqa: E402
+from deepaug.policy import albumentations as albu  # noqa: E402
+from deepaug.policy.baselines import TrivialAugment  # noqa: E402
+
+
+def smooth_images(n: int = 6, size: int = 32) -> np.ndarray:
+    """Smooth colour gradients with one hard-edged rectangle: what photos look like to these ops."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        a, b, c = rng.random((3, 3)) * 255
+        img = a * yy[..., None] + b * xx[..., None] + c * (1 - xx[..., None]) * yy[..., None]
+        y0, x0 = rng.integers(4, size // 2, 2)
+        img[y0:y0 + size // 3, x0:x0 + size // 3] = rng.random(3) * 255
+        out[i] = np.clip(img / 2 + 40, 0, 255).astype(np.uint8)
+    return out
+
+
+def fixed(name: str, value: float) -> object:
+    """The albumentations transform of op `name` at exactly this parameter, always applied."""
+    transform = albu.BUILDERS[name](A, value, value, 32)
+    transform.p = 1.0
+    return transform
+
+
+@pytest.mark.parametrize("name", sorted(albu.TOLERANCE))
+def test_each_op_matches_deepaug_within_its_documented_tolerance(name):
+    spec, x = ops.get(name), smooth_images()
+    for magnitude in (0.3, 0.8):
+        value = albu.parameter(name, magnitude)
+        signs = (1.0, -1.0) if spec.signed else (1.0,)
+        for i in range(len(x)):
+            ours = spec.fn(x[i:i + 1], np.array([value]), np.random.default_rng(0))[0].astype(float)
+            # deepaug's positive sign is one of albumentations' two branches (their angle conventions differ)
+            theirs = [A.Compose([fixed(name, s * value)], seed=0)(image=x[i])["image"] for s in signs]
+            diff = min(np.abs(t.astype(float) - ours).mean() for t in theirs)
+            assert diff <= albu.TOLERANCE[name] + 1e-9, (name, magnitude, i, diff)
+
+
+def test_sub_policies_translate_to_one_of_sequences_and_save_and_load(tmp_path, caplog):
+    policy = Policy.from_list([[("rotate", 0.7, 0.4), ("equalize", 0.6, 0.0)],
+                               [("color", 0.5, 0.7), ("cutout", 0.8, 0.6)]])
+    with caplog.at_level(logging.WARNING, logger="deepaug.policy.albumentations"):
+        pipeline = policy.to_albumentations(size=32, seed=0)
+    assert "approximate" in caplog.text and "cutout, equalize" in caplog.text
+    (choice,) = pipeline.transforms
+    assert isinstance(choice, A.OneOf) and [type(t) for t in choice.transforms] == [A.Sequential] * 2
+    rotate = choice.transforms[0].transforms[0]
+    assert isinstance(rotate, A.OneOf) and rotate.p == 0.7  # the random sign: two branches
+    assert [t.limit for t in rotate.transforms] == [(12.0, 12.0), (-12.0, -12.0)]
+    A.save(pipeline, str(tmp_path / "policy.json"))
+    loaded = A.load(str(tmp_path / "policy.json"))
+    x = smooth_images(1)[0]
+    np.testing.assert_array_equal(loaded(image=x)["image"].shape, x.shape)
+    assert A.to_dict(loaded) == A.to_dict(pipeline)
+
+
+def test_a_distribution_translates_layer_by_layer_with_its_weights():
+    policy = Policy.from_distribution({"ops": [{"op": "rotate", "weight": 3}, {"op": "invert", "weight": 1}],
+                                       "n": 2, "magnitude": 0.5, "spread": 0.0, "flip": 0.5, "crop": 0.1,
+                                       "erasing": 0.25})
+    pipeline = policy.to_albumentations(size=20)
+    kinds = [type(t).__name__ for t in pipeline.transforms]
+    assert kinds == ["HorizontalFlip", "Affine", "OneOf", "OneOf", "CoarseDropout"]
+    assert pipeline.transforms[1].translate_px == {"x": (-2, 2), "y": (-2, 2)}
+    assert [t.p for t in pipeline.transforms[2].transforms] == [0.75, 0.25]
+    assert pipeline.transforms[4].p == 0.25
+    out = pipeline(image=smooth_images(1, 20)[0])["image"]
+    assert out.shape == (20, 20, 3) and out.dtype == np.uint8
+    assert TrivialAugment().policy.to_albumentations(size=32) is not None
+
+
+def test_exact_ops_translate_without_a_warning_and_side_ops_need_the_size(caplog):
+    with caplog.at_level(logging.WARNING, logger="deepaug.policy.albumentations"):
+        Policy.from_list([[("invert", 0.5, 0.0), ("rotate", 1.0, 0.5)]]).to_albumentations()
+    assert caplog.text == ""
+    with pytest.raises(PolicyError, match="pass size="):
+        Policy.from_list([[("gaussian-blur", 1.0, 0.5)]]).to_albumentations()
+    with pytest.raises(PolicyError, match="size must be the image side"):
+        Policy.from_list([[("invert", 1.0, 0.5)]]).to_albumentations(size=0)
