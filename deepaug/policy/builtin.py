@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from deepaug.errors import InputError, PolicyError
 from deepaug.policy.core import Policy
+from deepaug.policy.timm import is_timm
 
 PolicyLike = Policy | Mapping[str, Any] | str | os.PathLike
 
@@ -32,15 +33,18 @@ def get(name: str) -> Policy:
 
 
 def resolve(spec: str | os.PathLike) -> Policy:
-    """A policy from a file path (.json, .yaml, .yml) or the name of a built-in policy."""
+    """A policy from a file path (.json, .yaml, .yml), the name of a built-in policy or a timm
+    RandAugment string ("rand-m9-n2")."""
     path = Path(spec)
     if path.exists():
         return Policy.load(path)
     if str(spec) in names():
         return get(str(spec))
+    if is_timm(str(spec)):
+        return Policy.from_timm(str(spec))
     raise PolicyError(
         f"policy {str(spec)!r} is neither an existing file nor a built-in policy; pass a path "
-        f"to a policy JSON/YAML file or one of: {', '.join(names())}"
+        f"to a policy JSON/YAML file, a timm RandAugment string (rand-m9-n2) or one of: {', '.join(names())}"
     )
 
 

@@ -272,13 +272,35 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Policy":
-        """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml)."""
+        """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml), or read a timm
+        RandAugment string such as "rand-m9-n2" (`Policy.from_timm`) that is not a file's name."""
+        from deepaug.policy.timm import is_timm  # no import cycle: timm.py imports distribution only
+
+        if is_timm(str(path)) and not Path(path).exists():
+            return cls.from_timm(str(path))
         suffix = Path(path).suffix.lower()
         if suffix in (".yaml", ".yml"):
             return cls.from_yaml(path)
         return cls.from_json(path)
 
     # -- other libraries' forms ----------------------------------------------------
+    @classmethod
+    def from_timm(cls, text: str) -> "Policy":
+        """A distribution policy from a timm RandAugment string ("rand-m9-n2-mstd101"); see
+        `deepaug.policy.timm` for the grammar and what is refused."""
+        from deepaug.policy.timm import from_timm
+
+        return cls(distribution=from_timm(text))
+
+    def to_timm(self) -> str:
+        """This policy as a timm RandAugment string; PolicyError where timm cannot express it."""
+        from deepaug.policy.timm import to_timm
+
+        if self.distribution is None:
+            raise PolicyError("a sub-policy policy has no timm RandAugment string (timm's AutoAugment strings "
+                              "only name its built-in policies); a distribution policy of RandAugment's form has")
+        return to_timm(self.distribution)
+
     def to_albumentations(self, size: int | None = None, seed: int | None = None) -> Any:
         """This policy as an ``albumentations.Compose`` of albumentations' own transforms.
 
