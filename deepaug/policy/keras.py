@@ -20,7 +20,19 @@ range. Pixels the policy left unchanged keep their exact input values.
 The layer augments only when called with ``training=True`` (as in `model.fit`); at
 inference (`model.predict`, `model(x)`) it returns its input unchanged.
 
-Importing this module imports TensorFlow and Keras; importing `deepaug` does not.
+Keras backends (KERAS_BACKEND), like Keras's own preprocessing layers (`keras.layers.RandAugment`):
+
+- in a `tf.data` pipeline, whatever the backend: ``ds.map(lambda x, y: (layer(x, training=True), y))``
+  (or `policy_map_fn`); under JAX or torch the layer then runs TF ops there, as Keras's DataLayer does;
+- eagerly, on the backend's tensors (JAX arrays, torch tensors, NumPy): it goes through NumPy and
+  returns the backend's tensors, the same values as in tf.data;
+- inside a model: on TensorFlow (a `tf.numpy_function` in the graph) and torch it can sit anywhere;
+  on JAX only un-compiled (the layer's `supports_jit` is False, so `fit` with the default
+  ``jit_compile="auto"`` runs eagerly; a jit-compiled call raises an InputError saying so). The work
+  is NumPy on the CPU either way: for GPU training prefer the tf.data pipeline.
+
+Importing this module imports TensorFlow and Keras (pip install 'deepaug[cpu]'); importing
+`deepaug` does not.
 
 >>> from deepaug.policy.keras import PolicyLayer
 >>> layer = PolicyLayer("reference", seed=0, value_range=(0, 1))
@@ -34,9 +46,12 @@ import math
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from deepaug.extras import require
+
+keras = require("keras", "deepaug.policy.keras")  # pip install 'deepaug[cpu]'
+tf = require("tensorflow", "deepaug.policy.keras (tf.data and the TensorFlow backend)")
 
 from deepaug.errors import ImageError, InputError
 from deepaug.images import CHANNELS
@@ -151,6 +166,26 @@ class _Augmenter:
         step = self.counter.take()
         return augment_nhwc(self.policy, x, np.random.default_rng([self.seed, 1, step]))
 
+    def numpy(self, images: np.ndarray) -> np.ndarray:
+        """The same augmentation, in NumPy, of a NumPy batch (eager JAX / torch / NumPy inputs):
+        the arithmetic of `__call__` step by step, so both give the same values."""
+        if not self.active:
+            return images
+        dtype = images.dtype
+        if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+            raise InputError(f"images must be uint8, integer or float pixel values, got dtype {dtype}")
+        low, high = self.value_range
+        if dtype == np.uint8 and (low, high) == (0.0, 255.0):
+            return self._augment_uint8(np.ascontiguousarray(images))
+        work = np.float64 if dtype == np.float64 else np.float32
+        scaled = (images.astype(work) - work(low)) * work(255.0 / (high - low))
+        quantized = np.clip(np.rint(scaled), 0.0, 255.0).astype(np.uint8)
+        out = self._augment_uint8(quantized)
+        restored = out.astype(work) / work(255.0) * work(high - low) + work(low)
+        if np.issubdtype(dtype, np.integer):
+            restored = np.rint(restored)
+        return np.where(out == quantized, images, restored.astype(dtype))  # untouched pixels keep their values
+
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
         """`images` (N, H, W, C) augmented; same dtype, range and static shape."""
         if not self.active:
@@ -193,7 +228,9 @@ class PolicyLayer(keras.layers.Layer):
 
     Inputs are batches (N, H, W, C) with C in {1, 3}, uint8 or integer / float in
     `value_range`; outputs have the same dtype, range and shape. The layer runs NumPy
-    code, so models that contain it are not XLA-compiled.
+    code, so models that contain it are not XLA-compiled. It works on every Keras backend: in a
+    tf.data pipeline (``layer(x, training=True)`` in `map`) and eagerly always; inside a model on
+    TensorFlow and torch, and on JAX when the model is not jit-compiled (see the module docstring).
 
     >>> import keras
     >>> from deepaug.policy.keras import PolicyLayer
@@ -234,7 +271,37 @@ class PolicyLayer(keras.layers.Layer):
     def build(self, input_shape: Any) -> None:
         _check_shape(input_shape, f"PolicyLayer {self.name!r}", allow_single=False)
 
-    def call(self, inputs: Any, training: Any = None) -> tf.Tensor:
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if (keras.backend.backend() != "tensorflow" and not isinstance(inputs, keras.KerasTensor)
+                and tf.is_tensor(inputs) and not tf.executing_eagerly()):
+            # A tf.data pipeline (a TF graph) under the JAX or torch backend: TF ops, as Keras's own
+            # preprocessing layers do there (keras' DataLayer), not the backend's conversion.
+            training = kwargs.pop("training", args[0] if args else None)
+            return self._tf_call(inputs, training)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        if keras.backend.backend() == "tensorflow":
+            return self._tf_call(inputs, training)
+        return self._backend_call(inputs, training)
+
+    def _backend_call(self, inputs: Any, training: Any) -> Any:
+        """JAX / torch / NumPy backends, eagerly: through NumPy and back to the backend's tensors."""
+        if training is not None and not isinstance(training, bool):
+            training = bool(keras.ops.convert_to_numpy(training))
+        if not training:
+            return inputs
+        try:
+            x = keras.ops.convert_to_numpy(inputs)
+        except Exception as exc:  # a JAX tracer: the layer sits in a jit-compiled function
+            raise InputError(
+                f"PolicyLayer {self.name!r} runs NumPy code, so on the {keras.backend.backend()} backend it cannot "
+                "be traced into a compiled function; use it in the tf.data pipeline (ds.map(lambda x, y: "
+                "(layer(x, training=True), y))) or compile the model with jit_compile=False") from exc
+        _check_shape(x.shape, f"PolicyLayer {self.name!r}", allow_single=False)
+        return keras.ops.convert_to_tensor(self._augmenter.numpy(x), dtype=str(x.dtype))
+
+    def _tf_call(self, inputs: Any, training: Any) -> tf.Tensor:
         inputs = tf.convert_to_tensor(inputs)
         _check_shape(inputs.shape, f"PolicyLayer {self.name!r}", allow_single=False)
         if tf.is_tensor(training):
