@@ -12,6 +12,7 @@ larger n continues the same search.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 from datetime import datetime
@@ -27,6 +28,7 @@ from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import Policy
 from deepaug.reports.report import make_report
 from deepaug.search.config import SearchConfig
+from deepaug.search.experiment import NOTEBOOK, Experiment, experiment_folder
 from deepaug.search.loop import Search, best_policy
 from deepaug.search.notebook import top_policies
 from deepaug.search.study import DistributionSearch
@@ -42,10 +44,16 @@ def default_experiment_name(reports_dir: str | Path) -> str:
     """A timestamp, as DeepAugment named its runs (suffixed if that folder exists)."""
     base = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     name, k = base, 1
-    while (Path(reports_dir) / "experiments" / name).exists():
+    while _taken(experiment_folder(reports_dir, name)):
         k += 1
         name = f"{base}_{k}"
     return name
+
+
+def _taken(folder: str | Path) -> bool:
+    if isinstance(folder, Path):
+        return folder.exists()
+    return next(iter(Experiment(folder).store.list()), None) is not None
 
 
 # DeepAugment 2.x's keyword names -> deepaug's config keys
@@ -136,7 +144,8 @@ class DeepAugment:
                  self.experiment_dir)
 
     @property
-    def experiment_dir(self) -> Path:
+    def experiment_dir(self) -> str | Path:
+        """The experiment folder: a Path on disk, an s3:// URI string when reports_dir is on S3."""
         return self._search.experiment.folder
 
     @property
@@ -199,10 +208,15 @@ class DeepAugment:
         """The CSV notebook (one row per epoch per training) as a DataFrame."""
         import pandas as pd
 
-        path = self._search.experiment.notebook_path
-        if not path.is_file():
+        experiment = self._search.experiment
+        path = experiment.notebook_path
+        if experiment.notebook_file is not None:
+            text = experiment.notebook_file.read_text(encoding="utf-8") if experiment.notebook_file.is_file() else None
+        else:
+            text = experiment.read_text(NOTEBOOK)
+        if text is None:
             raise InputError(f"no notebook yet at {path}: run optimize() first")
-        return pd.read_csv(path)
+        return pd.read_csv(io.StringIO(text))
 
     def _require_best(self) -> Policy:
         policy = self.best_policy
@@ -222,7 +236,7 @@ class DeepAugment:
 
         return policy_map_fn(self._require_best(), seed=seed, value_range=value_range)
 
-    def report(self) -> Path:
+    def report(self) -> str | Path:
         """Write (again) the experiment's report; returns the summary's path."""
 
         return make_report(self.experiment_dir)

@@ -35,7 +35,7 @@ def tiny_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 def read_records(folder: Path) -> dict[int, dict]:
     """The trial records of an experiment folder by number (every file must parse: none is partial)."""
-    return {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in (folder / "trials").glob("trial_*.json")}
+    return {int(p.parent.name): json.loads(p.read_text()) for p in (folder / "trials").glob("*/record.json")}
 
 
 def kill_when(command: Sequence[str], cwd: Path, env: dict[str, str], folder: Path,

@@ -186,9 +186,9 @@ def test_temp_files_a_killed_search_left_are_removed_by_the_next_run_of_the_expe
     from deepaug.search.experiment import Experiment
 
     exp = Experiment(tmp_path / "exp", policies_dir=tmp_path / "policies")
-    (tmp_path / "exp" / "trials").mkdir(parents=True)
+    (tmp_path / "exp" / "trials" / "0001").mkdir(parents=True)
     (tmp_path / "policies").mkdir()
-    left = [tmp_path / "exp" / "trials" / ".trial_0001.json.123-abcdef.tmp", tmp_path / "exp" / ".notebook.csv.1-2.tmp",
+    left = [tmp_path / "exp" / "trials" / "0001" / ".record.json.123-abcdef.tmp", tmp_path / "exp" / ".notebook.csv.1-2.tmp",
             tmp_path / "policies" / ".exp.json.5-6.tmp"]
     other = tmp_path / "policies" / ".other.json.5-6.tmp"  # another experiment's write, maybe in progress
     for path in [*left, other]:

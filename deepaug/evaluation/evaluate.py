@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -52,6 +51,7 @@ from deepaug.policy import builtin
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
 from deepaug.policy.baselines import make as make_baselines
 from deepaug.policy.core import Augmenter, Policy
+from deepaug.search.experiment import Experiment
 from deepaug.search.validation import MAX_VALIDATION
 from deepaug.stats import t_interval
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
@@ -101,19 +101,16 @@ def baseline_methods(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDA
 def find_search(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[str | None, float | None]:
     """(experiment name, search seconds) of the experiment `path` came from, else (None, None)."""
     for folder in (path.resolve().parent, Path(reports_dir) / "experiments" / path.stem):
-        trials = sorted((folder / "trials").glob("trial_*.json"))
+        experiment = Experiment(folder)
         try:
-            same = bool(trials) and Policy.from_json(folder / "best_policy.json") == policy
-        except InputError:
+            records = experiment.records() if folder.is_dir() else []
+            same = bool(records) and Policy.from_json(folder / "best_policy.json") == policy
+        except InputError as exc:
+            logger.debug("%s is not the search of %s (%s)", folder, path, exc)
             same = False
         if not same:
             continue
-        seconds = 0.0
-        for trial in trials:
-            try:
-                seconds += float(json.loads(trial.read_text(encoding="utf-8"))["seconds"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                logger.warning("search cost of %s leaves out %s (%s)", folder.name, trial, exc)
+        seconds = float(sum(r.seconds for r in records))
         return folder.name, seconds
     return None, None
 

@@ -2,7 +2,9 @@
 
 The search's context is uploaded once (deepaug.kubernetes.trial_worker.upload_context); each trial gets a
 spec document and a record under `experiments/<experiment>/trials/<number>/` of
-`kubernetes.storage`, then a Job (deepaug.kubernetes.manifests) whose pod runs `deepaug trial
+`kubernetes.storage` (the layout of deepaug.execution.records, the experiment folder's own: a
+search whose `reports_dir` is that storage keeps one copy of each record, written by the
+pods; see `records_uri`), then a Job (deepaug.kubernetes.manifests) whose pod runs `deepaug trial
 run --spec <uri>`. `wait` polls the Jobs' status with one list call and reads each
 trial's record: a new finished training is passed to `on_update` (one call per
 training, as the other executors do), a finished record ends the trial. A Job that fails
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import STALE_SECONDS, claim, owner_text, release
+from deepaug.execution.records import encode, trial_folder
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.kubernetes.manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
@@ -43,9 +46,14 @@ HEARTBEAT_SECONDS = 60.0  # how often a controller refreshes its claim on the ex
 DEFAULT_JOBS = 4  # trial Jobs at once when the config does not say (`workers`)
 
 
+def experiment_prefix(experiment: str) -> str:
+    """The experiment's folder in the shared storage (its trials' specs and records, owner.json)."""
+    return f"experiments/{experiment}"
+
+
 def trial_prefix(experiment: str, number: int) -> str:
     """Where trial `number`'s spec.json and record.json live in the shared storage."""
-    return f"experiments/{experiment}/trials/{int(number):04d}"
+    return f"{experiment_prefix(experiment)}/{trial_folder(number)}"
 
 
 @dataclass
@@ -79,7 +87,8 @@ class KubernetesExecutor:
         self._done: list[TrialRecord] = []
         self._kept_jobs: list[str] = []  # failed Jobs, deleted at close (their pods' logs help until then)
         self._context_uri: str | None = None
-        self._owner_key = f"experiments/{experiment}/owner.json"
+        self.records_uri = self.storage.uri(experiment_prefix(experiment))  # the experiment folder pods write in
+        self._owner_key = f"{experiment_prefix(experiment)}/owner.json"
         self._owner = claim(self.storage, self._owner_key, f"experiment {experiment!r} in {self.storage.uri()}",
                             f"A controller that died on another machine is taken over {STALE_SECONDS / 60:.0f} min "
                             f"after its last sign of life (or remove {self.storage.uri(self._owner_key)})", reopen=True)
@@ -106,7 +115,11 @@ class KubernetesExecutor:
         if self.on_update is not None:
             self.on_update(record)
 
-    def _finish(self, trial: _Trial, record: TrialRecord) -> None:
+    def _finish(self, trial: _Trial, record: TrialRecord, decided: bool = False) -> None:
+        """Report `record` as the trial's end; `decided`: the controller failed it (no pod wrote it), so
+        it is stored here too, in case the experiment folder is this storage and leaves records to it."""
+        if decided:
+            self.storage.write(f"{trial_prefix(self.experiment, trial.spec.number)}/record.json", encode(record))
         for k in range(trial.reported + 1, len(record.histories) + 1):  # trainings not reported yet
             self._emit(replace(trial.latest, histories=record.histories[:k]))
         self._emit(record)
@@ -124,7 +137,8 @@ class KubernetesExecutor:
             record = resume_from or TrialRecord.running(spec, self.context.config.model_name)
             self._emit(record)
             self._finish(_Trial(spec, "", 0, record, len(record.histories)),
-                         replace(record, state=TrialState.FAILED, finished_at=now(), error=f"InputError: {exc}"))
+                         replace(record, state=TrialState.FAILED, finished_at=now(), error=f"InputError: {exc}"),
+                         decided=True)
             return
         if previous is not None:
             record = previous.latest
@@ -200,7 +214,8 @@ class KubernetesExecutor:
         else:
             error = f"{problem}; gave up after {trial.attempt + 1} Job(s) (kubernetes.max_retries)"
         log.warning("trial %d failed: %s", trial.spec.number, error)
-        self._finish(trial, replace(trial.latest, state=TrialState.FAILED, finished_at=now(), error=error))
+        self._finish(trial, replace(trial.latest, state=TrialState.FAILED, finished_at=now(), error=error),
+                     decided=True)
 
     # ------------------------------------------------------------ executor interface
 

@@ -29,33 +29,49 @@ from deepaug.execution.trials import BASELINE, TrialRecord, TrialState
 from deepaug.policy.core import Policy
 from deepaug.reports.demo import make_grid
 from deepaug.search import notebook
-from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.experiment import (
+    BEST_POLICY,
+    CONFIG,
+    REPORT,
+    SAMPLES,
+    TOP_POLICIES,
+    VERDICT,
+    Experiment,
+    experiment_folder,
+    is_remote,
+)
 from deepaug.search.race import gain_text as gain
-from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
+from deepaug.storage.backends import open_storage
 
 log = logging.getLogger(__name__)
 
-SAMPLES_FILE = "samples.npz"
 MAX_SAMPLES = 8   # sample images shown in samples.png
 VARIANTS = 3      # augmented copies of each sample
 
 
 # ---------------------------------------------------------------- finding experiments
 
-def resolve_experiment(name_or_path: str | Path, reports_dir: str | Path = "reports") -> Path:
-    """An experiment folder from its path or its name under ``<reports_dir>/experiments/``."""
-    path = Path(name_or_path)
-    if (path / "config.json").is_file():
-        return path
+def resolve_experiment(name_or_path: str | Path, reports_dir: str | Path = "reports") -> str | Path:
+    """An experiment folder from its path (or s3:// URI) or its name under ``<reports_dir>/experiments/``."""
+    if Experiment(name_or_path).exists(CONFIG):
+        return name_or_path if is_remote(name_or_path) else Path(name_or_path)
     named = experiment_folder(reports_dir, str(name_or_path))
-    if len(path.parts) == 1 and (named / "config.json").is_file():
+    if "/" not in str(name_or_path) and Experiment(named).exists(CONFIG):
         return named
-    root = Path(reports_dir) / "experiments"
-    found = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
-    listing = ", ".join(found) if found else f"none (no experiment folders in {root})"
+    root = experiment_folder(reports_dir, "")
+    listing = ", ".join(_experiment_names(root)) or f"none (no experiment folders in {root})"
     raise InputError(f"no experiment {str(name_or_path)!r}: it is neither an experiment folder (with config.json) "
                      f"nor a name under {root}. Experiments there: {listing}. Give one of those names, "
                      "or the path of an experiment folder")
+
+
+def _experiment_names(root: str | Path) -> list[str]:
+    """The experiments (folders with a config.json) in `root`, by name."""
+    if is_remote(root):
+        return sorted({key.split("/")[0] for key in open_storage(root).list()
+                       if key.count("/") == 1 and key.endswith(f"/{CONFIG}")})
+    root = Path(root)
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file()) if root.is_dir() else []
 
 
 # ---------------------------------------------------------------- what the report shows
@@ -90,23 +106,24 @@ def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple
     ranked = notebook.ranked(records)
     if ranked and ranked[0].policy is not None:
         return ranked[0].policy_object(), f"trial {ranked[0].number}"
-    if experiment.best_policy_path.is_file():
+    text = experiment.read_text(BEST_POLICY)
+    if text is not None:
         try:
-            return Policy.load(experiment.best_policy_path), experiment.best_policy_path.name
-        except InputError as exc:
-            log.warning("ignoring %s: %s", experiment.best_policy_path, exc)
+            return Policy.from_dict(json.loads(text), experiment.uri(BEST_POLICY)), BEST_POLICY
+        except (ValueError, InputError) as exc:
+            log.warning("ignoring %s: %s", experiment.uri(BEST_POLICY), exc)
     return None, ""
 
 
 def read_verdict(experiment: Experiment) -> dict | None:
     """verdict.json of a distribution search, or None (deepaugment search, or no race yet)."""
-    path = experiment.folder / "verdict.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
+        text = experiment.read_text(VERDICT)
+        if text is None:
+            return None
+        data = json.loads(text)
     except (OSError, ValueError) as exc:
-        log.warning("cannot read %s: %s", path, exc)
+        log.warning("cannot read %s: %s", experiment.uri(VERDICT), exc)
         return None
     return data if isinstance(data, dict) else None
 
@@ -121,7 +138,10 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
         import pandas as pd
 
 
-        table = pd.read_csv(experiment.top_policies_path)
+        text = experiment.read_text(TOP_POLICIES)
+        if text is None:
+            return lines
+        table = pd.read_csv(io.StringIO(text))
     except (OSError, ValueError):
         return lines
     if "stage" not in table:
@@ -136,21 +156,23 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     return lines
 
 
-def load_samples(folder: Path) -> tuple[np.ndarray | None, str]:
-    """The sample images (N, H, W, C uint8) of ``samples.npz``, or None and why not."""
-    path = Path(folder) / SAMPLES_FILE
-    if not path.is_file():
-        return None, f"no {SAMPLES_FILE} in the experiment folder"
+def load_samples(experiment: Experiment | str | Path) -> tuple[np.ndarray | None, str]:
+    """The sample images (N, H, W, C uint8) of the experiment's ``samples.npz``, or None and why not."""
+    if not isinstance(experiment, Experiment):
+        experiment = Experiment(experiment)
+    data = experiment.read_bytes(SAMPLES)
+    if data is None:
+        return None, f"no {SAMPLES} in the experiment folder"
     try:
-        with np.load(path, allow_pickle=False) as data:
-            images = np.asarray(data["images"])
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            images = np.asarray(arrays["images"])
     except (OSError, ValueError, KeyError) as exc:
-        log.warning("cannot read sample images from %s: %s", path, exc)
-        return None, f"{SAMPLES_FILE} could not be read ({exc})"
+        log.warning("cannot read sample images from %s: %s", experiment.uri(SAMPLES), exc)
+        return None, f"{SAMPLES} could not be read ({exc})"
     if images.ndim == 3:
         images = images[..., None]
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
-        return None, f"{SAMPLES_FILE} holds {images.dtype} images of shape {images.shape}, not (N, H, W, 1|3) uint8"
+        return None, f"{SAMPLES} holds {images.dtype} images of shape {images.shape}, not (N, H, W, 1|3) uint8"
     return images[:MAX_SAMPLES], ""
 
 
@@ -312,8 +334,9 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
     return "\n".join(lines).rstrip() + "\n"
 
 
-def make_report(folder: str | Path, top_k: int = 5, seed: int = 0) -> Path:
-    """Write ``<folder>/report/`` (see the module docstring); return the path of summary.md."""
+def make_report(folder: str | Path, top_k: int = 5, seed: int = 0) -> str | Path:
+    """Write ``<folder>/report/`` (see the module docstring); return where summary.md is (a Path on
+    disk, an s3:// URI for an experiment on S3)."""
     if top_k < 1:
         raise InputError(f"top_k must be at least 1, got {top_k}")
     experiment = Experiment(folder)
@@ -321,23 +344,21 @@ def make_report(folder: str | Path, top_k: int = 5, seed: int = 0) -> Path:
         raise InputError(f"{experiment.folder} is not a deepaug experiment folder (it has no config.json); "
                          "give the folder a search wrote, reports/experiments/<experiment_name>")
     records = experiment.records()
-    out = experiment.report_dir
     images: dict[str, str] = {}
     notes: list[str] = []
-    atomic_write_bytes(out / "rewards.png", rewards_png(records, experiment.name))
+    experiment.write_bytes(f"{REPORT}/rewards.png", rewards_png(records, experiment.name))
     images["Reward per trial"] = "rewards.png"
-    atomic_write_bytes(out / "ops.png", ops_png(op_counts(records, top_k), top_k, experiment.name))
+    experiment.write_bytes(f"{REPORT}/ops.png", ops_png(op_counts(records, top_k), top_k, experiment.name))
     images[f"Ops in the top {top_k} policies"] = "ops.png"
     best = policy, source = best_policy(experiment, records)
-    samples, why = load_samples(experiment.folder)
+    samples, why = load_samples(experiment)
     if policy is None:
         notes.append("No sample images: there is no best policy yet.")
     elif samples is None:
         notes.append(f"No sample images: {why}.")
     else:
-        atomic_write_bytes(out / "samples.png", samples_png(samples, policy, seed))
+        experiment.write_bytes(f"{REPORT}/samples.png", samples_png(samples, policy, seed))
         images[f"Sample images augmented by the best policy ({source}, seed {seed})"] = "samples.png"
-    summary = out / "summary.md"
-    atomic_write_text(summary, summary_markdown(experiment, records, top_k, best, images, notes))
-    log.info("wrote the report of experiment %r to %s", experiment.name, out)
-    return summary
+    experiment.write_text(f"{REPORT}/summary.md", summary_markdown(experiment, records, top_k, best, images, notes))
+    log.info("wrote the report of experiment %r to %s", experiment.name, experiment.report_dir)
+    return experiment.where(f"{REPORT}/summary.md")

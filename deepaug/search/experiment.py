@@ -1,36 +1,45 @@
 """The experiment folder: everything a search writes, and what lets it resume.
 
-``<reports_dir>/experiments/<name>/`` holds
+``<reports_dir>/experiments/<name>/`` holds (``reports_dir`` is a local folder or an S3
+URI such as ``s3://bucket/deepaug``: the folder is a `Storage`, so an experiment can live
+on S3 as well as on disk)
 
 - ``config.json``: the resolved config, the data it ran on (fingerprint, shape, classes),
   the search space and the run seed (drawn once when the config has none);
-- ``trials/trial_<number>.json``: one record per trial, the source of truth, rewritten
-  atomically after each training while the trial runs;
-- ``notebook.csv`` (or the config's ``notebook_path``): one row per epoch per training;
+- ``trials/<number>/record.json``: one record per trial, the source of truth, rewritten
+  atomically after each training while the trial runs (the layout of
+  deepaug.execution.records, shared with the Kubernetes executor; records of the older
+  ``trials/trial_<number>.json`` layout are read and moved when the experiment runs again);
+- ``notebook.csv`` (or the config's ``notebook_path``, a local file): one row per epoch
+  per training;
 - ``top_policies.csv`` and ``best_policy.json`` (also copied to ``<policies_dir>/<name>.json``);
-- ``report/`` once a report is made.
+- ``samples.npz`` (a few training images for the report), ``verdict.json`` (the
+  distribution search's race), ``report/`` once a report is made.
 
-Every file is written atomically (temp file, then rename), so a kill at any moment
-leaves each file complete or absent. Running again under the same name resumes; a
-config or dataset that differs from the stored one is refused before any work.
+Every file is written atomically (temp file then rename on disk, one PUT on S3), so a
+kill at any moment leaves each file complete or absent. Running again under the same
+name resumes; a config or dataset that differs from the stored one is refused before any
+work.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
-import re
+import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from deepaug.errors import InputError
+from deepaug.execution import records as layout
 from deepaug.execution.owner import claim, release
 from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.policy.core import Policy
 from deepaug.search import notebook
 from deepaug.storage.atomic import atomic_write_text, remove_stale_temps
+from deepaug.storage.backends import join, open_storage
 from deepaug.storage.identity import differences
 from deepaug.storage.local import LocalStorage
 
@@ -42,10 +51,19 @@ FORMAT_VERSION = 1
 RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_dir", "child_models_dir",
                   "executor", "workers", "kubernetes")
 LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
-_RECORD = re.compile(r"^trial_(\d+)\.json$")
+CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES = (
+    "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz")
+REPORT = "report"
 
 
-def experiment_folder(reports_dir: str | Path, name: str) -> Path:
+def is_remote(location: str | os.PathLike[str]) -> bool:
+    return "://" in os.fspath(location) and not os.fspath(location).lower().startswith("file:")
+
+
+def experiment_folder(reports_dir: str | os.PathLike[str], name: str) -> str | Path:
+    """``<reports_dir>/experiments/<name>``: a Path on disk, a URI string on S3."""
+    if is_remote(reports_dir):
+        return join(os.fspath(reports_dir), "experiments", name)
     return Path(reports_dir) / "experiments" / name
 
 
@@ -53,35 +71,94 @@ def _identity(config_record: Mapping[str, Any], data: Mapping[str, Any]) -> dict
     return {"config": {k: v for k, v in config_record.items() if k not in RESUMABLE_KEYS}, "data": dict(data)}
 
 
-class Experiment:
-    """One search's folder (see the module docstring)."""
+def _text(text: str) -> bytes:
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
-    def __init__(self, folder: str | Path, notebook_path: str | Path | None = None,
-                 policies_dir: str | Path | None = None) -> None:
-        self.folder = Path(folder)
-        self.store = LocalStorage(self.folder)  # trial records go through the storage contract
-        self.name = self.folder.name
-        self.trials_dir = self.folder / "trials"
-        self.config_path = self.folder / "config.json"
-        self.notebook_path = Path(notebook_path) if notebook_path else self.folder / "notebook.csv"
-        self.top_policies_path = self.folder / "top_policies.csv"
-        self.best_policy_path = self.folder / "best_policy.json"
-        self.report_dir = self.folder / "report"
+
+class Experiment:
+    """One search's folder (see the module docstring), on disk or on S3."""
+
+    def __init__(self, folder: str | os.PathLike[str], notebook_path: str | os.PathLike[str] | None = None,
+                 policies_dir: str | os.PathLike[str] | None = None, **s3_options: Any) -> None:
+        self.store = open_storage(folder, **s3_options)
+        self.local: Path | None = self.store.root if isinstance(self.store, LocalStorage) else None
+        self.folder: str | Path = self.local if self.local is not None else self.store.uri()
+        self.name = os.fspath(folder).rstrip("/").rpartition("/")[2] if self.local is None else self.local.name
+        self.notebook_file = Path(notebook_path) if notebook_path else (
+            self.local / NOTEBOOK if self.local is not None else None)
         self.policies_dir = Path(policies_dir) if policies_dir else None
+        self._latest: dict[int, TrialRecord] = {}  # the records saved by this process, for a remote notebook
+        self._records_written_by_executor = False
+
+    def uri(self, key: str = "") -> str:
+        """Where `key` of the experiment is (a local path or an s3:// URI)."""
+        return self.store.uri(key)
+
+    # ------------------------------------------------------------ files
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """The file `key` of the experiment, None when it is absent."""
+        try:
+            return self.store.read(key)
+        except FileNotFoundError:
+            return None
+
+    def read_text(self, key: str) -> str | None:
+        data = self.read_bytes(key)
+        return None if data is None else data.decode("utf-8")
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.store.write(key, data)
+
+    def write_text(self, key: str, text: str) -> None:
+        self.store.write(key, _text(text))
+
+    def exists(self, key: str) -> bool:
+        return self.store.exists(key)
+
+    def where(self, key: str) -> str | Path:
+        """`key`'s location: a Path on disk, an s3:// URI string on S3."""
+        return self.local / key if self.local is not None else self.uri(key)
+
+    @property
+    def config_path(self) -> str | Path:
+        return self.where(CONFIG)
+
+    @property
+    def trials_dir(self) -> str | Path:
+        return self.where("trials")
+
+    @property
+    def top_policies_path(self) -> str | Path:
+        return self.where(TOP_POLICIES)
+
+    @property
+    def best_policy_path(self) -> str | Path:
+        return self.where(BEST_POLICY)
+
+    @property
+    def report_dir(self) -> str | Path:
+        return self.where(REPORT)
+
+    @property
+    def notebook_path(self) -> str | Path:
+        """The notebook's location: a local Path, or its URI when it lives in a remote experiment."""
+        return self.notebook_file if self.notebook_file is not None else self.uri(NOTEBOOK)
 
     # ------------------------------------------------------------ identity and resume
 
     def stored(self) -> dict[str, Any] | None:
         """config.json's content, None when the experiment has not started."""
-        if not self.config_path.is_file():
-            return None
         try:
-            data = json.loads(self.config_path.read_text(encoding="utf-8"))
+            text = self.read_text(CONFIG)
+            data = None if text is None else json.loads(text)
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read {self.config_path} ({exc}); it is not a deepaug experiment, "
+            raise InputError(f"cannot read {self.uri(CONFIG)} ({exc}); it is not a deepaug experiment, "
                              "choose another experiment_name") from None
+        if text is None:
+            return None
         if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-            raise InputError(f"{self.config_path} is not a deepaug experiment config (format_version "
+            raise InputError(f"{self.uri(CONFIG)} is not a deepaug experiment config (format_version "
                              f"{FORMAT_VERSION}); choose another experiment_name")
         return data
 
@@ -89,7 +166,7 @@ class Experiment:
         """Refuse (InputError) when the folder holds a different search; return what is stored."""
         stored = self.stored()
         if stored is None:
-            if self.trials_dir.is_dir() and any(self.trials_dir.iterdir()):
+            if next(iter(self.store.list(layout.PREFIX)), None) is not None:
                 raise InputError(f"{self.folder} has trial records but no config.json; it was not written by "
                                  "this deepaug, choose another experiment_name")
             return None
@@ -107,12 +184,12 @@ class Experiment:
         stored = self.check(config_record, data)
         if stored is not None:
             log.info("resuming experiment %r in %s", self.name, self.folder)
+            layout.migrate_legacy(self.store)
             return int(stored["run_seed"])
         run_seed = int(seed) if seed is not None else secrets.randbits(31)
-        self.trials_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config_path, json.dumps(
+        self.write_text(CONFIG, json.dumps(
             {"format_version": FORMAT_VERSION, "config": dict(config_record), "data": dict(data),
-             "search_space": dict(space), "run_seed": run_seed}, indent=2, sort_keys=True, default=str) + "\n")
+             "search_space": dict(space), "run_seed": run_seed}, indent=2, sort_keys=True, default=str))
         log.info("new experiment %r in %s (run seed %d)", self.name, self.folder, run_seed)
         return run_seed
 
@@ -125,11 +202,14 @@ class Experiment:
         A second run of the same experiment is refused, naming the owner (host, pid, start);
         a lock left by a process of this host that is gone (killed) is taken over.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.local is not None:
+            self.local.mkdir(parents=True, exist_ok=True)
         me = claim(self.store, LOCK, f"experiment {self.name!r} in {self.folder}",
-                   f"If that process is gone, remove {self.folder / LOCK}", stale_seconds=math.inf)  # no heartbeat
+                   f"If that process is gone, remove {self.uri(LOCK)}", stale_seconds=math.inf)  # no heartbeat
         # Ours now: what interrupted writes of this experiment left (temp files) can go
-        remove_stale_temps(self.folder)
+        self.store.remove_temp_files(("", "trials/", f"{REPORT}/"))
+        if self.notebook_file is not None:
+            remove_stale_temps(self.notebook_file.parent, recursive=False, stem=f"{self.notebook_file.name}.")
         if self.policies_dir is not None:
             remove_stale_temps(self.policies_dir, recursive=False, stem=f"{self.name}.json.")
         try:
@@ -139,46 +219,58 @@ class Experiment:
 
     # ------------------------------------------------------------ records
 
-    def record_path(self, number: int) -> Path:
-        return self.trials_dir / f"trial_{number:04d}.json"
+    def record_uri(self, number: int) -> str:
+        return self.uri(layout.record_key(number))
 
     def records(self) -> list[TrialRecord]:
         """Every stored trial record, by number (temp files of interrupted writes are ignored)."""
-        out = []
-        for key in self.store.list("trials/"):
-            if not _RECORD.match(key.rpartition("/")[2]):
-                continue
-            try:
-                data = json.loads(self.store.read(key).decode("utf-8"))
-            except (OSError, ValueError) as exc:
-                raise InputError(f"cannot read trial record {self.store.uri(key)} ({exc}); move it out of the folder "
-                                 "to run that trial again") from None
-            out.append(TrialRecord.from_dict(data, self.store.uri(key)))
-        out.sort(key=lambda r: r.number)
-        return out
+        return layout.read_records(self.store)
+
+    def attach(self, executor: Any) -> None:
+        """Leave the writing of records to `executor` when it writes them into this very folder (a
+        Kubernetes executor whose storage is this experiment's): two writers of one record could
+        put an older copy over a newer one."""
+        self._records_written_by_executor = getattr(executor, "records_uri", None) == self.uri()
+        if self._records_written_by_executor:
+            log.info("trial records of experiment %r are written by the trials' pods into %s", self.name,
+                     self.uri("trials"))
 
     def save(self, record: TrialRecord) -> None:
-        key = f"trials/{self.record_path(record.number).name}"
-        self.store.write(key, (json.dumps(record.to_dict(), sort_keys=True) + "\n").encode("utf-8"))
+        if not self._records_written_by_executor:
+            layout.save_record(self.store, record)
+        self._latest[record.number] = record
 
     # ------------------------------------------------------------ derived files
 
     def rebuild_notebook(self, records: list[TrialRecord], like: Policy | None = None) -> None:
-        notebook.rebuild(self.notebook_path, records, like)
+        self._latest.update({r.number: r for r in records})
+        text = notebook.render(records, like)
+        if self.notebook_file is not None:
+            atomic_write_text(self.notebook_file, text)
+        else:
+            self.write_text(NOTEBOOK, text)
 
     def append_notebook(self, record: TrialRecord, like: Policy | None = None) -> None:
-        notebook.append(self.notebook_path, record, len(record.histories) - 1, like)
+        """Add the rows of `record`'s newest training (a local file is appended to; a remote
+        one, which cannot be, is written again whole)."""
+        if self.notebook_file is not None:
+            notebook.append(self.notebook_file, record, len(record.histories) - 1, like)
+        else:
+            self.rebuild_notebook(list(self._latest.values()), like)
+
+    def write_policy(self, policy: Policy) -> None:
+        """best_policy.json, and its copy in policies_dir."""
+        text = policy.to_json()
+        self.write_text(BEST_POLICY, text)
+        if self.policies_dir is not None:
+            atomic_write_text(self.policies_dir / f"{self.name}.json", text if text.endswith("\n") else text + "\n")
 
     def write_results(self, records: list[TrialRecord]) -> "Any":
         """top_policies.csv, best_policy.json and its copy in policies_dir; returns the table."""
         table = notebook.top_policies(records)
-        atomic_write_text(self.top_policies_path, table.to_csv(index=False))
+        self.write_text(TOP_POLICIES, table.to_csv(index=False))
         if len(table):
-            best = Policy.from_dict(json.loads(table["policy"].iloc[0]))
-            text = best.to_json()
-            atomic_write_text(self.best_policy_path, text if text.endswith("\n") else text + "\n")
-            if self.policies_dir is not None:
-                atomic_write_text(self.policies_dir / f"{self.name}.json", text if text.endswith("\n") else text + "\n")
+            self.write_policy(Policy.from_dict(json.loads(table["policy"].iloc[0])))
         return table
 
     def summary(self, records: list[TrialRecord]) -> dict[str, Any]:

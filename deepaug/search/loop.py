@@ -11,6 +11,7 @@ cancels the trial in flight (its finished trainings are kept) and re-raises.
 """
 from __future__ import annotations
 
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -27,9 +28,8 @@ from deepaug.policy.core import Policy
 from deepaug.search.config import SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.executor import make_executor
-from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.experiment import SAMPLES, Experiment, experiment_folder
 from deepaug.search.notebook import ranked
-from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.training.models import check_model_input, dataset_fingerprint
 from deepaug.training.train import prepare_warm_start
 
@@ -148,6 +148,7 @@ class Search:
 
         executor = make_executor(self.config.executor, context, on_update, self.config.workers,
                                  kubernetes=self.config.kubernetes, experiment=exp.name)
+        exp.attach(executor)
         progress = Progress(iterations, time.perf_counter(), [])
         self._update_progress(progress, records.values())
         try:
@@ -213,7 +214,7 @@ class Search:
                     executor.cancel()
                     raise SearchError(
                         f"{failures} trials in a row failed; the last one (trial {record.number}) with: "
-                        f"{record.error}. Its record is {exp.record_path(record.number)}. Fix the cause and run "
+                        f"{record.error}. Its record is {exp.record_uri(record.number)}. Fix the cause and run "
                         "again to resume")
 
     @staticmethod
@@ -233,16 +234,12 @@ def check_iterations(iterations: Any) -> None:
 
 def write_samples(experiment: Experiment, train: Dataset) -> None:
     """A few training images, one per class where possible, for the report (written once)."""
-    path = experiment.folder / "samples.npz"
-    if path.exists():
+    if experiment.exists(SAMPLES):
         return
-    import io
-
-
     idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))
     buffer = io.BytesIO()
     np.savez(buffer, images=train.images[idx], labels=train.labels[idx])
-    atomic_write_bytes(path, buffer.getvalue())
+    experiment.write_bytes(SAMPLES, buffer.getvalue())
 
 
 def best_policy(records: list[TrialRecord]) -> Policy | None:

@@ -124,12 +124,17 @@ def _csv(rows: Sequence[dict[str, Any]], fieldnames: Sequence[str], header: bool
     return buffer.getvalue()
 
 
-def rebuild(path: Path, records: Iterable[TrialRecord], like: Policy | None = None) -> None:
-    """Write the whole notebook from the records (atomically), header included."""
+def render(records: Iterable[TrialRecord], like: Policy | None = None) -> str:
+    """The whole notebook of `records` as CSV text, header included."""
     rows = [row for record in sorted(records, key=lambda r: r.number)
             for sample in range(len(record.histories)) for row in training_rows(record, sample, like)]
     fieldnames = _fieldnames(rows) if rows else list(LEAD) + list(policy_columns(like)) + ["policy"]
-    atomic_write_text(path, _csv(rows, fieldnames, header=True))
+    return _csv(rows, fieldnames, header=True)
+
+
+def rebuild(path: Path, records: Iterable[TrialRecord], like: Policy | None = None) -> None:
+    """Write the whole notebook from the records (atomically), header included."""
+    atomic_write_text(path, render(records, like))
 
 
 def append(path: Path, record: TrialRecord, sample: int, like: Policy | None = None) -> None:

@@ -43,11 +43,11 @@ from deepaug.search.config import SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.executor import make_executor
-from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.experiment import TOP_POLICIES, VERDICT, Experiment, experiment_folder
 from deepaug.search.loop import check_iterations, data_identity, write_samples
 from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, Gain, Verdict, race_verdict, rewards_by_seed
 from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, user_validation
-from deepaug.storage.atomic import atomic_write_text, remove_stale_temps
+from deepaug.storage.atomic import remove_stale_temps
 from deepaug.training.models import check_model_input
 from deepaug.training.rungs import crn_seeds, rung_epochs
 
@@ -180,6 +180,7 @@ class DistributionSearch:
 
         executor = make_executor(self.config.executor, context, on_update, self.config.workers,
                                  kubernetes=self.config.kubernetes, experiment=exp.name)
+        exp.attach(executor)
         started = time.perf_counter()
         try:
             self._screen(iterations, run_seed, records, controller, executor)
@@ -391,18 +392,15 @@ class DistributionSearch:
         """top_policies.csv, best_policy.json (+ policies_dir copy) and verdict.json."""
         exp = self.experiment
         table = self.results_table(records)
-        atomic_write_text(exp.top_policies_path, table.to_csv(index=False))
+        exp.write_text(TOP_POLICIES, table.to_csv(index=False))
         if self.verdict is not None:
             policy = self.best_policy()
-            text = policy.to_json()
-            atomic_write_text(exp.best_policy_path, text)
-            if exp.policies_dir is not None:
-                atomic_write_text(exp.policies_dir / f"{exp.name}.json", text)
+            exp.write_policy(policy)
             cost = float(sum(r.seconds for r in records))
-            atomic_write_text(exp.folder / "verdict.json", json.dumps(
+            exp.write_text(VERDICT, json.dumps(
                 {**self.verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": cost,
                  "wall_seconds_last_run": wall_seconds, "rungs": self.schedule, "race_seeds": self.race_seeds,
-                 "search_seeds": self.search_seeds, "trials": len(records)}, indent=2) + "\n")
+                 "search_seeds": self.search_seeds, "trials": len(records)}, indent=2))
         return table
 
 

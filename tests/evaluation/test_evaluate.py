@@ -83,7 +83,7 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
 def test_the_search_cost_of_the_policy_is_shown_beside_it(evaluated):
     args, _, search, tmp, _ = evaluated
     rows = read_csv(tmp / "reports" / "evaluations" / "toy-tiny" / "summary.csv")
-    trials = sorted((search.experiment_dir / "trials").glob("trial_*.json"))
+    trials = sorted((search.experiment_dir / "trials").glob("*/record.json"))
     cost = sum(json.loads(p.read_text())["seconds"] for p in trials)
     assert trials and cost > 0  # every trial record the search wrote, in-study controls included
     assert math.isclose(float(rows[-1]["search_seconds"]), cost)

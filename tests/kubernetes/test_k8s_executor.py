@@ -231,10 +231,33 @@ def test_a_search_runs_on_the_cluster_and_goes_on_after_a_failed_trial(tmp_path,
     records = Search(from_arrays(x, y), config, "on-k8s").run(3)
     assert [(r.number, r.state) for r in records] == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE),
                                                       (2, TrialState.FAILED), (3, TrialState.COMPLETE)]
-    stored = json.loads((tmp_path / "reports/experiments/on-k8s/trials/trial_0003.json").read_text())
+    stored = json.loads((tmp_path / "reports/experiments/on-k8s/trials/0003/record.json").read_text())
     assert stored["reward"] == 0.7
     assert cluster.jobs() == []
     assert len(list((cluster.storage / "contexts").iterdir())) == 1  # the context went up once
+
+
+def test_a_search_whose_reports_dir_is_the_shared_storage_keeps_one_copy_of_each_record(tmp_path, clusters):
+    from deepaug.search.config import SearchConfig
+    from deepaug.search.experiment import Experiment
+    from deepaug.search.loop import Search
+
+    cluster = clusters(pod=lambda job, i: 1 if trial_of(job) == 2 else complete_without_training(
+        job, i, {0: 0.4, 1: 0.6, 3: 0.7}[trial_of(job)]))
+    settings = cluster.settings(max_retries=0, backoff_limit=0)
+    config = SearchConfig.from_user(tiny_config(tmp_path, executor="kubernetes", workers=2,
+                                                kubernetes=settings.model_dump(), reports_dir=settings.storage))
+    x, y = toy_data()
+    records = Search(from_arrays(x, y), config, "shared").run(3)
+    folder = cluster.storage / "experiments" / "shared"
+    # the pods' records are the experiment's: one layout, one copy, the failed trial's written by the controller
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("record.json")) == [
+        f"trials/{n:04d}/record.json" for n in range(4)]
+    again = Experiment(folder).records()
+    assert [(r.number, r.state, r.reward) for r in again] == [(r.number, r.state, r.reward) for r in records]
+    assert again[2].state is TrialState.FAILED and "BackoffLimitExceeded" in again[2].error
+    assert (folder / "notebook.csv").is_file() and (folder / "top_policies.csv").is_file()
+    assert not (tmp_path / "reports").exists()
 
 
 def _eventually(condition, seconds: float = 30.0) -> bool:

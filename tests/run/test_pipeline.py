@@ -39,7 +39,7 @@ def write_config(tmp_path: Path, dataset: str, augment: dict | None, **overrides
 
 
 def trial_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in (folder / "trials").glob("trial_*.json")) if (folder / "trials").is_dir() else []
+    return sorted(str(p.relative_to(folder)) for p in folder.glob("trials/*/record.json"))
 
 
 def test_run_searches_then_augments_with_the_best_policy_and_a_rerun_reuses_both(tmp_path, npz, capsys):
@@ -47,7 +47,7 @@ def test_run_searches_then_augments_with_the_best_policy_and_a_rerun_reuses_both
     assert cli.main(["run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "reports" / "experiments" / "run"
-    assert trial_files(folder) == ["trial_0000.json", "trial_0001.json", "trial_0002.json"]
+    assert trial_files(folder) == ["trials/0000/record.json", "trials/0001/record.json", "trials/0002/record.json"]
     record = json.loads((folder / "augment.json").read_text())
     assert record["complete"] is True and record["cached"] is False
     assert record["input"] == str(npz)  # defaults to the search's dataset
@@ -64,7 +64,7 @@ def test_run_searches_then_augments_with_the_best_policy_and_a_rerun_reuses_both
     before = {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()}
     assert cli.main(["run", "--config", str(config)]) == 0
     assert "already built" in capsys.readouterr().out
-    assert trial_files(folder) == ["trial_0000.json", "trial_0001.json", "trial_0002.json"]  # nothing re-run
+    assert trial_files(folder) == ["trials/0000/record.json", "trials/0001/record.json", "trials/0002/record.json"]  # nothing re-run
     assert json.loads((folder / "augment.json").read_text())["cached"] is True
     assert {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()} == before
 

@@ -28,7 +28,7 @@ X, Y = toy_data()
 
 
 def read_records(folder: Path) -> dict[int, dict]:
-    return {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in sorted((folder / "trials").glob("trial_*.json"))}
+    return {int(p.parent.name): json.loads(p.read_text()) for p in sorted((folder / "trials").glob("*/record.json"))}
 
 
 def count_trainings(monkeypatch, fail_when=None, interrupt_at=None) -> list:
@@ -130,14 +130,14 @@ def test_the_best_policy_as_a_keras_layer_matches_the_policy(finished):
 def test_optimize_again_resumes_and_runs_only_what_is_missing(tmp_path, monkeypatch):
     DeepAugment(X, Y, tiny_config(tmp_path)).optimize(2)
     folder = tmp_path / "reports" / "experiments" / "tiny"
-    first = {n: (folder / "trials" / f"trial_{n:04d}.json").read_bytes() for n in range(3)}
+    first = {n: (folder / "trials" / f"{n:04d}" / "record.json").read_bytes() for n in range(3)}
     calls = count_trainings(monkeypatch)
     da = DeepAugment(X, Y, tiny_config(tmp_path))
     da.optimize(4)
     assert len(calls) == 2  # trials 3 and 4 only
     records = read_records(folder)
     assert sorted(records) == [0, 1, 2, 3, 4]
-    assert all((folder / "trials" / f"trial_{n:04d}.json").read_bytes() == first[n] for n in range(3))
+    assert all((folder / "trials" / f"{n:04d}" / "record.json").read_bytes() == first[n] for n in range(3))
     policies = [json.dumps(r["policy"], sort_keys=True) for r in records.values()]
     assert len(set(policies)) == 5
     calls.clear()
@@ -248,8 +248,11 @@ def test_bad_data_and_iterations_fail_before_any_work(tmp_path, monkeypatch):
 def test_trial_records_are_never_partial(tmp_path):
     da = DeepAugment(X, Y, tiny_config(tmp_path))
     da.optimize(1)
-    for path in (da.experiment_dir / "trials").iterdir():
-        assert path.name.startswith("trial_") and json.loads(path.read_text())["state"] in [s.value for s in TrialState]
+    paths = list((da.experiment_dir / "trials").rglob("*"))
+    assert sorted(str(p.relative_to(da.experiment_dir)) for p in paths if p.is_file()) == [
+        "trials/0000/record.json", "trials/0001/record.json"]
+    for path in (p for p in paths if p.is_file()):
+        assert json.loads(path.read_text())["state"] in [s.value for s in TrialState]
 
 
 def test_a_search_on_the_local_worker_pool_keeps_two_trials_in_flight(tmp_path):
