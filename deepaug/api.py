@@ -32,7 +32,7 @@ from deepaug.search.experiment import NOTEBOOK, Experiment, experiment_folder
 from deepaug.search.loop import Search, best_policy
 from deepaug.search.notebook import top_policies
 from deepaug.search.study import DistributionSearch
-from deepaug.training.models import min_image_side
+from deepaug.training.models import fit_to_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -91,15 +91,6 @@ def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any])
     return data
 
 
-def fit_named_dataset(data: datasets.Dataset, model: Any) -> datasets.Dataset:
-    """A named dataset whose images are smaller than the named `model` takes, enlarged to fit (logged)."""
-    if not isinstance(model, str):
-        return data
-    side = min_image_side(model)
-    return datasets.at_least(data, side, f"model {model!r} needs at least {side}x{side} (pass image_size to "
-                                         "choose the size)")
-
-
 class DeepAugment:
     """Find the augmentation policy that helps a child model most on your images.
 
@@ -129,7 +120,7 @@ class DeepAugment:
             self.data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
                                       square_crop=square_crop)
             if image_size is None and str(images).strip().lower().replace("-", "_") in datasets.NAMED:
-                self.data = fit_named_dataset(self.data, self.config.model)
+                self.data = fit_to_model(self.data, self.config.model)
         else:
             if labels is None:
                 raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "

@@ -21,7 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -134,9 +134,10 @@ def write_record(folder: Path, document: dict[str, Any]) -> Path:
     return path
 
 
-def run_pipeline(path: str | os.PathLike[str], **overrides: Any) -> RunOutcome:
-    """Search as the config says, then augment the dataset with the best policy; see the module docstring."""
-    run, config = load_config_file(path, **overrides)
+def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = None, **overrides: Any) -> RunOutcome:
+    """Search as the config says (`sets`, `overrides`: see `load_config_file`), then augment the dataset with the
+    best policy; see the module docstring."""
+    run, config = load_config_file(path, sets, **overrides)
     if run.augment is None:
         raise InputError(f"{path} has no `augment:` section, so there is nothing to do after the search: add one "
                          "(e.g. `augment: {output: augmented/, variants: 4}`), or run `deepaug optimize` to "
@@ -223,17 +224,40 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
     return data, source
 
 
-def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[RunFile, SearchConfig]:
-    """A YAML/JSON config file (or a built-in config name) -> (RunFile, SearchConfig).
+def set_keys(data: dict[str, Any], sets: Mapping[str, Any]) -> None:
+    """Set each dotted key of `sets` in `data` (``kubernetes.namespace`` goes into the `kubernetes`
+    section, made if missing); InputError when a part of the path holds a value, not a section."""
+    for dotted, value in sets.items():
+        *sections, leaf = dotted.split(".")
+        node = data
+        for i, part in enumerate(sections):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(sections[:i + 1])
+                raise InputError(f"--set {dotted}={value!r}: {where} is {child!r}, not a section of keys; set "
+                                 f"{where} itself (--set {where}=...)")
+            node = child
+        node[leaf] = value
+
+
+def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, Any] | None = None,
+                     **overrides: Any) -> tuple[RunFile, SearchConfig]:
+    """A YAML/JSON config file (or a built-in config name, or None: no file) -> (RunFile, SearchConfig).
 
     Keys not in either are refused with the list of valid keys; `overrides` that are not
-    None replace the file's values. A config without `experiment_name` is named after
-    the file, so running the same command again resumes the same experiment.
+    None replace the file's values, then `sets` (dotted keys, `--set key=value` on the command
+    line) set theirs. A config without `experiment_name` is named after the file (without a
+    file: after the dataset), so running the same command again resumes the same experiment.
     """
     from pathlib import Path
 
-    data, source = read_config_file(str(path))
+    data, source = read_config_file(str(path)) if path is not None else ({}, "the command line")
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if sets:
+        set_keys(data, sets)
+        source += f" with --set {', '.join(sets)}"
     run = {k: data.pop(k) for k in list(data) if k in RUN_KEYS}
     if "dataset" not in run:
         raise InputError(f"{source} has no `dataset`: name one ({', '.join(_named())}), an .npz file with "
@@ -246,7 +270,7 @@ def load_config_file(path: str | "os.PathLike[str]", **overrides: Any) -> tuple[
         raise InputError(f"{source}: {problems(exc)}") from None
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
-    data.setdefault("experiment_name", Path(str(path)).stem)
+    data.setdefault("experiment_name", Path(str(path if path is not None else run_file.dataset)).stem)
     if "model" in data and not isinstance(data["model"], str):
         raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")
     try:

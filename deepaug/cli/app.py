@@ -17,6 +17,7 @@ from deepaug.api import DeepAugment
 from deepaug.cli.augment import add_parser as add_augment_parser
 from deepaug.cli.augment import add_render_parser
 from deepaug.cli.evaluate import add_parser as add_evaluate_parser
+from deepaug.cli.options import add_set_argument, sets
 from deepaug.errors import InputError, RetryableError, RunError, SearchError
 from deepaug.extras import explain as explain_missing
 from deepaug.kubernetes.executor import trial_prefix
@@ -55,9 +56,12 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 
 
 def _cmd_optimize(args: argparse.Namespace) -> int:
-
-    run, config = load_config_file(args.config, experiment_name=args.experiment_name,
-                                   reports_dir=args.reports_dir, iterations=args.iterations)
+    if args.config is None and args.dataset is None:
+        raise InputError("deepaug optimize needs --dataset NAME_OR_PATH (a named dataset such as digits or "
+                         "fashion_mnist, an .npz file or a folder of class sub-folders) or --config FILE")
+    run, config = load_config_file(args.config, sets(args.sets), dataset=args.dataset,
+                                   experiment_name=args.experiment_name, reports_dir=args.reports_dir,
+                                   iterations=args.iterations)
     if run.augment is not None:
         log.info("the config's augment: section is for `deepaug run` (search, then augment); optimize only searches")
 
@@ -76,8 +80,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
-        outcome = run_pipeline(args.config, experiment_name=args.experiment_name, reports_dir=args.reports_dir,
-                               iterations=args.iterations)
+        outcome = run_pipeline(args.config, sets(args.sets), experiment_name=args.experiment_name,
+                               reports_dir=args.reports_dir, iterations=args.iterations)
     except RunError as exc:
         print(f"deepaug: augment stopped: {exc}", file=sys.stderr)
         return 1
@@ -147,7 +151,7 @@ def _cmd_k8s_render(args: argparse.Namespace) -> int:
         raise InputError("deepaug k8s render needs --config (a search's config with a `kubernetes:` section), or "
                          "`augment` and the options of `deepaug augment` for an augmentation run's Job")
 
-    _, config = load_config_file(args.search_config, experiment_name=args.experiment_name)
+    _, config = load_config_file(args.search_config, sets(args.sets), experiment_name=args.experiment_name)
     settings = require(config.kubernetes)
     name = config.experiment_name or "deepaug"
     spec_uri = open_storage(settings.storage).uri(f"{trial_prefix(name, args.trial)}/spec.json")
@@ -175,21 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--iterations", type=int, default=None, help="as for `deepaug optimize`")
     run.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
     run.add_argument("--reports-dir", default=None, help="as for `deepaug optimize`")
+    add_set_argument(run)
     run.set_defaults(func=_cmd_run)
 
     opt = sub.add_parser(
-        "optimize", help="search for the best augmentation policy (config-driven; resumes by experiment name)",
-        description="Run a policy search described by a YAML/JSON config: `dataset` plus any DeepAugment "
-                    "config key (model, method, train_set_size, child_epochs, opt_samples, ...) and deepaug's "
-                    "(seed, experiment_name, reports_dir, ops, ...). Running the same command again resumes "
-                    "the experiment. Ctrl-C keeps every finished trial.")
-    opt.add_argument("--config", required=True,
+        "optimize", help="search for the best augmentation policy (resumes by experiment name)",
+        description="Run a policy search on --dataset, or as a YAML/JSON config describes it: `dataset` plus any "
+                    "DeepAugment config key (model, method, train_set_size, child_epochs, opt_samples, ...) and "
+                    "deepaug's (seed, experiment_name, reports_dir, ops, ...); --set overrides any of them. "
+                    "Running the same command again resumes the experiment. Ctrl-C keeps every finished trial. "
+                    "Example: deepaug optimize --dataset digits --iterations 10 --set child_epochs=5")
+    opt.add_argument("--dataset", default=None,
+                     help="named dataset (digits, fashion_mnist, mnist, cifar10), .npz file or folder of class "
+                          "sub-folders (overrides the config's; with it no config file is needed)")
+    opt.add_argument("--config", default=None,
                      help="config file (.yaml/.yml/.json) or a built-in config name: quickstart")
     opt.add_argument("--iterations", type=int, default=None,
                      help="search trials the experiment should have when done (overrides the config's)")
     opt.add_argument("--experiment-name", default=None,
-                     help="experiment folder name (default: the config's experiment_name, else the file's stem)")
+                     help="experiment folder name (default: the config's experiment_name, else the config file's "
+                          "or the dataset's name)")
     opt.add_argument("--reports-dir", default=None, help="where experiments/<name>/ goes (default: reports)")
+    add_set_argument(opt)
     opt.set_defaults(func=_cmd_optimize)
 
     add_evaluate_parser(sub)
@@ -232,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the search's config file (with a `kubernetes:` section)")
     render.add_argument("--trial", type=int, default=1, help="trial number to render (default: 1)")
     render.add_argument("--experiment-name", default=None, help="as for `deepaug optimize`")
+    add_set_argument(render)
     only = render.add_mutually_exclusive_group()
     only.add_argument("--job-only", dest="search_job_only", action="store_true",
                       help="print the Job only, not the RBAC")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from deepaug.cli.options import positive_int
 from deepaug.evaluation.evaluate import evaluate
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, grid_text
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
@@ -18,7 +19,7 @@ def run_command(args: argparse.Namespace) -> int:
                       ops=args.ops.split(",") if args.ops else None, data_dir=args.data_dir,
                       reports_dir=args.reports_dir, out_dir=args.out, name=args.name,
                       tune_randaugment=args.tune_randaugment, tune_seeds=args.tune_seeds,
-                      tune_val_size=args.tune_val_size)
+                      tune_val_size=args.tune_val_size, image_size=args.image_size)
     print(result.markdown)
     print(f"written to {result.out_dir}")
     return 0
@@ -38,6 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="fashion_mnist",
                    help="named dataset (its test split is used), .npz file or folder (20%% held out as test)")
     p.add_argument("--data-dir", default=None, help="folder holding a named dataset's files")
+    p.add_argument("--image-size", type=positive_int, default=None, metavar="N",
+                   help="resize training and test images to NxN (default: as they are; a named dataset smaller "
+                        "than the model takes, such as digits' 8x8 for basiccnn, is enlarged to fit)")
     p.add_argument("--model", default="basiccnn", help="child model (default: basiccnn)")
     p.add_argument("--epochs", type=int, default=60, help="training epochs (default: 60)")
     p.add_argument("--seeds", type=int, default=3, help="trainings per method (default: 3)")

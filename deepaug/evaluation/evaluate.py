@@ -47,6 +47,7 @@ from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
 from deepaug.evaluation.store import EvaluationFolder, definition
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, tune
+from deepaug.images import check_size
 from deepaug.policy import builtin
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
 from deepaug.policy.baselines import make as make_baselines
@@ -56,7 +57,7 @@ from deepaug.search.validation import MAX_VALIDATION
 from deepaug.stats import t_interval
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as training
-from deepaug.training.models import check_model_input
+from deepaug.training.models import check_model_input, fit_to_model
 from deepaug.training.train import TrainingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,13 +128,14 @@ def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.P
     return Method(f"policy {name}", policy, "policy", str(spec), seconds)
 
 
-def load_split(dataset: str | os.PathLike[str],
-               data_dir: str | os.PathLike[str] | None = None) -> tuple[Dataset, Dataset, str]:
-    """(training pool, test images, where the test images come from); see the module docstring."""
+def load_split(dataset: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+               image_size: int | tuple[int, int] | None = None) -> tuple[Dataset, Dataset, str]:
+    """(training pool, test images, where the test images come from), both resized to `image_size` when
+    given; see the module docstring."""
     if isinstance(dataset, str) and dataset.strip().lower().replace("-", "_") in datasets.NAMED:
-        return (datasets.load(dataset, data_dir, split="train"), datasets.load(dataset, data_dir, split="test"),
-                "the dataset's own test split")
-    data = datasets.load(dataset, data_dir)
+        return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
+                datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
+    data = datasets.load(dataset, data_dir, image_size=image_size)
     n_test = max(data.num_classes, int(round(TEST_FRACTION * len(data))))
     if len(data) - n_test < data.num_classes:
         raise InputError(f"{data.name!r} has {len(data)} images: too few to hold out {n_test} test images "
@@ -332,14 +334,18 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              reports_dir: str | os.PathLike[str] = "reports", out_dir: str | os.PathLike[str] | None = None,
              name: str | None = None, tune_randaugment: bool = False, tune_seeds: int = 1,
              tune_val_size: int | None = None, tune_n: Sequence[int] = TUNE_N,
-             tune_magnitudes: Sequence[float] = TUNE_MAGNITUDES) -> Evaluation:
+             tune_magnitudes: Sequence[float] = TUNE_MAGNITUDES,
+             image_size: int | tuple[int, int] | None = None) -> Evaluation:
     """Train `model` with each baseline and policy, `seeds` times; score on the test images (module docstring).
 
     `tune_randaugment`: also tune RandAugment over `tune_n` x `tune_magnitudes` (`tune_seeds`
     trainings per point, scored on `tune_val_size` validation images, default as in
     `split_train_val`; pass a search's validation size, seed and train_set_size to validate
     on its images) and evaluate the best point as the baseline "tuned RandAugment (N=.., M=..)".
-    Every input problem raises InputError before any training.
+    `image_size` (int or (h, w)) resizes training and test images; without it, a named dataset
+    whose images are smaller than the named model takes (digits' 8x8 for basiccnn) is enlarged
+    to the model's smallest size, with a log line. Every input problem raises InputError before
+    any training.
     """
 
     seeds, epochs, seed = _count(seeds, "seeds"), _count(epochs, "epochs"), _count(seed, "seed", 0)
@@ -358,7 +364,12 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
         raise InputError("nothing to evaluate: give a policy, keep at least one baseline or tune RandAugment")
     if len({m.name for m in methods}) != len(methods):
         raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
-    pool, test, test_source = load_split(dataset, data_dir)
+    size = check_size(image_size)
+    pool, test, test_source = load_split(dataset, data_dir, size)
+    if size is None and isinstance(dataset, str) and dataset.strip().lower().replace("-", "_") in datasets.NAMED:
+        fitted = fit_to_model(pool, model)
+        if fitted is not pool:
+            pool, test, size = fitted, fit_to_model(test, model), fitted.image_shape[:2]
     train, val = split_pool(pool, train_size, seed, tune_val_size, bool(points))
     check_model_input(model, train.image_shape, train.num_classes)
     label = name or "-".join([Path(str(dataset)).stem] + [m.name.removeprefix("policy ")
@@ -367,12 +378,14 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
         Path(reports_dir) / "evaluations" / re.sub(r"[^\w.+-]", "_", label)
     subset = "all" if train is pool else f"stratified, seed {seed}"
     about = (f"Dataset {dataset}: {len(train)} training images ({subset} of {len(pool)}), {len(test)} test images "
-             f"({test_source}). Model {config.model_name}, {epochs} epochs, batch {batch_size}, Adam "
+             f"({test_source}){'' if size is None else f', images resized to {size[0]}x{size[1]}'}. "
+             f"Model {config.model_name}, {epochs} epochs, batch {batch_size}, Adam "
              f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
              "fresh every epoch.")
     store = EvaluationFolder(folder, {"dataset": str(dataset), "data_dir": data_dir, "test": test_source,
                                       "train_images": len(train), "subset_seed": seed, "model": config.model_name,
-                                      "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate})
+                                      "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                                      **({} if size is None else {"image_size": list(size)})})
     store.check()  # a folder holding another evaluation is refused before any work
     tuning_settings = None if val is None else {
         "grid": [[p.n, p.magnitude] for p in points], "ops": list(ops or ()), "tune_seeds": tune_seeds,

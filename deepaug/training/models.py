@@ -29,11 +29,14 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from deepaug.datasets import at_least
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+
+    from deepaug.datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,15 @@ def parse_model_name(model: str) -> tuple[str, int, int]:
 def min_image_side(model: str) -> int:
     """The smallest image height/width the named model accepts."""
     return MIN_SIDE[parse_model_name(model)[0]]
+
+
+def fit_to_model(data: "Dataset", model: Any) -> "Dataset":
+    """`data` with images smaller than the named `model` takes enlarged to its smallest size (logged, see
+    `deepaug.datasets.at_least`); `data` itself for a keras model or images that are large enough."""
+    if not isinstance(model, str):
+        return data
+    side = min_image_side(model)
+    return at_least(data, side, f"model {model!r} needs at least {side}x{side} (pass image_size to choose the size)")
 
 
 def check_model_input(model: "str | keras.Model", input_shape: Sequence[int], num_classes: int) -> None:

@@ -1,0 +1,137 @@
+"""The command forms of issue 16: `python -m deepaug`, `deepaug optimize --dataset` without a config,
+`--set key=value` on the commands that take a config, `deepaug evaluate --image-size`, and named
+datasets too small for the default model (digits, 8x8) resized instead of refused.
+
+Trainings are one epoch on small data (marked slow); every bad flag is refused before any work.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from _search import tiny_config, toy_data
+
+from deepaug.cli import app as cli
+from deepaug.run import load_config_file
+
+pytest.importorskip("tensorflow")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_sets(tmp_path: Path) -> list[str]:
+    """tiny_config as --set flags (what a user types instead of writing a config file)."""
+    config = tiny_config(tmp_path, train_set_size=100, validation_size=60)
+    config.pop("experiment_name")
+    return [arg for key, value in config.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+
+
+def test_python_dash_m_deepaug_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "deepaug", "optimize", "--help"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--dataset" in done.stdout and "--set KEY=VALUE" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "deepaug", "optimize"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "needs --dataset NAME_OR_PATH" in done.stderr and "--config FILE" in done.stderr
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--set", "child_epoch=3"], r"--set child_epoch: unknown config keys \['child_epoch'\]; valid keys are"),
+    (["--set", "kubernetes.namespce=ml"], "kubernetes.namespce: Extra inputs are not permitted"),
+    (["--set", "child_epochs=many"], "child_epochs: Input should be a valid integer"),
+    (["--set", "seed=1", "--set", "seed=2"], "--set seed and --set seed set the same key"),
+    (["--set", "iterations=0"], "iterations"),
+    (["--dataset", "no_such_dataset"], "no_such_dataset"),
+])
+def test_bad_overrides_are_refused_naming_the_key_before_any_work(tmp_path, capsys, flags, message):
+    argv = ["optimize", "--dataset", "digits", "--reports-dir", str(tmp_path / "reports"), *flags]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deepaug: error:") and re.search(message, err), err
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["optimize", "--dataset", "digits", "--set", "child_epochs"], "expected KEY=VALUE"),
+    (["optimize", "--dataset", "digits", "--set", "ops=[rotate,"], "not valid YAML"),
+    (["optimize", "--dataset", "digits", "--set", "kubernetes={a: 1}"], "set its keys one by one"),
+    (["evaluate", "--image-size", "0"], "argument --image-size: expected a whole number >= 1, got '0'"),
+    (["evaluate", "--image-size", "big"], "got 'big'"),
+])
+def test_malformed_flags_stop_argument_parsing_with_the_input_and_the_fix(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_set_overrides_keys_and_nested_sections_of_a_config_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"dataset": "digits", "child_epochs": 5, "augment": {"variants": 4},
+                                    "kubernetes": {"image": "deepaug:1"}}))
+    run, config = load_config_file(path, {"child_epochs": 2, "augment.variants": 1, "kubernetes.namespace": "ml",
+                                          "ops": ["rotate", "invert"]})
+    assert config.child_epochs == 2 and config.ops == ("rotate", "invert")
+    assert run.augment.variants == 1 and config.kubernetes.namespace == "ml" and config.kubernetes.image == "deepaug:1"
+    assert yaml.safe_load(path.read_text())["child_epochs"] == 5  # the file is not touched
+    run, config = load_config_file(None, {"seed": 3}, dataset=str(tmp_path / "my_images.npz"))
+    assert config.experiment_name == "my_images" and config.seed == 3  # named after the dataset: reruns resume
+
+
+def test_k8s_render_takes_set_overrides(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"dataset": "fashion_mnist", "executor": "kubernetes",
+                                      "kubernetes": {"image": "deepaug:0.1.0", "storage": "s3://b/p"}}))
+    assert cli.main(["k8s", "render", "--config", str(config), "--job-only",
+                     "--set", "kubernetes.namespace=team-a", "--set", "kubernetes.image=deepaug:2"]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    assert job["metadata"]["namespace"] == "team-a"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "deepaug:2"
+
+
+@pytest.mark.slow
+def test_optimize_on_digits_without_a_config_file_resizes_and_runs(tmp_path, capsys, caplog):
+    argv = ["optimize", "--dataset", "digits", "--iterations", "1", *tiny_sets(tmp_path)]
+    caplog.set_level(logging.INFO)  # the root's level: main() leaves deepaug's to it
+    assert cli.main(argv) == 0
+    assert "from 8x8 to 10x10: model 'basiccnn' needs at least 10x10" in caplog.text
+    folder = tmp_path / "reports" / "experiments" / "digits"  # named after the dataset
+    assert "top policies of experiment 'digits'" in capsys.readouterr().out
+    notebook = pd.read_csv(folder / "notebook.csv")
+    assert set(notebook["trial_no"]) == {0, 1} and notebook["mean_late_val_acc"].notna().all()
+    assert cli.main(argv) == 0  # the same command again resumes: nothing left to run
+    assert sorted(p.parent.name for p in (folder / "trials").glob("*/record.json")) == ["0000", "0001"]
+
+
+@pytest.mark.slow
+def test_evaluate_on_digits_resizes_by_default_and_image_size_chooses(tmp_path, capsys):
+    base = ["evaluate", "--dataset", "digits", "--epochs", "1", "--seeds", "1", "--baselines", "none",
+            "--train-size", "200", "--batch-size", "64", "--reports-dir", str(tmp_path)]
+    assert cli.main(base) == 0
+    out = capsys.readouterr().out
+    assert "images resized to 10x10" in out
+    folder = tmp_path / "evaluations" / "digits"
+    assert json.loads((folder / "evaluation.json").read_text())["settings"]["image_size"] == [10, 10]
+    assert cli.main([*base, "--image-size", "12", "--name", "digits12"]) == 0
+    assert "images resized to 12x12" in capsys.readouterr().out
+    with open(tmp_path / "evaluations" / "digits12" / "runs.csv", newline="") as fh:
+        assert float(next(csv.DictReader(fh))["test_accuracy"]) > 0.1  # 10 classes: above chance
+
+
+@pytest.mark.slow
+def test_evaluate_image_size_resizes_a_file_dataset(tmp_path, capsys):
+    x, y = toy_data(120)
+    np.savez(tmp_path / "toy.npz", images=x, labels=y)
+    assert cli.main(["evaluate", "--dataset", str(tmp_path / "toy.npz"), "--epochs", "1", "--seeds", "1",
+                     "--baselines", "none", "--image-size", "12", "--reports-dir", str(tmp_path)]) == 0
+    assert "images resized to 12x12" in capsys.readouterr().out
