@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_import_has_no_side_effects(tmp_path):
     code = ("import sys, deepaug, deepaug.ops, deepaug.policy.core, deepaug.policy.core, deepaug.cli.app; "
-            "heavy = [m for m in ('tensorflow', 'keras', 'boto3', 'kubernetes', 'sklearn', 'skopt') "
+            "heavy = [m for m in ('tensorflow', 'keras', 'boto3', 'kubernetes', 'sklearn', 'skopt', 'torch', "
+            "'albumentations', 'jax', 'pandas') "
             "if m in sys.modules]; print(heavy)")
     env = {**os.environ, "HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,

@@ -94,6 +94,12 @@ def test_it_pickles_for_spawned_workers_and_keeps_its_count():
     np.testing.assert_array_equal(copy(images(1)[0]), transform(images(1)[0]))  # both at call 1
 
 
+def test_the_top_level_name_is_the_transform():
+    import deepaug
+
+    assert deepaug.PolicyTransform is PolicyTransform
+
+
 def test_seed_none_follows_torch_seed():
     torch.manual_seed(21)
     assert PolicyTransform(SUB_POLICIES).seed == 21

@@ -1,6 +1,7 @@
 """Augmentation policies: the two kinds (AutoAugment-style sub-policies, and distributions),
-their file format, applying them to batches, the built-in policies and baselines, and the
-Keras layer / tf.data map that apply them in a user's own training.
+their file format, applying them to batches, the built-in policies and baselines, the
+Keras layer / tf.data map that apply them in a user's own training (any Keras backend), timm's
+RandAugment strings (`policy.timm`) and the albumentations translation (`policy.albumentations`).
 """
 from __future__ import annotations
 
