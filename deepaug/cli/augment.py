@@ -7,11 +7,12 @@ turns parsed options into `augment()`'s keyword arguments; `add_render_parser` r
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from deepaug.api import augment
 from deepaug.augmentation.plan import make_plan
 from deepaug.augmentation.request import DATASET, KUBERNETES, LOCAL, RUN, AugmentRequest, add_arguments
+from deepaug.cli.options import key_value, sets
 from deepaug.errors import InputError, RetryableError, RunError
 from deepaug.kubernetes.augment_job import (
     POLICY_KEY,
@@ -24,7 +25,7 @@ from deepaug.kubernetes.augment_job import (
     render_augment_job,
 )
 from deepaug.kubernetes.manifests import render_rbac, to_yaml
-from deepaug.run import read_config_file
+from deepaug.run import read_config_file, set_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
@@ -77,20 +78,31 @@ def add_parser(subparsers: Any) -> Any:
     return parser
 
 
-def load_settings(config: str | None = None, **overrides: Any) -> "KubernetesSettings":
+def load_settings(config: str | None = None, sets: Mapping[str, Any] | None = None,
+                  **overrides: Any) -> "KubernetesSettings":
     """The `kubernetes:` section of a YAML/JSON config file (other keys are ignored, so a search's config
-    serves too), with the `overrides` that are not None on top; checked, naming the file."""
+    serves too), with the `overrides` that are not None on top, then `sets` (`--set kubernetes.KEY=VALUE`);
+    checked, naming the file."""
 
     data: dict[str, Any] = {}
     source = "the command line"
+    other = [key for key in sets or () if not key.startswith("kubernetes.")]
+    if other:
+        raise InputError(f"--set {other[0]}: this command reads only the kubernetes: section of a config; set "
+                         "its keys as kubernetes.KEY=VALUE (e.g. kubernetes.namespace=ml)")
     if config is not None:
         document, source = read_config_file(config)
         section = document.get("kubernetes")
-        if not isinstance(section, dict):
+        if not isinstance(section, dict) and not sets:
             raise InputError(f"{source} has no `kubernetes:` mapping; write the settings under it (image, "
                              "namespace, service_account, ...; see k8s/README.md)")
-        data = dict(section)
+        data = dict(section or {})
     data.update({key: value for key, value in overrides.items() if value is not None})
+    if sets:
+        data = {"kubernetes": data}
+        set_keys(data, sets)
+        data = data["kubernetes"]
+        source += f" with --set {', '.join(sets)}"
     try:
         return check_settings(data)
     except InputError as exc:
@@ -102,23 +114,28 @@ def add_kubernetes_arguments(parser: Any) -> None:
     parser.add_argument("--config", default=None,
                         help="YAML/JSON file whose `kubernetes:` section gives the settings (a search's config "
                              "works; other keys are ignored)")
+    parser.add_argument("--set", dest="kubernetes_sets", metavar="kubernetes.KEY=VALUE", action="append",
+                        type=key_value, default=[],
+                        help="override a key of the kubernetes: section (repeatable), e.g. "
+                             "--set kubernetes.namespace=ml")
     parser.add_argument("--image", default=None, help="worker image (overrides kubernetes.image)")
     parser.add_argument("--namespace", default=None, help="namespace of the Job (overrides kubernetes.namespace)")
     add_arguments(parser, KUBERNETES)
 
 
-_SETTINGS_FLAGS = ("config", "image", "namespace")
+_SETTINGS_FLAGS = {"config": "--config", "image": "--image", "namespace": "--namespace", "kubernetes_sets": "--set"}
 
 
 def kubernetes_options(args: Any) -> dict[str, Any]:
     """augment()'s Kubernetes settings from parsed options; InputError for them without the executor (the
     Job's own options, such as --parallelism, are the request's and checked there)."""
     if args.executor != "kubernetes":
-        given = [f"--{name.replace('_', '-')}" for name in _SETTINGS_FLAGS if getattr(args, name) is not None]
+        given = [flag for name, flag in _SETTINGS_FLAGS.items() if getattr(args, name) not in (None, [])]
         if given:
             raise InputError(f"{', '.join(given)} apply to --executor kubernetes only; add it or leave them out")
         return {}
-    return dict(kubernetes=load_settings(args.config, image=args.image, namespace=args.namespace))
+    return dict(kubernetes=load_settings(args.config, sets(args.kubernetes_sets), image=args.image,
+                                         namespace=args.namespace))
 
 
 def _cmd_render(args: Any) -> int:
@@ -126,7 +143,8 @@ def _cmd_render(args: Any) -> int:
 
     config = args.config or getattr(args, "search_config", None)  # `k8s render --config F augment ...` too
     job_only = args.job_only or getattr(args, "search_job_only", False)
-    settings = load_settings(config, image=args.image, namespace=args.namespace)
+    given = sets([*getattr(args, "sets", []), *args.kubernetes_sets])  # `k8s render --set K=V augment` too
+    settings = load_settings(config, given, image=args.image, namespace=args.namespace)
     parallelism, completions = check_shape(args.parallelism, args.completions)
     template = load_augment_template(args.job_template)
     check_reachable(args.input, "input", settings, args.job_template is not None)

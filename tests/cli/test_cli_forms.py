@@ -99,6 +99,36 @@ def test_k8s_render_takes_set_overrides(tmp_path, capsys):
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "deepaug:2"
 
 
+def test_augment_and_its_job_take_set_overrides_of_the_kubernetes_section(tmp_path, capsys):
+    from _augment_data import write_images
+
+    write_images(tmp_path / "shared" / "src", per_class=2)
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump({"dataset": "cifar10", "kubernetes": {"image": "deepaug:1",
+                                                                          "storage": str(tmp_path / "shared")}}))
+    where = ["--policy", "reference", "--input", str(tmp_path / "shared" / "src"),
+             "--output", str(tmp_path / "shared" / "out")]
+    assert cli.main(["k8s", "render", "augment", *where, "--config", str(config), "--job-only",
+                     "--set", "kubernetes.namespace=team-b", "--set", "kubernetes.volume_claim=data"]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    assert job["metadata"]["namespace"] == "team-b"
+    assert "'claimName': 'data'" in str(job["spec"]["template"]["spec"]["volumes"])
+    assert cli.main(["k8s", "render", "augment", *where, "--config", str(config), "--set", "child_epochs=3"]) == 2
+    assert "--set child_epochs: this command reads only the kubernetes: section" in capsys.readouterr().err
+    assert cli.main(["augment", *where, "--set", "kubernetes.namespace=ml"]) == 2  # a local run has no Job
+    assert "--set apply to --executor kubernetes only" in capsys.readouterr().err
+    assert not (tmp_path / "shared" / "out").exists()
+
+
+def test_run_takes_set_overrides_and_refuses_unknown_keys_before_any_work(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"dataset": "digits", "reports_dir": str(tmp_path / "reports"),
+                                      "augment": {"output": str(tmp_path / "out")}}))
+    assert cli.main(["run", "--config", str(config), "--set", "augment.variantz=2"]) == 2
+    assert "variantz" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_optimize_on_digits_without_a_config_file_resizes_and_runs(tmp_path, capsys, caplog):
     argv = ["optimize", "--dataset", "digits", "--iterations", "1", *tiny_sets(tmp_path)]
