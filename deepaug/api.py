@@ -240,7 +240,8 @@ def optimize(X_train: Any, y_train: Any = None, X_val: Any = None, y_val: Any = 
 
     `X_val`, `y_val`: your validation set (default: images of your training data left out of
     `train_set_size`, never a test split); `iterations`: as for `DeepAugment.optimize`;
-    `epochs`: `child_epochs`; `options`: config keys or their 2.x names, as for `DeepAugment`.
+    `epochs`: `child_epochs`; `verbose`, `callbacks`: as for `DeepAugment.optimize` (its defaults when
+    None); `options`: config keys or their 2.x names, as for `DeepAugment`.
     `X_train` may also be a dataset name or path (then no `y_train`). Returns the policy to use
     (`DeepAugment.best_policy`); the experiment folder holds the rest (notebook, report).
 

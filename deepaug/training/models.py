@@ -105,7 +105,8 @@ def check_model_input(model: "str | keras.Model", input_shape: Sequence[int], nu
     if shape[0] < side or shape[1] < side:
         raise InputError(
             f"images of {shape[0]}x{shape[1]} are too small for model {model!r}, which needs at least "
-            f"{side}x{side}; resize the images (e.g. deepaug.datasets.load(..., image_size={side})) "
+            f"{side}x{side}; resize the images (image_size={side} in Python and in config files, "
+            f"--image-size {side} on deepaug evaluate, --set image_size={side} on deepaug optimize) "
             "or choose a model for small images (basiccnn needs 10x10, wrn_<depth>_<width> 4x4)"
         )
 

@@ -158,6 +158,17 @@ def test_evaluate_on_digits_resizes_by_default_and_image_size_chooses(tmp_path, 
         assert float(next(csv.DictReader(fh))["test_accuracy"]) > 0.1  # 10 classes: above chance
 
 
+def test_your_own_small_images_are_refused_saying_how_to_resize_them(tmp_path, capsys):
+    x, y = toy_data(60, side=8)
+    np.savez(tmp_path / "small.npz", images=x, labels=y)
+    assert cli.main(["evaluate", "--dataset", str(tmp_path / "small.npz"), "--reports-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "images of 8x8 are too small for model 'basiccnn'" in err and "--image-size 10 on deepaug evaluate" in err
+    assert cli.main(["optimize", "--dataset", str(tmp_path / "small.npz"), "--reports-dir", str(tmp_path)]) == 2
+    assert "--set image_size=10 on deepaug optimize" in capsys.readouterr().err
+    assert not (tmp_path / "evaluations").exists() and not (tmp_path / "experiments").exists()
+
+
 @pytest.mark.slow
 def test_evaluate_image_size_resizes_a_file_dataset(tmp_path, capsys):
     x, y = toy_data(120)
