@@ -17,7 +17,7 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from deepaug import datasets
 from deepaug.augmentation.request import OPTIONS, AugmentRequest
@@ -27,6 +27,7 @@ from deepaug.kubernetes.augment import augment_on_kubernetes
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import Policy
 from deepaug.reports.report import make_report
+from deepaug.search.callbacks import ProgressBar, TensorBoardLogger, logging_prints_progress
 from deepaug.search.config import SearchConfig
 from deepaug.search.experiment import NOTEBOOK, Experiment, experiment_folder
 from deepaug.search.loop import Search, best_policy
@@ -143,7 +144,23 @@ class DeepAugment:
     def experiment_name(self) -> str:
         return self._search.experiment.name
 
-    def optimize(self, iterations: int = 300) -> "pandas.DataFrame":
+    def _callbacks(self, callbacks: Iterable[Any] | None, verbose: int | None) -> list[Any]:
+        if verbose is not None and (isinstance(verbose, bool) or verbose not in (0, 1, 2)):
+            raise InputError(f"verbose must be 0 (silent), 1 or 2 (a progress bar) or None (automatic), got {verbose!r}")
+        if callbacks is not None and (isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable)):
+            raise InputError(f"callbacks must be a list of callback objects, got {type(callbacks).__name__}")
+        out: list[Any] = []
+        if verbose or (verbose is None and not logging_prints_progress()):
+            out.append(ProgressBar())
+        if self.config.tensorboard and not any(isinstance(c, TensorBoardLogger) for c in callbacks or ()):
+            try:
+                out.append(TensorBoardLogger())
+            except InputError as exc:
+                log.warning("no TensorBoard logs: %s", exc)
+        return out + list(callbacks or ())
+
+    def optimize(self, iterations: int = 300, callbacks: Iterable[Any] | None = None,
+                 verbose: int | None = None) -> "pandas.DataFrame":
         """Search with `iterations` candidates (distribution space) or until `iterations` search
         trials have finished (deepaugment space); return the top policies.
 
@@ -152,8 +169,16 @@ class DeepAugment:
         first, then the other candidates. Deepaugment space: DeepAugment's table (trial,
         reward, reward_std, expected_accuracy_increase(%) over no augmentation, one column
         per policy value). A report is written at the end.
+
+        Progress: `verbose=1` shows a progress bar (a widget in Jupyter), one update per
+        trial; `verbose=0` shows nothing; the default shows it unless logging already prints
+        the search's lines (the CLI, or your own logging setup at INFO). `callbacks` (objects
+        with on_trial_end etc., see deepaug.search.callbacks: Callback, TensorBoardLogger,
+        MLflowLogger) hear of every training, trial and stage of this run; one that raises
+        stops the search with its finished work saved. TensorBoard runs are written to the
+        experiment folder's tensorboard/ unless the config says `tensorboard: false`.
         """
-        self._records = self._search.run(iterations)
+        self._records = self._search.run(iterations, callbacks=self._callbacks(callbacks, verbose))
         if isinstance(self._search, DistributionSearch):
             table = self._search.write_results(self._records)
         else:

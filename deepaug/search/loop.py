@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from deepaug.errors import InputError, SearchError
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
+from deepaug.search.callbacks import Callbacks, TrialEvent
 from deepaug.search.config import SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.executor import make_executor
@@ -66,11 +67,17 @@ class Progress:
         if self.baseline is not None:
             parts.append(f"baseline {self.baseline:.4f}")
         parts.append(f"{record.seconds:.1f} s")
-        remaining = self.target - done
-        if remaining > 0 and self.trial_seconds:
-            eta = float(np.mean(self.trial_seconds)) * remaining / max(1, capacity)
+        eta = self.eta(done, capacity)
+        if eta is not None:
             parts.append(f"ETA {eta / 60:.1f} min")
         return " | ".join(parts)
+
+    def eta(self, done: int, capacity: int) -> float | None:
+        """Seconds until `target` trials are done, from the mean trial time so far (None: unknown or done)."""
+        remaining = self.target - done
+        if remaining <= 0 or not self.trial_seconds:
+            return None
+        return float(np.mean(self.trial_seconds)) * remaining / max(1, capacity)
 
 
 class Search:
@@ -118,16 +125,24 @@ class Search:
 
     # ------------------------------------------------------------ the loop
 
-    def run(self, iterations: int) -> list[TrialRecord]:
-        """As `_run`, holding the experiment's lock: one process per experiment at a time."""
+    def run(self, iterations: int, callbacks: Iterable[Any] = ()) -> list[TrialRecord]:
+        """As `_run`, holding the experiment's lock: one process per experiment at a time.
+
+        `callbacks` hear of each training and trial of this run (deepaug.search.callbacks)."""
         check_iterations(iterations)  # before the lock: a bad call creates no folder
+        self.callbacks = Callbacks(callbacks)
         with self.experiment.owned():
-            return self._run(iterations)
+            try:
+                records = self._run(iterations)
+            finally:
+                self.callbacks.close()
+        return records
 
     def _run(self, iterations: int) -> list[TrialRecord]:
         """Run until `iterations` search trials have finished; return every record."""
         exp = self.experiment
         run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
+        self.callbacks.send("on_search_begin", exp)
         records = {r.number: r for r in exp.records()}
         exp.rebuild_notebook(list(records.values()), self._like)
         finished = [r for r in records.values() if r.finished and r.kind == SEARCH]
@@ -135,7 +150,9 @@ class Search:
             log.info("experiment %r already has %d finished trial(s) (asked for %d): nothing to run; ask for "
                      "more iterations to continue", exp.name, len(finished), iterations)
             exp.write_results(list(records.values()))
-            return sorted(records.values(), key=lambda r: r.number)
+            out = sorted(records.values(), key=lambda r: r.number)
+            self.callbacks.send("on_search_end", out)
+            return out
         context = self._context(run_seed)
         controller = self._controller(run_seed, list(records.values()))
 
@@ -145,6 +162,8 @@ class Search:
             exp.save(record)
             if previous is not None and len(record.histories) > len(previous.histories):
                 exp.append_notebook(record, self._like)
+            if len(record.histories) > (0 if previous is None else len(previous.histories)):
+                self.callbacks.send("on_training_end", record)
 
         executor = make_executor(self.config.executor, context, on_update, self.config.workers,
                                  kubernetes=self.config.kubernetes, experiment=exp.name)
@@ -162,7 +181,9 @@ class Search:
         finally:
             executor.close()
             exp.rebuild_notebook(list(records.values()), self._like)
-        return sorted(records.values(), key=lambda r: r.number)
+        out = sorted(records.values(), key=lambda r: r.number)
+        self.callbacks.send("on_search_end", out)
+        return out
 
     def _loop(self, iterations: int, run_seed: int, records: dict[int, TrialRecord], controller: Controller,
               executor: Executor, progress: Progress) -> None:
@@ -210,6 +231,11 @@ class Search:
                 done = sum(1 for r in records.values() if r.finished and r.kind == SEARCH)
                 log.info("%s", progress.line(record, done, executor.capacity))
                 exp.write_results(list(records.values()))
+                self.callbacks.send("on_trial_end", TrialEvent(
+                    record, "search", done, iterations, self.config.child_epochs,
+                    record.reward if record.state is TrialState.COMPLETE else None, best=progress.best,
+                    controls={} if progress.baseline is None else {"baseline": progress.baseline},
+                    eta_seconds=progress.eta(done, executor.capacity)))
                 if failures >= self.max_consecutive_failures:
                     executor.cancel()
                     raise SearchError(

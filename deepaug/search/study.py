@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from deepaug.errors import InputError, SearchError
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
+from deepaug.search.callbacks import Callbacks, TrialEvent
 from deepaug.search.config import SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.distribution_space import DistributionSpace
@@ -145,11 +146,18 @@ class DistributionSearch:
 
     # ------------------------------------------------------------ the run
 
-    def run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
-        """As `_run`, holding the experiment's lock: one process per experiment at a time."""
+    def run(self, iterations: int, screen_only: bool = False, callbacks: Iterable[Any] = ()) -> list[TrialRecord]:
+        """As `_run`, holding the experiment's lock: one process per experiment at a time.
+
+        `callbacks` hear of each training, trial and stage of this run (deepaug.search.callbacks)."""
         check_iterations(iterations)  # before the lock: a bad call creates no folder
+        self.callbacks = Callbacks(callbacks)
         with self.experiment.owned():
-            return self._run(iterations, screen_only)
+            try:
+                records = self._run(iterations, screen_only)
+            finally:
+                self.callbacks.close()
+        return records
 
     def _run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
         """Screen `iterations` candidates, halve, race; return every record (verdict in `self.verdict`).
@@ -159,6 +167,8 @@ class DistributionSearch:
         exp = self.experiment
         run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
         self._seeds = crn_seeds(run_seed, max(self.config.race_seeds, self.config.search_seeds))
+        self.callbacks.send("on_search_begin", exp)
+        self._stage_seconds: dict[str, list[float]] = {}
         records = {r.number: r for r in exp.records()}
         exp.rebuild_notebook(list(records.values()))
         train, val = self._split(run_seed)
@@ -177,13 +187,18 @@ class DistributionSearch:
             exp.save(record)
             if previous is None or previous.histories != record.histories:
                 exp.rebuild_notebook(list(records.values()))
+                if record.histories and (previous is None or len(record.histories) >= len(previous.histories)):
+                    self.callbacks.send("on_training_end", record)
 
         executor = make_executor(self.config.executor, context, on_update, self.config.workers,
                                  kubernetes=self.config.kubernetes, experiment=exp.name)
         exp.attach(executor)
+        self._capacity = max(1, executor.capacity)
         started = time.perf_counter()
         try:
             self._screen(iterations, run_seed, records, controller, executor)
+            self.callbacks.send("on_rung_end", "screen", self.schedule[0], sorted(records.values(),
+                                                                                  key=lambda r: r.number))
             if screen_only:
                 return sorted(records.values(), key=lambda r: r.number)
             survivors = self._halve(records, executor)
@@ -201,7 +216,9 @@ class DistributionSearch:
         self.verdict = self._verdict(records, finalists)
         self.write_results(list(records.values()), time.perf_counter() - started)
         log.info("%s", self.verdict.message)
-        return sorted(records.values(), key=lambda r: r.number)
+        out = sorted(records.values(), key=lambda r: r.number)
+        self.callbacks.send("on_search_end", out)
+        return out
 
     def _spec(self, records: Mapping[int, TrialRecord], number: int, epochs: int, seeds: Sequence[int],
               run_seed: int | None = None, policy: Policy | None = None, kind: str = SEARCH) -> TrialSpec:
@@ -318,6 +335,7 @@ class DistributionSearch:
                     raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
                                       f"{record.error}; fix the cause and run again to resume")
                 self._progress(name, record, epochs, seeds, records, done, len(todo))
+        self.callbacks.send("on_rung_end", name, epochs, sorted(records.values(), key=lambda r: r.number))
 
     def _progress(self, stage: str, record: TrialRecord, epochs: int, seeds: Sequence[int],
                   records: Mapping[int, TrialRecord], done: int, total: int) -> None:
@@ -335,6 +353,19 @@ class DistributionSearch:
         best = f" | best {self._gain(records, ranked[0], epochs, seeds):+.2f} (trial {ranked[0]})" if ranked else ""
         log.info("%s %d/%d: %s, %d epochs: %s%s | %.0f s", stage, done, total, label, epochs, body, best,
                  record.seconds)
+        seconds = self._stage_seconds.setdefault(stage, [])
+        if record.seconds:
+            seconds.append(record.seconds)
+        controls = {CONTROL_NAMES[n]: float(np.mean(list(r.values()))) for n in (TRIVIAL, RANDAUGMENT)
+                    if (r := self._rewards(records.get(n), epochs, seeds))}
+        rewards = self._rewards(record, epochs, seeds) if record.state is TrialState.COMPLETE else None
+        self.callbacks.send("on_trial_end", TrialEvent(
+            record, stage, done, total, epochs, float(np.mean(list(rewards.values()))) if rewards else None,
+            gain=self._gain(records, record.number, epochs, seeds) if record.number != TRIVIAL else None,
+            best=(self._gain(records, ranked[0], epochs, seeds), ranked[0]) if ranked else None,
+            best_label="points vs TrivialAugment", controls=controls,
+            eta_seconds=float(np.mean(seconds)) * (total - done) / self._capacity if seconds and total > done
+            else None))
 
     # ------------------------------------------------------------ the answer
 

@@ -1,0 +1,350 @@
+"""Watch and log a search: callbacks, the progress bar, TensorBoard and MLflow.
+
+A callback is any object with some of these methods (subclass `Callback` to get the
+rest as no-ops):
+
+- ``on_search_begin(experiment)``: the experiment folder (`deepaug.search.experiment.Experiment`)
+  is open and owned; nothing has trained yet in this run;
+- ``on_training_end(record)``: one training of a trial finished; ``record.histories[-1]`` is it;
+- ``on_trial_end(event)``: a trial finished a stage (a `TrialEvent`: the record, its score,
+  the best so far, the controls, how far the stage is, the ETA). The deepaugment search
+  has one stage ("search"); the distribution search has "screen", "rung k" and "race",
+  and a trial that goes on to a later stage ends again there;
+- ``on_rung_end(stage, epochs, records)``: a stage of the distribution search finished;
+- ``on_search_end(records)``: the run ended (normally; not after an error).
+
+Events are sent for work done in this run only: trials that finished before a resume
+are not replayed, so across a kill and a resume each (trial, stage) ends exactly once.
+Every record is saved before its event is sent. A callback that raises stops the search
+with a `CallbackError` naming it; what finished is saved and running the same search
+again resumes.
+
+>>> class Rewards(Callback):
+...     def __init__(self): self.seen = []
+...     def on_trial_end(self, event): self.seen.append((event.record.number, event.reward))
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from deepaug.errors import InputError, SearchError
+from deepaug.execution.trials import TrialRecord, TrialState
+from deepaug.search.notebook import policy_columns
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.search.experiment import Experiment
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("on_search_begin", "on_training_end", "on_trial_end", "on_rung_end", "on_search_end")
+METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
+
+
+class CallbackError(SearchError):
+    """A user callback raised; the search stopped (its finished work is saved)."""
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """A trial that finished a stage, with what a progress display or a tracker shows."""
+
+    record: TrialRecord
+    stage: str = "search"       # "search" (deepaugment space), "screen", "rung <k>", "race"
+    done: int = 0               # trials finished in this stage (this one included)
+    total: int = 0              # trials the stage runs
+    epochs: int | None = None   # the stage's training length (None: the config's child_epochs)
+    reward: float | None = None  # the trial's score at this stage (None when it failed)
+    gain: float | None = None   # points over TrivialAugment, paired (distribution search)
+    best: tuple[float, int] | None = None  # (score, trial) of the best search trial so far
+    best_label: str = "reward"  # what `best` measures: "reward" or "points vs TrivialAugment"
+    controls: Mapping[str, float] = field(default_factory=dict)  # e.g. {"baseline": 0.81} or control rewards
+    eta_seconds: float | None = None  # of the stage
+
+    @property
+    def failed(self) -> bool:
+        return self.record.state is TrialState.FAILED
+
+
+class Callback:
+    """A callback that does nothing: override the events you want (see the module docstring)."""
+
+    def on_search_begin(self, experiment: "Experiment") -> None: ...
+    def on_training_end(self, record: TrialRecord) -> None: ...
+    def on_trial_end(self, event: TrialEvent) -> None: ...
+    def on_rung_end(self, stage: str, epochs: int, records: Sequence[TrialRecord]) -> None: ...
+    def on_search_end(self, records: Sequence[TrialRecord]) -> None: ...
+
+
+class Callbacks:
+    """Sends each event to every callback, in order; the first that raises stops the search."""
+
+    def __init__(self, callbacks: Iterable[Any] = ()) -> None:
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            if not any(callable(getattr(callback, name, None)) for name in EVENTS):
+                raise InputError(f"callback {callback!r} has none of the methods {', '.join(EVENTS)}; pass "
+                                 "deepaug.search.callbacks.Callback subclasses (or objects with those methods)")
+
+    def __bool__(self) -> bool:
+        return bool(self.callbacks)
+
+    def send(self, name: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, name, None)
+            if method is None:
+                continue
+            try:
+                method(*args)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:
+                raise CallbackError(f"callback {type(callback).__name__}.{name} raised {type(exc).__name__}: {exc}; "
+                                    "the search stopped (finished trainings are saved); fix the callback and "
+                                    "run again to resume") from exc
+
+    def close(self) -> None:
+        """Release what callbacks hold (a progress bar), also after an error; errors here are logged."""
+        for callback in self.callbacks:
+            close = getattr(callback, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # closing must not hide the search's own outcome
+                    log.warning("closing callback %s failed: %s", type(callback).__name__, exc)
+
+
+def logging_prints_progress(logger: logging.Logger | None = None) -> bool:
+    """Whether the search's INFO lines already reach a handler (the CLI, or a user's logging setup)."""
+    logger = logger or logging.getLogger("deepaug.search")
+    if not logger.isEnabledFor(logging.INFO):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(h.level <= logging.INFO for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+# ---------------------------------------------------------------- the progress bar
+
+def _describe(event: TrialEvent) -> dict[str, str]:
+    record = event.record
+    out = {"trial": str(record.number)}
+    if event.failed:
+        out["result"] = "FAILED"
+    elif event.gain is not None:
+        out["gain"] = f"{event.gain:+.2f}"
+    elif event.reward is not None:
+        out["reward"] = f"{event.reward:.4f}"
+    if event.best is not None:
+        value, number = event.best
+        out["best"] = (f"{value:+.2f} pts (#{number})" if event.best_label != "reward" else f"{value:.4f} (#{number})")
+    for name, value in event.controls.items():
+        out[name] = f"{value:.4f}"
+    return out
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar (a widget in Jupyter, a text bar in a terminal), one update per trial.
+
+    Each stage of the search gets its own bar; the postfix shows the trial, its reward (or
+    its gain over TrivialAugment), the best so far and the controls; tqdm shows the ETA.
+    """
+
+    def __init__(self, file: Any = None, notebook: bool | None = None) -> None:
+        self.file = file
+        self.notebook = notebook
+        self._bar: Any = None
+        self._stage: str | None = None
+
+    def _new_bar(self, event: TrialEvent) -> Any:
+        if self.notebook is False or (self.notebook is None and self.file is not None):
+            from tqdm import tqdm
+        else:
+            from tqdm.auto import tqdm
+        epochs = f", {event.epochs} epoch{'' if event.epochs == 1 else 's'}" if event.epochs else ""
+        return tqdm(total=event.total or None, desc=f"deepaug {event.stage}{epochs}", unit="trial",
+                    file=self.file if self.file is not None else sys.stderr, mininterval=0, dynamic_ncols=True,
+                    leave=True)
+
+    def on_trial_end(self, event: TrialEvent) -> None:
+        if self._bar is None or event.stage != self._stage:
+            self.close()
+            self._bar, self._stage = self._new_bar(event), event.stage
+        if event.total and self._bar.total != event.total:
+            self._bar.total = event.total
+        self._bar.set_postfix(_describe(event), refresh=False)
+        if event.done > self._bar.n:
+            self._bar.update(event.done - self._bar.n)
+        else:  # a trial outside the count (the no-augmentation baseline): shown all the same
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+# ---------------------------------------------------------------- TensorBoard
+
+def hparams_of(record: TrialRecord) -> dict[str, bool | int | float | str]:
+    """The trial's policy as TensorBoard hyperparameters (numbers and strings only)."""
+    values: dict[str, bool | int | float | str] = {"trial": record.number, "kind": record.kind}
+    policy = record.policy_object()
+    if policy is None:
+        values["policy"] = "none"
+        return values
+    for key, value in policy_columns(policy).items():
+        if isinstance(value, (bool, int, float, str)) and value != "":
+            values[key] = value
+    values["policy"] = str(policy)[:500]
+    return values
+
+
+class TensorBoardLogger(Callback):
+    """One TensorBoard run per trial, with the HParams plugin: the policy's values as
+    hyperparameters, the reward (per stage) and each training's per-epoch curves.
+
+    Runs are written under `log_dir` (default: ``tensorboard/`` in the experiment folder,
+    ``tensorboard --logdir reports/experiments/<name>/tensorboard``). An experiment on S3
+    writes its event files in a local temp folder and uploads each run's files when the
+    trial ends. Needs the `tensorboard` package (no TensorFlow).
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
+        try:
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: F401
+        except ImportError:
+            raise InputError("TensorBoardLogger needs the tensorboard package: pip install tensorboard "
+                             "(or turn it off with tensorboard: false in the config)") from None
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self._store: Any = None  # the experiment's storage when the logs are uploaded there
+        self._temp: tempfile.TemporaryDirectory | None = None
+        self._written: dict[int, set[tuple[Any, int]]] = {}  # trial -> (seed/sample, epochs) curves written
+
+    def on_search_begin(self, experiment: "Experiment") -> None:
+        if self.log_dir is not None:
+            return
+        if experiment.local is not None:
+            self.log_dir = experiment.local / "tensorboard"
+        else:
+            self._temp = tempfile.TemporaryDirectory(prefix="deepaug-tensorboard-")
+            self.log_dir, self._store = Path(self._temp.name), experiment.store
+
+    def _write(self, run: str, events: Sequence[Any]) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        assert self.log_dir is not None
+        writer = EventFileWriter(str(self.log_dir / run))
+        for event in events:
+            writer.add_event(event)
+        writer.close()
+        if self._store is not None:  # upload the run's files (event files are small)
+            for path in (self.log_dir / run).iterdir():
+                self._store.write(f"tensorboard/{run}/{path.name}", path.read_bytes())
+
+    def on_trial_end(self, event: TrialEvent) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.plugins.hparams import summary_v2 as hp
+
+        if self.log_dir is None:  # used without a search (tests, direct calls)
+            self.log_dir = Path("tensorboard")
+        record, now = event.record, time.time()
+
+        def scalar(tag: str, value: float, step: int) -> Any:
+            return event_pb2.Event(wall_time=now, step=step, summary=summary_pb2.Summary(
+                value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))]))
+
+        first = record.number not in self._written
+        written = self._written.setdefault(record.number, set())
+        events = []
+        if first:
+            events.append(event_pb2.Event(wall_time=now, summary=hp.hparams_pb(
+                hparams_of(record), trial_id=f"trial_{record.number:04d}", start_time_secs=now)))
+        step = int(event.epochs or max((len(h.get("val_accuracy", ())) for h in record.histories), default=0))
+        if event.reward is not None:
+            events.append(scalar("reward", event.reward, step))
+        if event.gain is not None:
+            events.append(scalar("gain_vs_trivialaugment", event.gain, step))
+        for k, history in enumerate(record.histories):
+            epochs = len(history.get("val_accuracy", ()))
+            key = (history.get("seed", k), epochs)
+            if key in written:
+                continue
+            written.add(key)
+            name = f"seed_{history['seed']}" if "seed" in history else f"sample_{k}"
+            for metric in METRICS:
+                for epoch, value in enumerate(history.get(metric, ()), start=1):
+                    events.append(scalar(f"{metric}/{name}", value, epoch))
+        self._write(f"trial_{record.number:04d}", events)
+
+    def close(self) -> None:
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+
+
+# ---------------------------------------------------------------- MLflow
+
+class MLflowLogger(Callback):
+    """Log the search to MLflow: a parent run for the search, a nested run per trial (the
+    policy's values as params, the reward and per-epoch curves as metrics).
+
+    `tracking_uri` (default: MLflow's own, e.g. MLFLOW_TRACKING_URI or ./mlruns) and
+    `experiment` (default: the deepaug experiment's name). Needs `pip install mlflow`.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
+        try:
+            import mlflow
+        except ImportError:
+            raise InputError("MLflowLogger needs the mlflow package: pip install mlflow") from None
+        self.mlflow, self.tracking_uri, self.experiment = mlflow, tracking_uri, experiment
+        self._parent: Any = None
+        self._runs: dict[int, str] = {}
+
+    def on_search_begin(self, experiment: "Experiment") -> None:
+        mlflow = self.mlflow
+        if self.tracking_uri is not None:
+            mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_experiment(self.experiment or experiment.name)
+        self._parent = mlflow.start_run(run_name=experiment.name)
+        mlflow.set_tag("deepaug.experiment_folder", str(experiment.folder))
+
+    def on_trial_end(self, event: TrialEvent) -> None:
+        mlflow, record = self.mlflow, event.record
+        run_id = self._runs.get(record.number)
+        with mlflow.start_run(run_id=run_id, run_name=None if run_id else f"trial_{record.number:04d}",
+                              nested=True) as run:
+            if run_id is None:
+                self._runs[record.number] = run.info.run_id
+                mlflow.log_params({k: v for k, v in hparams_of(record).items()})
+            step = int(event.epochs or 0)
+            if event.reward is not None:
+                mlflow.log_metric("reward", event.reward, step=step)
+            if event.gain is not None:
+                mlflow.log_metric("gain_vs_trivialaugment", event.gain, step=step)
+            for k, history in enumerate(record.histories):
+                name = f"seed_{history['seed']}" if "seed" in history else f"sample_{k}"
+                for metric in METRICS:
+                    for epoch, value in enumerate(history.get(metric, ()), start=1):
+                        mlflow.log_metric(f"{metric}.{name}", float(value), step=epoch)
+            mlflow.set_tag("deepaug.state", record.state.value)
+
+    def on_search_end(self, records: Sequence[TrialRecord]) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._parent is not None:
+            self.mlflow.end_run()
+            self._parent = None

@@ -1,0 +1,163 @@
+"""Watching a search: the progress bar, callbacks, TensorBoard (read back with TensorBoard's
+own reader) and MLflow, with real trainings on tiny data (one child, one epoch, 120 images)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from _search import tiny_config, toy_data
+from deepaug.errors import InputError
+from deepaug.execution.trials import TrialRecord, TrialSpec, TrialState
+from deepaug.policy.core import Policy
+from deepaug.search.callbacks import Callback, CallbackError, Callbacks, ProgressBar, TrialEvent
+
+pytest.importorskip("tensorflow")
+
+from deepaug.api import DeepAugment  # noqa: E402
+
+X, Y = toy_data()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Seen(Callback):
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.events: list[str] = []
+        self.trials: list[int] = []
+        self.trainings: list[tuple[int, int]] = []
+        self.fail_at = fail_at
+
+    def on_search_begin(self, experiment):
+        self.events.append(f"begin {experiment.name}")
+
+    def on_training_end(self, record):
+        self.trainings.append((record.number, len(record.histories)))
+
+    def on_trial_end(self, event):
+        self.trials.append(event.record.number)
+        if event.record.number == self.fail_at:
+            raise ValueError("tracker is down")
+
+    def on_search_end(self, records):
+        self.events.append(f"end {len(records)}")
+
+
+def test_callbacks_see_each_trial_and_training_exactly_once_also_across_a_resume(tmp_path):
+    config = tiny_config(tmp_path, opt_samples=2, tensorboard=False)
+    first, second = Seen(), Seen()
+    DeepAugment(X, Y, config).optimize(2, callbacks=[first], verbose=0)
+    DeepAugment(X, Y, config).optimize(4, callbacks=[second], verbose=0)  # resumes: trials 0-2 are done
+    assert sorted(first.trials) == [0, 1, 2] and sorted(second.trials) == [3, 4]
+    assert sorted(first.trainings) == [(n, k) for n in range(3) for k in (1, 2)]
+    assert sorted(second.trainings) == [(n, k) for n in (3, 4) for k in (1, 2)]
+    assert first.events == ["begin tiny", "end 3"] and second.events == ["begin tiny", "end 5"]
+
+
+def test_a_callback_that_raises_stops_the_search_with_its_records_intact(tmp_path):
+    config = tiny_config(tmp_path, tensorboard=False)
+    with pytest.raises(CallbackError, match=r"Seen.on_trial_end raised ValueError: tracker is down"):
+        DeepAugment(X, Y, config).optimize(3, callbacks=[Seen(fail_at=1)], verbose=0)
+    folder = tmp_path / "reports" / "experiments" / "tiny"
+    states = {p.parent.name: json.loads(p.read_text())["state"] for p in folder.glob("trials/*/record.json")}
+    assert states == {"0000": "complete", "0001": "complete"}  # saved before the callback heard of it
+    assert not (folder / ".lock").exists()  # released: the next run may start
+    again = Seen()
+    DeepAugment(X, Y, config).optimize(3, callbacks=[again], verbose=0)
+    assert sorted(again.trials) == [2, 3]
+
+
+def test_bad_callbacks_and_verbose_values_are_refused_before_any_work(tmp_path):
+    da = DeepAugment(X, Y, tiny_config(tmp_path))
+    with pytest.raises(InputError, match="has none of the methods"):
+        da.optimize(1, callbacks=[object()])
+    with pytest.raises(InputError, match="callbacks must be a list"):
+        da.optimize(1, callbacks="tensorboard")
+    with pytest.raises(InputError, match="verbose must be"):
+        da.optimize(1, verbose=5)
+    assert not (tmp_path / "reports" / "experiments" / "tiny" / "trials").exists()
+
+
+def test_the_progress_bar_starts_a_bar_per_stage_and_updates_once_per_trial():
+    out = io.StringIO()
+    bar = ProgressBar(file=out)
+    record = TrialRecord.running(TrialSpec(5, Policy.noop(), 1), "basiccnn")
+    for stage, done, total in (("screen", 1, 2), ("screen", 2, 2), ("race", 1, 3)):
+        bar.on_trial_end(TrialEvent(record, stage, done, total, 4, 0.8, gain=0.25, best=(0.25, 5),
+                                    best_label="points vs TrivialAugment", controls={"TrivialAugment": 0.79}))
+    bar.close()
+    text = out.getvalue()
+    assert "deepaug screen, 4 epochs" in text and "deepaug race, 4 epochs" in text
+    assert "2/2" in text and "1/3" in text and "gain=+0.25" in text and "TrivialAugment=0.7900" in text
+    assert Callbacks([bar]) and not Callbacks([])
+
+
+@pytest.mark.slow
+def test_a_notebook_style_run_shows_a_progress_update_per_trial_and_nothing_else(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT / 'tests')!r})
+        from _search import tiny_config, toy_data
+        from deepaug import DeepAugment
+        x, y = toy_data()
+        DeepAugment(x, y, tiny_config(__import__("pathlib").Path({str(tmp_path)!r}), tensorboard=False)).optimize(
+            int(sys.argv[1]), **({{}} if sys.argv[2] == "default" else {{"verbose": 0}}))
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", script, "3", "default"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    renders = [part for part in re.split(r"[\r\n]", run.stderr) if "deepaug search" in part]
+    shown = [int(m.group(1)) for part in renders if (m := re.search(r"trial=(\d+)", part))]
+    assert [n for i, n in enumerate(shown) if i == 0 or shown[i - 1] != n] == [0, 1, 2, 3]  # one update each
+    assert "3/3" in renders[-1] and "best=" in renders[-1] and "baseline=" in renders[-1]
+    assert "INFO" not in run.stderr and run.stdout == ""  # no log lines beside the bar: nothing twice
+
+    quiet = subprocess.run([sys.executable, "-c", script, "4", "quiet"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "deepaug search" not in quiet.stderr and quiet.stdout == ""
+
+
+def test_tensorboard_holds_one_run_per_trial_with_its_policy_as_hparams(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    da = DeepAugment(X, Y, tiny_config(tmp_path))  # tensorboard: on by default
+    da.optimize(2, verbose=0)
+    logs = Path(da.experiment_dir) / "tensorboard"
+    assert sorted(p.name for p in logs.iterdir()) == ["trial_0000", "trial_0001", "trial_0002"]
+    records = {r.number: r for r in da._records}
+    for number in range(3):
+        acc = EventAccumulator(str(logs / f"trial_{number:04d}"))
+        acc.Reload()
+        content = acc.PluginTagToContent("hparams")
+        start = next(plugin_data_pb2.HParamsPluginData.FromString(v).session_start_info for v in content.values()
+                     if plugin_data_pb2.HParamsPluginData.FromString(v).HasField("session_start_info"))
+        hparams = {k: v.string_value or v.number_value for k, v in start.hparams.items()}
+        assert hparams["trial"] == number
+        policy = records[number].policy_object()
+        assert hparams["policy"] == ("none" if policy is None else str(policy)[:500])
+        [reward] = acc.Scalars("reward")
+        assert reward.value == pytest.approx(records[number].reward)
+        curve = acc.Scalars("val_accuracy/seed_" + str(records[number].histories[0]["seed"])) \
+            if "seed" in records[number].histories[0] else acc.Scalars("val_accuracy/sample_0")
+        assert [e.step for e in curve] == [1] and curve[0].value == pytest.approx(
+            records[number].histories[0]["val_accuracy"][0])
+
+
+def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path):
+    mlflow = pytest.importorskip("mlflow")  # not installable on this project's machines (no wheel offline)
+    from deepaug.search.callbacks import MLflowLogger
+
+    store = f"file://{tmp_path / 'mlruns'}"
+    da = DeepAugment(X, Y, tiny_config(tmp_path, tensorboard=False))
+    da.optimize(2, callbacks=[MLflowLogger(tracking_uri=store)], verbose=0)
+    runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
+    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId")]) == 3
