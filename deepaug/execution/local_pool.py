@@ -24,9 +24,10 @@ from collections import deque
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_any
-from typing import Any
+from typing import Any, Sequence
 
 from deepaug.errors import InputError
+from deepaug.execution.gpus import worker_gpu_env
 from deepaug.execution.processes import spawn, tasks, worker_pipes
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
 
@@ -88,7 +89,7 @@ class LocalExecutor:
     """`workers` processes, one trial each at a time (see the module docstring)."""
 
     def __init__(self, context: TrialContext, on_update: Any = None, workers: int = 2, max_retries: int = 2,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, gpus: Sequence[str] = ()) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers must be a positive integer, got {workers!r}")
         self.context = context
@@ -96,6 +97,7 @@ class LocalExecutor:
         self.capacity = workers
         self.max_retries = max_retries
         self.threads = threads or threads_per_worker(workers)
+        self.gpus = list(gpus)  # worker i trains on gpus[i % len(gpus)] (deepaug.execution.gpus); none: CPU
         self._slots: list[_Slot] = []
         self._pending: deque[tuple[TrialSpec, TrialRecord | None]] = deque()
         self._latest: dict[int, TrialRecord] = {}
@@ -108,6 +110,7 @@ class LocalExecutor:
     def _spawn(self, index: int) -> _Slot:
         env = {var: str(self.threads) for var in THREAD_VARS}
         env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.update(worker_gpu_env(index, self.gpus))
         process, to_worker, conn = spawn("deepaug.execution.local_pool", env)
         slot = _Slot(process, conn, to_worker)
         try:
@@ -119,7 +122,8 @@ class LocalExecutor:
 
     def _start(self) -> None:
         if not self._started:
-            log.info("starting %d local worker process(es), %d CPU thread(s) each", self.capacity, self.threads)
+            log.info("starting %d local worker process(es), %d CPU thread(s) each%s", self.capacity, self.threads,
+                     f", on GPU(s) {', '.join(self.gpus)} (memory growth on)" if self.gpus else "")
             self._slots = [self._spawn(i) for i in range(self.capacity)]
             self._started = True
 

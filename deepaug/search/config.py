@@ -70,6 +70,7 @@ class SearchConfig(BaseModel):
     workers: int | None = Field(None, ge=1)  # None: one local worker per core (at most 8); kubernetes: 4 Jobs
     kubernetes: KubernetesSettings | None = None  # for executor: kubernetes (k8s/README.md)
     tensorboard: bool = True  # TensorBoard runs (HParams) in <experiment>/tensorboard/
+    trials_per_gpu: int = Field(1, ge=1)  # local workers per GPU when workers is not set (GPU hosts only)
     validation_size: int | None = Field(None, ge=1)
     # the distribution search (search_space: distribution); see deepaug/study.py
     search_space: Literal["distribution", "deepaugment"] = "distribution"

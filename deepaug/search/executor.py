@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from deepaug.errors import InputError
 from deepaug.execution.executors import Executor, InlineExecutor, OnUpdate
+from deepaug.execution.gpus import gpu_workers, visible_gpus
 from deepaug.execution.local_pool import LocalExecutor, default_workers
 from deepaug.execution.trials import TrialContext
 from deepaug.kubernetes.executor import KubernetesExecutor
@@ -18,8 +19,11 @@ log = logging.getLogger(__name__)
 
 def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None = None,
                   workers: int | None = None, kubernetes: "KubernetesSettings | None" = None,
-                  experiment: str = "deepaug") -> Executor:
-    """The executor a config names; `kubernetes` and `experiment` are for kind "kubernetes"."""
+                  experiment: str = "deepaug", trials_per_gpu: int = 1) -> Executor:
+    """The executor a config names; `kubernetes` and `experiment` are for kind "kubernetes".
+
+    On a GPU host the local executor places each worker on one GPU (round robin, memory
+    growth on) and, when `workers` is not set, runs `trials_per_gpu` workers per GPU."""
     if kind == "inline":
         if workers is not None and workers > 1:
             log.warning("executor 'inline' runs one trial at a time; workers=%d is ignored", workers)
@@ -32,7 +36,11 @@ def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None =
         except Exception as exc:  # a keras model object that cannot travel to a worker process
             log.warning("the child model cannot be sent to worker processes (%s); running trials inline", exc)
             return InlineExecutor(context, on_update)
-        return LocalExecutor(context, on_update, workers or default_workers())
+        gpus = visible_gpus()
+        if not gpus:
+            return LocalExecutor(context, on_update, workers or default_workers())
+        count = workers or gpu_workers(gpus, trials_per_gpu)
+        return LocalExecutor(context, on_update, count, gpus=gpus)
     if kind == "kubernetes":
 
         return KubernetesExecutor(context, on_update, kubernetes, experiment, workers)

@@ -49,7 +49,7 @@ FORMAT_VERSION = 1
 # Config keys that say where things go or how trials run, not what the search is: they
 # may change between a run and its resume.
 RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_dir", "child_models_dir",
-                  "executor", "workers", "kubernetes", "tensorboard")
+                  "executor", "workers", "kubernetes", "tensorboard", "trials_per_gpu")
 LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
 CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES = (
     "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz")

@@ -166,7 +166,8 @@ class Search:
                 self.callbacks.send("on_training_end", record)
 
         executor = make_executor(self.config.executor, context, on_update, self.config.workers,
-                                 kubernetes=self.config.kubernetes, experiment=exp.name)
+                                 kubernetes=self.config.kubernetes, experiment=exp.name,
+                                 trials_per_gpu=self.config.trials_per_gpu)
         exp.attach(executor)
         progress = Progress(iterations, time.perf_counter(), [])
         self._update_progress(progress, records.values())

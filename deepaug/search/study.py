@@ -191,7 +191,8 @@ class DistributionSearch:
                     self.callbacks.send("on_training_end", record)
 
         executor = make_executor(self.config.executor, context, on_update, self.config.workers,
-                                 kubernetes=self.config.kubernetes, experiment=exp.name)
+                                 kubernetes=self.config.kubernetes, experiment=exp.name,
+                                 trials_per_gpu=self.config.trials_per_gpu)
         exp.attach(executor)
         self._capacity = max(1, executor.capacity)
         started = time.perf_counter()
