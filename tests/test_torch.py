@@ -125,3 +125,19 @@ def test_bad_seed_and_policy_are_refused():
         PolicyTransform(SUB_POLICIES, seed=-1)
     with pytest.raises(InputError, match="neither an existing file nor a built-in policy"):
         PolicyTransform("no-such-policy")
+
+
+def test_it_sits_in_a_torchvision_v2_compose():
+    try:
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+    except Exception as exc:  # noqa: BLE001 - a torchvision built for another torch fails with RuntimeError
+        pytest.skip(f"torchvision does not import with this torch: {exc}")
+    x = images(1)[0]
+    pipeline = v2.Compose([v2.PILToTensor(), PolicyTransform(SUB_POLICIES, seed=5), v2.ToDtype(torch.float32,
+                                                                                                 scale=True)])
+    out = pipeline(Image.fromarray(x))
+    expected = SUB_POLICIES.apply(x[None], seed=np.random.default_rng(call_seed(5, 0)))[0]
+    np.testing.assert_allclose(out.permute(1, 2, 0).numpy() * 255, expected, atol=1e-3)
+    image = PolicyTransform(SUB_POLICIES, seed=5)(tv_tensors.Image(torch.from_numpy(x).permute(2, 0, 1)))
+    assert isinstance(image, tv_tensors.Image)
