@@ -26,6 +26,7 @@ again resumes.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -197,6 +198,11 @@ class ProgressBar(Callback):
 
 # ---------------------------------------------------------------- TensorBoard
 
+def _number(value: Any) -> bool:
+    """A metric value worth plotting (histories may hold None for an epoch not measured)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def hparams_of(record: TrialRecord) -> dict[str, bool | int | float | str]:
     """The trial's policy as TensorBoard hyperparameters (numbers and strings only)."""
     values: dict[str, bool | int | float | str] = {"trial": record.number, "kind": record.kind}
@@ -285,7 +291,8 @@ class TensorBoardLogger(Callback):
             name = f"seed_{history['seed']}" if "seed" in history else f"sample_{k}"
             for metric in METRICS:
                 for epoch, value in enumerate(history.get(metric, ()), start=1):
-                    events.append(scalar(f"{metric}/{name}", value, epoch))
+                    if _number(value):
+                        events.append(scalar(f"{metric}/{name}", value, epoch))
         self._write(f"trial_{record.number:04d}", events)
 
     def close(self) -> None:
@@ -338,7 +345,8 @@ class MLflowLogger(Callback):
                 name = f"seed_{history['seed']}" if "seed" in history else f"sample_{k}"
                 for metric in METRICS:
                     for epoch, value in enumerate(history.get(metric, ()), start=1):
-                        mlflow.log_metric(f"{metric}.{name}", float(value), step=epoch)
+                        if _number(value):
+                            mlflow.log_metric(f"{metric}.{name}", float(value), step=epoch)
             mlflow.set_tag("deepaug.state", record.state.value)
 
     def on_search_end(self, records: Sequence[TrialRecord]) -> None:

@@ -19,6 +19,7 @@ from _search import kill_when, read_records as records, tiny_config, toy_data
 from deepaug import DeepAugment
 from deepaug.errors import InputError
 from deepaug.training.rungs import crn_seeds
+from deepaug.search.callbacks import Callback
 from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict
 from deepaug.training.rungs import rung_epochs
 
@@ -100,8 +101,38 @@ def finished(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("study")
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path))
-    table = search.optimize(4)
+    search.seen = Stages()  # what a callback hears (test_callbacks_hear_each_stage_of_the_study)
+    table = search.optimize(4, callbacks=[search.seen], verbose=0)
     return search, table, tmp_path
+
+
+class Stages(Callback):
+    def __init__(self):
+        self.trials, self.rungs, self.trainings = [], [], 0
+
+    def on_trial_end(self, event):
+        self.trials.append((event.stage, event.record.number, event.done, event.total, event.epochs))
+
+    def on_rung_end(self, stage, epochs, records):
+        self.rungs.append((stage, epochs))
+
+    def on_training_end(self, record):
+        self.trainings += 1
+
+
+def test_callbacks_hear_each_stage_of_the_study_and_tensorboard_has_a_run_per_trial(finished):
+    search, _, _ = finished
+    seen = search.seen
+    assert seen.rungs == [("screen", 1), ("rung 1", 3), ("race", 3)]
+    assert len(set((stage, n) for stage, n, *_ in seen.trials)) == len(seen.trials)  # each (trial, stage) once
+    for stage, epochs in seen.rungs:
+        mine = [t for t in seen.trials if t[0] == stage]
+        assert all(t[4] == epochs for t in mine)  # each counts the stage's trials up to its total (the
+        assert sorted(t[2] for t in mine if t[2]) == list(range(1, mine[0][3] + 1))  # screen: candidates only
+    assert sorted(n for stage, n, *_ in seen.trials if stage == "screen") == [1, 2, 3, 4, 5, 6]
+    assert seen.trainings >= len(seen.trials)
+    runs = sorted(p.name for p in (search.experiment_dir / "tensorboard").iterdir())
+    assert runs == [f"trial_{n:04d}" for n in range(1, 7)]
 
 
 def test_every_candidate_trains_on_the_same_seeds_and_controls_run_beside_them(finished):
