@@ -33,6 +33,7 @@ from deepaug.search.experiment import NOTEBOOK, Experiment, experiment_folder
 from deepaug.search.loop import Search, best_policy
 from deepaug.search.notebook import top_policies
 from deepaug.search.study import DistributionSearch
+from deepaug.search.validation import MIN_VALIDATION_PER_CLASS
 from deepaug.training.models import fit_to_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,7 +72,7 @@ def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any])
         if x_val is not None:
             raise InputError("validation images were given twice (third argument and X_val=); pass them once")
         config, x_val = None, config
-    data = config.model_dump() if isinstance(config, SearchConfig) else dict(config or {})
+    data = config.model_dump(exclude_unset=True) if isinstance(config, SearchConfig) else dict(config or {})
     for key, value in options.items():
         name = ALIASES.get(key, key)
         if name == "method" and value in _METHODS:
@@ -90,6 +91,23 @@ def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any])
                              "X_val/y_val, or use the distribution search (the default), which validates on them")
         data.update(validation_images=x_val, validation_labels=y_val)
     return data
+
+
+def fit_train_size(config: SearchConfig, data: datasets.Dataset) -> SearchConfig:
+    """`config` with a smaller train_set_size when it was left at its default (2000) and `data` is too small
+    to keep validation images beside it (digits: 1437): 80% for training, the rest (at least
+    MIN_VALIDATION_PER_CLASS per class, or validation_size) for validation; logged. A train_set_size
+    the user gave, or their own validation set, is kept as it is."""
+    if "train_set_size" in config.model_fields_set or config.validation_images is not None:
+        return config
+    held = config.validation_size or max(MIN_VALIDATION_PER_CLASS * data.num_classes, round(0.2 * len(data)))
+    size = len(data) - held
+    if size >= config.train_set_size or size < 2 * data.num_classes:
+        return config  # it fits, or nothing does: the search's own check says what to do
+    log.info("train_set_size %d (its default) would leave %s %d validation images of %d; training on %d and "
+             "validating on %d instead (set train_set_size to choose)", config.train_set_size, data.name,
+             max(0, len(data) - config.train_set_size), len(data), size, held)
+    return config.model_copy(update={"train_set_size": size})
 
 
 class DeepAugment:
@@ -127,6 +145,7 @@ class DeepAugment:
                 raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "
                                  "label per image, or a dataset name such as 'fashion_mnist'")
             self.data = datasets.from_arrays(images, labels, "images")
+        self.config = fit_train_size(self.config, self.data)
         name = self.config.experiment_name or default_experiment_name(self.config.reports_dir)
         kind = DistributionSearch if self.config.search_space == "distribution" else Search
         self._search: Search | DistributionSearch = kind(self.data, self.config, name)

@@ -143,7 +143,7 @@ def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = 
                          "(e.g. `augment: {output: augmented/, variants: 4}`), or run `deepaug optimize` to "
                          "search only")
 
-    search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
+    search = DeepAugment(run.dataset, config=config.model_dump(exclude_unset=True), data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
     section = run.augment
     settings = augment_settings(section, config)

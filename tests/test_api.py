@@ -75,6 +75,17 @@ def test_a_named_dataset_too_small_for_the_model_is_enlarged_with_a_log_line(tmp
     assert chosen.data.image_shape == (16, 16, 1)
 
 
+def test_the_default_train_set_size_leaves_validation_images_on_a_small_dataset(tmp_path, caplog):
+    config = study_config(tmp_path)
+    del config["train_set_size"]
+    with caplog.at_level(logging.INFO, logger="deepaug"):
+        da = DeepAugment("digits", config=config)  # 1437 training images, DeepAugment's default 2000
+    assert da.config.train_set_size == 1437 - 287 and "training on 1150 and validating on 287" in caplog.text
+    assert DeepAugment("digits", config={**config, "train_set_size": 1300, "validation_size": None,
+                                         "experiment_name": "b"}).config.train_set_size == 1300  # yours is kept
+    assert DeepAugment(X, Y, VX, VY, **{**config, "experiment_name": "c"}).config.train_set_size == 2000  # on VX
+
+
 @pytest.mark.slow
 def test_module_level_optimize_searches_on_your_validation_set_and_returns_the_policy(tmp_path):
     options = study_config(tmp_path)

@@ -65,7 +65,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if run.augment is not None:
         log.info("the config's augment: section is for `deepaug run` (search, then augment); optimize only searches")
 
-    search = DeepAugment(run.dataset, config=config.model_dump(), data_dir=run.data_dir,
+    search = DeepAugment(run.dataset, config=config.model_dump(exclude_unset=True), data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
     try:
         table = search.optimize(run.iterations)
