@@ -160,6 +160,11 @@ class DeepAugment:
         return self._search.experiment.folder
 
     @property
+    def experiment(self) -> Experiment:
+        """The experiment folder's object (deepaug.search.experiment): its files, records and storage."""
+        return self._search.experiment
+
+    @property
     def experiment_name(self) -> str:
         return self._search.experiment.name
 

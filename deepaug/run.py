@@ -35,7 +35,8 @@ from deepaug.errors import InputError, SearchError, problems
 from deepaug.kubernetes.augment_job import check_request, check_shape
 from deepaug.kubernetes.client import connect
 from deepaug.search.config import SearchConfig
-from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
+from deepaug.search.experiment import Experiment
+from deepaug.storage.backends import join
 from deepaug.storage.base import redact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +60,7 @@ class RunOutcome:
     search: "DeepAugment"
     table: "pandas.DataFrame"
     augment: "AugmentResult"
-    record_path: Path
+    record_path: str | Path  # augment.json in the experiment folder (a URI when that is on S3)
 
 
 def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") -> str:
@@ -74,19 +75,18 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
         raise InputError(f"augment.input is needed with executor kubernetes: the pods cannot read {run.dataset!r} "
                          "from this machine. Upload its images (a folder of class sub-folders or an .npz) to s3:// "
                          "or the shared volume and name it in augment.input")
-    path = search.experiment_dir / "augment" / f"{name}-train.npz"
-    if not path.is_file():  # written whole or not at all
+    experiment, key = search.experiment, f"augment/{name}-train.npz"
+    if not experiment.exists(key):  # written whole or not at all (the experiment folder may be on S3)
         import io
 
         import numpy as np
 
-
         buffer, images = io.BytesIO(), search.data.images
         np.savez(buffer, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
-        atomic_write_bytes(path, buffer.getvalue())
+        experiment.write_bytes(key, buffer.getvalue())
         log.info("wrote the training split of %s (%d images) to %s as the augment input", run.dataset,
-                 len(search.data), path)
-    return str(path)
+                 len(search.data), experiment.uri(key))
+    return str(experiment.where(key))
 
 
 def augment_settings(section: AugmentSection, config: SearchConfig) -> "KubernetesSettings | None":
@@ -128,10 +128,9 @@ def record_options(request: AugmentRequest) -> dict[str, Any]:
     return {name: redact(value) if isinstance(value, str) else value for name, value in request.given().items()}
 
 
-def write_record(folder: Path, document: dict[str, Any]) -> Path:
-    path = folder / RECORD
-    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return path
+def write_record(experiment: "Experiment", document: dict[str, Any]) -> str | Path:
+    experiment.write_text(RECORD, json.dumps(document, indent=2, sort_keys=True))
+    return experiment.where(RECORD)
 
 
 def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = None, **overrides: Any) -> RunOutcome:
@@ -148,31 +147,31 @@ def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = 
     section = run.augment
     settings = augment_settings(section, config)
     src = augment_input(run, section, search)
-    dst = section.output or str(search.experiment_dir / "augmented" / "{id}")
+    dst = section.output or join(str(search.experiment_dir), "augmented", "{id}")
     check_augment(src, dst, section.request, settings)
 
     table = search.optimize(run.iterations)
     policy = search.best_policy
     if policy is None:
         raise SearchError(f"the search finished without a successful trial, so there is no policy to augment with; "
-                          f"see the trial records in {search.experiment_dir / 'trials'}")
+                          f"see the trial records in {search.experiment.where('trials')}")
     if search.verdict is not None:  # the distribution search: its answer, a winner or a control
         log.info("augmenting with the search's answer: %s", search.verdict.message)
     elif len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
         log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
     record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
               "output": dst, "options": record_options(section.request), "complete": False}
-    write_record(search.experiment_dir, record)  # says what is being built while it is built
+    write_record(search.experiment, record)  # says what is being built while it is built
 
 
     try:
         result = augment(policy, src, dst, section.request, kubernetes=settings)
     except Exception as exc:
-        write_record(search.experiment_dir, {**record, "error": f"{type(exc).__name__}: {exc}"})
+        write_record(search.experiment, {**record, "error": f"{type(exc).__name__}: {exc}"})
         raise
     record.update(dataset_id=result.dataset_id, output=result.output, complete=result.complete,
                   cached=result.cached, totals=(result.manifest or {}).get("totals"))
-    return RunOutcome(search, table, result, write_record(search.experiment_dir, record))
+    return RunOutcome(search, table, result, write_record(search.experiment, record))
 
 
 # ---------------------------------------------------------------- config files

@@ -109,8 +109,8 @@ def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
         lines += ["  " + line for line in str(Policy.from_dict(json.loads(row["policy"]))).splitlines()]
     if not len(table):
         lines.append("(no finished search trial)")
-    lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
-    lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
+    lines.append(f"best policy: {search.experiment.where('best_policy.json')}")
+    lines.append(f"report: {search.experiment.where('report/summary.md')}")
     return "\n".join(lines)
 
 
@@ -130,8 +130,8 @@ def _race_lines(table: "Any", search: "Any") -> list[str]:
         lines.append(f"verdict: {verdict.message}")
     hours = float(table["seconds"].sum()) / 3600 if len(table) else 0.0
     lines.append(f"search cost: {len(table)} trials, {hours:.2f} hours of training (summed over trials)")
-    lines.append(f"best policy: {search.experiment_dir / 'best_policy.json'}")
-    lines.append(f"report: {search.experiment_dir / 'report' / 'summary.md'}")
+    lines.append(f"best policy: {search.experiment.where('best_policy.json')}")
+    lines.append(f"report: {search.experiment.where('report/summary.md')}")
     return lines
 
 
