@@ -26,6 +26,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "matplotlib": ("search", "pip install 'deepaug[cpu]' (the search with CPU TensorFlow) or 'deepaug[search]'"),
     "sklearn": ("search", "pip install 'deepaug[cpu]' (the search with CPU TensorFlow) or 'deepaug[search]'"),
     "scipy": ("search", "pip install 'deepaug[cpu]' (the search with CPU TensorFlow) or 'deepaug[search]'"),
+    "tensorboard": ("search", "pip install 'deepaug[cpu]' (the search with CPU TensorFlow) or 'deepaug[search]'"),
     "boto3": ("s3", "pip install 'deepaug[s3]'"),
     "botocore": ("s3", "pip install 'deepaug[s3]'"),
     "kubernetes": ("k8s", "pip install 'deepaug[k8s]'"),
