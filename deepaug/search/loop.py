@@ -85,6 +85,10 @@ class Search:
 
     def __init__(self, data: Dataset, config: SearchConfig, experiment_name: str,
                  max_consecutive_failures: int = 3) -> None:
+        if config.validation_images is not None or config.validation_labels is not None:
+            raise InputError("validation_images / validation_labels are used by the distribution search only; "
+                             "search_space: deepaugment validates on images left out of your training data. "
+                             "Drop them, or use search_space: distribution")
         self.data = data
         self.config = config
         self.max_consecutive_failures = max_consecutive_failures

@@ -282,3 +282,9 @@ def test_a_user_keras_model_trains_in_the_default_local_worker_pool(tmp_path):
     records = da._search.experiment.records()
     assert [r.state for r in records] == [TrialState.COMPLETE] * len(records) and len(table) >= 2
     assert {r.model for r in records} == {"keras:mine"}
+
+
+def test_a_validation_set_with_the_deepaugment_space_is_refused_not_ignored(tmp_path):
+    with pytest.raises(InputError, match="distribution search only"):
+        DeepAugment(X, Y, tiny_config(tmp_path, validation_images=X[:30], validation_labels=Y[:30]))
+    assert not (tmp_path / "reports").exists()
