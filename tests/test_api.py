@@ -88,7 +88,7 @@ def test_the_default_train_set_size_leaves_validation_images_on_a_small_dataset(
 
 @pytest.mark.slow
 def test_module_level_optimize_searches_on_your_validation_set_and_returns_the_policy(tmp_path):
-    options = study_config(tmp_path)
+    options = {**study_config(tmp_path), "rungs": 1, "tensorboard": False}  # one rung: the screen, then the race
     del options["child_epochs"]  # 2.x's epochs= says it
     policy = deepaug.optimize(X, Y, VX, VY, iterations=1, epochs=1, **options)
     assert isinstance(policy, Policy)

@@ -175,8 +175,8 @@ class ProgressBar(Callback):
             from tqdm.auto import tqdm
         epochs = f", {event.epochs} epoch{'' if event.epochs == 1 else 's'}" if event.epochs else ""
         return tqdm(total=event.total or None, desc=f"deepaug {event.stage}{epochs}", unit="trial",
-                    file=self.file if self.file is not None else sys.stderr, mininterval=0, dynamic_ncols=True,
-                    leave=True)
+                    file=self.file if self.file is not None else sys.stderr, mininterval=0, miniters=1,
+                    dynamic_ncols=True, leave=True)  # miniters=1: every trial shows, also after a jump
 
     def on_trial_end(self, event: TrialEvent) -> None:
         if self._bar is None or event.stage != self._stage:

@@ -15,7 +15,7 @@ import pytest
 
 from _search import tiny_config, toy_data
 from deepaug.errors import InputError
-from deepaug.execution.trials import TrialRecord, TrialSpec, TrialState
+from deepaug.execution.trials import TrialRecord, TrialSpec
 from deepaug.policy.core import Policy
 from deepaug.search.callbacks import Callback, CallbackError, Callbacks, ProgressBar, TrialEvent
 
@@ -50,14 +50,38 @@ class Seen(Callback):
 
 
 def test_callbacks_see_each_trial_and_training_exactly_once_also_across_a_resume(tmp_path):
-    config = tiny_config(tmp_path, opt_samples=2, tensorboard=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    config = tiny_config(tmp_path, opt_samples=2)  # tensorboard: on by default
     first, second = Seen(), Seen()
-    DeepAugment(X, Y, config).optimize(2, callbacks=[first], verbose=0)
-    DeepAugment(X, Y, config).optimize(4, callbacks=[second], verbose=0)  # resumes: trials 0-2 are done
-    assert sorted(first.trials) == [0, 1, 2] and sorted(second.trials) == [3, 4]
-    assert sorted(first.trainings) == [(n, k) for n in range(3) for k in (1, 2)]
-    assert sorted(second.trainings) == [(n, k) for n in (3, 4) for k in (1, 2)]
-    assert first.events == ["begin tiny", "end 3"] and second.events == ["begin tiny", "end 5"]
+    DeepAugment(X, Y, config).optimize(1, callbacks=[first], verbose=0)
+    da = DeepAugment(X, Y, config)
+    da.optimize(2, callbacks=[second], verbose=0)  # resumes: trials 0-1 are done
+    assert sorted(first.trials) == [0, 1] and sorted(second.trials) == [2]
+    assert sorted(first.trainings) == [(n, k) for n in range(2) for k in (1, 2)]
+    assert sorted(second.trainings) == [(2, 1), (2, 2)]
+    assert first.events == ["begin tiny", "end 2"] and second.events == ["begin tiny", "end 3"]
+
+    # TensorBoard: one run per trial (across the resume), the policy as HParams, reward and curves
+    logs = Path(da.experiment_dir) / "tensorboard"
+    assert sorted(p.name for p in logs.iterdir()) == ["trial_0000", "trial_0001", "trial_0002"]
+    records = {r.number: r for r in da._records}
+    for number in range(3):
+        acc = EventAccumulator(str(logs / f"trial_{number:04d}"))
+        acc.Reload()
+        datas = [plugin_data_pb2.HParamsPluginData.FromString(v) for v in acc.PluginTagToContent("hparams").values()]
+        [start] = [d.session_start_info for d in datas if d.HasField("session_start_info")]
+        hparams = {k: v.string_value or v.number_value for k, v in start.hparams.items()}
+        assert hparams["trial"] == number
+        policy = records[number].policy_object()
+        assert hparams["policy"] == ("none" if policy is None else str(policy)[:500])
+        [reward] = acc.Scalars("reward")
+        assert reward.value == pytest.approx(records[number].reward)
+        for k, history in enumerate(records[number].histories):
+            curve = acc.Scalars(f"val_accuracy/seed_{history['seed']}" if "seed" in history
+                                else f"val_accuracy/sample_{k}")
+            assert [e.step for e in curve] == [1] and curve[0].value == pytest.approx(history["val_accuracy"][0])
 
 
 def test_a_callback_that_raises_stops_the_search_with_its_records_intact(tmp_path):
@@ -103,53 +127,25 @@ def test_a_notebook_style_run_shows_a_progress_update_per_trial_and_nothing_else
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT / 'tests')!r})
+        from pathlib import Path
         from _search import tiny_config, toy_data
         from deepaug import DeepAugment
         x, y = toy_data()
-        DeepAugment(x, y, tiny_config(__import__("pathlib").Path({str(tmp_path)!r}), tensorboard=False)).optimize(
-            int(sys.argv[1]), **({{}} if sys.argv[2] == "default" else {{"verbose": 0}}))
+        config = tiny_config(Path({str(tmp_path)!r}), tensorboard=False)
+        DeepAugment(x, y, config).optimize(1, verbose=0)
+        print("-- quiet run done --", file=sys.stderr, flush=True)
+        DeepAugment(x, y, config).optimize(4)
     """)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-c", script, "3", "default"], env=env, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    renders = [part for part in re.split(r"[\r\n]", run.stderr) if "deepaug search" in part]
+    quiet, _, shown_run = run.stderr.partition("-- quiet run done --")
+    assert "deepaug search" not in quiet  # verbose=0: no bar
+    renders = [part for part in re.split(r"[\r\n]", shown_run) if "deepaug search" in part]
     shown = [int(m.group(1)) for part in renders if (m := re.search(r"trial=(\d+)", part))]
-    assert [n for i, n in enumerate(shown) if i == 0 or shown[i - 1] != n] == [0, 1, 2, 3]  # one update each
-    assert "3/3" in renders[-1] and "best=" in renders[-1] and "baseline=" in renders[-1]
+    assert [n for i, n in enumerate(shown) if i == 0 or shown[i - 1] != n] == [2, 3, 4]  # one update per new trial
+    assert "4/4" in renders[-1] and "best=" in renders[-1] and "baseline=" in renders[-1]
     assert "INFO" not in run.stderr and run.stdout == ""  # no log lines beside the bar: nothing twice
-
-    quiet = subprocess.run([sys.executable, "-c", script, "4", "quiet"], env=env, capture_output=True, text=True,
-                           timeout=300)
-    assert quiet.returncode == 0, quiet.stderr[-2000:]
-    assert "deepaug search" not in quiet.stderr and quiet.stdout == ""
-
-
-def test_tensorboard_holds_one_run_per_trial_with_its_policy_as_hparams(tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    da = DeepAugment(X, Y, tiny_config(tmp_path))  # tensorboard: on by default
-    da.optimize(2, verbose=0)
-    logs = Path(da.experiment_dir) / "tensorboard"
-    assert sorted(p.name for p in logs.iterdir()) == ["trial_0000", "trial_0001", "trial_0002"]
-    records = {r.number: r for r in da._records}
-    for number in range(3):
-        acc = EventAccumulator(str(logs / f"trial_{number:04d}"))
-        acc.Reload()
-        content = acc.PluginTagToContent("hparams")
-        start = next(plugin_data_pb2.HParamsPluginData.FromString(v).session_start_info for v in content.values()
-                     if plugin_data_pb2.HParamsPluginData.FromString(v).HasField("session_start_info"))
-        hparams = {k: v.string_value or v.number_value for k, v in start.hparams.items()}
-        assert hparams["trial"] == number
-        policy = records[number].policy_object()
-        assert hparams["policy"] == ("none" if policy is None else str(policy)[:500])
-        [reward] = acc.Scalars("reward")
-        assert reward.value == pytest.approx(records[number].reward)
-        curve = acc.Scalars("val_accuracy/seed_" + str(records[number].histories[0]["seed"])) \
-            if "seed" in records[number].histories[0] else acc.Scalars("val_accuracy/sample_0")
-        assert [e.step for e in curve] == [1] and curve[0].value == pytest.approx(
-            records[number].histories[0]["val_accuracy"][0])
 
 
 def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path):
