@@ -23,7 +23,7 @@ def test_run_keeps_the_whole_experiment_and_its_augmented_dataset_on_s3(tmp_path
     np.savez(tmp_path / "toy.npz", images=x, labels=y)
     config = tiny_config(tmp_path, reports_dir=f"s3://{s3_bucket}/deepaug", tensorboard=False)
     config.pop("experiment_name")
-    config.update({"dataset": str(tmp_path / "toy.npz"), "iterations": 2, "augment": {"variants": 1, "shard_size": 64}})
+    config.update({"dataset": str(tmp_path / "toy.npz"), "iterations": 1, "augment": {"variants": 1, "shard_size": 64}})
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     assert cli.main(["run", "--config", str(tmp_path / "run.yaml")]) == 0
     store = open_storage(f"s3://{s3_bucket}/deepaug/experiments/run")
@@ -31,7 +31,7 @@ def test_run_keeps_the_whole_experiment_and_its_augmented_dataset_on_s3(tmp_path
     assert record["complete"] is True and record["output"].startswith(f"s3://{s3_bucket}/deepaug/experiments/run/"
                                                                       "augmented/")
     keys = set(store.list())
-    assert {"trials/0000/record.json", "trials/0002/record.json", "best_policy.json", "report/summary.md"} <= keys
+    assert {"trials/0000/record.json", "trials/0001/record.json", "best_policy.json", "report/summary.md"} <= keys
     outputs = [k for k in keys if k.startswith("augmented/") and k.endswith(".png")]
     assert len(outputs) == record["totals"]["outputs"] == 400
     assert f"augment record: s3://{s3_bucket}/deepaug/experiments/run/augment.json" in capsys.readouterr().out

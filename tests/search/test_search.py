@@ -184,7 +184,7 @@ def test_random_search_works_and_a_seed_makes_a_run_reproducible(tmp_path):
     runs = {}
     for name, seed in (("a", 4), ("b", 4), ("c", 5)):
         da = DeepAugment(X, Y, tiny_config(tmp_path, method="random", seed=seed, experiment_name=name))
-        da.optimize(2)
+        da.optimize(1)  # the random controller's proposals do not depend on rewards: one trial shows it
         runs[name] = [r["policy"] for _, r in sorted(read_records(da.experiment_dir).items())]
     assert runs["a"] == runs["b"]
     assert runs["a"][1:] != runs["c"][1:]
