@@ -48,7 +48,7 @@ def evaluated(tmp_path_factory):
     parser = argparse.ArgumentParser()
     cli_evaluate.add_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate", "--policy", str(search.experiment_dir / "best_policy.json"),
-                              "--dataset", str(data), "--epochs", "3", "--seeds", "2", "--train-size", "120",
+                              "--dataset", str(data), "--epochs", "2", "--seeds", "2", "--train-size", "120",
                               "--batch-size", "32", "--reports-dir", str(tmp / "reports")])
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
@@ -98,7 +98,7 @@ def test_a_method_and_seed_trains_the_same_model_again(evaluated):
     args, _, _, tmp, _ = evaluated
     pool, test, _ = ev.load_split(args.dataset)
     train = ev.split_train_val(pool, 120, seed=0)[0]
-    config = training.TrainingConfig(child_epochs=3, child_batch_size=32)
+    config = training.TrainingConfig(child_epochs=2, child_batch_size=32)  # as the fixture's --epochs
     again = ev.compare(train, test, [ev.Method("TrivialAugment", TrivialAugment())], config, seeds=1)
     first = next(r for r in read_csv(tmp / "reports" / "evaluations" / "toy-tiny" / "runs.csv")
                  if r["method"] == "TrivialAugment" and r["seed"] == "0")
