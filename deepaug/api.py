@@ -29,7 +29,7 @@ from deepaug.policy.core import Policy
 from deepaug.reports.report import make_report
 from deepaug.search.callbacks import ProgressBar, TensorBoardLogger, logging_prints_progress
 from deepaug.search.config import SearchConfig
-from deepaug.search.experiment import NOTEBOOK, Experiment, experiment_folder
+from deepaug.search.experiment import Experiment, experiment_folder
 from deepaug.search.loop import Search, best_policy
 from deepaug.search.notebook import top_policies
 from deepaug.search.study import DistributionSearch
@@ -248,14 +248,9 @@ class DeepAugment:
         """The CSV notebook (one row per epoch per training) as a DataFrame."""
         import pandas as pd
 
-        experiment = self._search.experiment
-        path = experiment.notebook_path
-        if experiment.notebook_file is not None:
-            text = experiment.notebook_file.read_text(encoding="utf-8") if experiment.notebook_file.is_file() else None
-        else:
-            text = experiment.read_text(NOTEBOOK)
+        text = self._search.experiment.read_notebook()
         if text is None:
-            raise InputError(f"no notebook yet at {path}: run optimize() first")
+            raise InputError(f"no notebook yet at {self._search.experiment.notebook_path}: run optimize() first")
         return pd.read_csv(io.StringIO(text))
 
     def _require_best(self) -> Policy:

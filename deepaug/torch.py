@@ -45,7 +45,7 @@ import numpy as np
 from deepaug.errors import ImageError, InputError
 from deepaug.extras import require
 from deepaug.images import CHANNELS
-from deepaug.policy.builtin import PolicyLike, as_policy
+from deepaug.policy.builtin import PolicyLike, as_policy, check_seed
 from deepaug.policy.core import Policy, augment_nhwc
 
 torch = require("torch", "deepaug.torch")  # the torch extra: pip install 'deepaug[torch]'
@@ -79,21 +79,19 @@ class PolicyTransform:
         self.policy: Policy = as_policy(policy, "PolicyTransform")
         if seed is None:
             seed = torch.initial_seed()
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InputError(f"PolicyTransform: seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = check_seed(seed, "PolicyTransform")
         self._lock = threading.Lock()
         self._stream: int | None = None
         self._calls = 0
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for DataLoader workers started with spawn
-        return {"policy": self.policy.to_dict(), "seed": self.seed, "stream": self._stream, "calls": self._calls}
+        state = dict(self.__dict__)
+        del state["_lock"]  # the one thing that does not pickle
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.policy = Policy.from_dict(state["policy"])
-        self.seed = state["seed"]
+        self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._stream, self._calls = state["stream"], state["calls"]
 
     def _next_seed(self) -> list[int]:
         info = torch.utils.data.get_worker_info()

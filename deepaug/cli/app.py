@@ -20,7 +20,7 @@ from deepaug.cli.evaluate import add_parser as add_evaluate_parser
 from deepaug.cli.options import add_set_argument, sets
 from deepaug.errors import InputError, RetryableError, RunError, SearchError
 from deepaug.extras import explain as explain_missing
-from deepaug.kubernetes.executor import trial_prefix
+from deepaug.kubernetes.executor import trial_spec_key
 from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
 from deepaug.kubernetes.trial_worker import run_trial_spec
 from deepaug.policy import builtin
@@ -154,7 +154,7 @@ def _cmd_k8s_render(args: argparse.Namespace) -> int:
     _, config = load_config_file(args.search_config, sets(args.sets), experiment_name=args.experiment_name)
     settings = require(config.kubernetes)
     name = config.experiment_name or "deepaug"
-    spec_uri = open_storage(settings.storage).uri(f"{trial_prefix(name, args.trial)}/spec.json")
+    spec_uri = open_storage(settings.storage).uri(trial_spec_key(name, args.trial))
     docs = [] if args.search_rbac_only else [render_job(settings, name, args.trial, spec_uri)]
     if not args.search_job_only:
         docs += render_rbac(settings)

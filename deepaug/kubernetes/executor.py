@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import STALE_SECONDS, claim, owner_text, release
-from deepaug.execution.records import encode, trial_folder
+from deepaug.execution.records import encode, record_key, spec_key
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.kubernetes.manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
@@ -51,9 +51,14 @@ def experiment_prefix(experiment: str) -> str:
     return f"experiments/{experiment}"
 
 
-def trial_prefix(experiment: str, number: int) -> str:
-    """Where trial `number`'s spec.json and record.json live in the shared storage."""
-    return f"{experiment_prefix(experiment)}/{trial_folder(number)}"
+def trial_record_key(experiment: str, number: int) -> str:
+    """Where trial `number`'s record lives in the shared storage."""
+    return f"{experiment_prefix(experiment)}/{record_key(number)}"
+
+
+def trial_spec_key(experiment: str, number: int) -> str:
+    """Where trial `number`'s spec (what its pod reads) lives in the shared storage."""
+    return f"{experiment_prefix(experiment)}/{spec_key(number)}"
 
 
 @dataclass
@@ -119,7 +124,7 @@ class KubernetesExecutor:
         """Report `record` as the trial's end; `decided`: the controller failed it (no pod wrote it), so
         it is stored here too, in case the experiment folder is this storage and leaves records to it."""
         if decided:
-            self.storage.write(f"{trial_prefix(self.experiment, trial.spec.number)}/record.json", encode(record))
+            self.storage.write(trial_record_key(self.experiment, trial.spec.number), encode(record))
         for k in range(trial.reported + 1, len(record.histories) + 1):  # trainings not reported yet
             self._emit(replace(trial.latest, histories=record.histories[:k]))
         self._emit(record)
@@ -127,8 +132,7 @@ class KubernetesExecutor:
         self._active.pop(trial.spec.number, None)
 
     def _launch(self, spec: TrialSpec, resume_from: TrialRecord | None, previous: _Trial | None = None) -> None:
-        prefix = trial_prefix(self.experiment, spec.number)
-        record_key = f"{prefix}/record.json"
+        record_at, spec_at = trial_record_key(self.experiment, spec.number), trial_spec_key(self.experiment, spec.number)
         attempt = 0 if previous is None else previous.attempt + 1
         try:
             if self._context_uri is None:
@@ -143,19 +147,18 @@ class KubernetesExecutor:
         if previous is not None:
             record = previous.latest
         else:
-            stored = stored_record(self.storage, record_key, spec) if resume_from is not None else None
+            stored = stored_record(self.storage, record_at, spec) if resume_from is not None else None
             if stored is not None and len(stored.histories) >= len(resume_from.histories):
                 record = stored  # the pod got further than the experiment folder knows
             else:
                 record = resume_from or TrialRecord.running(spec, self.context.config.model_name)
-                write_json(self.storage, record_key, record.to_dict())
-        spec_uri = self.storage.uri(f"{prefix}/spec.json")
+                self.storage.write(record_at, encode(record))
+        spec_uri = self.storage.uri(spec_at)
         trial = _Trial(spec, "", attempt, record, len(record.histories) if previous is None else previous.reported)
         if record.finished:  # finished while no controller was watching
             self._finish(trial, record)
             return
-        write_json(self.storage, f"{prefix}/spec.json",
-                   spec_document(spec, self._context_uri, self.storage.uri(record_key)))
+        write_json(self.storage, spec_at, spec_document(spec, self._context_uri, self.storage.uri(record_at)))
         digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
         job = render_job(self.settings, self.experiment, spec.number, spec_uri, attempt, self._template, digest)
         self.jobs.create(job)
@@ -175,8 +178,7 @@ class KubernetesExecutor:
             job = jobs.get(trial.job)
             trial.missing = 0 if job is not None else trial.missing + 1
             state, reason = ("running", "") if job is None else job_state(job)
-            key = f"{trial_prefix(self.experiment, trial.spec.number)}/record.json"
-            record = stored_record(self.storage, key, trial.spec)  # read after the status: a done Job's is final
+            record = stored_record(self.storage, trial_record_key(self.experiment, trial.spec.number), trial.spec)  # read after the status: a done Job's is final
             if record is not None and record.finished:
                 self._finish(trial, record)
                 if record.state is TrialState.COMPLETE:

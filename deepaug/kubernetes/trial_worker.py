@@ -33,6 +33,7 @@ import numpy as np
 from deepaug._version import __version__
 from deepaug.datasets import Dataset
 from deepaug.errors import InputError
+from deepaug.execution.records import encode, read_record
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
 from deepaug.storage.backends import Storage, join, locate, open_storage, read_json, write_json
 from deepaug.training.train import TrainingConfig
@@ -159,7 +160,7 @@ def read_context(uri: str, scratch: str | Path) -> TrialContext:
 def stored_record(storage: Storage, key: str, spec: TrialSpec) -> TrialRecord | None:
     """The record at `key` if it is one of `spec` (same number, seed, kind and policy), else None."""
     try:
-        record = TrialRecord.from_dict(read_json(storage, key), storage.uri(key))
+        record = read_record(storage, key)
     except FileNotFoundError:
         return None
     except InputError as exc:
@@ -182,7 +183,7 @@ def run_trial_spec(spec_uri: str) -> int:
         return EXIT_COMPLETE if previous.state is TrialState.COMPLETE else EXIT_TRIAL_FAILED
 
     def save(record: TrialRecord) -> None:
-        write_json(storage, key, record.to_dict())
+        storage.write(key, encode(record))
 
     with tempfile.TemporaryDirectory(prefix="deepaug-trial-") as scratch:
         try:

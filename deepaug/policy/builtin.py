@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from deepaug.errors import InputError, PolicyError
 from deepaug.policy.core import Policy
 from deepaug.policy.timm import is_timm
@@ -58,3 +60,11 @@ def as_policy(policy: PolicyLike, who: str) -> Policy:
         return resolve(policy)
     raise InputError(f"{who}: policy must be a deepaug Policy, a policy dict, a policy file path or "
                      f"a built-in policy name, got {type(policy).__name__}")
+
+
+def check_seed(seed: Any, who: str) -> int:
+    """`seed` as an int if it is a non-negative integer, else InputError naming `who` (None is the
+    caller's to replace first: each adapter has its own default)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"{who}: seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)

@@ -67,20 +67,13 @@ PolicyLike = builtin.PolicyLike
 
 # ---------------------------------------------------------------- arguments
 
-def _as_policy(policy: PolicyLike, who: str) -> Policy:
-    """A Policy from a Policy, a policy dict, or a policy file path / built-in name."""
-    return builtin.as_policy(policy, who)
-
-
 def _as_seed(seed: Any, who: str) -> int:
     """A non-negative int seed; None draws one from fresh entropy (logged, so it can be reused)."""
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
         logger.info("%s drew seed %d; pass seed=%d to reproduce its augmentations", who, seed, seed)
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"{who}: seed must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
+    return builtin.check_seed(seed, who)
 
 
 def _as_value_range(value_range: Sequence[float], who: str) -> tuple[float, float]:
@@ -247,7 +240,7 @@ class PolicyLayer(keras.layers.Layer):
         kwargs.setdefault("autocast", False)  # keep the input dtype (uint8 stays uint8)
         super().__init__(**kwargs)
         who = f"PolicyLayer {self.name!r}"
-        self._augmenter = _Augmenter(_as_policy(policy, who), _as_seed(seed, who),
+        self._augmenter = _Augmenter(builtin.as_policy(policy, who), _as_seed(seed, who),
                                      _as_value_range(value_range, who))
         self.supports_jit = False  # tf.numpy_function cannot be XLA-compiled
 
@@ -354,7 +347,7 @@ def policy_map_fn(policy: PolicyLike, seed: int | None = None,
     [(4, 32, 32, 3), (4, 32, 32, 3)]
     """
     who = "policy_map_fn"
-    augmenter = _Augmenter(_as_policy(policy, who), _as_seed(seed, who), _as_value_range(value_range, who))
+    augmenter = _Augmenter(builtin.as_policy(policy, who), _as_seed(seed, who), _as_value_range(value_range, who))
 
     @tf.autograph.experimental.do_not_convert
     def augment(*element: Any) -> Any:

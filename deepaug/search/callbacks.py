@@ -335,7 +335,7 @@ class MLflowLogger(Callback):
                               nested=True) as run:
             if run_id is None:
                 self._runs[record.number] = run.info.run_id
-                mlflow.log_params({k: v for k, v in hparams_of(record).items()})
+                mlflow.log_params(hparams_of(record))
             step = int(event.epochs or 0)
             if event.reward is not None:
                 mlflow.log_metric("reward", event.reward, step=step)

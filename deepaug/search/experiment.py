@@ -71,8 +71,9 @@ def _identity(config_record: Mapping[str, Any], data: Mapping[str, Any]) -> dict
     return {"config": {k: v for k, v in config_record.items() if k not in RESUMABLE_KEYS}, "data": dict(data)}
 
 
-def _text(text: str) -> bytes:
-    return (text if text.endswith("\n") else text + "\n").encode("utf-8")
+def _lines(text: str) -> str:
+    """`text` ending with a newline, as every text file of the folder does."""
+    return text if text.endswith("\n") else text + "\n"
 
 
 class Experiment:
@@ -111,7 +112,7 @@ class Experiment:
         self.store.write(key, data)
 
     def write_text(self, key: str, text: str) -> None:
-        self.store.write(key, _text(text))
+        self.store.write(key, _lines(text).encode("utf-8"))
 
     def exists(self, key: str) -> bool:
         return self.store.exists(key)
@@ -250,6 +251,12 @@ class Experiment:
         else:
             self.write_text(NOTEBOOK, text)
 
+    def read_notebook(self) -> str | None:
+        """The notebook's text (wherever it is: notebook_path, or the folder), None before the first training."""
+        if self.notebook_file is None:
+            return self.read_text(NOTEBOOK)
+        return self.notebook_file.read_text(encoding="utf-8") if self.notebook_file.is_file() else None
+
     def append_notebook(self, record: TrialRecord, like: Policy | None = None) -> None:
         """Add the rows of `record`'s newest training (a local file is appended to; a remote
         one, which cannot be, is written again whole)."""
@@ -263,7 +270,7 @@ class Experiment:
         text = policy.to_json()
         self.write_text(BEST_POLICY, text)
         if self.policies_dir is not None:
-            atomic_write_text(self.policies_dir / f"{self.name}.json", text if text.endswith("\n") else text + "\n")
+            atomic_write_text(self.policies_dir / f"{self.name}.json", _lines(text))
 
     def write_results(self, records: list[TrialRecord]) -> "Any":
         """top_policies.csv, best_policy.json and its copy in policies_dir; returns the table."""
