@@ -3,7 +3,7 @@
 `evaluate(policies, dataset)` (CLI: `deepaug evaluate`) trains the same child model on the
 same training images with no augmentation, flip + crop, RandAugment, TrivialAugment,
 TrivialAugment + flip + crop (optionally a tuned RandAugment) and each given policy, `seeds`
-times each, through one training loop (`training.train_model`), then scores every model once
+times each, through one training loop (`training.train_and_score`), scoring every model once
 on the test images: last-epoch test accuracy. It writes summary.csv, runs.csv, summary.md and
 accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 
@@ -166,14 +166,13 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
         for method in methods:
             if (method.name, s) in finished:
                 continue
-            model, history = training.train_model(train, method.augmenter, config, s)
             t0 = time.perf_counter()
-            score = model.evaluate(training.eval_dataset(test.images, test.labels, config.child_batch_size),
-                                   verbose=0, return_dict=True)
-            runs.append({"method": method.name, "seed": s, "test_accuracy": float(score["accuracy"]),
-                         "test_loss": float(score["loss"]), "train_accuracy": history["accuracy"][-1],
+            score, history = training.train_and_score(train, test, method.augmenter, config, s)
+            runs.append({"method": method.name, "seed": s, "test_accuracy": score["accuracy"],
+                         "test_loss": score["loss"], "train_accuracy": history["accuracy"][-1],
                          "train_loss": history["loss"][-1], "train_seconds": history["seconds"],
-                         "test_seconds": time.perf_counter() - t0, "epochs": len(history["accuracy"])})
+                         "test_seconds": time.perf_counter() - t0 - history["seconds"],
+                         "epochs": len(history["accuracy"])})
             trained += 1
             left = (time.perf_counter() - start) / trained * (total - len(runs))
             logger.info("[%d/%d] %s, seed %d: test accuracy %.4f, trained in %.0f s (about %.0f min left)",

@@ -93,10 +93,8 @@ def _score(train: Dataset, val: Dataset, augmenter: RandAugment, config: "Traini
     """(last-epoch validation accuracy, seconds of training and scoring) of one training."""
 
     start = time.perf_counter()
-    model, _ = training.train_model(train, augmenter, config, seed)
-    score = model.evaluate(training.eval_dataset(val.images, val.labels, config.child_batch_size),
-                           verbose=0, return_dict=True)
-    return float(score["accuracy"]), time.perf_counter() - start
+    score, _ = training.train_and_score(train, val, augmenter, config, seed)
+    return score["accuracy"], time.perf_counter() - start
 
 
 def tune(train: Dataset, val: Dataset, points: Sequence[RandAugment], config: "TrainingConfig", seeds: int = 1,

@@ -133,8 +133,11 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
         elif done:
             log.info("no usable checkpoint at epoch %d for seed %d; training it again from scratch", done, seed)
     start = time.perf_counter()
-    model, fitted, epoch_seconds = trainer._fit(train, val, policy, config, seed, epochs, None, first_epoch=first,
-                                        restore=restore, val_epochs=validated_epochs(epochs, config.opt_last_n_epochs))
+    with trainer._trained(train, val, policy, config, seed, epochs, None, first_epoch=first, restore=restore,
+                          val_epochs=validated_epochs(epochs, config.opt_last_n_epochs)) as trained:
+        model, fitted, epoch_seconds = trained
+        if checkpoint is not None:
+            save_checkpoint(model, checkpoint, epochs)
     history: dict[str, Any] = {k: list(before.get(k, ())) if before else [] for k in
                                ("accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds")}
     for key in ("accuracy", "loss", "val_accuracy", "val_loss"):
@@ -143,8 +146,6 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
     history["seconds"] = float((before or {}).get("seconds", 0.0)) + time.perf_counter() - start
     history["images_per_second"] = float(len(train) * (epochs - first) / max(1e-9, sum(epoch_seconds)))
     history["reward"] = late_reward(history, epochs, config.opt_last_n_epochs)
-    if checkpoint is not None:
-        save_checkpoint(model, checkpoint, epochs)
     log.info("child training seed %d: epochs %d-%d, late reward %.4f, %.1f s", seed, first + 1, epochs,
              history["reward"] or 0.0, time.perf_counter() - start)
     return history

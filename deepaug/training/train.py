@@ -22,9 +22,10 @@ import logging
 import math
 import os
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from deepaug.policy.core import Augmenter, Policy
 from deepaug.training.models import (
     build_child_model,
     check_model_input,
+    child_model,
     dataset_fingerprint,
     model_key,
     parse_model_name,
@@ -159,16 +161,41 @@ def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Traini
          epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
          restore: Callable[["keras.Model"], None] | None = None,
          val_epochs: Sequence[int] | None = None) -> tuple["keras.Model", Any, list[float]]:
-    """Build (or `restore` into) a child model and fit epochs first_epoch+1..epochs.
+    """`_trained` on a model of its own, which the caller keeps."""
+    with _trained(train, val, policy, config, seed, epochs, initial_weights, first_epoch, restore, val_epochs,
+                  keep=True) as out:
+        return out
 
-    Validation runs after every epoch, or, with `val_epochs` (1-based), only after those;
-    the other epochs get None as their val_accuracy / val_loss.
+
+@contextmanager
+def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
+             epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
+             restore: Callable[["keras.Model"], None] | None = None,
+             val_epochs: Sequence[int] | None = None,
+             keep: bool = False) -> Iterator[tuple["keras.Model", Any, list[float]]]:
+    """Build (or `restore` into) a child model and fit epochs first_epoch+1..epochs; yields
+    (model, keras History, seconds per epoch).
+
+    The model is lent for the `with` block (`models.child_model`: a compiled copy reused
+    across trainings) unless `keep`, when it is built for the caller alone. Validation runs
+    after every epoch, or, with `val_epochs` (1-based), only after those; the other epochs
+    get None as their val_accuracy / val_loss.
     """
+    seed_everything(seed, config.deterministic)
+    lend = nullcontext(build_child_model(config.model, train.image_shape, train.num_classes, seed,
+                                         config.learning_rate, weights=initial_weights)) if keep else \
+        child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
+                    weights=initial_weights)
+    with lend as model:
+        yield _fit_model(model, train, val, policy, config, seed, epochs, first_epoch, restore, val_epochs)
+
+
+def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy: PolicyLike,
+               config: TrainingConfig, seed: int, epochs: int, first_epoch: int,
+               restore: Callable[["keras.Model"], None] | None,
+               val_epochs: Sequence[int] | None) -> tuple["keras.Model", Any, list[float]]:
     import keras
 
-    seed_everything(seed, config.deterministic)
-    model = build_child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
-                              weights=initial_weights)
     if restore is not None:
         restore(model)
     ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs, first_epoch)
@@ -210,7 +237,8 @@ def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: Traini
     seed = check_seed(seed)
     _check_pair(train, val)
     start = time.perf_counter()
-    _, fitted, epoch_seconds = _fit(train, val, policy, config, seed, config.child_epochs, initial_weights)
+    with _trained(train, val, policy, config, seed, config.child_epochs, initial_weights) as (_, fitted, epoch_seconds):
+        pass
     seconds = time.perf_counter() - start
     history: dict[str, Any] = {k: [float(v) for v in fitted.history[k]] for k in HISTORY_KEYS}
     history["epoch_seconds"] = [float(s) for s in epoch_seconds]
@@ -233,10 +261,30 @@ def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
     _check_pair(train, None, need_val=False)
     start = time.perf_counter()
     model, fitted, epoch_seconds = _fit(train, None, policy, config, seed, config.child_epochs, None)
+    return model, _final_history(fitted, epoch_seconds, start)
+
+
+def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: TrainingConfig,
+                    seed: int) -> tuple[dict[str, float], dict[str, Any]]:
+    """`train_model`, then the model's ``loss`` and ``accuracy`` on `test`; returns (those
+    scores, the training's history). The model is a lent one (`models.child_model`), so
+    trainings in a loop do not trace their steps again."""
+    seed = check_seed(seed)
+    policy = _coerce_policy(policy)
+    _check_pair(train, None, need_val=False)
+    start = time.perf_counter()
+    with _trained(train, None, policy, config, seed, config.child_epochs, None) as (model, fitted, epoch_seconds):
+        history = _final_history(fitted, epoch_seconds, start)
+        scores = model.evaluate(eval_dataset(test.images, test.labels, config.child_batch_size), verbose=0,
+                                return_dict=True)
+    return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}, history
+
+
+def _final_history(fitted: Any, epoch_seconds: Sequence[float], start: float) -> dict[str, Any]:
     history: dict[str, Any] = {k: [float(v) for v in fitted.history[k]] for k in ("accuracy", "loss")}
     history["epoch_seconds"] = [float(s) for s in epoch_seconds]
     history["seconds"] = float(time.perf_counter() - start)
-    return model, history
+    return history
 
 
 def prepare_warm_start(train: Dataset, config: TrainingConfig, seed: int = WARM_START_SEED) -> Path | None:

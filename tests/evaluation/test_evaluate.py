@@ -134,7 +134,7 @@ def test_interval_and_verdicts():
 def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started although the input was bad")
-    monkeypatch.setattr(training, "_fit", refuse)
+    monkeypatch.setattr(training, "_trained", refuse)
 
 
 @pytest.mark.parametrize("change, error, match", [
@@ -268,13 +268,13 @@ def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path
                   out_dir=tmp_path / "out")
     first = ev.evaluate(seeds=1, **kwargs)
     trained = []
-    real = training.train_model
+    real = training.train_and_score
 
-    def counting(train, policy, config, seed):
+    def counting(train, test, policy, config, seed):
         trained.append(seed)
-        return real(train, policy, config, seed)
+        return real(train, test, policy, config, seed)
 
-    monkeypatch.setattr(training, "train_model", counting)
+    monkeypatch.setattr(training, "train_and_score", counting)
     second = ev.evaluate(seeds=2, **kwargs)  # one more seed: only its two trainings run
     assert trained == [1, 1]
     kept = {(r["method"], r["seed"]): r["test_accuracy"] for r in first.runs}

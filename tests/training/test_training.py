@@ -51,7 +51,7 @@ def no_training(monkeypatch):
     """Fail the test if anything starts a training."""
     def refuse(*args, **kwargs):
         raise AssertionError("training started although the input was bad")
-    monkeypatch.setattr(training, "_fit", refuse)
+    monkeypatch.setattr(training, "_trained", refuse)
 
 
 # ---------------------------------------------------------------- package hygiene
@@ -196,6 +196,29 @@ def test_same_seed_gives_identical_rewards_and_histories(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_reused_compiled_model_trains_exactly_as_a_freshly_built_one(tmp_path):
+    # trainings lend the process's compiled model of an architecture (no retracing); a training on
+    # it, after another training has changed its weights, Adam state and dropout seeds, must give
+    # the bytes a model built for it alone gives
+    images, labels = toy_data(160)
+    train, test = split_train_val(from_arrays(images, labels), 128, seed=0)
+    config = small_config(tmp_path)
+    fresh, fresh_history = training.train_model(train, ROTATE, config, seed=3)  # built for the caller
+    fresh_score = fresh.evaluate(training.eval_dataset(test.images, test.labels, 32), verbose=0, return_dict=True)
+    lent = []
+    for seed in (4, 3):
+        with training._trained(train, None, ROTATE, config, seed, 2, None) as (model, fitted, _):
+            lent.append(model)
+            weights, history = model.get_weights(), fitted.history
+    assert lent[0] is lent[1] and lent[0] is not fresh  # the second training reused the first one's model
+    assert history["loss"] == fresh_history["loss"] and history["accuracy"] == fresh_history["accuracy"]
+    assert all(np.array_equal(a, b) for a, b in zip(weights, fresh.get_weights()))
+    score, again = training.train_and_score(train, test, ROTATE, config, seed=3)
+    assert score == {"loss": fresh_score["loss"], "accuracy": fresh_score["accuracy"]}
+    assert again["loss"] == fresh_history["loss"]
+
+
+@pytest.mark.slow
 def test_trial_runs_opt_samples_trainings_with_distinct_seeds(tmp_path):
     images, labels = toy_data(160)
     train, val = split_train_val(from_arrays(images, labels), 128, seed=0)
@@ -264,8 +287,8 @@ def test_warm_start_trains_once_then_trials_reuse_the_file(tmp_path, monkeypatch
     images, labels = toy_data(160)
     config = small_config(tmp_path, child_epochs=1, child_first_train_epochs=1)
     fits = []
-    real_fit = training._fit
-    monkeypatch.setattr(training, "_fit", lambda *a, **k: fits.append(a[1] is None) or real_fit(*a, **k))
+    real = training._trained
+    monkeypatch.setattr(training, "_trained", lambda *a, **k: fits.append(a[1] is None) or real(*a, **k))
     first = evaluate_policy(images, labels, None, config, train_size=128)
     files = list((tmp_path / "child_models").glob("*.weights.npz"))
     assert len(files) == 1 and first.warm_start == str(files[0])
