@@ -138,7 +138,7 @@ class DeepAugment:
                                  "image array")
             self.data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
                                       square_crop=square_crop)
-            if image_size is None and str(images).strip().lower().replace("-", "_") in datasets.NAMED:
+            if image_size is None and datasets.named_key(images) is not None:
                 self.data = fit_to_model(self.data, self.config.model)
         else:
             if labels is None:

@@ -30,7 +30,7 @@ from deepaug.api import DeepAugment, augment
 from deepaug.augmentation.plan import make_plan
 from deepaug.augmentation.request import AugmentRequest, AugmentSection
 from deepaug.augmentation.workers import find_output
-from deepaug.datasets import NAMED
+from deepaug.datasets import NAMED, named_key
 from deepaug.errors import InputError, SearchError, problems
 from deepaug.kubernetes.augment_job import check_request, check_shape
 from deepaug.kubernetes.client import connect
@@ -68,8 +68,8 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
     if section.input is not None:
         return section.input
 
-    name = str(run.dataset).strip().lower().replace("-", "_")
-    if name not in NAMED:
+    name = named_key(run.dataset)
+    if name is None:
         return run.dataset  # a folder or an .npz: augment the originals
     if section.request.executor == "kubernetes":
         raise InputError(f"augment.input is needed with executor kubernetes: the pods cannot read {run.dataset!r} "

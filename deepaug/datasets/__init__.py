@@ -7,9 +7,17 @@ arrays, checked, as one in-memory `Dataset`; stratified subsets and train/valida
 """
 from __future__ import annotations
 
-from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, Dataset, from_arrays, pick_examples, split_train_val
+from deepaug.datasets.core import (
+    IMAGE_EXTENSIONS,
+    NAMED,
+    Dataset,
+    from_arrays,
+    named_key,
+    pick_examples,
+    split_train_val,
+)
 from deepaug.datasets.loading import at_least, load
 from deepaug.datasets.named import read_idx
 
-__all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "at_least", "from_arrays", "load", "pick_examples", "read_idx",
-           "split_train_val"]
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "at_least", "from_arrays", "load", "named_key", "pick_examples",
+           "read_idx", "split_train_val"]

@@ -24,6 +24,19 @@ SPLITS = ("train", "test")
 # Debian ships Fashion-MNIST (`apt-get install dataset-fashion-mnist`); it has no MNIST package.
 
 
+def named_key(name_or_path: object) -> str | None:
+    """The named dataset a string names (case, surrounding spaces and "-" for "_" ignored), else
+    None: a path, an array or an unknown name.
+
+    >>> named_key(" Fashion-MNIST"), named_key("data/fashion_mnist.npz")
+    ('fashion_mnist', None)
+    """
+    if not isinstance(name_or_path, str):
+        return None
+    key = name_or_path.strip().lower().replace("-", "_")
+    return key if key in NAMED else None
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Images (uint8, (N, H, W, C), C in {1, 3}) with int64 labels in 0..K-1.

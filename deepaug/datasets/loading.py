@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, SPLITS, Dataset, from_arrays
+from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, SPLITS, Dataset, from_arrays, named_key
 from deepaug.datasets.named import KERAS_SUBDIRS, load_named
 from deepaug.errors import InputError
 from deepaug.images import check_size, crop_resize_to, read_image_file
@@ -35,8 +35,8 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     size = check_size(image_size)
     if split not in SPLITS:
         raise InputError(f"split must be 'train' or 'test', got {split!r}")
-    key = str(name_or_path).strip().lower().replace("-", "_")
-    if isinstance(name_or_path, str) and key in NAMED:
+    key = named_key(name_or_path)
+    if key is not None:
         if data_dir is not None and key not in KERAS_SUBDIRS:
             raise InputError(f"data_dir is only used for 'mnist' and 'fashion_mnist', not {key!r}; drop it")
         ds = _crop_resize_all(load_named(key, data_dir, split), size, square_crop)

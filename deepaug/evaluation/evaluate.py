@@ -132,7 +132,7 @@ def load_split(dataset: str | os.PathLike[str], data_dir: str | os.PathLike[str]
                image_size: int | tuple[int, int] | None = None) -> tuple[Dataset, Dataset, str]:
     """(training pool, test images, where the test images come from), both resized to `image_size` when
     given; see the module docstring."""
-    if isinstance(dataset, str) and dataset.strip().lower().replace("-", "_") in datasets.NAMED:
+    if datasets.named_key(dataset) is not None:
         return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
                 datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
     data = datasets.load(dataset, data_dir, image_size=image_size)
@@ -365,7 +365,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
         raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
     size = check_size(image_size)
     pool, test, test_source = load_split(dataset, data_dir, size)
-    if size is None and isinstance(dataset, str) and dataset.strip().lower().replace("-", "_") in datasets.NAMED:
+    if size is None and datasets.named_key(dataset) is not None:
         fitted = fit_to_model(pool, model)
         if fitted is not pool:
             pool, test, size = fitted, fit_to_model(test, model), fitted.image_shape[:2]

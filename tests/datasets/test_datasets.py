@@ -180,6 +180,15 @@ def test_cifar10_through_keras(monkeypatch):
         load("cifar10", split="test")
 
 
+def test_a_named_dataset_is_recognised_however_it_is_written_and_only_as_a_string():
+    assert [datasets.named_key(x) for x in (" Fashion-MNIST ", "DIGITS", "cifar10")] == \
+        ["fashion_mnist", "digits", "cifar10"]
+    assert datasets.named_key("fashion.npz") is None and datasets.named_key("imagenet") is None
+    assert datasets.named_key(Path("digits")) is None  # a path is a file or folder, even one called digits
+    assert datasets.named_key(np.zeros((2, 8, 8))) is None
+    assert len(load("Digits")) == len(load("digits"))
+
+
 def test_unknown_name_lists_choices():
     with pytest.raises(InputError, match="fashion_mnist.*cifar10.*digits"):
         load("imagenet")
