@@ -187,12 +187,13 @@ def _accuracies(runs: Sequence[dict[str, Any]], name: str) -> dict[int, float]:
 
 
 def summarize(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[dict[str, Any]]:
-    """One row per method: test accuracy (%) mean, std, 95% interval, training and search seconds."""
+    """One row per method: test accuracy (%) mean, std, 95% interval (within 0 .. 100), training and
+    search seconds."""
     rows = []
     for m in methods:
         acc = np.array(list(_accuracies(runs, m.name).values()))
         secs = [r["train_seconds"] for r in runs if r["method"] == m.name]
-        low, high = t_interval(acc)
+        low, high = (float(v) for v in np.clip(t_interval(acc), 0.0, 100.0))  # an accuracy is a percentage
         rows.append({"method": m.name, "kind": m.kind, "seeds": len(acc),
                      "mean_accuracy": float(acc.mean()) if len(acc) else math.nan,
                      "std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan, "ci95_low": low, "ci95_high": high,

@@ -117,6 +117,16 @@ def test_a_file_dataset_holds_out_a_fixed_stratified_test_set(evaluated):
     assert not any(im.tobytes() in rows for im in test.images)
 
 
+def test_a_method_s_interval_stays_within_0_and_100_percent():
+    methods = [ev.Method("near 100", None), ev.Method("one seed", None)]
+    runs = [{"method": "near 100", "seed": s, "test_accuracy": a, "train_seconds": 1.0}
+            for s, a in enumerate([1.0, 0.98])] + [{"method": "one seed", "seed": 0, "test_accuracy": 0.5,
+                                                    "train_seconds": 1.0}]
+    near, single = ev.summarize(runs, methods)
+    assert near["ci95_high"] == 100.0 and 0.0 <= near["ci95_low"] < near["mean_accuracy"] == 99.0
+    assert math.isnan(single["ci95_low"]) and math.isnan(single["ci95_high"])
+
+
 def test_interval_and_verdicts():
     low, high = ev.t_interval([1.0, 2.0, 3.0])
     assert math.isclose(low, 2 - 4.302652729911275 / math.sqrt(3)) and math.isclose(high, 4 - low)
