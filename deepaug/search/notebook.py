@@ -170,7 +170,8 @@ def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFram
 
     Columns: trial, reward, reward_std, expected_accuracy_increase(%) (reward minus the
     no-augmentation baseline's, times 100; empty without a baseline), the readable
-    policy columns and the policy JSON.
+    policy columns, the policy JSON, and trial_no and mean_late_val_acc: trial and reward
+    again under DeepAugment 1.x's names, so its users' code reads the table unchanged.
     """
     import pandas as pd
 
@@ -179,7 +180,8 @@ def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFram
     for record in ranked(records)[:n]:
         rows.append({"trial": record.number, "reward": record.reward, "reward_std": record.reward_std,
                      "expected_accuracy_increase(%)": None if base is None else 100.0 * (record.reward - base),
-                     **policy_columns(record.policy_object()), "policy": policy_json(record.policy)})
+                     **policy_columns(record.policy_object()), "policy": policy_json(record.policy),
+                     "trial_no": record.number, "mean_late_val_acc": record.reward})
     columns = ["trial", "reward", "reward_std", "expected_accuracy_increase(%)"]
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns + ["policy"])
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns + ["policy", "trial_no", "mean_late_val_acc"])
     return frame.reset_index(drop=True)
