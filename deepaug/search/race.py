@@ -3,6 +3,15 @@
 A finalist wins only if the lower bound of its paired gain over the best control is above
 zero; otherwise the answer is that control (deepaug never hands over a policy that did not
 beat the free baselines on the race's seeds).
+
+The interval accounts for two kinds of luck. Over seeds: a t interval of the per-seed paired
+differences. Over validation images: every seed is scored on the same images, so a gain
+that comes from a few lucky images repeats on every seed and the seed interval cannot see
+it; when the trainings kept which images they got right, the per-image paired differences
+(averaged over seeds and late epochs) give a normal interval of their mean, and the gain's
+interval is the wider of the two. With 637 validation images a gain of half a point is
+about three images, well inside that interval; with 10,000 it needs to be about 0.5
+points to clear it, as it would have to on a test set of that size.
 """
 from __future__ import annotations
 
@@ -15,33 +24,59 @@ import numpy as np
 from deepaug.errors import SearchError
 from deepaug.execution.trials import TrialRecord
 from deepaug.stats import t_interval
-from deepaug.training.rungs import late_reward
+from deepaug.training.rungs import late_correct, late_reward
 
 TRIVIAL, RANDAUGMENT = 1, 2  # trial numbers of the controls
 CONTROL_NAMES = {TRIVIAL: "TrivialAugment", RANDAUGMENT: "RandAugment"}
 
 
+Images = Mapping[int, np.ndarray]  # seed -> per validation image, the fraction of late epochs it was right
+
+
 @dataclass(frozen=True)
 class Gain:
-    """A paired gain in accuracy points (mean and 95% interval over the common seeds)."""
+    """A paired gain in accuracy points: the mean over the common seeds and a 95% interval over
+    seeds and, when `images` > 0, over that many validation images (module docstring)."""
 
     mean: float
     low: float
     high: float
     seeds: int
+    images: int = 0
 
     @classmethod
-    def of(cls, mine: Mapping[int, float], theirs: Mapping[int, float]) -> "Gain | None":
+    def of(cls, mine: Mapping[int, float], theirs: Mapping[int, float], mine_images: Images | None = None,
+           their_images: Images | None = None) -> "Gain | None":
         common = sorted(set(mine) & set(theirs))
         if not common:
             return None
         diffs = [100.0 * (mine[s] - theirs[s]) for s in common]
         low, high = t_interval(diffs)
-        return cls(float(np.mean(diffs)), low, high, len(common))
+        per_image = _image_differences(common, mine_images, their_images)
+        if per_image is None or math.isnan(low):
+            return cls(float(np.mean(diffs)), low, high, len(common))
+        half = IMAGE_Z * float(per_image.std(ddof=1)) / math.sqrt(per_image.size)
+        centre = float(per_image.mean())
+        return cls(float(np.mean(diffs)), min(low, centre - half), max(high, centre + half), len(common),
+                   int(per_image.size))
 
     def __str__(self) -> str:
+        over = f"{self.seeds} seeds" + (f", {self.images} validation images" if self.images else "")
         span = "no interval" if math.isnan(self.low) else f"95% interval {self.low:+.2f} .. {self.high:+.2f}"
-        return f"{self.mean:+.2f} points ({span}, {self.seeds} seeds)"
+        return f"{self.mean:+.2f} points ({span}, {over})"
+
+
+IMAGE_Z = 1.959963984540054  # the normal distribution's 97.5% point
+
+
+def _image_differences(seeds: list[int], mine: Images | None, theirs: Images | None) -> np.ndarray | None:
+    """Per validation image, 100 x (mine - theirs) averaged over `seeds`; None unless both sides
+    have per-image results of the same images on every seed."""
+    if not mine or not theirs or any(s not in mine or s not in theirs for s in seeds):
+        return None
+    if len({mine[s].shape for s in seeds} | {theirs[s].shape for s in seeds}) != 1 or mine[seeds[0]].size < 2:
+        return None
+    return 100.0 * np.mean([mine[s] - theirs[s] for s in seeds], axis=0)
 
 
 @dataclass
@@ -59,13 +94,15 @@ class Verdict:
                 "message": self.message,
                 "gains": {str(f): {CONTROL_NAMES.get(c, str(c)): None if g is None else
                                    {"mean": g.mean, "ci95_low": None if math.isnan(g.low) else g.low,
-                                    "ci95_high": None if math.isnan(g.high) else g.high, "seeds": g.seeds}
+                                    "ci95_high": None if math.isnan(g.high) else g.high, "seeds": g.seeds,
+                                    "images": g.images}
                                    for c, g in per.items()} for f, per in self.gains.items()}}
 
 
 def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping[int, Mapping[int, float]],
-                 names: Mapping[int, str] | None = None) -> Verdict:
-    """Decide the race from per-seed rewards: trial -> {seed: reward}.
+                 names: Mapping[int, str] | None = None, images: Mapping[int, Images] | None = None) -> Verdict:
+    """Decide the race from per-seed rewards: trial -> {seed: reward}, and, where the trainings
+    kept them, per-image results: trial -> {seed: per-image fraction right}.
 
     The best control is the one with the highest mean reward; the winner is the finalist
     with the highest mean paired gain over it among those whose interval's lower bound is
@@ -74,8 +111,10 @@ def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping
     if not controls:
         raise SearchError("the race has no control to compare with")
     names = dict(CONTROL_NAMES, **(names or {}))
+    images = images or {}
     best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
-    gains = {f: {c: Gain.of(rewards, controls[c]) for c in controls} for f, rewards in finalists.items()}
+    gains = {f: {c: Gain.of(rewards, controls[c], images.get(f), images.get(c)) for c in controls}
+             for f, rewards in finalists.items()}
     winners = [(g[best_control].mean, -f) for f, g in gains.items()
                if g[best_control] is not None and not math.isnan(g[best_control].low) and g[best_control].low > 0]
     control_name = names.get(best_control, f"trial {best_control}")
@@ -102,6 +141,21 @@ def gain_text(row: Mapping[str, Any], tag: str) -> str:
     if mean is None or not math.isfinite(mean):
         return "-"
     return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+
+def images_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int,
+                   n: int) -> dict[int, np.ndarray] | None:
+    """{seed: per-image fraction right over the late epochs at `epochs`} when every seed kept
+    per-image results of `n` validation images, else None."""
+    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
+    out = {}
+    for seed in seeds:
+        history = by_seed.get(int(seed))
+        right = None if history is None else late_correct(history, epochs, last_n, n)
+        if right is None:
+            return None
+        out[int(seed)] = right
+    return out
 
 
 def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:

@@ -46,7 +46,16 @@ from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.executor import make_executor
 from deepaug.search.experiment import TOP_POLICIES, VERDICT, Experiment, experiment_folder
 from deepaug.search.loop import check_iterations, data_identity, write_samples
-from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, Gain, Verdict, race_verdict, rewards_by_seed
+from deepaug.search.race import (
+    CONTROL_NAMES,
+    RANDAUGMENT,
+    TRIVIAL,
+    Gain,
+    Verdict,
+    images_by_seed,
+    race_verdict,
+    rewards_by_seed,
+)
 from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, user_validation
 from deepaug.storage.atomic import remove_stale_temps
 from deepaug.training.models import check_model_input
@@ -126,6 +135,11 @@ class DistributionSearch:
             return None
         return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs)
 
+    def _images(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, np.ndarray] | None:
+        if record is None or not getattr(self, "_val_size", 0):
+            return None
+        return images_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs, self._val_size)
+
     def _screen_reward(self, record: TrialRecord) -> float | None:
         rewards = self._rewards(record, self.schedule[0], self.search_seeds)
         return None if rewards is None else float(np.mean(list(rewards.values())))
@@ -172,6 +186,7 @@ class DistributionSearch:
         records = {r.number: r for r in exp.records()}
         exp.rebuild_notebook(list(records.values()))
         train, val = self._split(run_seed)
+        self._val_size = len(val)
         write_samples(exp, train)
         checkpoints = Path(self.config.child_models_dir) / "checkpoints" / exp.name
         remove_stale_temps(checkpoints)  # the lock is ours: temp files there are from a killed run
@@ -374,7 +389,8 @@ class DistributionSearch:
         epochs, seeds = self.schedule[-1], self.race_seeds
         controls = {n: r for n in (TRIVIAL, RANDAUGMENT) if (r := self._rewards(records.get(n), epochs, seeds))}
         raced = {n: r for n in finalists if (r := self._rewards(records.get(n), epochs, seeds))}
-        return race_verdict(raced, controls)
+        images = {n: i for n in [*controls, *raced] if (i := self._images(records.get(n), epochs, seeds))}
+        return race_verdict(raced, controls, images=images)
 
     def best_policy(self) -> Policy | None:
         if self.verdict is None:
@@ -389,6 +405,7 @@ class DistributionSearch:
         by_number = {r.number: r for r in records}
         epochs, seeds = self.schedule[-1], self.race_seeds
         controls = {n: self._rewards(by_number.get(n), epochs, seeds) for n in (TRIVIAL, RANDAUGMENT)}
+        control_images = {n: self._images(by_number.get(n), epochs, seeds) for n in (TRIVIAL, RANDAUGMENT)}
         rows = []
         for record in records:
             if record.state is TrialState.FAILED or record.policy is None:
@@ -404,7 +421,7 @@ class DistributionSearch:
                                    "reward_std": None if not mine else float(np.std(list(mine.values())))}
             for number, tag in ((TRIVIAL, "trivialaugment"), (RANDAUGMENT, "randaugment")):
                 gain = None if mine is None or controls[number] is None or number == record.number \
-                    else Gain.of(mine, controls[number])
+                    else Gain.of(mine, controls[number], self._images(record, epochs, seeds), control_images[number])
                 row[f"gain_vs_{tag}"] = None if gain is None else gain.mean
                 row[f"gain_vs_{tag}_ci95_low"] = None if gain is None or math.isnan(gain.low) else gain.low
                 row[f"gain_vs_{tag}_ci95_high"] = None if gain is None or math.isnan(gain.high) else gain.high

@@ -112,3 +112,25 @@ def trial_reward(sample_rewards: Sequence[float]) -> tuple[float, float]:
                        int(bad.sum()), values.size)
         values = np.where(bad, 0.0, values)
     return float(values.mean()), float(values.std())
+
+
+def correct_bits(correct: np.ndarray) -> str:
+    """Which validation images a model got right, as a compact string (packed bits, base64) for
+    a training's history; `read_correct` reverses it.
+
+    >>> read_correct(correct_bits(np.array([True, False, True])), 3).tolist()
+    [True, False, True]
+    """
+    import base64
+
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
+
+
+def read_correct(bits: str, n: int) -> np.ndarray:
+    """The n booleans `correct_bits` wrote."""
+    import base64
+
+    packed = np.frombuffer(base64.b64decode(bits.encode("ascii")), dtype=np.uint8)
+    if packed.size != -(-int(n) // 8):
+        raise InputError(f"per-image validation results hold {packed.size * 8} bits, not {n} images")
+    return np.unpackbits(packed, count=int(n)).astype(bool)

@@ -37,6 +37,7 @@ import numpy as np
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.training import train as trainer  # module access: tests patch its functions
+from deepaug.training.reward import read_correct
 from deepaug.training.train import TrialResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +65,17 @@ def late_reward(history: Mapping[str, Any], epochs: int, last_n: int) -> float |
         return None
     window = [v for v in values[max(0, epochs - last_n):epochs] if v is not None and math.isfinite(float(v))]
     return float(np.mean(window)) if window else None
+
+
+def late_correct(history: Mapping[str, Any], epochs: int, last_n: int, n: int) -> np.ndarray | None:
+    """Per validation image, the fraction of the validated epochs among the `last_n` up to
+    `epochs` in which the model got it right (the image-level counterpart of `late_reward`);
+    None when those epochs kept no per-image results."""
+    values = list(history.get("val_correct", ()))
+    if len(values) < epochs:
+        return None
+    window = [read_correct(v, n) for v in values[max(0, epochs - last_n):epochs] if v]
+    return np.mean(window, axis=0) if window else None
 
 
 def validated_epochs(epochs: int, last_n: int) -> list[int]:
@@ -139,9 +151,12 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
         if checkpoint is not None:
             save_checkpoint(model, checkpoint, epochs)
     history: dict[str, Any] = {k: list(before.get(k, ())) if before else [] for k in
-                               ("accuracy", "loss", "val_accuracy", "val_loss", "epoch_seconds")}
+                               ("accuracy", "loss", "val_accuracy", "val_loss", "val_correct", "epoch_seconds")}
+    if len(history["val_correct"]) < first:  # a history from before per-image results were kept
+        history["val_correct"] = [None] * first
     for key in ("accuracy", "loss", "val_accuracy", "val_loss"):
         history[key] += [None if v is None else float(v) for v in fitted.history[key]]
+    history["val_correct"] += list(fitted.history["val_correct"])
     history["epoch_seconds"] += [float(s) for s in epoch_seconds]
     history["seconds"] = float((before or {}).get("seconds", 0.0)) + time.perf_counter() - start
     history["images_per_second"] = float(len(train) * (epochs - first) / max(1e-9, sum(epoch_seconds)))

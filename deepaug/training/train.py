@@ -49,7 +49,7 @@ from deepaug.training.pipeline import (
     steps_per_epoch,
     train_dataset,
 )
-from deepaug.training.reward import training_reward, trial_reward
+from deepaug.training.reward import correct_bits, training_reward, trial_reward
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -201,7 +201,7 @@ def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy
     ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs, first_epoch)
     vds = eval_dataset(val.images, val.labels, config.child_batch_size) if val is not None else None
     epoch_seconds: list[float] = []
-    sparse: dict[str, list[float | None]] = {"val_accuracy": [], "val_loss": []}
+    sparse: dict[str, list[Any]] = {"val_accuracy": [], "val_loss": [], "val_correct": []}
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -209,11 +209,11 @@ def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy
 
         def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
             if val_epochs is not None and vds is not None:
-                score = {"accuracy": None, "loss": None}
+                score: dict[str, Any] = {"val_accuracy": None, "val_loss": None, "val_correct": None}
                 if epoch + 1 in val_epochs:
-                    score = self.model.evaluate(vds, verbose=0, return_dict=True)
-                sparse["val_accuracy"].append(None if score["accuracy"] is None else float(score["accuracy"]))
-                sparse["val_loss"].append(None if score["loss"] is None else float(score["loss"]))
+                    score = _validate(self.model, vds, val.labels)
+                for key, values in sparse.items():
+                    values.append(score[key])
             epoch_seconds.append(time.perf_counter() - self.start)
 
     fitted = model.fit(ds, epochs=epochs, initial_epoch=int(first_epoch),
@@ -223,6 +223,19 @@ def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy
     if val_epochs is not None and vds is not None:
         fitted.history.update(sparse)
     return model, fitted, epoch_seconds
+
+
+def _validate(model: "keras.Model", vds: Any, labels: np.ndarray) -> dict[str, Any]:
+    """One pass over the validation images: accuracy, loss, and which images the model got
+    right (packed bits, see `rungs.correct_bits`: the race's per-image paired comparison)."""
+    import keras
+
+    probs = np.asarray(model.predict(vds, verbose=0))
+    labels = np.asarray(labels, dtype=np.int64)
+    correct = np.argmax(probs, axis=-1) == labels
+    loss = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(labels, probs))
+    return {"val_accuracy": float(correct.mean()), "val_loss": float(np.mean(loss)),
+            "val_correct": correct_bits(correct)}
 
 
 def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,

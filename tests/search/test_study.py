@@ -94,6 +94,36 @@ def test_the_race_picks_the_finalist_with_the_highest_gain_whose_interval_is_abo
     assert verdict.gains[5][TRIVIAL].low > 0 and verdict.gains[6][TRIVIAL].mean > verdict.gains[5][TRIVIAL].mean
 
 
+def test_a_gain_of_a_few_validation_images_does_not_win_the_race():
+    # on every seed the finalist gets 23 images right that the control gets wrong and 20 the
+    # other way round: +0.5 points on 600 images, the same on all 3 seeds, so the seed interval
+    # is tight, but 3 images net of 43 that differ is luck the images' interval shows; the same
+    # gain over 60,000 images (2,300 against 2,000) is not
+    def race(n_images: int, gained: int, lost: int):
+        rng = np.random.default_rng(0)
+        control, finalist = {}, {}
+        for seed in (1, 2, 3):
+            right = (rng.random(n_images) < 0.9).astype(float)
+            mine = right.copy()
+            mine[rng.choice(np.flatnonzero(right == 0), gained, replace=False)] = 1.0
+            mine[rng.choice(np.flatnonzero(right == 1), lost, replace=False)] = 0.0
+            control[seed], finalist[seed] = right, mine
+        mean = {seed: float(v.mean()) for seed, v in control.items()}
+        return race_verdict({5: {s: float(v.mean()) for s, v in finalist.items()}},
+                            {TRIVIAL: mean, RANDAUGMENT: {s: v - 0.01 for s, v in mean.items()}},
+                            images={5: finalist, TRIVIAL: control})
+
+    few = race(600, 23, 20)
+    gain = few.gains[5][TRIVIAL]
+    assert gain.mean == pytest.approx(0.5) and gain.images == 600 and gain.low < 0 < gain.high
+    assert not few.beat_controls and "600 validation images" in few.message
+    many = race(60_000, 2_300, 2_000)
+    assert many.gains[5][TRIVIAL].mean == pytest.approx(0.5) and many.gains[5][TRIVIAL].low > 0
+    assert many.beat_controls and many.winner == 5
+    seeds_only = race_verdict({5: {1: 0.905, 2: 0.905, 3: 0.905}}, {TRIVIAL: {1: 0.9, 2: 0.9, 3: 0.9}})
+    assert seeds_only.gains[5][TRIVIAL].images == 0  # records without per-image results: over seeds only
+
+
 # ---------------------------------------------------------------- end to end
 
 @pytest.fixture(scope="module")
@@ -142,6 +172,11 @@ def test_every_candidate_trains_on_the_same_seeds_and_controls_run_beside_them(f
     seeds = [{h["seed"] for h in r["histories"]} for r in found.values() if r["state"] == "complete"]
     run_seed = json.loads((search.experiment_dir / "config.json").read_text())["run_seed"]
     assert set.intersection(*seeds) == {crn_seeds(run_seed, 1)[0]}  # the search seed, in every trial
+    for number in (TRIVIAL, RANDAUGMENT):  # the race's trainings keep which validation images they got right
+        late = [h["val_correct"][-1] for h in found[number]["histories"]]
+        assert all(isinstance(bits, str) and bits for bits in late)
+    gains = json.loads((search.experiment_dir / "verdict.json").read_text())["gains"]
+    assert all(g["images"] == 90 for per in gains.values() for g in per.values() if g)
     assert sorted(found) == [1, 2, 3, 4, 5, 6]  # 2 controls + 4 candidates
 
 
