@@ -8,10 +8,11 @@ seed). A policy's score is then its paired difference from a control trained on 
 same seeds, and seed noise cancels.
 
 Successive halving trains a candidate to a rung's epochs, then, if it survives, on to the
-next rung *from its checkpoint*: the child's weights and its Adam state (a constant
-learning rate, so a continued training is the same training as an uninterrupted one,
-batch for batch). Checkpoints are written atomically beside the experiment (one .npz
-per trial and seed, weights and optimizer variables as plain arrays, no pickles); a
+next rung *from its checkpoint*: the child's weights, its layers' random seed states
+(dropout) and its Adam state (a constant learning rate, so a continued training is the
+same training as an uninterrupted one, batch for batch; tested). Checkpoints are written
+atomically beside the experiment (one .npz per trial and seed, weights, seed states and
+optimizer variables as plain arrays, no pickles); a
 missing or unusable checkpoint means training that seed again from scratch to the rung,
 which costs time but gives the same kind of result (a pod on Kubernetes keeps none).
 
@@ -48,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: with the layers' random seed states
 
 
 def crn_seeds(run_seed: int, k: int) -> list[int]:
@@ -89,35 +90,59 @@ def checkpoint_path(folder: str | os.PathLike[str], number: int, seed: int) -> P
     return Path(folder) / f"trial_{int(number):04d}" / f"seed_{int(seed)}.npz"
 
 
+def _states(model: "keras.Model") -> list[Any]:
+    """The model's variables that are not weights: its layers' random seed states (dropout)."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
 def save_checkpoint(model: "keras.Model", path: Path, epoch: int) -> None:
-    """Weights and optimizer variables after `epoch` epochs, atomically."""
+    """Weights, random seed states and optimizer variables after `epoch` epochs, atomically."""
+    import keras
+
     buffer = io.BytesIO()
     arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    arrays.update({f"s{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_states(model))})
     arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
     np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(int(epoch)), **arrays)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def read_checkpoint(path: Path) -> tuple[int, list[np.ndarray], list[np.ndarray]] | None:
-    """(epoch, weights, optimizer variables), or None if there is no usable file."""
+Checkpoint = tuple[int, list[np.ndarray], list[np.ndarray], list[np.ndarray]]  # epoch, weights, states, optimizer
+
+
+def read_checkpoint(path: Path) -> Checkpoint | None:
+    """(epoch, weights, random seed states, optimizer variables), or None if there is no usable
+    file (a format-1 file, without the seed states, is not: continuing from it would not be
+    the uninterrupted training)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             if int(data["format"]) != CHECKPOINT_FORMAT:
+                log.info("checkpoint %s is of an older format; that training starts again", path)
                 return None
-            weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
-            variables = [data[f"o{i}"] for i in range(sum(k.startswith("o") for k in data.files))]
-            return int(data["epoch"]), weights, variables
+
+            def group(tag: str) -> list[np.ndarray]:
+                return [data[f"{tag}{i}"] for i in range(sum(k.startswith(tag) for k in data.files))]
+
+            return int(data["epoch"]), group("w"), group("s"), group("o")
     except (OSError, KeyError, ValueError) as exc:
         if not isinstance(exc, FileNotFoundError):
             log.warning("checkpoint %s is unusable (%s); that training starts again", path, exc)
         return None
 
 
-def restorer(weights: list[np.ndarray], variables: list[np.ndarray]) -> Callable[["keras.Model"], None]:
-    """A function that puts checkpointed weights and Adam state into a freshly built model."""
+def restorer(weights: list[np.ndarray], states: list[np.ndarray],
+             variables: list[np.ndarray]) -> Callable[["keras.Model"], None]:
+    """A function that puts checkpointed weights, random seed states and Adam state into a
+    freshly built model, so that it goes on exactly as the uninterrupted training would."""
 
     def restore(model: "keras.Model") -> None:
         model.set_weights(weights)
+        mine = _states(model)
+        if len(mine) != len(states):
+            raise InputError(f"checkpoint has {len(states)} random seed states, the model {len(mine)}")
+        for var, value in zip(mine, states):
+            var.assign(value)
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
         if len(optimizer.variables) != len(variables):
@@ -141,7 +166,7 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
         done = len(previous.get("accuracy", ()))
         saved = read_checkpoint(checkpoint)
         if saved is not None and saved[0] == done and 0 < done < epochs:
-            first, restore, before = done, restorer(saved[1], saved[2]), previous
+            first, restore, before = done, restorer(*saved[1:]), previous
         elif done:
             log.info("no usable checkpoint at epoch %d for seed %d; training it again from scratch", done, seed)
     start = time.perf_counter()

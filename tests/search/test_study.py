@@ -72,6 +72,27 @@ def test_two_candidates_with_the_same_seed_start_from_identical_weights_and_see_
     assert all(np.array_equal(a, b) for a, b in zip(streams["ta_labels"], streams["ra_labels"]))
 
 
+def test_a_training_continued_from_its_checkpoint_is_the_uninterrupted_training(tmp_path):
+    # the rung after the first continues from a checkpoint: weights, Adam state and the dropout
+    # layers' seed states, or the continued epochs would draw other dropout masks
+    from deepaug.datasets import from_arrays, split_train_val
+    from deepaug.policy.baselines import RandAugment, TrivialAugment
+    from deepaug.training.rungs import train_to
+    from deepaug.training.train import TrainingConfig
+
+    x, y = toy_data(200)
+    train, val = split_train_val(from_arrays(x, y), 120, 60, seed=0)
+    config = TrainingConfig(child_epochs=3, child_batch_size=32, opt_last_n_epochs=1)
+    policy = TrivialAugment().policy
+    whole = train_to(train, val, policy, config, 5, 3, None, None)
+    first = train_to(train, val, policy, config, 5, 1, None, tmp_path / "seed_5.npz")
+    train_to(train, val, RandAugment().policy, config, 6, 2, None, None)  # another training between
+    rest = train_to(train, val, policy, config, 5, 3, first, tmp_path / "seed_5.npz")
+    assert rest["accuracy"] == whole["accuracy"] and rest["loss"] == whole["loss"]
+    for key in ("val_accuracy", "val_loss", "val_correct"):  # validated at each training's last epoch
+        assert rest[key][-1] == whole[key][-1], key
+
+
 # ---------------------------------------------------------------- the race
 
 def test_the_race_returns_the_control_when_no_candidate_beats_it():
