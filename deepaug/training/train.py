@@ -178,8 +178,9 @@ def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Tr
 
     The model is lent for the `with` block (`models.child_model`: a compiled copy reused
     across trainings) unless `keep`, when it is built for the caller alone. Validation runs
-    after every epoch, or, with `val_epochs` (1-based), only after those; the other epochs
-    get None as their val_accuracy / val_loss.
+    after every epoch, or, with `val_epochs` (1-based), only after those (which also keep
+    val_correct, the images the model got right); the other epochs get None as their
+    val_accuracy / val_loss / val_correct.
     """
     seed_everything(seed, config.deterministic)
     lend = nullcontext(build_child_model(config.model, train.image_shape, train.num_classes, seed,
@@ -227,7 +228,7 @@ def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy
 
 def _validate(model: "keras.Model", vds: Any, labels: np.ndarray) -> dict[str, Any]:
     """One pass over the validation images: accuracy, loss, and which images the model got
-    right (packed bits, see `rungs.correct_bits`: the race's per-image paired comparison)."""
+    right (packed bits, see `reward.correct_bits`: the race's per-image paired comparison)."""
     import keras
 
     probs = np.asarray(model.predict(vds, verbose=0))
