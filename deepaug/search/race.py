@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -143,29 +143,26 @@ def gain_text(row: Mapping[str, Any], tag: str) -> str:
     return f"{mean:+.2f}" + ("" if low is None or not math.isfinite(low) else f" [{low:+.2f}, {high:+.2f}]")
 
 
+def _per_seed(record: TrialRecord, seeds: Iterable[int], measure: Callable[[Mapping[str, Any]], Any]) -> dict | None:
+    """{seed: measure(that seed's history)} when every seed of `seeds` has a value, else None."""
+    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
+    out = {}
+    for seed in seeds:
+        history = by_seed.get(int(seed))
+        value = None if history is None else measure(history)
+        if value is None:
+            return None
+        out[int(seed)] = value
+    return out
+
+
 def images_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int,
                    n: int) -> dict[int, np.ndarray] | None:
     """{seed: per-image fraction right over the late epochs at `epochs`} when every seed kept
     per-image results of `n` validation images, else None."""
-    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
-    out = {}
-    for seed in seeds:
-        history = by_seed.get(int(seed))
-        right = None if history is None else late_correct(history, epochs, last_n, n)
-        if right is None:
-            return None
-        out[int(seed)] = right
-    return out
+    return _per_seed(record, seeds, lambda history: late_correct(history, epochs, last_n, n))
 
 
 def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:
     """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None."""
-    by_seed = {int(h["seed"]): h for h in record.histories if "seed" in h}
-    out = {}
-    for seed in seeds:
-        history = by_seed.get(int(seed))
-        reward = None if history is None else late_reward(history, epochs, last_n)
-        if reward is None:
-            return None
-        out[int(seed)] = reward
-    return out
+    return _per_seed(record, seeds, lambda history: late_reward(history, epochs, last_n))

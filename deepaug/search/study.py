@@ -86,6 +86,7 @@ class DistributionSearch:
         self.experiment.check(config.to_record(), self.identity)  # refuse a different search before any work
         self._split(0)  # sizes checked before any work
         self.verdict: Verdict | None = None
+        self._val_size = 0  # validation images of this run, known once _run splits the data
 
     # ------------------------------------------------------------ setup
 
@@ -136,7 +137,7 @@ class DistributionSearch:
         return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs)
 
     def _images(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, np.ndarray] | None:
-        if record is None or not getattr(self, "_val_size", 0):
+        if record is None or not self._val_size:
             return None
         return images_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs, self._val_size)
 
