@@ -32,6 +32,7 @@ both versions load with `Policy.load` / `Policy.from_dict`, and both kinds apply
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -169,6 +170,18 @@ class Policy:
         if self.distribution is not None:
             return self.distribution.changes_images
         return any(op.name != "identity" and op.probability > 0.0 for sub in self.sub_policies for op in sub)
+
+    @property
+    def mixes_labels(self) -> bool:
+        """True when the policy mixes images and labels within a training batch (a
+        distribution's `cutmix`): `apply` does the per-image steps, `apply_with_labels` all."""
+        return self.distribution is not None and self.distribution.mixes_labels
+
+    def without_mixing(self) -> "Policy":
+        """This policy without its batch step (CutMix): what `apply` does to each image."""
+        if not self.mixes_labels:
+            return self
+        return Policy(distribution=dataclasses.replace(self.distribution, cutmix=0.0))
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -315,8 +328,28 @@ class Policy:
 
     # -- use ----------------------------------------------------------------------
     def apply(self, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:
-        """Augment a uint8 batch (N, H, W) or (N, H, W, C); same seed, same bytes."""
+        """Augment a uint8 batch (N, H, W) or (N, H, W, C); same seed, same bytes.
+
+        Each image alone: a policy that `mixes_labels` needs the labels for its last step
+        (CutMix), which `apply_with_labels` does."""
         return apply_policy(self, images, seed)
+
+    def apply_with_labels(self, images: np.ndarray, labels: Any, num_classes: int | None = None,
+                          seed: int | np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Augment a labelled uint8 batch, the batch steps (CutMix) included; returns (images,
+        float32 label weights of shape (N, num_classes)).
+
+        `labels` are N class indices (`num_classes` defaults to the largest plus one) or
+        (N, num_classes) label weights (one-hot or already mixed). The images are those `apply`
+        gives with the same seed; the mixing draws from the same generator afterwards.
+        """
+        x, restore = as_nhwc(images)
+        weights = label_weights(labels, len(x), num_classes)
+        rng = rng_from(seed)
+        x = augment_nhwc(self, x, rng)
+        if self.mixes_labels:
+            x, weights = self.distribution.mix(x, weights, rng)
+        return restore(x), weights
 
     def __iter__(self) -> Iterator[SubPolicy]:
         return iter(self.sub_policies)
@@ -374,6 +407,22 @@ def _read(path: str | os.PathLike) -> str:
 def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A Generator from a seed, an existing Generator, or fresh entropy (None)."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def label_weights(labels: Any, n: int, num_classes: int | None = None) -> np.ndarray:
+    """(N, classes) float32 label weights from N class indices (one-hot) or from weights."""
+    y = np.asarray(labels)
+    if y.ndim == 2 and len(y) == n and np.issubdtype(y.dtype, np.number):
+        if num_classes is not None and y.shape[1] != int(num_classes):
+            raise PolicyError(f"labels have {y.shape[1]} columns but num_classes is {num_classes}")
+        return y.astype(np.float32)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and y.min() < 0):
+        raise PolicyError(f"labels must be {n} non-negative class indices (one per image) or an ({n}, classes) "
+                          f"array of label weights, got an array of shape {y.shape} and dtype {y.dtype}")
+    classes = int(num_classes) if num_classes is not None else (int(y.max()) + 1 if n else 1)
+    if n and y.max() >= classes:
+        raise PolicyError(f"label {int(y.max())} is out of range for num_classes={classes}")
+    return np.eye(classes, dtype=np.float32)[y]
 
 
 def apply_policy(policy: Policy, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:

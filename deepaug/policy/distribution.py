@@ -13,6 +13,15 @@ For each image, in order:
 4. `erasing`: with this probability, one black square (the `cutout` op) at a magnitude
    uniform in [0, 1].
 
+and then, where the images come with their labels (a training batch):
+
+5. `cutmix`: with this probability per image, CutMix (Yun et al., 2019): a box of a random
+   other image of the batch is pasted in, its area a fraction uniform in [0, 1] of the image
+   (Beta(1, 1)) centred at a uniform pixel and clipped to the image, and the label becomes
+   the two labels weighted by the pixels each image keeps. Steps 1-4 act on each image
+   alone; this one needs the batch and its labels, so `augment_nhwc` (and everything that
+   augments images without labels) stops after step 4 and `mix` does step 5.
+
 TrivialAugment is uniform weights over its 13 ops, n 1, magnitude 1, spread 1 (levels
 31, as in the paper); RandAugment(N, M) is uniform weights, n N, magnitude M, spread 0;
 flip+crop is n 0 with flip 0.5 and a crop; "TrivialAugment + flip + crop" is both.
@@ -38,7 +47,7 @@ from deepaug import ops
 from deepaug.errors import PolicyError
 
 LEVELS = 31  # TrivialAugment's magnitude levels (0, 1/30, ..., 1)
-_KEYS = ("ops", "n", "magnitude", "spread", "levels", "flip", "crop", "erasing")
+_KEYS = ("ops", "n", "magnitude", "spread", "levels", "flip", "crop", "erasing", "cutmix")
 _OP_KEYS = ("op", "weight", "scale")
 MAX_N = 10
 MAX_CROP = 0.45  # translate-x/y reach: 0.45 of the side
@@ -81,7 +90,8 @@ class WeightedOp:
 
 @dataclass(frozen=True)
 class Distribution:
-    """Weights over ops, ops per image, a magnitude range, and the flip/crop/erasing base."""
+    """Weights over ops, ops per image, a magnitude range, the flip/crop/erasing base, and
+    CutMix within a labelled batch."""
 
     ops: tuple[WeightedOp, ...] = ()
     n: int = 1
@@ -91,6 +101,7 @@ class Distribution:
     flip: float = 0.0
     crop: float = 0.0
     erasing: float = 0.0
+    cutmix: float = 0.0
 
     def __post_init__(self) -> None:
         entries = tuple(op if isinstance(op, WeightedOp) else WeightedOp(*op) for op in self.ops)
@@ -106,6 +117,7 @@ class Distribution:
         object.__setattr__(self, "crop", _number(self.crop, "crop (padding as a fraction of the side)", 0.0,
                                                  MAX_CROP))
         object.__setattr__(self, "erasing", _number(self.erasing, "erasing (probability)", 0.0, 1.0))
+        object.__setattr__(self, "cutmix", _number(self.cutmix, "cutmix (probability per image)", 0.0, 1.0))
         if self.n > 0 and not entries:
             raise PolicyError(f"a distribution with n={self.n} ops per image needs at least one op with a weight "
                               "(or n: 0 for the flip/crop/erasing base alone)")
@@ -125,14 +137,22 @@ class Distribution:
         drawn = self.n > 0 and any(op.name != "identity" and (not ops.get(op.name).uses_magnitude
                                                                or op.scale * self.magnitude > 0)
                                    for op in self.ops)
-        return drawn or self.flip > 0 or self.crop > 0 or self.erasing > 0
+        return drawn or self.flip > 0 or self.crop > 0 or self.erasing > 0 or self.cutmix > 0
+
+    @property
+    def mixes_labels(self) -> bool:
+        """True when a training batch's images and labels are mixed (`cutmix` > 0)."""
+        return self.cutmix > 0
 
     # ------------------------------------------------------------ file format
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ops": [op.to_dict() for op in self.ops], "n": self.n, "magnitude": self.magnitude,
+        data = {"ops": [op.to_dict() for op in self.ops], "n": self.n, "magnitude": self.magnitude,
                 "spread": self.spread, "levels": self.levels, "flip": self.flip, "crop": self.crop,
                 "erasing": self.erasing}
+        if self.cutmix:  # written only when used, so files without it stay as they were
+            data["cutmix"] = self.cutmix
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "distribution") -> "Distribution":
@@ -176,6 +196,8 @@ class Distribution:
             parts.append(f"{self.n} op(s) per image, magnitude {low:.2f}..{self.magnitude:.2f} from [{drawn}]")
         if self.erasing:
             parts.append(f"erasing p={self.erasing:g}")
+        if self.cutmix:
+            parts.append(f"cutmix p={self.cutmix:g}")
         return "; ".join(parts) or "no augmentation"
 
     # ------------------------------------------------------------ applying
@@ -209,6 +231,36 @@ class Distribution:
             if hit.size:
                 out[hit] = ops.get("cutout").run(out[hit], rng.random(hit.size), rng)
         return out
+
+
+    def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Step 5 (CutMix) on an augmented (N, H, W, C) batch and its (N, classes) label
+        weights (one-hot rows for plain labels); returns new arrays, labels as float32.
+
+        Draws, when `cutmix` > 0 and the batch has two images or more: which images mix,
+        then for those a partner (another image of the batch, uniform), the box's area
+        fraction and its centre row and column. A batch of one image is returned as it is.
+        """
+        out, weights = x.copy(), np.asarray(labels, dtype=np.float32).copy()
+        n, h, w = x.shape[:3]
+        if self.cutmix <= 0 or n < 2:
+            return out, weights
+        hit = np.flatnonzero(rng.random(n) < self.cutmix)
+        if not hit.size:
+            return out, weights
+        partner = (hit + rng.integers(1, n, size=hit.size)) % n  # any image but itself
+        area = rng.random(hit.size)
+        cy, cx = rng.integers(h, size=hit.size), rng.integers(w, size=hit.size)
+        for i, j, a, r, c in zip(hit, partner, area, cy, cx):
+            bh, bw = int(round(h * math.sqrt(a))), int(round(w * math.sqrt(a)))
+            y0, y1 = max(0, r - bh // 2), min(h, r + bh - bh // 2)
+            x0, x1 = max(0, c - bw // 2), min(w, c + bw - bw // 2)
+            if y1 <= y0 or x1 <= x0:
+                continue
+            out[i, y0:y1, x0:x1] = x[j, y0:y1, x0:x1]
+            pasted = (y1 - y0) * (x1 - x0) / (h * w)
+            weights[i] = (1.0 - pasted) * weights[i] + pasted * np.asarray(labels[j], dtype=np.float32)
+        return out, weights
 
 
 def apply_per_image(x: np.ndarray, choice: np.ndarray, magnitudes: np.ndarray, names: Sequence[str],

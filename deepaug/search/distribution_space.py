@@ -1,6 +1,6 @@
 """The distribution search space: a few dimensions that contain the strong free baselines.
 
-A point has 12 values (fewer when ops are excluded):
+A point has 13 values (fewer when ops are excluded):
 
 - one weight level per op group, an integer 0..3 (0 switches the group off), shared by
   the group's ops: `identity`; `geometric` (rotate, shear, translate-x/y); `tone`
@@ -9,7 +9,9 @@ A point has 12 values (fewer when ops are excluded):
   `rare` (invert, emboss, vertical flip, dropouts, salt-and-pepper, fog, clouds);
 - `n`, ops per image, 1..3; `magnitude` (the top of the range) and `spread` in [0, 1];
 - the base: `flip` 0/1 (probability 0 or 1/2), `crop` 0/1/2 (pad 0, 1/16 or 1/8 of the
-  side), `erasing` 0/1/2 (probability 0, 1/4 or 1/2).
+  side), `erasing` 0/1/2 (probability 0, 1/4 or 1/2);
+- the batch step: `cutmix` 0/1/2/3 (CutMix on a fraction 0, 1/4, 1/2 or all of a training
+  batch's images, with their labels).
 
 TrivialAugment is the point with identity, geometric, tone and histogram at 1, the rest
 0, n 1, magnitude 1, spread 1; RandAugment(N, M) the same weights with n N, magnitude
@@ -53,7 +55,8 @@ MAX_N = 3
 FLIPS = (0.0, 0.5)
 CROPS = (0.0, 1 / 16, 1 / 8)
 ERASINGS = (0.0, 0.25, 0.5)
-BASE = (("flip", FLIPS), ("crop", CROPS), ("erasing", ERASINGS))
+CUTMIXES = (0.0, 0.25, 0.5, 1.0)
+BASE = (("flip", FLIPS), ("crop", CROPS), ("erasing", ERASINGS), ("cutmix", CUTMIXES))
 
 
 def _order() -> list[str]:
@@ -186,7 +189,7 @@ class DistributionSpace:
 
     def baseline_point(self) -> Point:
         """No augmentation: every group off, no base step."""
-        return [0] * len(self.groups) + [1, 0.0, 0.0, 0, 0, 0]
+        return [0] * len(self.groups) + [1, 0.0, 0.0] + [0] * len(BASE)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "distribution", "ops": list(self.ops), "channels": self.channels,
@@ -195,9 +198,9 @@ class DistributionSpace:
     # ------------------------------------------------------------ known points
 
     def _trivial_point(self, n: int, magnitude: float, spread: float, flip: int = 0, crop: int = 0,
-                       erasing: int = 0) -> Point:
+                       erasing: int = 0, cutmix: int = 0) -> Point:
         levels = [1 if g in TRIVIAL_GROUPS else 0 for g, _ in self.groups]
-        return levels + [n, magnitude, spread, flip, crop, erasing]
+        return levels + [n, magnitude, spread, flip, crop, erasing, cutmix]
 
     def trivialaugment(self) -> Policy:
         """TrivialAugment over this space's ops (the in-study control)."""
@@ -211,7 +214,9 @@ class DistributionSpace:
         """Known-good points tried before the model-based proposals (controls excluded)."""
         points = [
             self._trivial_point(1, 1.0, 1.0, flip=1, crop=1),             # TrivialAugment + flip + crop
+            self._trivial_point(1, 1.0, 1.0, cutmix=2),                   # TrivialAugment + CutMix on half
             self._trivial_point(1, 1.0, 1.0, erasing=1),                  # TrivialAugment + erasing
+            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, cutmix=2),  # RandAugment + CutMix
             self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, erasing=1),  # RandAugment + erasing
             self._trivial_point(1, 1.0, 1.0, erasing=2),
             self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, flip=1, crop=1),

@@ -146,8 +146,9 @@ def _check_keras_model(model: Any, shape: tuple[int, int, int], num_classes: int
 
 def build_child_model(model: "str | keras.Model", input_shape: Sequence[int], num_classes: int,
                       seed: int, learning_rate: float = 1e-3,
-                      weights: str | os.PathLike[str] | None = None) -> "keras.Model":
-    """A freshly initialised model, compiled with a new Adam(learning_rate) optimizer.
+                      weights: str | os.PathLike[str] | None = None, soft_labels: bool = False) -> "keras.Model":
+    """A freshly initialised model, compiled with a new Adam(learning_rate) optimizer and
+    sparse categorical cross-entropy (categorical, on label weights, with `soft_labels`).
 
     Weight initialisation is seeded (`keras.utils.set_random_seed(seed)`); `weights`, a
     `save_weights` file (e.g. from `warm_start_weights`), replaces the initial weights.
@@ -174,19 +175,21 @@ def build_child_model(model: "str | keras.Model", input_shape: Sequence[int], nu
     if weights is not None:
         load_weights(net, weights)
     net.compile(optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                loss="categorical_crossentropy" if soft_labels else "sparse_categorical_crossentropy",
+                metrics=["accuracy"])
     return net
 
 
 # Compiled models idle between trainings, one per (architecture, input shape, classes,
-# learning rate) in this process; a model is out of this dict while a training holds it.
+# learning rate, loss) in this process; a model is out of this dict while a training holds it.
 _IDLE: dict[tuple[Any, ...], tuple["keras.Model", list[np.ndarray]]] = {}
 _IDLE_LOCK = threading.Lock()
 
 
 @contextmanager
 def child_model(model: "str | keras.Model", input_shape: Sequence[int], num_classes: int, seed: int,
-                learning_rate: float = 1e-3, weights: str | os.PathLike[str] | None = None) -> Iterator["keras.Model"]:
+                learning_rate: float = 1e-3, weights: str | os.PathLike[str] | None = None,
+                soft_labels: bool = False) -> Iterator["keras.Model"]:
     """`build_child_model`'s model, lent for the `with` block (do not keep it after).
 
     For a named model the process's idle compiled copy of the architecture is lent instead,
@@ -198,12 +201,12 @@ def child_model(model: "str | keras.Model", input_shape: Sequence[int], num_clas
     """
     import keras
 
-    fresh = build_child_model(model, input_shape, num_classes, seed, learning_rate, weights)
+    fresh = build_child_model(model, input_shape, num_classes, seed, learning_rate, weights, soft_labels)
     if not isinstance(model, str):
         yield fresh
         return
     key = (parse_model_name(model), tuple(int(s) for s in input_shape), int(num_classes), float(learning_rate),
-           keras.backend.backend())
+           bool(soft_labels), keras.backend.backend())
     with _IDLE_LOCK:
         lent = _IDLE.pop(key, None)
     if lent is not None and len(lent[0].variables) == len(fresh.variables):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deepaug.errors import InputError
-from deepaug.policy.core import Augmenter, Policy, augment_with
+from deepaug.policy.core import Augmenter, Policy, augment_with, label_weights
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -39,13 +39,22 @@ def is_noop(policy: PolicyLike) -> bool:
     return not policy.changes_images
 
 
+def mixes_labels(policy: PolicyLike) -> bool:
+    """True when training batches carry label weights (N, classes) instead of class indices:
+    the policy mixes images and labels (CutMix). The model then trains on categorical
+    cross-entropy, the same loss as the sparse one on one-hot rows."""
+    return isinstance(policy, Policy) and policy.mixes_labels
+
+
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-int(n) // int(batch_size))
 
 
 def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, batch_size: int,
-                  seed: int, epochs: int, first_epoch: int = 0) -> "tf.data.Dataset":
-    """`(epochs - first_epoch) * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels).
+                  seed: int, epochs: int, first_epoch: int = 0,
+                  num_classes: int | None = None) -> "tf.data.Dataset":
+    """`(epochs - first_epoch) * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels),
+    or float32 label weights (N, num_classes) when the policy `mixes_labels`.
 
     Starting at `first_epoch` gives exactly the batches an uninterrupted training would
     see from that epoch on (a training continued from its checkpoint).
@@ -66,6 +75,9 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, ba
     steps = steps_per_epoch(n, batch_size)
     labels = np.asarray(labels, dtype=np.int64)
     augment = not is_noop(policy)
+    soft = mixes_labels(policy)
+    if soft and num_classes is None:
+        raise InputError("train_dataset needs num_classes for a policy that mixes labels (cutmix)")
 
     @lru_cache(maxsize=2)
     def permutation(epoch: int) -> np.ndarray:
@@ -77,14 +89,17 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, ba
         idx = permutation(epoch)[b * batch_size:(b + 1) * batch_size]
         x = images[idx]
         if augment:
-            x = augment_with(policy, x, np.random.default_rng([seed, 1, step]))
+            rng = np.random.default_rng([seed, 1, step])
+            x = augment_with(policy, x, rng)
+            if soft:  # the batch step draws after the per-image steps, from the same stream
+                return policy.distribution.mix(x, label_weights(labels[idx], len(idx), num_classes), rng)
         return x, labels[idx]
 
     def fetch(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        x, y = tf.numpy_function(load, [step], (tf.uint8, tf.int64), stateful=False)
+        x, y = tf.numpy_function(load, [step], (tf.uint8, tf.float32 if soft else tf.int64), stateful=False)
         x = tf.cast(x, tf.float32) / 255.0
         x.set_shape((None, h, w, c))
-        y.set_shape((None,))
+        y.set_shape((None, num_classes) if soft else (None,))
         return x, y
 
     ds = tf.data.Dataset.range(int(first_epoch) * steps, epochs * steps)
@@ -92,11 +107,16 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, ba
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 
 
-def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> "tf.data.Dataset":
-    """Validation batches: float32 images in [0, 1], no augmentation, in order."""
+def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int,
+                 num_classes: int | None = None) -> "tf.data.Dataset":
+    """Validation batches: float32 images in [0, 1], no augmentation, in order; labels as
+    class indices, or one-hot rows with `num_classes` (for a model trained on label weights)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, dtype=np.int64))).batch(batch_size)
+    y = np.asarray(labels, dtype=np.int64)
+    if num_classes is not None:
+        y = label_weights(y, len(y), num_classes)
+    ds = tf.data.Dataset.from_tensor_slices((images, y)).batch(batch_size)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 

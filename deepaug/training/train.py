@@ -45,6 +45,7 @@ from deepaug.training.pipeline import (
     PolicyLike,
     check_seed,
     eval_dataset,
+    mixes_labels,
     positive_int,
     steps_per_epoch,
     train_dataset,
@@ -183,10 +184,11 @@ def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Tr
     val_accuracy / val_loss / val_correct.
     """
     seed_everything(seed, config.deterministic)
+    soft = mixes_labels(policy)
     lend = nullcontext(build_child_model(config.model, train.image_shape, train.num_classes, seed,
-                                         config.learning_rate, weights=initial_weights)) if keep else \
-        child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
-                    weights=initial_weights)
+                                         config.learning_rate, weights=initial_weights, soft_labels=soft)) if keep \
+        else child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
+                         weights=initial_weights, soft_labels=soft)
     with lend as model:
         yield _fit_model(model, train, val, policy, config, seed, epochs, first_epoch, restore, val_epochs)
 
@@ -199,8 +201,10 @@ def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy
 
     if restore is not None:
         restore(model)
-    ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs, first_epoch)
-    vds = eval_dataset(val.images, val.labels, config.child_batch_size) if val is not None else None
+    classes = train.num_classes if mixes_labels(policy) else None
+    ds = train_dataset(train.images, train.labels, policy, config.child_batch_size, seed, epochs, first_epoch,
+                       classes)
+    vds = eval_dataset(val.images, val.labels, config.child_batch_size, classes) if val is not None else None
     epoch_seconds: list[float] = []
     sparse: dict[str, list[Any]] = {"val_accuracy": [], "val_loss": [], "val_correct": []}
 
@@ -289,8 +293,9 @@ def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: T
     start = time.perf_counter()
     with _trained(train, None, policy, config, seed, config.child_epochs, None) as (model, fitted, epoch_seconds):
         history = _final_history(fitted, epoch_seconds, start)
-        scores = model.evaluate(eval_dataset(test.images, test.labels, config.child_batch_size), verbose=0,
-                                return_dict=True)
+        classes = test.num_classes if mixes_labels(policy) else None
+        scores = model.evaluate(eval_dataset(test.images, test.labels, config.child_batch_size, classes),
+                                verbose=0, return_dict=True)
     return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}, history
 
 
