@@ -46,7 +46,7 @@ from deepaug.errors import ImageError, InputError
 from deepaug.extras import require
 from deepaug.images import CHANNELS
 from deepaug.policy.builtin import PolicyLike, as_policy, check_seed
-from deepaug.policy.core import Policy, augment_nhwc
+from deepaug.policy.core import Policy, augment_nhwc, warn_per_image_only
 
 torch = require("torch", "deepaug.torch")  # the torch extra: pip install 'deepaug[torch]'
 
@@ -77,6 +77,7 @@ class PolicyTransform:
 
     def __init__(self, policy: PolicyLike, seed: int | None = None) -> None:
         self.policy: Policy = as_policy(policy, "PolicyTransform")
+        warn_per_image_only(self.policy, "PolicyTransform")
         if seed is None:
             seed = torch.initial_seed()
         self.seed = check_seed(seed, "PolicyTransform")

@@ -141,3 +141,14 @@ def test_it_sits_in_a_torchvision_v2_compose():
     np.testing.assert_allclose(out.permute(1, 2, 0).numpy() * 255, expected, atol=1e-3)
     image = PolicyTransform(SUB_POLICIES, seed=5)(tv_tensors.Image(torch.from_numpy(x).permute(2, 0, 1)))
     assert isinstance(image, tv_tensors.Image)
+
+
+def test_a_cutmix_policy_applies_its_per_image_steps_and_says_so(caplog):
+    from deepaug.policy.distribution import Distribution
+
+    policy = Policy.from_distribution(Distribution.uniform(("rotate", "equalize"), cutmix=0.5))
+    with caplog.at_level("WARNING", logger="deepaug.policy.core"):
+        transform = PolicyTransform(policy, seed=3)
+    assert "PolicyTransform applies the policy's per-image steps only" in caplog.text
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(transform(image), PolicyTransform(policy.without_mixing(), seed=3)(image))

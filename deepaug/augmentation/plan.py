@@ -23,7 +23,7 @@ from deepaug.augmentation.shards import shard_count
 from deepaug.augmentation.variants import Chain, Recipe, canonical_json
 from deepaug.errors import InputError, PolicyError
 from deepaug.policy import builtin
-from deepaug.policy.core import Policy
+from deepaug.policy.core import Policy, warn_per_image_only
 from deepaug.storage.backends import locate, open_storage, parse_s3_uri, read_json
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,10 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
         if policy is None:
             raise InputError("no policy given: pass a policy file (e.g. best_policy.json from a search), a "
                              f"built-in name ({', '.join(builtin.names())}) or --chain")
-        recipe = Recipe(policy=resolve_policy(policy, options), variants=DEFAULT_VARIANTS if variants is None
+        resolved = resolve_policy(policy, options)
+        # an augmented dataset keeps one label per image: the per-image steps, recorded as such
+        warn_per_image_only(resolved, "deepaug augment")
+        recipe = Recipe(policy=resolved.without_mixing(), variants=DEFAULT_VARIANTS if variants is None
                         else variants, seed=seed, size=size, crop=crop)
     src_uri, dst_text = _normalize(os.fspath(src)), _normalize(os.fspath(dst))
     check_overlap(src_uri, dst_text.replace("{id}", "x"))

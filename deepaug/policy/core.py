@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from deepaug.errors import PolicyError
 from deepaug.images import as_nhwc
 from deepaug.policy.distribution import Distribution
 from deepaug.storage.atomic import atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # what sub-policy policies are written as
 FORMAT_VERSION_2 = 2  # distributions (and, when read, either kind)
@@ -407,6 +410,16 @@ def _read(path: str | os.PathLike) -> str:
 def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A Generator from a seed, an existing Generator, or fresh entropy (None)."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def warn_per_image_only(policy: Policy, where: str) -> None:
+    """Log that `where`, which sees images without their labels, applies `policy` without
+    its batch step (CutMix), when it has one."""
+    if policy.mixes_labels:
+        logger.warning("%s applies the policy's per-image steps only: its CutMix (p=%g) mixes the images and labels "
+                       "of a training batch, and %s sees no labels. To train with it, map batched (images, labels) "
+                       "with deepaug.policy.keras.policy_map_fn(policy, num_classes=...) or call "
+                       "Policy.apply_with_labels.", where, policy.distribution.cutmix, where)
 
 
 def label_weights(labels: Any, n: int, num_classes: int | None = None) -> np.ndarray:

@@ -56,7 +56,7 @@ tf = require("tensorflow", "deepaug.policy.keras (tf.data and the TensorFlow bac
 from deepaug.errors import ImageError, InputError
 from deepaug.images import CHANNELS
 from deepaug.policy import builtin
-from deepaug.policy.core import Policy, augment_nhwc
+from deepaug.policy.core import Policy, augment_nhwc, label_weights, warn_per_image_only
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,14 @@ class _Augmenter:
         step = self.counter.take()
         return augment_nhwc(self.policy, x, np.random.default_rng([self.seed, 1, step]))
 
+    def _augment_labelled(self, x: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """`_augment_uint8`, then the batch step (CutMix) from the same generator, as in training."""
+        if x.ndim != 4 or x.shape[-1] not in CHANNELS:
+            raise ImageError(f"images must be shaped (N, H, W, C) with C in {{1, 3}}, got shape {x.shape}")
+        rng = np.random.default_rng([self.seed, 1, self.counter.take()])
+        weights = label_weights(labels, len(x), int(num_classes) if num_classes > 0 else None)
+        return self.policy.distribution.mix(augment_nhwc(self.policy, x, rng), weights, rng)
+
     def numpy(self, images: np.ndarray) -> np.ndarray:
         """The same augmentation, in NumPy, of a NumPy batch (eager JAX / torch / NumPy inputs):
         the arithmetic of `__call__` step by step, so both give the same values."""
@@ -179,31 +187,61 @@ class _Augmenter:
             restored = np.rint(restored)
         return np.where(out == quantized, images, restored.astype(dtype))  # untouched pixels keep their values
 
-    def __call__(self, images: tf.Tensor) -> tf.Tensor:
-        """`images` (N, H, W, C) augmented; same dtype, range and static shape."""
+    def __call__(self, images: tf.Tensor, labels: tf.Tensor | None = None, num_classes: int | None = None) -> Any:
+        """`images` (N, H, W, C) augmented; same dtype, range and static shape. With `labels`
+        (class indices, or label weights) the batch step (CutMix) runs too, and the result is
+        (images, float32 label weights (N, classes))."""
+        if labels is not None:
+            return self._labelled(images, labels, num_classes)
         if not self.active:
             return images
+        quantized = self._quantized(images)
+        out = tf.numpy_function(self._augment_uint8, [quantized], tf.uint8, stateful=True,
+                                name="deepaug_policy")
+        return self._restore(images, quantized, out)
+
+    def _quantized(self, images: tf.Tensor) -> tf.Tensor:
         dtype = images.dtype
         if not (dtype.is_integer or dtype.is_floating):
             raise InputError(f"images must be uint8, integer or float pixel values, got dtype {dtype.name}")
         low, high = self.value_range
-        exact_uint8 = dtype == tf.uint8 and (low, high) == (0.0, 255.0)
+        if dtype == tf.uint8 and (low, high) == (0.0, 255.0):
+            return images
         work = tf.float64 if dtype == tf.float64 else tf.float32
-        if exact_uint8:
-            quantized = images
-        else:
-            scaled = (tf.cast(images, work) - low) * (255.0 / (high - low))
-            quantized = tf.cast(tf.clip_by_value(tf.round(scaled), 0.0, 255.0), tf.uint8)
-        out = tf.numpy_function(self._augment_uint8, [quantized], tf.uint8, stateful=True,
-                                name="deepaug_policy")
+        scaled = (tf.cast(images, work) - low) * (255.0 / (high - low))
+        return tf.cast(tf.clip_by_value(tf.round(scaled), 0.0, 255.0), tf.uint8)
+
+    def _restore(self, images: tf.Tensor, quantized: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+        """Augmented uint8 `out` back to the input's dtype and range (untouched pixels exact)."""
         out.set_shape(images.shape)
-        if exact_uint8:
+        dtype = images.dtype
+        low, high = self.value_range
+        if dtype == tf.uint8 and (low, high) == (0.0, 255.0):
             return out
+        work = tf.float64 if dtype == tf.float64 else tf.float32
         restored = tf.cast(out, work) / 255.0 * (high - low) + low
         if dtype.is_integer:
             restored = tf.round(restored)
         restored = tf.cast(restored, dtype)
         return tf.where(out == quantized, images, restored)  # untouched pixels keep their exact values
+
+    def _labelled(self, images: tf.Tensor, labels: Any, num_classes: int | None) -> tuple[tf.Tensor, tf.Tensor]:
+        labels = tf.convert_to_tensor(labels)
+        if labels.shape.rank == 2:
+            classes = labels.shape[-1] if num_classes is None else num_classes
+        elif labels.shape.rank == 1 and labels.dtype.is_integer and num_classes is not None:
+            classes = num_classes
+        else:
+            raise InputError(f"to mix labels (the policy's CutMix) policy_map_fn needs each batch's labels as class "
+                             f"indices (N,) with num_classes=..., or label weights (N, classes); got labels of "
+                             f"shape {labels.shape} and dtype {labels.dtype.name}"
+                             + ("" if num_classes is not None else " and no num_classes"))
+        quantized = self._quantized(images)
+        out, weights = tf.numpy_function(
+            lambda x, y: self._augment_labelled(x, y, int(classes or 0)), [quantized, labels],
+            (tf.uint8, tf.float32), stateful=True, name="deepaug_policy_labelled")
+        weights.set_shape((images.shape[0], classes))
+        return self._restore(images, quantized, out), weights
 
 
 # ---------------------------------------------------------------- Keras layer
@@ -242,6 +280,7 @@ class PolicyLayer(keras.layers.Layer):
         who = f"PolicyLayer {self.name!r}"
         self._augmenter = _Augmenter(builtin.as_policy(policy, who), _as_seed(seed, who),
                                      _as_value_range(value_range, who))
+        warn_per_image_only(self._augmenter.policy, who)
         self.supports_jit = False  # tf.numpy_function cannot be XLA-compiled
 
     @property
@@ -325,11 +364,15 @@ class PolicyLayer(keras.layers.Layer):
 # ---------------------------------------------------------------- tf.data
 
 def policy_map_fn(policy: PolicyLike, seed: int | None = None,
-                  value_range: Sequence[float] = (0, 255)) -> Callable[..., Any]:
+                  value_range: Sequence[float] = (0, 255), num_classes: int | None = None) -> Callable[..., Any]:
     """A function for `tf.data.Dataset.map` that augments images with `policy`.
 
     The dataset's elements are `images` or a tuple `(images, labels, ...)`: only the first
-    entry is augmented, the rest pass through. Images are batches (N, H, W, C) or single
+    entry is augmented, the rest pass through. A policy that mixes labels (CutMix) mixes
+    batched `(images, labels, ...)` elements and returns float32 label weights (N, classes)
+    in place of the labels (train with categorical cross-entropy); labels may be class
+    indices, with `num_classes`, or label weights. Elements without labels, or single
+    images, get the per-image steps only (a warning says so). Images are batches (N, H, W, C) or single
     images (H, W, C), C in {1, 3}, uint8 or in `value_range`; dtype, range and shape are
     kept. Call k of the function uses ``default_rng([seed, 1, k])`` (seed=None draws one;
     it is kept in the function's `seed` attribute).
@@ -360,6 +403,11 @@ def policy_map_fn(policy: PolicyLike, seed: int | None = None,
             raise InputError("policy_map_fn needs images of known rank; set it with "
                              "tf.ensure_shape(images, (None, None, None, 3)) or similar")
         _check_shape(images.shape, who, allow_single=True)
+        if augmenter.policy.mixes_labels and len(element) > 1 and images.shape.rank == 4:
+            out, weights = augmenter(images, element[1], num_classes)
+            return (out, weights, *element[2:])
+        if augmenter.policy.mixes_labels:
+            warn_per_image_only(augmenter.policy, "policy_map_fn on single images or images without labels")
         if images.shape.rank == 3:
             out = augmenter(images[None])[0]
         else:

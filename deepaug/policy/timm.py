@@ -137,8 +137,8 @@ def to_timm(d: Distribution) -> str:
         problems.append(f"timm's magnitude is an integer level 0..10; magnitude {d.magnitude:g} is level {level:g}")
     if d.spread not in (0.0, 1.0):
         problems.append(f"timm draws a fixed magnitude or one uniform in [0, m]: spread 0 or 1, got {d.spread:g}")
-    if d.flip or d.crop or d.erasing:
-        problems.append("timm's RandAugment string has no flip, crop or erasing (timm sets those elsewhere)")
+    if d.flip or d.crop or d.erasing or d.cutmix:
+        problems.append("timm's RandAugment string has no flip, crop, erasing or CutMix (timm sets those elsewhere)")
     if problems:
         raise PolicyError("this distribution has no timm RandAugment string: " + "; ".join(problems))
     total = sum(op.weight for op in d.ops)

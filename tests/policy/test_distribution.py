@@ -1,6 +1,7 @@
 """Distribution policies (format_version 2) and the distribution search space."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -148,3 +149,111 @@ def test_points_outside_the_space_are_refused():
 
 def test_a_distribution_policy_is_truthy_although_it_has_no_sub_policies():
     assert len(DISTRIBUTION) == 0 and bool(DISTRIBUTION) and bool(SUB_POLICIES)
+
+
+# ---------------------------------------------------------------- CutMix (the batch step)
+
+CUTMIX = Policy.from_distribution(Distribution.uniform(("rotate", "equalize"), n=1, cutmix=0.5))
+
+
+def test_cutmix_round_trips_and_files_without_it_stay_as_they_were():
+    assert Policy.from_dict(json.loads(json.dumps(CUTMIX.to_dict()))) == CUTMIX
+    assert CUTMIX.to_dict()["distribution"]["cutmix"] == 0.5 and "cutmix" not in DISTRIBUTION.to_dict()["distribution"]
+    assert CUTMIX.mixes_labels and not DISTRIBUTION.mixes_labels and not SUB_POLICIES.mixes_labels
+    assert not CUTMIX.without_mixing().mixes_labels and CUTMIX.without_mixing().distribution.n == 1
+    assert "cutmix p=0.5" in str(CUTMIX)
+    with pytest.raises(PolicyError, match="cutmix"):
+        Distribution(n=0, cutmix=1.5)
+
+
+def test_cutmix_pastes_boxes_from_other_images_and_weights_labels_by_the_pixels_kept():
+    # Each image is one flat grey level, so every pixel tells which image it came from.
+    n = 64
+    x = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None] * 3, 28 * 28, axis=1).reshape(n, 28, 28, 1)
+    labels = np.arange(n) % 10
+    policy = Policy.from_distribution(Distribution(n=0, cutmix=0.5))  # the batch step alone
+    out, weights = policy.apply_with_labels(x, labels, num_classes=10, seed=7)
+    np.testing.assert_array_equal(policy.apply(x, seed=7), x)  # apply() is per-image: nothing to do here
+    assert weights.shape == (n, 10) and weights.dtype == np.float32
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+    mixed = 0
+    for i in range(n):
+        sources, counts = np.unique(out[i] // 3, return_counts=True)
+        expected = np.zeros(10, np.float32)
+        for source, count in zip(sources, counts):
+            assert source == i or count < 28 * 28  # a pasted box never covers a whole image from another
+            expected[labels[source]] += count / (28 * 28)
+        np.testing.assert_allclose(weights[i], expected, atol=1e-6)
+        mixed += len(sources) > 1
+    assert 16 <= mixed <= 48  # about half the images (p=0.5)
+    again = policy.apply_with_labels(x, labels, num_classes=10, seed=7)
+    np.testing.assert_array_equal(again[0], out)
+    np.testing.assert_array_equal(again[1], weights)
+
+
+def test_apply_with_labels_gives_apply_s_images_before_mixing_and_checks_labels(images):
+    no_mix = CUTMIX.without_mixing()
+    out, weights = no_mix.apply_with_labels(images, np.zeros(len(images), int), num_classes=3, seed=5)
+    np.testing.assert_array_equal(out, CUTMIX.apply(images, seed=5))
+    np.testing.assert_array_equal(weights, np.eye(3, dtype=np.float32)[np.zeros(len(images), int)])
+    one, w1 = CUTMIX.apply_with_labels(images[:1], [2], num_classes=3, seed=5)  # no partner: unmixed
+    np.testing.assert_array_equal(w1, [[0, 0, 1]])
+    with pytest.raises(PolicyError, match="class indices"):
+        CUTMIX.apply_with_labels(images, np.zeros(3, int), seed=5)
+    with pytest.raises(PolicyError, match="out of range"):
+        CUTMIX.apply_with_labels(images, np.full(len(images), 4), num_classes=3, seed=5)
+
+
+def test_the_space_has_cutmix_and_starts_from_trivialaugment_with_it():
+    space = DistributionSpace(channels=1)
+    starts = space.starting_policies()
+    with_cutmix = [p for p in starts if p.mixes_labels]
+    assert with_cutmix and with_cutmix[0].without_mixing() == space.trivialaugment()
+    assert not space.trivialaugment().mixes_labels and not space.randaugment().mixes_labels
+    assert space.to_policy(space.to_point(with_cutmix[0])) == with_cutmix[0]
+    assert {space.to_policy(p).distribution.cutmix for p in space.sample(40, seed=1)} == {0.0, 0.25, 0.5, 1.0}
+
+
+def test_tf_data_mixes_labelled_batches_as_training_does_and_says_what_it_needs(images):
+    tf = pytest.importorskip("tensorflow")
+    from deepaug.policy.keras import policy_map_fn
+
+    labels = np.arange(len(images)) % 4
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    out = [(x.numpy(), y.numpy()) for x, y in batches.map(policy_map_fn(CUTMIX, seed=3, num_classes=4))]
+    for k, (x, y) in enumerate(out):  # call k draws from default_rng([seed, 1, k]), as training step k
+        want = CUTMIX.apply_with_labels(images[8 * k:8 * k + 8], labels[8 * k:8 * k + 8], num_classes=4,
+                                        seed=np.random.default_rng([3, 1, k]))
+        np.testing.assert_array_equal(x, want[0])
+        np.testing.assert_array_equal(y, want[1])
+    assert any((y.max(axis=1) < 1).any() for _, y in out)  # some labels were mixed
+    onehot = batches.map(lambda x, y: (x, tf.one_hot(y, 4)))  # label weights need no num_classes
+    x0, y0 = next(iter(onehot.map(policy_map_fn(CUTMIX, seed=3))))
+    np.testing.assert_array_equal(y0.numpy(), out[0][1])
+    with pytest.raises(InputError, match="num_classes"):
+        batches.map(policy_map_fn(CUTMIX, seed=3))
+
+
+def test_what_sees_no_labels_applies_the_per_image_steps_and_says_so(images, caplog, tmp_path):
+    pytest.importorskip("tensorflow")
+    from deepaug.augmentation.plan import make_plan
+    from deepaug.policy.keras import PolicyLayer
+
+    with caplog.at_level("WARNING", logger="deepaug.policy.core"):
+        layer = PolicyLayer(CUTMIX, seed=7)
+    assert "per-image steps only" in caplog.text and "policy_map_fn" in caplog.text
+    np.testing.assert_array_equal(layer(images, training=True).numpy(),
+                                  CUTMIX.apply(images, seed=np.random.default_rng([7, 1, 0])))
+    caplog.clear()
+    policy_file = tmp_path / "policy.json"
+    CUTMIX.to_json(policy_file)
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    import cv2
+    cv2.imwrite(str(tmp_path / "src" / "a" / "0.png"), images[0])
+    with caplog.at_level("WARNING", logger="deepaug.policy.core"):
+        plan = make_plan(str(policy_file), tmp_path / "src", tmp_path / "out", variants=1)
+    assert "deepaug augment applies the policy's per-image steps only" in caplog.text
+    assert plan.recipe.policy == CUTMIX.without_mixing()  # the run records what its outputs hold
+    timm = Policy.from_timm("rand-m9-n2-mstd0")
+    with pytest.raises(PolicyError, match="CutMix"):
+        Policy.from_distribution(dataclasses.replace(timm.distribution, cutmix=0.5)).to_timm()

@@ -5,6 +5,7 @@ under a minute and a half on 2 CPU cores; they are marked slow but always run.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from _images import natural_batch
 from deepaug import Policy
 from deepaug.datasets import from_arrays, split_train_val
 from deepaug.errors import InputError
+from deepaug.policy.distribution import Distribution
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -173,6 +175,38 @@ def test_pipeline_same_seed_same_batches_other_seed_other_batches():
     c = batches(train_dataset(images, labels, ROTATE, 16, seed=8, epochs=2))
     assert all(np.array_equal(x1, x2) and np.array_equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
     assert not all(np.array_equal(x1, x2) for (x1, _), (x2, _) in zip(a, c))
+
+
+def test_pipeline_of_a_cutmix_policy_carries_label_weights_over_the_same_images():
+    images, labels = toy_data(96, 16)
+    ta = Policy.from_distribution(Distribution.uniform(("rotate", "equalize")))
+    mixing = Policy.from_distribution(dataclasses.replace(ta.distribution, cutmix=0.5))
+    plain = batches(train_dataset(images, labels, ta, 32, seed=0, epochs=2))
+    mixed = batches(train_dataset(images, labels, mixing, 32, seed=0, epochs=2, num_classes=2))
+    changed = 0
+    for (xp, yp), (xm, ym) in zip(plain, mixed):
+        assert ym.dtype == np.float32 and ym.shape == (len(yp), 2)
+        np.testing.assert_allclose(ym.sum(axis=1), 1.0, rtol=1e-6)
+        same = np.all(xp == xm, axis=(1, 2, 3))  # images no box was pasted into are TrivialAugment's
+        np.testing.assert_array_equal(ym[same].argmax(axis=1), yp[same])
+        changed += int((~same).sum())
+    assert 0 < changed < sum(len(y) for _, y in plain)
+    with pytest.raises(InputError, match="num_classes"):
+        train_dataset(images, labels, mixing, 32, seed=0, epochs=1)
+
+
+@pytest.mark.slow
+def test_a_cutmix_policy_trains_on_label_weights_and_scores_on_plain_labels(tmp_path):
+    images, labels = toy_data(160)
+    train, test = split_train_val(from_arrays(images, labels), 128, seed=0)
+    config = small_config(tmp_path)
+    mixing = Policy.from_distribution(Distribution.uniform(("rotate", "equalize"), cutmix=1.0))
+    score, history = training.train_and_score(train, test, mixing, config, seed=3)
+    _, plain_history = training.train_and_score(train, test, mixing.without_mixing(), config, seed=3)
+    assert 0.0 <= score["accuracy"] <= 1.0 and len(history["loss"]) == 2
+    assert history["loss"] != plain_history["loss"]  # the mixed labels changed the training
+    run = run_trial(train, test, mixing, config, seed=3)
+    assert 0.0 <= run.reward <= 1.0
 
 
 # ---------------------------------------------------------------- trainings and trials
