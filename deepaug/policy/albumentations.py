@@ -31,7 +31,6 @@ from typing import Any, Callable
 from deepaug import ops
 from deepaug.errors import PolicyError
 from deepaug.extras import require
-from deepaug.policy.core import warn_per_image_only
 from deepaug.policy.distribution import MAX_CROP, Distribution
 
 logger = logging.getLogger(__name__)
@@ -193,7 +192,6 @@ def to_albumentations(policy: Any, size: int | None = None, seed: int | None = N
     A = _albumentations()
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise PolicyError(f"to_albumentations: size must be the image side in pixels (an integer >= 1), got {size!r}")
-    warn_per_image_only(policy, "to_albumentations (an albumentations pipeline)")
     if policy.distribution is not None:
         steps = _distribution(A, policy.distribution, size)
     else:

@@ -327,6 +327,7 @@ class Policy:
         """
         from deepaug.policy.albumentations import to_albumentations  # optional dependency
 
+        warn_per_image_only(self, "to_albumentations (an albumentations pipeline)")
         return to_albumentations(self, size=size, seed=seed)
 
     # -- use ----------------------------------------------------------------------
