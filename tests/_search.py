@@ -44,6 +44,7 @@ def kill_when(command: Sequence[str], cwd: Path, env: dict[str, str], folder: Pa
     fail (with its stderr) if it ends or times out first."""
     proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
+    reached = False
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             try:
@@ -51,9 +52,11 @@ def kill_when(command: Sequence[str], cwd: Path, env: dict[str, str], folder: Pa
             except (ValueError, FileNotFoundError):  # never a partial file: the caller's reads fail loudly if so
                 seen = {}
             if ready(seen):
+                reached = True
                 break
             time.sleep(0.02)
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert reached, f"the search did not reach the state to kill it in within {timeout:g} s (a loaded machine?)"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

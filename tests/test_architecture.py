@@ -6,6 +6,7 @@ grimp (import-linter's graph) finds cycles, imports inside functions included.
 from __future__ import annotations
 
 import ast
+import logging
 import subprocess
 import sys
 import warnings
@@ -56,7 +57,18 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[set[str]]:
 
 def test_the_packages_keep_their_layers(monkeypatch):
     monkeypatch.chdir(REPO)
-    assert importlinter_cli.lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0
+    # import-linter's CLI runs logging.config.dictConfig, which disables every logger that
+    # exists (deepaug's included) and would silence the log assertions of later tests here
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    disabled, root = {lg: lg.disabled for lg in loggers}, logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert importlinter_cli.lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True) == 0
+    finally:
+        for lg, was in disabled.items():
+            lg.disabled = was
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def test_the_layering_contract_catches_an_upward_import():
