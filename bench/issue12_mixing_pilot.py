@@ -24,7 +24,6 @@ Run:  PYTHONPATH=. python bench/issue12_mixing_pilot.py OUT [--worker 0 --worker
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -118,37 +117,10 @@ def train(out: Path, worker: int, workers: int, only: list[str]) -> None:
         log.info("%s seed %d: reward %.4f in %.0f s", name, seed, run["reward"], run["seconds"])
 
 
-def report(out: Path) -> str:
-    rows: dict[str, dict[int, float]] = {}
-    for path in sorted(out.glob("*.json")):
-        run = json.loads(path.read_text())
-        rows.setdefault(run["name"], {})[int(run["seed"])] = float(run["reward"])
-    seeds = sorted(rows.get("ta", {}))
-    lines = ["| candidate | validation accuracy % per seed | mean | vs TrivialAugment |", "| --- | --- | ---: | ---: |"]
-    for name, by_seed in rows.items():
-        common = [s for s in seeds if s in by_seed]
-        if not common:
-            continue
-        values = [100 * by_seed[s] for s in common]
-        gain = np.mean([100 * (by_seed[s] - rows["ta"][s]) for s in common])
-        lines.append(f"| {name} | {' / '.join(f'{v:.2f}' for v in values)} | {np.mean(values):.2f} | {gain:+.2f} |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", type=Path, help="folder of the runs' JSON files")
-    parser.add_argument("--worker", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--only", nargs="*", default=[], help="candidate names (default: all)")
-    parser.add_argument("--report", action="store_true", help="only print the table of the finished runs")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    if not args.report:
-        train(args.out, args.worker, args.workers, args.only)
-    print(report(args.out))
-    return 0
+    from bench.issue12_pilot import cli
+
+    return cli(__doc__, train, argv, ("ta",))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ only, never the test split. Candidates:
 Each training is one JSON file in OUT (written whole); a rerun skips the finished ones, and
 ``--worker K --workers W`` splits the list across processes. ``--report`` prints the table.
 
-Run:  PYTHONPATH=. python bench/issue12_pilot.py OUT [--worker 0 --workers 2] [--report]
+Run:  PYTHONPATH=. python bench/issue12_pilot.py OUT [--worker 0 --workers 2] [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def candidates() -> dict[str, tuple[object, int]]:
     return {"ta": (ta, 0), "ra": (ra, 0), "ta_clean6": (ta, CLEAN), "ra_clean6": (ra, CLEAN), "ta_geo05": (geo, 0)}
 
 
-def train(out: Path, worker: int, workers: int) -> None:
+def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -> None:
     from deepaug import datasets
     from deepaug.storage.atomic import atomic_write_text
     from deepaug.training.rungs import crn_seeds, train_to
@@ -53,7 +54,7 @@ def train(out: Path, worker: int, workers: int) -> None:
 
     config = TrainingConfig(child_epochs=EPOCHS, child_batch_size=64, opt_last_n_epochs=3)
     train_set, val = datasets.split_train_val(datasets.load("fashion_mnist"), 4000, 10000, seed=0)
-    jobs = [(name, seed) for seed in crn_seeds(0, 3) for name in candidates()]
+    jobs = [(name, seed) for seed in crn_seeds(0, 3) for name in candidates() if not only or name in only]
     for i, (name, seed) in enumerate(jobs):
         path = out / f"{name}_{seed}.json"
         if i % workers != worker or path.exists():
@@ -71,37 +72,46 @@ def train(out: Path, worker: int, workers: int) -> None:
         log.info("%s seed %d: reward %.4f", name, seed, history["reward"])
 
 
-def report(out: Path) -> str:
+def report(out: Path, controls: tuple[str, ...] = ("ta", "ra")) -> str:
+    """The finished runs' table: per seed, mean, and the paired gain over each control present."""
+    names = {"ta": "TrivialAugment", "ra": "RandAugment"}
     rows: dict[str, dict[int, float]] = {}
     for path in sorted(out.glob("*.json")):
         run = json.loads(path.read_text())
         rows.setdefault(run["name"], {})[int(run["seed"])] = float(run["reward"])
-    seeds = sorted(rows.get("ta", {}))
-    lines = ["| candidate | validation accuracy % per seed | mean | vs TrivialAugment | vs RandAugment |",
-             "| --- | --- | ---: | ---: | ---: |"]
+    controls = tuple(c for c in controls if c in rows)
+    seeds = sorted(rows[controls[0]]) if controls else []
+    lines = ["| candidate | validation accuracy % per seed | mean |" + "".join(f" vs {names[c]} |" for c in controls),
+             "| --- | --- | ---: |" + " ---: |" * len(controls)]
     for name, by_seed in rows.items():
-        if sorted(by_seed) != seeds:
+        if sorted(by_seed) != seeds or any(sorted(rows[c]) != seeds for c in controls):
             continue
         values = [100 * by_seed[s] for s in seeds]
-        vs = {c: np.mean([100 * (by_seed[s] - rows[c][s]) for s in seeds]) for c in ("ta", "ra") if c in rows}
-        lines.append(f"| {name} | {' / '.join(f'{v:.2f}' for v in values)} | {np.mean(values):.2f} | "
-                     f"{vs.get('ta', np.nan):+.2f} | {vs.get('ra', np.nan):+.2f} |")
+        gains = [np.mean([100 * (by_seed[s] - rows[c][s]) for s in seeds]) for c in controls]
+        lines.append(f"| {name} | {' / '.join(f'{v:.2f}' for v in values)} | {np.mean(values):.2f} |"
+                     + "".join(f" {g:+.2f} |" for g in gains))
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def cli(doc: str, train_runs: Callable[..., None], argv: list[str] | None, controls: tuple[str, ...]) -> int:
+    """The pilots' command line: OUT [--worker K --workers W] [--only NAME ...] [--report]."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("out", type=Path, help="folder of the runs' JSON files")
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--only", nargs="*", default=[], help="candidate names (default: all)")
     parser.add_argument("--report", action="store_true", help="only print the table of the finished runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report:
-        train(args.out, args.worker, args.workers)
-    print(report(args.out))
+        train_runs(args.out, args.worker, args.workers, args.only)
+    print(report(args.out, controls))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli(__doc__, train, argv, ("ta", "ra"))
 
 
 if __name__ == "__main__":
