@@ -65,7 +65,7 @@ def policy_columns(policy: Policy | None, like: Policy | None = None) -> dict[st
     if shape.distribution is not None:
         d = policy.distribution if policy is not None else None
         out = {f"dist_{key}": "" if d is None else getattr(d, key)
-               for key in ("n", "magnitude", "spread", "flip", "crop", "erasing")}
+               for key in ("n", "magnitude", "spread", "flip", "crop", "erasing", "cutmix")}
         out["dist_ops"] = "" if d is None else " ".join(f"{op.name}:{op.weight:g}" for op in d.ops)
         return out
     out: dict[str, Any] = {}

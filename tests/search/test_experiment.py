@@ -10,6 +10,7 @@ import pytest
 
 from deepaug import Policy
 from deepaug.errors import InputError
+from deepaug.policy.distribution import Distribution
 from deepaug.search.experiment import Experiment
 from deepaug.search.notebook import policy_columns, rebuild, top_policies
 from deepaug.execution.trials import BASELINE, TrialRecord, TrialSpec, TrialState, trial_seed
@@ -112,6 +113,9 @@ def test_policy_columns_name_each_value():
     assert list(columns)[:3] == ["A_aug1_type", "A_aug1_probability", "A_aug1_magnitude"]  # DeepAugment's names
     assert columns["B_aug2_type"] == "solarize" and len(columns) == 12
     assert policy_columns(None, like=ROT)["A_aug1_type"] == ""
+    mixing = Policy.from_distribution(Distribution.uniform(("rotate",), erasing=0.25, cutmix=0.5))
+    assert {k: v for k, v in policy_columns(mixing).items() if k in ("dist_erasing", "dist_cutmix")} == \
+        {"dist_erasing": 0.25, "dist_cutmix": 0.5}
 
 
 def test_the_notebook_is_rebuilt_from_records_and_appended_per_training(tmp_path):
