@@ -232,7 +232,6 @@ class Distribution:
                 out[hit] = ops.get("cutout").run(out[hit], rng.random(hit.size), rng)
         return out
 
-
     def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Step 5 (CutMix) on an augmented (N, H, W, C) batch and its (N, classes) label
         weights (one-hot rows for plain labels); returns new arrays, labels as float32.

@@ -56,7 +56,7 @@ tf = require("tensorflow", "deepaug.policy.keras (tf.data and the TensorFlow bac
 from deepaug.errors import ImageError, InputError
 from deepaug.images import CHANNELS
 from deepaug.policy import builtin
-from deepaug.policy.core import Policy, augment_nhwc, label_weights, warn_per_image_only
+from deepaug.policy.core import Policy, augment_nhwc, warn_per_image_only
 
 logger = logging.getLogger(__name__)
 
@@ -153,19 +153,18 @@ class _Augmenter:
         self.counter = _StepCounter()
         self.active = _changes_images(policy)
 
-    def _augment_uint8(self, x: np.ndarray) -> np.ndarray:
+    def _next_rng(self, x: np.ndarray) -> np.random.Generator:
+        """The generator of the next call, once `x` is known to be an (N, H, W, C) batch."""
         if x.ndim != 4 or x.shape[-1] not in CHANNELS:
             raise ImageError(f"images must be shaped (N, H, W, C) with C in {{1, 3}}, got shape {x.shape}")
-        step = self.counter.take()
-        return augment_nhwc(self.policy, x, np.random.default_rng([self.seed, 1, step]))
+        return np.random.default_rng([self.seed, 1, self.counter.take()])
+
+    def _augment_uint8(self, x: np.ndarray) -> np.ndarray:
+        return augment_nhwc(self.policy, x, self._next_rng(x))
 
     def _augment_labelled(self, x: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """`_augment_uint8`, then the batch step (CutMix) from the same generator, as in training."""
-        if x.ndim != 4 or x.shape[-1] not in CHANNELS:
-            raise ImageError(f"images must be shaped (N, H, W, C) with C in {{1, 3}}, got shape {x.shape}")
-        rng = np.random.default_rng([self.seed, 1, self.counter.take()])
-        weights = label_weights(labels, len(x), int(num_classes) if num_classes > 0 else None)
-        return self.policy.distribution.mix(augment_nhwc(self.policy, x, rng), weights, rng)
+        """`_augment_uint8` with the batch step (CutMix) too, as in training (`apply_with_labels`)."""
+        return self.policy.apply_with_labels(x, labels, num_classes or None, seed=self._next_rng(x))
 
     def numpy(self, images: np.ndarray) -> np.ndarray:
         """The same augmentation, in NumPy, of a NumPy batch (eager JAX / torch / NumPy inputs):

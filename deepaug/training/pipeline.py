@@ -88,11 +88,10 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, ba
         epoch, b = divmod(step, steps)
         idx = permutation(epoch)[b * batch_size:(b + 1) * batch_size]
         x = images[idx]
+        if soft:  # the per-image steps, then the batch step (CutMix) from the same stream
+            return policy.apply_with_labels(x, labels[idx], num_classes, seed=np.random.default_rng([seed, 1, step]))
         if augment:
-            rng = np.random.default_rng([seed, 1, step])
-            x = augment_with(policy, x, rng)
-            if soft:  # the batch step draws after the per-image steps, from the same stream
-                return policy.distribution.mix(x, label_weights(labels[idx], len(idx), num_classes), rng)
+            x = augment_with(policy, x, np.random.default_rng([seed, 1, step]))
         return x, labels[idx]
 
     def fetch(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
