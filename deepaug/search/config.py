@@ -78,7 +78,7 @@ class SearchConfig(BaseModel):
     rungs: int = Field(2, ge=1)  # successive-halving rungs; the last one trains child_epochs
     halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
     finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
-    race_seeds: int = Field(3, ge=2)  # paired seeds of the final race (>= 2 for an interval)
+    race_seeds: int = Field(3, ge=2)  # paired seeds of the final race, fresh ones (>= 2 for an interval)
     validation_images: Any = None  # your own validation set (an array, or a dataset name/path)
     validation_labels: Any = None
 

@@ -12,8 +12,9 @@ distribution`, the default, runs):
    paired gain over TrivialAugment on the same seeds) continue from their checkpoints;
    the last rung trains `child_epochs`, the final training's length.
 4. **Race.** The best `finalists` race the controls at full training on `race_seeds`
-   common seeds. The winner is the finalist with the highest mean paired gain over the
-   best control, *only if* the lower bound of its 95% t interval is above zero; otherwise
+   common seeds other than the search seeds (which chose the finalists, so would flatter
+   them). The winner is the finalist with the highest mean paired gain over the best
+   control, *only if* the lower bound of its 95% t interval is above zero; otherwise
    the answer is the best control, and the search says plainly that nothing beat it.
 
 Every training lands in the trial records as it finishes, so a killed search resumes
@@ -129,7 +130,9 @@ class DistributionSearch:
 
     @property
     def race_seeds(self) -> list[int]:
-        return self._seeds[:max(self.config.race_seeds, self.config.search_seeds)]
+        """Seeds of their own: the search seeds chose the finalists, so a finalist's result on
+        them is its luckiest (the winner's curse); the race scores it on fresh ones."""
+        return self._seeds[self.config.search_seeds:self.config.search_seeds + self.config.race_seeds]
 
     def _rewards(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, float] | None:
         if record is None:
@@ -181,7 +184,7 @@ class DistributionSearch:
         benchmark of the proposals measures (bench/search.py)."""
         exp = self.experiment
         run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
-        self._seeds = crn_seeds(run_seed, max(self.config.race_seeds, self.config.search_seeds))
+        self._seeds = crn_seeds(run_seed, self.config.search_seeds + self.config.race_seeds)
         self.callbacks.send("on_search_begin", exp)
         self._stage_seconds: dict[str, list[float]] = {}
         records = {r.number: r for r in exp.records()}

@@ -201,6 +201,20 @@ def test_every_candidate_trains_on_the_same_seeds_and_controls_run_beside_them(f
     assert sorted(found) == [1, 2, 3, 4, 5, 6]  # 2 controls + 4 candidates
 
 
+def test_the_race_scores_finalists_on_seeds_other_than_the_ones_that_chose_them(finished):
+    search, _, _ = finished
+    verdict = json.loads((search.experiment_dir / "verdict.json").read_text())
+    run_seed = json.loads((search.experiment_dir / "config.json").read_text())["run_seed"]
+    search_seeds, race_seeds = verdict["search_seeds"], verdict["race_seeds"]
+    assert search_seeds + race_seeds == crn_seeds(run_seed, 3) and len(race_seeds) == 2
+    found = records(search.experiment_dir)
+    raced = [n for n, r in found.items() if {h["seed"] for h in r["histories"]} >= set(race_seeds)]
+    assert TRIVIAL in raced and RANDAUGMENT in raced and len(raced) == 3  # 1 finalist + 2 controls
+    for number in raced:  # each raced trial has the screen's seed and both race seeds, all at 3 epochs
+        assert sorted(h["seed"] for h in found[number]["histories"]) == sorted(search_seeds + race_seeds)
+    assert all(g["seeds"] == 2 for per in verdict["gains"].values() for g in per.values() if g)
+
+
 def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(finished):
     search, table, _ = finished
     found = records(search.experiment_dir)
