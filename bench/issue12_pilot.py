@@ -9,7 +9,11 @@ only, never the test split. Candidates:
 - ``ta_clean6`` / ``ra_clean6``: the same for 54 epochs, then 6 epochs without augmentation
   (continued from the checkpoint);
 - ``ta_geo05``: TrivialAugment with the geometric ops (rotate, shear, translate) at half
-  their magnitude (per-op scale 0.5).
+  their magnitude (per-op scale 0.5);
+- ``ta_cutmix50`` / ``ta_cutmix100``: TrivialAugment + CutMix on half / all of the images
+  (distribution policies with `cutmix`, as the search's space writes them);
+- ``ra_cutmix50``: RandAugment(2, 9/30) + CutMix on half the images;
+- ``ta_erase50_cutmix50``: TrivialAugment + erasing 1/2 + CutMix 1/2.
 
 Each training is one JSON file in OUT (written whole); a rerun skips the finished ones, and
 ``--worker K --workers W`` splits the list across processes. ``--report`` prints the table.
@@ -43,7 +47,13 @@ def candidates() -> dict[str, tuple[object, int]]:
     d = ta.distribution
     geo = Policy.from_distribution(dataclasses.replace(d, ops=tuple(
         dataclasses.replace(op, scale=0.5) if op.name in GEOMETRIC else op for op in d.ops)))
-    return {"ta": (ta, 0), "ra": (ra, 0), "ta_clean6": (ta, CLEAN), "ra_clean6": (ra, CLEAN), "ta_geo05": (geo, 0)}
+    def base(point: list, erasing: int = 0, cutmix: int = 0) -> Policy:
+        return space.to_policy(point[:-2] + [erasing, cutmix])
+
+    ta_point, ra_point = space.to_point(ta), space.to_point(ra)
+    return {"ta": (ta, 0), "ra": (ra, 0), "ta_clean6": (ta, CLEAN), "ra_clean6": (ra, CLEAN), "ta_geo05": (geo, 0),
+            "ta_cutmix50": (base(ta_point, cutmix=2), 0), "ta_cutmix100": (base(ta_point, cutmix=3), 0),
+            "ra_cutmix50": (base(ra_point, cutmix=2), 0), "ta_erase50_cutmix50": (base(ta_point, 2, 2), 0)}
 
 
 def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -> None:
