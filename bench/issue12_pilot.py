@@ -11,7 +11,7 @@ only, never the test split. Candidates:
 - ``ta_geo05``: TrivialAugment with the geometric ops (rotate, shear, translate) at half
   their magnitude (per-op scale 0.5);
 - ``ta_cutmix50`` / ``ta_cutmix100``: TrivialAugment + CutMix on half / all of the images
-  (distribution policies with `cutmix`, as the search's space writes them);
+  (distribution policies with `cutmix`, points of the search's space);
 - ``ra_cutmix50``: RandAugment(2, 9/30) + CutMix on half the images;
 - ``ta_erase50_cutmix50``: TrivialAugment + erasing 1/2 + CutMix 1/2.
 
@@ -47,13 +47,12 @@ def candidates() -> dict[str, tuple[object, int]]:
     d = ta.distribution
     geo = Policy.from_distribution(dataclasses.replace(d, ops=tuple(
         dataclasses.replace(op, scale=0.5) if op.name in GEOMETRIC else op for op in d.ops)))
-    def base(point: list, erasing: int = 0, cutmix: int = 0) -> Policy:
-        return space.to_policy(point[:-2] + [erasing, cutmix])
+    def plus(policy: Policy, erasing: float = 0.0, cutmix: float = 0.0) -> Policy:
+        return Policy.from_distribution(dataclasses.replace(policy.distribution, erasing=erasing, cutmix=cutmix))
 
-    ta_point, ra_point = space.to_point(ta), space.to_point(ra)
     return {"ta": (ta, 0), "ra": (ra, 0), "ta_clean6": (ta, CLEAN), "ra_clean6": (ra, CLEAN), "ta_geo05": (geo, 0),
-            "ta_cutmix50": (base(ta_point, cutmix=2), 0), "ta_cutmix100": (base(ta_point, cutmix=3), 0),
-            "ra_cutmix50": (base(ra_point, cutmix=2), 0), "ta_erase50_cutmix50": (base(ta_point, 2, 2), 0)}
+            "ta_cutmix50": (plus(ta, cutmix=0.5), 0), "ta_cutmix100": (plus(ta, cutmix=1.0), 0),
+            "ra_cutmix50": (plus(ra, cutmix=0.5), 0), "ta_erase50_cutmix50": (plus(ta, 0.5, 0.5), 0)}
 
 
 def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -> None:

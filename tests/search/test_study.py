@@ -210,7 +210,7 @@ def test_the_race_scores_finalists_on_seeds_other_than_the_ones_that_chose_them(
     found = records(search.experiment_dir)
     raced = [n for n, r in found.items() if {h["seed"] for h in r["histories"]} >= set(race_seeds)]
     assert TRIVIAL in raced and RANDAUGMENT in raced and len(raced) == 3  # 1 finalist + 2 controls
-    for number in raced:  # each raced trial has the screen's seed and both race seeds, all at 3 epochs
+    for number in raced:  # each raced trial holds the screen's seed and both race seeds
         assert sorted(h["seed"] for h in found[number]["histories"]) == sorted(search_seeds + race_seeds)
     assert all(g["seeds"] == 2 for per in verdict["gains"].values() for g in per.values() if g)
 
