@@ -449,6 +449,19 @@ def complete_without_training(job: dict[str, Any], index: int, reward: float = 0
     return 0
 
 
+_IN_PROCESS = threading.Lock()
+
+
+def trial_in_process(job: dict[str, Any], index: int) -> int:
+    """A pod hook: the pod's own entry point (`deepaug trial run`'s function) in this process, one
+    at a time; it saves a pod's interpreter start and TensorFlow import where a test runs many."""
+    from deepaug.kubernetes.trial_worker import run_trial_spec
+
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    with _IN_PROCESS:
+        return run_trial_spec(args[args.index("--spec") + 1])
+
+
 def settings(storage: Path | str, kubeconfig: Path, **overrides: Any) -> Any:
     from deepaug.kubernetes.settings import KubernetesSettings
 

@@ -196,6 +196,17 @@ class TrialContext:
     checkpoint_dir: str | None = None  # where rung trainings keep their checkpoints (None: none kept)
 
 
+def starting_record(spec: TrialSpec, model: str, resume_from: TrialRecord | None = None) -> TrialRecord:
+    """The RUNNING record `spec` starts from: `resume_from`'s trainings kept; for a rung (a
+    spec with seeds) its target epochs and seeds, even when `resume_from` finished an earlier
+    rung or another of the trial's seeds (it is not this spec's end)."""
+    record = resume_from if resume_from is not None else TrialRecord.running(spec, model)
+    if spec.seeds:
+        record = replace(record, state=TrialState.RUNNING, finished_at=None, error=None,
+                         extra={**record.extra, "epochs": spec.epochs, "seeds": list(spec.seeds)})
+    return record
+
+
 def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialRecord], None] | None = None,
              resume_from: TrialRecord | None = None) -> TrialRecord:
     """Run one trial and return its finished record (COMPLETE, or FAILED with the error).
@@ -207,10 +218,7 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
     """
 
     config = context.config
-    record = resume_from if resume_from is not None else TrialRecord.running(spec, config.model_name)
-    if spec.seeds:  # a rung: this run's target, whatever the record was at before
-        record = replace(record, state=TrialState.RUNNING, finished_at=None, error=None,
-                         extra={**record.extra, "epochs": spec.epochs, "seeds": list(spec.seeds)})
+    record = starting_record(spec, config.model_name, resume_from)
     done = record.histories
     if on_update is not None:
         on_update(record)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import STALE_SECONDS, claim, owner_text, release
 from deepaug.execution.records import encode, record_key, spec_key
-from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
+from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, starting_record
 from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.kubernetes.manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
 from deepaug.kubernetes.trial_worker import spec_document, stored_record, upload_context
@@ -150,8 +150,8 @@ class KubernetesExecutor:
             stored = stored_record(self.storage, record_at, spec) if resume_from is not None else None
             if stored is not None and len(stored.histories) >= len(resume_from.histories):
                 record = stored  # the pod got further than the experiment folder knows
-            else:
-                record = resume_from or TrialRecord.running(spec, self.context.config.model_name)
+            else:  # a rung's spec starts RUNNING from the trial's earlier record, finished or not
+                record = starting_record(spec, self.context.config.model_name, resume_from)
                 self.storage.write(record_at, encode(record))
         spec_uri = self.storage.uri(spec_at)
         trial = _Trial(spec, "", attempt, record, len(record.histories) if previous is None else previous.reported)

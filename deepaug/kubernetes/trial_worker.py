@@ -167,8 +167,10 @@ def stored_record(storage: Storage, key: str, spec: TrialSpec) -> TrialRecord | 
         log.warning("ignoring the record at %s: %s", storage.uri(key), exc)
         return None
     if record.spec != spec:
-        log.warning("the record at %s is of another trial (seed %d, not %d); starting afresh", storage.uri(key),
-                    record.seed, spec.seed)
+        theirs, ours = record.spec, spec
+        log.warning("the record at %s is of another trial or rung (seed %d, epochs %s, seeds %s; this one: seed %d, "
+                    "epochs %s, seeds %s); starting afresh", storage.uri(key), theirs.seed, theirs.epochs,
+                    list(theirs.seeds), ours.seed, ours.epochs, list(ours.seeds))
         return None
     return record
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 
 from _k8s import (Cluster, Emulator, JobController, batch_api, complete_without_training, free_port,
-                  pod_log, settings, spec_of, trial_of, write_kubeconfig)
+                  pod_log, settings, spec_of, trial_in_process, trial_of, write_kubeconfig)
 from _search import tiny_config, toy_data
 from deepaug import Policy
 from deepaug.datasets import from_arrays, split_train_val
@@ -295,3 +295,25 @@ def test_one_controller_per_experiment_in_the_shared_storage(tmp_path, clusters)
     assert records[1].state is TrialState.COMPLETE
     executor.close()
     assert not store.exists(key)  # released
+
+
+def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clusters):
+    """The pods' own code (`deepaug trial run`, in this process to save 10 interpreter starts): a trial that comes back for a later rung or the race
+    trains again from its earlier record (a finished record of a shorter rung is not the end)."""
+    from deepaug.search.config import SearchConfig
+    from deepaug.search.race import RANDAUGMENT, TRIVIAL
+    from deepaug.search.study import DistributionSearch
+
+    cluster = clusters(pod=trial_in_process)
+    config = SearchConfig.from_user(tiny_config(
+        tmp_path, executor="kubernetes", workers=2, kubernetes=cluster.settings(max_retries=0).model_dump(),
+        search_space="distribution", child_epochs=2, rungs=2, halving_rate=2, opt_last_n_epochs=1,
+        validation_size=90, finalists=1, race_seeds=2))
+    x, y = toy_data(300)
+    search = DistributionSearch(from_arrays(x, y), config, "study-on-k8s")
+    records = {r.number: r for r in search.run(2)}
+    for number in (TRIVIAL, RANDAUGMENT, *search.verdict.gains):
+        epochs = {h["seed"]: len(h["val_accuracy"]) for h in records[number].histories}
+        assert epochs == {s: 2 for s in [*search.search_seeds, *search.race_seeds]}, number
+    assert all(g is not None for gains in search.verdict.gains.values() for g in gains.values())
+    assert cluster.jobs() == []
