@@ -17,7 +17,8 @@ distribution`, the default, runs):
    control, *only if* the lower bound of its 95% t interval is above zero; otherwise
    the answer is the best control, and the search says plainly that nothing beat it.
 
-Every training lands in the trial records as it finishes, so a killed search resumes
+Later rungs and the race send their trainings out a seed at a time (`_stage`), so that the
+workers stay busy to a stage's end. Every training lands in the trial records as it finishes, so a killed search resumes
 where it stopped: the optimizer is replayed from the rung-0 results, each stage skips what
 its records already hold, and an interrupted rung continues from its checkpoints.
 Validation data come from the user's training data (never a test split), or from the
@@ -30,6 +31,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -333,32 +335,58 @@ class DistributionSearch:
 
     def _stage(self, name: str, numbers: Sequence[int], epochs: int, seeds: Sequence[int],
                records: dict[int, TrialRecord], executor: Executor) -> None:
-        """Bring each trial in `numbers` to `epochs` on `seeds` (skipping what the records hold)."""
+        """Bring each trial in `numbers` to `epochs` on `seeds` (skipping what the records hold).
+
+        The work goes out one seed at a time (a unit), seed by seed across the trials, so that
+        the workers stay busy to the end when the trials do not divide among them (5 race
+        trials on 2 workers: 8 rounds of one training instead of 3 rounds of three). A
+        trial's units run one after another (each continues the trial's record); its last
+        unit names every seed, so its record ends with the stage's reward over all of them."""
         todo = [n for n in dict.fromkeys(numbers) if self._rewards(records.get(n), epochs, seeds) is None]
         if not todo:
             return
         log.info("%s: %d trial(s) to %d epochs on %d seed(s): %s", name, len(todo), epochs, len(seeds), todo)
-        queue = [self._spec(records, n, epochs, seeds) for n in todo]
-        in_flight: dict[int, TrialSpec] = {}
+        units: dict[int, list[TrialSpec]] = {}
+        for n in todo:
+            spec = self._spec(records, n, epochs, seeds)
+            missing = [s for s in seeds if not self._rewards(records.get(n), epochs, [s])]
+            units[n] = [replace(spec, seeds=(s,)) for s in missing[:-1]] + [spec]
+        queue = [units[n][k] for k in range(max(map(len, units.values()))) for n in todo if k < len(units[n])]
+        total_units, unit_seconds = len(queue), []
+        in_flight: dict[int, tuple[TrialSpec, float]] = {}
         done = 0
         while queue or in_flight:
-            while queue and len(in_flight) < executor.capacity:
-                spec = queue.pop(0)
-                executor.submit(spec, resume_from=records.get(spec.number))
-                in_flight[spec.number] = spec
+            while len(in_flight) < executor.capacity and (
+                    ready := next((u for u in queue if u.number not in in_flight), None)) is not None:
+                queue.remove(ready)
+                executor.submit(ready, resume_from=records.get(ready.number))
+                in_flight[ready.number] = (ready, time.perf_counter())
             for record in executor.wait():
-                in_flight.pop(record.number)
+                unit, began = in_flight.pop(record.number)
                 records[record.number] = record
-                done += 1
-                if record.state is not TrialState.COMPLETE and record.kind == CONTROL:
+                unit_seconds.append(time.perf_counter() - began)
+                left = sum(1 for u in queue if u.number == record.number)
+                failed = record.state is not TrialState.COMPLETE
+                if failed and record.kind == CONTROL:
                     executor.cancel()
                     raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
                                       f"{record.error}; fix the cause and run again to resume")
-                self._progress(name, record, epochs, seeds, records, done, len(todo))
+                eta = float(np.mean(unit_seconds)) * (len(queue) + len(in_flight)) / self._capacity \
+                    if queue or in_flight else None
+                if failed or not left:
+                    queue = [u for u in queue if u.number != record.number]  # a failed trial stops here
+                    done += 1
+                    self._progress(name, record, epochs, seeds, records, done, len(todo), eta=eta)
+                else:
+                    reward = self._rewards(record, epochs, unit.seeds)
+                    log.info("%s: trial %d, %d epochs, seed %d: reward %.4f (%d of %d trainings in this stage) | "
+                             "%.0f s", name, record.number, epochs, unit.seeds[0],
+                             float("nan") if not reward else reward[unit.seeds[0]],
+                             total_units - len(queue) - len(in_flight), total_units, unit_seconds[-1])
         self.callbacks.send("on_rung_end", name, epochs, sorted(records.values(), key=lambda r: r.number))
 
     def _progress(self, stage: str, record: TrialRecord, epochs: int, seeds: Sequence[int],
-                  records: Mapping[int, TrialRecord], done: int, total: int) -> None:
+                  records: Mapping[int, TrialRecord], done: int, total: int, eta: float | None = None) -> None:
         label = CONTROL_NAMES.get(record.number, f"trial {record.number}") if record.kind == CONTROL \
             else f"trial {record.number}"
         if record.state is TrialState.COMPLETE:
@@ -384,8 +412,8 @@ class DistributionSearch:
             gain=self._gain(records, record.number, epochs, seeds) if record.number != TRIVIAL else None,
             best=(self._gain(records, ranked[0], epochs, seeds), ranked[0]) if ranked else None,
             best_label="points vs TrivialAugment", controls=controls,
-            eta_seconds=float(np.mean(seconds)) * (total - done) / self._capacity if seconds and total > done
-            else None))
+            eta_seconds=eta if eta is not None or total <= done else
+            float(np.mean(seconds)) * (total - done) / self._capacity if seconds else None))
 
     # ------------------------------------------------------------ the answer
 

@@ -215,6 +215,52 @@ def test_the_race_scores_finalists_on_seeds_other_than_the_ones_that_chose_them(
     assert all(g["seeds"] == 2 for per in verdict["gains"].values() for g in per.values() if g)
 
 
+def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_trial(tmp_path, monkeypatch):
+    """5 race trials on 2 workers: one unit per seed, seed by seed across the trials, never two
+    units of a trial at once (each continues the trial's record), the last naming every seed."""
+    from deepaug.execution.executors import InlineExecutor
+    from deepaug.search import study
+
+    class TwoAtATime(InlineExecutor):  # the real in-process executor, saying it has 2 workers
+        capacity = 2
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.sent, self.flying, self.overlaps = [], set(), []
+
+        def submit(self, spec, resume_from=None):
+            if spec.number in self.flying:
+                self.overlaps.append(spec.number)
+            self.sent.append((spec.number, spec.seeds))
+            self.flying.add(spec.number)
+            super().submit(spec, resume_from)
+
+        def wait(self):
+            out = super().wait()
+            self.flying -= {r.number for r in out}
+            return out
+
+    made = []
+    monkeypatch.setattr(study, "make_executor", lambda kind, context, on_update, *a, **k:
+                        made.append(TwoAtATime(context, on_update)) or made[-1])
+    x, y = toy_data(300)
+    search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, finalists=3, race_seeds=3))
+    search.optimize(4, verbose=0)
+    executor, seeds = made[0], search._search.race_seeds
+    race = [(n, s) for n, s in executor.sent if set(s) <= set(seeds)]
+    raced = list(dict.fromkeys(n for n, _ in race))
+    assert len(raced) == 5 and {TRIVIAL, RANDAUGMENT} <= set(raced)
+    assert race == [(n, (seeds[0],)) for n in raced] + [(n, (seeds[1],)) for n in raced] + \
+        [(n, tuple(seeds)) for n in raced]
+    assert executor.overlaps == []
+    found = records(search.experiment_dir)
+    for n in raced:  # the record ends as a whole-trial run would: every seed, the reward over all of them
+        assert found[n]["extra"]["seeds"] == seeds and found[n]["state"] == "complete"
+        by_seed = found[n]["extra"]["rewards_by_seed"]
+        assert sorted(map(int, by_seed)) == sorted(seeds)
+        assert found[n]["reward"] == pytest.approx(np.mean(list(by_seed.values())))
+
+
 def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(finished):
     search, table, _ = finished
     found = records(search.experiment_dir)
