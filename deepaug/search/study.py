@@ -371,11 +371,11 @@ class DistributionSearch:
                     executor.cancel()
                     raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
                                       f"{record.error}; fix the cause and run again to resume")
-                eta = float(np.mean(unit_seconds)) * (len(queue) + len(in_flight)) / self._capacity \
-                    if queue or in_flight else None
                 if failed or not left:
                     queue = [u for u in queue if u.number != record.number]  # a failed trial stops here
                     done += 1
+                    eta = float(np.mean(unit_seconds)) * (len(queue) + len(in_flight)) / self._capacity \
+                        if queue or in_flight else None
                     self._progress(name, record, epochs, seeds, records, done, len(todo), eta=eta)
                 else:
                     reward = self._rewards(record, epochs, unit.seeds)

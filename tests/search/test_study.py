@@ -217,7 +217,8 @@ def test_the_race_scores_finalists_on_seeds_other_than_the_ones_that_chose_them(
 
 def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_trial(tmp_path, monkeypatch):
     """5 race trials on 2 workers: one unit per seed, seed by seed across the trials, never two
-    units of a trial at once (each continues the trial's record), the last naming every seed."""
+    units of a trial at once (each continues the trial's record), the last naming every seed;
+    a finalist whose training fails stops there and the race goes on without it."""
     from deepaug.execution.executors import InlineExecutor
     from deepaug.search import study
 
@@ -240,21 +241,36 @@ def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_tri
             self.flying -= {r.number for r in out}
             return out
 
-    made = []
+    from deepaug.execution import trials
+
+    made, calls, broken = [], [], []
     monkeypatch.setattr(study, "make_executor", lambda kind, context, on_update, *a, **k:
                         made.append(TwoAtATime(context, on_update)) or made[-1])
+    real_rung = trials.run_rung
+
+    def run_rung(train, val, policy, config, seeds, epochs, number, *args, **kwargs):
+        calls.append((number, tuple(seeds)))  # the screen's call comes first: its seed is the search seed
+        if number > RANDAUGMENT and not broken and len(seeds) == 1 and seeds != calls[0][1] and \
+                sum(1 for n, s in calls if n == number and s != calls[0][1]) == 2:
+            broken.append(number)  # the first candidate at its second race seed: its training fails
+            raise RuntimeError("a training that fails")
+        return real_rung(train, val, policy, config, seeds, epochs, number, *args, **kwargs)
+
+    monkeypatch.setattr(trials, "run_rung", run_rung)
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, finalists=3, race_seeds=3))
     search.optimize(4, verbose=0)
     executor, seeds = made[0], search._search.race_seeds
     race = [(n, s) for n, s in executor.sent if set(s) <= set(seeds)]
     raced = list(dict.fromkeys(n for n, _ in race))
-    assert len(raced) == 5 and {TRIVIAL, RANDAUGMENT} <= set(raced)
+    assert len(raced) == 5 and {TRIVIAL, RANDAUGMENT} <= set(raced) and len(broken) == 1
     assert race == [(n, (seeds[0],)) for n in raced] + [(n, (seeds[1],)) for n in raced] + \
-        [(n, tuple(seeds)) for n in raced]
+        [(n, tuple(seeds)) for n in raced if n not in broken]  # the failed trial's last unit never went out
     assert executor.overlaps == []
     found = records(search.experiment_dir)
-    for n in raced:  # the record ends as a whole-trial run would: every seed, the reward over all of them
+    assert found[broken[0]]["state"] == "failed" and "a training that fails" in found[broken[0]]["error"]
+    assert broken[0] not in search.verdict.gains
+    for n in set(raced) - set(broken):  # the record ends as a whole-trial run's would: every seed, their reward
         assert found[n]["extra"]["seeds"] == seeds and found[n]["state"] == "complete"
         by_seed = found[n]["extra"]["rewards_by_seed"]
         assert sorted(map(int, by_seed)) == sorted(seeds)
