@@ -134,6 +134,7 @@ class LocalExecutor:
 
     def submit(self, spec: TrialSpec, resume_from: TrialRecord | None = None) -> None:
         self._specs[spec.number] = spec
+        self._retries.pop(spec.number, None)  # max_retries counts per submission (a trial comes back per rung)
         if resume_from is not None:
             self._latest[spec.number] = resume_from
         self._pending.append((spec, resume_from))

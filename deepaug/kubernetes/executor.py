@@ -147,10 +147,15 @@ class KubernetesExecutor:
         if previous is not None:
             record = previous.latest
         else:
-            stored = stored_record(self.storage, record_at, spec) if resume_from is not None else None
-            if stored is not None and len(stored.histories) >= len(resume_from.histories):
-                record = stored  # the pod got further than the experiment folder knows
-            else:  # a rung's spec starts RUNNING from the trial's earlier record, finished or not
+            # the stored record is this spec's when a controller launched it before (a resume):
+            # its pod may have got further than the experiment folder knows, or finished
+            stored = stored_record(self.storage, record_at, spec, warn=False) if resume_from is not None else None
+            if stored is not None and len(stored.histories) >= len(resume_from.histories) \
+                    and stored.state is not TrialState.FAILED:
+                record = stored
+            else:  # a new spec (a later rung, a race seed) or a failed run of this one starts RUNNING
+                if stored is not None and len(stored.histories) >= len(resume_from.histories):
+                    resume_from = stored
                 record = starting_record(spec, self.context.config.model_name, resume_from)
                 self.storage.write(record_at, encode(record))
         spec_uri = self.storage.uri(spec_at)

@@ -7,7 +7,9 @@ then gets a spec document (the TrialSpec plus the URIs of its context and of its
 The worker reads both, runs `run_spec` and writes the RUNNING record after each training
 and the finished record, each atomically, to the record URI. A record already there for
 the same spec is resumed (a retried pod keeps the finished trainings), or, if finished,
-left alone.
+left alone. A rung's trainings (the distribution search) keep their checkpoints beside
+the record (`checkpoints/seed_<seed>.npz`, each sent before the record that names its
+training), so that the trial's next rung, in another pod, continues them.
 
 Exit codes: 0 trial complete; 3 trial failed (its record says why); 2 user error (bad,
 missing or older-format spec or context: retrying cannot help, podFailurePolicy stops
@@ -23,6 +25,7 @@ import hashlib
 import io
 import json
 import logging
+import posixpath
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +38,9 @@ from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.execution.records import encode, read_record
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
+from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.storage.backends import Storage, join, locate, open_storage, read_json, write_json
+from deepaug.training.rungs import checkpoint_path
 from deepaug.training.train import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -157,8 +162,9 @@ def read_context(uri: str, scratch: str | Path) -> TrialContext:
     return TrialContext(train, val, config, None if weights is None else str(weights))
 
 
-def stored_record(storage: Storage, key: str, spec: TrialSpec) -> TrialRecord | None:
-    """The record at `key` if it is one of `spec` (same number, seed, kind and policy), else None."""
+def stored_record(storage: Storage, key: str, spec: TrialSpec, warn: bool = True) -> TrialRecord | None:
+    """The record at `key` if it is one of `spec` (same number, seed, kind and policy, and for a
+    rung the same epochs and seeds), else None (`warn`: say so in the log)."""
     try:
         record = read_record(storage, key)
     except FileNotFoundError:
@@ -167,12 +173,47 @@ def stored_record(storage: Storage, key: str, spec: TrialSpec) -> TrialRecord | 
         log.warning("ignoring the record at %s: %s", storage.uri(key), exc)
         return None
     if record.spec != spec:
+        if not warn:
+            return None
         theirs, ours = record.spec, spec
         log.warning("the record at %s is of another trial or rung (seed %d, epochs %s, seeds %s; this one: seed %d, "
                     "epochs %s, seeds %s); starting afresh", storage.uri(key), theirs.seed, theirs.epochs,
                     list(theirs.seeds), ours.seed, ours.epochs, list(ours.seeds))
         return None
     return record
+
+
+class SharedCheckpoints:
+    """A rung's checkpoints in the pod's scratch `folder`, kept in the shared storage beside
+    the trial's record: `fetch` brings the spec's seeds' ones down, `send` puts back those
+    that changed since."""
+
+    def __init__(self, storage: Storage, record_key: str, spec: TrialSpec, folder: Path) -> None:
+        self.storage, self.spec, self.folder = storage, spec, Path(folder)
+        self._base = posixpath.join(posixpath.dirname(record_key), "checkpoints")
+        self._sent: dict[int, int] = {}
+
+    def _paths(self, seed: int) -> tuple[Path, str]:
+        local = checkpoint_path(self.folder, self.spec.number, seed)
+        return local, posixpath.join(self._base, local.name)
+
+    def fetch(self) -> None:
+        for seed in self.spec.seeds:
+            local, key = self._paths(seed)
+            try:
+                data = self.storage.read(key)
+            except FileNotFoundError:
+                continue
+            local.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(local, data)
+            self._sent[seed] = local.stat().st_mtime_ns
+
+    def send(self) -> None:
+        for seed in self.spec.seeds:
+            local, key = self._paths(seed)
+            if local.is_file() and self._sent.get(seed) != (stamp := local.stat().st_mtime_ns):
+                self.storage.write(key, local.read_bytes())
+                self._sent[seed] = stamp
 
 
 def run_trial_spec(spec_uri: str) -> int:
@@ -184,16 +225,23 @@ def run_trial_spec(spec_uri: str) -> int:
         log.info("trial %d is already %s (%s); nothing to do", spec.number, previous.state.value, record_uri)
         return EXIT_COMPLETE if previous.state is TrialState.COMPLETE else EXIT_TRIAL_FAILED
 
-    def save(record: TrialRecord) -> None:
-        storage.write(key, encode(record))
-
     with tempfile.TemporaryDirectory(prefix="deepaug-trial-") as scratch:
+        checkpoints = SharedCheckpoints(storage, key, spec, Path(scratch) / "checkpoints") if spec.seeds else None
+
+        def save(record: TrialRecord) -> None:
+            if checkpoints is not None:  # a training's checkpoint is stored before the record that names it
+                checkpoints.send()
+            storage.write(key, encode(record))
+
         try:
             context = read_context(context_uri, scratch)
         except InputError as exc:  # the trial cannot run: say why in its record, then stop without retries
             base = previous or TrialRecord.running(spec, "unknown")
             save(replace(base, state=TrialState.FAILED, finished_at=now(), error=f"InputError: {exc}"))
             raise
+        if checkpoints is not None:
+            checkpoints.fetch()
+            context = replace(context, checkpoint_dir=str(checkpoints.folder))
         if previous is not None:
             log.info("trial %d resumes after %d finished training(s)", spec.number, len(previous.histories))
         record = run_spec(spec, context, save, previous)

@@ -182,6 +182,11 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
     for key in ("accuracy", "loss", "val_accuracy", "val_loss"):
         history[key] += [None if v is None else float(v) for v in fitted.history[key]]
     history["val_correct"] += list(fitted.history["val_correct"])
+    if previous is not None and before is None:  # trained again from scratch: the same training, so the
+        for key in ("val_accuracy", "val_loss", "val_correct"):  # epochs validated before keep their results
+            for i, value in enumerate(list(previous.get(key, ()))[:len(history[key])]):
+                if history[key][i] is None and value is not None:
+                    history[key][i] = value
     history["epoch_seconds"] += [float(s) for s in epoch_seconds]
     history["seconds"] = float((before or {}).get("seconds", 0.0)) + time.perf_counter() - start
     history["images_per_second"] = float(len(train) * (epochs - first) / max(1e-9, sum(epoch_seconds)))

@@ -195,6 +195,21 @@ def test_a_restarted_controller_follows_the_job_it_had_created(tmp_path, cluster
     assert record.state is TrialState.COMPLETE and len(cluster.controller.pods) == 1
 
 
+def test_a_rung_that_failed_runs_again_when_the_search_resumes(tmp_path, clusters):
+    # the stored record is this spec's, FAILED (its Job gave up): a resumed search asks for it
+    # again, and it gets a Job, not the old failure back
+    cluster = clusters(pod=complete_without_training)
+    spec = TrialSpec(1, ROT, 6, epochs=1, seeds=(11,))
+    failed = replace(TrialRecord.running(spec, "basiccnn"), state=TrialState.FAILED, finished_at=now(),
+                     error="BackoffLimitExceeded")
+    key = cluster.storage / "experiments" / "again" / "trials" / "0001" / "record.json"
+    write_json(*locate(str(key)), failed.to_dict())
+    executor = KubernetesExecutor(context(tmp_path), None, cluster.settings(), "again")
+    record = run_all(executor, [spec], {1: failed})[1]
+    executor.close()
+    assert record.state is TrialState.COMPLETE and len(cluster.controller.pods) == 1
+
+
 @pytest.mark.slow
 def test_a_pod_killed_after_its_first_training_is_replaced_and_resumes_from_it(tmp_path, clusters):
     def kill(job, index):
@@ -297,13 +312,18 @@ def test_one_controller_per_experiment_in_the_shared_storage(tmp_path, clusters)
     assert not store.exists(key)  # released
 
 
-def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clusters):
-    """The pods' own code (`deepaug trial run`, in this process to save 10 interpreter starts): a trial that comes back for a later rung or the race
-    trains again from its earlier record (a finished record of a shorter rung is not the end)."""
+def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clusters, caplog):
+    """The pods' own code (`deepaug trial run`, in this process to save 13 interpreter starts).
+    A trial comes back for the later rung and the race, one Job per training there, and
+    starts from its earlier record (the finished record of a shorter rung is not the end);
+    its rung training continues from the checkpoint the earlier pod left in the storage."""
+    import logging
+
     from deepaug.search.config import SearchConfig
     from deepaug.search.race import RANDAUGMENT, TRIVIAL
     from deepaug.search.study import DistributionSearch
 
+    caplog.set_level(logging.INFO, logger="deepaug.training.rungs")
     cluster = clusters(pod=trial_in_process)
     config = SearchConfig.from_user(tiny_config(
         tmp_path, executor="kubernetes", workers=2, kubernetes=cluster.settings(max_retries=0).model_dump(),
@@ -312,8 +332,17 @@ def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clust
     x, y = toy_data(300)
     search = DistributionSearch(from_arrays(x, y), config, "study-on-k8s")
     records = {r.number: r for r in search.run(2)}
-    for number in (TRIVIAL, RANDAUGMENT, *search.verdict.gains):
+    raced = [TRIVIAL, RANDAUGMENT, *search.verdict.gains]
+    for number in raced:
         epochs = {h["seed"]: len(h["val_accuracy"]) for h in records[number].histories}
         assert epochs == {s: 2 for s in [*search.search_seeds, *search.race_seeds]}, number
+        stored = cluster.storage / "experiments" / "study-on-k8s" / "trials" / f"{number:04d}" / "checkpoints"
+        assert sorted(p.name for p in stored.iterdir()) == sorted(
+            f"seed_{s}.npz" for s in [*search.search_seeds, *search.race_seeds])
     assert all(g is not None for gains in search.verdict.gains.values() for g in gains.values())
+    assert len(search.screen_gains(list(records.values()))) == 2  # the screen's results survive the rungs
+    seed = search.search_seeds[0]
+    assert sum(f"seed {seed}: epochs 2-2" in m for m in caplog.messages) == 3  # rung 1 continued, 3 trials
+    assert not any("no usable checkpoint" in m for m in caplog.messages)
+    assert len(cluster.controller.pods) == 4 + 3 + 3 * 2  # screen, rung 1, race: a Job per training
     assert cluster.jobs() == []

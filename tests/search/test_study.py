@@ -91,6 +91,12 @@ def test_a_training_continued_from_its_checkpoint_is_the_uninterrupted_training(
     assert rest["accuracy"] == whole["accuracy"] and rest["loss"] == whole["loss"]
     for key in ("val_accuracy", "val_loss", "val_correct"):  # validated at each training's last epoch
         assert rest[key][-1] == whole[key][-1], key
+    # without its checkpoint the rung trains again from scratch (the same training) and keeps
+    # the first rung's result: the screen's reward is not lost
+    again = train_to(train, val, policy, config, 5, 3, first, tmp_path / "missing.npz")
+    assert again["accuracy"] == whole["accuracy"] and again["val_accuracy"][-1] == whole["val_accuracy"][-1]
+    assert first["val_accuracy"][0] is not None and whole["val_accuracy"][0] is None
+    assert again["val_accuracy"][0] == first["val_accuracy"][0] and again["val_correct"][0] == first["val_correct"][0]
 
 
 # ---------------------------------------------------------------- the race
@@ -159,7 +165,10 @@ def finished(tmp_path_factory):
 
 class Stages(Callback):
     def __init__(self):
-        self.trials, self.rungs, self.trainings = [], [], 0
+        self.trials, self.rungs, self.trainings, self.progress = [], [], 0, []
+
+    def on_stage_progress(self, stage, epochs, done, total):
+        self.progress.append((stage, epochs, done, total))
 
     def on_trial_end(self, event):
         self.trials.append((event.stage, event.record.number, event.done, event.total, event.epochs))
@@ -182,6 +191,8 @@ def test_callbacks_hear_each_stage_of_the_study_and_tensorboard_has_a_run_per_tr
         assert sorted(t[2] for t in mine if t[2]) == list(range(1, mine[0][3] + 1))  # screen: candidates only
     assert sorted(n for stage, n, *_ in seen.trials if stage == "screen") == [1, 2, 3, 4, 5, 6]
     assert seen.trainings >= len(seen.trials)
+    # the race's 3 trials x 2 seeds go out one training at a time: its progress counts them
+    assert [p for p in seen.progress if p[0] == "race"] == [("race", 3, k, 6) for k in range(1, 7)]
     runs = sorted(p.name for p in (search.experiment_dir / "tensorboard").iterdir())
     assert runs == [f"trial_{n:04d}" for n in range(1, 7)]
 
