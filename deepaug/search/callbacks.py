@@ -10,6 +10,9 @@ rest as no-ops):
   the best so far, the controls, how far the stage is, the ETA). The deepaugment search
   has one stage ("search"); the distribution search has "screen", "rung k" and "race",
   and a trial that goes on to a later stage ends again there;
+- ``on_stage_progress(stage, epochs, done, total)``: a training of a later rung or of the
+  race finished, `done` of the stage's `total` (those stages send a trial's seeds out one
+  training at a time, so a trial ends there only with its last seed's training);
 - ``on_rung_end(stage, epochs, records)``: a stage of the distribution search finished;
 - ``on_search_end(records)``: the run ended (normally; not after an error).
 
@@ -44,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("on_search_begin", "on_training_end", "on_trial_end", "on_rung_end", "on_search_end")
+EVENTS = ("on_search_begin", "on_training_end", "on_trial_end", "on_stage_progress", "on_rung_end", "on_search_end")
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 
@@ -79,6 +82,7 @@ class Callback:
     def on_search_begin(self, experiment: "Experiment") -> None: ...
     def on_training_end(self, record: TrialRecord) -> None: ...
     def on_trial_end(self, event: TrialEvent) -> None: ...
+    def on_stage_progress(self, stage: str, epochs: int, done: int, total: int) -> None: ...
     def on_rung_end(self, stage: str, epochs: int, records: Sequence[TrialRecord]) -> None: ...
     def on_search_end(self, records: Sequence[TrialRecord]) -> None: ...
 
@@ -160,6 +164,8 @@ class ProgressBar(Callback):
 
     Each stage of the search gets its own bar; the postfix shows the trial, its reward (or
     its gain over TrivialAugment), the best so far and the controls; tqdm shows the ETA.
+    A stage that sends its trainings out one at a time (later rungs, the race) counts
+    trainings instead, so that its bar moves with each of them.
     """
 
     def __init__(self, file: Any = None, notebook: bool | None = None) -> None:
@@ -167,21 +173,37 @@ class ProgressBar(Callback):
         self.notebook = notebook
         self._bar: Any = None
         self._stage: str | None = None
+        self._trainings = False  # the bar counts the stage's trainings (on_stage_progress), not trials
 
-    def _new_bar(self, event: TrialEvent) -> Any:
+    def _new_bar(self, stage: str, epochs: int | None, total: int, unit: str = "trial") -> Any:
         if self.notebook is False or (self.notebook is None and self.file is not None):
             from tqdm import tqdm
         else:
             from tqdm.auto import tqdm
-        epochs = f", {event.epochs} epoch{'' if event.epochs == 1 else 's'}" if event.epochs else ""
-        return tqdm(total=event.total or None, desc=f"deepaug {event.stage}{epochs}", unit="trial",
-                    file=self.file if self.file is not None else sys.stderr, mininterval=0, miniters=1,
-                    dynamic_ncols=True, leave=True)  # miniters=1: every trial shows, also after a jump
+        self.close()
+        self._stage, self._trainings = stage, unit == "training"
+        length = f", {epochs} epoch{'' if epochs == 1 else 's'}" if epochs else ""
+        self._bar = tqdm(total=total or None, desc=f"deepaug {stage}{length}", unit=unit,
+                         file=self.file if self.file is not None else sys.stderr, mininterval=0, miniters=1,
+                         dynamic_ncols=True, leave=True)  # miniters=1: every update shows, also after a jump
+        return self._bar
+
+    def on_stage_progress(self, stage: str, epochs: int, done: int, total: int) -> None:
+        if self._bar is None or stage != self._stage or not self._trainings:
+            self._new_bar(stage, epochs, total, unit="training")
+        if total and self._bar.total != total:
+            self._bar.total = total
+        if done > self._bar.n:
+            self._bar.update(done - self._bar.n)
+        else:
+            self._bar.refresh()
 
     def on_trial_end(self, event: TrialEvent) -> None:
         if self._bar is None or event.stage != self._stage:
-            self.close()
-            self._bar, self._stage = self._new_bar(event), event.stage
+            self._new_bar(event.stage, event.epochs, event.total)
+        if self._trainings:  # the count is the stage's trainings: the trial's result goes in the postfix
+            self._bar.set_postfix(_describe(event), refresh=True)
+            return
         if event.total and self._bar.total != event.total:
             self._bar.total = event.total
         self._bar.set_postfix(_describe(event), refresh=False)

@@ -371,8 +371,11 @@ class DistributionSearch:
                     executor.cancel()
                     raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
                                       f"{record.error}; fix the cause and run again to resume")
-                if failed or not left:
-                    queue = [u for u in queue if u.number != record.number]  # a failed trial stops here
+                if failed or not left:  # the trial ends this stage (a failed one stops here)
+                    total_units -= left
+                    queue = [u for u in queue if u.number != record.number]
+                    self.callbacks.send("on_stage_progress", name, epochs,
+                                        total_units - len(queue) - len(in_flight), total_units)
                     done += 1
                     eta = float(np.mean(unit_seconds)) * (len(queue) + len(in_flight)) / self._capacity \
                         if queue or in_flight else None
@@ -383,6 +386,8 @@ class DistributionSearch:
                              "%.0f s", name, record.number, epochs, unit.seeds[0],
                              float("nan") if not reward else reward[unit.seeds[0]],
                              total_units - len(queue) - len(in_flight), total_units, unit_seconds[-1])
+                    self.callbacks.send("on_stage_progress", name, epochs,
+                                        total_units - len(queue) - len(in_flight), total_units)
         self.callbacks.send("on_rung_end", name, epochs, sorted(records.values(), key=lambda r: r.number))
 
     def _progress(self, stage: str, record: TrialRecord, epochs: int, seeds: Sequence[int],

@@ -122,6 +122,22 @@ def test_the_progress_bar_starts_a_bar_per_stage_and_updates_once_per_trial():
     assert Callbacks([bar]) and not Callbacks([])
 
 
+def test_a_stage_sent_out_a_training_at_a_time_moves_its_bar_with_each_training():
+    out = io.StringIO()
+    bar = ProgressBar(file=out)
+    record = TrialRecord.running(TrialSpec(5, Policy.noop(), 1), "basiccnn")
+    bar.on_stage_progress("race", 60, 1, 15)
+    bar.on_stage_progress("race", 60, 2, 15)
+    bar.on_trial_end(TrialEvent(record, "race", 1, 5, 60, 0.8, gain=0.5, best=(0.5, 5),
+                                best_label="points vs TrivialAugment"))
+    bar.on_stage_progress("race", 60, 3, 15)
+    bar.close()
+    text = out.getvalue()
+    assert "deepaug race, 60 epochs" in text and text.count("| 0/15 ") == 1  # one bar, not one per event
+    assert "3/15" in text and "gain=+0.50" in text and "1/5" not in text
+    assert "training" in text
+
+
 @pytest.mark.slow
 def test_a_notebook_style_run_shows_a_progress_update_per_trial_and_nothing_else(tmp_path):
     script = textwrap.dedent(f"""
