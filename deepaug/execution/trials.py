@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from deepaug.errors import InputError
+from deepaug.errors import InputError, RetryableError
 from deepaug.policy.core import Policy
 from deepaug.training.rungs import run_rung
 from deepaug.training.train import run_trial
@@ -202,8 +202,9 @@ def starting_record(spec: TrialSpec, model: str, resume_from: TrialRecord | None
     rung or another of the trial's seeds (it is not this spec's end)."""
     record = resume_from if resume_from is not None else TrialRecord.running(spec, model)
     if spec.seeds:
+        extra = {k: v for k, v in record.extra.items() if k != "traceback"}  # of a failed run before
         record = replace(record, state=TrialState.RUNNING, finished_at=None, error=None,
-                         extra={**record.extra, "epochs": spec.epochs, "seeds": list(spec.seeds)})
+                         extra={**extra, "epochs": spec.epochs, "seeds": list(spec.seeds)})
     return record
 
 
@@ -243,7 +244,7 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
         else:
             result = run_trial(context.train, context.val, spec.policy, config, spec.seed,
                                initial_weights=context.initial_weights, on_training=trained, done=done)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, RetryableError):  # not the trial's fault: it runs again later
         raise
     except Exception as exc:  # a failed trial is recorded and the search goes on
         log.warning("trial %d failed: %s: %s", spec.number, type(exc).__name__, exc)

@@ -157,6 +157,9 @@ class KubernetesExecutor:
                 if stored is not None and len(stored.histories) >= len(resume_from.histories):
                     resume_from = stored
                 record = starting_record(spec, self.context.config.model_name, resume_from)
+                if stored is not None and stored.state is TrialState.FAILED:  # new Job names: the failed
+                    record = replace(record, extra={**record.extra,  # Jobs may still be there
+                                                    "job_salt": stored.finished_at or now()})
                 self.storage.write(record_at, encode(record))
         spec_uri = self.storage.uri(spec_at)
         trial = _Trial(spec, "", attempt, record, len(record.histories) if previous is None else previous.reported)
@@ -164,7 +167,8 @@ class KubernetesExecutor:
             self._finish(trial, record)
             return
         write_json(self.storage, spec_at, spec_document(spec, self._context_uri, self.storage.uri(record_at)))
-        digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256((json.dumps(spec.to_dict(), sort_keys=True) +
+                                 str(record.extra.get("job_salt", ""))).encode()).hexdigest()
         job = render_job(self.settings, self.experiment, spec.number, spec_uri, attempt, self._template, digest)
         self.jobs.create(job)
         trial.job = job["metadata"]["name"]

@@ -197,8 +197,14 @@ class SharedCheckpoints:
         local = checkpoint_path(self.folder, self.spec.number, seed)
         return local, posixpath.join(self._base, local.name)
 
-    def fetch(self) -> None:
+    def fetch(self, record: TrialRecord | None) -> None:
+        """The checkpoints of the seeds `record` has a shorter training of (those it continues);
+        a missing one means training that seed again from scratch."""
+        shorter = {int(h["seed"]) for h in (record.histories if record is not None else ())
+                   if "seed" in h and len(h.get("accuracy", ())) < int(self.spec.epochs or 0)}
         for seed in self.spec.seeds:
+            if int(seed) not in shorter:
+                continue
             local, key = self._paths(seed)
             try:
                 data = self.storage.read(key)
@@ -240,7 +246,7 @@ def run_trial_spec(spec_uri: str) -> int:
             save(replace(base, state=TrialState.FAILED, finished_at=now(), error=f"InputError: {exc}"))
             raise
         if checkpoints is not None:
-            checkpoints.fetch()
+            checkpoints.fetch(previous)
             context = replace(context, checkpoint_dir=str(checkpoints.folder))
         if previous is not None:
             log.info("trial %d resumes after %d finished training(s)", spec.number, len(previous.histories))

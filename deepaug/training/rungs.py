@@ -14,7 +14,9 @@ same training as an uninterrupted one, batch for batch; tested). Checkpoints are
 atomically beside the experiment (one .npz per trial and seed, weights, seed states and
 optimizer variables as plain arrays, no pickles); a
 missing or unusable checkpoint means training that seed again from scratch to the rung,
-which costs time but gives the same kind of result (a pod on Kubernetes keeps none).
+which costs time but gives the same training (the epochs it validated before keep their
+results). On Kubernetes the pods keep them beside the trial's record in the shared storage
+(deepaug.kubernetes.trial_worker).
 
 Validation is the expensive part of an epoch on a large validation set, so only the
 last `opt_last_n_epochs` epochs before each rung are validated, and a training's reward

@@ -84,6 +84,20 @@ def test_a_trial_that_raises_comes_back_failed_with_its_error(tmp_path, kind):
     assert records[1].state is TrialState.FAILED and "missing.weights.npz" in records[1].error
 
 
+def test_a_storage_outage_is_not_the_trial_failing(tmp_path):
+    # a record that cannot be stored (a service down) propagates, so that the worker or pod
+    # is retried, instead of the trial being recorded FAILED and dropped from the search
+    from deepaug.execution.trials import run_spec
+    from deepaug.storage.base import StorageError
+
+    def store(record):
+        if record.histories:
+            raise StorageError("s3://bucket/record.json: the service did not answer after 3 attempts")
+
+    with pytest.raises(StorageError, match="did not answer"):
+        run_spec(TrialSpec(1, ROT, 6), context(tmp_path, opt_samples=1), store)
+
+
 def test_an_interrupted_trial_keeps_its_finished_trainings(tmp_path, kind):
     first = run_all(InlineExecutor(context(tmp_path, opt_samples=1)), [TrialSpec(1, ROT, 6)])[1]
     partial = TrialRecord.running(TrialSpec(1, ROT, 6), first.model).with_training(first.histories[0])

@@ -197,8 +197,8 @@ def test_a_restarted_controller_follows_the_job_it_had_created(tmp_path, cluster
 
 def test_a_rung_that_failed_runs_again_when_the_search_resumes(tmp_path, clusters):
     # the stored record is this spec's, FAILED (its Job gave up): a resumed search asks for it
-    # again, and it gets a Job, not the old failure back
-    cluster = clusters(pod=complete_without_training)
+    # again, and it gets a Job whose pod (its own code) trains it, not the old failure back
+    cluster = clusters(pod=trial_in_process)
     spec = TrialSpec(1, ROT, 6, epochs=1, seeds=(11,))
     failed = replace(TrialRecord.running(spec, "basiccnn"), state=TrialState.FAILED, finished_at=now(),
                      error="BackoffLimitExceeded")
@@ -208,6 +208,14 @@ def test_a_rung_that_failed_runs_again_when_the_search_resumes(tmp_path, cluster
     record = run_all(executor, [spec], {1: failed})[1]
     executor.close()
     assert record.state is TrialState.COMPLETE and len(cluster.controller.pods) == 1
+    assert [h["seed"] for h in record.histories] == [11] and record.error is None
+    import hashlib
+
+    from deepaug.kubernetes.manifests import job_name
+
+    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+    first = job_name("again", 1, 0, f"{cluster.settings().storage}\n{digest}")  # the failed Job's name
+    assert cluster.controller.pods[0][0] != first  # a leftover failed Job is not followed
 
 
 @pytest.mark.slow
