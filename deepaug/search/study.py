@@ -90,6 +90,7 @@ class DistributionSearch:
         self._split(0)  # sizes checked before any work
         self.verdict: Verdict | None = None
         self._val_size = 0  # validation images of this run, known once _run splits the data
+        self.wall_seconds: float | None = None  # of the last run, once it has finished
 
     # ------------------------------------------------------------ setup
 
@@ -236,7 +237,8 @@ class DistributionSearch:
             executor.close()
             exp.rebuild_notebook(list(records.values()))
         self.verdict = self._verdict(records, finalists)
-        self.write_results(list(records.values()), time.perf_counter() - started)
+        self.wall_seconds = time.perf_counter() - started
+        self.write_results(list(records.values()))
         log.info("%s", self.verdict.message)
         out = sorted(records.values(), key=lambda r: r.number)
         self.callbacks.send("on_search_end", out)
@@ -475,7 +477,9 @@ class DistributionSearch:
         return frame
 
     def write_results(self, records: Sequence[TrialRecord], wall_seconds: float | None = None) -> "Any":
-        """top_policies.csv, best_policy.json (+ policies_dir copy) and verdict.json."""
+        """top_policies.csv, best_policy.json (+ policies_dir copy) and verdict.json (with
+        `wall_seconds`, by default the last run's)."""
+        wall_seconds = self.wall_seconds if wall_seconds is None else wall_seconds
         exp = self.experiment
         table = self.results_table(records)
         exp.write_text(TOP_POLICIES, table.to_csv(index=False))

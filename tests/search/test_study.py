@@ -315,6 +315,7 @@ def test_optimize_returns_finalists_and_controls_with_paired_gains_and_a_safe_an
     assert search.best_policy.to_dict() == json.loads(winner["policy"])
     saved = json.loads((search.experiment_dir / "verdict.json").read_text())
     assert saved["winner"] == verdict.winner and saved["training_seconds"] > 0
+    assert 0 < saved["wall_seconds_last_run"] < 600  # the run's, kept when optimize() writes the results again
     summary = (search.experiment_dir / "report" / "summary.md").read_text()
     assert "## Race against the free baselines" in summary and verdict.message in summary
 
