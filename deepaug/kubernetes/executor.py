@@ -150,16 +150,14 @@ class KubernetesExecutor:
             # the stored record is this spec's when a controller launched it before (a resume):
             # its pod may have got further than the experiment folder knows, or finished
             stored = stored_record(self.storage, record_at, spec, warn=False) if resume_from is not None else None
-            if stored is not None and len(stored.histories) >= len(resume_from.histories) \
-                    and stored.state is not TrialState.FAILED:
+            if stored is not None and len(stored.histories) < len(resume_from.histories):
+                stored = None  # the experiment folder knows more
+            if stored is not None and stored.state is not TrialState.FAILED:
                 record = stored
             else:  # a new spec (a later rung, a race seed) or a failed run of this one starts RUNNING
-                if stored is not None and len(stored.histories) >= len(resume_from.histories):
-                    resume_from = stored
-                record = starting_record(spec, self.context.config.model_name, resume_from)
-                if stored is not None and stored.state is TrialState.FAILED:  # new Job names: the failed
-                    record = replace(record, extra={**record.extra,  # Jobs may still be there
-                                                    "job_salt": stored.finished_at or now()})
+                record = starting_record(spec, self.context.config.model_name, stored or resume_from)
+                if stored is not None:  # new Job names: the failed Jobs may still be there
+                    record = replace(record, extra={**record.extra, "job_salt": stored.finished_at or now()})
                 self.storage.write(record_at, encode(record))
         spec_uri = self.storage.uri(spec_at)
         trial = _Trial(spec, "", attempt, record, len(record.histories) if previous is None else previous.reported)

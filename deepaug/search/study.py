@@ -18,9 +18,10 @@ distribution`, the default, runs):
    the answer is the best control, and the search says plainly that nothing beat it.
 
 Later rungs and the race send their trainings out a seed at a time (`_stage`), so that the
-workers stay busy to a stage's end. Every training lands in the trial records as it finishes, so a killed search resumes
-where it stopped: the optimizer is replayed from the rung-0 results, each stage skips what
-its records already hold, and an interrupted rung continues from its checkpoints.
+workers stay busy to a stage's end. Every training lands in the trial records as it
+finishes, so a killed search resumes where it stopped: the optimizer is replayed from the
+rung-0 results, each stage skips what its records already hold, and an interrupted rung
+continues from its checkpoints.
 Validation data come from the user's training data (never a test split), or from the
 `validation_images` / `validation_labels` they pass (the search then optimizes for that
 distribution).
@@ -373,11 +374,13 @@ class DistributionSearch:
                     executor.cancel()
                     raise SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
                                       f"{record.error}; fix the cause and run again to resume")
-                if failed or not left:  # the trial ends this stage (a failed one stops here)
+                ends = failed or not left  # the trial ends this stage (a failed one stops here)
+                if ends:
                     total_units -= left
                     queue = [u for u in queue if u.number != record.number]
-                    self.callbacks.send("on_stage_progress", name, epochs,
-                                        total_units - len(queue) - len(in_flight), total_units)
+                finished = total_units - len(queue) - len(in_flight)
+                self.callbacks.send("on_stage_progress", name, epochs, finished, total_units)
+                if ends:
                     done += 1
                     eta = float(np.mean(unit_seconds)) * (len(queue) + len(in_flight)) / self._capacity \
                         if queue or in_flight else None
@@ -386,10 +389,8 @@ class DistributionSearch:
                     reward = self._rewards(record, epochs, unit.seeds)
                     log.info("%s: trial %d, %d epochs, seed %d: reward %.4f (%d of %d trainings in this stage) | "
                              "%.0f s", name, record.number, epochs, unit.seeds[0],
-                             float("nan") if not reward else reward[unit.seeds[0]],
-                             total_units - len(queue) - len(in_flight), total_units, unit_seconds[-1])
-                    self.callbacks.send("on_stage_progress", name, epochs,
-                                        total_units - len(queue) - len(in_flight), total_units)
+                             float("nan") if not reward else reward[unit.seeds[0]], finished, total_units,
+                             unit_seconds[-1])
         self.callbacks.send("on_rung_end", name, epochs, sorted(records.values(), key=lambda r: r.number))
 
     def _progress(self, stage: str, record: TrialRecord, epochs: int, seeds: Sequence[int],
@@ -419,8 +420,8 @@ class DistributionSearch:
             gain=self._gain(records, record.number, epochs, seeds) if record.number != TRIVIAL else None,
             best=(self._gain(records, ranked[0], epochs, seeds), ranked[0]) if ranked else None,
             best_label="points vs TrivialAugment", controls=controls,
-            eta_seconds=eta if eta is not None or total <= done else
-            float(np.mean(seconds)) * (total - done) / self._capacity if seconds else None))
+            eta_seconds=eta if eta is not None else
+            float(np.mean(seconds)) * (total - done) / self._capacity if seconds and total > done else None))
 
     # ------------------------------------------------------------ the answer
 
