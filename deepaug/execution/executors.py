@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from deepaug.errors import InputError
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, run_spec
+from deepaug.training.rungs import remove_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,20 @@ class Executor(Protocol):
     def cancel(self) -> None:
         """Stop trials in flight; they stay RUNNING in the records and resume later."""
 
+    def discard_checkpoints(self, numbers: Iterable[int]) -> tuple[int, int]:
+        """Delete the rung checkpoints of trials `numbers`, none of them in flight (they will
+        not be continued); (files, bytes) removed."""
+
     def close(self) -> None: ...
+
+
+def discard_local_checkpoints(context: TrialContext, numbers: Iterable[int]) -> tuple[int, int]:
+    """`Executor.discard_checkpoints` for executors whose trainings keep their checkpoints in
+    `context.checkpoint_dir` (this machine's)."""
+    if context.checkpoint_dir is None:
+        return 0, 0
+    removed = [remove_checkpoints(context.checkpoint_dir, n) for n in numbers]
+    return sum(f for f, _ in removed), sum(b for _, b in removed)
 
 
 class InlineExecutor:
@@ -57,6 +71,9 @@ class InlineExecutor:
 
     def cancel(self) -> None:
         self._queue.clear()
+
+    def discard_checkpoints(self, numbers: Iterable[int]) -> tuple[int, int]:
+        return discard_local_checkpoints(self.context, numbers)
 
     def close(self) -> None:
         self.cancel()

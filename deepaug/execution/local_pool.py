@@ -24,9 +24,10 @@ from collections import deque
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_any
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from deepaug.errors import InputError
+from deepaug.execution.executors import discard_local_checkpoints
 from deepaug.execution.gpus import worker_gpu_env
 from deepaug.execution.processes import spawn, tasks, worker_pipes
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
@@ -221,6 +222,9 @@ class LocalExecutor:
             slot.tasks.close()
         self._slots = []
         self._started = False
+
+    def discard_checkpoints(self, numbers: Iterable[int]) -> tuple[int, int]:
+        return discard_local_checkpoints(self.context, numbers)
 
     def close(self) -> None:
         for slot in self._slots:

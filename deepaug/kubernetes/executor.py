@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import STALE_SECONDS, claim, owner_text, release
@@ -34,7 +34,7 @@ from deepaug.execution.records import encode, record_key, spec_key
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, starting_record
 from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
 from deepaug.kubernetes.manifests import APP_LABEL, EXPERIMENT_LABEL, label_value, load_template, render_job, require
-from deepaug.kubernetes.trial_worker import spec_document, stored_record, upload_context
+from deepaug.kubernetes.trial_worker import checkpoints_prefix, spec_document, stored_record, upload_context
 from deepaug.storage.backends import open_storage, read_json_or_none, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -253,6 +253,16 @@ class KubernetesExecutor:
         self._done.clear()
         if names:
             self.jobs.delete(names, self._selector)
+
+    def discard_checkpoints(self, numbers: Iterable[int]) -> tuple[int, int]:
+        """Delete the trials' checkpoints that their pods kept beside the records."""
+        files = size = 0
+        for number in numbers:
+            for key, stamp in list(self.storage.list_info(checkpoints_prefix(trial_record_key(self.experiment, number)))):
+                self.storage.delete(key)
+                length = stamp.partition(":")[0]
+                files, size = files + 1, size + (int(length) if length.isdigit() else 0)
+        return files, size
 
     def close(self) -> None:
         self.cancel()

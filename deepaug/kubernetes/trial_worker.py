@@ -183,6 +183,11 @@ def stored_record(storage: Storage, key: str, spec: TrialSpec, warn: bool = True
     return record
 
 
+def checkpoints_prefix(record_key: str) -> str:
+    """Where the checkpoints of the trial whose record is at `record_key` are kept: beside it."""
+    return posixpath.join(posixpath.dirname(record_key), "checkpoints") + "/"
+
+
 class SharedCheckpoints:
     """A rung's checkpoints in the pod's scratch `folder`, kept in the shared storage beside
     the trial's record: `fetch` brings the spec's seeds' ones down, `send` puts back those
@@ -190,7 +195,7 @@ class SharedCheckpoints:
 
     def __init__(self, storage: Storage, record_key: str, spec: TrialSpec, folder: Path) -> None:
         self.storage, self.spec, self.folder = storage, spec, Path(folder)
-        self._base = posixpath.join(posixpath.dirname(record_key), "checkpoints")
+        self._base = checkpoints_prefix(record_key)
         self._sent: dict[int, int] = {}
 
     def _paths(self, seed: int) -> tuple[Path, str]:

@@ -21,7 +21,8 @@ Later rungs and the race send their trainings out a seed at a time (`_stage`), s
 workers stay busy to a stage's end. Every training lands in the trial records as it
 finishes, so a killed search resumes where it stopped: the optimizer is replayed from the
 rung-0 results, each stage skips what its records already hold, and an interrupted rung
-continues from its checkpoints.
+continues from its checkpoints. The checkpoints of trials that go no further are deleted
+as each rung is decided, and the rest when the race is over.
 Validation data come from the user's training data (never a test split), or from the
 `validation_images` / `validation_labels` they pass (the search then optimizes for that
 distribution).
@@ -39,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from deepaug.datasets import Dataset, split_train_val
-from deepaug.errors import InputError, SearchError
+from deepaug.errors import DeepAugError, InputError, SearchError
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
@@ -229,6 +230,7 @@ class DistributionSearch:
             finalists = survivors[:self.config.finalists]
             self._stage("race", finalists + [TRIVIAL, RANDAUGMENT], self.schedule[-1], self.race_seeds,
                         records, executor)
+            self._discard(executor, sorted(records), "the search is finished")
         except KeyboardInterrupt:
             executor.cancel()
             log.warning("interrupted: the finished trainings are saved in %s; run the same command (same "
@@ -324,11 +326,28 @@ class DistributionSearch:
         pool = self._ranked(records, self.schedule[0], seeds)
         for r, epochs in enumerate(self.schedule[1:], start=1):
             keep = max(min(self.config.finalists, len(pool)), math.ceil(len(pool) / self.config.halving_rate))
-            pool = pool[:keep]
+            pool, dropped = pool[:keep], pool[keep:]
+            self._discard(executor, dropped, f"they stop at {self.schedule[r - 1]} epochs")
             self._stage(f"rung {r}", pool + [TRIVIAL, RANDAUGMENT], epochs, seeds, records, executor)
             pool = self._ranked(records, epochs, seeds)
             pool = [n for n in pool if self._rewards(records.get(n), epochs, seeds) is not None]
         return pool
+
+    def _discard(self, executor: Executor, numbers: Sequence[int], why: str) -> None:
+        """Delete the checkpoints of trials that no training of this search will continue (a
+        later run with more `iterations` may promote one of them: it then trains again from
+        scratch to the rung, the same training at the cost of the epochs before)."""
+        if not numbers:
+            return
+        try:
+            files, size = executor.discard_checkpoints(numbers)
+        except (DeepAugError, OSError) as exc:  # disk space is not worth failing a search for
+            log.warning("could not remove the checkpoints of trial(s) %s (%s); they can be deleted by hand",
+                        list(numbers), exc)
+            return
+        if files:
+            log.info("removed %d checkpoint file(s) (%.1f MB) of trial(s) %s: %s", files, size / 1e6,
+                     list(numbers), why)
 
     def _ranked(self, records: Mapping[int, TrialRecord], epochs: int, seeds: Sequence[int]) -> list[int]:
         """Search trials with a score at `epochs` on `seeds`, by paired gain over TrivialAugment, best first."""

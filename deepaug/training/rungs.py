@@ -92,6 +92,28 @@ def checkpoint_path(folder: str | os.PathLike[str], number: int, seed: int) -> P
     return Path(folder) / f"trial_{int(number):04d}" / f"seed_{int(seed)}.npz"
 
 
+def remove_checkpoints(folder: str | os.PathLike[str], number: int) -> tuple[int, int]:
+    """Delete trial `number`'s checkpoints in `folder` (temp files of killed writes too): (files,
+    bytes) removed. For trials that will not be continued and have no training in flight."""
+    trial = checkpoint_path(folder, number, 0).parent
+    files = size = 0
+    if not trial.is_dir():
+        return 0, 0
+    for path in trial.iterdir():
+        try:
+            if path.is_file():
+                length = path.stat().st_size
+                path.unlink()
+                files, size = files + 1, size + length
+        except FileNotFoundError:
+            continue
+    try:
+        trial.rmdir()
+    except OSError:  # not empty: something other than checkpoints was put there
+        pass
+    return files, size
+
+
 def _states(model: "keras.Model") -> list[Any]:
     """The model's variables that are not weights: its layers' random seed states (dropout)."""
     weights = {id(w) for w in model.weights}

@@ -327,6 +327,7 @@ def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clust
     its rung training continues from the checkpoint the earlier pod left in the storage."""
     import logging
 
+    from deepaug.search.callbacks import Callback
     from deepaug.search.config import SearchConfig
     from deepaug.search.race import RANDAUGMENT, TRIVIAL
     from deepaug.search.study import DistributionSearch
@@ -339,14 +340,24 @@ def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clust
         validation_size=90, finalists=1, race_seeds=2))
     x, y = toy_data(300)
     search = DistributionSearch(from_arrays(x, y), config, "study-on-k8s")
-    records = {r.number: r for r in search.run(2)}
+    trials = cluster.storage / "experiments" / "study-on-k8s" / "trials"
+
+    class AtTheRaceEnd(Callback):  # the checkpoints the pods left, before the search deletes them
+        def on_rung_end(self, stage, epochs, records):
+            if stage == "race":
+                self.stored = {int(folder.name): sorted(p.name for p in (folder / "checkpoints").iterdir())
+                               for folder in trials.iterdir() if (folder / "checkpoints").is_dir()}
+
+    seen = AtTheRaceEnd()
+    records = {r.number: r for r in search.run(2, callbacks=[seen])}
     raced = [TRIVIAL, RANDAUGMENT, *search.verdict.gains]
     for number in raced:
         epochs = {h["seed"]: len(h["val_accuracy"]) for h in records[number].histories}
         assert epochs == {s: 2 for s in [*search.search_seeds, *search.race_seeds]}, number
-        stored = cluster.storage / "experiments" / "study-on-k8s" / "trials" / f"{number:04d}" / "checkpoints"
-        assert sorted(p.name for p in stored.iterdir()) == sorted(
-            f"seed_{s}.npz" for s in [*search.search_seeds, *search.race_seeds])
+    # each raced trial's pods kept a checkpoint per seed; the candidate halving stopped has none left
+    assert seen.stored == {n: sorted(f"seed_{s}.npz" for s in [*search.search_seeds, *search.race_seeds])
+                           for n in raced}
+    assert not list(trials.glob("*/checkpoints/*"))  # and a finished search leaves none behind
     assert all(g is not None for gains in search.verdict.gains.values() for g in gains.values())
     assert len(search.screen_gains(list(records.values()))) == 2  # the screen's results survive the rungs
     seed = search.search_seeds[0]

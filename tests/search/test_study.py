@@ -158,14 +158,15 @@ def finished(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("study")
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path))
-    search.seen = Stages()  # what a callback hears (test_callbacks_hear_each_stage_of_the_study)
+    search.seen = Stages(tmp_path / "child_models" / "checkpoints")  # what a callback hears
     table = search.optimize(4, callbacks=[search.seen], verbose=0)
     return search, table, tmp_path
 
 
 class Stages(Callback):
-    def __init__(self):
+    def __init__(self, checkpoints: Path | None = None):
         self.trials, self.rungs, self.trainings, self.progress = [], [], 0, []
+        self.checkpoints, self.kept = checkpoints, {}  # stage -> the trials with checkpoints at its end
 
     def on_stage_progress(self, stage, epochs, done, total):
         self.progress.append((stage, epochs, done, total))
@@ -175,6 +176,8 @@ class Stages(Callback):
 
     def on_rung_end(self, stage, epochs, records):
         self.rungs.append((stage, epochs))
+        if self.checkpoints is not None:
+            self.kept[stage] = {int(p.parent.name.split("_")[1]) for p in self.checkpoints.glob("*/trial_*/*.npz")}
 
     def on_training_end(self, record):
         self.trainings += 1
@@ -297,6 +300,11 @@ def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(fin
     screen = {n: table.set_index("trial").loc[n, "screen_gain_vs_trivialaugment"] for n in candidates}
     promoted = {n for n, e in longest.items() if e == 3}
     assert min(screen[n] for n in promoted) >= max(screen[n] for n in set(candidates) - promoted)
+    # the checkpoints of the candidates that stopped are deleted when the rung is decided, the
+    # others' when the search is over
+    kept = search.seen.kept
+    assert kept["screen"] == set(found) and kept["rung 1"] == promoted | {TRIVIAL, RANDAUGMENT}
+    assert not list(search.seen.checkpoints.glob("**/*.npz"))
 
 
 def test_optimize_returns_finalists_and_controls_with_paired_gains_and_a_safe_answer(finished):
