@@ -89,15 +89,16 @@ class DistributionSearch:
         if self.validation is not None:
             self.identity["validation"] = data_identity(self.validation)
         self.experiment.check(config.to_record(), self.identity)  # refuse a different search before any work
-        self._split(0)  # sizes checked before any work
+        self._split(0, warn=True)  # sizes checked before any work
         self.verdict: Verdict | None = None
         self._val_size = 0  # validation images of this run, known once _run splits the data
         self.wall_seconds: float | None = None  # of the last run, once it has finished
 
     # ------------------------------------------------------------ setup
 
-    def _split(self, seed: int) -> tuple[Dataset, Dataset]:
-        """The training subset and the validation set (yours, or the rest of the data)."""
+    def _split(self, seed: int, warn: bool = False) -> tuple[Dataset, Dataset]:
+        """The training subset and the validation set (yours, or the rest of the data); the class
+        counts do not depend on `seed`, so `warn` (of thin classes) is for the first call."""
         config, data = self.config, self.data
         if self.validation is not None:
             train = data if config.train_set_size >= len(data) else \
@@ -111,6 +112,21 @@ class DistributionSearch:
                              f"{config.train_set_size} of {len(data)}; the race needs at least "
                              f"{MIN_VALIDATION_PER_CLASS} per class ({MIN_VALIDATION_PER_CLASS * data.num_classes}): "
                              "lower train_set_size, or pass validation_images / validation_labels")
+        counts = np.bincount(val.labels, minlength=data.num_classes)
+        held = np.bincount(data.labels, minlength=data.num_classes)
+        missing = [c for c in range(data.num_classes) if held[c] and not counts[c]]
+        if missing:
+            names = ", ".join(f"{data.class_names[c]!r} ({held[c]} image(s))" for c in missing[:10])
+            raise InputError(f"class(es) {names}{' ...' if len(missing) > 10 else ''} get no validation images "
+                             f"after train_set_size={config.train_set_size} of {len(data)}: the search could not "
+                             "tell whether a policy helps or hurts them; lower train_set_size, raise "
+                             "validation_size, add images of those classes, or pass validation_images / "
+                             "validation_labels")
+        few = [c for c in range(data.num_classes) if 0 < counts[c] < MIN_VALIDATION_PER_CLASS]
+        if few and warn:
+            log.warning("class(es) %s have fewer than %d validation images each (%s): the search measures them "
+                        "roughly", [data.class_names[c] for c in few[:10]], MIN_VALIDATION_PER_CLASS,
+                        ", ".join(str(counts[c]) for c in few[:10]))
         return train, val
 
     def _controller(self, run_seed: int, records: Mapping[int, TrialRecord]) -> Controller:

@@ -6,6 +6,7 @@ CLI in a subprocess and kills it once a candidate has started its second rung.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -393,6 +394,23 @@ def test_a_race_that_cannot_run_says_why_before_any_work(tmp_path):
     with pytest.raises(InputError, match="validation images are left.*at least 10 per class"):
         DeepAugment(x, y, study_config(tmp_path, train_set_size=110, validation_size=None))
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_class_the_validation_split_leaves_out_is_refused_and_a_thin_one_warned_of(tmp_path, caplog):
+    x, y = toy_data(120)
+    for rare, refused in ((2, True), (6, False)):  # class 3 gets 0, then 2 of the 40 validation images
+        images, labels = np.concatenate([x, x[:rare]]), np.concatenate([y, np.full(rare, 3)])
+        config = study_config(tmp_path, train_set_size=80, validation_size=40)
+        if refused:
+            with pytest.raises(InputError, match=r"class\(es\) '3' \(2 image\(s\)\) get no validation images.*"
+                                                 "lower train_set_size"):
+                DeepAugment(images, labels, config)
+            assert not (tmp_path / "reports").exists()
+        else:
+            with caplog.at_level(logging.WARNING, logger="deepaug.search.study"):
+                DeepAugment(images, labels, config)
+            assert [r.getMessage() for r in caplog.records if "fewer than 10 validation images" in r.getMessage()] \
+                == ["class(es) ['3'] have fewer than 10 validation images each (2): the search measures them roughly"]
 
 
 def test_your_own_validation_set_is_what_the_search_validates_on(tmp_path, monkeypatch):
