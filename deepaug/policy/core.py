@@ -258,25 +258,27 @@ class Policy:
         return text
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> "Policy":
-        """Load a policy file (JSON)."""
-        text = _read(path)
+    def from_json(cls, source: str | os.PathLike) -> "Policy":
+        """Load a policy file (JSON), or read the JSON text itself (what `to_json()` returns)."""
+        text, where = _text_or_file(source, "{")
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except (json.JSONDecodeError, PolicyError) as exc:
-            raise PolicyError(f"policy file {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(data, source=f"policy file {path}")
+            raise PolicyError(f"{where} is not valid JSON: {exc}") from None
+        return cls.from_dict(data, source=where)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "Policy":
-        """Load a policy file written in YAML with the same structure as the JSON format."""
+    def from_yaml(cls, source: str | os.PathLike) -> "Policy":
+        """Load a policy file written in YAML with the same structure as the JSON format, or read
+        the YAML text itself (what `to_yaml()` returns)."""
         import yaml
 
+        text, where = _text_or_file(source, "")
         try:
-            data = yaml.safe_load(_read(path))
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
-        return cls.from_dict(data, source=f"policy file {path}")
+            raise PolicyError(f"{where} is not valid YAML: {exc}") from None
+        return cls.from_dict(data, source=where)
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
         import yaml
@@ -386,6 +388,14 @@ def _sub_policies(subs: Any, source: str) -> tuple[SubPolicy, ...]:
 
 def _reject_constant(name: str) -> None:
     raise PolicyError(f"{name} is not allowed in a policy file (probabilities and magnitudes are in [0, 1])")
+
+
+def _text_or_file(source: str | os.PathLike, opening: str) -> tuple[str, str]:
+    """(text, what to call it in errors) of a policy given as a file's path or as its text: a
+    string that spans lines or starts with `opening` is text (no file name does either)."""
+    if isinstance(source, str) and ("\n" in source or (opening and source.lstrip().startswith(opening))):
+        return source, "the policy text"
+    return _read(source), f"policy file {source}"
 
 
 def _read(path: str | os.PathLike) -> str:

@@ -94,6 +94,19 @@ def test_bad_policy_files_name_the_file_and_the_problem(tmp_path, text, message)
     assert str(path) in str(info.value)
 
 
+def test_a_policy_reads_back_from_the_text_to_json_and_to_yaml_return(tmp_path):
+    for name in builtin.names():
+        policy = builtin.get(name)
+        assert Policy.from_json(policy.to_json()) == policy == Policy.from_yaml(policy.to_yaml())
+        assert Policy.load(policy.to_json()) == policy
+    compact = json.dumps(builtin.get("reference").to_dict())  # one line, no file of that name
+    assert Policy.from_json(compact) == builtin.get("reference")
+    with pytest.raises(PolicyError, match="the policy text is not valid JSON"):
+        Policy.from_json('{"format_version": 1, ')
+    with pytest.raises(PolicyError, match="the policy text has unexpected keys \\['extra'\\]"):
+        Policy.from_yaml("format_version: 1\nsub_policies: [[{op: rotate, probability: 0.5, magnitude: 0.5}]]\nextra: 1\n")
+
+
 def test_missing_policy_file(tmp_path):
     with pytest.raises(PolicyError, match="does not exist"):
         Policy.load(tmp_path / "nope.json")
