@@ -94,6 +94,16 @@ def _changes_images(policy: Policy) -> bool:
     return policy.changes_images
 
 
+def _single_image(inputs: Any) -> bool:
+    """Whether `inputs` are one image (H, W, C), C in {1, 3}, given as values (a NumPy array or a
+    backend or tf.data tensor); a model's symbolic input of rank 3 is a batch (N, H, W)."""
+    shape = getattr(inputs, "shape", None)
+    if isinstance(inputs, keras.KerasTensor) or shape is None:
+        return False
+    dims = tuple(shape)
+    return len(dims) == 3 and dims[-1] in CHANNELS
+
+
 def _check_shape(shape: Any, who: str, allow_single: bool) -> None:
     """InputError unless `shape` is (N, H, W, C), or (H, W, C) when allowed, with C in {1, 3}."""
     dims = tf.TensorShape(shape)
@@ -257,7 +267,8 @@ class PolicyLayer(keras.layers.Layer):
         value_range: the input values that mean black and white, e.g. (0, 1) or (0, 255).
 
     Inputs are batches (N, H, W, C) with C in {1, 3}, uint8 or integer / float in
-    `value_range`; outputs have the same dtype, range and shape. The layer runs NumPy
+    `value_range`, or single images (H, W, C) when called on values (an unbatched tf.data
+    map; a model's input is a batch); outputs have the same dtype, range and shape. The layer runs NumPy
     code, so models that contain it are not XLA-compiled. It works on every Keras backend: in a
     tf.data pipeline (``layer(x, training=True)`` in `map`) and eagerly always; inside a model on
     TensorFlow and torch, and on JAX when the model is not jit-compiled (see the module docstring).
@@ -303,6 +314,10 @@ class PolicyLayer(keras.layers.Layer):
         _check_shape(input_shape, f"PolicyLayer {self.name!r}", allow_single=False)
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if _single_image(inputs):  # one image (H, W, C), as an unbatched tf.data map gives it: a batch of one
+            if tf.is_tensor(inputs):
+                return self.__call__(tf.expand_dims(inputs, 0), *args, **kwargs)[0]
+            return self.__call__(keras.ops.expand_dims(inputs, 0), *args, **kwargs)[0]
         if (keras.backend.backend() != "tensorflow" and not isinstance(inputs, keras.KerasTensor)
                 and tf.is_tensor(inputs) and not tf.executing_eagerly()):
             # A tf.data pipeline (a TF graph) under the JAX or torch backend: TF ops, as Keras's own

@@ -54,6 +54,12 @@ graph = tf.data.Dataset.from_tensors(x.astype("float32") / 255).map(
     lambda b: PolicyLayer(policy, seed=7, value_range=(0, 1))(b, training=True))
 report["tf_data_float_equals_eager"] = np.array_equal(next(iter(graph)).numpy(), keras.ops.convert_to_numpy(out))
 
+single = PolicyLayer(policy, seed=7)
+unbatched = [i.numpy() for i in tf.data.Dataset.from_tensor_slices(x[:3]).map(lambda i: single(i, training=True))]
+one = PolicyLayer(policy, seed=7)(keras.ops.convert_to_tensor(x[0]), training=True)
+report["single_images"] = (all(np.array_equal(o, expected(x[k:k + 1], k)[0]) for k, o in enumerate(unbatched))
+                           and np.array_equal(keras.ops.convert_to_numpy(one), expected(x[:1], 0)[0]))
+
 model = keras.Sequential([keras.Input((16, 16, 3)), PolicyLayer(policy, seed=1, value_range=(0, 1)),
                           keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
 model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -79,4 +85,5 @@ def test_policy_layer_on_another_keras_backend(backend, tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"backend": backend, "tf_data_bytes_equal": True, "tf_data_unchanged_without_training": True,
                       "eager_type": "jaxlib" if backend == "jax" else "torch", "eager_float_matches": True,
-                      "tf_data_float_equals_eager": True, "fit_in_model_steps": 2, "predict_unchanged": True}
+                      "tf_data_float_equals_eager": True, "single_images": True, "fit_in_model_steps": 2,
+                      "predict_unchanged": True}
