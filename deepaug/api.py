@@ -93,6 +93,21 @@ def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any])
     return data
 
 
+def resize_validation(config: SearchConfig, image_size: Any, square_crop: bool) -> SearchConfig:
+    """`config` with its validation set (arrays, or a dataset name or path) cropped and resized as
+    the training images were, so that both have the same size; `config` when it has none."""
+    images, labels = config.validation_images, config.validation_labels
+    if images is None or (not isinstance(images, str) and labels is None):
+        return config  # nothing to resize, or half a pair: user_validation says what is missing
+    if isinstance(images, str):
+        if labels is not None:
+            return config  # refused by user_validation, with its reason
+        val = datasets.load(images, split="train", image_size=image_size, square_crop=square_crop)
+    else:
+        val = datasets.resize(datasets.from_arrays(images, labels, "validation_images"), image_size, square_crop)
+    return config.model_copy(update={"validation_images": val.images, "validation_labels": val.labels})
+
+
 def fit_train_size(config: SearchConfig, data: datasets.Dataset) -> SearchConfig:
     """`config` with a smaller train_set_size when it was left at its default (2000) and `data` is too small
     to keep validation images beside it (digits: 1437): 80% for training, the rest (at least
@@ -118,7 +133,8 @@ class DeepAugment:
     (N, H, W[, C]) with `labels` beside it. Named datasets use their training split only
     (the test split is never touched); one whose images are smaller than the named model
     takes (digits' 8x8 for basiccnn) is enlarged to fit, with a log line. `image_size` /
-    `square_crop` resize named datasets, files and folders (see `deepaug.datasets.load`).
+    `square_crop` resize the images, whatever their source, and your validation images with
+    them (see `deepaug.datasets.load`).
 
     Both generations of DeepAugment's call work: `DeepAugment(images, labels, config)` (1.x)
     and `DeepAugment(X_train, y_train, X_val, y_val, **options)` (2.x): the validation
@@ -144,7 +160,9 @@ class DeepAugment:
             if labels is None:
                 raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "
                                  "label per image, or a dataset name such as 'fashion_mnist'")
-            self.data = datasets.from_arrays(images, labels, "images")
+            self.data = datasets.resize(datasets.from_arrays(images, labels, "images"), image_size, square_crop)
+        if image_size is not None or square_crop:
+            self.config = resize_validation(self.config, image_size, square_crop)
         self.config = fit_train_size(self.config, self.data)
         name = self.config.experiment_name or default_experiment_name(self.config.reports_dir)
         kind = DistributionSearch if self.config.search_space == "distribution" else Search

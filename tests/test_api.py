@@ -75,6 +75,25 @@ def test_a_named_dataset_too_small_for_the_model_is_enlarged_with_a_log_line(tmp
     assert chosen.data.image_shape == (16, 16, 1)
 
 
+def test_image_size_resizes_arrays_and_your_validation_images_with_them(tmp_path):
+    # X, VX are 16x16; the too-small error tells users to pass image_size, so it works on arrays too
+    da = DeepAugment(X, Y, VX, VY, image_size=(20, 24), **study_config(tmp_path))
+    assert da.data.image_shape == (20, 24, 3) and da.config.validation_images.shape == (45, 20, 24, 3)
+    assert da.config.validation_labels.tolist() == VY.tolist()
+    tall = X[:, :, :12]  # 16x12: cropped to 12x12, then resized
+    crop = DeepAugment(tall, Y, study_config(tmp_path, experiment_name="crop"), image_size=18, square_crop=True)
+    assert crop.data.image_shape == (18, 18, 3)
+    with pytest.raises(InputError, match=r"image_size say\(s\) how to load the images.*"
+                                         r"DeepAugment\(images, labels, config, image_size=\.\.\.\)"):
+        DeepAugment(X, Y, study_config(tmp_path, image_size=20))
+    with pytest.raises(InputError, match="image_size must be a positive int"):
+        DeepAugment(X, Y, study_config(tmp_path, experiment_name="bad"), image_size=0)
+    with pytest.raises(InputError, match="are too small for model 'basiccnn'.*image_size=10"):
+        DeepAugment(X[:, :8, :8], Y, study_config(tmp_path, experiment_name="small"))
+    assert DeepAugment(X[:, :8, :8], Y, study_config(tmp_path, experiment_name="small"),
+                       image_size=10).data.image_shape == (10, 10, 3)
+
+
 def test_the_default_train_set_size_leaves_validation_images_on_a_small_dataset(tmp_path, caplog):
     config = study_config(tmp_path)
     del config["train_set_size"]

@@ -16,8 +16,8 @@ from deepaug.datasets.core import (
     pick_examples,
     split_train_val,
 )
-from deepaug.datasets.loading import at_least, load
+from deepaug.datasets.loading import at_least, load, resize
 from deepaug.datasets.named import read_idx
 
 __all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "at_least", "from_arrays", "load", "named_key", "pick_examples",
-           "read_idx", "split_train_val"]
+           "read_idx", "resize", "split_train_val"]

@@ -62,6 +62,16 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     return ds
 
 
+def resize(ds: Dataset, image_size: int | tuple[int, int] | None = None, square_crop: bool = False) -> Dataset:
+    """`ds` as `load` gives a file with these arguments: each image centre-cropped to a square
+    when `square_crop`, then resized to `image_size` (int or (h, w)); `ds` itself when neither.
+
+    >>> resize(from_arrays(np.zeros((2, 8, 12, 3), np.uint8), [0, 1]), 16, square_crop=True).image_shape
+    (16, 16, 3)
+    """
+    return _crop_resize_all(ds, check_size(image_size), square_crop)
+
+
 def at_least(ds: Dataset, side: int, why: str = "") -> Dataset:
     """`ds` with images smaller than `side` on either side enlarged (aspect ratio kept, bilinear) until
     both sides are at least `side`, with a log line saying so and `why`; `ds` itself when they already are.

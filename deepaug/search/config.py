@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # DeepAugment accepted a `logging` key holding the logging module; deepaug logs through
 # the standard `logging` tree, so the key is accepted and ignored.
+_LOADING_KEYS = ("image_size", "square_crop", "data_dir")  # DeepAugment's arguments and run-file keys
 _IGNORED_KEYS = ("logging",)
 
 
@@ -143,6 +144,11 @@ class SearchConfig(BaseModel):
                 data.pop(key)
                 log.info("config key %r is ignored: deepaug logs through Python's logging module", key)
         unknown = sorted(set(data) - set(cls.model_fields))
+        loading = [k for k in unknown if k in _LOADING_KEYS]
+        if loading:
+            raise InputError(f"{', '.join(loading)} say(s) how to load the images, not how to search: pass them to "
+                             f"DeepAugment(images, labels, config, {loading[0]}=...) (a run config file takes them "
+                             "beside its search keys)")
         if unknown:
             raise InputError(f"unknown config keys {unknown}; valid keys are: {', '.join(cls.keys())}")
         try:
