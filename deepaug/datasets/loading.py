@@ -120,7 +120,8 @@ def _crop_resize_all(ds: Dataset, size: tuple[int, int] | None, square_crop: boo
 
 
 def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) -> Dataset:
-    """Read a folder with one sub-folder of images per class (hidden folders ignored)."""
+    """Read a folder with one sub-folder of images per class, at any depth below it (as `deepaug
+    augment` lists folders; hidden files and folders ignored)."""
     class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                         key=lambda p: p.name)
     if not class_dirs:
@@ -133,7 +134,8 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
     reasons: list[str] = []
     empty: list[str] = []
     for folder in class_dirs:
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
         start = len(images)
         for file in files:
             image, problem = read_image_file(file)

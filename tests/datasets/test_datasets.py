@@ -251,6 +251,19 @@ def test_folder_png_and_jpeg_rgb(tmp_path):
     assert ds.skipped == ()
 
 
+def test_folder_images_in_nested_folders_belong_to_their_class_folder(tmp_path):
+    from deepaug.augmentation.inputs import list_input
+
+    shade = {name: np.full((5, 5), value, np.uint8) for name, value in (("a", 10), ("b", 20), ("c", 30))}
+    root = make_folder(tmp_path / "n", {"cat": [("1.png", shade["a"])], "cat/indoor": [("2.png", shade["b"])],
+                                        "dog/x/y": [("3.png", shade["c"])], "dog/.cache": [("4.png", shade["a"])]})
+    ds = load(root)
+    assert ds.class_names == ("cat", "dog") and ds.labels.tolist() == [0, 0, 1]
+    assert [int(im.max()) for im in ds.images] == [10, 20, 30]  # cat/1, cat/indoor/2, dog/x/y/3; .cache skipped
+    listing = list_input(str(root))  # deepaug augment reads the same images with the same classes
+    assert [listing.class_of(i) for i in range(len(listing))] == [ds.class_names[c] for c in ds.labels]
+
+
 def test_folder_grayscale_stays_one_channel_and_mixed_becomes_rgb(tmp_path):
     gray = np.full((5, 5), 100, np.uint8)
     root = make_folder(tmp_path / "g", {"a": [("1.png", gray)], "b": [("2.png", gray + 50)]})
