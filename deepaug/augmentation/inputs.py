@@ -7,8 +7,10 @@ Two kinds of input:
   anything else (other extensions, hidden files, files outside a class folder) is a
   listed skip, never silently dropped;
 - an `.npz` file holding `images` and `labels` (or `x`/`y`, `x_train`/`y_train`): item
-  keys are zero-padded indices, labels are kept as stored, and a shard's rows are read
-  straight from the zip member without loading the whole array.
+  keys are zero-padded indices, labels are kept as stored (one-hot rows as their column),
+  pixels may be uint8, integers in 0..255 or floats in [0, 1] or [0, 255] as the search reads
+  them (checked whole when listed), and a shard's rows are read straight from the zip member
+  without loading the whole array.
 
 The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the
 dataset identity. Reading and decoding happen per shard (`read_shard`), with concurrent
@@ -26,7 +28,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from deepaug.datasets import IMAGE_EXTENSIONS
+from deepaug.datasets import IMAGE_EXTENSIONS, label_values
 from deepaug.errors import InputError
 from deepaug.images import decode_image, header_problem
 from deepaug.storage.backends import Storage, locate, open_storage
@@ -64,6 +66,7 @@ class Listing:
     sha256: str
     files_listed: int
     image_shape: tuple[int, ...] = field(default=())  # npz: (H, W) or (H, W, C)
+    pixel_scale: float = 1.0  # npz of float images: 255 for [0, 1] values, 1 for [0, 255]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -192,20 +195,46 @@ def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.nd
                          "(or 'x'/'y', or 'x_train'/'y_train')")
     images = _NpyMember(archive, pair[0], where)
     with archive.open(f"{pair[1]}.npy") as fh:
-        labels = np.load(fh, allow_pickle=False)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"{where}: labels must be integers shaped (N,), got {labels.dtype} {labels.shape}")
+        labels = label_values(np.load(fh, allow_pickle=False), where)[0]  # what the search reads: one-hot too
     if len(images.shape) not in (3, 4) or (len(images.shape) == 4 and images.shape[3] not in (1, 3)):
         raise InputError(f"{where}: images must be shaped (N, H, W) or (N, H, W, C) with C in (1, 3), "
                          f"got {images.shape}")
-    if not (images.dtype == np.uint8 or np.issubdtype(images.dtype, np.integer)):
-        raise InputError(f"{where}: images are {images.dtype}; augmentation writes 8-bit images, so save "
-                         "them as uint8 first (e.g. np.rint(x * 255).astype(np.uint8) for [0, 1] floats)")
+    kind = images.dtype
+    if not (kind == np.bool_ or np.issubdtype(kind, np.integer) or np.issubdtype(kind, np.floating)):
+        raise InputError(f"{where}: images are {kind}, not pixel values; save them as uint8")
     if labels.shape[0] != images.shape[0]:
         raise InputError(f"{where}: {images.shape[0]} images but {labels.shape[0]} labels")
-    return images, labels.astype(np.int64)
+    return images, labels
+
+
+def _pixel_scale(images: _NpyMember, where: str, chunk_bytes: int = 64 << 20) -> float:
+    """The factor that takes `images` to 0..255: 255 for [0, 1] floats, else 1. Images that are not
+    uint8 or bool are checked whole (read by chunks) before any work, by the rule of the search's
+    `to_uint8`: InputError for values that are not finite, outside 0..255, or not whole 8-bit levels."""
+    if images.dtype == np.uint8 or images.dtype == np.bool_:
+        return 1.0
+    n, floats = images.shape[0], np.issubdtype(images.dtype, np.floating)
+    step = max(1, chunk_bytes // max(1, int(np.prod(images.shape[1:], dtype=np.int64)) * images.dtype.itemsize))
+    lo, hi, levels_255, levels_1 = np.inf, -np.inf, True, True
+    for start in range(0, n, step):
+        rows = images.rows(start, min(n, start + step))
+        if floats:
+            rows = rows.astype(np.float64)
+            if not np.isfinite(rows).all():
+                raise InputError(f"{where}: images contain NaN or infinite values; clean them first")
+            levels_255 = levels_255 and bool(np.abs(rows - np.rint(rows)).max(initial=0) <= 1e-3)
+            levels_1 = levels_1 and bool(np.abs(rows * 255.0 - np.rint(rows * 255.0)).max(initial=0) <= 1e-3)
+        if rows.size:
+            lo, hi = min(lo, float(rows.min())), max(hi, float(rows.max()))
+    if lo < 0 or hi > 255:
+        raise InputError(f"{where}: images have values outside 0..255 (min {lo:g}, max {hi:g}); augmentation "
+                         "writes 8-bit images: rescale them to 0..255 (or [0, 1] floats) first")
+    scale = 255.0 if floats and hi <= 1.0 else 1.0
+    if floats and not (levels_1 if scale == 255.0 else levels_255):
+        raise InputError(f"{where}: float images in {'[0, 1]' if scale == 255.0 else '[0, 255]'} are not whole "
+                         "8-bit levels, so writing them as 8-bit images would lose information; quantize them "
+                         "yourself (e.g. np.rint(x * 255).astype(np.uint8)) if that loss is acceptable")
+    return scale
 
 
 def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
@@ -218,6 +247,9 @@ def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
         try:
             with zipfile.ZipFile(handle) as archive:
                 images, labels = _npz_arrays(archive, where)
+                scale = _pixel_scale(images, where)
+        except InputError:
+            raise
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             raise InputError(f"cannot read npz file {where} ({exc}); write it with np.savez") from None
     n = int(images.shape[0])
@@ -227,7 +259,7 @@ def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
     keys = tuple(f"{i:0{width}d}" for i in range(n))
     classes = tuple(str(v) for v in np.unique(labels))
     log.info("listed %s: %d images of shape %s, %d classes", where, n, images.shape[1:], len(classes))
-    return Listing(where, "npz", keys, labels, classes, (), digest.hexdigest(), n, tuple(images.shape[1:]))
+    return Listing(where, "npz", keys, labels, classes, (), digest.hexdigest(), n, tuple(images.shape[1:]), scale)
 
 
 # ---------------------------------------------------------------- reading a shard
@@ -297,10 +329,11 @@ class InputReader:
             archive = zipfile.ZipFile(handle)
             self.npz = (handle, archive, _npz_arrays(archive, where)[0])
         rows = self.npz[2].rows(start, stop)
-        if rows.dtype != np.uint8:
-            if rows.size and (rows.min() < 0 or rows.max() > 255):
-                raise InputError(f"{self.listing.uri}: integer images outside 0..255 in rows {start}..{stop}; "
-                                 "rescale them to uint8")
+        if rows.dtype == np.bool_:
+            rows = rows.astype(np.uint8) * np.uint8(255)
+        elif np.issubdtype(rows.dtype, np.floating):  # checked whole when listed (_pixel_scale)
+            rows = np.clip(np.rint(rows.astype(np.float64) * self.listing.pixel_scale), 0, 255).astype(np.uint8)
+        elif rows.dtype != np.uint8:  # integers in 0..255 (checked whole when listed)
             rows = rows.astype(np.uint8)
         for offset, image in enumerate(rows):
             yield start + offset, image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image

@@ -106,17 +106,9 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def from_arrays(images: Any, labels: Any, name: str = "arrays",
-                class_names: Sequence[str] | None = None) -> Dataset:
-    """Validate and convert arrays into a `Dataset` (exact uint8 images, labels 0..K-1).
-
-    Labels may be integers, whole-number floats, an (N, 1) column, or one-hot (N, K).
-    Without `class_names`, distinct label values are mapped in sorted order to 0..K-1 and
-    their original values become the class names; with it, labels must already be indices.
-    """
-    imgs = check_batch(to_uint8(images, f"{name} images"), f"{name} images")  # ImageError is an InputError
-    if imgs.ndim == 3:
-        imgs = imgs[..., None]
+def label_values(labels: Any, name: str = "arrays") -> tuple[np.ndarray, int | None]:
+    """Class values (int64, shaped (N,)) of `labels` as `from_arrays` reads them: integers,
+    whole-number floats, an (N, 1) column, or one-hot (N, K), whose K is returned too (else None)."""
     lab = np.asarray(labels)
     if lab.dtype == np.bool_ or not (np.issubdtype(lab.dtype, np.integer) or np.issubdtype(lab.dtype, np.floating)):
         raise InputError(f"{name} labels must be integers or one-hot numbers, got dtype {lab.dtype}")
@@ -134,16 +126,30 @@ def from_arrays(images: Any, labels: Any, name: str = "arrays",
         lab = lab.argmax(axis=1)
     elif lab.ndim != 1:
         raise InputError(f"{name} labels must be shaped (N,) or one-hot (N, K), got shape {lab.shape}")
-    if len(lab) != len(imgs):
-        raise InputError(
-            f"{name}: {len(imgs)} images but {len(lab)} labels; pass exactly one label per image"
-        )
     if np.issubdtype(lab.dtype, np.floating):
         if not np.isfinite(lab).all():
             raise InputError(f"{name} labels contain NaN or infinite values; every image needs a class")
         if (lab != np.rint(lab)).any():
             raise InputError(f"{name} labels are floats that are not whole numbers; pass class indices")
-    lab = lab.astype(np.int64)
+    return lab.astype(np.int64), n_columns
+
+
+def from_arrays(images: Any, labels: Any, name: str = "arrays",
+                class_names: Sequence[str] | None = None) -> Dataset:
+    """Validate and convert arrays into a `Dataset` (exact uint8 images, labels 0..K-1).
+
+    Labels may be integers, whole-number floats, an (N, 1) column, or one-hot (N, K).
+    Without `class_names`, distinct label values are mapped in sorted order to 0..K-1 and
+    their original values become the class names; with it, labels must already be indices.
+    """
+    imgs = check_batch(to_uint8(images, f"{name} images"), f"{name} images")  # ImageError is an InputError
+    if imgs.ndim == 3:
+        imgs = imgs[..., None]
+    lab, n_columns = label_values(labels, name)
+    if len(lab) != len(imgs):
+        raise InputError(
+            f"{name}: {len(imgs)} images but {len(lab)} labels; pass exactly one label per image"
+        )
     present = np.unique(lab)
     if len(present) < 2:
         raise InputError(

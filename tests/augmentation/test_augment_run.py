@@ -228,6 +228,34 @@ def test_npz_input_size_and_crop(tmp_path):
     assert rand.manifest["recipe"]["crop"] == "random"
 
 
+def test_npz_input_in_every_form_the_search_reads(tmp_path):
+    # Keras-style arrays (x / 255 floats, to_categorical labels) augment as their uint8 originals do
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (6, 12, 12, 3), dtype=np.uint8)
+    labels = np.array([0, 2, 1, 2, 0, 1])
+    np.savez(tmp_path / "uint8.npz", images=images, labels=labels)
+    reference = augment("reference", tmp_path / "uint8.npz", tmp_path / "ref", variants=1, shard_size=4)
+    forms = {"floats": (images / 255.0, np.eye(3)[labels]), "float255": (images.astype(np.float32), labels * 1.0),
+             "int16": (images.astype(np.int16), labels[:, None])}
+    for name, (x, y) in forms.items():
+        np.savez(tmp_path / f"{name}.npz", images=x, labels=y)
+        result = augment("reference", tmp_path / f"{name}.npz", tmp_path / name, variants=1, shard_size=4)
+        assert tree(tmp_path / name).keys() == tree(tmp_path / "ref").keys(), name
+        for key, data in tree(tmp_path / "ref").items():
+            if key.startswith("images/"):
+                assert tree(tmp_path / name)[key] == data, (name, key)
+        assert result.manifest["totals"] == reference.manifest["totals"]
+    bad = {"half levels": (images / 255.0 + 0.5 / 255.0 * (images < 255), labels, "not whole 8-bit levels"),
+           "negative": (images.astype(np.int16) - 1, labels, r"outside 0\.\.255 \(min -1"),
+           "nan": (np.where(images > 250, np.nan, images / 255.0), labels, "NaN"),
+           "soft labels": (images, np.full((6, 3), 1 / 3), "not one-hot")}
+    for name, (x, y, message) in bad.items():
+        np.savez(tmp_path / "bad.npz", images=x, labels=y)
+        with pytest.raises(InputError, match=message):
+            augment("reference", tmp_path / "bad.npz", tmp_path / "never", variants=1)
+        assert not (tmp_path / "never").exists(), name
+
+
 def test_bad_requests_are_clear_errors(src, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="is empty"):
