@@ -46,9 +46,12 @@ def check_batch(images: object, name: str = "images") -> np.ndarray:
     if images.shape[1] < MIN_SIDE or images.shape[2] < MIN_SIDE:
         raise ImageError(f"{name} has an empty image side (shape {images.shape})")
     if images.ndim == 4 and images.shape[3] not in CHANNELS:
+        fix = {2: "grayscale with alpha: keep the gray channel with images[..., :1]",
+               4: "drop alpha with images[..., :3]"}.get(
+            images.shape[3], "convert them to grayscale (1 channel) or RGB (3 channels)")
         raise ImageError(
             f"{name} must have 1 or 3 channels in the last axis, got {images.shape[3]} "
-            f"(shape {images.shape}); drop alpha with images[..., :3]"
+            f"(shape {images.shape}); {fix}"
         )
     return images
 

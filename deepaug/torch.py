@@ -151,7 +151,7 @@ class PolicyTransform:
 
         if image.mode not in ("L", "RGB"):
             raise ImageError(f"PolicyTransform: PIL images must be mode 'L' or 'RGB', got mode {image.mode!r}; "
-                             "convert with image.convert('RGB')")
+                             f"convert with image.convert({'L' if image.mode in ('LA', 'I', 'I;16', 'F', '1') else 'RGB'!r})")
         x = np.asarray(image, dtype=np.uint8)
         x = x[None, :, :, None] if x.ndim == 2 else x[None]
         out = self._augment(np.ascontiguousarray(x))[0]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from deepaug.errors import ImageError
-from deepaug.images import to_uint8
+from deepaug.images import check_batch, to_uint8
 
 
 def test_exact_conversions():
@@ -25,3 +25,10 @@ def test_exact_conversions():
 def test_lossy_conversions_are_refused(values, message):
     with pytest.raises(ImageError, match=message):
         to_uint8(values)
+
+
+@pytest.mark.parametrize("channels, advice", [(2, r"images\[\.\.\., :1\]"), (4, r"images\[\.\.\., :3\]"),
+                                              (5, "grayscale \\(1 channel\\) or RGB")])
+def test_a_batch_with_other_channels_is_refused_with_its_fix(channels, advice):
+    with pytest.raises(ImageError, match=f"got {channels} .*{advice}"):
+        check_batch(np.zeros((2, 8, 8, channels), np.uint8))

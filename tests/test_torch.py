@@ -111,6 +111,7 @@ def test_seed_none_follows_torch_seed():
     (np.zeros((8, 8, 3), np.float32), "uint8"),
     (np.zeros((3, 8, 8), np.uint8), "(H, W, C)"),
     (Image.new("RGBA", (8, 8)), "convert('RGB')"),
+    (Image.new("LA", (8, 8)), "convert('L')"),
     ([[0]], "PIL image"),
 ])
 def test_bad_images_are_refused_naming_the_problem(bad, words):

@@ -106,12 +106,15 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def label_values(labels: Any, name: str = "arrays") -> tuple[np.ndarray, int | None]:
+def label_values(labels: Any, what: str = "labels") -> tuple[np.ndarray, int | None]:
     """Class values (int64, shaped (N,)) of `labels` as `from_arrays` reads them: integers,
     whole-number floats, an (N, 1) column, or one-hot (N, K), whose K is returned too (else None)."""
     lab = np.asarray(labels)
     if lab.dtype == np.bool_ or not (np.issubdtype(lab.dtype, np.integer) or np.issubdtype(lab.dtype, np.floating)):
-        raise InputError(f"{name} labels must be integers or one-hot numbers, got dtype {lab.dtype}")
+        names = lab.dtype.kind in "USO"
+        raise InputError(f"{what} must be integers or one-hot numbers, got dtype {lab.dtype}"
+                         + ("; for class names pass their indices, np.unique(labels, return_inverse=True)[1]"
+                            if names else ""))
     if lab.ndim == 2 and lab.shape[1] == 1:
         lab = lab[:, 0]
     n_columns = None
@@ -119,18 +122,18 @@ def label_values(labels: Any, name: str = "arrays") -> tuple[np.ndarray, int | N
         ok = lab.size and np.isin(lab, (0, 1)).all() and (lab.sum(axis=1) == 1).all()
         if not ok:
             raise InputError(
-                f"{name} labels have shape {lab.shape} but are not one-hot (each row must hold a "
+                f"{what} have shape {lab.shape} but are not one-hot (each row must hold a "
                 "single 1 and zeros elsewhere); pass class indices shaped (N,) instead"
             )
         n_columns = lab.shape[1]
         lab = lab.argmax(axis=1)
     elif lab.ndim != 1:
-        raise InputError(f"{name} labels must be shaped (N,) or one-hot (N, K), got shape {lab.shape}")
+        raise InputError(f"{what} must be shaped (N,) or one-hot (N, K), got shape {lab.shape}")
     if np.issubdtype(lab.dtype, np.floating):
         if not np.isfinite(lab).all():
-            raise InputError(f"{name} labels contain NaN or infinite values; every image needs a class")
+            raise InputError(f"{what} contain NaN or infinite values; every image needs a class")
         if (lab != np.rint(lab)).any():
-            raise InputError(f"{name} labels are floats that are not whole numbers; pass class indices")
+            raise InputError(f"{what} are floats that are not whole numbers; pass class indices")
     return lab.astype(np.int64), n_columns
 
 
@@ -142,10 +145,12 @@ def from_arrays(images: Any, labels: Any, name: str = "arrays",
     Without `class_names`, distinct label values are mapped in sorted order to 0..K-1 and
     their original values become the class names; with it, labels must already be indices.
     """
-    imgs = check_batch(to_uint8(images, f"{name} images"), f"{name} images")  # ImageError is an InputError
+    what = name if name.endswith("images") else f"{name} images"  # "images", "validation_images", "x.npz images"
+    imgs = check_batch(to_uint8(images, what), what)  # ImageError is an InputError
     if imgs.ndim == 3:
         imgs = imgs[..., None]
-    lab, n_columns = label_values(labels, name)
+    labels_what = f"{what[:-len('images')]}labels" if what == name else f"{name} labels"  # "labels", ...
+    lab, n_columns = label_values(labels, labels_what)
     if len(lab) != len(imgs):
         raise InputError(
             f"{name}: {len(imgs)} images but {len(lab)} labels; pass exactly one label per image"
@@ -160,7 +165,7 @@ def from_arrays(images: Any, labels: Any, name: str = "arrays",
         names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(n_columns or 0))
         if lab.min() < 0 or lab.max() >= len(names):
             raise InputError(
-                f"{name} labels must lie in 0..{len(names) - 1} to match {len(names)} class names, "
+                f"{labels_what} must lie in 0..{len(names) - 1} to match {len(names)} class names, "
                 f"got min {lab.min()}, max {lab.max()}"
             )
         return Dataset(imgs, lab, names, name)
@@ -185,17 +190,18 @@ def _allocate(weights: np.ndarray, total: int, capacity: np.ndarray) -> np.ndarr
 
 
 def split_train_val(dataset: Dataset, train_size: int, val_size: int | None = None,
-                    seed: int = 0) -> tuple[Dataset, Dataset]:
+                    seed: int = 0, names: tuple[str, str] = ("train_size", "val_size")) -> tuple[Dataset, Dataset]:
     """Draw a stratified, seeded training subset and a disjoint validation set from `dataset`.
 
     Both sets keep the class proportions of `dataset` (largest-remainder rounding, each
     class in train when possible); indices keep their original order. Default `val_size`:
     min(N - train_size, max(train_size // 4, 10 * num_classes)). If `train_size` >= N,
     a WARNING is logged and train gets every image not in validation, whose default size
-    is then max(1, N // 5).
+    is then max(1, N // 5). `names`: what errors call the two sizes (the caller's names for them).
     """
+    train_name, val_name = names
     n = len(dataset)
-    for label, value in (("train_size", train_size), ("val_size", val_size)):
+    for label, value in ((train_name, train_size), (val_name, val_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             raise InputError(f"{label} must be a positive integer, got {value!r}")
     if n < 2:
@@ -204,19 +210,19 @@ def split_train_val(dataset: Dataset, train_size: int, val_size: int | None = No
     if train_size >= n:
         val = max(1, n // 5) if val_size is None else int(val_size)
         if val >= n:
-            raise InputError(f"val_size={val} leaves no training images in dataset {dataset.name!r} "
-                             f"({n} images); pass val_size < {n}")
+            raise InputError(f"{val_name}={val} leaves no training images in dataset {dataset.name!r} "
+                             f"({n} images); pass {val_name} < {n}")
         train = n - val
-        logger.warning("train_size=%d >= the %d images of %r: using the %d images not held out for "
-                       "validation (%d) as the training set", train_size, n, dataset.name, train, val)
+        logger.warning("%s=%d >= the %d images of %r: using the %d images not held out for "
+                       "validation (%d) as the training set", train_name, train_size, n, dataset.name, train, val)
     else:
         train = int(train_size)
         default = min(n - train, max(train // 4, 10 * dataset.num_classes))
         val = default if val_size is None else int(val_size)
         if val > n - train:
-            raise InputError(f"val_size={val} is more than the {n - train} images left after train_size="
-                             f"{train} in dataset {dataset.name!r}; pass val_size <= {n - train} or a "
-                             "smaller train_size")
+            raise InputError(f"{val_name}={val} is more than the {n - train} images left after {train_name}="
+                             f"{train} in dataset {dataset.name!r}; pass {val_name} <= {n - train} or a "
+                             f"smaller {train_name}")
     counts = np.bincount(dataset.labels, minlength=dataset.num_classes)
     weights = counts.astype(np.float64)
     train_alloc = _allocate(weights, train, counts)

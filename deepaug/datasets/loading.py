@@ -164,7 +164,8 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
     if len(shapes) > 1:
         raise InputError(
             f"images in {str(root)!r} have {len(shapes)} different sizes (e.g. {sorted(shapes)[:3]}); pass "
-            "image_size=(height, width) to resize them all (square_crop=True keeps the aspect ratio)"
+            "image_size=(height, width) to resize them all, square_crop=True to keep the aspect ratio (in a "
+            "run config: image_size: [height, width] and square_crop: true)"
         )
     if any(im.ndim == 3 for im in images):
         images = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in images]

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # DeepAugment accepted a `logging` key holding the logging module; deepaug logs through
 # the standard `logging` tree, so the key is accepted and ignored.
+CONFIG_SIZE_NAMES = ("train_set_size", "validation_size")  # split_train_val's sizes, as the config names them
 _LOADING_KEYS = ("image_size", "square_crop", "data_dir")  # DeepAugment's arguments and run-file keys
 _IGNORED_KEYS = ("logging",)
 

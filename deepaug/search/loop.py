@@ -26,7 +26,7 @@ from deepaug.execution.executors import Executor
 from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
 from deepaug.search.callbacks import Callbacks, TrialEvent
-from deepaug.search.config import SearchConfig
+from deepaug.search.config import CONFIG_SIZE_NAMES, SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.executor import make_executor
 from deepaug.search.experiment import SAMPLES, Experiment, experiment_folder
@@ -95,6 +95,7 @@ class Search:
         self.space = config.make_search_space(data.image_shape[-1])
         self.training = config.training_config()
         check_model_input(config.model, data.image_shape, data.num_classes)
+        split_train_val(data, config.train_set_size, config.validation_size, names=CONFIG_SIZE_NAMES)  # sizes fit
         self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
                                      config.notebook_path, config.policies_dir)
         self.identity = data_identity(data)
@@ -106,7 +107,7 @@ class Search:
     def _context(self, run_seed: int) -> TrialContext:
 
         train, val = split_train_val(self.data, self.config.train_set_size, self.config.validation_size,
-                                     seed=run_seed)
+                                     seed=run_seed, names=CONFIG_SIZE_NAMES)
         if self.config.pre_aug_weights_path:
             initial: Path | None = Path(self.config.pre_aug_weights_path)
         else:

@@ -45,7 +45,7 @@ from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
 from deepaug.search.callbacks import Callbacks, TrialEvent
-from deepaug.search.config import SearchConfig
+from deepaug.search.config import CONFIG_SIZE_NAMES, SearchConfig
 from deepaug.search.controller import Controller
 from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.executor import make_executor
@@ -102,11 +102,15 @@ class DistributionSearch:
         config, data = self.config, self.data
         if self.validation is not None:
             train = data if config.train_set_size >= len(data) else \
-                split_train_val(data, config.train_set_size, val_size=1, seed=seed)[0]
+                split_train_val(data, config.train_set_size, val_size=1, seed=seed, names=CONFIG_SIZE_NAMES)[0]
             return train, self.validation
         rest = len(data) - min(config.train_set_size, len(data) - 1)
         size = config.validation_size or min(rest, MAX_VALIDATION)
-        train, val = split_train_val(data, config.train_set_size, size, seed=seed)
+        if size > rest:
+            raise InputError(f"validation_size={size} is more than the {rest} images left after train_set_size="
+                             f"{config.train_set_size} of {len(data)}; lower one of them, or pass "
+                             "validation_images / validation_labels")
+        train, val = split_train_val(data, config.train_set_size, size, seed=seed, names=CONFIG_SIZE_NAMES)
         if len(val) < MIN_VALIDATION_PER_CLASS * data.num_classes:
             raise InputError(f"only {len(val)} validation images are left after train_set_size="
                              f"{config.train_set_size} of {len(data)}; the race needs at least "

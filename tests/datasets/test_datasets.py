@@ -412,3 +412,15 @@ def test_split_errors():
     tiny = Dataset(np.zeros((1, 2, 2, 1), np.uint8), np.array([0]), ("a", "b"), "tiny")
     with pytest.raises(InputError, match="too small"):
         split_train_val(tiny, 1)
+
+
+def test_array_errors_name_the_arrays_once_and_say_how_to_fix_string_labels():
+    x = np.zeros((4, 8, 8), np.uint8)
+    with pytest.raises(InputError, match=r"^labels must be integers .*<U3.*np\.unique\(labels, return_inverse=True\)"):
+        from_arrays(x, np.array(["cat", "dog", "cat", "dog"]), "images")
+    with pytest.raises(InputError, match=r"^images has float values outside"):
+        from_arrays(x - 1.0, [0, 1, 0, 1], "images")
+    with pytest.raises(InputError, match=r"^validation_labels have shape \(4, 2\) but are not one-hot"):
+        from_arrays(x, np.ones((4, 2)), "validation_images")
+    with pytest.raises(InputError, match=r"^data\.npz labels must be integers"):
+        from_arrays(x, np.array([True, False, True, False]), "data.npz")

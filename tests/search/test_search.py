@@ -238,6 +238,9 @@ def test_bad_data_and_iterations_fail_before_any_work(tmp_path, monkeypatch):
         DeepAugment(X, config=tiny_config(tmp_path))
     with pytest.raises(InputError):
         DeepAugment(X.astype(np.float64) * 1000, Y, tiny_config(tmp_path))
+    with pytest.raises(InputError, match=f"^validation_size={len(X)} is more than the {len(X) - 120} images left "
+                                         "after train_set_size=120"):  # the config's names, at construction
+        DeepAugment(X, Y, tiny_config(tmp_path, validation_size=len(X)))
     calls = count_trainings(monkeypatch)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(InputError, match="iterations"):

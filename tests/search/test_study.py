@@ -393,6 +393,8 @@ def test_a_race_that_cannot_run_says_why_before_any_work(tmp_path):
         DeepAugment(x, y, study_config(tmp_path, race_seeds=1))
     with pytest.raises(InputError, match="validation images are left.*at least 10 per class"):
         DeepAugment(x, y, study_config(tmp_path, train_set_size=110, validation_size=None))
+    with pytest.raises(InputError, match="^validation_size=50 is more than the 40 images left after train_set_size=80"):
+        DeepAugment(x, y, study_config(tmp_path, train_set_size=80, validation_size=50))
     assert not (tmp_path / "reports").exists()
 
 
