@@ -169,9 +169,10 @@ def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFram
     """The n best completed search trials, best first (ties: earlier trial first).
 
     Columns: trial, reward, reward_std, expected_accuracy_increase(%) (reward minus the
-    no-augmentation baseline's, times 100; empty without a baseline), the readable
-    policy columns, the policy JSON, and trial_no and mean_late_val_acc: trial and reward
-    again under DeepAugment 1.x's names, so its users' code reads the table unchanged.
+    no-augmentation baseline's, times 100, to 4 decimals: the rewards are float32 accuracies,
+    so further digits are noise; empty without a baseline), the readable policy columns, the
+    policy JSON, and trial_no and mean_late_val_acc: trial and reward again under DeepAugment
+    1.x's names, so its users' code reads the table unchanged.
     """
     import pandas as pd
 
@@ -179,7 +180,7 @@ def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFram
     rows = []
     for record in ranked(records)[:n]:
         rows.append({"trial": record.number, "reward": record.reward, "reward_std": record.reward_std,
-                     "expected_accuracy_increase(%)": None if base is None else 100.0 * (record.reward - base),
+                     "expected_accuracy_increase(%)": None if base is None else round(100 * (record.reward - base), 4),
                      **policy_columns(record.policy_object()), "policy": policy_json(record.policy),
                      "trial_no": record.number, "mean_late_val_acc": record.reward})
     columns = ["trial", "reward", "reward_std", "expected_accuracy_increase(%)"]
