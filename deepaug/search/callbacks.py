@@ -175,7 +175,9 @@ class ProgressBar(Callback):
         self._stage: str | None = None
         self._trainings = False  # the bar counts the stage's trainings (on_stage_progress), not trials
 
-    def _new_bar(self, stage: str, epochs: int | None, total: int, unit: str = "trial") -> Any:
+    def _new_bar(self, stage: str, epochs: int | None, total: int, unit: str = "trial", done: int = 0) -> Any:
+        """A bar for `stage` that opens at `done`: what was finished before its first event (the first
+        training, or the trainings a resumed search found) is not counted in its rate."""
         if self.notebook is False or (self.notebook is None and self.file is not None):
             from tqdm import tqdm
         else:
@@ -183,14 +185,14 @@ class ProgressBar(Callback):
         self.close()
         self._stage, self._trainings = stage, unit == "training"
         length = f", {epochs} epoch{'' if epochs == 1 else 's'}" if epochs else ""
-        self._bar = tqdm(total=total or None, desc=f"deepaug {stage}{length}", unit=unit,
+        self._bar = tqdm(total=total or None, initial=done, desc=f"deepaug {stage}{length}", unit=unit,
                          file=self.file if self.file is not None else sys.stderr, mininterval=0, miniters=1,
                          dynamic_ncols=True, leave=True)  # miniters=1: every update shows, also after a jump
         return self._bar
 
     def on_stage_progress(self, stage: str, epochs: int, done: int, total: int) -> None:
         if self._bar is None or stage != self._stage or not self._trainings:
-            self._new_bar(stage, epochs, total, unit="training")
+            self._new_bar(stage, epochs, total, unit="training", done=done)
         if total and self._bar.total != total:
             self._bar.total = total
         if done > self._bar.n:
@@ -200,7 +202,7 @@ class ProgressBar(Callback):
 
     def on_trial_end(self, event: TrialEvent) -> None:
         if self._bar is None or event.stage != self._stage:
-            self._new_bar(event.stage, event.epochs, event.total)
+            self._new_bar(event.stage, event.epochs, event.total, done=event.done)
         if self._trainings:  # the count is the stage's trainings: the trial's result goes in the postfix
             self._bar.set_postfix(_describe(event), refresh=True)
             return

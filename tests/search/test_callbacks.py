@@ -120,6 +120,9 @@ def test_the_progress_bar_starts_a_bar_per_stage_and_updates_once_per_trial():
     assert "deepaug screen, 4 epochs" in text and "deepaug race, 4 epochs" in text
     assert "2/2" in text and "1/3" in text and "gain=+0.25" in text and "TrivialAugment=0.7900" in text
     assert Callbacks([bar]) and not Callbacks([])
+    lines = [line for line in re.split("[\r\n]", text) if "deepaug" in line]
+    # a bar opens at its first trial: no rate until the next one (a rate over ~0 s read 107546 trial/s)
+    assert "1/2" in lines[0] and "?trial/s" in lines[0] and "1/3" in lines[-1] and "?trial/s" in lines[-1]
 
 
 def test_a_stage_sent_out_a_training_at_a_time_moves_its_bar_with_each_training():
@@ -133,7 +136,8 @@ def test_a_stage_sent_out_a_training_at_a_time_moves_its_bar_with_each_training(
     bar.on_stage_progress("race", 60, 3, 15)
     bar.close()
     text = out.getvalue()
-    assert "deepaug race, 60 epochs" in text and text.count("| 0/15 ") == 1  # one bar, not one per event
+    assert "deepaug race, 60 epochs" in text and text.count("\n") == 1  # one bar (closed once), not one per event
+    assert "0/15" not in text and "?training/s" in text  # it opens at its first training, with no rate yet
     assert "3/15" in text and "gain=+0.50" in text and "1/5" not in text
     assert "training" in text
 
