@@ -150,8 +150,11 @@ class PolicyTransform:
         from PIL import Image  # pillow is a core dependency; imported here as only PIL inputs need it
 
         if image.mode not in ("L", "RGB"):
-            raise ImageError(f"PolicyTransform: PIL images must be mode 'L' or 'RGB', got mode {image.mode!r}; "
-                             f"convert with image.convert({'L' if image.mode in ('LA', 'I', 'I;16', 'F', '1') else 'RGB'!r})")
+            if image.mode in ("I", "I;16", "F"):  # convert('L') would clip these, not scale them
+                fix = "scale them to 8 bits first (0..255, mode 'L')"
+            else:
+                fix = f"convert with image.convert({'L' if image.mode in ('LA', '1') else 'RGB'!r})"
+            raise ImageError(f"PolicyTransform: PIL images must be mode 'L' or 'RGB', got mode {image.mode!r}; {fix}")
         x = np.asarray(image, dtype=np.uint8)
         x = x[None, :, :, None] if x.ndim == 2 else x[None]
         out = self._augment(np.ascontiguousarray(x))[0]

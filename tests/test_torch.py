@@ -112,6 +112,7 @@ def test_seed_none_follows_torch_seed():
     (np.zeros((3, 8, 8), np.uint8), "(H, W, C)"),
     (Image.new("RGBA", (8, 8)), "convert('RGB')"),
     (Image.new("LA", (8, 8)), "convert('L')"),
+    (Image.new("I;16", (8, 8)), "scale them to 8 bits"),
     ([[0]], "PIL image"),
 ])
 def test_bad_images_are_refused_naming_the_problem(bad, words):

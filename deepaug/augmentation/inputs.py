@@ -195,7 +195,8 @@ def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.nd
                          "(or 'x'/'y', or 'x_train'/'y_train')")
     images = _NpyMember(archive, pair[0], where)
     with archive.open(f"{pair[1]}.npy") as fh:
-        labels = label_values(np.load(fh, allow_pickle=False), f"{where}: labels")[0]  # what the search reads: one-hot too
+        # what the search reads, one-hot rows too
+        labels = label_values(np.load(fh, allow_pickle=False), f"{where}: labels")[0]
     if len(images.shape) not in (3, 4) or (len(images.shape) == 4 and images.shape[3] not in (1, 3)):
         raise InputError(f"{where}: images must be shaped (N, H, W) or (N, H, W, C) with C in (1, 3), "
                          f"got {images.shape}")

@@ -20,5 +20,5 @@ from deepaug.datasets.core import (
 from deepaug.datasets.loading import at_least, load, resize
 from deepaug.datasets.named import read_idx
 
-__all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "at_least", "from_arrays", "label_values", "load", "named_key", "pick_examples",
-           "read_idx", "resize", "split_train_val"]
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "at_least", "from_arrays", "label_values", "load", "named_key",
+           "pick_examples", "read_idx", "resize", "split_train_val"]

@@ -258,7 +258,8 @@ class KubernetesExecutor:
         """Delete the trials' checkpoints that their pods kept beside the records."""
         files = size = 0
         for number in numbers:
-            for key, stamp in list(self.storage.list_info(checkpoints_prefix(trial_record_key(self.experiment, number)))):
+            prefix = checkpoints_prefix(trial_record_key(self.experiment, number))
+            for key, stamp in list(self.storage.list_info(prefix)):
                 self.storage.delete(key)
                 length = stamp.partition(":")[0]
                 files, size = files + 1, size + (int(length) if length.isdigit() else 0)

@@ -104,7 +104,8 @@ def test_a_policy_reads_back_from_the_text_to_json_and_to_yaml_return(tmp_path):
     with pytest.raises(PolicyError, match="the policy text is not valid JSON"):
         Policy.from_json('{"format_version": 1, ')
     with pytest.raises(PolicyError, match="the policy text has unexpected keys \\['extra'\\]"):
-        Policy.from_yaml("format_version: 1\nsub_policies: [[{op: rotate, probability: 0.5, magnitude: 0.5}]]\nextra: 1\n")
+        Policy.from_yaml("format_version: 1\nsub_policies: [[{op: rotate, probability: 0.5, magnitude: 0.5}]]\n"
+                         "extra: 1\n")
 
 
 def test_missing_policy_file(tmp_path):
