@@ -190,14 +190,16 @@ def _allocate(weights: np.ndarray, total: int, capacity: np.ndarray) -> np.ndarr
 
 
 def split_train_val(dataset: Dataset, train_size: int, val_size: int | None = None,
-                    seed: int = 0, names: tuple[str, str] = ("train_size", "val_size")) -> tuple[Dataset, Dataset]:
+                    seed: int = 0, names: tuple[str, str] = ("train_size", "val_size"),
+                    quiet: bool = False) -> tuple[Dataset, Dataset]:
     """Draw a stratified, seeded training subset and a disjoint validation set from `dataset`.
 
     Both sets keep the class proportions of `dataset` (largest-remainder rounding, each
     class in train when possible); indices keep their original order. Default `val_size`:
     min(N - train_size, max(train_size // 4, 10 * num_classes)). If `train_size` >= N,
     a WARNING is logged and train gets every image not in validation, whose default size
-    is then max(1, N // 5). `names`: what errors call the two sizes (the caller's names for them).
+    is then max(1, N // 5) (`quiet`: no warning, for a caller that split the same sizes before).
+    `names`: what errors and the warning call the two sizes (the caller's names for them).
     """
     train_name, val_name = names
     n = len(dataset)
@@ -213,8 +215,9 @@ def split_train_val(dataset: Dataset, train_size: int, val_size: int | None = No
             raise InputError(f"{val_name}={val} leaves no training images in dataset {dataset.name!r} "
                              f"({n} images); pass {val_name} < {n}")
         train = n - val
-        logger.warning("%s=%d >= the %d images of %r: using the %d images not held out for "
-                       "validation (%d) as the training set", train_name, train_size, n, dataset.name, train, val)
+        logger.log(logging.DEBUG if quiet else logging.WARNING, "%s=%d >= the %d images of %r: using the %d images "
+                   "not held out for validation (%d) as the training set", train_name, train_size, n, dataset.name,
+                   train, val)
     else:
         train = int(train_size)
         default = min(n - train, max(train // 4, 10 * dataset.num_classes))

@@ -107,7 +107,7 @@ class Search:
     def _context(self, run_seed: int) -> TrialContext:
 
         train, val = split_train_val(self.data, self.config.train_set_size, self.config.validation_size,
-                                     seed=run_seed, names=CONFIG_SIZE_NAMES)
+                                     seed=run_seed, names=CONFIG_SIZE_NAMES, quiet=True)  # warned at __init__
         if self.config.pre_aug_weights_path:
             initial: Path | None = Path(self.config.pre_aug_weights_path)
         else:

@@ -110,7 +110,8 @@ class DistributionSearch:
             raise InputError(f"validation_size={size} is more than the {rest} images left after train_set_size="
                              f"{config.train_set_size} of {len(data)}; lower one of them, or pass "
                              "validation_images / validation_labels")
-        train, val = split_train_val(data, config.train_set_size, size, seed=seed, names=CONFIG_SIZE_NAMES)
+        train, val = split_train_val(data, config.train_set_size, size, seed=seed, names=CONFIG_SIZE_NAMES,
+                                     quiet=not warn)
         if len(val) < MIN_VALIDATION_PER_CLASS * data.num_classes:
             raise InputError(f"only {len(val)} validation images are left after train_set_size="
                              f"{config.train_set_size} of {len(data)}; the race needs at least "

@@ -401,6 +401,11 @@ def test_split_train_size_too_large_warns(caplog):
     assert any("train_size=1000" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     train, val = split_train_val(ds, 50, val_size=5)
     assert len(train) == 45 and len(val) == 5
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
+        split_train_val(ds, 1000, names=("train_set_size", "validation_size"), quiet=True)
+        split_train_val(ds, 1000, names=("train_set_size", "validation_size"))
+    assert [r.getMessage()[:19] for r in caplog.records] == ["train_set_size=1000"]  # the quiet call logs nothing
 
 
 def test_split_errors():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +247,13 @@ def test_bad_data_and_iterations_fail_before_any_work(tmp_path, monkeypatch):
         with pytest.raises(InputError, match="iterations"):
             DeepAugment(X, Y, tiny_config(tmp_path)).optimize(bad)
     assert calls == [] and not (tmp_path / "reports").exists()
+
+
+def test_a_train_set_size_above_the_data_is_warned_of_once(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="deepaug"):
+        DeepAugment(X, Y, tiny_config(tmp_path, train_set_size=10_000)).optimize(1)
+    warned = [r.getMessage() for r in caplog.records if "train_set_size=10000 >=" in r.getMessage()]
+    assert len(warned) == 1, warned  # at construction, not again when the search splits its data
 
 
 def test_trial_records_are_never_partial(tmp_path):
