@@ -105,7 +105,7 @@ def test_a_bad_augment_section_is_refused_before_any_trial(tmp_path, npz, capsys
 def test_output_inside_the_input_folder_is_refused_before_any_trial(tmp_path, capsys):
     import cv2
 
-    x, y = toy_data(n=60)
+    x, y = toy_data(n=200)  # enough for the config's 120 training and 60 validation images
     root = tmp_path / "images"
     for i, (image, label) in enumerate(zip(x, y)):
         (root / f"c{label}").mkdir(parents=True, exist_ok=True)
