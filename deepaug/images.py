@@ -1,6 +1,7 @@
 """Image batches (validation, exact conversion) and single images (decode, crop and resize).
 
-deepaug works on uint8 batches shaped (N, H, W) or (N, H, W, C) with C in {1, 3}.
+deepaug works on uint8 batches shaped (N, H, W) or (N, H, W, C) with C in {1, 3}, and on
+single images (H, W, C), a batch of one.
 Internally every batch is (N, H, W, C); `as_nhwc` gives that view and a function that
 puts the caller's shape back.
 """
@@ -57,7 +58,13 @@ def check_batch(images: object, name: str = "images") -> np.ndarray:
 
 
 def as_nhwc(images: np.ndarray, name: str = "images") -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Validate a batch and return its (N, H, W, C) view plus a function restoring its rank."""
+    """Validate a batch and return its (N, H, W, C) view plus a function restoring its rank.
+
+    One image (H, W, C) with C in {1, 3} is a batch of one: a batch (N, H, W) of grayscale
+    images 1 or 3 pixels wide is not a thing, and taking an RGB image for one mixed its channels."""
+    if isinstance(images, np.ndarray) and images.ndim == 3 and images.shape[-1] in CHANNELS:
+        batch = check_batch(images[None], name)
+        return batch, lambda out: out[0]
     images = check_batch(images, name)
     if images.ndim == 3:
         return images[..., None], lambda out: out[..., 0]

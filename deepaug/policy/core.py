@@ -334,7 +334,8 @@ class Policy:
 
     # -- use ----------------------------------------------------------------------
     def apply(self, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:
-        """Augment a uint8 batch (N, H, W) or (N, H, W, C); same seed, same bytes.
+        """Augment a uint8 batch (N, H, W) or (N, H, W, C), or one image (H, W, C); same seed,
+        same bytes (one image gives what it gives as the batch `images[None]`).
 
         Each image alone: a policy that `mixes_labels` needs the labels for its last step
         (CutMix), which `apply_with_labels` does."""

@@ -183,3 +183,22 @@ def test_resolve_names_paths_and_refuses_others(tmp_path):
     assert builtin.resolve(tmp_path / "mine.json") == five_by_two()
     with pytest.raises(PolicyError, match="neither an existing file nor a built-in.*noop"):
         builtin.resolve("nope")
+
+
+def test_one_image_is_a_batch_of_one_everywhere():
+    from deepaug.ops import get as get_op
+    from deepaug.policy.baselines import TrivialAugment
+
+    rgb, gray = natural_batch(1, 40, 40, 3, seed=3)[0], natural_batch(1, 40, 40, 1, seed=4)[0]
+    policy = builtin.get("reference")
+    for image in (rgb, gray):  # (H, W, 3) was taken for 40 grayscale images 3 pixels wide, its channels mixed
+        out = policy.apply(image, seed=5)
+        assert out.shape == image.shape
+        np.testing.assert_array_equal(out, policy.apply(image[None], seed=5)[0])
+        np.testing.assert_array_equal(get_op("rotate")(image, 0.9, rng=1), get_op("rotate")(image[None], 0.9, rng=1)[0])
+        trivial = TrivialAugment()
+        np.testing.assert_array_equal(trivial.apply(image, seed=2), trivial.apply(image[None], seed=2)[0])
+    red = np.zeros((40, 40, 3), np.uint8)
+    red[..., 0] = 255
+    assert Policy.from_list([[("rotate", 1.0, 0.9)]]).apply(red, seed=0)[..., 1:].max() == 0  # no red leaks into green
+    assert policy.apply(gray[..., 0][None], seed=5).shape == (1, 40, 40)  # a grayscale batch (N, H, W) stays one
