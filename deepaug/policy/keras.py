@@ -156,12 +156,27 @@ class _StepCounter:
 class _Augmenter:
     """Policy + seed + value range + step counter; augments (N, H, W, C) tensors."""
 
-    def __init__(self, policy: Policy, seed: int, value_range: tuple[float, float]) -> None:
+    def __init__(self, policy: Policy, seed: int, value_range: tuple[float, float], who: str = "the policy") -> None:
         self.policy = policy
         self.seed = seed
         self.value_range = value_range
         self.counter = _StepCounter()
         self.active = _changes_images(policy)
+        self.who = who
+        self._range_warned = False
+
+    def _checks_range(self, dtype: Any) -> bool:
+        """Whether images of `dtype` are float under the default range (0, 255), where [0, 1]
+        images (what most float pipelines feed) would be read as near-black 0..255 levels."""
+        floating = dtype.is_floating if isinstance(dtype, tf.DType) else np.issubdtype(dtype, np.floating)
+        return bool(floating) and tuple(self.value_range) == (0.0, 255.0)
+
+    def _warn_range(self, peak: Any) -> None:
+        if not self._range_warned and 0.0 < float(peak) <= 1.0:
+            self._range_warned = True
+            logger.warning("%s got float images whose values all lie in [0, 1], but its value_range is (0, 255): "
+                           "they are read as 0..255 levels (near black) and come back on that scale; pass "
+                           "value_range=(0, 1)", self.who)
 
     def _next_rng(self, x: np.ndarray) -> np.random.Generator:
         """The generator of the next call, once `x` is known to be an (N, H, W, C) batch."""
@@ -187,6 +202,8 @@ class _Augmenter:
         low, high = self.value_range
         if dtype == np.uint8 and (low, high) == (0.0, 255.0):
             return self._augment_uint8(np.ascontiguousarray(images))
+        if self._checks_range(dtype) and images.size:
+            self._warn_range(images.max())
         work = np.float64 if dtype == np.float64 else np.float32
         scaled = (images.astype(work) - work(low)) * work(255.0 / (high - low))
         quantized = np.clip(np.rint(scaled), 0.0, 255.0).astype(np.uint8)
@@ -205,8 +222,16 @@ class _Augmenter:
         if not self.active:
             return images
         quantized = self._quantized(images)
-        out = tf.numpy_function(self._augment_uint8, [quantized], tf.uint8, stateful=True,
-                                name="deepaug_policy")
+        if self._checks_range(images.dtype):  # the batch's peak goes along, for _warn_range
+            def augment(x: np.ndarray, peak: Any) -> np.ndarray:
+                self._warn_range(peak)
+                return self._augment_uint8(x)
+
+            out = tf.numpy_function(augment, [quantized, tf.reduce_max(images)], tf.uint8, stateful=True,
+                                    name="deepaug_policy")
+        else:
+            out = tf.numpy_function(self._augment_uint8, [quantized], tf.uint8, stateful=True,
+                                    name="deepaug_policy")
         return self._restore(images, quantized, out)
 
     def _quantized(self, images: tf.Tensor) -> tf.Tensor:
@@ -246,9 +271,14 @@ class _Augmenter:
                              f"shape {labels.shape} and dtype {labels.dtype.name}"
                              + ("" if num_classes is not None else " and no num_classes"))
         quantized = self._quantized(images)
-        out, weights = tf.numpy_function(
-            lambda x, y: self._augment_labelled(x, y, int(classes or 0)), [quantized, labels],
-            (tf.uint8, tf.float32), stateful=True, name="deepaug_policy_labelled")
+        peak = tf.reduce_max(images) if self._checks_range(images.dtype) else tf.constant(0.0)
+
+        def augment(x: np.ndarray, y: np.ndarray, top: Any) -> tuple[np.ndarray, np.ndarray]:
+            self._warn_range(top)
+            return self._augment_labelled(x, y, int(classes or 0))
+
+        out, weights = tf.numpy_function(augment, [quantized, labels, peak], (tf.uint8, tf.float32), stateful=True,
+                                         name="deepaug_policy_labelled")
         weights.set_shape((images.shape[0], classes))
         return self._restore(images, quantized, out), weights
 
@@ -289,7 +319,7 @@ class PolicyLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         who = f"PolicyLayer {self.name!r}"
         self._augmenter = _Augmenter(builtin.as_policy(policy, who), _as_seed(seed, who),
-                                     _as_value_range(value_range, who))
+                                     _as_value_range(value_range, who), who)
         warn_per_image_only(self._augmenter.policy, who)
         self.supports_jit = False  # tf.numpy_function cannot be XLA-compiled
 
@@ -404,7 +434,7 @@ def policy_map_fn(policy: PolicyLike, seed: int | None = None,
     [(4, 32, 32, 3), (4, 32, 32, 3)]
     """
     who = "policy_map_fn"
-    augmenter = _Augmenter(builtin.as_policy(policy, who), _as_seed(seed, who), _as_value_range(value_range, who))
+    augmenter = _Augmenter(builtin.as_policy(policy, who), _as_seed(seed, who), _as_value_range(value_range, who), who)
 
     @tf.autograph.experimental.do_not_convert
     def augment(*element: Any) -> Any:

@@ -307,3 +307,22 @@ def test_training_flag_may_be_a_boolean_tensor(images):
     layer = PolicyLayer(POLICY, seed=SEED)
     np.testing.assert_array_equal(layer(images, training=tf.constant(False)).numpy(), images)
     np.testing.assert_array_equal(layer(images, training=tf.constant(True)).numpy(), search_batch(images))
+
+
+def test_float_images_in_0_1_under_the_default_range_are_warned_of_once(caplog):
+    x = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)  # [0, 1], as most pipelines feed
+    with caplog.at_level("WARNING", logger="deepaug.policy.keras"):
+        fn = policy_map_fn(POLICY, seed=SEED)
+        for _ in tf.data.Dataset.from_tensors(x).repeat(3).map(fn):
+            pass
+        from deepaug.policy.distribution import Distribution
+
+        cutmix = Policy.from_distribution(Distribution(n=0, cutmix=0.5))
+        images, weights = policy_map_fn(cutmix, seed=SEED, num_classes=2)(x, np.arange(4) % 2)  # the labelled path
+        assert weights.shape == (4, 2)
+        PolicyLayer(POLICY, seed=SEED)(keras.ops.convert_to_tensor(x), training=True)
+        PolicyLayer(POLICY, seed=SEED, value_range=(0, 1))(x, training=True)  # said: nothing to warn of
+        policy_map_fn(POLICY, seed=SEED)(x * 255)  # 0..255 floats: right as they are
+    warned = [r.getMessage() for r in caplog.records if "all lie in [0, 1]" in r.getMessage()]
+    assert len(warned) == 3 and warned[0].startswith("policy_map_fn got float images"), warned  # once per function
+    assert "pass value_range=(0, 1)" in warned[0] and warned[2].startswith("PolicyLayer")
