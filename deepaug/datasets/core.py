@@ -19,7 +19,7 @@ from deepaug.images import check_batch, to_uint8
 logger = logging.getLogger(__name__)
 
 NAMED = ("fashion_mnist", "mnist", "cifar10", "digits")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")  # what OpenCV decodes
 SPLITS = ("train", "test")
 # Debian ships Fashion-MNIST (`apt-get install dataset-fashion-mnist`); it has no MNIST package.
 

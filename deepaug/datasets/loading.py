@@ -133,9 +133,12 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
     skipped: list[str] = []
     reasons: list[str] = []
     empty: list[str] = []
+    others: list[str] = []  # files that are not images (by extension), named in a warning
     for folder in class_dirs:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        found = sorted(p for p in folder.rglob("*") if p.is_file()
                        and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        files = [p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS]
+        others += [str(p.relative_to(root)) for p in found if p.suffix.lower() not in IMAGE_EXTENSIONS]
         start = len(images)
         for file in files:
             image, problem = read_image_file(file)
@@ -153,6 +156,10 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
         shown = ", ".join(reasons[:MAX_NAMED_SKIPS])
         more = f" and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
         logger.warning("skipped %d unreadable image file(s) in %s: %s%s", len(skipped), root, shown, more)
+    if others:
+        more = f" and {len(others) - MAX_NAMED_SKIPS} more" if len(others) > MAX_NAMED_SKIPS else ""
+        logger.warning("ignored %d file(s) in %s that are not images (image files end in %s): %s%s", len(others),
+                       root, ", ".join(IMAGE_EXTENSIONS), ", ".join(others[:MAX_NAMED_SKIPS]), more)
     if empty:
         logger.warning("ignored class folder(s) with no readable images in %s: %s", root, ", ".join(empty))
     if len(names) < 2:

@@ -251,6 +251,22 @@ def test_folder_png_and_jpeg_rgb(tmp_path):
     assert ds.skipped == ()
 
 
+def test_folder_webp_and_tiff_are_images_and_other_files_are_named(tmp_path, caplog):
+    from deepaug.augmentation.inputs import list_input
+
+    shade = np.full((6, 6, 3), 90, np.uint8)
+    root = make_folder(tmp_path / "w", {"a": [("1.webp", shade), ("2.tif", shade)], "b": [("3.TIFF", shade + 60)]})
+    (root / "b" / "labels.csv").write_text("not an image")
+    (root / "b" / ".hidden.txt").write_text("hidden: not named")
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
+        ds = load(root)
+    assert ds.labels.tolist() == [0, 0, 1] and ds.images[0].min() == 90 and ds.images[2].min() == 150  # webp lossless
+    warned = [r.getMessage() for r in caplog.records if "not images" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("ignored 1 file(s) in") and warned[0].endswith(": b/labels.csv")
+    listing = list_input(str(root))  # deepaug augment reads the same images and skips the same file
+    assert len(listing) == 3 and [s.source for s in listing.skipped] == ["b/.hidden.txt", "b/labels.csv"]
+
+
 def test_folder_images_in_nested_folders_belong_to_their_class_folder(tmp_path):
     from deepaug.augmentation.inputs import list_input
 
