@@ -104,6 +104,12 @@ class DistributionSearch:
             train = data if config.train_set_size >= len(data) else \
                 split_train_val(data, config.train_set_size, val_size=1, seed=seed, names=CONFIG_SIZE_NAMES)[0]
             return train, self.validation
+        needed = MIN_VALIDATION_PER_CLASS * data.num_classes
+        if config.validation_size is None and config.train_set_size > len(data) - needed:
+            raise InputError(f"train_set_size={config.train_set_size} leaves {max(0, len(data) - config.train_set_size)} "
+                             f"of the {len(data)} images for validation, and the race needs at least "
+                             f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): set train_set_size to at most "
+                             f"{max(0, len(data) - needed)}, or pass validation_images / validation_labels")
         rest = len(data) - min(config.train_set_size, len(data) - 1)
         size = config.validation_size or min(rest, MAX_VALIDATION)
         if size > rest:

@@ -391,8 +391,12 @@ def test_a_race_that_cannot_run_says_why_before_any_work(tmp_path):
     x, y = toy_data(120)
     with pytest.raises(InputError, match="race_seeds"):
         DeepAugment(x, y, study_config(tmp_path, race_seeds=1))
-    with pytest.raises(InputError, match="validation images are left.*at least 10 per class"):
-        DeepAugment(x, y, study_config(tmp_path, train_set_size=110, validation_size=None))
+    for size, left in ((110, 10), (500, 0)):  # one error with the size that works (500 was a warning, then this)
+        with pytest.raises(InputError, match=f"^train_set_size={size} leaves {left} of the 120 images for validation.*"
+                                             "at least 10 per class \\(30\\): set train_set_size to at most 90"):
+            DeepAugment(x, y, study_config(tmp_path, train_set_size=size, validation_size=None))
+    with pytest.raises(InputError, match="only 20 validation images are left.*at least 10 per class"):
+        DeepAugment(x, y, study_config(tmp_path, train_set_size=80, validation_size=20))
     with pytest.raises(InputError, match="^validation_size=50 is more than the 40 images left after train_set_size=80"):
         DeepAugment(x, y, study_config(tmp_path, train_set_size=80, validation_size=50))
     assert not (tmp_path / "reports").exists()
