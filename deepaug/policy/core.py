@@ -290,12 +290,14 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Policy":
-        """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml), or read a timm
-        RandAugment string such as "rand-m9-n2" (`Policy.from_timm`) that is not a file's name."""
+        """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml), or, when no file has
+        that name, a built-in policy or baseline by name ("reference", "trivialaugment") or a timm
+        RandAugment string such as "rand-m9-n2" (`Policy.from_timm`)."""
+        from deepaug.policy import builtin  # imported here: builtin imports this module
         from deepaug.policy.timm import is_timm  # no import cycle: timm.py imports distribution only
 
-        if is_timm(str(path)) and not Path(path).exists():
-            return cls.from_timm(str(path))
+        if (builtin.known(path) or is_timm(str(path))) and not Path(path).exists():
+            return builtin.resolve(path)
         suffix = Path(path).suffix.lower()
         if suffix in (".yaml", ".yml"):
             return cls.from_yaml(path)

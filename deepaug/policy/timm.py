@@ -140,7 +140,8 @@ def to_timm(d: Distribution) -> str:
     if d.flip or d.crop or d.erasing or d.cutmix:
         problems.append("timm's RandAugment string has no flip, crop, erasing or CutMix (timm sets those elsewhere)")
     if problems:
-        raise PolicyError("this distribution has no timm RandAugment string: " + "; ".join(problems))
+        raise PolicyError("this distribution has no timm RandAugment string: " + "; ".join(problems)
+                          + ". In PyTorch, deepaug.PolicyTransform applies any deepaug policy instead")
     total = sum(op.weight for op in d.ops)
     p = sum(op.weight for op in d.ops if op.name != "identity") / total if total else 0.0
     parts = [f"rand-m{round(level)}", f"n{d.n}"]

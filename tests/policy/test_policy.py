@@ -202,3 +202,18 @@ def test_one_image_is_a_batch_of_one_everywhere():
     red[..., 0] = 255
     assert Policy.from_list([[("rotate", 1.0, 0.9)]]).apply(red, seed=0)[..., 1:].max() == 0  # no red leaks into green
     assert policy.apply(gray[..., 0][None], seed=5).shape == (1, 40, 40)  # a grayscale batch (N, H, W) stays one
+
+
+def test_built_in_names_and_the_free_baselines_load_by_name_everywhere(tmp_path, monkeypatch):
+    from deepaug.policy.baselines import RandAugment, TrivialAugment
+
+    assert Policy.load("reference") == builtin.get("reference") == builtin.resolve("reference")
+    assert Policy.load("trivialaugment") == TrivialAugment().policy == builtin.resolve("trivialaugment")
+    assert Policy.load("randaugment") == RandAugment().policy
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reference").write_text(builtin.get("noop").to_json())  # a file of that name comes first
+    assert Policy.load("reference") == builtin.get("noop")
+    with pytest.raises(PolicyError, match="neither an existing file nor a built-in.*trivialaugment"):
+        builtin.resolve("trivialaugmnet")
+    with pytest.raises(PolicyError, match="PolicyTransform applies any deepaug policy"):
+        Policy.load("trivialaugment").to_timm()
