@@ -261,6 +261,8 @@ def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, A
     if "dataset" not in run:
         raise InputError(f"{source} has no `dataset`: name one ({', '.join(_named())}), an .npz file with "
                          "`images` and `labels`, or a folder with one sub-folder of images per class")
+    if "augment" in run and run["augment"] is None:  # a bare `augment:` (YAML null): the defaults, as `augment: {}`
+        run["augment"] = {}
     try:
         if run.get("augment") is not None:
             run["augment"] = AugmentSection.from_config(run["augment"])

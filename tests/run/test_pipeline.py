@@ -140,6 +140,11 @@ def test_without_an_augment_section_run_says_to_add_one_or_use_optimize(tmp_path
     assert cli.main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "no `augment:` section" in err and "deepaug optimize" in err
+    from deepaug.run import load_config_file
+
+    config.write_text(config.read_text() + "augment:\n")  # a bare key: the defaults, as `augment: {}`
+    run, _ = load_config_file(config)
+    assert run.augment is not None and run.augment.request.given() == {} and run.augment.output is None
 
 
 def test_the_augment_half_runs_as_an_indexed_job_on_the_emulated_cluster(tmp_path, capsys):
