@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -26,6 +27,7 @@ from deepaug.kubernetes.trial_worker import run_trial_spec
 from deepaug.policy import builtin
 from deepaug.policy.core import Policy
 from deepaug.reports.demo import run_demo
+from deepaug.reports.report import duration
 from deepaug.reports.report import make_report, resolve_experiment
 from deepaug.run import load_config_file, run_pipeline
 from deepaug.search.race import gain_text as gain
@@ -128,8 +130,8 @@ def _race_lines(table: "Any", search: "Any") -> list[str]:
     verdict = getattr(search, "verdict", None)
     if verdict is not None:
         lines.append(f"verdict: {verdict.message}")
-    hours = float(table["seconds"].sum()) / 3600 if len(table) else 0.0
-    lines.append(f"search cost: {len(table)} trials, {hours:.2f} hours of training (summed over trials)")
+    seconds = float(table["seconds"].sum()) if len(table) else 0.0
+    lines.append(f"search cost: {len(table)} trials, {duration(seconds)} of training (summed over trials)")
     lines.append(f"best policy: {search.experiment.where('best_policy.json')}")
     lines.append(f"report: {search.experiment.where('report/summary.md')}")
     return lines
@@ -270,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     # -v: deepaug's own debug lines only; a library's (botocore logs request headers, credentials included) stay off
     logging.getLogger("deepaug").setLevel(logging.DEBUG if args.verbose else logging.NOTSET)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a reader gone away is a BrokenPipeError below, not at exit
+        return code
     except InputError as exc:
         print(f"deepaug: error: {exc}", file=sys.stderr)
         return 2
@@ -292,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepaug: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`deepaug policy p.json --json | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush does not fail
+        return 141  # what a shell reports for SIGPIPE
 
 
 if __name__ == "__main__":

@@ -379,7 +379,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     subset = "all" if train is pool else f"stratified, seed {seed}"
     about = (f"Dataset {dataset}: {len(train)} training images ({subset} of {len(pool)}), {len(test)} test images "
              f"({test_source}){'' if size is None else f', images resized to {size[0]}x{size[1]}'}. "
-             f"Model {config.model_name}, {epochs} epochs, batch {batch_size}, Adam "
+             f"Model {config.model_name}, {epochs} epoch{'' if epochs == 1 else 's'}, batch {batch_size}, Adam "
              f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
              "fresh every epoch.")
     store = EvaluationFolder(folder, {"dataset": str(dataset), "data_dir": data_dir, "test": test_source,
@@ -407,5 +407,6 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     markdown = f"# Evaluation {label}\n\n" + to_markdown(rows, lines, about)
     atomic_write_text(folder / "summary.csv", _csv(rows))
     atomic_write_text(folder / "summary.md", markdown + "\n![test accuracy](accuracy.png)\n")
-    atomic_write_bytes(folder / "accuracy.png", bar_chart(rows, f"{label}: {len(train)} images, {epochs} epochs"))
+    title = f"{label}: {len(train)} images, {epochs} epoch{'' if epochs == 1 else 's'}"
+    atomic_write_bytes(folder / "accuracy.png", bar_chart(rows, title))
     return Evaluation(rows, runs, lines, markdown, folder)

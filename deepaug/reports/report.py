@@ -132,7 +132,7 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     """The race section: the verdict, then each finalist and control with its paired gains."""
     lines = ["", "## Race against the free baselines", "", f"**{verdict.get('message', '')}**", "",
              f"- Rungs (epochs): {verdict.get('rungs')}; race on {len(verdict.get('race_seeds') or [])} common "
-             f"seeds; search cost {_duration(float(verdict.get('training_seconds') or 0))} of training "
+             f"seeds; search cost {duration(float(verdict.get('training_seconds') or 0))} of training "
              "(summed over trials)"]
     try:
         import pandas as pd
@@ -263,7 +263,8 @@ def samples_png(images: np.ndarray, policy: Policy, seed: int = 0, variants: int
 
 # ---------------------------------------------------------------- summary
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A readable length of time: "42.0 s", "7m 05s", "1h 02m 20s"."""
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
@@ -306,8 +307,8 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
     else:
         lines.append("- No completed search trials yet: there is no best policy to report.")
     finished = [r.seconds for r in records if r.finished]
-    mean = f", mean {_duration(sum(finished) / len(finished))} per finished trial" if finished else ""
-    lines.append(f"- Trial time: total {_duration(sum(r.seconds for r in records))}{mean}")
+    mean = f", mean {duration(sum(finished) / len(finished))} per finished trial" if finished else ""
+    lines.append(f"- Trial time: total {duration(sum(r.seconds for r in records))}{mean}")
     if policy is not None:
         lines += ["", f"## Best policy ({source})", "", "```", str(policy), "```"]
     if verdict is not None:

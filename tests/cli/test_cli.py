@@ -75,3 +75,15 @@ def test_ops_and_policy_commands(tmp_path):
                                        '"probability": 0.5, "magnitude": 0.5}]]}')
     res = deepaug("policy", "bad.json", cwd=tmp_path)
     assert res.returncode == 2 and "unknown op 'spin'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback():
+    # `deepaug policy reference --json | head -2`: the pipe is closed before the output is flushed
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with subprocess.Popen([sys.executable, "-m", "deepaug.cli", "policy", "reference", "--json"], stdout=write,
+                          stderr=subprocess.PIPE, env=env) as process:
+        os.close(write)
+        err = process.stderr.read().decode()
+    assert process.returncode == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err

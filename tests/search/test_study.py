@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -327,6 +328,12 @@ def test_optimize_returns_finalists_and_controls_with_paired_gains_and_a_safe_an
     assert 0 < saved["wall_seconds_last_run"] < 600  # the run's, kept when optimize() writes the results again
     summary = (search.experiment_dir / "report" / "summary.md").read_text()
     assert "## Race against the free baselines" in summary and verdict.message in summary
+    from deepaug.cli.app import _top_text
+
+    text = _top_text(table, search)  # what deepaug optimize prints
+    assert f"verdict: {verdict.message}" in text
+    assert re.search(rf"search cost: {len(table)} trials, [0-9.]+ s of training|search cost: {len(table)} trials, "
+                     r"\d+m \d\ds of training", text), text  # seconds or minutes, not "0.00 hours"
 
 
 def test_optimize_again_trains_nothing(finished, monkeypatch):
