@@ -8,7 +8,8 @@ outage during an augmentation run is never reported as a stopped search.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic import ValidationError
@@ -51,9 +52,24 @@ class RunError(DeepAugError, RuntimeError):
 def problems(exc: "ValidationError", prefix: tuple[str, ...] = ()) -> str:
     """A pydantic error as one line: `where: what (got value)` per problem; values under
     kubernetes.env may be secrets, so they are never shown."""
-    lines = []
+    lines: list[str] = []
+    unions: dict[str, tuple[list[str], Any]] = {}  # field -> (the types it may be, its value): one line each
     for error in exc.errors():
-        loc = (*prefix, *(str(p) for p in error["loc"]))
-        shown = "value not shown" if loc[:2] == ("kubernetes", "env") else f"got {error.get('input')!r}"
+        parts = [str(p) for p in error["loc"]]
+        branch = next((i for i, p in enumerate(parts) if _TYPE_NAME.match(p)), None)
+        if branch is not None:  # one member of a union (`int | tuple[int, int]`): said once, as "one of"
+            field = ".".join((*prefix, *parts[:branch]))
+            unions.setdefault(field, ([], error.get("input")))[0].append(parts[branch])
+            continue
+        loc = (*prefix, *parts)
+        value = error.get("input")
+        shown = ("value not shown" if loc[:2] == ("kubernetes", "env")
+                 else "got an empty value" if value is None else f"got {value!r}")
         lines.append(f"{'.'.join(loc)}: {error['msg']} ({shown})")
+    for field, (types, value) in unions.items():
+        shown = "value not shown" if field.startswith("kubernetes.env") else f"got {value!r}"
+        lines.append(f"{field}: should be one of {', '.join(dict.fromkeys(types))} ({shown})")
     return "; ".join(lines)
+
+
+_TYPE_NAME = re.compile(r"^(int|float|str|bool|bytes|none|(list|tuple|dict|set|frozenset|literal)\[.*\])$", re.I)

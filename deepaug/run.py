@@ -16,6 +16,7 @@ the augmentation run if it is short of shards; a complete dataset is found, not 
 """
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -259,7 +260,8 @@ def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, A
         source += f" with --set {', '.join(sets)}"
     run = {k: data.pop(k) for k in list(data) if k in RUN_KEYS}
     if "dataset" not in run:
-        raise InputError(f"{source} has no `dataset`: name one ({', '.join(_named())}), an .npz file with "
+        typo = difflib.get_close_matches("dataset", [str(k) for k in data], n=1, cutoff=0.75)
+        raise InputError(f"{source} has no `dataset`{f' ({typo[0]!r} is not a key)' if typo else ''}: name one ({', '.join(_named())}), an .npz file with "
                          "`images` and `labels`, or a folder with one sub-folder of images per class")
     if "augment" in run and run["augment"] is None:  # a bare `augment:` (YAML null): the defaults, as `augment: {}`
         run["augment"] = {}
@@ -275,9 +277,9 @@ def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, A
     if "model" in data and not isinstance(data["model"], str):
         raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")
     try:
-        config = SearchConfig.from_user(data)
+        config = SearchConfig.from_user(data, also=RUN_KEYS)
     except InputError as exc:
-        raise InputError(f"{source}: {exc} (and in config files also: {', '.join(RUN_KEYS)})") from None
+        raise InputError(f"{source}: {exc}") from None
     return run_file, config
 
 

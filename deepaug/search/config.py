@@ -10,8 +10,9 @@ the defaults are never mutated (each config is a new frozen object).
 """
 from __future__ import annotations
 
+import difflib
 import logging
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +33,15 @@ log = logging.getLogger(__name__)
 
 # DeepAugment accepted a `logging` key holding the logging module; deepaug logs through
 # the standard `logging` tree, so the key is accepted and ignored.
+def did_you_mean(unknown: Sequence[str], valid: Sequence[str]) -> str:
+    """" (did you mean 'child_epochs'?)" for the unknown keys that are near a valid one, else ""."""
+    guesses = [(key, close[0]) for key in unknown
+               if (close := difflib.get_close_matches(key, list(valid), n=1, cutoff=0.75))]
+    if len(unknown) == 1 and guesses:
+        return f" (did you mean {guesses[0][1]!r}?)"
+    return f" (did you mean {', '.join(f'{right!r} for {wrong!r}' for wrong, right in guesses)}?)" if guesses else ""
+
+
 CONFIG_SIZE_NAMES = ("train_set_size", "validation_size")  # split_train_val's sizes, as the config names them
 _LOADING_KEYS = ("image_size", "square_crop", "data_dir")  # DeepAugment's arguments and run-file keys
 _IGNORED_KEYS = ("logging",)
@@ -129,8 +139,10 @@ class SearchConfig(BaseModel):
         return list(cls.model_fields)
 
     @classmethod
-    def from_user(cls, config: Mapping[str, Any] | "SearchConfig" | None = None, **overrides: Any) -> "SearchConfig":
-        """Validate a user's dict (never modified) into a new config, or raise InputError."""
+    def from_user(cls, config: Mapping[str, Any] | "SearchConfig" | None = None, *, also: Sequence[str] = (),
+                  **overrides: Any) -> "SearchConfig":
+        """Validate a user's dict (never modified) into a new config, or raise InputError. `also`: keys
+        that are valid beside these where the dict came from (a run file's), offered to a typo too."""
         if isinstance(config, SearchConfig):
             data = config.model_dump()
         elif config is None:
@@ -151,11 +163,13 @@ class SearchConfig(BaseModel):
                              f"DeepAugment(images, labels, config, {loading[0]}=...) (a run config file takes them "
                              "beside its search keys)")
         if unknown:
-            raise InputError(f"unknown config keys {unknown}; valid keys are: {', '.join(cls.keys())}")
+            valid = cls.keys() + [k for k in also if k not in cls.model_fields]
+            raise InputError(f"unknown config keys {unknown}{did_you_mean(unknown, valid)}; valid keys are: "
+                             f"{', '.join(valid)}")
         try:
             return cls(**data)
         except ValidationError as exc:
-            raise InputError(f"bad config: {problems(exc)}. Valid keys are: {', '.join(cls.keys())}") from None
+            raise InputError(f"bad config: {problems(exc)}") from None
 
     def make_search_space(self, channels: int = 3) -> "SearchSpace | DistributionSpace":
         """The search space this config asks for (colour-only ops left out of a distribution

@@ -21,6 +21,7 @@ import yaml
 from _search import tiny_config, toy_data
 
 from deepaug.cli import app as cli
+from deepaug.errors import InputError
 from deepaug.run import load_config_file
 
 pytest.importorskip("tensorflow")
@@ -46,9 +47,12 @@ def test_python_dash_m_deepaug_runs_the_command():
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--set", "child_epoch=3"], r"--set child_epoch: unknown config keys \['child_epoch'\]; valid keys are"),
+    (["--set", "child_epoch=3"], r"--set child_epoch: unknown config keys \['child_epoch'\] \(did you mean "
+                                 r"'child_epochs'\?\); valid keys are.*, iterations, augment$"),
+    (["--set", "child_epochs="], r"child_epochs: Input should be a valid integer \(got an empty value\)$"),
+    (["--set", "image_size=big"], r"image_size: should be one of int, tuple\[int, int\] \(got 'big'\)$"),
     (["--set", "kubernetes.namespce=ml"], "kubernetes.namespce: Extra inputs are not permitted"),
-    (["--set", "child_epochs=many"], "child_epochs: Input should be a valid integer"),
+    (["--set", "child_epochs=many"], r"child_epochs: Input should be a valid integer.*\(got 'many'\)$"),  # no key list
     (["--set", "seed=1", "--set", "seed=2"], "--set seed and --set seed set the same key"),
     (["--set", "iterations=0"], "iterations"),
     (["--dataset", "no_such_dataset"], "no_such_dataset"),
@@ -176,3 +180,10 @@ def test_evaluate_image_size_resizes_a_file_dataset(tmp_path, capsys):
     assert cli.main(["evaluate", "--dataset", str(tmp_path / "toy.npz"), "--epochs", "1", "--seeds", "1",
                      "--baselines", "none", "--image-size", "12", "--reports-dir", str(tmp_path)]) == 0
     assert "images resized to 12x12" in capsys.readouterr().out
+
+
+def test_a_misspelt_dataset_key_is_named(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("datset: digits\nchild_epochs: 2\n")
+    with pytest.raises(InputError, match=r"has no `dataset` \('datset' is not a key\): name one"):
+        load_config_file(path)
