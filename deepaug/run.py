@@ -261,8 +261,9 @@ def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, A
     run = {k: data.pop(k) for k in list(data) if k in RUN_KEYS}
     if "dataset" not in run:
         typo = difflib.get_close_matches("dataset", [str(k) for k in data], n=1, cutoff=0.75)
-        raise InputError(f"{source} has no `dataset`{f' ({typo[0]!r} is not a key)' if typo else ''}: name one ({', '.join(_named())}), an .npz file with "
-                         "`images` and `labels`, or a folder with one sub-folder of images per class")
+        typo_note = f" ({typo[0]!r} is not a key)" if typo else ""
+        raise InputError(f"{source} has no `dataset`{typo_note}: name one ({', '.join(_named())}), an .npz file "
+                         "with `images` and `labels`, or a folder with one sub-folder of images per class")
     if "augment" in run and run["augment"] is None:  # a bare `augment:` (YAML null): the defaults, as `augment: {}`
         run["augment"] = {}
     try:

@@ -26,7 +26,8 @@ def test_user_dict_is_never_modified_and_defaults_never_leak():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"child_epoch": 5}, r"unknown config keys \['child_epoch'\] \(did you mean 'child_epochs'\?\); valid keys are: model"),
+    ({"child_epoch": 5}, r"unknown config keys \['child_epoch'\] \(did you mean 'child_epochs'\?\); valid keys are: "
+                         "model"),
     ({"child_epoch": 5, "sed": 1, "zzz": 2}, r"did you mean 'child_epochs' for 'child_epoch', 'seed' for 'sed'\?\)"),
     ({"method": "grid"}, "method"),
     ({"opt_samples": 0}, "opt_samples"),
