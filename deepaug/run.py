@@ -274,6 +274,12 @@ def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, A
         raise InputError(f"{source}: {problems(exc)}") from None
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
+    beside = Path(path).parent / run_file.dataset if path is not None else None
+    if (beside is not None and named_key(run_file.dataset) is None and not Path(run_file.dataset).is_absolute()
+            and "://" not in run_file.dataset and not Path(run_file.dataset).exists() and beside.exists()):
+        raise InputError(f"{source}: dataset {run_file.dataset!r} does not exist in the current folder ({Path.cwd()}), "
+                         f"which relative paths are read from; the config file's folder has it: run from there, or "
+                         f"write dataset: {beside.resolve()}")
     data.setdefault("experiment_name", Path(str(path if path is not None else run_file.dataset)).stem)
     if "model" in data and not isinstance(data["model"], str):
         raise InputError(f"{source}: model must be a model name in a config file, got {data['model']!r}")

@@ -52,7 +52,8 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
         elif path.is_dir():
             ds = _load_folder(path, size, square_crop)
         else:
-            problem = "is not an .npz file or a folder" if path.exists() else "does not exist"
+            problem = ("is not an .npz file or a folder" if path.exists()
+                       else "does not exist" if path.is_absolute() else f"({path.absolute()}) does not exist")
             raise InputError(
                 f"cannot load {str(name_or_path)!r}: it is not a named dataset and the path {problem}; "
                 f"choose one of {', '.join(NAMED)}, a path to an .npz file, or a folder with one "
@@ -93,7 +94,8 @@ def at_least(ds: Dataset, side: int, why: str = "") -> Dataset:
 def _load_npz(path: Path) -> Dataset:
     """Read `images`/`labels` (or `x`/`y`, `x_train`/`y_train`) from an .npz file."""
     if not path.is_file():
-        raise InputError(f"npz file {str(path)!r} does not exist")
+        where = "" if path.is_absolute() else f" ({path.absolute()})"
+        raise InputError(f"npz file {str(path)!r}{where} does not exist")
     pairs = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
     try:
         with np.load(path, allow_pickle=False) as arrays:

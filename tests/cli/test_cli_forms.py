@@ -187,3 +187,24 @@ def test_a_misspelt_dataset_key_is_named(tmp_path):
     path.write_text("datset: digits\nchild_epochs: 2\n")
     with pytest.raises(InputError, match=r"has no `dataset` \('datset' is not a key\): name one"):
         load_config_file(path)
+
+
+def test_a_relative_dataset_path_is_read_from_the_current_folder_and_a_miss_says_where(tmp_path, monkeypatch):
+    x, y = toy_data(60)
+    (tmp_path / "configs").mkdir()
+    np.savez(tmp_path / "configs" / "data.npz", images=x, labels=y)
+    path = tmp_path / "configs" / "run.yaml"
+    path.write_text("dataset: data.npz\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=rf"dataset 'data.npz' does not exist in the current folder \({tmp_path}\).*"
+                                         rf"write dataset: {tmp_path / 'configs' / 'data.npz'}"):
+        load_config_file(path)
+    monkeypatch.chdir(tmp_path / "configs")
+    assert load_config_file(path)[0].dataset == "data.npz"  # found from the current folder
+    from deepaug.datasets import load
+
+    missing = tmp_path / "configs" / "missing.npz"
+    with pytest.raises(InputError, match=rf"npz file 'missing.npz' \({missing}\) does not exist"):
+        load("missing.npz")
+    with pytest.raises(InputError, match=rf"the path \({tmp_path / 'configs' / 'photos'}\) does not exist"):
+        load("photos")
