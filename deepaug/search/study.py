@@ -258,6 +258,11 @@ class DistributionSearch:
             self._stage("race", finalists + [TRIVIAL, RANDAUGMENT], self.schedule[-1], self.race_seeds,
                         records, executor)
             self._discard(executor, sorted(records), "the search is finished")
+            for folder in (checkpoints, checkpoints.parent):  # left empty: gone too (a rerun makes them again)
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (another experiment's, a file of the user's) or not there
+                    break
         except KeyboardInterrupt:
             executor.cancel()
             log.warning("interrupted: the finished trainings are saved in %s; run the same command (same "
