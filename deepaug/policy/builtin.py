@@ -4,8 +4,9 @@
 - `reference`: a hand-written 5 x 2 policy of mild geometric, occlusion and tone ops,
   a sensible default for small classification datasets.
 
-`resolve` also knows the free baselines by their `deepaug evaluate` names, as distribution
-policies: `trivialaugment` and `randaugment` (N=2, M=9/30) over the default 13 ops.
+- `trivialaugment`, `randaugment`: the free baselines under their `deepaug evaluate` names, as
+  distribution policies over the default 13 ops (RandAugment N=2, M=9/30): the policies of
+  `deepaug.policy.baselines`, written out (a test keeps them equal).
 """
 from __future__ import annotations
 
@@ -37,38 +38,19 @@ def get(name: str) -> Policy:
         return Policy.from_json(path)
 
 
-BASELINE_NAMES = ("randaugment", "trivialaugment")
-
-
-def baseline(name: str) -> Policy:
-    """The free baseline `name` (BASELINE_NAMES) as a distribution policy."""
-    from deepaug.policy.baselines import RandAugment, TrivialAugment  # baselines imports core, not this module
-
-    if name not in BASELINE_NAMES:
-        raise PolicyError(f"no baseline {name!r}; baselines are: {', '.join(BASELINE_NAMES)}")
-    return (RandAugment() if name == "randaugment" else TrivialAugment()).policy
-
-
-def known(spec: str | os.PathLike) -> bool:
-    """Whether `spec` is a built-in policy's or a baseline's name."""
-    return str(spec) in names() or str(spec) in BASELINE_NAMES
-
-
 def resolve(spec: str | os.PathLike) -> Policy:
-    """A policy from a file path (.json, .yaml, .yml), the name of a built-in policy or a baseline
-    (`trivialaugment`, `randaugment`), or a timm RandAugment string ("rand-m9-n2")."""
+    """A policy from a file path (.json, .yaml, .yml), the name of a built-in policy
+    (`reference`, `trivialaugment`, ...) or a timm RandAugment string ("rand-m9-n2")."""
     path = Path(spec)
     if path.exists():
         return Policy.load(path)
     if str(spec) in names():
         return get(str(spec))
-    if str(spec) in BASELINE_NAMES:
-        return baseline(str(spec))
     if is_timm(str(spec)):
         return Policy.from_timm(str(spec))
     raise PolicyError(
-        f"policy {str(spec)!r} is neither an existing file nor a built-in policy; pass a path to a policy "
-        f"JSON/YAML file, a timm RandAugment string (rand-m9-n2) or one of: {', '.join(names() + list(BASELINE_NAMES))}"
+        f"policy {str(spec)!r} is neither an existing file nor a built-in policy; pass a path "
+        f"to a policy JSON/YAML file, a timm RandAugment string (rand-m9-n2) or one of: {', '.join(names())}"
     )
 
 

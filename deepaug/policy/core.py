@@ -37,6 +37,8 @@ import json
 import logging
 import math
 import os
+import re
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
@@ -293,11 +295,16 @@ class Policy:
         """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml), or, when no file has
         that name, a built-in policy or baseline by name ("reference", "trivialaugment") or a timm
         RandAugment string such as "rand-m9-n2" (`Policy.from_timm`)."""
-        from deepaug.policy import builtin  # imported here: builtin imports this module
         from deepaug.policy.timm import is_timm  # no import cycle: timm.py imports distribution only
 
-        if (builtin.known(path) or is_timm(str(path))) and not Path(path).exists():
-            return builtin.resolve(path)
+        name = str(path)
+        if re.fullmatch(r"[a-z0-9_-]+", name) and not Path(path).exists():  # a built-in policy's name?
+            shipped = resources.files("deepaug.resources") / f"{name}.json"  # deepaug.policy.builtin's files
+            if shipped.is_file():
+                with resources.as_file(shipped) as file:
+                    return cls.from_json(file)
+        if is_timm(name) and not Path(path).exists():
+            return cls.from_timm(name)
         suffix = Path(path).suffix.lower()
         if suffix in (".yaml", ".yml"):
             return cls.from_yaml(path)
