@@ -156,6 +156,11 @@ class DeepAugment:
                                       square_crop=square_crop)
             if image_size is None and datasets.named_key(images) is not None:
                 self.data = fit_to_model(self.data, self.config.model)
+            if datasets.named_key(images) is None:  # one split: its test images are held out, as evaluate does
+                whole = len(self.data)
+                self.data, test = datasets.hold_out_test(self.data)
+                log.info("held out %d of the %d images of %s as its test split (seed %d): deepaug evaluate scores "
+                         "on them, so the search does not see them", len(test), whole, images, datasets.TEST_SEED)
         else:
             if labels is None:
                 raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "

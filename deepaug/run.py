@@ -148,6 +148,11 @@ def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = 
     section = run.augment
     settings = augment_settings(section, config)
     src = augment_input(run, section, search)
+    if (run.image_size is not None or run.square_crop) and section.input is None and named_key(run.dataset) is None \
+            and section.request.size is None:
+        log.info("augment.size is not set, so the augmented images keep the sizes of %s (the search resized them "
+                 "with image_size / square_crop); set augment.size (and augment.crop) to resize them too",
+                 run.dataset)
     dst = section.output or join(str(search.experiment_dir), "augmented", "{id}")
     check_augment(src, dst, section.request, settings)
 

@@ -116,3 +116,23 @@ def test_module_level_optimize_searches_on_your_validation_set_and_returns_the_p
     assert stored["config"]["child_epochs"] == 1
     assert stored["data"]["validation"] == data_identity(from_arrays(VX, VY, "validation_images"))
     assert (folder / "notebook.csv").is_file() and policy == Policy.load(folder / "best_policy.json")
+
+
+def test_a_file_dataset_keeps_its_test_split_out_of_the_search(tmp_path, caplog):
+    import numpy as np
+
+    from deepaug.evaluation.evaluate import load_split
+
+    images = np.stack([np.full((16, 16, 3), i, np.uint8) for i in range(200)])  # each image tells its index
+    labels = np.arange(200) % 4
+    np.savez(tmp_path / "data.npz", images=images, labels=labels)
+    with caplog.at_level(logging.INFO, logger="deepaug"):
+        da = DeepAugment(str(tmp_path / "data.npz"), config=study_config(tmp_path, train_set_size=100))
+    pool, test, _ = load_split(str(tmp_path / "data.npz"))
+    searched = {int(im[0, 0, 0]) for im in da.data.images}
+    tested = {int(im[0, 0, 0]) for im in test.images}
+    assert len(searched) == 160 and len(tested) == 40 and not searched & tested  # what evaluate scores on
+    assert searched == {int(im[0, 0, 0]) for im in pool.images}
+    assert "held out 40 of the 200 images" in caplog.text
+    named = DeepAugment("digits", config=study_config(tmp_path, train_set_size=300, experiment_name="d"))
+    assert len(named.data) == 1437  # a named dataset's train split is the search's: its test split is apart

@@ -10,8 +10,11 @@ from __future__ import annotations
 from deepaug.datasets.core import (
     IMAGE_EXTENSIONS,
     NAMED,
+    TEST_FRACTION,
+    TEST_SEED,
     Dataset,
     from_arrays,
+    hold_out_test,
     label_values,
     named_key,
     pick_examples,
@@ -20,5 +23,6 @@ from deepaug.datasets.core import (
 from deepaug.datasets.loading import at_least, load, resize
 from deepaug.datasets.named import read_idx
 
-__all__ = ["IMAGE_EXTENSIONS", "NAMED", "Dataset", "at_least", "from_arrays", "label_values", "load", "named_key",
-           "pick_examples", "read_idx", "resize", "split_train_val"]
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "TEST_FRACTION", "TEST_SEED", "Dataset", "at_least", "from_arrays",
+           "hold_out_test", "label_values", "load", "named_key", "pick_examples", "read_idx", "resize",
+           "split_train_val"]

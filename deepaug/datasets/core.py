@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 NAMED = ("fashion_mnist", "mnist", "cifar10", "digits")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")  # what OpenCV decodes
 SPLITS = ("train", "test")
+TEST_FRACTION, TEST_SEED = 0.2, 0  # the test split held out of a dataset that has one split (hold_out_test)
 # Debian ships Fashion-MNIST (`apt-get install dataset-fashion-mnist`); it has no MNIST package.
 
 
@@ -251,3 +252,15 @@ def pick_examples(labels: np.ndarray, n: int) -> np.ndarray:
     firsts = np.array([np.flatnonzero(labels == c)[0] for c in np.unique(labels)])
     rest = np.setdiff1d(np.arange(len(labels)), firsts)
     return np.concatenate([firsts, rest])[:n]
+
+
+def hold_out_test(data: Dataset) -> tuple[Dataset, Dataset]:
+    """(pool, test) of a dataset that has one split (an .npz file, a folder): a stratified
+    `TEST_FRACTION` held out as its test split with seed `TEST_SEED`, the same images every time,
+    so that the search (which gets the pool) never sees what `deepaug evaluate` scores on."""
+    n_test = max(data.num_classes, int(round(TEST_FRACTION * len(data))))
+    if len(data) - n_test < data.num_classes:
+        raise InputError(f"{data.name!r} has {len(data)} images: too few to hold out {n_test} test images "
+                         "and still train on every class; pass a larger dataset")
+    pool, test = split_train_val(data, len(data) - n_test, val_size=n_test, seed=TEST_SEED, quiet=True)
+    return pool, Dataset(test.images, test.labels, test.class_names, f"{data.name}/test")

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from deepaug import datasets
-from deepaug.datasets import Dataset, split_train_val
+from deepaug.datasets import TEST_FRACTION, TEST_SEED, Dataset, split_train_val
 from deepaug.errors import InputError
 from deepaug.evaluation.store import EvaluationFolder, definition
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, tune
@@ -65,8 +65,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-TEST_FRACTION = 0.2
-TEST_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -136,12 +134,7 @@ def load_split(dataset: str | os.PathLike[str], data_dir: str | os.PathLike[str]
         return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
                 datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
     data = datasets.load(dataset, data_dir, image_size=image_size)
-    n_test = max(data.num_classes, int(round(TEST_FRACTION * len(data))))
-    if len(data) - n_test < data.num_classes:
-        raise InputError(f"{data.name!r} has {len(data)} images: too few to hold out {n_test} test images "
-                         "and still train on every class; pass a larger dataset")
-    pool, test = split_train_val(data, len(data) - n_test, val_size=n_test, seed=TEST_SEED)
-    test = Dataset(test.images, test.labels, test.class_names, f"{data.name}/test")
+    pool, test = datasets.hold_out_test(data)  # the images a search on this file never saw
     return pool, test, f"a stratified {TEST_FRACTION:.0%} of {data.name} held out with seed {TEST_SEED}"
 
 

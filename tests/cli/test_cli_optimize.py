@@ -63,7 +63,7 @@ def test_optimize_from_a_yaml_config_prints_the_top_policies_and_the_report(tmp_
 def test_optimize_from_a_json_config_with_a_folder_dataset(tmp_path, capsys):
     import cv2
 
-    x, y = toy_data(n=90)
+    x, y = toy_data(n=100)  # 80 after the held-out test fifth: 50 training, 30 validation
     for i, (image, label) in enumerate(zip(x, y)):
         (tmp_path / "data" / f"class{label}").mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / "data" / f"class{label}" / f"{i}.png"), image)

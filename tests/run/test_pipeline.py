@@ -21,7 +21,7 @@ pytest.importorskip("tensorflow")
 
 @pytest.fixture
 def npz(tmp_path) -> Path:
-    x, y = toy_data(n=200)
+    x, y = toy_data(n=240)  # 192 after the held-out test fifth: 120 training, 60 validation
     path = tmp_path / "toy.npz"
     np.savez(path, images=x, labels=y)
     return path
@@ -53,13 +53,13 @@ def test_run_searches_then_augments_with_the_best_policy_and_a_rerun_reuses_both
     assert record["input"] == str(npz)  # defaults to the search's dataset
     out_dir = folder / "augmented" / record["dataset_id"][:16]  # default: augmented/{id}
     assert record["output"] == str(out_dir)
-    assert record["totals"]["images"] == 200 and record["totals"]["outputs"] == 400
+    assert record["totals"]["images"] == 240 and record["totals"]["outputs"] == 480  # the whole file, test fifth included
     manifest = json.loads((out_dir / "manifest.json").read_text())
     best = Policy.from_dict(json.loads((folder / "best_policy.json").read_text()))
     assert Policy.from_dict(manifest["recipe"]["policy"]) == best == Policy.from_dict(record["policy"])
     assert manifest["dataset_id"] == record["dataset_id"]
-    assert len(list(out_dir.rglob("*.png"))) == 400
-    assert f"augment record: {folder / 'augment.json'}" in out and "complete: 200 images -> 400 outputs" in out
+    assert len(list(out_dir.rglob("*.png"))) == 480
+    assert f"augment record: {folder / 'augment.json'}" in out and "complete: 240 images -> 480 outputs" in out
 
     before = {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()}
     assert cli.main(["run", "--config", str(config)]) == 0
@@ -105,7 +105,7 @@ def test_a_bad_augment_section_is_refused_before_any_trial(tmp_path, npz, capsys
 def test_output_inside_the_input_folder_is_refused_before_any_trial(tmp_path, capsys):
     import cv2
 
-    x, y = toy_data(n=200)  # enough for the config's 120 training and 60 validation images
+    x, y = toy_data(n=240)  # enough for the config's 120 training and 60 validation images, after the test fifth
     root = tmp_path / "images"
     for i, (image, label) in enumerate(zip(x, y)):
         (root / f"c{label}").mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def test_the_augment_half_runs_as_an_indexed_job_on_the_emulated_cluster(tmp_pat
 
     cluster = Cluster(tmp_path / "cluster")
     try:
-        x, y = toy_data(n=200)
+        x, y = toy_data(n=240)
         cluster.storage.mkdir(parents=True)
         data = cluster.storage / "toy.npz"  # on the shared volume, where the pods read it
         np.savez(data, images=x, labels=y)
@@ -163,12 +163,12 @@ def test_the_augment_half_runs_as_an_indexed_job_on_the_emulated_cluster(tmp_pat
         config = write_config(tmp_path, str(data), augment, kubernetes=settings)
         assert cli.main(["run", "--config", str(config)]) == 0
         manifest = json.loads((cluster.storage / "out" / "manifest.json").read_text())
-        assert manifest["totals"] == {**manifest["totals"], "images": 200, "outputs": 400}
+        assert manifest["totals"] == {**manifest["totals"], "images": 240, "outputs": 480}
         folder = tmp_path / "reports" / "experiments" / "run"
         best = Policy.from_dict(json.loads((folder / "best_policy.json").read_text()))
         assert Policy.from_dict(manifest["recipe"]["policy"]) == best
         assert json.loads((folder / "augment.json").read_text())["complete"] is True
-        assert sorted(index for _, index, _ in cluster.controller.indexed) == [0, 1, 2, 3]  # 4 shards, 4 pods
+        assert sorted(index for _, index, _ in cluster.controller.indexed) == [0, 1, 2, 3, 4]  # 5 shards, 5 pods
         assert cluster.jobs() == []
 
         # a named dataset is on this machine only, where the pods cannot read it: refused up front
@@ -193,4 +193,4 @@ def test_run_with_the_distribution_search_augments_with_its_answer(tmp_path, npz
     assert record["complete"] is True and record["policy_trial"] == verdict["winner"]
     assert Policy.from_dict(record["policy"]) == Policy.from_dict(verdict["policy"])
     assert Policy.from_dict(record["policy"]).kind == "distribution"
-    assert "verdict:" in out and record["totals"]["outputs"] == 400
+    assert "verdict:" in out and record["totals"]["outputs"] == 480

@@ -19,7 +19,7 @@ pytest.importorskip("tensorflow")
 @pytest.mark.slow
 def test_run_keeps_the_whole_experiment_and_its_augmented_dataset_on_s3(tmp_path, s3_bucket, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    x, y = toy_data(n=200)
+    x, y = toy_data(n=240)  # 192 after the held-out test fifth
     np.savez(tmp_path / "toy.npz", images=x, labels=y)
     config = tiny_config(tmp_path, reports_dir=f"s3://{s3_bucket}/deepaug", tensorboard=False)
     config.pop("experiment_name")
@@ -33,6 +33,6 @@ def test_run_keeps_the_whole_experiment_and_its_augmented_dataset_on_s3(tmp_path
     keys = set(store.list())
     assert {"trials/0000/record.json", "trials/0001/record.json", "best_policy.json", "report/summary.md"} <= keys
     outputs = [k for k in keys if k.startswith("augmented/") and k.endswith(".png")]
-    assert len(outputs) == record["totals"]["outputs"] == 400
+    assert len(outputs) == record["totals"]["outputs"] == 480
     assert f"augment record: s3://{s3_bucket}/deepaug/experiments/run/augment.json" in capsys.readouterr().out
     assert not (tmp_path / "reports").exists()
