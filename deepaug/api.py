@@ -97,14 +97,12 @@ def resize_validation(config: SearchConfig, image_size: Any, square_crop: bool) 
     """`config` with its validation set (arrays, or a dataset name or path) cropped and resized as
     the training images were, so that both have the same size; `config` when it has none."""
     images, labels = config.validation_images, config.validation_labels
-    if images is None or (not isinstance(images, str) and labels is None):
-        return config  # nothing to resize, or half a pair: user_validation says what is missing
-    if isinstance(images, str):
-        if labels is not None:
-            return config  # refused by user_validation, with its reason
+    if isinstance(images, str) and labels is None:
         val = datasets.load(images, split="train", image_size=image_size, square_crop=square_crop)
-    else:
+    elif images is not None and labels is not None and not isinstance(images, str):
         val = datasets.resize(datasets.from_arrays(images, labels, "validation_images"), image_size, square_crop)
+    else:
+        return config  # none, or a pair user_validation refuses with its reason
     return config.model_copy(update={"validation_images": val.images, "validation_labels": val.labels})
 
 
@@ -154,9 +152,10 @@ class DeepAugment:
                                  "image array")
             self.data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
                                       square_crop=square_crop)
-            if image_size is None and datasets.named_key(images) is not None:
-                self.data = fit_to_model(self.data, self.config.model)
-            if datasets.named_key(images) is None:  # one split: its test images are held out, as evaluate does
+            if datasets.named_key(images) is not None:
+                if image_size is None:
+                    self.data = fit_to_model(self.data, self.config.model)
+            else:  # one split: its test images are held out, as evaluate does
                 whole = len(self.data)
                 self.data, test = datasets.hold_out_test(self.data)
                 log.info("held out %d of the %d images of %s as its test split (seed %d): deepaug evaluate scores "

@@ -27,8 +27,7 @@ from deepaug.kubernetes.trial_worker import run_trial_spec
 from deepaug.policy import builtin
 from deepaug.policy.core import Policy
 from deepaug.reports.demo import run_demo
-from deepaug.reports.report import duration
-from deepaug.reports.report import make_report, resolve_experiment
+from deepaug.reports.report import duration, make_report, resolve_experiment
 from deepaug.run import load_config_file, run_pipeline
 from deepaug.search.race import gain_text as gain
 from deepaug.storage.backends import open_storage

@@ -3,7 +3,6 @@
 - `noop`: leaves every image unchanged (the no-augmentation baseline).
 - `reference`: a hand-written 5 x 2 policy of mild geometric, occlusion and tone ops,
   a sensible default for small classification datasets.
-
 - `trivialaugment`, `randaugment`: the free baselines under their `deepaug evaluate` names, as
   distribution policies over the default 13 ops (RandAugment N=2, M=9/30): the policies of
   `deepaug.policy.baselines`, written out (a test keeps them equal).
@@ -18,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from deepaug.errors import InputError, PolicyError
-from deepaug.policy.core import Policy
+from deepaug.policy.core import Policy, shipped
 from deepaug.policy.timm import is_timm
 
 PolicyLike = Policy | Mapping[str, Any] | str | os.PathLike
@@ -32,10 +31,10 @@ def names() -> list[str]:
 
 def get(name: str) -> Policy:
     """The built-in policy called `name`."""
-    if name not in names():
+    policy = shipped(name) if name in names() else None
+    if policy is None:
         raise PolicyError(f"no built-in policy {name!r}; built-in policies are: {', '.join(names())}")
-    with resources.as_file(resources.files("deepaug.resources") / f"{name}.json") as path:
-        return Policy.from_json(path)
+    return policy
 
 
 def resolve(spec: str | os.PathLike) -> Policy:

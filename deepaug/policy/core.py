@@ -298,11 +298,8 @@ class Policy:
         from deepaug.policy.timm import is_timm  # no import cycle: timm.py imports distribution only
 
         name = str(path)
-        if re.fullmatch(r"[a-z0-9_-]+", name) and not Path(path).exists():  # a built-in policy's name?
-            shipped = resources.files("deepaug.resources") / f"{name}.json"  # deepaug.policy.builtin's files
-            if shipped.is_file():
-                with resources.as_file(shipped) as file:
-                    return cls.from_json(file)
+        if (built_in := shipped(name)) is not None and not Path(path).exists():  # a file of that name comes first
+            return built_in
         if is_timm(name) and not Path(path).exists():
             return cls.from_timm(name)
         suffix = Path(path).suffix.lower()
@@ -398,6 +395,18 @@ def _sub_policies(subs: Any, source: str) -> tuple[SubPolicy, ...]:
 
 def _reject_constant(name: str) -> None:
     raise PolicyError(f"{name} is not allowed in a policy file (probabilities and magnitudes are in [0, 1])")
+
+
+def shipped(name: str) -> Policy | None:
+    """The policy file called `name` shipped in deepaug/resources (deepaug.policy.builtin lists
+    them), or None when there is none."""
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        return None
+    resource = resources.files("deepaug.resources") / f"{name}.json"
+    if not resource.is_file():
+        return None
+    with resources.as_file(resource) as path:
+        return Policy.from_json(path)
 
 
 def _text_or_file(source: str | os.PathLike, opening: str) -> tuple[str, str]:

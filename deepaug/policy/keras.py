@@ -222,17 +222,18 @@ class _Augmenter:
         if not self.active:
             return images
         quantized = self._quantized(images)
-        if self._checks_range(images.dtype):  # the batch's peak goes along, for _warn_range
-            def augment(x: np.ndarray, peak: Any) -> np.ndarray:
-                self._warn_range(peak)
-                return self._augment_uint8(x)
 
-            out = tf.numpy_function(augment, [quantized, tf.reduce_max(images)], tf.uint8, stateful=True,
-                                    name="deepaug_policy")
-        else:
-            out = tf.numpy_function(self._augment_uint8, [quantized], tf.uint8, stateful=True,
-                                    name="deepaug_policy")
+        def augment(x: np.ndarray, top: Any) -> np.ndarray:
+            self._warn_range(top)
+            return self._augment_uint8(x)
+
+        out = tf.numpy_function(augment, [quantized, self._peak(images)], tf.uint8, stateful=True,
+                                name="deepaug_policy")
         return self._restore(images, quantized, out)
+
+    def _peak(self, images: tf.Tensor) -> tf.Tensor:
+        """The batch's largest value when `_warn_range` may need it (else 0, which it ignores)."""
+        return tf.reduce_max(images) if self._checks_range(images.dtype) else tf.constant(0.0)
 
     def _quantized(self, images: tf.Tensor) -> tf.Tensor:
         dtype = images.dtype
@@ -271,14 +272,13 @@ class _Augmenter:
                              f"shape {labels.shape} and dtype {labels.dtype.name}"
                              + ("" if num_classes is not None else " and no num_classes"))
         quantized = self._quantized(images)
-        peak = tf.reduce_max(images) if self._checks_range(images.dtype) else tf.constant(0.0)
 
         def augment(x: np.ndarray, y: np.ndarray, top: Any) -> tuple[np.ndarray, np.ndarray]:
             self._warn_range(top)
             return self._augment_labelled(x, y, int(classes or 0))
 
-        out, weights = tf.numpy_function(augment, [quantized, labels, peak], (tf.uint8, tf.float32), stateful=True,
-                                         name="deepaug_policy_labelled")
+        out, weights = tf.numpy_function(augment, [quantized, labels, self._peak(images)], (tf.uint8, tf.float32),
+                                         stateful=True, name="deepaug_policy_labelled")
         weights.set_shape((images.shape[0], classes))
         return self._restore(images, quantized, out), weights
 

@@ -106,22 +106,19 @@ class DistributionSearch:
             return train, self.validation
         needed = MIN_VALIDATION_PER_CLASS * data.num_classes
         if config.validation_size is None and config.train_set_size > len(data) - needed:
-            raise InputError(f"train_set_size={config.train_set_size} leaves {max(0, len(data) - config.train_set_size)} "
-                             f"of the {len(data)} images for validation, and the race needs at least "
+            left = max(0, len(data) - config.train_set_size)
+            raise InputError(f"train_set_size={config.train_set_size} leaves {left} of the {len(data)} images for "
+                             f"validation, and the race needs at least "
                              f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): set train_set_size to at most "
                              f"{max(0, len(data) - needed)}, or pass validation_images / validation_labels")
         rest = len(data) - min(config.train_set_size, len(data) - 1)
         size = config.validation_size or min(rest, MAX_VALIDATION)
-        if size > rest:
-            raise InputError(f"validation_size={size} is more than the {rest} images left after train_set_size="
-                             f"{config.train_set_size} of {len(data)}; lower one of them, or pass "
-                             "validation_images / validation_labels")
         train, val = split_train_val(data, config.train_set_size, size, seed=seed, names=CONFIG_SIZE_NAMES,
                                      quiet=not warn)
-        if len(val) < MIN_VALIDATION_PER_CLASS * data.num_classes:
+        if len(val) < needed:
             raise InputError(f"only {len(val)} validation images are left after train_set_size="
                              f"{config.train_set_size} of {len(data)}; the race needs at least "
-                             f"{MIN_VALIDATION_PER_CLASS} per class ({MIN_VALIDATION_PER_CLASS * data.num_classes}): "
+                             f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): "
                              "lower train_set_size, or pass validation_images / validation_labels")
         counts = np.bincount(val.labels, minlength=data.num_classes)
         held = np.bincount(data.labels, minlength=data.num_classes)
