@@ -328,7 +328,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              name: str | None = None, tune_randaugment: bool = False, tune_seeds: int = 1,
              tune_val_size: int | None = None, tune_n: Sequence[int] = TUNE_N,
              tune_magnitudes: Sequence[float] = TUNE_MAGNITUDES,
-             image_size: int | tuple[int, int] | None = None) -> Evaluation:
+             image_size: int | tuple[int, int] | None = None, precision: str = "float32") -> Evaluation:
     """Train `model` with each baseline and policy, `seeds` times; score on the test images (module docstring).
 
     `tune_randaugment`: also tune RandAugment over `tune_n` x `tune_magnitudes` (`tune_seeds`
@@ -337,7 +337,8 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     on its images) and evaluate the best point as the baseline "tuned RandAugment (N=.., M=..)".
     `image_size` (int or (h, w)) resizes training and test images; without it, a named dataset
     whose images are smaller than the named model takes (digits' 8x8 for basiccnn) is enlarged
-    to the model's smallest size, with a log line. Every input problem raises InputError before
+    to the model's smallest size, with a log line. `precision` "bfloat16" trains a named model in
+    mixed bfloat16 (`TrainingConfig.precision`). Every input problem raises InputError before
     any training.
     """
 
@@ -346,7 +347,8 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
         train_size = _count(train_size, "train_size")
     points = tuning_grid(train_size, tune_seeds, tune_val_size, tune_n, tune_magnitudes, ops) \
         if tune_randaugment else []
-    config = TrainingConfig(model=model, child_epochs=epochs, child_batch_size=batch_size, learning_rate=learning_rate)
+    config = TrainingConfig(model=model, child_epochs=epochs, child_batch_size=batch_size, learning_rate=learning_rate,
+                            precision=precision)
     if isinstance(policies, (str, os.PathLike, Policy)):
         policies = [policies]
     methods = baseline_methods(baselines, randaugment_n, randaugment_magnitude, ops)
@@ -372,13 +374,15 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     subset = "all" if train is pool else f"stratified, seed {seed}"
     about = (f"Dataset {dataset}: {len(train)} training images ({subset} of {len(pool)}), {len(test)} test images "
              f"({test_source}){'' if size is None else f', images resized to {size[0]}x{size[1]}'}. "
-             f"Model {config.model_name}, {epochs} epoch{'' if epochs == 1 else 's'}, batch {batch_size}, Adam "
+             f"Model {config.model_name}{'' if precision == 'float32' else f' in {precision}'}, "
+             f"{epochs} epoch{'' if epochs == 1 else 's'}, batch {batch_size}, Adam "
              f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
              "fresh every epoch.")
     store = EvaluationFolder(folder, {"dataset": str(dataset), "data_dir": data_dir, "test": test_source,
                                       "train_images": len(train), "subset_seed": seed, "model": config.model_name,
                                       "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                                      **({} if size is None else {"image_size": list(size)})})
+                                      **({} if size is None else {"image_size": list(size)}),
+                                      **({} if precision == "float32" else {"precision": precision})})
     store.check()  # a folder holding another evaluation is refused before any work
     tuning_settings = None if val is None else {
         "grid": [[p.n, p.magnitude] for p in points], "ops": list(ops or ()), "tune_seeds": tune_seeds,

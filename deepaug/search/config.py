@@ -14,14 +14,14 @@ import difflib
 import logging
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from deepaug import ops
 from deepaug.errors import InputError, problems
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.space import SearchSpace
-from deepaug.training.models import parse_model_name
+from deepaug.training.models import check_precision, parse_model_name
 from deepaug.training.train import TrainingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,6 +83,8 @@ class SearchConfig(BaseModel):
     kubernetes: KubernetesSettings | None = None  # for executor: kubernetes (k8s/README.md)
     tensorboard: bool = True  # TensorBoard runs (HParams) in <experiment>/tensorboard/
     trials_per_gpu: int = Field(1, ge=1)  # local workers per GPU when workers is not set (GPU hosts only)
+    precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: named models in mixed bfloat16 (faster
+    # where the hardware has it: CPUs with AVX512_BF16/AMX, recent GPUs)
     validation_size: int | None = Field(None, ge=1)
     # the distribution search (search_space: distribution); see deepaug/study.py
     search_space: Literal["distribution", "deepaugment"] = "distribution"
@@ -104,6 +106,14 @@ class SearchConfig(BaseModel):
         if type(value).__module__.startswith(("keras", "tf_keras", "tensorflow")) or hasattr(value, "fit"):
             return value
         raise ValueError(f"must be a model name or a keras Model, got {type(value).__name__}")
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return check_precision(value, info.data.get("model", "basiccnn"))
+        except InputError as exc:
+            raise ValueError(str(exc).removeprefix("precision ")) from None
 
     @field_validator("ops")
     @classmethod
@@ -188,7 +198,7 @@ class SearchConfig(BaseModel):
                               child_first_train_epochs=self.child_first_train_epochs,
                               opt_samples=self.opt_samples, opt_last_n_epochs=self.opt_last_n_epochs,
                               overfit_threshold=self.overfit_threshold, learning_rate=self.learning_rate,
-                              child_models_dir=self.child_models_dir)
+                              child_models_dir=self.child_models_dir, precision=self.precision)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready form for the experiment folder (a keras model is named, not stored)."""

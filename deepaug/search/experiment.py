@@ -50,6 +50,9 @@ FORMAT_VERSION = 1
 # may change between a run and its resume.
 RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_dir", "child_models_dir",
                   "executor", "workers", "kubernetes", "tensorboard", "trials_per_gpu")
+# Config keys added after experiments were first stored, with the value those experiments ran
+# with: a stored config without the key resumes as if it had it.
+ADDED_KEYS = {"precision": "float32"}
 LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
 CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES = (
     "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz")
@@ -68,7 +71,8 @@ def experiment_folder(reports_dir: str | os.PathLike[str], name: str) -> str | P
 
 
 def _identity(config_record: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
-    return {"config": {k: v for k, v in config_record.items() if k not in RESUMABLE_KEYS}, "data": dict(data)}
+    config = {**ADDED_KEYS, **config_record}
+    return {"config": {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}, "data": dict(data)}
 
 
 def _lines(text: str) -> str:

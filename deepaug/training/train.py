@@ -35,6 +35,7 @@ from deepaug.policy.core import Augmenter, Policy
 from deepaug.training.models import (
     build_child_model,
     check_model_input,
+    check_precision,
     child_model,
     dataset_fingerprint,
     model_key,
@@ -76,6 +77,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     child_models_dir: str | os.PathLike[str] = "child_models"
     deterministic: bool = True  # TF op determinism (process-wide); False may be faster on GPU
+    precision: str = "float32"  # or "bfloat16": a named model computes in mixed bfloat16 (models.PRECISIONS)
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -94,6 +96,7 @@ class TrainingConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                     or not math.isfinite(float(value)) or float(value) <= 0:
                 raise InputError(f"training config: {key} must be a positive number, got {value!r}")
+        check_precision(self.precision, self.model)
         if not isinstance(self.deterministic, bool):
             raise InputError(f"training config: deterministic must be true or false, got {self.deterministic!r}")
         if not isinstance(self.child_models_dir, (str, os.PathLike)) or not str(self.child_models_dir):
@@ -186,9 +189,10 @@ def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Tr
     seed_everything(seed, config.deterministic)
     soft = mixes_labels(policy)
     lend = nullcontext(build_child_model(config.model, train.image_shape, train.num_classes, seed,
-                                         config.learning_rate, weights=initial_weights, soft_labels=soft)) if keep \
+                                         config.learning_rate, weights=initial_weights, soft_labels=soft,
+                                         precision=config.precision)) if keep \
         else child_model(config.model, train.image_shape, train.num_classes, seed, config.learning_rate,
-                         weights=initial_weights, soft_labels=soft)
+                         weights=initial_weights, soft_labels=soft, precision=config.precision)
     with lend as model:
         yield _fit_model(model, train, val, policy, config, seed, epochs, first_epoch, restore, val_epochs)
 
@@ -325,7 +329,9 @@ def prepare_warm_start(train: Dataset, config: TrainingConfig, seed: int = WARM_
                               train.image_shape, train.num_classes, epochs, seed, train_fn,
                               config.child_models_dir,
                               extra={"batch_size": config.child_batch_size,
-                                     "learning_rate": float(config.learning_rate)})
+                                     "learning_rate": float(config.learning_rate),
+                                     # float32's key is the one it had before precision existed
+                                     **({"precision": config.precision} if config.precision != "float32" else {})})
 
 
 # ---------------------------------------------------------------- one trial

@@ -155,6 +155,7 @@ def no_training(monkeypatch):
     ({"train_size": 10_000}, InputError, "train_size=10000 is more than the 192 training images"),
     ({"baselines": ["cutmix"]}, InputError, "unknown baselines"),
     ({"model": "resnet"}, InputError, "unknown model"),
+    ({"precision": "half"}, InputError, "precision must be one of float32, bfloat16"),
 ])
 def test_bad_input_fails_before_any_training(tmp_path, no_training, change, error, match):
     data = tmp_path / "toy.npz"
@@ -176,6 +177,8 @@ def test_the_cli_offers_every_baseline_and_the_tuning_flags():
     assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (False, 1, None)
     args = parser.parse_args(["evaluate", "--tune-randaugment", "--tune-seeds", "2", "--tune-val-size", "50"])
     assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (True, 2, 50)
+    assert args.precision == "float32" and parser.parse_args(["evaluate", "--precision", "bfloat16"]).precision \
+        == "bfloat16"
 
 
 @pytest.fixture(scope="module")
@@ -293,4 +296,6 @@ def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path
     assert len(second.runs) == 4
     with pytest.raises(InputError, match="other settings.*epochs"):
         ev.evaluate(seeds=2, **{**kwargs, "epochs": 2})  # another evaluation in the same folder: refused
+    with pytest.raises(InputError, match="other settings.*precision"):
+        ev.evaluate(seeds=2, precision="bfloat16", **kwargs)  # float32 runs are not bfloat16 ones
     assert trained == [1, 1]

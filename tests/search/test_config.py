@@ -38,6 +38,7 @@ def test_user_dict_is_never_modified_and_defaults_never_leak():
     ({"ops": ["rotate", "spin"]}, "spin"),
     ({"experiment_name": "../escape"}, "experiment_name"),
     ({"seed": -1}, "seed"),
+    ({"precision": "bf16"}, "precision: Input should be 'float32' or 'bfloat16'"),
 ])
 def test_bad_configs_name_the_key_and_list_valid_keys(bad, message):
     with pytest.raises(InputError, match=message):
@@ -52,3 +53,14 @@ def test_parts_for_the_controller_and_the_trainer():
     training = cfg.training_config()
     assert training.child_epochs == 4 and training.opt_samples == 2
     assert cfg.to_record()["n_sub_policies"] == 3
+    assert training.precision == "float32"
+    assert SearchConfig.from_user({"precision": "bfloat16"}).training_config().precision == "bfloat16"
+
+
+def test_bfloat16_with_a_keras_model_is_refused_naming_the_key():
+    import keras
+
+    net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    with pytest.raises(InputError, match="precision: .*bfloat16 applies to the named models"):
+        SearchConfig.from_user({"model": net, "precision": "bfloat16"})
+    assert SearchConfig.from_user({"model": net}).precision == "float32"

@@ -74,6 +74,14 @@ def test_start_draws_and_keeps_a_run_seed_and_refuses_another_search(tmp_path):
         exp.start({"child_epochs": 2, "workers": 1}, {"fingerprint": "other"}, {}, None)
 
 
+def test_an_experiment_stored_before_a_config_key_existed_resumes_with_its_old_value(tmp_path):
+    exp, seed = start(tmp_path)  # its config has no "precision": stored before the key existed
+    assert exp.start({"child_epochs": 2, "workers": 1, "precision": "float32"}, {"fingerprint": "abc"}, {},
+                     None) == seed
+    with pytest.raises(InputError, match="precision: stored 'float32', now 'bfloat16'"):
+        exp.start({"child_epochs": 2, "workers": 1, "precision": "bfloat16"}, {"fingerprint": "abc"}, {}, None)
+
+
 def test_a_folder_that_is_not_an_experiment_is_refused(tmp_path):
     (tmp_path / "exp" / "trials").mkdir(parents=True)
     (tmp_path / "exp" / "trials" / "x").write_text("")

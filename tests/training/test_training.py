@@ -252,6 +252,58 @@ def test_a_reused_compiled_model_trains_exactly_as_a_freshly_built_one(tmp_path)
     assert again["loss"] == fresh_history["loss"]
 
 
+def test_bfloat16_builds_named_models_in_mixed_precision_and_leaves_keras_policy_alone():
+    import keras
+
+    float32 = child_models.build_child_model("basiccnn", (16, 16, 3), 2, seed=1)
+    bf16 = child_models.build_child_model("basiccnn", (16, 16, 3), 2, seed=1, precision="bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is back as it was
+    assert {layer.compute_dtype for layer in float32.layers} == {"float32"}
+    assert {layer.compute_dtype for layer in bf16.layers[:-1]} == {"bfloat16"}
+    assert bf16.layers[-1].compute_dtype == "float32"  # softmax and loss in float32
+    assert all(v.dtype == "float32" for v in bf16.weights)  # float32 weights: files load in either precision
+    assert all(np.array_equal(a, b) for a, b in zip(float32.get_weights(), bf16.get_weights()))  # same seed
+    x = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
+    out = bf16.predict(x, verbose=0)
+    assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1, atol=1e-5)
+    assert np.abs(out - float32.predict(x, verbose=0)).max() < 0.05  # bfloat16's 8-bit mantissa, not garbage
+    wrn = child_models.build_child_model("wrn_10_1", (8, 8, 3), 3, seed=1, precision="bfloat16")
+    assert wrn.layers[1].compute_dtype == "bfloat16" and wrn.layers[-1].compute_dtype == "float32"
+
+
+def test_bfloat16_is_refused_for_a_keras_model_before_any_training():
+    import keras
+
+    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    with pytest.raises(InputError, match="applies to the named models.*set_dtype_policy"):
+        TrainingConfig(model=net, precision="bfloat16")
+
+
+def test_bfloat16_warns_once_where_the_cpu_emulates_it(monkeypatch, caplog):
+    monkeypatch.setattr(child_models, "bf16_is_native", lambda: False)
+    monkeypatch.setattr(child_models, "_warned_emulated", [])
+    with caplog.at_level(logging.WARNING, logger="deepaug.training.models"):
+        for _ in range(2):
+            child_models.build_child_model("basiccnn", (16, 16, 3), 2, seed=1, precision="bfloat16")
+    assert [r.getMessage() for r in caplog.records if "emulated" in r.getMessage()] != []
+    assert len([r for r in caplog.records if "emulated" in r.getMessage()]) == 1
+
+
+@pytest.mark.slow
+def test_bfloat16_training_is_seeded_and_differs_from_float32(tmp_path):
+    import keras
+
+    images, labels = toy_data(160)
+    train, val = split_train_val(from_arrays(images, labels), 128, seed=0)
+    bf16 = small_config(tmp_path, precision="bfloat16")
+    first, again = (training.train_child(train, val, ROTATE, bf16, seed=3) for _ in range(2))
+    float32 = training.train_child(train, val, ROTATE, small_config(tmp_path), seed=3)
+    assert first["loss"] == again["loss"] and first["val_accuracy"] == again["val_accuracy"]
+    assert first["loss"] != float32["loss"]  # it did train in bfloat16
+    assert np.allclose(first["loss"], float32["loss"], rtol=0.05)
+    assert keras.config.dtype_policy().name == "float32"
+
+
 @pytest.mark.slow
 def test_trial_runs_opt_samples_trainings_with_distinct_seeds(tmp_path):
     images, labels = toy_data(160)
@@ -383,6 +435,7 @@ def test_run_trial_needs_datasets_that_match(tmp_path, no_training):
     ({"overfit_threshold": float("nan")}, "overfit_threshold"), ({"learning_rate": 0}, "learning_rate"),
     ({"model": 3}, "model must be"),
     ({"deterministic": "yes"}, "deterministic"), ({"child_models_dir": ""}, "child_models_dir"),
+    ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
 ])
 def test_training_config_validates_each_key(overrides, match):
     with pytest.raises(InputError, match=match):
