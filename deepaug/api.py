@@ -95,15 +95,17 @@ def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any])
 
 def resize_validation(config: SearchConfig, image_size: Any, square_crop: bool) -> SearchConfig:
     """`config` with its validation set (arrays, or a dataset name or path) cropped and resized as
-    the training images were, so that both have the same size; `config` when it has none."""
+    the training images were, so that both have the same size; `config` when it has none. Labels
+    stay as given (arrays) or with their class names (a loaded dataset), for user_validation to
+    match to the training classes."""
     images, labels = config.validation_images, config.validation_labels
     if isinstance(images, str) and labels is None:
         val = datasets.load(images, split="train", image_size=image_size, square_crop=square_crop)
-    elif images is not None and labels is not None and not isinstance(images, str):
+        return config.model_copy(update={"validation_images": val})
+    if images is not None and labels is not None and not isinstance(images, str):
         val = datasets.resize(datasets.from_arrays(images, labels, "validation_images"), image_size, square_crop)
-    else:
-        return config  # none, or a pair user_validation refuses with its reason
-    return config.model_copy(update={"validation_images": val.images, "validation_labels": val.labels})
+        return config.model_copy(update={"validation_images": val.images})  # the same images, in order
+    return config  # none, or a pair user_validation refuses with its reason
 
 
 def fit_train_size(config: SearchConfig, data: datasets.Dataset) -> SearchConfig:

@@ -13,7 +13,7 @@ from deepaug.training.models import PRECISIONS
 
 def run_command(args: argparse.Namespace) -> int:
     """`deepaug evaluate`: run `evaluate` from parsed arguments, print the table."""
-    result = evaluate(args.policy, args.dataset, model=args.model, epochs=args.epochs, seeds=args.seeds,
+    result = evaluate(args.policy, args.dataset, test=args.test, model=args.model, epochs=args.epochs, seeds=args.seeds,
                       train_size=args.train_size, batch_size=args.batch_size, learning_rate=args.learning_rate,
                       seed=args.seed, baselines=[b for b in args.baselines.split(",") if b],
                       randaugment_n=args.randaugment_n, randaugment_magnitude=args.randaugment_m,
@@ -39,6 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="policy file (.json/.yaml) or built-in name; repeat for several")
     p.add_argument("--dataset", default="fashion_mnist",
                    help="named dataset (its test split is used), .npz file or folder (20%% held out as test)")
+    p.add_argument("--test", default=None, metavar="PATH",
+                   help="your own test images (.npz file or folder of class folders, labelled as --dataset), "
+                        "instead of the dataset's test split or held-out 20%%")
     p.add_argument("--data-dir", default=None, help="folder holding a named dataset's files")
     p.add_argument("--image-size", type=positive_int, default=None, metavar="N",
                    help="resize training and test images to NxN (default: as they are; a named dataset smaller "

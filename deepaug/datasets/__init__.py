@@ -13,7 +13,9 @@ from deepaug.datasets.core import (
     TEST_FRACTION,
     TEST_SEED,
     Dataset,
+    align_classes,
     from_arrays,
+    from_arrays_like,
     hold_out_test,
     label_values,
     named_key,
@@ -23,6 +25,7 @@ from deepaug.datasets.core import (
 from deepaug.datasets.loading import at_least, load, resize
 from deepaug.datasets.named import read_idx
 
-__all__ = ["IMAGE_EXTENSIONS", "NAMED", "TEST_FRACTION", "TEST_SEED", "Dataset", "at_least", "from_arrays",
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "TEST_FRACTION", "TEST_SEED", "Dataset", "align_classes", "at_least",
+           "from_arrays", "from_arrays_like",
            "hold_out_test", "label_values", "load", "named_key", "pick_examples", "read_idx", "resize",
            "split_train_val"]

@@ -173,6 +173,52 @@ def from_arrays(images: Any, labels: Any, name: str = "arrays",
     return Dataset(imgs, np.searchsorted(present, lab).astype(np.int64), tuple(str(v) for v in present), name)
 
 
+def _integer_name(name: str) -> bool:
+    return name.lstrip("-").isdigit()
+
+
+def align_classes(reference: Dataset, data: Dataset, what: str = "validation_labels") -> Dataset:
+    """`data` with `reference`'s class indices and names, so that a class is the same index in both.
+
+    Classes are matched by name (an array's classes are named after its label values, a
+    folder's after its sub-folders). Where one side's classes are named by integers and the
+    other's are not, the integers are indices into the named side's classes (an array labelled
+    0..K-1 beside a folder, or a named dataset's K classes beside arrays labelled 0..K-1). A class
+    `reference` lacks is refused: an InputError naming it.
+    """
+    index = {name: i for i, name in enumerate(reference.class_names)}
+    numbered, named = all(map(_integer_name, data.class_names)), not any(map(_integer_name, reference.class_names))
+    if all(name in index for name in data.class_names):
+        mapping = np.array([index[name] for name in data.class_names], dtype=np.int64)
+    elif numbered and named and all(0 <= int(name) < reference.num_classes for name in data.class_names):
+        mapping = np.array([int(name) for name in data.class_names], dtype=np.int64)
+    elif reference.class_names == tuple(map(str, range(reference.num_classes))) \
+            and not any(map(_integer_name, data.class_names)) and data.num_classes == reference.num_classes:
+        mapping = np.arange(data.num_classes, dtype=np.int64)  # all its classes: their order is the label order
+    else:
+        extra = [name for name in data.class_names if not 0 <= int(name) < reference.num_classes] \
+            if numbered and named else [name for name in data.class_names if name not in index]
+        raise InputError(f"{what} hold classes {extra} that the training labels lack (their classes: "
+                         f"{', '.join(reference.class_names)}); use only the classes you train on, labelled as the "
+                         "training labels are")
+    return Dataset(data.images, mapping[data.labels], reference.class_names, data.name, data.skipped)
+
+
+def from_arrays_like(reference: Dataset, images: Any, labels: Any, name: str = "validation_images") -> Dataset:
+    """`from_arrays` for a second set of arrays beside `reference` (e.g. validation beside training):
+    its labels get `reference`'s class indices (see `align_classes`), not indices of their own,
+    so a validation set that lacks a class keeps the others' indices. One-hot labels' columns
+    are `reference`'s classes."""
+    labels_what = f"{name[:-len('images')]}labels" if name.endswith("images") else f"{name} labels"
+    values, n_columns = label_values(labels, labels_what)
+    if n_columns is not None:
+        if n_columns != reference.num_classes:
+            raise InputError(f"{labels_what} are one-hot with {n_columns} columns but the training data has "
+                             f"{reference.num_classes} classes; give one column per training class")
+        return from_arrays(images, values, name, class_names=reference.class_names)
+    return align_classes(reference, from_arrays(images, values, name), labels_what)
+
+
 def _allocate(weights: np.ndarray, total: int, capacity: np.ndarray) -> np.ndarray:
     """Split `total` across classes proportionally to `weights` (largest remainder), within `capacity`.
 

@@ -9,8 +9,11 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 
 - Test images: a named dataset's own test split. An .npz file or a folder has one split,
   so a stratified `TEST_FRACTION` of it is held out as test with seed `TEST_SEED`, whatever
-  `seed` is, and training images come from the rest. Only this module reads test images,
-  and only to score final models (nothing is selected on them).
+  `seed` is, and training images come from the rest. `test=` (a name, a path, a Dataset or
+  (images, labels)) gives the test images instead, labelled with the training data's classes;
+  arrays (`dataset=(images, labels)` or a Dataset) need it, since a search on arrays saw them
+  all. Only this module reads test images, and only to score final models (nothing is
+  selected on them).
 - Training images: a stratified subset of `train_size` drawn with `seed` (default: all).
 - Seeds: training k of every method uses seed `seed + k`: the same initial weights and
   batch order for every method, so per-seed differences are paired.
@@ -57,7 +60,7 @@ from deepaug.search.validation import MAX_VALIDATION
 from deepaug.stats import t_interval
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as training
-from deepaug.training.models import check_model_input, fit_to_model
+from deepaug.training.models import check_model_input, dataset_fingerprint, fit_to_model
 from deepaug.training.train import TrainingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,16 +129,59 @@ def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.P
     return Method(f"policy {name}", policy, "policy", str(spec), seconds)
 
 
-def load_split(dataset: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
-               image_size: int | tuple[int, int] | None = None) -> tuple[Dataset, Dataset, str]:
+def describe_data(data: Any) -> str:
+    """How an evaluation names its data: the name or path as given, or arrays by fingerprint."""
+    if isinstance(data, (str, os.PathLike)):
+        return str(data)
+    if isinstance(data, Dataset):
+        return f"{data.name} (sha256 {dataset_fingerprint(data.images, data.labels)[:16]})"
+    return f"arrays (sha256 {dataset_fingerprint(np.asarray(data[0]), np.asarray(data[1]))[:16]})"
+
+
+def _as_dataset(data: Any, what: str, data_dir: str | os.PathLike[str] | None,
+                image_size: int | tuple[int, int] | None, split: str | None = None,
+                like: Dataset | None = None) -> Dataset:
+    """`data` (a name, a path, a Dataset or (images, labels)) loaded and resized; with `like`, labelled
+    with its classes."""
+    if isinstance(data, (str, os.PathLike)):
+        loaded = datasets.load(data, data_dir, **({"split": split} if split else {}), image_size=image_size)
+        return loaded if like is None else datasets.align_classes(like, loaded, f"{what} labels")
+    if isinstance(data, Dataset):
+        aligned = data if like is None else datasets.align_classes(like, data, f"{what} labels")
+        return datasets.resize(aligned, image_size)
+    if isinstance(data, tuple) and len(data) == 2:
+        arrays = datasets.from_arrays(*data, f"{what} images") if like is None \
+            else datasets.from_arrays_like(like, *data, f"{what} images")
+        return datasets.resize(arrays, image_size)
+    raise InputError(f"{what} must be a dataset name, a path, a deepaug.datasets.Dataset or an (images, labels) "
+                     f"pair, got {type(data).__name__}")
+
+
+def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
+               image_size: int | tuple[int, int] | None = None, test: Any = None) -> tuple[Dataset, Dataset, str]:
     """(training pool, test images, where the test images come from), both resized to `image_size` when
-    given; see the module docstring."""
-    if datasets.named_key(dataset) is not None:
+    given; see the module docstring. `test` (a name, path, Dataset or (images, labels)) replaces the
+    default test images, labelled with the pool's classes."""
+    named = datasets.named_key(dataset) is not None if isinstance(dataset, (str, os.PathLike)) else False
+    if test is not None:
+        pool = _as_dataset(dataset, "dataset", data_dir, image_size, "train" if named else None)
+        given = _as_dataset(test, "test", data_dir, image_size, "test" if isinstance(test, (str, os.PathLike))
+                            and datasets.named_key(test) is not None else None, like=pool)
+        if given.image_shape != pool.image_shape:
+            raise InputError(f"the test images are {given.image_shape} but the training images are "
+                             f"{pool.image_shape}; give test images of the same channels, and of the same size "
+                             "or an image_size for both")
+        return pool, given, f"the test set given: {describe_data(test)}"
+    if not isinstance(dataset, (str, os.PathLike)):
+        raise InputError("evaluating on arrays needs test images the search never saw: pass test=(test_images, "
+                         "test_labels) (DeepAugment(images, labels) searches on all the arrays it is given, so "
+                         "none of them can be held out afterwards)")
+    if named:
         return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
                 datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
     data = datasets.load(dataset, data_dir, image_size=image_size)
-    pool, test = datasets.hold_out_test(data)  # the images a search on this file never saw
-    return pool, test, f"a stratified {TEST_FRACTION:.0%} of {data.name} held out with seed {TEST_SEED}"
+    pool, held = datasets.hold_out_test(data)  # the images a search on this file never saw
+    return pool, held, f"a stratified {TEST_FRACTION:.0%} of {data.name} held out with seed {TEST_SEED}"
 
 
 def _count(value: Any, what: str, minimum: int = 1) -> int:
@@ -319,7 +365,7 @@ def tuned_method(train: Dataset, val: Dataset, points: Sequence[RandAugment], co
 
 
 def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
-             dataset: str | os.PathLike[str] = "fashion_mnist", *, model: str = "basiccnn", epochs: int = 60,
+             dataset: Any = "fashion_mnist", *, test: Any = None, model: str = "basiccnn", epochs: int = 60,
              seeds: int = 3, train_size: int | None = None, batch_size: int = 64, learning_rate: float = 1e-3,
              seed: int = 0, baselines: Sequence[str] = BASELINES,
              randaugment_n: int = RANDAUGMENT_N, randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
@@ -335,6 +381,8 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     trainings per point, scored on `tune_val_size` validation images, default as in
     `split_train_val`; pass a search's validation size, seed and train_set_size to validate
     on its images) and evaluate the best point as the baseline "tuned RandAugment (N=.., M=..)".
+    `dataset`: a named dataset, an .npz file, a folder, a deepaug.datasets.Dataset or an (images,
+    labels) pair; `test`: the test images (the same kinds), required for arrays (module docstring).
     `image_size` (int or (h, w)) resizes training and test images; without it, a named dataset
     whose images are smaller than the named model takes (digits' 8x8 for basiccnn) is enlarged
     to the model's smallest size, with a log line. `precision` "bfloat16" trains a named model in
@@ -360,25 +408,26 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     if len({m.name for m in methods}) != len(methods):
         raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
     size = check_size(image_size)
-    pool, test, test_source = load_split(dataset, data_dir, size)
-    if size is None and datasets.named_key(dataset) is not None:
+    pool, test, test_source = load_split(dataset, data_dir, size, test)
+    if size is None and isinstance(dataset, (str, os.PathLike)) and datasets.named_key(dataset) is not None:
         fitted = fit_to_model(pool, model)
         if fitted is not pool:
             pool, test, size = fitted, fit_to_model(test, model), fitted.image_shape[:2]
     train, val = split_pool(pool, train_size, seed, tune_val_size, bool(points))
     check_model_input(model, train.image_shape, train.num_classes)
-    label = name or "-".join([Path(str(dataset)).stem] + [m.name.removeprefix("policy ")
+    shown = describe_data(dataset)
+    label = name or "-".join([Path(shown.split(" (sha256")[0]).stem] + [m.name.removeprefix("policy ")
                                                          for m in methods if m.kind == "policy"])
     folder = Path(out_dir) if out_dir is not None else \
         Path(reports_dir) / "evaluations" / re.sub(r"[^\w.+-]", "_", label)
     subset = "all" if train is pool else f"stratified, seed {seed}"
-    about = (f"Dataset {dataset}: {len(train)} training images ({subset} of {len(pool)}), {len(test)} test images "
+    about = (f"Dataset {shown}: {len(train)} training images ({subset} of {len(pool)}), {len(test)} test images "
              f"({test_source}){'' if size is None else f', images resized to {size[0]}x{size[1]}'}. "
              f"Model {config.model_name}{'' if precision == 'float32' else f' in {precision}'}, "
              f"{epochs} epoch{'' if epochs == 1 else 's'}, batch {batch_size}, Adam "
              f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
              "fresh every epoch.")
-    store = EvaluationFolder(folder, {"dataset": str(dataset), "data_dir": data_dir, "test": test_source,
+    store = EvaluationFolder(folder, {"dataset": shown, "data_dir": data_dir, "test": test_source,
                                       "train_images": len(train), "subset_seed": seed, "model": config.model_name,
                                       "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                                       **({} if size is None else {"image_size": list(size)}),

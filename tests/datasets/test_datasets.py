@@ -445,3 +445,31 @@ def test_array_errors_name_the_arrays_once_and_say_how_to_fix_string_labels():
         from_arrays(x, np.ones((4, 2)), "validation_images")
     with pytest.raises(InputError, match=r"^data\.npz labels must be integers"):
         from_arrays(x, np.array([True, False, True, False]), "data.npz")
+
+
+def test_a_second_set_of_arrays_gets_the_first_sets_class_indices():
+    # a validation set is labelled as the training set is; it must not renumber its classes
+    # among themselves (one that lacks a class would shift every later class by one)
+    x = np.arange(6 * 8 * 8, dtype=np.uint8).reshape(6, 8, 8)
+    train = from_arrays(x, [10, 20, 30, 10, 20, 30])
+    val = datasets.from_arrays_like(train, x[:4], [20, 30, 30, 20])  # no class 10
+    assert val.class_names == train.class_names and val.labels.tolist() == [1, 2, 2, 1]
+    assert datasets.from_arrays_like(train, x[:3], np.eye(3)[[2, 0, 1]]).labels.tolist() == [2, 0, 1]  # one-hot
+    with pytest.raises(InputError, match=r"^validation_labels hold classes \['40'\] that the training labels lack "
+                                         r"\(their classes: 10, 20, 30\)"):
+        datasets.from_arrays_like(train, x[:2], [20, 40])
+    with pytest.raises(InputError, match="one-hot with 2 columns but the training data has 3 classes"):
+        datasets.from_arrays_like(train, x[:2], np.eye(2))
+    pets = Dataset(x[..., None], np.array([0, 1, 2, 0, 1, 2]), ("cat", "dog", "fox"), "pets")  # a folder's classes
+    assert datasets.from_arrays_like(pets, x[:2], [2, 1]).labels.tolist() == [2, 1]  # indices into its classes
+    other = Dataset(x[:2, ..., None], np.array([0, 1]), ("dog", "fox"), "val_folder")  # a folder without cats
+    aligned = datasets.align_classes(pets, other)
+    assert aligned.labels.tolist() == [1, 2] and aligned.class_names == pets.class_names
+    with pytest.raises(InputError, match=r"hold classes \['wolf'\]"):
+        datasets.align_classes(pets, Dataset(x[:2, ..., None], np.array([0, 1]), ("dog", "wolf"), "v"))
+    with pytest.raises(InputError, match=r"hold classes \['5'\]"):  # not an index of 3 classes either
+        datasets.from_arrays_like(pets, x[:2], [1, 5])
+    indices = from_arrays(x, [0, 1, 2, 0, 1, 2])  # arrays labelled by index beside a dataset with named classes
+    assert datasets.align_classes(indices, pets).labels.tolist() == pets.labels.tolist()  # all 3: in their order
+    with pytest.raises(InputError, match=r"hold classes \['dog', 'fox'\]"):  # 2 of 3: which 2 is unknown
+        datasets.align_classes(indices, other)

@@ -117,6 +117,40 @@ def test_a_file_dataset_holds_out_a_fixed_stratified_test_set(evaluated):
     assert not any(im.tobytes() in rows for im in test.images)
 
 
+def test_arrays_are_evaluated_on_the_test_arrays_given_labelled_as_the_training_ones(tmp_path, monkeypatch):
+    labels = np.array([10, 20, 30])[Y]  # raw label values, as a user's arrays may hold
+    test_x, test_y = X[:40][Y[:40] > 0], labels[:40][Y[:40] > 0]  # a test set without class 10
+    scored = []
+    real = training.train_and_score
+
+    def spy(train, test, policy, config, seed):
+        scored.append((train.class_names, test.labels.copy(), test.images.copy()))
+        return real(train, test, policy, config, seed)
+
+    monkeypatch.setattr(training, "train_and_score", spy)
+    result = ev.evaluate([], (X[40:], labels[40:]), test=(test_x, test_y), epochs=1, seeds=1, batch_size=32,
+                         baselines=["none"], reports_dir=tmp_path)
+    names, got_labels, got_images = scored[0]
+    assert names == ("10", "20", "30") and got_labels.tolist() == Y[:40][Y[:40] > 0].tolist()  # 20 -> 1, 30 -> 2
+    np.testing.assert_array_equal(got_images, test_x)
+    assert result.out_dir.name.startswith("arrays") and "the test set given: arrays (sha256" in result.markdown
+    with pytest.raises(InputError, match="other settings"):  # other arrays are another evaluation
+        ev.evaluate([], (X[40:], labels[40:]), test=(test_x[:-1], test_y[:-1]), epochs=1, seeds=1, batch_size=32,
+                    baselines=["none"], out_dir=result.out_dir)
+
+
+@pytest.mark.parametrize("case, match", [
+    ({"dataset": (X, Y)}, "evaluating on arrays needs test images the search never saw: pass test="),
+    ({"dataset": (X, Y), "test": (X[:10], np.array([1, 7] * 5))}, r"test labels hold classes \['7'\]"),
+    ({"dataset": (X, Y), "test": (X[:10, :8, :8], Y[:10])}, r"test images are \(8, 8, 3\) but the training"),
+    ({"dataset": [X, Y], "test": (X, Y)}, "dataset must be a dataset name, a path, a deepaug.datasets.Dataset or"),
+])
+def test_bad_arrays_fail_before_any_training(tmp_path, no_training, case, match):
+    with pytest.raises(InputError, match=match):
+        ev.evaluate([], epochs=1, seeds=1, reports_dir=tmp_path, **case)
+    assert not (tmp_path / "evaluations").exists()
+
+
 def test_a_method_s_interval_stays_within_0_and_100_percent():
     methods = [ev.Method("near 100", None), ev.Method("one seed", None)]
     runs = [{"method": "near 100", "seed": s, "test_accuracy": a, "train_seconds": 1.0}

@@ -18,10 +18,11 @@ import pytest
 import yaml
 
 from _search import kill_when, read_records as records, tiny_config, toy_data
-from deepaug import DeepAugment
+from deepaug import DeepAugment, datasets
 from deepaug.errors import InputError
 from deepaug.training.rungs import crn_seeds
 from deepaug.search.callbacks import Callback
+from deepaug.search.config import SearchConfig
 from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict
 from deepaug.training.rungs import rung_epochs
 
@@ -385,7 +386,7 @@ def test_a_search_killed_with_sigkill_resumes_without_redoing_a_finished_rung(tm
 
 def test_a_validation_set_with_other_classes_or_shapes_is_refused_before_any_work(tmp_path):
     x, y = toy_data(120)
-    with pytest.raises(InputError, match="classes \\[3\\]"):
+    with pytest.raises(InputError, match=r"validation_labels hold classes \['3'\] that the training labels lack"):
         DeepAugment(x, y, study_config(tmp_path, validation_images=x[:20], validation_labels=np.arange(20) % 4))
     with pytest.raises(InputError, match="same size"):
         DeepAugment(x, y, study_config(tmp_path, validation_images=x[:20, :8, :8], validation_labels=y[:20]))
@@ -443,3 +444,13 @@ def test_your_own_validation_set_is_what_the_search_validates_on(tmp_path, monke
                                             validation_labels=vy, validation_size=None))
     search.optimize(1)
     assert seen and all(np.array_equal(v, vx) for v in seen)
+
+
+def test_a_validation_set_that_lacks_a_class_keeps_the_training_class_indices(tmp_path):
+    from deepaug.search.validation import user_validation
+
+    x, y = toy_data(120)  # classes 0, 1, 2
+    keep = y[:40] > 0  # validation images of classes 1 and 2 only
+    config = SearchConfig.from_user({"validation_images": x[:40][keep], "validation_labels": y[:40][keep]})
+    val = user_validation(config, datasets.from_arrays(x, y))
+    assert val.labels.tolist() == y[:40][keep].tolist()  # not renumbered to 0, 1
