@@ -515,6 +515,10 @@ class DistributionSearch:
                 row[f"gain_vs_{tag}_ci95_high"] = None if gain is None or math.isnan(gain.high) else gain.high
             row["screen_gain_vs_trivialaugment"] = self._gain(by_number, record.number, self.schedule[0],
                                                               self.search_seeds)
+            reached = [e for e in self.schedule if self._rewards(record, e, self.search_seeds)]
+            row["rung_epochs"] = reached[-1] if reached else None  # the furthest rung, on the search seeds:
+            row["rung_gain_vs_trivialaugment"] = None if not reached or record.number == TRIVIAL else \
+                self._gain(by_number, record.number, reached[-1], self.search_seeds)  # what chose the finalists
             row["seconds"] = record.seconds
             row["policy_text"] = str(record.policy_object())
             row["policy"] = json.dumps(record.policy, sort_keys=True, separators=(",", ":"))

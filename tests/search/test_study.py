@@ -303,6 +303,14 @@ def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(fin
     screen = {n: table.set_index("trial").loc[n, "screen_gain_vs_trivialaugment"] for n in candidates}
     promoted = {n for n, e in longest.items() if e == 3}
     assert min(screen[n] for n in promoted) >= max(screen[n] for n in set(candidates) - promoted)
+    rows = table.set_index("trial")  # each candidate's furthest rung and its gain there, raced or not
+    assert {n: rows.loc[n, "rung_epochs"] for n in candidates} == longest
+    for n in set(candidates) - promoted:
+        assert rows.loc[n, "rung_gain_vs_trivialaugment"] == screen[n]
+    study = search._search
+    by_number = {r.number: r for r in study.experiment.records()}
+    for n in promoted:  # the gain at 3 epochs on the search seeds, not the race's
+        assert rows.loc[n, "rung_gain_vs_trivialaugment"] == study._gain(by_number, n, 3, study.search_seeds)
     # the checkpoints of the candidates that stopped are deleted when the rung is decided, the
     # others' when the search is over
     kept = search.seen.kept
