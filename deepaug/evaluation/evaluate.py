@@ -139,12 +139,12 @@ def describe_data(data: Any) -> str:
 
 
 def _as_dataset(data: Any, what: str, data_dir: str | os.PathLike[str] | None,
-                image_size: int | tuple[int, int] | None, split: str | None = None,
-                like: Dataset | None = None) -> Dataset:
-    """`data` (a name, a path, a Dataset or (images, labels)) loaded and resized; with `like`, labelled
-    with its classes."""
+                image_size: int | tuple[int, int] | None, split: str, like: Dataset | None = None) -> Dataset:
+    """`data` (a name, a path, a Dataset or (images, labels)) loaded and resized, a named dataset's
+    `split`; with `like`, labelled with its classes."""
     if isinstance(data, (str, os.PathLike)):
-        loaded = datasets.load(data, data_dir, **({"split": split} if split else {}), image_size=image_size)
+        named = datasets.named_key(data) is not None
+        loaded = datasets.load(data, data_dir, **({"split": split} if named else {}), image_size=image_size)
         return loaded if like is None else datasets.align_classes(like, loaded, f"{what} labels")
     if isinstance(data, Dataset):
         aligned = data if like is None else datasets.align_classes(like, data, f"{what} labels")
@@ -162,11 +162,9 @@ def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
     """(training pool, test images, where the test images come from), both resized to `image_size` when
     given; see the module docstring. `test` (a name, path, Dataset or (images, labels)) replaces the
     default test images, labelled with the pool's classes."""
-    named = datasets.named_key(dataset) is not None if isinstance(dataset, (str, os.PathLike)) else False
     if test is not None:
-        pool = _as_dataset(dataset, "dataset", data_dir, image_size, "train" if named else None)
-        given = _as_dataset(test, "test", data_dir, image_size, "test" if isinstance(test, (str, os.PathLike))
-                            and datasets.named_key(test) is not None else None, like=pool)
+        pool = _as_dataset(dataset, "dataset", data_dir, image_size, "train")
+        given = _as_dataset(test, "test", data_dir, image_size, "test", like=pool)
         if given.image_shape != pool.image_shape:
             raise InputError(f"the test images are {given.image_shape} but the training images are "
                              f"{pool.image_shape}; give test images of the same channels, and of the same size "
@@ -176,7 +174,7 @@ def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
         raise InputError("evaluating on arrays needs test images the search never saw: pass test=(test_images, "
                          "test_labels) (DeepAugment(images, labels) searches on all the arrays it is given, so "
                          "none of them can be held out afterwards)")
-    if named:
+    if datasets.named_key(dataset) is not None:
         return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
                 datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
     data = datasets.load(dataset, data_dir, image_size=image_size)
