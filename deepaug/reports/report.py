@@ -128,12 +128,18 @@ def read_verdict(experiment: Experiment) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _race_images(verdict: dict) -> str:
+    """", scored on N validation images of its own" for a race with race_holdout (verdict.json)."""
+    total, race = verdict.get("validation_images"), verdict.get("race_validation_images")
+    return f", scored on {race} validation images of its own" if total and race and race < total else ""
+
+
 def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     """The race section: the verdict, then each finalist and control with its paired gains."""
     lines = ["", "## Race against the free baselines", "", f"**{verdict.get('message', '')}**", "",
              f"- Rungs (epochs): {verdict.get('rungs')}; race on {len(verdict.get('race_seeds') or [])} common "
-             f"seeds; search cost {duration(float(verdict.get('training_seconds') or 0))} of training "
-             "(summed over trials)"]
+             f"seeds{_race_images(verdict)}; search cost "
+             f"{duration(float(verdict.get('training_seconds') or 0))} of training (summed over trials)"]
     try:
         import pandas as pd
 

@@ -93,6 +93,8 @@ class SearchConfig(BaseModel):
     halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
     finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
     race_seeds: int = Field(3, ge=2)  # paired seeds of the final race, fresh ones (>= 2 for an interval)
+    race_holdout: bool = True  # the race scores on validation images of its own (a stratified half the
+    # screen and rungs never ranked on); False: every stage scores on all of them
     validation_images: Any = None  # your own validation set (an array, or a dataset name/path)
     validation_labels: Any = None
 

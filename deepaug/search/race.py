@@ -156,13 +156,26 @@ def _per_seed(record: TrialRecord, seeds: Iterable[int], measure: Callable[[Mapp
     return out
 
 
-def images_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int,
-                   n: int) -> dict[int, np.ndarray] | None:
+Part = Callable[[int], np.ndarray]  # seed -> the indices of the validation images that seed is scored on
+
+
+def _late_images(history: Mapping[str, Any], epochs: int, last_n: int, n: int, part: Part | None) -> np.ndarray | None:
+    correct = late_correct(history, epochs, last_n, n)
+    return correct if correct is None or part is None else correct[part(int(history["seed"]))]
+
+
+def images_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int, n: int,
+                   part: Part | None = None) -> dict[int, np.ndarray] | None:
     """{seed: per-image fraction right over the late epochs at `epochs`} when every seed kept
-    per-image results of `n` validation images, else None."""
-    return _per_seed(record, seeds, lambda history: late_correct(history, epochs, last_n, n))
+    per-image results of `n` validation images, else None; with `part`, of the images part(seed)."""
+    return _per_seed(record, seeds, lambda history: _late_images(history, epochs, last_n, n, part))
 
 
-def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int) -> dict[int, float] | None:
-    """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None."""
-    return _per_seed(record, seeds, lambda history: late_reward(history, epochs, last_n))
+def rewards_by_seed(record: TrialRecord, epochs: int, seeds: Iterable[int], last_n: int,
+                    part: Part | None = None, n: int = 0) -> dict[int, float] | None:
+    """{seed: late reward at `epochs`} when every seed of `seeds` has one, else None; with `part`,
+    the accuracy on the images part(seed) of the `n` validation images (from the per-image results)."""
+    if part is None:
+        return _per_seed(record, seeds, lambda history: late_reward(history, epochs, last_n))
+    return _per_seed(record, seeds, lambda history: None if (
+        correct := _late_images(history, epochs, last_n, n, part)) is None else float(correct.mean()))

@@ -12,8 +12,9 @@ distribution`, the default, runs):
    paired gain over TrivialAugment on the same seeds) continue from their checkpoints;
    the last rung trains `child_epochs`, the final training's length.
 4. **Race.** The best `finalists` race the controls at full training on `race_seeds`
-   common seeds other than the search seeds (which chose the finalists, so would flatter
-   them). The winner is the finalist with the highest mean paired gain over the best
+   common seeds other than the search seeds, scored on validation images of their own
+   (`race_holdout`: a stratified half that the screen and rungs never ranked on), since
+   the seeds and images that chose the finalists would flatter them. The winner is the finalist with the highest mean paired gain over the best
    control, *only if* the lower bound of its 95% t interval is above zero; otherwise
    the answer is the best control, and the search says plainly that nothing beat it.
 
@@ -61,7 +62,7 @@ from deepaug.search.race import (
     race_verdict,
     rewards_by_seed,
 )
-from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, user_validation
+from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, holdout_halves, user_validation
 from deepaug.storage.atomic import remove_stale_temps
 from deepaug.training.models import check_model_input
 from deepaug.training.rungs import crn_seeds, rung_epochs
@@ -92,6 +93,7 @@ class DistributionSearch:
         self._split(0, warn=True)  # sizes checked before any work
         self.verdict: Verdict | None = None
         self._val_size = 0  # validation images of this run, known once _run splits the data
+        self._holdout: tuple[np.ndarray, np.ndarray] | None = None  # their (screen, race) halves, race_holdout
         self.wall_seconds: float | None = None  # of the last run, once it has finished
 
     # ------------------------------------------------------------ setup
@@ -103,6 +105,7 @@ class DistributionSearch:
         if self.validation is not None:
             train = data if config.train_set_size >= len(data) else \
                 split_train_val(data, config.train_set_size, val_size=1, seed=seed, names=CONFIG_SIZE_NAMES)[0]
+            self._check_holdout(self.validation, warn)
             return train, self.validation
         needed = MIN_VALIDATION_PER_CLASS * data.num_classes
         if config.validation_size is None and config.train_set_size > len(data) - needed:
@@ -112,7 +115,7 @@ class DistributionSearch:
                              f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): set train_set_size to at most "
                              f"{max(0, len(data) - needed)}, or pass validation_images / validation_labels")
         rest = len(data) - min(config.train_set_size, len(data) - 1)
-        size = config.validation_size or min(rest, MAX_VALIDATION)
+        size = config.validation_size or min(rest, MAX_VALIDATION * (2 if config.race_holdout else 1))
         train, val = split_train_val(data, config.train_set_size, size, seed=seed, names=CONFIG_SIZE_NAMES,
                                      quiet=not warn)
         if len(val) < needed:
@@ -135,7 +138,17 @@ class DistributionSearch:
             log.warning("class(es) %s have fewer than %d validation images each (%s): the search measures them "
                         "roughly", [data.class_names[c] for c in few[:10]], MIN_VALIDATION_PER_CLASS,
                         ", ".join(str(counts[c]) for c in few[:10]))
+        self._check_holdout(val, warn)
         return train, val
+
+    def _check_holdout(self, val: Dataset, warn: bool) -> None:
+        if warn and self.config.race_holdout and holdout_halves(val.labels, 0) is None:
+            counts = np.bincount(val.labels, minlength=self.data.num_classes)
+            log.warning("the race scores on the same validation images as the screen (the winner's curse is then "
+                        "not corrected for the images): race_holdout needs at least %d validation images of each "
+                        "class, and the fewest is %d; give more validation images (validation_size, or "
+                        "validation_images) or set race_holdout: false to silence this", 2 * MIN_VALIDATION_PER_CLASS,
+                        int(counts[counts > 0].min()) if counts.any() else 0)
 
     def _controller(self, run_seed: int, records: Mapping[int, TrialRecord]) -> Controller:
         controller = Controller(self.space, self.config.method, self.config.opt_initial_points, seed=run_seed)
@@ -163,15 +176,24 @@ class DistributionSearch:
         them is its luckiest (the winner's curse); the race scores it on fresh ones."""
         return self._seeds[self.config.search_seeds:self.config.search_seeds + self.config.race_seeds]
 
+    def _part(self, seed: int) -> np.ndarray:
+        """With race_holdout, the validation images a training of `seed` is scored on: the race's half
+        for the race seeds, the screen's half for the search seeds (that choose the finalists)."""
+        assert self._holdout is not None
+        return self._holdout[1] if seed in self.race_seeds else self._holdout[0]
+
     def _rewards(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, float] | None:
         if record is None:
             return None
-        return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs)
+        if self._holdout is None:
+            return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs)
+        return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs, self._part, self._val_size)
 
     def _images(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, np.ndarray] | None:
         if record is None or not self._val_size:
             return None
-        return images_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs, self._val_size)
+        return images_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs, self._val_size,
+                              None if self._holdout is None else self._part)
 
     def _screen_reward(self, record: TrialRecord) -> float | None:
         rewards = self._rewards(record, self.schedule[0], self.search_seeds)
@@ -220,13 +242,16 @@ class DistributionSearch:
         exp.rebuild_notebook(list(records.values()))
         train, val = self._split(run_seed)
         self._val_size = len(val)
+        self._holdout = holdout_halves(val.labels, run_seed) if self.config.race_holdout else None
         write_samples(exp, train)
         checkpoints = Path(self.config.child_models_dir) / "checkpoints" / exp.name
         remove_stale_temps(checkpoints)  # the lock is ours: temp files there are from a killed run
         context = TrialContext(train, val, self.training, None, str(checkpoints))
         log.info("distribution search %r: %d training / %d validation images, rungs %s epochs, %d search seed(s), "
-                 "race on %d seeds", exp.name, len(train), len(val), self.schedule, len(self.search_seeds),
-                 len(self.race_seeds))
+                 "race on %d seeds%s", exp.name, len(train), len(val), self.schedule, len(self.search_seeds),
+                 len(self.race_seeds), "" if self._holdout is None else
+                 f"; the screen and rungs score on {len(self._holdout[0])} of the validation images, the race on "
+                 f"the other {len(self._holdout[1])}")
         controller = self._controller(run_seed, records)
 
         def on_update(record: TrialRecord) -> None:
@@ -543,7 +568,9 @@ class DistributionSearch:
             exp.write_text(VERDICT, json.dumps(
                 {**self.verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": cost,
                  "wall_seconds_last_run": wall_seconds, "rungs": self.schedule, "race_seeds": self.race_seeds,
-                 "search_seeds": self.search_seeds, "trials": len(records)}, indent=2))
+                 "search_seeds": self.search_seeds, "trials": len(records),
+                 "validation_images": self._val_size, "race_validation_images":
+                     len(self._holdout[1]) if self._holdout is not None else self._val_size}, indent=2))
         return table
 
 

@@ -2,12 +2,15 @@
 the default size drawn from the rest of their training data (never a test split)."""
 from __future__ import annotations
 
+import numpy as np
+
 from deepaug import datasets
 from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.search.config import SearchConfig
 
-MAX_VALIDATION = 10_000  # default validation size cap (the rest of the data beyond the training subset)
+MAX_VALIDATION = 10_000  # default validation size cap per use (the rest of the data beyond the training subset):
+# the screen's images, and with race_holdout as many again for the race
 MIN_VALIDATION_PER_CLASS = 10
 
 
@@ -31,3 +34,21 @@ def user_validation(config: SearchConfig, data: Dataset) -> Dataset | None:
         raise InputError(f"validation_images are {val.image_shape} but the training images are {data.image_shape}; "
                          "give validation images of the same size and channels (resize them first)")
     return val
+
+
+def holdout_halves(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stratified halves of the validation images' indices, (screen's, race's), drawn with `seed`:
+    each class's images split in two (the odd one to the screen); None when a class has fewer than
+    2 x MIN_VALIDATION_PER_CLASS images, too few for both halves to measure it."""
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    if not len(classes) or counts.min() < 2 * MIN_VALIDATION_PER_CLASS:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
+    screen, race = [], []
+    for c in classes:
+        members = rng.permutation(np.flatnonzero(labels == c))
+        half = (len(members) + 1) // 2
+        screen.append(members[:half])
+        race.append(members[half:])
+    return np.sort(np.concatenate(screen)), np.sort(np.concatenate(race))

@@ -80,6 +80,11 @@ def test_an_experiment_stored_before_a_config_key_existed_resumes_with_its_old_v
                      None) == seed
     with pytest.raises(InputError, match="precision: stored 'float32', now 'bfloat16'"):
         exp.start({"child_epochs": 2, "workers": 1, "precision": "bfloat16"}, {"fingerprint": "abc"}, {}, None)
+    # its race scored on the screen's validation images: it resumes so, and refuses a held-out race
+    assert exp.start({"child_epochs": 2, "workers": 1, "race_holdout": False}, {"fingerprint": "abc"}, {},
+                     None) == seed
+    with pytest.raises(InputError, match="race_holdout: stored False, now True"):
+        exp.start({"child_epochs": 2, "workers": 1, "race_holdout": True}, {"fingerprint": "abc"}, {}, None)
 
 
 def test_a_folder_that_is_not_an_experiment_is_refused(tmp_path):

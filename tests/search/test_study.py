@@ -214,7 +214,7 @@ def test_every_candidate_trains_on_the_same_seeds_and_controls_run_beside_them(f
         late = [h["val_correct"][-1] for h in found[number]["histories"]]
         assert all(isinstance(bits, str) and bits for bits in late)
     gains = json.loads((search.experiment_dir / "verdict.json").read_text())["gains"]
-    assert all(g["images"] == 90 for per in gains.values() for g in per.values() if g)
+    assert all(g["images"] == 45 for per in gains.values() for g in per.values() if g)  # the race's half of 90
     assert sorted(found) == [1, 2, 3, 4, 5, 6]  # 2 controls + 4 candidates
 
 
@@ -230,6 +230,53 @@ def test_the_race_scores_finalists_on_seeds_other_than_the_ones_that_chose_them(
     for number in raced:  # each raced trial holds the screen's seed and both race seeds
         assert sorted(h["seed"] for h in found[number]["histories"]) == sorted(search_seeds + race_seeds)
     assert all(g["seeds"] == 2 for per in verdict["gains"].values() for g in per.values() if g)
+
+
+def test_the_race_scores_on_validation_images_the_screen_and_rungs_never_ranked_on(finished):
+    from deepaug.training.reward import read_correct
+
+    search, table, _ = finished
+    verdict = json.loads((search.experiment_dir / "verdict.json").read_text())
+    assert (verdict["validation_images"], verdict["race_validation_images"]) == (90, 45)
+    screen, race = search._search._holdout  # the halves, drawn once per experiment from its run seed
+    assert len(screen) == len(race) == 45 and not set(screen.tolist()) & set(race.tolist())
+    found = records(search.experiment_dir)
+
+    def accuracy(number: int, seed: int, epochs: int, images: np.ndarray) -> float:
+        history = next(h for h in found[number]["histories"] if h["seed"] == seed)
+        return float(read_correct(history["val_correct"][epochs - 1], 90)[images].mean())
+
+    control = table[table["trial"] == TRIVIAL].iloc[0]  # its race reward: on the race's images only
+    assert control["reward"] == pytest.approx(np.mean([accuracy(TRIVIAL, s, 3, race) for s in verdict["race_seeds"]]))
+    seed = verdict["search_seeds"][0]
+    for _, row in table[table["kind"] == "search"].iterrows():  # the screen ranked on the other half
+        assert row["screen_gain_vs_trivialaugment"] == pytest.approx(
+            100 * (accuracy(row["trial"], seed, 1, screen) - accuracy(TRIVIAL, seed, 1, screen)))
+
+
+def test_holdout_halves_split_each_class_in_two_and_need_enough_images_of_each():
+    from deepaug.search.validation import holdout_halves
+
+    labels = np.repeat([0, 1, 2], [20, 31, 50])
+    screen, race = holdout_halves(labels, 3)
+    assert sorted(np.concatenate([screen, race]).tolist()) == list(range(len(labels)))
+    assert np.bincount(labels[screen]).tolist() == [10, 16, 25] and np.bincount(labels[race]).tolist() == [10, 15, 25]
+    assert all(np.array_equal(a, b) for a, b in zip(holdout_halves(labels, 3), (screen, race)))  # same seed
+    assert not np.array_equal(holdout_halves(labels, 4)[0], screen)
+    assert holdout_halves(np.repeat([0, 1], [19, 40]), 0) is None  # 19 images cannot give both halves 10
+
+
+def test_a_validation_set_too_small_to_split_is_shared_by_the_race_with_a_warning(tmp_path, caplog):
+    x, y = toy_data(200)
+    for holdout, warned in ((True, True), (False, False)):  # 45 validation images: about 15 per class
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="deepaug.search.study"):
+            DeepAugment(x, y, study_config(tmp_path, validation_size=45, race_holdout=holdout))
+        messages = [r.getMessage() for r in caplog.records if "race_holdout" in r.getMessage()]
+        assert bool(messages) is warned
+        if warned:
+            assert re.search(r"the race scores on the same validation images as the screen.*needs at least 20 "
+                             r"validation images of each class, and the fewest is 1\d; give more", messages[0])
 
 
 def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_trial(tmp_path, monkeypatch):
