@@ -14,8 +14,9 @@ distribution`, the default, runs):
 4. **Race.** The best `finalists` race the controls at full training on `race_seeds`
    common seeds other than the search seeds, scored on validation images of their own
    (`race_holdout`: a stratified half that the screen and rungs never ranked on), since
-   the seeds and images that chose the finalists would flatter them. The winner is the finalist with the highest mean paired gain over the best
-   control, *only if* the lower bound of its 95% t interval is above zero; otherwise
+   the seeds and images that chose the finalists could flatter them. The winner is the
+   finalist with the highest mean paired gain over the best control, *only if* the lower
+   bound of its 95% t interval is above zero; otherwise
    the answer is the best control, and the search says plainly that nothing beat it.
 
 Later rungs and the race send their trainings out a seed at a time (`_stage`), so that the
@@ -144,8 +145,8 @@ class DistributionSearch:
     def _check_holdout(self, val: Dataset, warn: bool) -> None:
         if warn and self.config.race_holdout and holdout_halves(val.labels, 0) is None:
             counts = np.bincount(val.labels, minlength=self.data.num_classes)
-            log.warning("the race scores on the same validation images as the screen (the winner's curse is then "
-                        "not corrected for the images): race_holdout needs at least %d validation images of each "
+            log.warning("the race scores on the same validation images as the screen (the images that chose the "
+                        "finalists also judge them): race_holdout needs at least %d validation images of each "
                         "class, and the fewest is %d; give more validation images (validation_size, or "
                         "validation_images) or set race_holdout: false to silence this", 2 * MIN_VALIDATION_PER_CLASS,
                         int(counts[counts > 0].min()) if counts.any() else 0)
