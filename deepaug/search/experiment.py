@@ -183,6 +183,15 @@ class Experiment:
                              "experiment_name for a new search, or the stored config to resume")
         return stored
 
+    def unset_added_keys(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """{key: the value this experiment ran with} for each config key added after it was stored
+        (ADDED_KEYS) that `given` (the keys the user set) leaves out: the caller resumes it as it
+        ran, not with today's default. Empty for a new experiment."""
+        stored = self.stored()
+        if stored is None:
+            return {}
+        return {k: v for k, v in ADDED_KEYS.items() if k not in stored["config"] and k not in given}
+
     def start(self, config_record: Mapping[str, Any], data: Mapping[str, Any], space: Mapping[str, Any],
               seed: int | None) -> int:
         """Create or reopen the folder; return the run seed (stored, given, or drawn now)."""

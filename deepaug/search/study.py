@@ -78,6 +78,12 @@ class DistributionSearch:
     def __init__(self, data: Dataset, config: SearchConfig, experiment_name: str,
                  max_consecutive_failures: int = 3) -> None:
         self.data = data
+        self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
+                                     config.notebook_path, config.policies_dir)
+        if old := self.experiment.unset_added_keys(config.model_fields_set):  # stored before these keys
+            log.info("experiment %r was stored before %s existed: it resumes as it ran (%s)", experiment_name,
+                     ", ".join(old), ", ".join(f"{k}: {v}" for k, v in old.items()))
+            config = config.model_copy(update=old)
         self.config = config
         self.max_consecutive_failures = max_consecutive_failures
         self.space: DistributionSpace = config.make_search_space(data.image_shape[-1])
@@ -85,8 +91,6 @@ class DistributionSearch:
         check_model_input(config.model, data.image_shape, data.num_classes)
         self.validation = user_validation(config, data)
         self.schedule = rung_epochs(config.child_epochs, config.rungs, config.halving_rate)
-        self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
-                                     config.notebook_path, config.policies_dir)
         self.identity = data_identity(data)
         if self.validation is not None:
             self.identity["validation"] = data_identity(self.validation)

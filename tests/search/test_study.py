@@ -279,6 +279,16 @@ def test_a_validation_set_too_small_to_split_is_shared_by_the_race_with_a_warnin
                              r"validation images of each class, and the fewest is 1\d; give more", messages[0])
 
 
+def test_an_experiment_stored_before_race_holdout_resumes_as_it_ran_unless_you_set_the_key(tmp_path):
+    x, y = toy_data(300)
+    before = DeepAugment(x, y, study_config(tmp_path, race_holdout=False))._search  # what an older deepaug stored:
+    record = {k: v for k, v in before.config.to_record().items() if k != "race_holdout"}  # no such key
+    before.experiment.start(record, before.identity, {}, 0)
+    assert DeepAugment(x, y, study_config(tmp_path))._search.config.race_holdout is False  # the default: as it ran
+    with pytest.raises(InputError, match="race_holdout: stored False, now True"):  # set by you: refused
+        DeepAugment(x, y, study_config(tmp_path, race_holdout=True))
+
+
 def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_trial(tmp_path, monkeypatch):
     """5 race trials on 2 workers: one unit per seed, seed by seed across the trials, never two
     units of a trial at once (each continues the trial's record), the last naming every seed;
