@@ -63,7 +63,14 @@ from deepaug.search.race import (
     race_verdict,
     rewards_by_seed,
 )
-from deepaug.search.validation import MAX_VALIDATION, MIN_VALIDATION_PER_CLASS, holdout_halves, user_validation
+from deepaug.search.validation import (
+    HOLDOUT_PER_CLASS,
+    MAX_VALIDATION,
+    MIN_VALIDATION_PER_CLASS,
+    fewest_per_class,
+    holdout_halves,
+    user_validation,
+)
 from deepaug.storage.atomic import remove_stale_temps
 from deepaug.training.models import check_model_input
 from deepaug.training.rungs import crn_seeds, rung_epochs
@@ -147,13 +154,11 @@ class DistributionSearch:
         return train, val
 
     def _check_holdout(self, val: Dataset, warn: bool) -> None:
-        if warn and self.config.race_holdout and holdout_halves(val.labels, 0) is None:
-            counts = np.bincount(val.labels, minlength=self.data.num_classes)
+        if warn and self.config.race_holdout and (fewest := fewest_per_class(val.labels)) < HOLDOUT_PER_CLASS:
             log.warning("the race scores on the same validation images as the screen (the images that chose the "
                         "finalists also judge them): race_holdout needs at least %d validation images of each "
                         "class, and the fewest is %d; give more validation images (validation_size, or "
-                        "validation_images) or set race_holdout: false to silence this", 2 * MIN_VALIDATION_PER_CLASS,
-                        int(counts[counts > 0].min()) if counts.any() else 0)
+                        "validation_images) or set race_holdout: false to silence this", HOLDOUT_PER_CLASS, fewest)
 
     def _controller(self, run_seed: int, records: Mapping[int, TrialRecord]) -> Controller:
         controller = Controller(self.space, self.config.method, self.config.opt_initial_points, seed=run_seed)
@@ -190,9 +195,8 @@ class DistributionSearch:
     def _rewards(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, float] | None:
         if record is None:
             return None
-        if self._holdout is None:
-            return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs)
-        return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs, self._part, self._val_size)
+        return rewards_by_seed(record, epochs, seeds, self.training.opt_last_n_epochs,
+                               None if self._holdout is None else self._part, self._val_size)
 
     def _images(self, record: TrialRecord | None, epochs: int, seeds: Sequence[int]) -> dict[int, np.ndarray] | None:
         if record is None or not self._val_size:

@@ -12,6 +12,7 @@ from deepaug.search.config import SearchConfig
 MAX_VALIDATION = 10_000  # default validation size cap per use (the rest of the data beyond the training subset):
 # the screen's images, and with race_holdout as many again for the race
 MIN_VALIDATION_PER_CLASS = 10
+HOLDOUT_PER_CLASS = 2 * MIN_VALIDATION_PER_CLASS  # a class's validation images for two halves that measure it
 
 
 def user_validation(config: SearchConfig, data: Dataset) -> Dataset | None:
@@ -36,17 +37,22 @@ def user_validation(config: SearchConfig, data: Dataset) -> Dataset | None:
     return val
 
 
+def fewest_per_class(labels: np.ndarray) -> int:
+    """The image count of the rarest class present in `labels` (0 when there are none)."""
+    counts = np.unique(np.asarray(labels), return_counts=True)[1]
+    return int(counts.min()) if len(counts) else 0
+
+
 def holdout_halves(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Stratified halves of the validation images' indices, (screen's, race's), drawn with `seed`:
     each class's images split in two (the odd one to the screen); None when a class has fewer than
-    2 x MIN_VALIDATION_PER_CLASS images, too few for both halves to measure it."""
+    HOLDOUT_PER_CLASS images, too few for both halves to measure it."""
     labels = np.asarray(labels)
-    classes, counts = np.unique(labels, return_counts=True)
-    if not len(classes) or counts.min() < 2 * MIN_VALIDATION_PER_CLASS:
+    if fewest_per_class(labels) < HOLDOUT_PER_CLASS:
         return None
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
     screen, race = [], []
-    for c in classes:
+    for c in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == c))
         half = (len(members) + 1) // 2
         screen.append(members[:half])
