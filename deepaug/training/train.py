@@ -18,6 +18,7 @@ many samples the trial has.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -129,13 +130,31 @@ class _RetracingFilter(logging.Filter):
 _RETRACING_FILTER = _RetracingFilter()
 
 
+GC_SHARE = 0.1  # the most of a process's time that seed_everything's garbage collections may take
+_collected = {"at": -math.inf, "took": 0.0}  # the last full collection: when it ended, how long it took
+
+
+def collect_garbage() -> None:
+    """A full `gc.collect()` (it frees the last children's models, whose layers hold each other
+    in cycles) unless the last one was too recent: once TensorFlow is loaded one takes about
+    0.4 s, so they are spaced to take at most GC_SHARE of the time. A search of 60-epoch
+    trainings collects before every training; a loop of one-second trainings every few."""
+    if time.monotonic() - _collected["at"] < _collected["took"] / GC_SHARE:
+        return
+    start = time.monotonic()
+    gc.collect()
+    _collected["at"] = time.monotonic()
+    _collected["took"] = _collected["at"] - start
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Clear keras' session (frees the last child's graphs), seed python, numpy and TF, and
-    ask TF for deterministic ops (a process-wide setting, made once)."""
+    """Clear keras' session (frees the last child's graphs; `collect_garbage`), seed python,
+    numpy and TF, and ask TF for deterministic ops (a process-wide setting, made once)."""
     import keras
     import tensorflow as tf
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
+    collect_garbage()
     tf_logger = logging.getLogger("tensorflow")
     if _RETRACING_FILTER not in tf_logger.filters:
         tf_logger.addFilter(_RETRACING_FILTER)

@@ -440,3 +440,34 @@ def test_run_trial_needs_datasets_that_match(tmp_path, no_training):
 def test_training_config_validates_each_key(overrides, match):
     with pytest.raises(InputError, match=match):
         TrainingConfig(**overrides)
+
+
+def test_full_garbage_collections_between_trainings_are_spaced_by_their_cost(monkeypatch):
+    import gc
+    import types
+
+    clock, full = [100.0], []
+
+    def heard(phase: str, info: dict) -> None:  # a full collection "takes" 0.5 s on the test's clock
+        if info["generation"] == 2:
+            if phase == "start":
+                full.append(clock[0])
+            else:
+                clock[0] += 0.5
+
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(training, "_collected", {"at": float("-inf"), "took": 0.0})
+    gc.disable()  # no automatic collection in between: every full one heard is collect_garbage's
+    gc.callbacks.append(heard)
+    try:
+        training.collect_garbage()  # none before: collect
+        assert full == [100.0] and training._collected == {"at": 100.5, "took": 0.5}
+        clock[0] = 103.0  # 2.5 s later: a collection now would take more than a tenth of the time
+        training.collect_garbage()
+        assert full == [100.0]
+        clock[0] = 100.5 + 0.5 / training.GC_SHARE  # 5 s later: due
+        training.collect_garbage()
+        assert full == [100.0, 105.5]
+    finally:
+        gc.callbacks.remove(heard)
+        gc.enable()
