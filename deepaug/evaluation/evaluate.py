@@ -18,6 +18,10 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 - Seeds: training k of every method uses seed `seed + k`: the same initial weights and
   batch order for every method, so per-seed differences are paired.
 - Interval: mean +- t(0.975, S - 1) * std / sqrt(S), std with ddof 1 (none for one seed).
+  A policy's paired difference from a baseline (the verdict lines) also counts the luck of
+  the test images: every run keeps which test images it got right (runs.csv's test_correct,
+  packed bits), and the interval is the wider of the seeds' t interval and a normal
+  interval over the per-image differences (`deepaug.search.race.Gain`, as the race decides).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
   `policies/<name>.json` equal to experiment <name>'s), the sum of its trial records' seconds
   (training time summed over trials: with W parallel workers the wall time is about 1/W of it).
@@ -56,11 +60,13 @@ from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGME
 from deepaug.policy.baselines import make as make_baselines
 from deepaug.policy.core import Augmenter, Policy
 from deepaug.search.experiment import Experiment
+from deepaug.search.race import Gain
 from deepaug.search.validation import MAX_VALIDATION
 from deepaug.stats import t_interval
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as training
 from deepaug.training.models import check_model_input, dataset_fingerprint, fit_to_model
+from deepaug.training.reward import read_correct
 from deepaug.training.train import TrainingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,7 +215,7 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
                          "test_loss": score["loss"], "train_accuracy": history["accuracy"][-1],
                          "train_loss": history["loss"][-1], "train_seconds": history["seconds"],
                          "test_seconds": time.perf_counter() - t0 - history["seconds"],
-                         "epochs": len(history["accuracy"])})
+                         "epochs": len(history["accuracy"]), "test_correct": score["correct"]})
             trained += 1
             left = (time.perf_counter() - start) / trained * (total - len(runs))
             logger.info("[%d/%d] %s, seed %d: test accuracy %.4f, trained in %.0f s (about %.0f min left)",
@@ -219,8 +225,8 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
     return runs
 
 
-def _accuracies(runs: Sequence[dict[str, Any]], name: str) -> dict[int, float]:
-    return {r["seed"]: 100.0 * r["test_accuracy"] for r in runs if r["method"] == name}
+def _fractions(runs: Sequence[dict[str, Any]], name: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r["test_accuracy"]) for r in runs if r["method"] == name}
 
 
 def summarize(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[dict[str, Any]]:
@@ -228,7 +234,7 @@ def summarize(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list
     search seconds."""
     rows = []
     for m in methods:
-        acc = np.array(list(_accuracies(runs, m.name).values()))
+        acc = 100.0 * np.array(list(_fractions(runs, m.name).values()))
         secs = [r["train_seconds"] for r in runs if r["method"] == m.name]
         low, high = (float(v) for v in np.clip(t_interval(acc), 0.0, 100.0))  # an accuracy is a percentage
         rows.append({"method": m.name, "kind": m.kind, "seeds": len(acc),
@@ -240,23 +246,35 @@ def summarize(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list
     return rows
 
 
-def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[str]:
-    """Plain sentences: did each policy beat each baseline, by how much (paired by seed)."""
+def _test_images(runs: Sequence[dict[str, Any]], name: str, n: int | None) -> dict[int, np.ndarray]:
+    """{seed: per test image, 1.0 if the model got it right} for the runs that kept it."""
+    if not n:
+        return {}
+    return {int(r["seed"]): read_correct(r["test_correct"], n).astype(np.float64) for r in runs
+            if r["method"] == name and isinstance(r.get("test_correct"), str) and r["test_correct"]}
+
+
+def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method], test_images: int | None = None) -> list[str]:
+    """Plain sentences: did each policy beat each baseline, by how much (paired by seed).
+
+    The 95% interval covers the luck of the seeds and, when every run kept which of the
+    `test_images` it got right, the luck of the test images too (the race's `Gain`: the
+    wider of a t interval over seeds and a normal interval over the per-image differences),
+    so that a gain is called a win only if it would hold on another test set of that size."""
     lines = []
     for p in (m for m in methods if m.kind == "policy"):
-        mine = _accuracies(runs, p.name)
         for b in (m for m in methods if m.kind != "policy"):
-            theirs = _accuracies(runs, b.name)
-            diff = [mine[s] - theirs[s] for s in sorted(set(mine) & set(theirs))]
-            if not diff:
+            gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name, test_images),
+                           _test_images(runs, b.name, test_images))
+            if gain is None:
                 continue
-            mean, (low, high) = float(np.mean(diff)), t_interval(diff)
-            if math.isnan(low):
-                outcome, span = ("ahead of" if mean > 0 else "behind"), "one seed, no interval"
+            if math.isnan(gain.low):
+                outcome, span = ("ahead of" if gain.mean > 0 else "behind"), "one seed, no interval"
             else:
-                outcome = "beat" if low > 0 else "lost to" if high < 0 else "did not separate from"
-                span = f"95% interval of the paired difference {low:+.2f} to {high:+.2f}"
-            lines.append(f"{p.name} {outcome} {b.name}: {mean:+.2f} points ({span}; {len(diff)} seeds)")
+                outcome = "beat" if gain.low > 0 else "lost to" if gain.high < 0 else "did not separate from"
+                over = f"seeds and the {gain.images} test images" if gain.images else "seeds"
+                span = f"95% interval of the paired difference over {over} {gain.low:+.2f} to {gain.high:+.2f}"
+            lines.append(f"{p.name} {outcome} {b.name}: {gain.mean:+.2f} points ({span}; {gain.seeds} seeds)")
     return lines
 
 
@@ -311,8 +329,9 @@ def bar_chart(rows: Sequence[dict[str, Any]], title: str) -> bytes:
 
 def _csv(rows: Sequence[dict[str, Any]]) -> str:
     buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    if rows:  # every row's columns (runs resumed from an older evaluation lack test_correct)
+        writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)),
+                                lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()
@@ -447,7 +466,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     runs = compare(train, test, methods, config, seeds, seed,
                    on_run=lambda done: atomic_write_text(folder / "runs.csv", _csv(done)),
                    done=store.runs({m.name: definition(m.augmenter) for m in methods}, range(seed, seed + seeds)))
-    rows, lines = summarize(runs, methods), verdicts(runs, methods)
+    rows, lines = summarize(runs, methods), verdicts(runs, methods, len(test))
     markdown = f"# Evaluation {label}\n\n" + to_markdown(rows, lines, about)
     atomic_write_text(folder / "summary.csv", _csv(rows))
     atomic_write_text(folder / "summary.md", markdown + "\n![test accuracy](accuracy.png)\n")

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 SETTINGS_FILE = "evaluation.json"
+TEXT_COLUMNS = ("method", "test_correct")  # runs.csv columns kept as text
 
 
 def definition(augmenter: Any) -> Any:
@@ -100,7 +101,7 @@ class EvaluationFolder:
         for row in _read_csv(self.folder / "runs.csv"):
             name = row.get("method")
             if name in fresh and name in stored and stored[name] == fresh[name] and int(row["seed"]) in seeds:
-                keep.append({k: _number(v) if k != "method" else v for k, v in row.items()})
+                keep.append({k: _number(v) if k not in TEXT_COLUMNS else v for k, v in row.items()})
         if keep:
             log.info("resuming the evaluation in %s: %d training(s) already done", self.folder, len(keep))
         return keep

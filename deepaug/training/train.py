@@ -307,9 +307,10 @@ def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
 
 def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: TrainingConfig,
                     seed: int) -> tuple[dict[str, float], dict[str, Any]]:
-    """`train_model`, then the model's ``loss`` and ``accuracy`` on `test`; returns (those
-    scores, the training's history). The model is a lent one (`models.child_model`), so
-    trainings in a loop do not trace their steps again."""
+    """`train_model`, then the model's ``loss`` and ``accuracy`` on `test` and ``correct``, which
+    test images it got right (packed bits, `reward.correct_bits`); returns (those scores, the
+    training's history). The model is a lent one (`models.child_model`), so trainings in a
+    loop do not trace their steps again."""
     seed = check_seed(seed)
     policy = _coerce_policy(policy)
     _check_pair(train, None, need_val=False)
@@ -317,9 +318,10 @@ def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: T
     with _trained(train, None, policy, config, seed, config.child_epochs, None) as (model, fitted, epoch_seconds):
         history = _final_history(fitted, epoch_seconds, start)
         classes = test.num_classes if mixes_labels(policy) else None
-        scores = model.evaluate(eval_dataset(test.images, test.labels, config.child_batch_size, classes),
-                                verbose=0, return_dict=True)
-    return {"loss": float(scores["loss"]), "accuracy": float(scores["accuracy"])}, history
+        scores = _validate(model, eval_dataset(test.images, test.labels, config.child_batch_size, classes),
+                           test.labels)
+    score = {"loss": scores["val_loss"], "accuracy": scores["val_accuracy"], "correct": scores["val_correct"]}
+    return score, history
 
 
 def _final_history(fitted: Any, epoch_seconds: Sequence[float], start: float) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from deepaug.training import train as training  # noqa: E402
 from deepaug.api import DeepAugment  # noqa: E402
 from deepaug.policy.baselines import BASELINES, RandAugment, TrivialAugment  # noqa: E402
 from deepaug.evaluation import tuned_randaugment as tr  # noqa: E402
+from deepaug.training.reward import correct_bits, read_correct  # noqa: E402
 
 X, Y = toy_data()
 
@@ -73,6 +74,11 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
     for name in names:  # two seeds train two different models
         losses = [r["train_loss"] for r in runs if r["method"] == name]
         assert losses[0] != losses[1]
+    n_test = len(ev.load_split(args.dataset)[1])
+    for run in runs:  # which test images each model got right, for the verdicts' intervals
+        correct = read_correct(run["test_correct"], n_test)
+        assert math.isclose(correct.mean(), float(run["test_accuracy"]))
+    assert f"seeds and the {n_test} test images" in (out / "summary.md").read_text()
     markdown = (out / "summary.md").read_text()
     assert all(f"| {name} |" in markdown for name in names) and "policy tiny" in markdown
     assert markdown.count(" | - |") == 5 and "tuning.csv" not in markdown  # no search cost for fixed baselines
@@ -172,6 +178,22 @@ def test_interval_and_verdicts():
     assert lines[0].startswith("policy p beat a: +5.00 points")
     assert lines[1].startswith("policy p lost to b: -5.00 points")
     assert lines[2].startswith("policy p did not separate from c: -0.33 points")
+
+
+def test_a_verdict_counts_the_luck_of_the_test_images():
+    # one point ahead on every seed, but always from the same single image of 100: the seeds
+    # agree perfectly, the test images do not make it a win
+    methods = [ev.Method("b", None), ev.Method("policy p", None, "policy")]
+    right = {"b": np.arange(100) < 90, "policy p": np.arange(100) < 91}
+    runs = [{"method": m, "seed": s, "test_accuracy": float(r.mean()), "test_correct": correct_bits(r)}
+            for m, r in right.items() for s in range(3)]
+    assert ev.verdicts(runs, methods)[0].startswith("policy p beat b: +1.00 points (95% interval of the paired "
+                                                    "difference over seeds +1.00 to +1.00; 3 seeds)")
+    line = ev.verdicts(runs, methods, test_images=100)[0]
+    assert line.startswith("policy p did not separate from b: +1.00 points (95% interval of the paired difference "
+                           "over seeds and the 100 test images -0.96 to +2.96; 3 seeds)"), line
+    runs[0] = {k: v for k, v in runs[0].items() if k != "test_correct"}  # a run of an older evaluation
+    assert "over seeds +1.00" in ev.verdicts(runs, methods, test_images=100)[0]
 
 
 @pytest.fixture
@@ -322,8 +344,12 @@ def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path
         return real(train, test, policy, config, seed)
 
     monkeypatch.setattr(training, "train_and_score", counting)
+    runs_csv = tmp_path / "out" / "runs.csv"  # as an older deepaug wrote it: no test_correct column
+    old = [{k: v for k, v in row.items() if k != "test_correct"} for row in read_csv(runs_csv)]
+    runs_csv.write_text(ev._csv(old))
     second = ev.evaluate(seeds=2, **kwargs)  # one more seed: only its two trainings run
     assert trained == [1, 1]
+    assert [bool(r["test_correct"]) for r in read_csv(runs_csv)] == [False, False, True, True]
     kept = {(r["method"], r["seed"]): r["test_accuracy"] for r in first.runs}
     assert all(math.isclose(r["test_accuracy"], kept[(r["method"], r["seed"])])
                for r in second.runs if r["seed"] == 0)
