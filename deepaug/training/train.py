@@ -306,7 +306,7 @@ def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
 
 
 def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: TrainingConfig,
-                    seed: int) -> tuple[dict[str, float], dict[str, Any]]:
+                    seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """`train_model`, then the model's ``loss`` and ``accuracy`` on `test` and ``correct``, which
     test images it got right (packed bits, `reward.correct_bits`); returns (those scores, the
     training's history). The model is a lent one (`models.child_model`), so trainings in a
