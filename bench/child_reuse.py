@@ -5,7 +5,8 @@ Each mode runs in its own subprocess: ``--trainings`` trainings of ``--epochs`` 
 ``--n`` training images (synthetic CIFAR-like data from bench/training.py, ``--size``
 pixels a side), each scored on 200 test images, seeds 0, 1, 2, ... The *fresh* mode
 trains with ``training.train_model`` (a model built and compiled for the caller, as before
-the reuse) and scores it with ``model.evaluate``; the *lent* mode uses
+the reuse, though with today's spaced garbage collections) and scores it with
+``model.evaluate``; the *lent* mode uses
 ``training.train_and_score`` (the compiled model of the last training, given the fresh
 model's variables and a new Adam state); the *lent-gc-every* mode is *lent* with a full
 garbage collection before every training (``training.GC_SHARE`` infinite), as keras'

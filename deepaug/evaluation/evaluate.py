@@ -20,7 +20,7 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 - Interval: mean +- t(0.975, S - 1) * std / sqrt(S), std with ddof 1 (none for one seed).
   A policy's paired difference from a baseline (the verdict lines) also counts the luck of
   the test images: every run keeps which test images it got right (runs.csv's test_correct,
-  packed bits), and the interval is the wider of the seeds' t interval and a normal
+  packed bits, of test_images images), and the interval is the wider of the seeds' t interval and a normal
   interval over the per-image differences (`deepaug.search.race.Gain`, as the race decides).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
   `policies/<name>.json` equal to experiment <name>'s), the sum of its trial records' seconds
@@ -215,7 +215,8 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
                          "test_loss": score["loss"], "train_accuracy": history["accuracy"][-1],
                          "train_loss": history["loss"][-1], "train_seconds": history["seconds"],
                          "test_seconds": time.perf_counter() - t0 - history["seconds"],
-                         "epochs": len(history["accuracy"]), "test_correct": score["correct"]})
+                         "epochs": len(history["accuracy"]), "test_images": len(test),
+                         "test_correct": score["correct"]})
             trained += 1
             left = (time.perf_counter() - start) / trained * (total - len(runs))
             logger.info("[%d/%d] %s, seed %d: test accuracy %.4f, trained in %.0f s (about %.0f min left)",
@@ -246,26 +247,33 @@ def summarize(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list
     return rows
 
 
-def _test_images(runs: Sequence[dict[str, Any]], name: str, n: int | None) -> dict[int, np.ndarray]:
-    """{seed: per test image, 1.0 if the model got it right} for the runs that kept it."""
-    if not n:
-        return {}
-    return {int(r["seed"]): read_correct(r["test_correct"], n).astype(np.float64) for r in runs
-            if r["method"] == name and isinstance(r.get("test_correct"), str) and r["test_correct"]}
+def _test_images(runs: Sequence[dict[str, Any]], name: str) -> dict[int, np.ndarray]:
+    """{seed: per test image, 1.0 if the model got it right} for the runs that kept it (runs of
+    an older deepaug did not; a run whose bits do not read is left out with a warning)."""
+    out = {}
+    for r in runs:
+        if r["method"] != name or not r.get("test_correct") or not isinstance(r.get("test_images"), int):
+            continue
+        try:
+            out[int(r["seed"])] = read_correct(str(r["test_correct"]), r["test_images"]).astype(np.float64)
+        except (InputError, ValueError) as exc:
+            logger.warning("%s, seed %s: cannot read which test images it got right (%s); its verdicts count the "
+                           "seeds' luck only", name, r["seed"], exc)
+    return out
 
 
-def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method], test_images: int | None = None) -> list[str]:
+def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[str]:
     """Plain sentences: did each policy beat each baseline, by how much (paired by seed).
 
-    The 95% interval covers the luck of the seeds and, when every run kept which of the
-    `test_images` it got right, the luck of the test images too (the race's `Gain`: the
-    wider of a t interval over seeds and a normal interval over the per-image differences),
-    so that a gain is called a win only if it would hold on another test set of that size."""
+    The 95% interval covers the luck of the seeds and, when every run kept which test images
+    it got right, the luck of the test images too (the race's `Gain`: the wider of a t
+    interval over seeds and a normal interval over the per-image differences), so that a
+    gain called a win is unlikely to be the luck of the seeds or of the test images."""
     lines = []
     for p in (m for m in methods if m.kind == "policy"):
         for b in (m for m in methods if m.kind != "policy"):
-            gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name, test_images),
-                           _test_images(runs, b.name, test_images))
+            gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name),
+                           _test_images(runs, b.name))
             if gain is None:
                 continue
             if math.isnan(gain.low):
@@ -466,7 +474,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     runs = compare(train, test, methods, config, seeds, seed,
                    on_run=lambda done: atomic_write_text(folder / "runs.csv", _csv(done)),
                    done=store.runs({m.name: definition(m.augmenter) for m in methods}, range(seed, seed + seeds)))
-    rows, lines = summarize(runs, methods), verdicts(runs, methods, len(test))
+    rows, lines = summarize(runs, methods), verdicts(runs, methods)
     markdown = f"# Evaluation {label}\n\n" + to_markdown(rows, lines, about)
     atomic_write_text(folder / "summary.csv", _csv(rows))
     atomic_write_text(folder / "summary.md", markdown + "\n![test accuracy](accuracy.png)\n")

@@ -131,19 +131,25 @@ _RETRACING_FILTER = _RetracingFilter()
 
 
 GC_SHARE = 0.1  # the most of a process's time that seed_everything's garbage collections may take
-_collected = {"at": -math.inf, "took": 0.0}  # the last full collection: when it ended, how long it took
+GC_MAX_SKIPPED = 3  # but never more trainings than this in a row without one (their dead models wait for it)
+_collected = {"at": -math.inf, "took": 0.0, "skipped": 0}  # the last full collection: when it ended, how
+# long it took, and how many calls skipped one since
 
 
 def collect_garbage() -> None:
-    """A full `gc.collect()` (it frees the last children's models, whose layers hold each other
-    in cycles) unless the last one was too recent: once TensorFlow is loaded one takes about
-    0.4 s, so they are spaced to take at most GC_SHARE of the time. A search of 60-epoch
-    trainings collects before every training; a loop of one-second trainings every few."""
-    if time.monotonic() - _collected["at"] < _collected["took"] / GC_SHARE:
+    """A full `gc.collect()` before a training (it frees the last children's models, whose layers
+    hold each other in cycles), unless the last one was too recent: once TensorFlow is loaded
+    one takes about 0.4 s, so they are spaced to take at most GC_SHARE of the time, and at
+    most GC_MAX_SKIPPED trainings go without one, so that dead models (large ones too) do not
+    pile up. A search of 60-epoch trainings collects before every training; a loop of
+    one-second trainings before every fourth."""
+    if _collected["skipped"] < GC_MAX_SKIPPED and \
+            time.monotonic() - _collected["at"] < _collected["took"] / GC_SHARE:
+        _collected["skipped"] += 1
         return
     start = time.monotonic()
     gc.collect()
-    _collected["at"] = time.monotonic()
+    _collected.update(at=time.monotonic(), skipped=0)
     _collected["took"] = _collected["at"] - start
 
 
@@ -317,9 +323,7 @@ def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: T
     start = time.perf_counter()
     with _trained(train, None, policy, config, seed, config.child_epochs, None) as (model, fitted, epoch_seconds):
         history = _final_history(fitted, epoch_seconds, start)
-        classes = test.num_classes if mixes_labels(policy) else None
-        scores = _validate(model, eval_dataset(test.images, test.labels, config.child_batch_size, classes),
-                           test.labels)
+        scores = _validate(model, eval_dataset(test.images, test.labels, config.child_batch_size), test.labels)
     score = {"loss": scores["val_loss"], "accuracy": scores["val_accuracy"], "correct": scores["val_correct"]}
     return score, history
 

@@ -76,6 +76,7 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
         assert losses[0] != losses[1]
     n_test = len(ev.load_split(args.dataset)[1])
     for run in runs:  # which test images each model got right, for the verdicts' intervals
+        assert run["test_images"] == str(n_test)
         correct = read_correct(run["test_correct"], n_test)
         assert math.isclose(correct.mean(), float(run["test_accuracy"]))
     assert f"seeds and the {n_test} test images" in (out / "summary.md").read_text()
@@ -185,15 +186,17 @@ def test_a_verdict_counts_the_luck_of_the_test_images():
     # agree perfectly, the test images do not make it a win
     methods = [ev.Method("b", None), ev.Method("policy p", None, "policy")]
     right = {"b": np.arange(100) < 90, "policy p": np.arange(100) < 91}
-    runs = [{"method": m, "seed": s, "test_accuracy": float(r.mean()), "test_correct": correct_bits(r)}
-            for m, r in right.items() for s in range(3)]
-    assert ev.verdicts(runs, methods)[0].startswith("policy p beat b: +1.00 points (95% interval of the paired "
-                                                    "difference over seeds +1.00 to +1.00; 3 seeds)")
-    line = ev.verdicts(runs, methods, test_images=100)[0]
+    runs = [{"method": m, "seed": s, "test_accuracy": float(r.mean()), "test_images": 100,
+             "test_correct": correct_bits(r)} for m, r in right.items() for s in range(3)]
+    line = ev.verdicts(runs, methods)[0]
     assert line.startswith("policy p did not separate from b: +1.00 points (95% interval of the paired difference "
                            "over seeds and the 100 test images -0.96 to +2.96; 3 seeds)"), line
-    runs[0] = {k: v for k, v in runs[0].items() if k != "test_correct"}  # a run of an older evaluation
-    assert "over seeds +1.00" in ev.verdicts(runs, methods, test_images=100)[0]
+    seeds_only = "policy p beat b: +1.00 points (95% interval of the paired difference over seeds +1.00 to +1.00"
+    older = [{k: v for k, v in r.items() if k not in ("test_correct", "test_images")} for r in runs]
+    assert ev.verdicts(older, methods)[0].startswith(seeds_only)  # an older evaluation's runs: seeds only
+    older = [dict(r) for r in runs]
+    older[0]["test_images"] = 99  # bits that do not read: that run's verdicts fall back to the seeds
+    assert ev.verdicts(older, methods)[0].startswith(seeds_only)
 
 
 @pytest.fixture
@@ -345,7 +348,7 @@ def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path
 
     monkeypatch.setattr(training, "train_and_score", counting)
     runs_csv = tmp_path / "out" / "runs.csv"  # as an older deepaug wrote it: no test_correct column
-    old = [{k: v for k, v in row.items() if k != "test_correct"} for row in read_csv(runs_csv)]
+    old = [{k: v for k, v in row.items() if k not in ("test_correct", "test_images")} for row in read_csv(runs_csv)]
     runs_csv.write_text(ev._csv(old))
     second = ev.evaluate(seeds=2, **kwargs)  # one more seed: only its two trainings run
     assert trained == [1, 1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from deepaug.training import models as child_models  # noqa: E402
 
 from deepaug.training import train as training
 from deepaug.training.train import TrainingConfig, evaluate_policy, run_trial, train_dataset  # noqa: E402
+from deepaug.training.reward import read_correct  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -250,6 +252,11 @@ def test_a_reused_compiled_model_trains_exactly_as_a_freshly_built_one(tmp_path)
     score, again = training.train_and_score(train, test, ROTATE, config, seed=3)
     assert score == {"loss": fresh_score["val_loss"], "accuracy": fresh_score["val_accuracy"],
                      "correct": fresh_score["val_correct"]}
+    keras_score = fresh.evaluate(training.eval_dataset(test.images, test.labels, 32), verbose=0, return_dict=True)
+    assert math.isclose(score["accuracy"], keras_score["accuracy"], abs_tol=1e-6)  # keras' own float32 metrics
+    assert math.isclose(score["loss"], keras_score["loss"], rel_tol=1e-5)
+    right = np.argmax(fresh.predict(test.images, verbose=0), axis=-1) == test.labels
+    np.testing.assert_array_equal(read_correct(score["correct"], len(test)), right)  # image by image
     assert again["loss"] == fresh_history["loss"]
 
 
@@ -457,18 +464,33 @@ def test_full_garbage_collections_between_trainings_are_spaced_by_their_cost(mon
                 clock[0] += 0.5
 
     monkeypatch.setattr(training, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    monkeypatch.setattr(training, "_collected", {"at": float("-inf"), "took": 0.0})
+    monkeypatch.setattr(training, "_collected", {"at": float("-inf"), "took": 0.0, "skipped": 0})
     gc.disable()  # no automatic collection in between: every full one heard is collect_garbage's
     gc.callbacks.append(heard)
     try:
         training.collect_garbage()  # none before: collect
-        assert full == [100.0] and training._collected == {"at": 100.5, "took": 0.5}
+        assert full == [100.0] and training._collected == {"at": 100.5, "took": 0.5, "skipped": 0}
         clock[0] = 103.0  # 2.5 s later: a collection now would take more than a tenth of the time
         training.collect_garbage()
         assert full == [100.0]
         clock[0] = 100.5 + 0.5 / training.GC_SHARE  # 5 s later: due
         training.collect_garbage()
         assert full == [100.0, 105.5]
+        for _ in range(training.GC_MAX_SKIPPED):  # quick trainings in a row: skipped, but only so many
+            training.collect_garbage()
+        assert full == [100.0, 105.5]
+        training.collect_garbage()
+        assert full == [100.0, 105.5, 106.0]
     finally:
         gc.callbacks.remove(heard)
         gc.enable()
+
+
+def test_each_training_clears_keras_session_and_leaves_the_collection_to_collect_garbage(monkeypatch):
+    import keras
+
+    calls = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda **kwargs: calls.append(("clear", kwargs)))
+    monkeypatch.setattr(training, "collect_garbage", lambda: calls.append(("collect", {})))
+    training.seed_everything(5)
+    assert calls == [("clear", {"free_memory": False}), ("collect", {})]
