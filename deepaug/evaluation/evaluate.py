@@ -19,9 +19,10 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
   batch order for every method, so per-seed differences are paired.
 - Interval: mean +- t(0.975, S - 1) * std / sqrt(S), std with ddof 1 (none for one seed).
   A policy's paired difference from a baseline (the verdict lines) also counts the luck of
-  the test images: every run keeps which test images it got right (runs.csv's test_correct,
-  packed bits, of test_images images), and the interval is the wider of the seeds' t interval and a normal
-  interval over the per-image differences (`deepaug.search.race.Gain`, as the race decides).
+  the test images: every run keeps which of its test_images test images it got right
+  (runs.csv's test_correct, packed bits), and the interval is the wider of the seeds' t
+  interval and a normal interval over the per-image differences (`deepaug.search.race.Gain`,
+  as the race decides).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
   `policies/<name>.json` equal to experiment <name>'s), the sum of its trial records' seconds
   (training time summed over trials: with W parallel workers the wall time is about 1/W of it).

@@ -149,8 +149,8 @@ def collect_garbage() -> None:
         return
     start = time.monotonic()
     gc.collect()
-    _collected.update(at=time.monotonic(), skipped=0)
-    _collected["took"] = _collected["at"] - start
+    end = time.monotonic()
+    _collected.update(at=end, took=end - start, skipped=0)
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
