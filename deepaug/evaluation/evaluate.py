@@ -20,9 +20,9 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 - Interval: mean +- t(0.975, S - 1) * std / sqrt(S), std with ddof 1 (none for one seed).
   A policy's paired difference from a baseline (the verdict lines) also counts the luck of
   the test images: every run keeps which of its test_images test images it got right
-  (runs.csv's test_correct, packed bits), and the interval is the wider of the seeds' t
-  interval and a normal interval over the per-image differences (`deepaug.search.race.Gain`,
-  as the race decides).
+  (runs.csv's test_correct, packed bits), and the interval counts both from the seeds x
+  images table of paired differences (`deepaug.search.race.Gain`, as the race decides;
+  `deepaug.stats.crossed_half_width`).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
   `policies/<name>.json` equal to experiment <name>'s), the sum of its trial records' seconds
   (training time summed over trials: with W parallel workers the wall time is about 1/W of it).
@@ -267,8 +267,8 @@ def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[
     """Plain sentences: did each policy beat each baseline, by how much (paired by seed).
 
     The 95% interval covers the luck of the seeds and, when every run kept which test images
-    it got right, the luck of the test images too (the race's `Gain`: the wider of a t
-    interval over seeds and a normal interval over the per-image differences), so that a
+    it got right, the luck of the test images too (the race's `Gain`, over the seeds x images
+    table of paired differences as a crossed design), so that a
     gain called a win is unlikely to be the luck of the seeds or of the test images."""
     lines = []
     for p in (m for m in methods if m.kind == "policy"):

@@ -4,14 +4,15 @@ A finalist wins only if the lower bound of its paired gain over the best control
 zero; otherwise the answer is that control (deepaug never hands over a policy that did not
 beat the free baselines on the race's seeds).
 
-The interval accounts for two kinds of luck. Over seeds: a t interval of the per-seed paired
-differences. Over validation images: every seed is scored on the same images, so a gain
-that comes from a few lucky images repeats on every seed and the seed interval cannot see
-it; when the trainings kept which images they got right, the per-image paired differences
-(averaged over seeds and late epochs) give a normal interval of their mean, and the gain's
-interval is the wider of the two. With 637 validation images a gain of half a point is
-about three images, well inside that interval; with 10,000 it needs to be about 0.5
-points to clear it, as it would have to on a test set of that size.
+The interval accounts for two kinds of luck. Over seeds: the per-seed paired differences
+vary. Over validation images: every seed is scored on the same images, so a gain that comes
+from a few lucky images repeats on every seed and the seeds' spread cannot see it. When the
+trainings kept which images they got right (per seed, the fraction of late epochs each image
+was right), the seeds x images table of paired differences gives an interval that counts
+both, as a two-way crossed design (deepaug.stats.crossed_half_width); otherwise the interval
+is the seeds' t interval alone. With 637 validation images a gain of half a point is about
+three images, well inside the interval; with 10,000 it needs to be about 0.5 points to clear
+it, as it would have to on a test set of that size.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from deepaug.errors import SearchError
 from deepaug.execution.trials import TrialRecord
-from deepaug.stats import t_interval
+from deepaug.stats import crossed_half_width, t_interval
 from deepaug.training.rungs import late_correct, late_reward
 
 TRIVIAL, RANDAUGMENT = 1, 2  # trial numbers of the controls
@@ -52,13 +53,11 @@ class Gain:
             return None
         diffs = [100.0 * (mine[s] - theirs[s]) for s in common]
         low, high = t_interval(diffs)
-        per_image = _image_differences(common, mine_images, their_images)
-        if per_image is None or math.isnan(low):
+        table = _image_differences(common, mine_images, their_images)
+        if table is None or math.isnan(low):
             return cls(float(np.mean(diffs)), low, high, len(common))
-        half = IMAGE_Z * float(per_image.std(ddof=1)) / math.sqrt(per_image.size)
-        centre = float(per_image.mean())
-        return cls(float(np.mean(diffs)), min(low, centre - half), max(high, centre + half), len(common),
-                   int(per_image.size))
+        centre, half = float(np.mean(diffs)), crossed_half_width(table)
+        return cls(centre, centre - half, centre + half, len(common), int(table.shape[1]))
 
     def __str__(self) -> str:
         over = f"{self.seeds} seeds" + (f", {self.images} validation images" if self.images else "")
@@ -66,17 +65,14 @@ class Gain:
         return f"{self.mean:+.2f} points ({span}, {over})"
 
 
-IMAGE_Z = 1.959963984540054  # the normal distribution's 97.5% point
-
-
 def _image_differences(seeds: list[int], mine: Images | None, theirs: Images | None) -> np.ndarray | None:
-    """Per validation image, 100 x (mine - theirs) averaged over `seeds`; None unless both sides
-    have per-image results of the same images on every seed."""
+    """Seeds x validation images, 100 x (mine - theirs); None unless both sides have per-image
+    results of the same images on every seed."""
     if not mine or not theirs or any(s not in mine or s not in theirs for s in seeds):
         return None
     if len({mine[s].shape for s in seeds} | {theirs[s].shape for s in seeds}) != 1 or mine[seeds[0]].size < 2:
         return None
-    return 100.0 * np.mean([mine[s] - theirs[s] for s in seeds], axis=0)
+    return 100.0 * np.stack([mine[s] - theirs[s] for s in seeds])
 
 
 @dataclass

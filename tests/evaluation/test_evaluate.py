@@ -183,14 +183,14 @@ def test_interval_and_verdicts():
 
 def test_a_verdict_counts_the_luck_of_the_test_images():
     # one point ahead on every seed, but always from the same single image of 100: the seeds
-    # agree perfectly, the test images do not make it a win
+    # agree perfectly, the test images do not make it a win (a t interval over the 100 images)
     methods = [ev.Method("b", None), ev.Method("policy p", None, "policy")]
     right = {"b": np.arange(100) < 90, "policy p": np.arange(100) < 91}
     runs = [{"method": m, "seed": s, "test_accuracy": float(r.mean()), "test_images": 100,
              "test_correct": correct_bits(r)} for m, r in right.items() for s in range(3)]
     line = ev.verdicts(runs, methods)[0]
     assert line.startswith("policy p did not separate from b: +1.00 points (95% interval of the paired difference "
-                           "over seeds and the 100 test images -0.96 to +2.96; 3 seeds)"), line
+                           "over seeds and the 100 test images -0.98 to +2.98; 3 seeds)"), line
     seeds_only = "policy p beat b: +1.00 points (95% interval of the paired difference over seeds +1.00 to +1.00"
     older = [{k: v for k, v in r.items() if k not in ("test_correct", "test_images")} for r in runs]
     assert ev.verdicts(older, methods)[0].startswith(seeds_only)  # an older evaluation's runs: seeds only

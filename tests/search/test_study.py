@@ -24,6 +24,7 @@ from deepaug.training.rungs import crn_seeds
 from deepaug.search.callbacks import Callback
 from deepaug.search.config import SearchConfig
 from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, race_verdict
+from deepaug.stats import t_interval
 from deepaug.training.rungs import rung_epochs
 
 pytest.importorskip("tensorflow")
@@ -152,6 +153,36 @@ def test_a_gain_of_a_few_validation_images_does_not_win_the_race():
     assert many.beat_controls and many.winner == 5
     seeds_only = race_verdict({5: {1: 0.905, 2: 0.905, 3: 0.905}}, {TRIVIAL: {1: 0.9, 2: 0.9, 3: 0.9}})
     assert seeds_only.gains[5][TRIVIAL].images == 0  # records without per-image results: over seeds only
+
+
+def test_a_gain_that_needs_both_the_seeds_and_the_images_luck_does_not_win_the_race():
+    # 2,000 images, 5 seeds. On every seed the finalist gets the same 24 images right that the
+    # control gets wrong and 14 the other way round (the images' luck), and each seed adds its
+    # own 9, -9, 18, 0, 4 images (the seeds' luck): +0.72 points. Each kind of luck alone gives an
+    # interval above zero (seeds +0.10 .., images +0.09 ..); both together reach below zero
+    images, extra = 2000, (9, -9, 18, 0, 4)
+    control = (np.arange(images) % 10 != 0).astype(float)
+    wrong, right = np.flatnonzero(control == 0), np.flatnonzero(control == 1)
+    shared = control.copy()
+    shared[wrong[:24]], shared[right[:14]] = 1.0, 0.0
+    finalist = {}
+    for seed, k in enumerate(extra, start=1):
+        mine = shared.copy()
+        if k > 0:
+            mine[wrong[24:24 + k]] = 1.0
+        else:
+            mine[right[14:14 - k]] = 0.0
+        finalist[seed] = mine
+    controls = {seed: control for seed in finalist}
+    verdict = race_verdict({5: {s: float(v.mean()) for s, v in finalist.items()}},
+                           {TRIVIAL: {s: float(control.mean()) for s in finalist}},
+                           images={5: finalist, TRIVIAL: controls})
+    gain = verdict.gains[5][TRIVIAL]
+    table = 100.0 * np.stack([finalist[s] - control for s in finalist])
+    by_seeds = t_interval(table.mean(axis=1))[0]
+    by_images = table.mean() - 1.96 * table.mean(axis=0).std(ddof=1) / np.sqrt(images)
+    assert gain.mean == pytest.approx(0.72) and by_seeds > 0.05 and by_images > 0.05
+    assert gain.low < -0.03 and not verdict.beat_controls and verdict.winner == TRIVIAL
 
 
 # ---------------------------------------------------------------- end to end
