@@ -43,19 +43,18 @@ class Scenario:
     name: str
     seeds: int
     images: int
-    gain_sd: float  # sd of g_i : how much the policy's effect differs from image to image
-    seed_sd: float  # sd of d_s , per model
-    rest_sd: float  # sd of e_si 
+    gain_sd: float  # sd of g_i: how much the policy's effect differs from image to image
+    seed_sd: float  # sd of d_s, per model
+    rest_sd: float  # sd of e_si
     gain_mean: float = 0.05
 
 
-SCENARIOS = (
-    Scenario("test split: 10 seeds, 10,000 images", 10, 10_000, 0.6, 0.03, 1.0),
-    Scenario("race: 5 seeds, 10,000 images", 5, 10_000, 0.6, 0.03, 1.0),
-    Scenario("seeds and images alike: 5 seeds, 10,000 images", 5, 10_000, 0.8, 0.015, 1.0),
-    Scenario("images dominate: 5 seeds, 10,000 images", 5, 10_000, 1.0, 0.01, 1.0),
-    Scenario("seeds dominate: 5 seeds, 10,000 images", 5, 10_000, 0.2, 0.06, 1.0),
-    Scenario("small validation set: 3 seeds, 637 images", 3, 637, 0.6, 0.03, 1.0),
+SCENARIOS = (  # (0.18, 0.015, 0.27): the components of Fashion-MNIST's test evaluation (docs/benchmarks.md)
+    Scenario("like Fashion-MNIST's test split: 10 seeds, 10,000 images", 10, 10_000, 0.18, 0.015, 0.27),
+    Scenario("like its race: 5 seeds, 10,000 images", 5, 10_000, 0.18, 0.015, 0.27),
+    Scenario("images luckier: 5 seeds, 10,000 images", 5, 10_000, 0.3, 0.01, 0.27),
+    Scenario("seeds luckier: 5 seeds, 10,000 images", 5, 10_000, 0.18, 0.03, 0.27),
+    Scenario("a small validation set: 3 seeds, 637 images", 3, 637, 0.18, 0.015, 0.27),
 )
 
 
