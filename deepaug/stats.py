@@ -32,8 +32,9 @@ def crossed_half_width(table: np.ndarray, confidence: float = 0.95) -> float:
     random-effects model. Its unbiased estimate is V_rows + V_cols - V_rest, where V_rows is the
     variance of the row means over S (what a t interval over seeds uses), V_cols that of the column
     means over I (what an interval over items uses), and V_rest the residual mean square over S I,
-    which each of the other two counts once. Degrees of freedom by Welch-Satterthwaite; the
-    interval is never narrower than either one alone. nan with fewer than 2 seeds or items.
+    which each of the other two counts once. Degrees of freedom by Welch-Satterthwaite (at least
+    S - 1); the interval is never narrower than either one alone (a t interval over the seeds, a
+    normal interval over the items). nan with fewer than 2 seeds or items.
 
     >>> seeds_only = np.array([[1.0] * 4, [2.0] * 4, [3.0] * 4])  # every item alike: the t interval over seeds
     >>> round(crossed_half_width(seeds_only), 3)
