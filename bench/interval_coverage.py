@@ -2,6 +2,7 @@
 true gain, on simulated trainings where the truth is known.
 
     PYTHONPATH=. python bench/interval_coverage.py [--replicates 2000] [--seed 0]
+    PYTHONPATH=. python bench/interval_coverage.py --runs reports/evaluations/<name>/runs.csv
 
 A gain is scored as every seed's pair of models (a policy and a control, trained on the same
 seed) scored on the same images. Its luck has two sources: the seeds (a pair of models that
@@ -16,12 +17,15 @@ counts how often each rule's interval covers the truth:
 
 - seeds: a t interval of the per-seed differences (what the race used before 65b6b4b);
 - images: a normal interval of the per-image differences averaged over seeds;
-- wider: the wider of that and a normal interval of the per-image differences (65b6b4b to now);
-- crossed: deepaug.stats.crossed_half_width, both kinds of luck from the seeds x images table.
+- wider: the wider of the two (65b6b4b to c3992b3);
+- crossed: deepaug.stats.crossed_half_width, both kinds of luck from the seeds x images table
+  (from dc69a41).
 
 The scenarios are sized like this project's: a test split of 10,000 images and 10 seeds, a
 race on 10,000 validation images and 5 seeds, and a small validation set (637 images, 3 seeds).
-Nothing here trains a network; it measures the interval arithmetic alone.
+Nothing here trains a network; it measures the interval arithmetic alone. With `--runs`, it
+prints instead the variance components and each rule's half-width for the policies of a real
+`deepaug evaluate` run (its runs.csv keeps which test images each run got right).
 """
 from __future__ import annotations
 
