@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, t
 
-from deepaug.stats import crossed_half_width
+from deepaug.stats import crossed_half_width, crossed_variances
 
 POPULATION = 200_000
 EASE_MEAN, EASE_SD = 1.3, 1.0  # about 89% right, as basiccnn on Fashion-MNIST
@@ -70,11 +70,8 @@ def true_gain(ease: np.ndarray, gain: np.ndarray, sd: float) -> float:
 def components(table: np.ndarray) -> tuple[float, float, float]:
     """The grand mean's variance from the seeds, the images and the rest (points^2): the
     two-way random-effects estimates of s_seed^2 / S, s_image^2 / I and s_rest^2 / (S I)."""
-    seeds, items = table.shape
-    rows, cols = table.mean(axis=1), table.mean(axis=0)
-    rest = float(np.square(table - rows[:, None] - cols[None, :] + table.mean()).sum()) / (
-        (seeds - 1) * (items - 1)) / (seeds * items)
-    return float(rows.var(ddof=1)) / seeds - rest, float(cols.var(ddof=1)) / items - rest, rest
+    v_rows, v_cols, v_rest = crossed_variances(table)
+    return v_rows - v_rest, v_cols - v_rest, v_rest
 
 
 def real_tables(runs_csv: str) -> dict[str, np.ndarray]:

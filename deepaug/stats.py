@@ -46,13 +46,22 @@ def crossed_half_width(table: np.ndarray, confidence: float = 0.95) -> float:
     if x.ndim != 2 or min(x.shape) < 2:
         return math.nan
     seeds, items = x.shape
-    rows, cols = x.mean(axis=1), x.mean(axis=0)
-    v_rows, v_cols = float(rows.var(ddof=1)) / seeds, float(cols.var(ddof=1)) / items
-    rest = x - rows[:, None] - cols[None, :] + x.mean()
-    v_rest = float(np.square(rest).sum()) / ((seeds - 1) * (items - 1)) / (seeds * items)
+    v_rows, v_cols, v_rest = crossed_variances(x)
     variance = max(v_rows + v_cols - v_rest, 0.0)
     spread = v_rows ** 2 / (seeds - 1) + v_cols ** 2 / (items - 1)
     q = 0.5 + confidence / 2
     df = max(variance ** 2 / spread if spread > 0 else math.inf, seeds - 1)  # no fewer than the seeds'
     alone = max(float(t.ppf(q, seeds - 1)) * math.sqrt(v_rows), float(norm.ppf(q)) * math.sqrt(v_cols))
     return max(float(t.ppf(q, df)) * math.sqrt(variance) if variance > 0 else 0.0, alone)
+
+
+def crossed_variances(table: np.ndarray) -> tuple[float, float, float]:
+    """(V_rows, V_cols, V_rest) of a seeds x items table with at least 2 of each (see
+    `crossed_half_width`): the variance of the row means over S, of the column means over I,
+    and the residual mean square over S I."""
+    x = np.asarray(table, dtype=np.float64)
+    seeds, items = x.shape
+    rows, cols = x.mean(axis=1), x.mean(axis=0)
+    rest = x - rows[:, None] - cols[None, :] + x.mean()
+    return (float(rows.var(ddof=1)) / seeds, float(cols.var(ddof=1)) / items,
+            float(np.square(rest).sum()) / ((seeds - 1) * (items - 1)) / (seeds * items))
