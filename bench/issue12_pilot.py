@@ -102,8 +102,10 @@ def report(out: Path, controls: tuple[str, ...] = ("ta", "ra")) -> str:
     return "\n".join(lines)
 
 
-def cli(doc: str, train_runs: Callable[..., None], argv: list[str] | None, controls: tuple[str, ...]) -> int:
-    """The pilots' command line: OUT [--worker K --workers W] [--only NAME ...] [--report]."""
+def cli(doc: str, train_runs: Callable[..., None], argv: list[str] | None, controls: tuple[str, ...],
+        table: Callable[[Path, tuple[str, ...]], str] | None = None) -> int:
+    """The pilots' command line: OUT [--worker K --workers W] [--only NAME ...] [--report];
+    `table` prints the finished runs (default: `report`)."""
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("out", type=Path, help="folder of the runs' JSON files")
     parser.add_argument("--worker", type=int, default=0)
@@ -115,7 +117,7 @@ def cli(doc: str, train_runs: Callable[..., None], argv: list[str] | None, contr
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report:
         train_runs(args.out, args.worker, args.workers, args.only)
-    print(report(args.out, controls))
+    print((table or report)(args.out, controls))
     return 0
 
 
