@@ -31,6 +31,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -51,7 +52,9 @@ def candidates() -> dict[str, list[tuple[object, int]]]:
             "cm50_ta20": [(cm50, EPOCHS - 20), (ta, EPOCHS)], "cm50_none6": [(cm50, EPOCHS - 6), (None, EPOCHS)]}
 
 
-def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -> None:
+def train(out: Path, worker: int, workers: int, only: list[str] | None = None,
+          table: Callable[[], dict[str, list[tuple[object, int]]]] = candidates) -> None:
+    """Train `table()`'s candidates on the 3 seeds (this worker's share, skipping finished ones)."""
     from deepaug import datasets
     from deepaug.storage.atomic import atomic_write_text
     from deepaug.training.rungs import crn_seeds, train_to
@@ -60,7 +63,8 @@ def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -
     config = TrainingConfig(child_epochs=EPOCHS, child_batch_size=64, opt_last_n_epochs=LAST_N,
                             precision="bfloat16")
     train_set, val = datasets.split_train_val(datasets.load("fashion_mnist"), TRAIN, VAL, seed=0)
-    jobs = [(name, seed) for seed in crn_seeds(0, 3) for name in candidates() if not only or name in only]
+    phases = table()
+    jobs = [(name, seed) for seed in crn_seeds(0, 3) for name in phases if not only or name in only]
     for i, (name, seed) in enumerate(jobs):
         path = out / f"{name}_{seed}.json"
         if i % workers != worker or path.exists():
@@ -68,7 +72,7 @@ def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -
         checkpoint = out / "checkpoints" / f"{name}_{seed}.npz"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         history = None
-        for policy, epochs in candidates()[name]:
+        for policy, epochs in phases[name]:
             history = train_to(train_set, val, policy, config, seed, epochs, history, checkpoint)
         checkpoint.unlink(missing_ok=True)
         atomic_write_text(path, json.dumps({"name": name, "seed": seed, "reward": history["reward"],
