@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from functools import partial
 
 import numpy as np
 
 from bench import issue12_finish_pilot as finish
-from bench.issue12_pilot import cli
 
 ELASTIC_HIGH, LATTICE = 0.1, 4
 
@@ -77,7 +75,7 @@ def candidates() -> dict[str, list[tuple[object, int]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(__doc__, partial(finish.train, table=candidates), argv, ("ta", "cm50"), finish.report)
+    return finish.pilot_main(__doc__, candidates, argv)
 
 
 if __name__ == "__main__":

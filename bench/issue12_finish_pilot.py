@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -107,8 +108,29 @@ def report(out: Path, controls: tuple[str, ...] = ("ta", "cm50")) -> str:
     return "\n".join(lines)
 
 
+def mixing_candidates(mix_type: Callable[[], type], prefix: str,
+                      fractions: tuple[float, ...] = (0.5, 1.0)) -> dict[str, list[tuple[object, int]]]:
+    """``ta`` and ``cm50``, and TrivialAugment followed by `mix_type()`'s batch step (a
+    Distribution subclass whose `mix` replaces CutMix) on each fraction of the images, named
+    `prefix` + the percentage."""
+    from deepaug.policy.core import Policy
+
+    table = candidates()
+    ta = table["ta"][0][0].distribution
+    fields = {f.name: getattr(ta, f.name) for f in dataclasses.fields(ta)}
+    mix = mix_type()
+    return {"ta": table["ta"], "cm50": table["cm50"],
+            **{f"{prefix}{round(100 * p)}": [(Policy.from_distribution(mix(**{**fields, "cutmix": p})), EPOCHS)]
+               for p in fractions}}
+
+
+def pilot_main(doc: str, table: Callable[[], dict[str, list[tuple[object, int]]]], argv: list[str] | None) -> int:
+    """The command line of a pilot trained as this one trains, reported against ``ta`` and ``cm50``."""
+    return cli(doc, partial(train, table=table), argv, ("ta", "cm50"), report)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli(__doc__, train, argv, ("ta", "cm50"), report)
+    return pilot_main(__doc__, candidates, argv)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from functools import partial
 
 import numpy as np
 
 from bench import issue12_finish_pilot as finish
-from bench.issue12_pilot import cli
 
 DECAY = 3.0
 
@@ -51,13 +49,10 @@ def fmix_type() -> type:
     class FMix(Distribution):
         def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             out, weights = x.copy(), np.asarray(labels, dtype=np.float32).copy()
-            n, h, w = x.shape[:3]
-            if self.cutmix <= 0 or n < 2:
-                return out, weights
-            hit = np.flatnonzero(rng.random(n) < self.cutmix)
+            hit, partner = self.mixing_pairs(x.shape[0], rng)
             if not hit.size:
                 return out, weights
-            partner = (hit + rng.integers(1, n, size=hit.size)) % n
+            h, w = x.shape[1:3]
             masks = fourier_masks(rng, hit.size, h, w, rng.random(hit.size))
             out[hit] = np.where(masks[..., None], x[partner], x[hit])
             pasted = masks.mean(axis=(1, 2)).astype(np.float32)[:, None]
@@ -68,19 +63,11 @@ def fmix_type() -> type:
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
-    from deepaug.policy.core import Policy
-
-    table = finish.candidates()
-    ta = table["ta"][0][0]
-    fields = {f.name: getattr(ta.distribution, f.name) for f in dataclasses.fields(ta.distribution)}
-    mix = fmix_type()
-    return {"ta": table["ta"], "cm50": table["cm50"],
-            **{f"fm{round(100 * p)}": [(Policy.from_distribution(mix(**{**fields, "cutmix": p})), finish.EPOCHS)]
-               for p in (0.5, 1.0)}}
+    return finish.mixing_candidates(fmix_type, "fm")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(__doc__, partial(finish.train, table=candidates), argv, ("ta", "cm50"), finish.report)
+    return finish.pilot_main(__doc__, candidates, argv)
 
 
 if __name__ == "__main__":

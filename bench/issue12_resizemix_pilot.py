@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 
 from bench import issue12_finish_pilot as finish
-from bench.issue12_pilot import cli
 
 
 def resize_mix_type() -> type:
@@ -40,11 +37,8 @@ def resize_mix_type() -> type:
     class ResizeMix(Distribution):
         def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             out, weights = x.copy(), np.asarray(labels, dtype=np.float32).copy()
-            n, h, w = x.shape[:3]
-            if self.cutmix <= 0 or n < 2:
-                return out, weights
-            hit = np.flatnonzero(rng.random(n) < self.cutmix)
-            partner = (hit + rng.integers(1, n, size=hit.size)) % n
+            hit, partner = self.mixing_pairs(x.shape[0], rng)
+            h, w = x.shape[1:3]
             scale = rng.uniform(0.1, 0.8, size=hit.size)
             for i, j, s in zip(hit, partner, scale):
                 bh, bw = max(1, int(round(h * s))), max(1, int(round(w * s)))
@@ -59,19 +53,11 @@ def resize_mix_type() -> type:
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
-    from deepaug.policy.core import Policy
-
-    table = finish.candidates()
-    ta = table["ta"][0][0]
-    fields = {f.name: getattr(ta.distribution, f.name) for f in dataclasses.fields(ta.distribution)}
-    mix = resize_mix_type()
-    return {"ta": table["ta"], "cm50": table["cm50"],
-            **{f"rm{round(100 * p)}": [(Policy.from_distribution(mix(**{**fields, "cutmix": p})), finish.EPOCHS)]
-               for p in (0.5, 1.0)}}
+    return finish.mixing_candidates(resize_mix_type, "rm")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(__doc__, partial(finish.train, table=candidates), argv, ("ta", "cm50"), finish.report)
+    return finish.pilot_main(__doc__, candidates, argv)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from functools import partial
 
 from bench import issue12_finish_pilot as finish
-from bench.issue12_pilot import cli
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
@@ -39,7 +37,7 @@ def candidates() -> dict[str, list[tuple[object, int]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli(__doc__, partial(finish.train, table=candidates), argv, ("ta", "cm50"), finish.report)
+    return finish.pilot_main(__doc__, candidates, argv)
 
 
 if __name__ == "__main__":

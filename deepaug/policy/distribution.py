@@ -232,6 +232,18 @@ class Distribution:
                 out[hit] = ops.get("cutout").run(out[hit], rng.random(hit.size), rng)
         return out
 
+    def mixing_pairs(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Which of a batch's n images mix (each with probability `cutmix`) and each one's
+        partner, another image of the batch (uniform); both empty when none mixes. Draws
+        nothing when `cutmix` is 0 or n < 2."""
+        hit = np.empty(0, dtype=np.intp)
+        if self.cutmix <= 0 or n < 2:
+            return hit, hit
+        hit = np.flatnonzero(rng.random(n) < self.cutmix)
+        if not hit.size:
+            return hit, hit
+        return hit, (hit + rng.integers(1, n, size=hit.size)) % n  # any image but itself
+
     def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Step 5 (CutMix) on an augmented (N, H, W, C) batch and its (N, classes) label
         weights (one-hot rows for plain labels); returns new arrays, labels as float32.
@@ -241,13 +253,10 @@ class Distribution:
         fraction and its centre row and column. A batch of one image is returned as it is.
         """
         out, weights = x.copy(), np.asarray(labels, dtype=np.float32).copy()
-        n, h, w = x.shape[:3]
-        if self.cutmix <= 0 or n < 2:
-            return out, weights
-        hit = np.flatnonzero(rng.random(n) < self.cutmix)
+        hit, partner = self.mixing_pairs(x.shape[0], rng)
         if not hit.size:
             return out, weights
-        partner = (hit + rng.integers(1, n, size=hit.size)) % n  # any image but itself
+        h, w = x.shape[1:3]
         area = rng.random(hit.size)
         cy, cx = rng.integers(h, size=hit.size), rng.integers(w, size=hit.size)
         for i, j, a, r, c in zip(hit, partner, area, cy, cx):

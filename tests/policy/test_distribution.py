@@ -191,6 +191,18 @@ def test_cutmix_pastes_boxes_from_other_images_and_weights_labels_by_the_pixels_
     np.testing.assert_array_equal(again[1], weights)
 
 
+def test_mixing_pairs_picks_about_cutmix_of_the_batch_each_with_another_image():
+    rng = np.random.default_rng(3)
+    hit, partner = Distribution(n=0, cutmix=0.5).mixing_pairs(1000, rng)
+    assert 400 <= hit.size <= 600 and partner.shape == hit.shape
+    assert np.all(partner != hit) and partner.min() >= 0 and partner.max() < 1000
+    assert len(np.unique(partner)) > 300  # partners spread over the batch, not one image
+    state = rng.bit_generator.state
+    for distribution, n in ((Distribution(n=0), 64), (Distribution(n=0, cutmix=1.0), 1)):
+        hit, partner = distribution.mixing_pairs(n, rng)
+        assert hit.size == partner.size == 0 and rng.bit_generator.state == state  # nothing drawn
+
+
 def test_apply_with_labels_gives_apply_s_images_before_mixing_and_checks_labels(images):
     no_mix = CUTMIX.without_mixing()
     out, weights = no_mix.apply_with_labels(images, np.zeros(len(images), int), num_classes=3, seed=5)
