@@ -45,6 +45,12 @@ def did_you_mean(unknown: Sequence[str], valid: Sequence[str]) -> str:
 CONFIG_SIZE_NAMES = ("train_set_size", "validation_size")  # split_train_val's sizes, as the config names them
 _LOADING_KEYS = ("image_size", "square_crop", "data_dir")  # DeepAugment's arguments and run-file keys
 _IGNORED_KEYS = ("logging",)
+# A run file's keys that are not a search's, and where they go from Python (a run file's
+# dict passed to DeepAugment would otherwise meet a bare "unknown config keys").
+_RUN_FILE_KEYS = {"iterations": "how many candidates to try: pass it to optimize(iterations)",
+                  "dataset": "what to search on: pass it as DeepAugment's first argument",
+                  "augment": "`deepaug run`'s augmentation after the search: from Python, call "
+                             "deepaug.augment(best_policy, src, dst, ...)"}
 
 
 class SearchConfig(BaseModel):
@@ -174,6 +180,10 @@ class SearchConfig(BaseModel):
             raise InputError(f"{', '.join(loading)} say(s) how to load the images, not how to search: pass them to "
                              f"DeepAugment(images, labels, config, {loading[0]}=...) (a run config file takes them "
                              "beside its search keys)")
+        misplaced = [k for k in unknown if k in _RUN_FILE_KEYS and k not in also]
+        if misplaced:
+            raise InputError("; ".join(f"config key {k!r} belongs in a run file (`deepaug run --config`), not a "
+                                       f"search config: it says {_RUN_FILE_KEYS[k]}" for k in misplaced))
         if unknown:
             valid = cls.keys() + [k for k in also if k not in cls.model_fields]
             raise InputError(f"unknown config keys {unknown}{did_you_mean(unknown, valid)}; valid keys are: "

@@ -39,6 +39,8 @@ def test_user_dict_is_never_modified_and_defaults_never_leak():
     ({"experiment_name": "../escape"}, "experiment_name"),
     ({"seed": -1}, "seed"),
     ({"precision": "bf16"}, "precision: Input should be 'float32' or 'bfloat16'"),
+    ({"iterations": 8, "seed": 0}, r"config key 'iterations' belongs in a run file .* pass it to optimize\(iterations\)"),
+    ({"dataset": "mnist", "augment": {}}, r"'augment' belongs .*deepaug.augment.*; config key 'dataset' .*first argument"),
 ])
 def test_bad_configs_name_the_key_and_list_valid_keys(bad, message):
     with pytest.raises(InputError, match=message):
