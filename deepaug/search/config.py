@@ -47,10 +47,9 @@ _LOADING_KEYS = ("image_size", "square_crop", "data_dir")  # DeepAugment's argum
 _IGNORED_KEYS = ("logging",)
 # A run file's keys that are not a search's, and where they go from Python (a run file's
 # dict passed to DeepAugment would otherwise meet a bare "unknown config keys").
-_RUN_FILE_KEYS = {"iterations": "how many candidates to try: pass it to optimize(iterations)",
-                  "dataset": "what to search on: pass it as DeepAugment's first argument",
-                  "augment": "`deepaug run`'s augmentation after the search: from Python, call "
-                             "deepaug.augment(best_policy, src, dst, ...)"}
+_RUN_FILE_KEYS = {"iterations": "pass it to optimize(iterations) (how many candidates to try)",
+                  "dataset": "pass it as DeepAugment's first argument (what to search on)",
+                  "augment": "call deepaug.augment(best_policy, src, dst, ...) after the search"}
 
 
 class SearchConfig(BaseModel):
@@ -183,7 +182,7 @@ class SearchConfig(BaseModel):
         misplaced = [k for k in unknown if k in _RUN_FILE_KEYS and k not in also]
         if misplaced:
             raise InputError("; ".join(f"config key {k!r} belongs in a run file (`deepaug run --config`), not a "
-                                       f"search config: it says {_RUN_FILE_KEYS[k]}" for k in misplaced))
+                                       f"search config; from Python, {_RUN_FILE_KEYS[k]}" for k in misplaced))
         if unknown:
             valid = cls.keys() + [k for k in also if k not in cls.model_fields]
             raise InputError(f"unknown config keys {unknown}{did_you_mean(unknown, valid)}; valid keys are: "
