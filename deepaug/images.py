@@ -50,6 +50,9 @@ def check_batch(images: object, name: str = "images") -> np.ndarray:
         fix = {2: "grayscale with alpha: keep the gray channel with images[..., :1]",
                4: "drop alpha with images[..., :3]"}.get(
             images.shape[3], "convert them to grayscale (1 channel) or RGB (3 channels)")
+        if images.shape[1] in CHANNELS + (4,):  # (N, C, H, W), as PyTorch lays batches out
+            fix = (f"they look channels-first (N, C, H, W), as PyTorch stores them: pass "
+                   f"images.transpose(0, 2, 3, 1), shaped {(images.shape[0], *images.shape[2:], images.shape[1])}")
         raise ImageError(
             f"{name} must have 1 or 3 channels in the last axis, got {images.shape[3]} "
             f"(shape {images.shape}); {fix}"
@@ -69,6 +72,14 @@ def as_nhwc(images: np.ndarray, name: str = "images") -> tuple[np.ndarray, Calla
     if images.ndim == 3:
         return images[..., None], lambda out: out[..., 0]
     return images, lambda out: out
+
+
+def not_whole_levels(unit: bool, conversion: str) -> str:
+    """The end of the error for float pixels that are not whole 8-bit levels: `unit` when they
+    are in [0, 1] (else [0, 255]), with the quantization that fits that range."""
+    scale, fix = ("[0, 1]", "np.rint(x * 255)") if unit else ("[0, 255]", "np.rint(x)")
+    return (f"float values in {scale} that are not whole 8-bit levels, so {conversion} would lose "
+            f"information; quantize them yourself (e.g. {fix}.astype(np.uint8)) if that loss is acceptable")
 
 
 def to_uint8(images: object, name: str = "images") -> np.ndarray:
@@ -107,12 +118,7 @@ def to_uint8(images: object, name: str = "images") -> np.ndarray:
         scaled = arr * 255.0 if hi <= 1.0 else arr
         rounded = np.rint(scaled)
         if np.abs(scaled - rounded).max() > 1e-3:
-            scale = "[0, 1]" if hi <= 1.0 else "[0, 255]"
-            raise ImageError(
-                f"{name} has float values in {scale} that are not whole 8-bit levels, so "
-                "converting them to uint8 would lose information; quantize them yourself "
-                "(e.g. np.rint(x * 255).astype(np.uint8)) if that loss is acceptable"
-            )
+            raise ImageError(f"{name} has {not_whole_levels(hi <= 1.0, 'converting them to uint8')}")
         return rounded.astype(np.uint8)
     raise ImageError(f"{name} has dtype {arr.dtype}, which is not an image type; use uint8")
 

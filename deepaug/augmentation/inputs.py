@@ -28,9 +28,9 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from deepaug.datasets import IMAGE_EXTENSIONS, label_values
+from deepaug.datasets import IMAGE_EXTENSIONS, class_name_labels, label_values
 from deepaug.errors import InputError
-from deepaug.images import decode_image, header_problem
+from deepaug.images import decode_image, header_problem, not_whole_levels
 from deepaug.storage.backends import Storage, locate, open_storage
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,20 @@ class Listing:
     kind: str  # "folder" or "npz"
     keys: tuple[str, ...]
     labels: np.ndarray  # int64, one per key
-    classes: tuple[str, ...]  # class name of label i is classes[i] (folder); str(label) for npz
+    classes: tuple[str, ...]  # class name of label i is classes[i] (folder, named npz); str(label) for npz
     skipped: tuple[Skip, ...]
     sha256: str
     files_listed: int
     image_shape: tuple[int, ...] = field(default=())  # npz: (H, W) or (H, W, C)
     pixel_scale: float = 1.0  # npz of float images: 255 for [0, 1] values, 1 for [0, 255]
+    named: bool = False  # npz whose labels are class names: labels index `classes`
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def class_of(self, index: int) -> str:
         label = int(self.labels[index])
-        return self.classes[label] if self.kind == "folder" else str(label)
+        return self.classes[label] if self.kind == "folder" or self.named else str(label)
 
     def describe(self) -> dict[str, Any]:
         return {"uri": self.uri, "kind": self.kind, "listing_sha256": self.sha256,
@@ -179,6 +180,13 @@ class _NpyMember:
         return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
 
 
+def _unsafe_folder_name(name: str) -> bool:
+    """Whether a class name cannot be one folder of the output: '.', '..', hidden (skipped when the
+    output is read back as a folder), or holding a separator or a control character."""
+    return name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\") \
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+
+
 def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, str]:
     storage, key = locate(uri, **options)
     try:
@@ -187,16 +195,22 @@ def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, str]:
         raise InputError(f"npz file {storage.uri(key)!r} does not exist") from None
 
 
-def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.ndarray]:
-    names = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
-    pair = next(((x, y) for x, y in NPZ_PAIRS if x in names and y in names), None)
+def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.ndarray, tuple[str, ...] | None]:
+    members = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
+    pair = next(((x, y) for x, y in NPZ_PAIRS if x in members and y in members), None)
     if pair is None:
-        raise InputError(f"{where} holds arrays {sorted(names)}; expected 'images' and 'labels' "
+        raise InputError(f"{where} holds arrays {sorted(members)}; expected 'images' and 'labels' "
                          "(or 'x'/'y', or 'x_train'/'y_train')")
     images = _NpyMember(archive, pair[0], where)
     with archive.open(f"{pair[1]}.npy") as fh:
-        # what the search reads, one-hot rows too
-        labels = label_values(np.load(fh, allow_pickle=False), f"{where}: labels")[0]
+        raw = np.load(fh, allow_pickle=False)
+    # what the search reads: numbers, one-hot rows or class names
+    named = class_name_labels(raw, f"{where}: labels")
+    labels, names = named if named is not None else (label_values(raw, f"{where}: labels")[0], None)
+    for name in names or ():
+        if _unsafe_folder_name(name):
+            raise InputError(f"{where}: class name {name!r} cannot name an output folder (it is '.' or '..', "
+                             "starts with '.', or holds a '/', a '\\' or a control character); rename that class")
     if len(images.shape) not in (3, 4) or (len(images.shape) == 4 and images.shape[3] not in (1, 3)):
         raise InputError(f"{where}: images must be shaped (N, H, W) or (N, H, W, C) with C in (1, 3), "
                          f"got {images.shape}")
@@ -205,7 +219,7 @@ def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.nd
         raise InputError(f"{where}: images are {kind}, not pixel values; save them as uint8")
     if labels.shape[0] != images.shape[0]:
         raise InputError(f"{where}: {images.shape[0]} images but {labels.shape[0]} labels")
-    return images, labels
+    return images, labels, names
 
 
 def _pixel_scale(images: _NpyMember, where: str, chunk_bytes: int = 64 << 20) -> float:
@@ -232,9 +246,7 @@ def _pixel_scale(images: _NpyMember, where: str, chunk_bytes: int = 64 << 20) ->
                          "writes 8-bit images: rescale them to 0..255 (or [0, 1] floats) first")
     scale = 255.0 if floats and hi <= 1.0 else 1.0
     if floats and not (levels_1 if scale == 255.0 else levels_255):
-        raise InputError(f"{where}: float images in {'[0, 1]' if scale == 255.0 else '[0, 255]'} are not whole "
-                         "8-bit levels, so writing them as 8-bit images would lose information; quantize them "
-                         "yourself (e.g. np.rint(x * 255).astype(np.uint8)) if that loss is acceptable")
+        raise InputError(f"{where}: images have {not_whole_levels(scale == 255.0, 'writing them as 8-bit images')}")
     return scale
 
 
@@ -247,7 +259,7 @@ def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
         handle.seek(0)
         try:
             with zipfile.ZipFile(handle) as archive:
-                images, labels = _npz_arrays(archive, where)
+                images, labels, names = _npz_arrays(archive, where)
                 scale = _pixel_scale(images, where)
         except InputError:
             raise
@@ -258,9 +270,10 @@ def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
         raise InputError(f"npz file {where} holds no images")
     width = max(6, len(str(n - 1)))
     keys = tuple(f"{i:0{width}d}" for i in range(n))
-    classes = tuple(str(v) for v in np.unique(labels))
+    classes = names if names is not None else tuple(str(v) for v in np.unique(labels))
     log.info("listed %s: %d images of shape %s, %d classes", where, n, images.shape[1:], len(classes))
-    return Listing(where, "npz", keys, labels, classes, (), digest.hexdigest(), n, tuple(images.shape[1:]), scale)
+    return Listing(where, "npz", keys, labels, classes, (), digest.hexdigest(), n, tuple(images.shape[1:]), scale,
+                   named=names is not None)
 
 
 # ---------------------------------------------------------------- reading a shard

@@ -107,15 +107,41 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
+def class_name_labels(labels: Any, what: str = "labels") -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """(int64 indices into the names, the sorted names) when `labels` are class names: strings, as
+    a str or bytes array or an object array of str (a pandas column), shaped (N,) or (N, 1).
+    None when they are not strings (see `label_values`)."""
+    lab = np.asarray(labels)
+    if lab.ndim == 2 and lab.shape[1] == 1:
+        lab = lab[:, 0]
+    if lab.dtype.kind == "O":
+        if not lab.size or not all(isinstance(v, str) for v in lab.ravel()):
+            return None
+        lab = lab.astype(str)
+    elif lab.dtype.kind == "S":
+        try:
+            lab = np.char.decode(lab, "utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{what} are bytes that are not UTF-8 text; pass class names as str") from None
+    elif lab.dtype.kind != "U":
+        return None
+    if lab.ndim != 1:
+        raise InputError(f"{what} are class names shaped {lab.shape}; pass one name per image, shaped (N,)")
+    blank = np.flatnonzero(np.char.strip(lab) == "")
+    if blank.size:
+        raise InputError(f"{what} have an empty class name at index {int(blank[0])} ({blank.size} in all); "
+                         "every image needs a class")
+    names, index = np.unique(lab, return_inverse=True)
+    return index.astype(np.int64).reshape(-1), tuple(str(n) for n in names)
+
+
 def label_values(labels: Any, what: str = "labels") -> tuple[np.ndarray, int | None]:
-    """Class values (int64, shaped (N,)) of `labels` as `from_arrays` reads them: integers,
-    whole-number floats, an (N, 1) column, or one-hot (N, K), whose K is returned too (else None)."""
+    """Class values (int64, shaped (N,)) of numeric `labels` as `from_arrays` reads them: integers,
+    whole-number floats, an (N, 1) column, or one-hot (N, K), whose K is returned too (else None).
+    Class names (strings) are read by `class_name_labels`."""
     lab = np.asarray(labels)
     if lab.dtype == np.bool_ or not (np.issubdtype(lab.dtype, np.integer) or np.issubdtype(lab.dtype, np.floating)):
-        names = lab.dtype.kind in "USO"
-        raise InputError(f"{what} must be integers or one-hot numbers, got dtype {lab.dtype}"
-                         + ("; for class names pass their indices, np.unique(labels, return_inverse=True)[1]"
-                            if names else ""))
+        raise InputError(f"{what} must be integers, one-hot numbers or class names (str), got dtype {lab.dtype}")
     if lab.ndim == 2 and lab.shape[1] == 1:
         lab = lab[:, 0]
     n_columns = None
@@ -142,24 +168,39 @@ def from_arrays(images: Any, labels: Any, name: str = "arrays",
                 class_names: Sequence[str] | None = None) -> Dataset:
     """Validate and convert arrays into a `Dataset` (exact uint8 images, labels 0..K-1).
 
-    Labels may be integers, whole-number floats, an (N, 1) column, or one-hot (N, K).
-    Without `class_names`, distinct label values are mapped in sorted order to 0..K-1 and
-    their original values become the class names; with it, labels must already be indices.
+    Labels may be integers, whole-number floats, an (N, 1) column, one-hot (N, K), or class
+    names (strings). Without `class_names`, distinct label values are mapped in sorted order
+    to 0..K-1 and become the class names; with it, numeric labels must already be indices
+    and names must be among `class_names`.
     """
     what = name if name.endswith("images") else f"{name} images"  # "images", "validation_images", "x.npz images"
     imgs = check_batch(to_uint8(images, what), what)  # ImageError is an InputError
     if imgs.ndim == 3:
         imgs = imgs[..., None]
     labels_what = f"{what[:-len('images')]}labels" if what == name else f"{name} labels"  # "labels", ...
-    lab, n_columns = label_values(labels, labels_what)
+    named = class_name_labels(labels, labels_what)
+    if named is None:
+        lab, n_columns = label_values(labels, labels_what)
+    else:
+        (lab, names), n_columns = named, None
+        if class_names is None:
+            class_names = names
+        else:
+            index = {str(c): i for i, c in enumerate(class_names)}
+            unknown = [n for n in names if n not in index]
+            if unknown:
+                raise InputError(f"{labels_what} hold classes {unknown} that class_names lacks "
+                                 f"({', '.join(map(str, class_names))}); label images only with those classes")
+            lab = np.array([index[n] for n in names], dtype=np.int64)[lab]
     if len(lab) != len(imgs):
         raise InputError(
             f"{name}: {len(imgs)} images but {len(lab)} labels; pass exactly one label per image"
         )
     present = np.unique(lab)
     if len(present) < 2:
+        only = class_names[present[0]] if named is not None else present[0]
         raise InputError(
-            f"{name}: every label is {present[0]}, so there is only one class and no classifier can "
+            f"{name}: every label is {only}, so there is only one class and no classifier can "
             "be trained; pass images of at least 2 classes"
         )
     if class_names is not None or n_columns is not None:
@@ -210,6 +251,8 @@ def from_arrays_like(reference: Dataset, images: Any, labels: Any, name: str = "
     so a validation set that lacks a class keeps the others' indices. One-hot labels' columns
     are `reference`'s classes."""
     labels_what = f"{name[:-len('images')]}labels" if name.endswith("images") else f"{name} labels"
+    if class_name_labels(labels, labels_what) is not None:  # matched to the training classes by name
+        return align_classes(reference, from_arrays(images, labels, name), labels_what)
     values, n_columns = label_values(labels, labels_what)
     if n_columns is not None:
         if n_columns != reference.num_classes:

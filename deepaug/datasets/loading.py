@@ -105,7 +105,7 @@ def _load_npz(path: Path) -> Dataset:
                 images, labels = arrays[pair[0]], arrays[pair[1]]
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"cannot read npz file {str(path)!r} ({exc}); check that it was written by "
-                         "np.savez with plain numeric arrays") from exc
+                         "np.savez with plain arrays: numbers, or class names as str (labels.astype(str))") from exc
     if pair is None:
         raise InputError(f"{str(path)!r} holds arrays {keys}; expected 'images' and 'labels' "
                          "(or 'x'/'y', or 'x_train'/'y_train')")

@@ -40,6 +40,10 @@ def get(name: str) -> Policy:
 def resolve(spec: str | os.PathLike) -> Policy:
     """A policy from a file path (.json, .yaml, .yml), the name of a built-in policy
     (`reference`, `trivialaugment`, ...) or a timm RandAugment string ("rand-m9-n2")."""
+    if not isinstance(spec, (str, os.PathLike)):
+        hint = " (a search's best_policy is None until optimize() has run)" if spec is None else ""
+        raise PolicyError(f"a policy must be a Policy, a policy file path, a built-in name or a timm RandAugment "
+                          f"string, got {type(spec).__name__}{hint}")
     path = Path(spec)
     if path.exists():
         return Policy.load(path)

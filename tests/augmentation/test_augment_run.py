@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -228,6 +229,24 @@ def test_npz_input_size_and_crop(tmp_path):
     assert rand.manifest["recipe"]["crop"] == "random"
 
 
+def test_an_npz_labelled_by_class_names_writes_a_folder_per_name(tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (5, 10, 10), dtype=np.uint8)
+    names = np.array(["sneaker", "ankle boot", "sneaker", "bag", "ankle boot"])
+    np.savez(tmp_path / "named.npz", images=images, labels=names)
+    result = augment("reference", tmp_path / "named.npz", tmp_path / "out", variants=1, shard_size=2)
+    files = tree(tmp_path / "out")
+    assert result.manifest["input"]["classes"] == ["ankle boot", "bag", "sneaker"]
+    assert {"images/sneaker/000000.png", "images/ankle boot/000004_v1.png", "images/bag/000003.png"} <= files.keys()
+    rows = list(csv.DictReader(io.StringIO(files["labels.csv"].decode())))
+    assert [(r["label"], r["class"]) for r in rows if not r["variant"]][:2] == [("2", "sneaker"), ("0", "ankle boot")]
+    for bad in ("../up", ".hidden", "a/b", "tab\there", ".."):
+        np.savez(tmp_path / "bad.npz", images=images, labels=np.array([bad, "ok", bad, "ok", "ok"]))
+        with pytest.raises(InputError, match=f"class name {re.escape(repr(bad))} cannot name an output folder"):
+            augment("reference", tmp_path / "bad.npz", tmp_path / "never", variants=1)
+        assert not (tmp_path / "never").exists(), bad
+
+
 def test_npz_input_in_every_form_the_search_reads(tmp_path):
     # Keras-style arrays (x / 255 floats, to_categorical labels) augment as their uint8 originals do
     rng = np.random.default_rng(1)
@@ -245,7 +264,10 @@ def test_npz_input_in_every_form_the_search_reads(tmp_path):
             if key.startswith("images/"):
                 assert tree(tmp_path / name)[key] == data, (name, key)
         assert result.manifest["totals"] == reference.manifest["totals"]
-    bad = {"half levels": (images / 255.0 + 0.5 / 255.0 * (images < 255), labels, "not whole 8-bit levels"),
+    bad = {"half levels": (images / 255.0 + 0.5 / 255.0 * (images < 255), labels,
+                           r"in \[0, 1\] that are not whole 8-bit levels.*np\.rint\(x \* 255\)"),
+           "half levels of 255": (images + 0.5 * (images < 255), labels,
+                                  r"in \[0, 255\] that are not whole 8-bit levels.*np\.rint\(x\)\.astype"),
            "negative": (images.astype(np.int16) - 1, labels, r"outside 0\.\.255 \(min -1"),
            "nan": (np.where(images > 250, np.nan, images / 255.0), labels, "NaN"),
            "soft labels": (images, np.full((6, 3), 1 / 3), "not one-hot")}

@@ -435,10 +435,38 @@ def test_split_errors():
         split_train_val(tiny, 1)
 
 
-def test_array_errors_name_the_arrays_once_and_say_how_to_fix_string_labels():
+def test_class_names_as_labels_become_the_classes_in_sorted_order():
+    x = np.arange(5 * 8 * 8, dtype=np.uint8).reshape(5, 8, 8)
+    names = ["dog", "cat", "fox", "cat", "dog"]
+    forms = {"str": np.array(names), "object (a pandas column)": np.array(names, dtype=object),
+             "bytes": np.array([n.encode() for n in names]), "column": np.array(names)[:, None], "list": names}
+    for form, labels in forms.items():
+        ds = from_arrays(x, labels)
+        assert ds.class_names == ("cat", "dog", "fox") and ds.labels.tolist() == [1, 0, 2, 0, 1], form
+    given = from_arrays(x, names, class_names=["fox", "dog", "cat", "wolf"])  # names index the given classes
+    assert given.class_names == ("fox", "dog", "cat", "wolf") and given.labels.tolist() == [1, 2, 0, 2, 1]
+    with pytest.raises(InputError, match=r"^arrays labels hold classes \['fox'\] that class_names lacks \(cat, dog\)"):
+        from_arrays(x, names, class_names=("cat", "dog"))
+    with pytest.raises(InputError, match=r"^arrays labels have an empty class name at index 1 \(2 in all\)"):
+        from_arrays(x, ["cat", "", "dog", " ", "cat"])
+    with pytest.raises(InputError, match=r"every label is cat, so there is only one class"):
+        from_arrays(x, ["cat"] * 5)
+    with pytest.raises(InputError, match=r"^arrays labels must be integers, one-hot numbers or class names \(str\), got "
+                                         r"dtype object"):
+        from_arrays(x, np.array(["cat", 1, "dog", 2, None], dtype=object))
+    with pytest.raises(InputError, match=r"5 images but 4 labels"):
+        from_arrays(x, names[:4])
+
+
+def test_an_npz_of_class_names_loads_as_the_same_arrays_do(tmp_path):
+    x = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8)
+    np.savez(tmp_path / "pets.npz", images=x, labels=np.array(["dog", "cat", "dog", "cat"]))
+    ds = datasets.load(str(tmp_path / "pets.npz"))
+    assert ds.class_names == ("cat", "dog") and ds.labels.tolist() == [1, 0, 1, 0]
+
+
+def test_array_errors_name_the_arrays_once():
     x = np.zeros((4, 8, 8), np.uint8)
-    with pytest.raises(InputError, match=r"^labels must be integers .*<U3.*np\.unique\(labels, return_inverse=True\)"):
-        from_arrays(x, np.array(["cat", "dog", "cat", "dog"]), "images")
     with pytest.raises(InputError, match=r"^images has float values outside"):
         from_arrays(x - 1.0, [0, 1, 0, 1], "images")
     with pytest.raises(InputError, match=r"^validation_labels have shape \(4, 2\) but are not one-hot"):
@@ -462,6 +490,10 @@ def test_a_second_set_of_arrays_gets_the_first_sets_class_indices():
         datasets.from_arrays_like(train, x[:2], np.eye(2))
     pets = Dataset(x[..., None], np.array([0, 1, 2, 0, 1, 2]), ("cat", "dog", "fox"), "pets")  # a folder's classes
     assert datasets.from_arrays_like(pets, x[:2], [2, 1]).labels.tolist() == [2, 1]  # indices into its classes
+    by_name = datasets.from_arrays_like(pets, x[:3], ["fox", "dog", "fox"])  # names: matched by name, no cat
+    assert by_name.class_names == pets.class_names and by_name.labels.tolist() == [2, 1, 2]
+    with pytest.raises(InputError, match=r"^validation_labels hold classes \['wolf'\]"):
+        datasets.from_arrays_like(pets, x[:2], ["wolf", "dog"])
     other = Dataset(x[:2, ..., None], np.array([0, 1]), ("dog", "fox"), "val_folder")  # a folder without cats
     aligned = datasets.align_classes(pets, other)
     assert aligned.labels.tolist() == [1, 2] and aligned.class_names == pets.class_names

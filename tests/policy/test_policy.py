@@ -183,6 +183,10 @@ def test_resolve_names_paths_and_refuses_others(tmp_path):
     assert builtin.resolve(tmp_path / "mine.json") == five_by_two()
     with pytest.raises(PolicyError, match="neither an existing file nor a built-in.*noop"):
         builtin.resolve("nope")
+    with pytest.raises(PolicyError, match=r"got NoneType \(a search's best_policy is None until optimize"):
+        builtin.resolve(None)  # e.g. evaluate([da.best_policy]) before the search ran
+    with pytest.raises(PolicyError, match="must be a Policy, a policy file path.*got list"):
+        builtin.resolve([["rotate", 0.5, 0.5]])
 
 
 def test_one_image_is_a_batch_of_one_everywhere():
