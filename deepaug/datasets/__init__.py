@@ -26,7 +26,7 @@ from deepaug.datasets.core import (
 from deepaug.datasets.loading import at_least, load, resize
 from deepaug.datasets.named import read_idx
 
-__all__ = ["IMAGE_EXTENSIONS", "NAMED", "TEST_FRACTION", "TEST_SEED", "Dataset", "align_classes", "at_least", "class_name_labels",
-           "from_arrays", "from_arrays_like",
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "TEST_FRACTION", "TEST_SEED", "Dataset", "align_classes", "at_least",
+           "class_name_labels", "from_arrays", "from_arrays_like",
            "hold_out_test", "label_values", "load", "named_key", "pick_examples", "read_idx", "resize",
            "split_train_val"]

@@ -451,8 +451,8 @@ def test_class_names_as_labels_become_the_classes_in_sorted_order():
         from_arrays(x, ["cat", "", "dog", " ", "cat"])
     with pytest.raises(InputError, match=r"every label is cat, so there is only one class"):
         from_arrays(x, ["cat"] * 5)
-    with pytest.raises(InputError, match=r"^arrays labels must be integers, one-hot numbers or class names \(str\), got "
-                                         r"dtype object"):
+    with pytest.raises(InputError, match=r"^arrays labels must be integers, one-hot numbers or class names "
+                                         r"\(str\), got dtype object"):
         from_arrays(x, np.array(["cat", 1, "dog", 2, None], dtype=object))
     with pytest.raises(InputError, match=r"5 images but 4 labels"):
         from_arrays(x, names[:4])
