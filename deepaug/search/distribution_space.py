@@ -215,8 +215,8 @@ class DistributionSpace:
         points = [
             self._trivial_point(1, 1.0, 1.0, flip=1, crop=1),             # TrivialAugment + flip + crop
             self._trivial_point(1, 1.0, 1.0, cutmix=2),                   # TrivialAugment + CutMix on half
-            self._trivial_point(1, 0.5, 1.0, cutmix=2),                   # the same at milder magnitudes,
-            self._trivial_point(1, 0.3, 1.0, cutmix=2),                   # CutMix adding the strength
+            self._trivial_point(1, 0.5, 1.0, cutmix=2),                   # the same at magnitudes [0, 0.5]
+            self._trivial_point(1, 0.3, 1.0, cutmix=2),                   # and [0, 0.3]: CutMix adds strength
             self._trivial_point(1, 1.0, 1.0, erasing=1),                  # TrivialAugment + erasing
             self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, cutmix=2),  # RandAugment + CutMix
             self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, erasing=1),  # RandAugment + erasing
