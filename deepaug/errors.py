@@ -62,6 +62,9 @@ def problems(exc: "ValidationError", prefix: tuple[str, ...] = ()) -> str:
             unions.setdefault(field, ([], error.get("input")))[0].append(parts[branch])
             continue
         loc = (*prefix, *parts)
+        if not loc:  # a check across fields: its message names them (the input is the whole config: not shown)
+            lines.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
         value = error.get("input")
         shown = ("value not shown" if loc[:2] == ("kubernetes", "env")
                  else "got an empty value" if value is None else f"got {value!r}")

@@ -134,11 +134,18 @@ def _race_images(verdict: dict) -> str:
     return f", scored on {race} validation images of its own" if total and race and race < total else ""
 
 
+def _race_cut(verdict: dict) -> str:
+    """" (after N, only the leader and the better control went on)" for a race cut short (verdict.json)."""
+    cut = verdict.get("race_cut_after")
+    return f" (after {cut}, only the leading finalist and the better control went on)" \
+        if isinstance(cut, int) and cut < len(verdict.get("race_seeds") or []) else ""
+
+
 def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     """The race section: the verdict, then each finalist and control with its paired gains."""
     lines = ["", "## Race against the free baselines", "", f"**{verdict.get('message', '')}**", "",
              f"- Rungs (epochs): {verdict.get('rungs')}; race on {len(verdict.get('race_seeds') or [])} common "
-             f"seeds{_race_images(verdict)}; search cost "
+             f"seeds{_race_cut(verdict)}{_race_images(verdict)}; search cost "
              f"{duration(float(verdict.get('training_seconds') or 0))} of training (summed over trials)"]
     try:
         import pandas as pd

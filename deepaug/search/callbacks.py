@@ -8,8 +8,9 @@ rest as no-ops):
 - ``on_training_end(record)``: one training of a trial finished; ``record.histories[-1]`` is it;
 - ``on_trial_end(event)``: a trial finished a stage (a `TrialEvent`: the record, its score,
   the best so far, the controls, how far the stage is, the ETA). The deepaugment search
-  has one stage ("search"); the distribution search has "screen", "rung k" and "race",
-  and a trial that goes on to a later stage ends again there;
+  has one stage ("search"); the distribution search has "screen", "rung k" and "race"
+  (and "race, leaders" when `race_cut_after` cuts it short), and a trial that goes on to
+  a later stage ends again there;
 - ``on_stage_progress(stage, epochs, done, total)``: a training of a later rung or of the
   race finished, `done` of the stage's `total` (those stages send a trial's seeds out one
   training at a time, so a trial ends there only with its last seed's training);
@@ -60,7 +61,7 @@ class TrialEvent:
     """A trial that finished a stage, with what a progress display or a tracker shows."""
 
     record: TrialRecord
-    stage: str = "search"       # "search" (deepaugment space), "screen", "rung <k>", "race"
+    stage: str = "search"       # "search" (deepaugment space), "screen", "rung <k>", "race", "race, leaders"
     done: int = 0               # trials finished in this stage (this one included)
     total: int = 0              # trials the stage runs
     epochs: int | None = None   # the stage's training length (None: the config's child_epochs)

@@ -14,7 +14,7 @@ import difflib
 import logging
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from deepaug import ops
 from deepaug.errors import InputError, problems
@@ -98,6 +98,8 @@ class SearchConfig(BaseModel):
     halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
     finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
     race_seeds: int = Field(3, ge=2)  # paired seeds of the final race, fresh ones (>= 2 for an interval)
+    race_cut_after: int | None = Field(None, ge=2)  # after this many race seeds only the leading finalist and
+    # the better control go on to the others (None: all of them race on every race seed)
     race_holdout: bool = True  # the race scores on validation images of its own (a stratified half the
     # screen and rungs never ranked on); False: every stage scores on all of them
     validation_images: Any = None  # your own validation set (an array, or a dataset name/path)
@@ -150,6 +152,14 @@ class SearchConfig(BaseModel):
             raise ValueError("must be at most 200 bytes without NUL: the folder, its files and policies/<name>.json "
                              "must fit the file system's 255-byte names")
         return value
+
+    @model_validator(mode="after")
+    def _race_cut(self) -> "SearchConfig":
+        if self.race_cut_after is not None and self.race_cut_after >= self.race_seeds:
+            raise ValueError(f"race_cut_after ({self.race_cut_after}) must be below race_seeds ({self.race_seeds}): "
+                             "it is the number of race seeds after which only the leading finalist and the better "
+                             "control go on; leave it unset to race everyone on every seed")
+        return self
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 import numpy as np
 
@@ -96,23 +96,28 @@ class Verdict:
 
 
 def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping[int, Mapping[int, float]],
-                 names: Mapping[int, str] | None = None, images: Mapping[int, Images] | None = None) -> Verdict:
+                 names: Mapping[int, str] | None = None, images: Mapping[int, Images] | None = None,
+                 best_control: int | None = None, contenders: Collection[int] | None = None) -> Verdict:
     """Decide the race from per-seed rewards: trial -> {seed: reward}, and, where the trainings
     kept them, per-image results: trial -> {seed: per-image fraction right}.
 
-    The best control is the one with the highest mean reward; the winner is the finalist
-    with the highest mean paired gain over it among those whose interval's lower bound is
-    above zero, else the best control.
+    The best control is the one with the highest mean reward (or `best_control`, chosen by
+    the caller: a race cut short chose it on the seeds every control ran); the winner is
+    the finalist with the highest mean paired gain over it among those whose interval's
+    lower bound is above zero, else the best control. Only `contenders` (by default every
+    finalist) may win; the others' gains are reported on the seeds they ran.
     """
     if not controls:
         raise SearchError("the race has no control to compare with")
     names = dict(CONTROL_NAMES, **(names or {}))
     images = images or {}
-    best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
+    if best_control is None or best_control not in controls:
+        best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
     gains = {f: {c: Gain.of(rewards, controls[c], images.get(f), images.get(c)) for c in controls}
              for f, rewards in finalists.items()}
-    winners = [(g[best_control].mean, -f) for f, g in gains.items()
-               if g[best_control] is not None and not math.isnan(g[best_control].low) and g[best_control].low > 0]
+    contenders = set(gains if contenders is None else contenders) & set(gains)
+    winners = [(g[best_control].mean, -f) for f, g in gains.items() if f in contenders
+               and g[best_control] is not None and not math.isnan(g[best_control].low) and g[best_control].low > 0]
     control_name = names.get(best_control, f"trial {best_control}")
     if winners:
         winner = -max(winners)[1]
@@ -120,7 +125,8 @@ def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping
         message = (f"trial {winner} beat the best control, {control_name}, by {g}; it is the policy to use")
         return Verdict(winner, True, best_control, gains, message)
     if gains:
-        best = max(gains, key=lambda f: (gains[f][best_control].mean if gains[f][best_control] else -math.inf, -f))
+        best = max(contenders or gains,
+                   key=lambda f: (gains[f][best_control].mean if gains[f][best_control] else -math.inf, -f))
         g = gains[best][best_control]
         detail = f" (the best finalist, trial {best}: {g})" if g is not None else ""
     else:

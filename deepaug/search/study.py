@@ -14,10 +14,14 @@ distribution`, the default, runs):
 4. **Race.** The best `finalists` race the controls at full training on `race_seeds`
    common seeds other than the search seeds, scored on validation images of their own
    (`race_holdout`: a stratified half that the screen and rungs never ranked on), since
-   the seeds and images that chose the finalists could flatter them. The winner is the
-   finalist with the highest mean paired gain over the best control, *only if* the lower
-   bound of its 95% t interval is above zero; otherwise
-   the answer is the best control, and the search says plainly that nothing beat it.
+   the seeds and images that chose the finalists could flatter them. With
+   `race_cut_after`, everyone races on that many of the seeds, then only the finalist
+   with the highest mean paired gain over the better control, and that control, go on to
+   the rest (a race, in the sense of racing algorithms: the trainings of the ones behind
+   are saved). The winner is the finalist with the highest mean paired gain over the best
+   control, *only if* the lower bound of its 95% interval is above zero (and, in a race
+   cut short, only the leader that ran every seed can win); otherwise the answer is the
+   best control, and the search says plainly that nothing beat it.
 
 Later rungs and the race send their trainings out a seed at a time (`_stage`), so that the
 workers stay busy to a stage's end. Every training lands in the trial records as it
@@ -216,8 +220,15 @@ class DistributionSearch:
 
     def _gain(self, records: Mapping[int, TrialRecord], number: int, epochs: int,
               seeds: Sequence[int]) -> float | None:
+        return self._gain_over(records, number, TRIVIAL, seeds, epochs)
+
+    def _gain_over(self, records: Mapping[int, TrialRecord], number: int, control: int, seeds: Sequence[int],
+                   epochs: int | None = None) -> float | None:
+        """Trial `number`'s mean paired gain over trial `control` on `seeds` (points; by default at
+        full training), None unless both have all of them."""
+        epochs = self.schedule[-1] if epochs is None else epochs
         mine, theirs = self._rewards(records.get(number), epochs, seeds), \
-            self._rewards(records.get(TRIVIAL), epochs, seeds)
+            self._rewards(records.get(control), epochs, seeds)
         if mine is None or theirs is None:
             return None
         return 100.0 * float(np.mean([mine[s] - theirs[s] for s in seeds]))
@@ -286,8 +297,7 @@ class DistributionSearch:
                 return sorted(records.values(), key=lambda r: r.number)
             survivors = self._halve(records, executor)
             finalists = survivors[:self.config.finalists]
-            self._stage("race", finalists + [TRIVIAL, RANDAUGMENT], self.schedule[-1], self.race_seeds,
-                        records, executor)
+            self._race(finalists, records, executor)
             self._discard(executor, sorted(records), "the search is finished")
             for folder in (checkpoints, checkpoints.parent):  # left empty: gone too (a rerun makes them again)
                 try:
@@ -475,6 +485,48 @@ class DistributionSearch:
                              unit_seconds[-1])
         self.callbacks.send("on_rung_end", name, epochs, sorted(records.values(), key=lambda r: r.number))
 
+    def _race(self, finalists: list[int], records: dict[int, TrialRecord], executor: Executor) -> None:
+        """The finalists and both controls at full training on the race seeds; with `race_cut_after`,
+        all of them on its first seeds, then only the leader and the better control (`_race_cut`)
+        on the rest."""
+        epochs, seeds, cut = self.schedule[-1], self.race_seeds, self.config.race_cut_after
+        everyone = finalists + [TRIVIAL, RANDAUGMENT]
+        if cut is None or cut >= len(seeds):
+            self._stage("race", everyone, epochs, seeds, records, executor)
+            return
+        self._stage("race", everyone, epochs, seeds[:cut], records, executor)
+        leader, control = self._race_cut(records, finalists)
+        going = [n for n in (leader, control) if n is not None]
+        label = {n: CONTROL_NAMES.get(n, f"trial {n}") for n in everyone}
+        gain = "" if leader is None else \
+            f" ({self._gain_over(records, leader, control, seeds[:cut]):+.2f} points vs {label[control]})"
+        log.info("race: after %d of %d seeds, %s go on to the other %d seed(s); %s stop%s", cut, len(seeds),
+                 " and ".join(f"{label[n]}{gain if n == leader else ''}" for n in going), len(seeds) - cut,
+                 ", ".join(label[n] for n in everyone if n not in going) or "none",
+                 "" if leader is not None else " (no finalist finished the first seeds)")
+        self._stage("race, leaders", going, epochs, seeds, records, executor)
+
+    def _race_cut(self, records: Mapping[int, TrialRecord], finalists: Sequence[int]) -> tuple[int | None, int]:
+        """(the leading finalist, the better control) on the race's first `race_cut_after` seeds: the
+        control with the higher mean reward there, and the finalist with the highest mean paired gain
+        over it (None if no finalist has all those seeds). A function of the records alone, so a
+        resumed search makes the same cut."""
+        epochs, seeds = self.schedule[-1], self.race_seeds[:self.config.race_cut_after]
+        controls = {n: float(np.mean(list(r.values()))) for n in (TRIVIAL, RANDAUGMENT)
+                    if (r := self._rewards(records.get(n), epochs, seeds))}
+        control = max(controls, key=lambda n: (controls[n], -n)) if controls else TRIVIAL
+        gains = {n: g for n in finalists if (g := self._gain_over(records, n, control, seeds)) is not None}
+        return (max(gains, key=lambda n: (gains[n], -n)) if gains else None), control
+
+    def _raced(self, record: TrialRecord | None) -> Sequence[int] | None:
+        """The race seeds `record` has results on at full training: all of them, or, in a race cut
+        short (`race_cut_after`), the first ones; None if neither."""
+        epochs, seeds, cut = self.schedule[-1], self.race_seeds, self.config.race_cut_after
+        for part in (seeds, seeds[:cut] if cut else None):
+            if part and self._rewards(record, epochs, part) is not None:
+                return part
+        return None
+
     def _progress(self, stage: str, record: TrialRecord, epochs: int, seeds: Sequence[int],
                   records: Mapping[int, TrialRecord], done: int, total: int, eta: float | None = None) -> None:
         label = CONTROL_NAMES.get(record.number, f"trial {record.number}") if record.kind == CONTROL \
@@ -508,11 +560,17 @@ class DistributionSearch:
     # ------------------------------------------------------------ the answer
 
     def _verdict(self, records: Mapping[int, TrialRecord], finalists: Sequence[int]) -> Verdict:
-        epochs, seeds = self.schedule[-1], self.race_seeds
-        controls = {n: r for n in (TRIVIAL, RANDAUGMENT) if (r := self._rewards(records.get(n), epochs, seeds))}
-        raced = {n: r for n in finalists if (r := self._rewards(records.get(n), epochs, seeds))}
-        images = {n: i for n in [*controls, *raced] if (i := self._images(records.get(n), epochs, seeds))}
-        return race_verdict(raced, controls, images=images)
+        """Only a finalist that ran every race seed may win; in a race cut short the best control is
+        the one `_race_cut` chose, and the others' gains are on the first seeds."""
+        epochs = self.schedule[-1]
+        raced = {n: seeds for n in [*finalists, TRIVIAL, RANDAUGMENT] if (seeds := self._raced(records.get(n)))}
+        rewards = {n: self._rewards(records.get(n), epochs, seeds) for n, seeds in raced.items()}
+        images = {n: i for n, seeds in raced.items() if (i := self._images(records.get(n), epochs, seeds))}
+        controls = {n: rewards[n] for n in (TRIVIAL, RANDAUGMENT) if n in rewards}
+        cut = self.config.race_cut_after is not None and self.config.race_cut_after < len(self.race_seeds)
+        return race_verdict({n: rewards[n] for n in finalists if n in rewards}, controls, images=images,
+                            best_control=self._race_cut(records, finalists)[1] if cut else None,
+                            contenders=[n for n in finalists if raced.get(n) == self.race_seeds])
 
     def best_policy(self) -> Policy | None:
         if self.verdict is None:
@@ -525,14 +583,18 @@ class DistributionSearch:
         import pandas as pd
 
         by_number = {r.number: r for r in records}
-        epochs, seeds = self.schedule[-1], self.race_seeds
-        controls = {n: self._rewards(by_number.get(n), epochs, seeds) for n in (TRIVIAL, RANDAUGMENT)}
-        control_images = {n: self._images(by_number.get(n), epochs, seeds) for n in (TRIVIAL, RANDAUGMENT)}
+        epochs = self.schedule[-1]
+        raced = {n: seeds for n, r in by_number.items() if (seeds := self._raced(r))}
+        controls = {n: self._rewards(by_number.get(n), epochs, raced[n]) if n in raced else None
+                    for n in (TRIVIAL, RANDAUGMENT)}
+        control_images = {n: self._images(by_number.get(n), epochs, raced[n]) if n in raced else None
+                          for n in (TRIVIAL, RANDAUGMENT)}
         rows = []
         for record in records:
             if record.state is TrialState.FAILED or record.policy is None:
                 continue
-            mine = self._rewards(record, epochs, seeds)
+            seeds = raced.get(record.number, self.race_seeds)
+            mine = self._rewards(record, epochs, seeds) if record.number in raced else None
             row: dict[str, Any] = {"trial": record.number, "kind": record.kind,
                                    "name": CONTROL_NAMES.get(record.number, "") if record.kind == CONTROL else "",
                                    "winner": self.verdict is not None and self.verdict.winner == record.number,
@@ -577,6 +639,7 @@ class DistributionSearch:
             exp.write_text(VERDICT, json.dumps(
                 {**self.verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": cost,
                  "wall_seconds_last_run": wall_seconds, "rungs": self.schedule, "race_seeds": self.race_seeds,
+                 "race_cut_after": self.config.race_cut_after,
                  "search_seeds": self.search_seeds, "trials": len(records),
                  "validation_images": self._val_size, "race_validation_images":
                      len(self._holdout[1]) if self._holdout is not None else self._val_size}, indent=2))

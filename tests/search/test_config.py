@@ -39,6 +39,8 @@ def test_user_dict_is_never_modified_and_defaults_never_leak():
     ({"experiment_name": "../escape"}, "experiment_name"),
     ({"seed": -1}, "seed"),
     ({"precision": "bf16"}, "precision: Input should be 'float32' or 'bfloat16'"),
+    ({"race_seeds": 5, "race_cut_after": 5}, r"^bad config: race_cut_after \(5\) must be below race_seeds \(5\)"),
+    ({"race_seeds": 4, "race_cut_after": 1}, r"race_cut_after: Input should be greater than or equal to 2"),
     ({"iterations": 8, "seed": 0}, r"config key 'iterations' belongs in a run file .* pass it to optimize\(iterations\)"),
     ({"dataset": "mnist", "augment": {}}, r"'augment' belongs .*deepaug.augment.*; config key 'dataset' .*first argument"),
 ])
@@ -66,3 +68,10 @@ def test_bfloat16_with_a_keras_model_is_refused_naming_the_key():
     with pytest.raises(InputError, match="precision: .*bfloat16 applies to the named models"):
         SearchConfig.from_user({"model": net, "precision": "bfloat16"})
     assert SearchConfig.from_user({"model": net}).precision == "float32"
+
+
+def test_a_check_across_keys_names_them_and_never_prints_the_config():
+    with pytest.raises(InputError) as caught:
+        SearchConfig.from_user({"race_seeds": 3, "race_cut_after": 3, "experiment_name": "secret-name"})
+    assert "race_cut_after (3) must be below race_seeds (3)" in str(caught.value)
+    assert "secret-name" not in str(caught.value)  # the whole input (kubernetes.env too) is never shown

@@ -125,6 +125,21 @@ def test_the_race_picks_the_finalist_with_the_highest_gain_whose_interval_is_abo
     assert verdict.gains[5][TRIVIAL].low > 0 and verdict.gains[6][TRIVIAL].mean > verdict.gains[5][TRIVIAL].mean
 
 
+def test_in_a_race_cut_short_only_a_finalist_that_ran_every_seed_wins_against_the_chosen_control():
+    controls = {TRIVIAL: {1: 0.80, 2: 0.82, 3: 0.81, 4: 0.80}, RANDAUGMENT: {1: 0.81, 2: 0.80}}
+    leader = {5: {1: 0.815, 2: 0.835, 3: 0.825, 4: 0.815}}  # +1.5 points on all 4 seeds
+    dropped = {6: {1: 0.84, 2: 0.86}}  # a higher gain (+4 points), on the first 2 seeds only
+    verdict = race_verdict({**leader, **dropped}, controls, best_control=TRIVIAL, contenders=[5])
+    assert verdict.best_control == TRIVIAL  # chosen by the caller, not by means over unequal seeds
+    assert verdict.winner == 5 and verdict.beat_controls
+    assert verdict.gains[6][TRIVIAL].seeds == 2 and verdict.gains[5][TRIVIAL].seeds == 4
+    assert verdict.gains[5][RANDAUGMENT].seeds == 2  # over the control that stopped: on the seeds both ran
+    assert race_verdict({**leader, **dropped}, controls, best_control=TRIVIAL).winner == 6  # all contenders
+    behind = race_verdict({5: {1: 0.80, 2: 0.81, 3: 0.80, 4: 0.80}, **dropped}, controls,
+                          best_control=TRIVIAL, contenders=[5])
+    assert behind.winner == TRIVIAL and "the best finalist, trial 5" in behind.message
+
+
 def test_a_gain_of_a_few_validation_images_does_not_win_the_race():
     # on every seed the finalist gets 23 images right that the control gets wrong and 20 the
     # other way round: +0.5 points on 600 images, the same on all 3 seeds, so the seed interval
@@ -380,6 +395,59 @@ def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_tri
         by_seed = found[n]["extra"]["rewards_by_seed"]
         assert sorted(map(int, by_seed)) == sorted(seeds)
         assert found[n]["reward"] == pytest.approx(np.mean(list(by_seed.values())))
+
+
+def test_a_race_cut_short_sends_only_the_leader_and_the_better_control_on_to_the_last_seeds(tmp_path, monkeypatch):
+    """race_cut_after=2 of 3 race seeds: 2 finalists and 2 controls on the first 2 seeds, then the
+    finalist ahead of the better control there, and that control, on the third; the verdict and
+    the table give each one's gains on the seeds it ran, and a second run trains nothing."""
+    from deepaug.execution.executors import InlineExecutor
+    from deepaug.search import study
+    from deepaug.training import rungs
+
+    sent = []
+
+    class Recording(InlineExecutor):  # the real in-process executor, recording what goes out
+        def submit(self, spec, resume_from=None):
+            sent.append((spec.number, spec.seeds))
+            super().submit(spec, resume_from)
+
+    monkeypatch.setattr(study, "make_executor", lambda kind, context, on_update, *a, **k:
+                        Recording(context, on_update))
+    x, y = toy_data(300)
+    config = study_config(tmp_path, child_epochs=1, rungs=1, finalists=2, race_seeds=3, race_cut_after=2)
+    search = DeepAugment(x, y, config)
+    table = search.optimize(4, verbose=0)
+    seeds, cut = search._search.race_seeds, search._search
+    first = seeds[:2]
+    race = [(n, s) for n, s in sent if set(s) <= set(seeds)]
+    everyone = list(dict.fromkeys(n for n, _ in race))
+    assert len(everyone) == 4 and {TRIVIAL, RANDAUGMENT} <= set(everyone)
+    finalists = [n for n in everyone if n > RANDAUGMENT]
+    by_number = {r.number: r for r in cut.experiment.records()}
+    mean = {n: np.mean(list(cut._rewards(by_number[n], 1, first).values())) for n in everyone}
+    control = max((TRIVIAL, RANDAUGMENT), key=lambda n: (mean[n], -n))
+    gain = {n: cut._gain_over(by_number, n, control, first) for n in finalists}
+    leader = max(finalists, key=lambda n: (gain[n], -n))
+    assert race[:8] == [(n, (first[0],)) for n in everyone] + [(n, tuple(first)) for n in everyone]
+    assert sorted(race[8:]) == sorted([(leader, tuple(seeds)), (control, tuple(seeds))])  # the third seed
+    verdict = search.verdict
+    assert verdict.best_control == control and verdict.winner in (leader, control)
+    assert verdict.gains[leader][control].seeds == 3
+    other_control, other_finalist = ({TRIVIAL, RANDAUGMENT} - {control}).pop(), (set(finalists) - {leader}).pop()
+    assert verdict.gains[leader][other_control].seeds == 2 and verdict.gains[other_finalist][control].seeds == 2
+    rows = table.set_index("trial")
+    assert {n: rows.loc[n, "seeds"] for n in everyone} == {n: 3 if n in (leader, control) else 2 for n in everyone}
+    assert set(table[table["stage"] == "race"]["trial"]) == set(everyone)
+    saved = json.loads((search.experiment_dir / "verdict.json").read_text())
+    assert saved["race_cut_after"] == 2
+    assert "(after 2, only the leading finalist and the better control went on)" in \
+        (search.experiment_dir / "report" / "summary.md").read_text()
+    before = records(search.experiment_dir)
+    monkeypatch.setattr(rungs, "train_to", lambda *a, **k: pytest.fail("trained again"))
+    again = DeepAugment(x, y, config)
+    again.optimize(4, verbose=0)
+    assert records(again.experiment_dir) == before and again.verdict.winner == verdict.winner
 
 
 def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(finished):
