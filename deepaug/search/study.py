@@ -496,14 +496,15 @@ class DistributionSearch:
             return
         self._stage("race", everyone, epochs, seeds[:cut], records, executor)
         leader, control = self._race_cut(records, finalists)
-        going = [n for n in (leader, control) if n is not None]
+        if leader is None:  # every finalist failed: the control alone would prove nothing
+            log.warning("race: no finalist finished the first %d seeds; the race stops there", cut)
+            return
         label = {n: CONTROL_NAMES.get(n, f"trial {n}") for n in everyone}
-        gain = "" if leader is None else \
-            f" ({self._gain_over(records, leader, control, seeds[:cut]):+.2f} points vs {label[control]})"
-        log.info("race: after %d of %d seeds, %s go on to the other %d seed(s); %s stop%s", cut, len(seeds),
-                 " and ".join(f"{label[n]}{gain if n == leader else ''}" for n in going), len(seeds) - cut,
-                 ", ".join(label[n] for n in everyone if n not in going) or "none",
-                 "" if leader is not None else " (no finalist finished the first seeds)")
+        going = [leader, control]
+        log.info("race: after %d of %d seeds, %s (%+.2f points vs %s) and %s go on to the other %d seed(s); %s stop",
+                 cut, len(seeds), label[leader], self._gain_over(records, leader, control, seeds[:cut]),
+                 label[control], label[control], len(seeds) - cut,
+                 ", ".join(label[n] for n in everyone if n not in going))
         self._stage("race, leaders", going, epochs, seeds, records, executor)
 
     def _race_cut(self, records: Mapping[int, TrialRecord], finalists: Sequence[int]) -> tuple[int | None, int]:

@@ -335,6 +335,24 @@ def test_an_experiment_stored_before_race_holdout_resumes_as_it_ran_unless_you_s
         DeepAugment(x, y, study_config(tmp_path, race_holdout=True))
 
 
+def failing_trainings(monkeypatch, fails) -> list[tuple[int, tuple[int, ...]]]:
+    """Make the real trainings (trials.run_rung) of trial `number` on `seeds` raise where
+    fails(number, seeds, calls) holds; returns the calls, (number, seeds), as they come (the
+    screen's call comes first: its seed is the search seed)."""
+    from deepaug.execution import trials
+
+    real_rung, calls = trials.run_rung, []
+
+    def run_rung(train, val, policy, config, seeds, epochs, number, *args, **kwargs):
+        calls.append((number, tuple(seeds)))
+        if fails(number, tuple(seeds), calls):
+            raise RuntimeError("a training that fails")
+        return real_rung(train, val, policy, config, seeds, epochs, number, *args, **kwargs)
+
+    monkeypatch.setattr(trials, "run_rung", run_rung)
+    return calls
+
+
 def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_trial(tmp_path, monkeypatch):
     """5 race trials on 2 workers: one unit per seed, seed by seed across the trials, never two
     units of a trial at once (each continues the trial's record), the last naming every seed;
@@ -361,22 +379,18 @@ def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_tri
             self.flying -= {r.number for r in out}
             return out
 
-    from deepaug.execution import trials
-
-    made, calls, broken = [], [], []
+    made, broken = [], []
     monkeypatch.setattr(study, "make_executor", lambda kind, context, on_update, *a, **k:
                         made.append(TwoAtATime(context, on_update)) or made[-1])
-    real_rung = trials.run_rung
 
-    def run_rung(train, val, policy, config, seeds, epochs, number, *args, **kwargs):
-        calls.append((number, tuple(seeds)))  # the screen's call comes first: its seed is the search seed
+    def second_race_seed(number, seeds, calls):  # the first candidate at its second race seed
         if number > RANDAUGMENT and not broken and len(seeds) == 1 and seeds != calls[0][1] and \
                 sum(1 for n, s in calls if n == number and s != calls[0][1]) == 2:
-            broken.append(number)  # the first candidate at its second race seed: its training fails
-            raise RuntimeError("a training that fails")
-        return real_rung(train, val, policy, config, seeds, epochs, number, *args, **kwargs)
+            broken.append(number)
+            return True
+        return False
 
-    monkeypatch.setattr(trials, "run_rung", run_rung)
+    failing_trainings(monkeypatch, second_race_seed)
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, finalists=3, race_seeds=3))
     search.optimize(4, verbose=0)
@@ -448,6 +462,19 @@ def test_a_race_cut_short_sends_only_the_leader_and_the_better_control_on_to_the
     again = DeepAugment(x, y, config)
     again.optimize(4, verbose=0)
     assert records(again.experiment_dir) == before and again.verdict.winner == verdict.winner
+
+
+def test_a_race_cut_short_whose_finalist_failed_stops_at_the_cut_and_answers_the_control(tmp_path, monkeypatch):
+    calls = failing_trainings(monkeypatch, lambda number, seeds, calls:  # every race training of a finalist
+                              number > RANDAUGMENT and seeds != calls[0][1])
+    x, y = toy_data(300)
+    search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, race_seeds=3, race_cut_after=2))
+    search.optimize(3, verbose=0)
+    seeds = search._search.race_seeds
+    assert not [c for c in calls if seeds[2] in c[1]]  # nothing trained on the third race seed
+    verdict = search.verdict
+    assert not verdict.beat_controls and verdict.winner == verdict.best_control
+    assert "no finalist finished the race" in verdict.message
 
 
 def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(finished):
