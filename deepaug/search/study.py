@@ -491,7 +491,7 @@ class DistributionSearch:
         on the rest."""
         epochs, seeds, cut = self.schedule[-1], self.race_seeds, self.config.race_cut_after
         everyone = finalists + [TRIVIAL, RANDAUGMENT]
-        if cut is None or cut >= len(seeds):
+        if cut is None:  # (the config keeps a cut below race_seeds)
             self._stage("race", everyone, epochs, seeds, records, executor)
             return
         self._stage("race", everyone, epochs, seeds[:cut], records, executor)
@@ -568,9 +568,9 @@ class DistributionSearch:
         rewards = {n: self._rewards(records.get(n), epochs, seeds) for n, seeds in raced.items()}
         images = {n: i for n, seeds in raced.items() if (i := self._images(records.get(n), epochs, seeds))}
         controls = {n: rewards[n] for n in (TRIVIAL, RANDAUGMENT) if n in rewards}
-        cut = self.config.race_cut_after is not None and self.config.race_cut_after < len(self.race_seeds)
         return race_verdict({n: rewards[n] for n in finalists if n in rewards}, controls, images=images,
-                            best_control=self._race_cut(records, finalists)[1] if cut else None,
+                            best_control=None if self.config.race_cut_after is None
+                            else self._race_cut(records, finalists)[1],
                             contenders=[n for n in finalists if raced.get(n) == self.race_seeds])
 
     def best_policy(self) -> Policy | None:
@@ -594,8 +594,8 @@ class DistributionSearch:
         for record in records:
             if record.state is TrialState.FAILED or record.policy is None:
                 continue
-            seeds = raced.get(record.number, self.race_seeds)
-            mine = self._rewards(record, epochs, seeds) if record.number in raced else None
+            seeds = raced.get(record.number)
+            mine = self._rewards(record, epochs, seeds) if seeds else None
             row: dict[str, Any] = {"trial": record.number, "kind": record.kind,
                                    "name": CONTROL_NAMES.get(record.number, "") if record.kind == CONTROL else "",
                                    "winner": self.verdict is not None and self.verdict.winner == record.number,
