@@ -34,7 +34,7 @@ def measure(precision: str, seed: int, epochs: int, baseline: str) -> dict[str, 
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from deepaug.evaluation.evaluate import load_split, split_pool
+    from deepaug.evaluation import load_split, split_pool
     from deepaug.policy.baselines import make as make_baselines
     from deepaug.training.train import TrainingConfig, train_and_score
 

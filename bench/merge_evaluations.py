@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from bench import emit
-from deepaug.evaluation.evaluate import Method, summarize, to_markdown, verdicts
+from deepaug.evaluation import Method, summarize, to_markdown, verdicts
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

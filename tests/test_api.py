@@ -121,7 +121,7 @@ def test_module_level_optimize_searches_on_your_validation_set_and_returns_the_p
 def test_a_file_dataset_keeps_its_test_split_out_of_the_search(tmp_path, caplog):
     import numpy as np
 
-    from deepaug.evaluation.evaluate import load_split
+    from deepaug.evaluation import load_split
 
     images = np.stack([np.full((16, 16, 3), i, np.uint8) for i in range(200)])  # each image tells its index
     labels = np.arange(200) % 4

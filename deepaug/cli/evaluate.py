@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from deepaug.cli.options import positive_int
-from deepaug.evaluation.evaluate import evaluate
+from deepaug.evaluation import evaluate
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, grid_text
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
 from deepaug.training.models import PRECISIONS

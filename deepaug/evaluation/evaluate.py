@@ -12,80 +12,68 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
   `seed` is, and training images come from the rest. `test=` (a name, a path, a Dataset or
   (images, labels)) gives the test images instead, labelled with the training data's classes;
   arrays (`dataset=(images, labels)` or a Dataset) need it, since a search on arrays saw them
-  all. Only this module reads test images, and only to score final models (nothing is
+  all. Only deepaug.evaluation reads test images, and only to score final models (nothing is
   selected on them).
 - Training images: a stratified subset of `train_size` drawn with `seed` (default: all).
 - Seeds: training k of every method uses seed `seed + k`: the same initial weights and
   batch order for every method, so per-seed differences are paired.
-- Interval: mean +- t(0.975, S - 1) * std / sqrt(S), std with ddof 1 (none for one seed).
-  A policy's paired difference from a baseline (the verdict lines) also counts the luck of
-  the test images: every run keeps which of its test_images test images it got right
-  (runs.csv's test_correct, packed bits), and the interval counts both from the seeds x
-  images table of paired differences (`deepaug.search.race.Gain`, as the race decides;
-  `deepaug.stats.crossed_half_width`).
+- Interval: mean +- t(0.975, S - 1) * std / sqrt(S); a policy's paired difference from a
+  baseline also counts the luck of the test images (deepaug.evaluation.summary).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
   `policies/<name>.json` equal to experiment <name>'s), the sum of its trial records' seconds
   (training time summed over trials: with W parallel workers the wall time is about 1/W of it).
 - Tuned RandAugment (`tune_randaugment=True`, see deepaug.evaluation.tuned_randaugment): a grid of N x M
   trained on the same training images and scored on validation images drawn from the pool's
   other images by `split_train_val(pool, train_size, tune_val_size, seed)` (default size: the
-  rest, at most 10,000), as a distribution search with that seed and size draws them; the best point is then evaluated like every
-  other method, and the grid's seconds are its search cost. Needs `train_size` (images left
-  over for validation).
+  rest, at most 10,000), as a distribution search with that seed and size draws them; the best
+  point is then evaluated like every other method, and the grid's seconds are its search cost.
+  Needs `train_size` (images left over for validation).
 
 >>> evaluate(["policies/my_search.json"], "fashion_mnist", epochs=60, seeds=3, train_size=4000)  # doctest: +SKIP
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from deepaug import datasets
-from deepaug.datasets import TEST_FRACTION, TEST_SEED, Dataset, split_train_val
+from deepaug.datasets import Dataset
 from deepaug.errors import InputError
-from deepaug.evaluation.store import EvaluationFolder, definition
+from deepaug.evaluation import methods as _methods
+from deepaug.evaluation import split as _split
+from deepaug.evaluation.methods import Method, methods_to_compare
+from deepaug.evaluation.split import describe_data, load_for_model, split_pool
+from deepaug.evaluation.store import EvaluationFolder, csv_text, definition
+from deepaug.evaluation.summary import bar_chart, summarize, to_markdown, verdicts
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, tune
-from deepaug.images import check_size
-from deepaug.policy import builtin
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
-from deepaug.policy.baselines import make as make_baselines
-from deepaug.policy.core import Augmenter, Policy
-from deepaug.search.experiment import Experiment
-from deepaug.search.race import Gain
-from deepaug.search.validation import MAX_VALIDATION
-from deepaug.stats import t_interval
+from deepaug.policy.core import Policy
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as training
-from deepaug.training.models import check_model_input, dataset_fingerprint, fit_to_model
-from deepaug.training.reward import read_correct
+from deepaug.training.models import check_model_input
 from deepaug.training.train import TrainingConfig
-
-if TYPE_CHECKING:  # pragma: no cover
-    from deepaug.training.train import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
+# names that lived in this module until it was split: old name -> the module that holds it now
+_MOVED = {"baseline_methods": _methods, "find_search": _methods, "policy_method": _methods,
+          "load_split": _split}
 
 
-@dataclass(frozen=True)
-class Method:
-    """One way of augmenting: a name, what augments (None: nothing), and its search cost if known."""
-
-    name: str
-    augmenter: Policy | Augmenter | None
-    kind: str = "baseline"
-    source: str | None = None
-    search_seconds: float | None = None
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        new = _MOVED[name].__name__
+        warnings.warn(f"{__name__}.{name} moved to {new}.{name}; import it from deepaug.evaluation",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(_MOVED[name], name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -97,96 +85,6 @@ class Evaluation:
     verdicts: list[str]
     markdown: str
     out_dir: Path
-
-
-def baseline_methods(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
-                     randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
-                     ops: Sequence[str] | None = None) -> list[Method]:
-    """The standard baselines by key (see `deepaug.policy.baselines.make`), as methods."""
-    return [Method(name, augmenter) for name, augmenter in
-            make_baselines(keys, randaugment_n, randaugment_magnitude, ops)]
-
-
-def find_search(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[str | None, float | None]:
-    """(experiment name, search seconds) of the experiment `path` came from, else (None, None)."""
-    for folder in (path.resolve().parent, Path(reports_dir) / "experiments" / path.stem):
-        experiment = Experiment(folder)
-        try:
-            records = experiment.records() if folder.is_dir() else []
-            same = bool(records) and Policy.from_json(folder / "best_policy.json") == policy
-        except InputError as exc:
-            logger.debug("%s is not the search of %s (%s)", folder, path, exc)
-            same = False
-        if not same:
-            continue
-        seconds = float(sum(r.seconds for r in records))
-        return folder.name, seconds
-    return None, None
-
-
-def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.PathLike[str] = "reports",
-                  label: str | None = None) -> Method:
-    """A policy file, built-in name or Policy as a method; PolicyError when it does not load."""
-    if isinstance(spec, Policy):
-        return Method(f"policy {label or 'given'}", spec, "policy")
-    policy = builtin.resolve(spec)
-    path = Path(spec)
-    experiment, seconds = find_search(path, policy, reports_dir) if path.is_file() else (None, None)
-    name = label or experiment or (path.stem if path.is_file() else str(spec))
-    return Method(f"policy {name}", policy, "policy", str(spec), seconds)
-
-
-def describe_data(data: Any) -> str:
-    """How an evaluation names its data: the name or path as given, or arrays by fingerprint."""
-    if isinstance(data, (str, os.PathLike)):
-        return str(data)
-    if isinstance(data, Dataset):
-        return f"{data.name} (sha256 {dataset_fingerprint(data.images, data.labels)[:16]})"
-    return f"arrays (sha256 {dataset_fingerprint(np.asarray(data[0]), np.asarray(data[1]))[:16]})"
-
-
-def _as_dataset(data: Any, what: str, data_dir: str | os.PathLike[str] | None,
-                image_size: int | tuple[int, int] | None, split: str, like: Dataset | None = None) -> Dataset:
-    """`data` (a name, a path, a Dataset or (images, labels)) loaded and resized, a named dataset's
-    `split`; with `like`, labelled with its classes."""
-    if isinstance(data, (str, os.PathLike)):
-        named = datasets.named_key(data) is not None
-        loaded = datasets.load(data, data_dir, **({"split": split} if named else {}), image_size=image_size)
-        return loaded if like is None else datasets.align_classes(like, loaded, f"{what} labels")
-    if isinstance(data, Dataset):
-        aligned = data if like is None else datasets.align_classes(like, data, f"{what} labels")
-        return datasets.resize(aligned, image_size)
-    if isinstance(data, tuple) and len(data) == 2:
-        arrays = datasets.from_arrays(*data, f"{what} images") if like is None \
-            else datasets.from_arrays_like(like, *data, f"{what} images")
-        return datasets.resize(arrays, image_size)
-    raise InputError(f"{what} must be a dataset name, a path, a deepaug.datasets.Dataset or an (images, labels) "
-                     f"pair, got {type(data).__name__}")
-
-
-def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
-               image_size: int | tuple[int, int] | None = None, test: Any = None) -> tuple[Dataset, Dataset, str]:
-    """(training pool, test images, where the test images come from), both resized to `image_size` when
-    given; see the module docstring. `test` (a name, path, Dataset or (images, labels)) replaces the
-    default test images, labelled with the pool's classes."""
-    if test is not None:
-        pool = _as_dataset(dataset, "dataset", data_dir, image_size, "train")
-        given = _as_dataset(test, "test", data_dir, image_size, "test", like=pool)
-        if given.image_shape != pool.image_shape:
-            raise InputError(f"the test images are {given.image_shape} but the training images are "
-                             f"{pool.image_shape}; give test images of the same channels, and of the same size "
-                             "or an image_size for both")
-        return pool, given, f"the test set given: {describe_data(test)}"
-    if not isinstance(dataset, (str, os.PathLike)):
-        raise InputError("evaluating on arrays needs test images the search never saw: pass test=(test_images, "
-                         "test_labels) (DeepAugment(images, labels) searches on all the arrays it is given, so "
-                         "none of them can be held out afterwards)")
-    if datasets.named_key(dataset) is not None:
-        return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
-                datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
-    data = datasets.load(dataset, data_dir, image_size=image_size)
-    pool, held = datasets.hold_out_test(data)  # the images a search on this file never saw
-    return pool, held, f"a stratified {TEST_FRACTION:.0%} of {data.name} held out with seed {TEST_SEED}"
 
 
 def _count(value: Any, what: str, minimum: int = 1) -> int:
@@ -227,125 +125,6 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
     return runs
 
 
-def _fractions(runs: Sequence[dict[str, Any]], name: str) -> dict[int, float]:
-    return {int(r["seed"]): float(r["test_accuracy"]) for r in runs if r["method"] == name}
-
-
-def summarize(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[dict[str, Any]]:
-    """One row per method: test accuracy (%) mean, std, 95% interval (within 0 .. 100), training and
-    search seconds."""
-    rows = []
-    for m in methods:
-        acc = 100.0 * np.array(list(_fractions(runs, m.name).values()))
-        secs = [r["train_seconds"] for r in runs if r["method"] == m.name]
-        low, high = (float(v) for v in np.clip(t_interval(acc), 0.0, 100.0))  # an accuracy is a percentage
-        rows.append({"method": m.name, "kind": m.kind, "seeds": len(acc),
-                     "mean_accuracy": float(acc.mean()) if len(acc) else math.nan,
-                     "std": float(acc.std(ddof=1)) if len(acc) > 1 else math.nan, "ci95_low": low, "ci95_high": high,
-                     "train_seconds_mean": float(np.mean(secs)) if secs else math.nan,
-                     "train_seconds_total": float(np.sum(secs)), "search_seconds": m.search_seconds,
-                     "source": m.source})
-    return rows
-
-
-def _test_images(runs: Sequence[dict[str, Any]], name: str) -> dict[int, np.ndarray]:
-    """{seed: per test image, 1.0 if the model got it right} for the runs that kept it (runs of
-    an older deepaug did not; a run whose bits do not read is left out with a warning)."""
-    out = {}
-    for r in runs:
-        if r["method"] != name or not r.get("test_correct") or not isinstance(r.get("test_images"), int):
-            continue
-        try:
-            out[int(r["seed"])] = read_correct(str(r["test_correct"]), r["test_images"]).astype(np.float64)
-        except (InputError, ValueError) as exc:
-            logger.warning("%s, seed %s: cannot read which test images it got right (%s); its verdicts count the "
-                           "seeds' luck only", name, r["seed"], exc)
-    return out
-
-
-def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[str]:
-    """Plain sentences: did each policy beat each baseline, by how much (paired by seed).
-
-    The 95% interval covers the luck of the seeds and, when every run kept which test images
-    it got right, the luck of the test images too (the race's `Gain`, over the seeds x images
-    table of paired differences as a crossed design), so that a
-    gain called a win is unlikely to be the luck of the seeds or of the test images."""
-    lines = []
-    for p in (m for m in methods if m.kind == "policy"):
-        for b in (m for m in methods if m.kind != "policy"):
-            gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name),
-                           _test_images(runs, b.name))
-            if gain is None:
-                continue
-            if math.isnan(gain.low):
-                outcome, span = ("ahead of" if gain.mean > 0 else "behind"), "one seed, no interval"
-            else:
-                outcome = "beat" if gain.low > 0 else "lost to" if gain.high < 0 else "did not separate from"
-                over = f"seeds and the {gain.images} test images" if gain.images else "seeds"
-                span = f"95% interval of the paired difference over {over} {gain.low:+.2f} to {gain.high:+.2f}"
-            lines.append(f"{p.name} {outcome} {b.name}: {gain.mean:+.2f} points ({span}; {gain.seeds} seeds)")
-    return lines
-
-
-def _fmt(value: Any, spec: str, missing: str = "-") -> str:
-    return missing if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
-
-
-def to_markdown(rows: Sequence[dict[str, Any]], lines: Sequence[str], about: str) -> str:
-    """`about`, the table of `summarize` rows, then the verdicts. Search cost: a searched policy's search
-    seconds or a tuned baseline's tuning seconds; "unknown" for another policy, "-" for a fixed baseline."""
-    out = [about, "", "| method | test accuracy % (mean +- std) | 95% interval | seeds | training s / run "
-                      "| search cost |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        if r["search_seconds"] is not None:  # a searched policy's search or a tuned baseline's tuning
-            search = _fmt(r["search_seconds"], ".0f") + " s"
-        else:
-            search = "unknown" if r["kind"] == "policy" else "-"
-        interval = f"{_fmt(r['ci95_low'], '.2f')} .. {_fmt(r['ci95_high'], '.2f')}"
-        out.append(f"| {r['method']} | {_fmt(r['mean_accuracy'], '.2f')} +- {_fmt(r['std'], '.2f')} | {interval} | "
-                   f"{r['seeds']} | {_fmt(r['train_seconds_mean'], '.0f')} | {search} |")
-    return "\n".join(out + [""] + [f"- {line}" for line in lines]) + "\n"
-
-
-def bar_chart(rows: Sequence[dict[str, Any]], title: str) -> bytes:
-    """Horizontal bars of mean test accuracy with 95% intervals; policies in blue, baselines gray."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 1.2 + 0.5 * len(rows)), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    means = np.array([r["mean_accuracy"] for r in rows])
-    low = np.nan_to_num(means - np.array([r["ci95_low"] for r in rows]))
-    high = np.nan_to_num(np.array([r["ci95_high"] for r in rows]) - means)
-    y = np.arange(len(rows))[::-1]
-    ax.barh(y, means, xerr=[low, high], capsize=4,
-            color=["tab:blue" if r["kind"] == "policy" else "0.6" for r in rows])
-    ax.set_yticks(y, [r["method"] for r in rows])
-    finite = np.concatenate([means - low, means + high])
-    finite = finite[np.isfinite(finite)]
-    if finite.size:
-        span = max(float(finite.max() - finite.min()), 0.5)
-        ax.set_xlim(max(0.0, finite.min() - 0.3 * span), min(100.0, finite.max() + 0.3 * span))
-    for yi, m in zip(y, means):
-        ax.annotate(f"{m:.2f}", (m, yi), xytext=(4, 6), textcoords="offset points", fontsize=8)
-    ax.set_xlabel("test accuracy % (mean, 95% interval; the axis does not start at 0)")
-    ax.set_title(title, fontsize=10)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _csv(rows: Sequence[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    if rows:  # every row's columns (runs resumed from an older evaluation lack test_correct)
-        writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)),
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def tuning_grid(train_size: int | None, tune_seeds: int, tune_val_size: int | None, tune_n: Sequence[int],
                 tune_magnitudes: Sequence[float], ops: Sequence[str] | None) -> list[RandAugment]:
     """The checked RandAugment grid of a tuned baseline; InputError before any work when it cannot run."""
@@ -359,34 +138,13 @@ def tuning_grid(train_size: int | None, tune_seeds: int, tune_val_size: int | No
     return grid(tune_n, tune_magnitudes, ops)
 
 
-def split_pool(pool: Dataset, train_size: int | None, seed: int,
-               tune_val_size: int | None = None, tuning: bool = False) -> tuple[Dataset, Dataset | None]:
-    """(training images, validation images for tuning or None); the training images do not depend on tuning."""
-    if train_size is not None and train_size > len(pool):
-        raise InputError(f"train_size={train_size} is more than the {len(pool)} training images of {pool.name!r}; "
-                         f"pass train_size <= {len(pool)}")
-    if not tuning:
-        return (pool if train_size in (None, len(pool)) else split_train_val(pool, train_size, seed=seed)[0]), None
-    if train_size is None or train_size == len(pool):
-        raise InputError(f"train_size={train_size} takes all the {len(pool)} training images of {pool.name!r}: a "
-                         f"tuned RandAugment needs some left over for validation; pass train_size < {len(pool)}")
-    left = len(pool) - train_size
-    if tune_val_size is not None and tune_val_size > left:
-        raise InputError(f"tune_val_size={tune_val_size} is more than the {left} images of {pool.name!r} left "
-                         f"after train_size={train_size}; pass tune_val_size <= {left} or a smaller train_size")
-    if tune_val_size is None:  # the distribution search's default: the rest of the pool, at most 10,000
-
-        tune_val_size = min(left, MAX_VALIDATION)
-    return split_train_val(pool, train_size, val_size=tune_val_size, seed=seed)
-
-
 def tuned_method(train: Dataset, val: Dataset, points: Sequence[RandAugment], config: "TrainingConfig",
                  tune_seeds: int, seed: int, folder: Path,
                  done: Sequence[dict[str, Any]] = ()) -> tuple[Method, Tuning]:
     """Tune RandAugment on validation images (saving tuning.csv as it goes); the best as a baseline method."""
     tuning = tune(train, val, points, config, tune_seeds, seed,
-                  on_point=lambda rows: atomic_write_text(folder / "tuning.csv", _csv(rows)), done=done)
-    atomic_write_text(folder / "tuning.csv", _csv(tuning.rows))
+                  on_point=lambda rows: atomic_write_text(folder / "tuning.csv", csv_text(rows)), done=done)
+    atomic_write_text(folder / "tuning.csv", csv_text(tuning.rows))
     return Method(f"tuned {tuning.best.name}", tuning.best, "baseline", "tuning.csv", tuning.seconds), tuning
 
 
@@ -415,7 +173,6 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     mixed bfloat16 (`TrainingConfig.precision`). Every input problem raises InputError before
     any training.
     """
-
     seeds, epochs, seed = _count(seeds, "seeds"), _count(epochs, "epochs"), _count(seed, "seed", 0)
     if train_size is not None:
         train_size = _count(train_size, "train_size")
@@ -423,22 +180,9 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
         if tune_randaugment else []
     config = TrainingConfig(model=model, child_epochs=epochs, child_batch_size=batch_size, learning_rate=learning_rate,
                             precision=precision)
-    if isinstance(policies, (str, os.PathLike, Policy)):
-        policies = [policies]
-    methods = baseline_methods(baselines, randaugment_n, randaugment_magnitude, ops)
-    n_baselines = len(methods)
-    methods += [policy_method(p, reports_dir, None if not isinstance(p, Policy) else str(i + 1))
-                for i, p in enumerate(policies)]
-    if not methods and not points:
-        raise InputError("nothing to evaluate: give a policy, keep at least one baseline or tune RandAugment")
-    if len({m.name for m in methods}) != len(methods):
-        raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
-    size = check_size(image_size)
-    pool, test, test_source = load_split(dataset, data_dir, size, test)
-    if size is None and isinstance(dataset, (str, os.PathLike)) and datasets.named_key(dataset) is not None:
-        fitted = fit_to_model(pool, model)
-        if fitted is not pool:
-            pool, test, size = fitted, fit_to_model(test, model), fitted.image_shape[:2]
+    methods = methods_to_compare(policies, baselines, randaugment_n, randaugment_magnitude, ops, reports_dir,
+                                 tuning=bool(points))
+    pool, test, test_source, size = load_for_model(dataset, data_dir, image_size, test, model)
     train, val = split_pool(pool, train_size, seed, tune_val_size, bool(points))
     check_model_input(model, train.image_shape, train.num_classes)
     shown = describe_data(dataset)
@@ -446,39 +190,63 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
                                                          for m in methods if m.kind == "policy"])
     folder = Path(out_dir) if out_dir is not None else \
         Path(reports_dir) / "evaluations" / re.sub(r"[^\w.+-]", "_", label)
-    subset = "all" if train is pool else f"stratified, seed {seed}"
-    about = (f"Dataset {shown}: {len(train)} training images ({subset} of {len(pool)}), {len(test)} test images "
-             f"({test_source}){'' if size is None else f', images resized to {size[0]}x{size[1]}'}. "
-             f"Model {config.model_name}{'' if precision == 'float32' else f' in {precision}'}, "
-             f"{epochs} epoch{'' if epochs == 1 else 's'}, batch {batch_size}, Adam "
-             f"{learning_rate:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
-             "fresh every epoch.")
-    store = EvaluationFolder(folder, {"dataset": shown, "data_dir": data_dir, "test": test_source,
-                                      "train_images": len(train), "subset_seed": seed, "model": config.model_name,
-                                      "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                                      **({} if size is None else {"image_size": list(size)}),
-                                      **({} if precision == "float32" else {"precision": precision})})
+    settings = {"dataset": shown, "data_dir": data_dir, "test": test_source, "train_images": len(train),
+                "subset_seed": seed, "model": config.model_name, "epochs": epochs, "batch_size": batch_size,
+                "learning_rate": learning_rate, **({} if size is None else {"image_size": list(size)}),
+                **({} if precision == "float32" else {"precision": precision})}
+    about = _about(settings, train is pool, len(pool), len(test), seeds)
+    store = EvaluationFolder(folder, settings)
     store.check()  # a folder holding another evaluation is refused before any work
-    tuning_settings = None if val is None else {
-        "grid": [[p.n, p.magnitude] for p in points], "ops": list(ops or ()), "tune_seeds": tune_seeds,
-        "validation_images": len(val)}
-    store.save({m.name: definition(m.augmenter) for m in methods}, tuning_settings)
     if val is not None:
-        logger.info("tuning RandAugment over %d grid points x %d seeds on %d validation images into %s",
-                    len(points), tune_seeds, len(val), folder)
-        tuned, tuning = tuned_method(train, val, points, config, tune_seeds, seed, folder,
-                                     store.tuning_rows(tuning_settings))
-        methods.insert(n_baselines, tuned)
-        store.save({tuned.name: definition(tuned.augmenter)}, tuning_settings)
-        about += "\n\n" + describe(tuning, train, val, seed)
+        about += "\n\n" + _tune_into(store, methods, train, val, points, config, tune_seeds, seed, ops)
+    else:
+        store.save({m.name: definition(m.augmenter) for m in methods}, None)
     logger.info("evaluating %d methods x %d seeds into %s: %s", len(methods), seeds, folder, about)
     runs = compare(train, test, methods, config, seeds, seed,
-                   on_run=lambda done: atomic_write_text(folder / "runs.csv", _csv(done)),
+                   on_run=lambda done: atomic_write_text(folder / "runs.csv", csv_text(done)),
                    done=store.runs({m.name: definition(m.augmenter) for m in methods}, range(seed, seed + seeds)))
+    return _report(folder, label, runs, methods, about, len(train), epochs)
+
+
+def _about(settings: dict[str, Any], whole: bool, pool_images: int, test_images: int, seeds: int) -> str:
+    """The evaluation's settings in a sentence or two, the first lines of summary.md; `whole`: the
+    training images are the whole pool."""
+    s, size, precision = settings, settings.get("image_size"), settings.get("precision", "float32")
+    subset = "all" if whole else f"stratified, seed {s['subset_seed']}"
+    resized = "" if size is None else f", images resized to {size[0]}x{size[1]}"
+    epochs, seed = s["epochs"], s["subset_seed"]
+    return (f"Dataset {s['dataset']}: {s['train_images']} training images ({subset} of {pool_images}), "
+            f"{test_images} test images ({s['test']}){resized}. "
+            f"Model {s['model']}{'' if precision == 'float32' else f' in {precision}'}, "
+            f"{epochs} epoch{'' if epochs == 1 else 's'}, batch {s['batch_size']}, Adam "
+            f"{s['learning_rate']:g}, seeds {seed}..{seed + seeds - 1}; score: last-epoch test accuracy; augmentation "
+            "fresh every epoch.")
+
+
+def _tune_into(store: EvaluationFolder, methods: list[Method], train: Dataset, val: Dataset,
+               points: Sequence[RandAugment], config: TrainingConfig, tune_seeds: int, seed: int,
+               ops: Sequence[str] | None) -> str:
+    """Tune RandAugment (resuming the folder's tuning.csv) and put the best point among `methods`, after
+    the baselines; the paragraph that says how it was tuned."""
+    settings = {"grid": [[p.n, p.magnitude] for p in points], "ops": list(ops or ()), "tune_seeds": tune_seeds,
+                "validation_images": len(val)}
+    store.save({m.name: definition(m.augmenter) for m in methods}, settings)
+    logger.info("tuning RandAugment over %d grid points x %d seeds on %d validation images into %s",
+                len(points), tune_seeds, len(val), store.folder)
+    tuned, tuning = tuned_method(train, val, points, config, tune_seeds, seed, store.folder,
+                                 store.tuning_rows(settings))
+    methods.insert(sum(m.kind != "policy" for m in methods), tuned)  # after the baselines
+    store.save({tuned.name: definition(tuned.augmenter)}, settings)
+    return describe(tuning, train, val, seed)
+
+
+def _report(folder: Path, label: str, runs: list[dict[str, Any]], methods: Sequence[Method], about: str,
+            train_images: int, epochs: int) -> Evaluation:
+    """Write summary.csv, summary.md and accuracy.png for the finished runs."""
     rows, lines = summarize(runs, methods), verdicts(runs, methods)
     markdown = f"# Evaluation {label}\n\n" + to_markdown(rows, lines, about)
-    atomic_write_text(folder / "summary.csv", _csv(rows))
+    atomic_write_text(folder / "summary.csv", csv_text(rows))
     atomic_write_text(folder / "summary.md", markdown + "\n![test accuracy](accuracy.png)\n")
-    title = f"{label}: {len(train)} images, {epochs} epoch{'' if epochs == 1 else 's'}"
+    title = f"{label}: {train_images} images, {epochs} epoch{'' if epochs == 1 else 's'}"
     atomic_write_bytes(folder / "accuracy.png", bar_chart(rows, title))
     return Evaluation(rows, runs, lines, markdown, folder)

@@ -10,6 +10,7 @@ evaluation with other settings is refused before any work (name another one).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -33,6 +34,18 @@ def definition(augmenter: Any) -> Any:
         return None
     to_dict = getattr(augmenter, "to_dict", None)
     return to_dict() if callable(to_dict) else type(augmenter).__name__
+
+
+def csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    """`rows` as CSV text, every row's columns in the order first seen (runs resumed from an older
+    evaluation lack test_correct); empty for no rows."""
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)),
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

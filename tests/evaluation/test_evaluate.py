@@ -23,7 +23,10 @@ from deepaug.errors import InputError, PolicyError
 pytest.importorskip("tensorflow")
 
 from deepaug.cli import evaluate as cli_evaluate  # noqa: E402
-from deepaug.evaluation import evaluate as ev  # noqa: E402
+import deepaug.evaluation as ev  # noqa: E402
+from deepaug.datasets import split_train_val  # noqa: E402
+from deepaug.evaluation.store import csv_text  # noqa: E402
+from deepaug.stats import t_interval  # noqa: E402
 from deepaug.training import train as training  # noqa: E402
 from deepaug.api import DeepAugment  # noqa: E402
 from deepaug.policy.baselines import BASELINES, RandAugment, TrivialAugment  # noqa: E402
@@ -104,7 +107,7 @@ def test_the_search_cost_of_the_policy_is_shown_beside_it(evaluated):
 def test_a_method_and_seed_trains_the_same_model_again(evaluated):
     args, _, _, tmp, _ = evaluated
     pool, test, _ = ev.load_split(args.dataset)
-    train = ev.split_train_val(pool, 120, seed=0)[0]
+    train = split_train_val(pool, 120, seed=0)[0]
     config = training.TrainingConfig(child_epochs=2, child_batch_size=32)  # as the fixture's --epochs
     again = ev.compare(train, test, [ev.Method("TrivialAugment", TrivialAugment())], config, seeds=1)
     first = next(r for r in read_csv(tmp / "reports" / "evaluations" / "toy-tiny" / "runs.csv")
@@ -169,9 +172,9 @@ def test_a_method_s_interval_stays_within_0_and_100_percent():
 
 
 def test_interval_and_verdicts():
-    low, high = ev.t_interval([1.0, 2.0, 3.0])
+    low, high = t_interval([1.0, 2.0, 3.0])
     assert math.isclose(low, 2 - 4.302652729911275 / math.sqrt(3)) and math.isclose(high, 4 - low)
-    assert all(math.isnan(v) for v in ev.t_interval([1.0]))
+    assert all(math.isnan(v) for v in t_interval([1.0]))
     methods = [ev.Method("a", None), ev.Method("b", None), ev.Method("c", None), ev.Method("policy p", None, "policy")]
     acc = {"a": [0.80, 0.81, 0.79], "b": [0.90, 0.91, 0.89], "c": [0.85, 0.84, 0.87], "policy p": [0.85, 0.86, 0.84]}
     runs = [{"method": m, "seed": s, "test_accuracy": v} for m, vs in acc.items() for s, v in enumerate(vs)]
@@ -290,7 +293,7 @@ def test_the_tuning_cost_is_the_tuned_baseline_search_cost(tuned):
 def test_tuning_scores_validation_images_of_the_pool_never_test_images(tuned):
     result, scored, data = tuned
     pool, test, _ = ev.load_split(str(data))
-    train, val = ev.split_train_val(pool, 120, val_size=30, seed=0)
+    train, val = split_train_val(pool, 120, val_size=30, seed=0)
     # the training images are those of an evaluation without tuning
     np.testing.assert_array_equal(train.images, ev.split_pool(pool, 120, 0)[0].images)
     assert len(scored) == 2 * 2 + 1  # 2 grid points x 2 seeds on validation, then the chosen one on test
@@ -349,7 +352,7 @@ def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path
     monkeypatch.setattr(training, "train_and_score", counting)
     runs_csv = tmp_path / "out" / "runs.csv"  # as an older deepaug wrote it: no test_correct column
     old = [{k: v for k, v in row.items() if k not in ("test_correct", "test_images")} for row in read_csv(runs_csv)]
-    runs_csv.write_text(ev._csv(old))
+    runs_csv.write_text(csv_text(old))
     second = ev.evaluate(seeds=2, **kwargs)  # one more seed: only its two trainings run
     assert trained == [1, 1]
     assert [bool(r["test_correct"]) for r in read_csv(runs_csv)] == [False, False, True, True]

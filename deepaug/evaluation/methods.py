@@ -1,0 +1,87 @@
+"""What an evaluation compares: the methods, each a name, what augments and its search cost.
+
+The standard baselines come from `deepaug.policy.baselines`; a policy file that came out of
+an experiment carries that experiment's search seconds (see `find_search`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from deepaug.errors import InputError
+from deepaug.policy import builtin
+from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
+from deepaug.policy.baselines import make as make_baselines
+from deepaug.policy.core import Augmenter, Policy
+from deepaug.search.experiment import Experiment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of augmenting: a name, what augments (None: nothing), and its search cost if known."""
+
+    name: str
+    augmenter: Policy | Augmenter | None
+    kind: str = "baseline"
+    source: str | None = None
+    search_seconds: float | None = None
+
+
+def baseline_methods(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
+                     randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
+                     ops: Sequence[str] | None = None) -> list[Method]:
+    """The standard baselines by key (see `deepaug.policy.baselines.make`), as methods."""
+    return [Method(name, augmenter) for name, augmenter in
+            make_baselines(keys, randaugment_n, randaugment_magnitude, ops)]
+
+
+def find_search(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[str | None, float | None]:
+    """(experiment name, search seconds) of the experiment `path` came from, else (None, None)."""
+    for folder in (path.resolve().parent, Path(reports_dir) / "experiments" / path.stem):
+        experiment = Experiment(folder)
+        try:
+            records = experiment.records() if folder.is_dir() else []
+            same = bool(records) and Policy.from_json(folder / "best_policy.json") == policy
+        except InputError as exc:
+            logger.debug("%s is not the search of %s (%s)", folder, path, exc)
+            same = False
+        if not same:
+            continue
+        seconds = float(sum(r.seconds for r in records))
+        return folder.name, seconds
+    return None, None
+
+
+def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.PathLike[str] = "reports",
+                  label: str | None = None) -> Method:
+    """A policy file, built-in name or Policy as a method; PolicyError when it does not load."""
+    if isinstance(spec, Policy):
+        return Method(f"policy {label or 'given'}", spec, "policy")
+    policy = builtin.resolve(spec)
+    path = Path(spec)
+    experiment, seconds = find_search(path, policy, reports_dir) if path.is_file() else (None, None)
+    name = label or experiment or (path.stem if path.is_file() else str(spec))
+    return Method(f"policy {name}", policy, "policy", str(spec), seconds)
+
+
+def methods_to_compare(policies: Sequence[str | os.PathLike[str] | Policy] | str | os.PathLike[str] | Policy,
+                       baselines: Sequence[str], randaugment_n: int, randaugment_magnitude: float,
+                       ops: Sequence[str] | None, reports_dir: str | os.PathLike[str],
+                       tuning: bool = False) -> list[Method]:
+    """The baselines, then each policy (one policy alone is a list of one); InputError when there is
+    nothing to compare (and no RandAugment to tune) or two methods share a name."""
+    if isinstance(policies, (str, os.PathLike, Policy)):
+        policies = [policies]
+    methods = baseline_methods(baselines, randaugment_n, randaugment_magnitude, ops)
+    methods += [policy_method(p, reports_dir, None if not isinstance(p, Policy) else str(i + 1))
+                for i, p in enumerate(policies)]
+    if not methods and not tuning:
+        raise InputError("nothing to evaluate: give a policy, keep at least one baseline or tune RandAugment")
+    if len({m.name for m in methods}) != len(methods):
+        raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
+    return methods
