@@ -169,7 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepaug {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_search_parsers(sub)
+    add_evaluate_parser(sub)
+    add_augment_parser(sub)
+    _add_helper_parsers(sub)
+    _add_k8s_parser(sub)
+    _add_trial_parser(sub)
+    return parser
 
+
+def _add_search_parsers(sub: Any) -> None:
+    """`deepaug run` and `deepaug optimize`."""
     run = sub.add_parser(
         "run", help="search for the best policy, then augment the whole dataset with it",
         description="Run the search described by a config file (as `deepaug optimize`), then the augmentation run "
@@ -204,9 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_set_argument(opt)
     opt.set_defaults(func=_cmd_optimize)
 
-    add_evaluate_parser(sub)
-    add_augment_parser(sub)
 
+def _add_helper_parsers(sub: Any) -> None:
+    """`deepaug report`, `demo`, `ops` and `policy`."""
     rep = sub.add_parser("report", help="write the report of an experiment (PNGs and a markdown summary)")
     rep.add_argument("experiment", help="experiment name (under REPORTS_DIR/experiments) or its folder")
     rep.add_argument("--reports-dir", default="reports", help="where experiments live (default: reports)")
@@ -224,14 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
     demo.set_defaults(func=_cmd_demo)
 
-    ops = sub.add_parser("ops", help="list the image ops")
-    ops.add_argument("--table", action="store_true", help="print the magnitude table as markdown")
-    ops.set_defaults(func=_cmd_ops)
+    ops_parser = sub.add_parser("ops", help="list the image ops")
+    ops_parser.add_argument("--table", action="store_true", help="print the magnitude table as markdown")
+    ops_parser.set_defaults(func=_cmd_ops)
 
     policy = sub.add_parser("policy", help="validate a policy file and print it")
     policy.add_argument("policy", help="policy file (.json/.yaml) or built-in name")
     policy.add_argument("--json", action="store_true", help="print the normalized JSON")
     policy.set_defaults(func=_cmd_policy)
+
+
+def _add_k8s_parser(sub: Any) -> None:
+    """`deepaug k8s render [augment]`."""
     k8s = sub.add_parser("k8s", help="print the Kubernetes manifests a run would submit")
     k8s_sub = k8s.add_subparsers(dest="k8s_command", required=True)
     render = k8s_sub.add_parser(
@@ -253,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=_cmd_k8s_render)
     add_render_parser(render.add_subparsers(dest="render_what", metavar="augment"))
 
+
+def _add_trial_parser(sub: Any) -> None:
+    """`deepaug trial run`: what a Kubernetes trial pod runs."""
     trial = sub.add_parser("trial", help="(internal) run one trial from a spec: what a Kubernetes pod runs")
     trial_sub = trial.add_subparsers(dest="trial_command", required=True)
     trial_run = trial_sub.add_parser(
@@ -262,7 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "record says why); 2: bad, missing or older-format spec; 1: anything else (worth a retry).")
     trial_run.add_argument("--spec", required=True, help="URI of the trial's spec.json")
     trial_run.set_defaults(func=_cmd_trial_run)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
