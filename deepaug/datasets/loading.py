@@ -154,16 +154,7 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
             names.append(folder.name)
         else:
             empty.append(folder.name)
-    if skipped:
-        shown = ", ".join(reasons[:MAX_NAMED_SKIPS])
-        more = f" and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
-        logger.warning("skipped %d unreadable image file(s) in %s: %s%s", len(skipped), root, shown, more)
-    if others:
-        more = f" and {len(others) - MAX_NAMED_SKIPS} more" if len(others) > MAX_NAMED_SKIPS else ""
-        logger.warning("ignored %d file(s) in %s that are not images (image files end in %s): %s%s", len(others),
-                       root, ", ".join(IMAGE_EXTENSIONS), ", ".join(others[:MAX_NAMED_SKIPS]), more)
-    if empty:
-        logger.warning("ignored class folder(s) with no readable images in %s: %s", root, ", ".join(empty))
+    _warn_left_out(root, reasons, others, empty)
     if len(names) < 2:
         raise InputError(
             f"folder {str(root)!r} has readable images in {len(names)} class sub-folder(s) ({names}); a "
@@ -176,13 +167,34 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
             "image_size=(height, width) to resize them all, square_crop=True to keep the aspect ratio (in a "
             "run config: image_size: [height, width] and square_crop: true)"
         )
+    return Dataset(_stack(images), np.asarray(labels, dtype=np.int64), tuple(names), root.name or str(root),
+                   tuple(skipped))
+
+
+def _warn_left_out(root: Path, reasons: list[str], others: list[str], empty: list[str]) -> None:
+    """One warning each for the unreadable image files (with why), the files that are not images
+    and the class folders left with no readable image."""
+    if reasons:
+        shown = ", ".join(reasons[:MAX_NAMED_SKIPS])
+        more = f" and {len(reasons) - MAX_NAMED_SKIPS} more" if len(reasons) > MAX_NAMED_SKIPS else ""
+        logger.warning("skipped %d unreadable image file(s) in %s: %s%s", len(reasons), root, shown, more)
+    if others:
+        more = f" and {len(others) - MAX_NAMED_SKIPS} more" if len(others) > MAX_NAMED_SKIPS else ""
+        logger.warning("ignored %d file(s) in %s that are not images (image files end in %s): %s%s", len(others),
+                       root, ", ".join(IMAGE_EXTENSIONS), ", ".join(others[:MAX_NAMED_SKIPS]), more)
+    if empty:
+        logger.warning("ignored class folder(s) with no readable images in %s: %s", root, ", ".join(empty))
+
+
+def _stack(images: list[np.ndarray]) -> np.ndarray:
+    """Images of one size as one (N, H, W, C) batch: gray ones get 3 channels when any image has
+    channels, an all-gray batch gets a channel axis of 1."""
     if any(im.ndim == 3 for im in images):
         images = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in images]
     batch = np.stack(images)
     if batch.ndim == 3:
         batch = batch[..., None]
-    return Dataset(batch, np.asarray(labels, dtype=np.int64), tuple(names), root.name or str(root),
-                   tuple(skipped))
+    return batch
 
 
 # ---------------------------------------------------------------- train / validation split
