@@ -20,7 +20,7 @@ Batch mixing draws from ``default_rng([seed, 2, step])``: paired across candidat
 per-image stream. Each training is one JSON file in OUT (written whole); a rerun skips the
 finished ones; ``--worker K --workers W`` splits the list across processes.
 
-Run:  PYTHONPATH=. python bench/issue12_mixing_pilot.py OUT [--worker 0 --workers 2] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_mixing_pilot.py OUT [--worker 0 --workers 2] [--report]
 """
 from __future__ import annotations
 
@@ -32,7 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("bench.issue12_mixing_pilot")
+from bench.experiments.issue12_pilot import cli
+from deepaug import datasets
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.storage.atomic import atomic_write_text
+from deepaug.training.models import build_child_model
+from deepaug.training.pipeline import eval_dataset, steps_per_epoch, train_dataset
+from deepaug.training.rungs import crn_seeds
+from deepaug.training.train import _validate, seed_everything
+
+log = logging.getLogger("bench.experiments.issue12_mixing_pilot")
 EPOCHS, LAST = 60, 3
 # name -> (kind, probability per batch, Beta parameter)
 CANDIDATES = {"ta": (None, 0.0, 0.0), "ta_cutmix50": ("cutmix", 0.5, 1.0),
@@ -60,12 +69,9 @@ def mix(x: np.ndarray, y: np.ndarray, kind: str | None, p: float, alpha: float,
 
 
 def train_one(train_set, val, policy, kind, p, alpha, seed: int) -> dict:
-    import keras
+    import keras  # heavy: TensorFlow loads only when a training runs (not for --help or --report)
     import tensorflow as tf
 
-    from deepaug.training.models import build_child_model
-    from deepaug.training.pipeline import eval_dataset, steps_per_epoch, train_dataset
-    from deepaug.training.train import _validate, seed_everything
 
     seed_everything(seed)
     classes = train_set.num_classes
@@ -100,11 +106,6 @@ def train_one(train_set, val, policy, kind, p, alpha, seed: int) -> dict:
 
 
 def train(out: Path, worker: int, workers: int, only: list[str]) -> None:
-    from deepaug import datasets
-    from deepaug.search.distribution_space import DistributionSpace
-    from deepaug.storage.atomic import atomic_write_text
-    from deepaug.training.rungs import crn_seeds
-
     train_set, val = datasets.split_train_val(datasets.load("fashion_mnist"), 4000, 10000, seed=0)
     ta = DistributionSpace(channels=1).trivialaugment()
     jobs = [(name, seed) for seed in crn_seeds(0, 3) for name in CANDIDATES if not only or name in only]
@@ -118,8 +119,6 @@ def train(out: Path, worker: int, workers: int, only: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.issue12_pilot import cli
-
     return cli(__doc__, train, argv, ("ta",))
 
 

@@ -1,9 +1,9 @@
 """Issue 12 pilot: softer targets, or milder ops, beside TrivialAugment + CutMix 1/2.
 
-The content-label pilot (bench/issue12_contentmix_pilot.py) found CutMix's area labels better
+The content-label pilot (bench/experiments/issue12_contentmix_pilot.py) found CutMix's area labels better
 than labels that follow the pixels moved, so softer targets may be part of what CutMix adds.
 This asks three things of the answer (TrivialAugment + CutMix 1/2), trained exactly as
-bench/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation images, 60
+bench/experiments/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation images, 60
 epochs, bfloat16, the search's 3 common seeds; never the test split). Candidates:
 
 - ``ta``, ``cm50``: TrivialAugment and the answer (copy their files from a finish-pilot OUT
@@ -15,7 +15,7 @@ epochs, bfloat16, the search's 3 common seeds; never the test split). Candidates
 - ``cm50_m50``: TrivialAugment's magnitudes in [0, 0.5] instead of [0, 1], with CutMix 1/2:
   does CutMix want milder per-image ops beside it?
 
-Run:  PYTHONPATH=. python bench/issue12_soft_pilot.py OUT [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_soft_pilot.py OUT [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ import sys
 
 import numpy as np
 
-from bench import issue12_finish_pilot as finish
+from bench.experiments import issue12_finish_pilot as finish
+from deepaug.policy.core import Policy
+from deepaug.policy.distribution import Distribution
 
 SMOOTHING, MIXUP_P, MIXUP_ALPHA = 0.1, 0.25, 0.8
 
 
 def soft_types() -> tuple[type, type]:
     """Distribution subclasses whose batch step is CutMix, then label smoothing / MixUp."""
-    from deepaug.policy.distribution import Distribution
-
     @dataclasses.dataclass(frozen=True)
     class Smoothed(Distribution):
         def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +62,6 @@ def soft_types() -> tuple[type, type]:
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
-    from deepaug.policy.core import Policy
-
     table = finish.candidates()
     cm50 = table["cm50"][0][0].distribution
     fields = {f.name: getattr(cm50, f.name) for f in dataclasses.fields(cm50)}

@@ -1,6 +1,6 @@
 """Issue 12 pilot: more CutMix late in training, the same amount on average.
 
-The finish pilot (bench/issue12_finish_pilot.py) found that turning CutMix *off* for the last
+The finish pilot (bench/experiments/issue12_finish_pilot.py) found that turning CutMix *off* for the last
 6-20 epochs costs the answer (TrivialAugment + CutMix 1/2) 0.2-0.4 points on validation: the
 mixing matters most at the end. This asks the converse: does *more* CutMix late, less early,
 beat a constant 1/2? Trained exactly as the finish pilot trains (4,000 images, the search's
@@ -12,19 +12,18 @@ checkpoint at each switch; never the test split). Candidates:
 - ``cm25_75``: TrivialAugment + CutMix 1/4 for 30 epochs, then 3/4 (1/2 on average);
 - ``cm50_100``: the answer for 40 epochs, then CutMix on every image for the last 20.
 
-Run:  PYTHONPATH=. python bench/issue12_schedule_pilot.py OUT [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_schedule_pilot.py OUT [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
 
-from bench import issue12_finish_pilot as finish
+from bench.experiments import issue12_finish_pilot as finish
+from deepaug.policy.core import Policy
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
-    from deepaug.policy.core import Policy
-
     table = finish.candidates()
     ta = table["ta"][0][0].distribution
 

@@ -4,7 +4,7 @@ Every geometric op in the space is global: rotate, shear, translate, crop. Smoot
 deformation is the classic strong augmentation for small grayscale images (Simard et al.,
 2003, on MNIST) and the one kind of geometry the space cannot express. This asks whether it
 adds to the answer (TrivialAugment + CutMix 1/2) on validation, trained exactly as
-bench/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation images,
+bench/experiments/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation images,
 60 epochs, bfloat16, the search's 3 common seeds; never the test split). The op is
 registered here, for the pilot only: each image gets a displacement field bilinearly
 stretched from a 4 x 4 lattice of uniform offsets up to `magnitude * 0.1` of the shorter side
@@ -16,27 +16,27 @@ bilinearly, black from outside. Candidates:
 - ``cm50_el1`` / ``cm50_el3``: the answer with ``elastic`` among its ops at weight 1 (1 image
   in 14 when one op is drawn) / weight 3 (3 in 16), magnitude uniform in [0, 1] like the rest.
 
-Run:  PYTHONPATH=. python bench/issue12_elastic_pilot.py OUT [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_elastic_pilot.py OUT [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
 
+import cv2
 import numpy as np
 
-from bench import issue12_finish_pilot as finish
+from bench.experiments import issue12_finish_pilot as finish
+from deepaug import ops
+from deepaug.ops._kernels import per_image, smooth_noise
+from deepaug.policy.core import Policy
+from deepaug.policy.distribution import WeightedOp
 
 ELASTIC_HIGH, LATTICE = 0.1, 4
 
 
 def register_elastic() -> None:
     """Register the pilot's `elastic` op (once per process)."""
-    import cv2
-
-    from deepaug import ops
-    from deepaug.ops._kernels import per_image, smooth_noise
-
     if "elastic" in ops.names():
         return
 
@@ -60,16 +60,13 @@ def register_elastic() -> None:
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
-    from deepaug.policy.core import Policy
-    from deepaug.policy.distribution import WeightedOp
-
     register_elastic()
     table = finish.candidates()
     cm50 = table["cm50"][0][0].distribution
 
     def with_elastic(weight: float) -> list[tuple[object, int]]:
-        ops = cm50.ops + (WeightedOp("elastic", weight=weight),)
-        return [(Policy.from_distribution(dataclasses.replace(cm50, ops=ops)), finish.EPOCHS)]
+        elastic_ops = cm50.ops + (WeightedOp("elastic", weight=weight),)
+        return [(Policy.from_distribution(dataclasses.replace(cm50, ops=elastic_ops)), finish.EPOCHS)]
 
     return {"ta": table["ta"], "cm50": table["cm50"], "cm50_el1": with_elastic(1.0), "cm50_el3": with_elastic(3.0)}
 

@@ -5,7 +5,7 @@ image's object while the label still gives it the box's share. ResizeMix (Qin et
 pastes the *whole* other image, shrunk to a random scale, so the pasted part always shows its
 object; it is reported at or above CutMix on CIFAR and ImageNet. This asks whether it beats
 the answer (TrivialAugment + CutMix 1/2) by enough to be worth a place in the space, trained
-exactly as bench/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation
+exactly as bench/experiments/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation
 images, 60 epochs, bfloat16, the search's 3 common seeds; validation only). Candidates:
 
 - ``ta``, ``cm50``: TrivialAugment and the answer (copy their files from a finish-pilot OUT
@@ -15,24 +15,22 @@ images, 60 epochs, bfloat16, the search's 3 common seeds; validation only). Cand
   image's (ResizeMix's range), pasted at a uniform position; the label weighted by the pixels
   kept, as CutMix's is.
 
-Run:  PYTHONPATH=. python bench/issue12_resizemix_pilot.py OUT [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_resizemix_pilot.py OUT [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
 
+import cv2
 import numpy as np
 
-from bench import issue12_finish_pilot as finish
+from bench.experiments import issue12_finish_pilot as finish
+from deepaug.policy.distribution import Distribution
 
 
 def resize_mix_type() -> type:
     """A Distribution whose batch step is ResizeMix (its `cutmix` the probability per image)."""
-    import cv2
-
-    from deepaug.policy.distribution import Distribution
-
     @dataclasses.dataclass(frozen=True)
     class ResizeMix(Distribution):
         def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ only, never the test split. Candidates:
 Each training is one JSON file in OUT (written whole); a rerun skips the finished ones, and
 ``--worker K --workers W`` splits the list across processes. ``--report`` prints the table.
 
-Run:  PYTHONPATH=. python bench/issue12_pilot.py OUT [--worker 0 --workers 2] [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_pilot.py OUT [--worker 0 --workers 2] [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
@@ -32,16 +32,20 @@ from typing import Callable
 
 import numpy as np
 
-log = logging.getLogger("bench.issue12_pilot")
+from deepaug import datasets
+from deepaug.policy.core import Policy
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.storage.atomic import atomic_write_text
+from deepaug.training.rungs import crn_seeds, train_to
+from deepaug.training.train import TrainingConfig
+
+log = logging.getLogger("bench.experiments.issue12_pilot")
 GEOMETRIC = ("rotate", "shear", "translate-x", "translate-y")
 EPOCHS, CLEAN = 60, 6
 
 
 def candidates() -> dict[str, tuple[object, int]]:
     """name -> (policy, epochs trained without augmentation at the end)."""
-    from deepaug.policy.core import Policy
-    from deepaug.search.distribution_space import DistributionSpace
-
     space = DistributionSpace(channels=1)
     ta, ra = space.trivialaugment(), space.randaugment()
     d = ta.distribution
@@ -56,11 +60,6 @@ def candidates() -> dict[str, tuple[object, int]]:
 
 
 def train(out: Path, worker: int, workers: int, only: list[str] | None = None) -> None:
-    from deepaug import datasets
-    from deepaug.storage.atomic import atomic_write_text
-    from deepaug.training.rungs import crn_seeds, train_to
-    from deepaug.training.train import TrainingConfig
-
     config = TrainingConfig(child_epochs=EPOCHS, child_batch_size=64, opt_last_n_epochs=3)
     train_set, val = datasets.split_train_val(datasets.load("fashion_mnist"), 4000, 10000, seed=0)
     jobs = [(name, seed) for seed in crn_seeds(0, 3) for name in candidates() if not only or name in only]

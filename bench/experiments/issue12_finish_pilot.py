@@ -22,7 +22,8 @@ Each training is one JSON file in OUT with its reward and the per-image results 
 validated epochs (written whole); a rerun skips the finished ones. ``--report`` prints each
 candidate's paired gain over ``ta`` and ``cm50`` with the race's interval (seeds and images).
 
-Run:  PYTHONPATH=. python bench/issue12_finish_pilot.py OUT [--worker 0 --workers 1] [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_finish_pilot.py OUT [--worker 0 --workers 1] [--only NAME ...]
+      [--report]
 """
 from __future__ import annotations
 
@@ -36,17 +37,21 @@ from typing import Callable
 
 import numpy as np
 
-from bench.issue12_pilot import cli
+from bench.experiments.issue12_pilot import cli
+from deepaug import datasets
+from deepaug.policy.core import Policy
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.search.race import Gain
+from deepaug.storage.atomic import atomic_write_text
+from deepaug.training.rungs import crn_seeds, late_correct, train_to
+from deepaug.training.train import TrainingConfig
 
-log = logging.getLogger("bench.issue12_finish_pilot")
+log = logging.getLogger("bench.experiments.issue12_finish_pilot")
 EPOCHS, LAST_N, TRAIN, VAL = 60, 3, 4000, 20000
 
 
 def candidates() -> dict[str, list[tuple[object, int]]]:
     """name -> phases, each (policy or None, the epoch it trains to)."""
-    from deepaug.policy.core import Policy
-    from deepaug.search.distribution_space import DistributionSpace
-
     ta = DistributionSpace(channels=1).trivialaugment()
     cm50 = Policy.from_distribution(dataclasses.replace(ta.distribution, cutmix=0.5))
     return {"ta": [(ta, EPOCHS)], "cm50": [(cm50, EPOCHS)], "cm50_ta10": [(cm50, EPOCHS - 10), (ta, EPOCHS)],
@@ -56,11 +61,6 @@ def candidates() -> dict[str, list[tuple[object, int]]]:
 def train(out: Path, worker: int, workers: int, only: list[str] | None = None,
           table: Callable[[], dict[str, list[tuple[object, int]]]] = candidates) -> None:
     """Train `table()`'s candidates on the 3 seeds (this worker's share, skipping finished ones)."""
-    from deepaug import datasets
-    from deepaug.storage.atomic import atomic_write_text
-    from deepaug.training.rungs import crn_seeds, train_to
-    from deepaug.training.train import TrainingConfig
-
     config = TrainingConfig(child_epochs=EPOCHS, child_batch_size=64, opt_last_n_epochs=LAST_N,
                             precision="bfloat16")
     train_set, val = datasets.split_train_val(datasets.load("fashion_mnist"), TRAIN, VAL, seed=0)
@@ -84,9 +84,6 @@ def train(out: Path, worker: int, workers: int, only: list[str] | None = None,
 
 def report(out: Path, controls: tuple[str, ...] = ("ta", "cm50")) -> str:
     """Per candidate: the mean, and the paired gain over each control with the race's interval."""
-    from deepaug.search.race import Gain
-    from deepaug.training.rungs import late_correct
-
     rewards: dict[str, dict[int, float]] = {}
     images: dict[str, dict[int, np.ndarray]] = {}
     for path in sorted(out.glob("*.json")):
@@ -113,8 +110,6 @@ def mixing_candidates(mix_type: Callable[[], type], prefix: str,
     """``ta`` and ``cm50``, and TrivialAugment followed by `mix_type()`'s batch step (a
     Distribution subclass whose `mix` replaces CutMix) on each fraction of the images, named
     `prefix` + the percentage."""
-    from deepaug.policy.core import Policy
-
     table = candidates()
     ta = table["ta"][0][0].distribution
     fields = {f.name: getattr(ta, f.name) for f in dataclasses.fields(ta)}

@@ -9,7 +9,7 @@ middle is labelled by area where most of the object went. SnapMix (Huang et al.,
 model in the loop: an image's mass at a pixel is its distance from the image's background (the
 median of its border pixels, per channel), and each label is weighted by the mass it
 contributes to the mixed image. Where neither part has mass (a blank image) the area rule is
-kept. Trained exactly as bench/issue12_finish_pilot.py trains (4,000 images, the search's
+kept. Trained exactly as bench/experiments/issue12_finish_pilot.py trains (4,000 images, the search's
 20,000 validation images, 60 epochs, bfloat16, the search's 3 common seeds; never the test
 split). Candidates:
 
@@ -18,7 +18,7 @@ split). Candidates:
 - ``cc50`` / ``cc100``: TrivialAugment, then CutMix on half / all of the images, boxes drawn
   as CutMix draws them, labels weighted by content.
 
-Run:  PYTHONPATH=. python bench/issue12_contentmix_pilot.py OUT [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_contentmix_pilot.py OUT [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ import sys
 
 import numpy as np
 
-from bench import issue12_finish_pilot as finish
+from bench.experiments import issue12_finish_pilot as finish
+from deepaug.policy.distribution import Distribution
 
 
 def content_mass(x: np.ndarray) -> np.ndarray:
@@ -42,8 +43,6 @@ def content_mass(x: np.ndarray) -> np.ndarray:
 
 def content_cutmix_type() -> type:
     """A Distribution whose batch step is CutMix with content-weighted labels."""
-    from deepaug.policy.distribution import Distribution
-
     @dataclasses.dataclass(frozen=True)
     class ContentCutMix(Distribution):
         def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

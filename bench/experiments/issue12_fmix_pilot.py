@@ -5,7 +5,7 @@ Augmentation") pastes an irregular region: the pixels where a low-frequency rand
 (Fourier noise with a 1/f^3 spectrum) is highest, as many as the mixing fraction asks. It
 reports FMix above CutMix and MixUp on Fashion-MNIST among others. This asks whether it beats
 the answer (TrivialAugment + CutMix 1/2) on validation, trained exactly as
-bench/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation images,
+bench/experiments/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validation images,
 60 epochs, bfloat16, the search's 3 common seeds; never the test split). Candidates:
 
 - ``ta``, ``cm50``: TrivialAugment and the answer (copy their files from a finish-pilot OUT
@@ -15,7 +15,7 @@ bench/issue12_finish_pilot.py trains (4,000 images, the search's 20,000 validati
   pixels taken from it where the image's own field is highest, decay power 3; the label
   weighted by the pixels kept, as CutMix's is.
 
-Run:  PYTHONPATH=. python bench/issue12_fmix_pilot.py OUT [--only NAME ...] [--report]
+Run:  PYTHONPATH=. python bench/experiments/issue12_fmix_pilot.py OUT [--only NAME ...] [--report]
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ import sys
 
 import numpy as np
 
-from bench import issue12_finish_pilot as finish
+from bench.experiments import issue12_finish_pilot as finish
+from deepaug.policy.distribution import Distribution
 
 DECAY = 3.0
 
@@ -43,8 +44,6 @@ def fourier_masks(rng: np.random.Generator, n: int, h: int, w: int, fractions: n
 
 def fmix_type() -> type:
     """A Distribution whose batch step is FMix (its `cutmix` the probability per image)."""
-    from deepaug.policy.distribution import Distribution
-
     @dataclasses.dataclass(frozen=True)
     class FMix(Distribution):
         def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
