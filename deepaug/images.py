@@ -7,12 +7,16 @@ puts the caller's shape back.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from deepaug.errors import ImageError
 
@@ -137,8 +141,6 @@ def check_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | No
 
 def crop_resize_to(image: np.ndarray, size: tuple[int, int] | None, square_crop: bool) -> np.ndarray:
     """Centre-crop to a square when asked, then resize to `size` (INTER_AREA when shrinking)."""
-    import cv2  # lazy
-
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if square_crop:
@@ -212,11 +214,6 @@ def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
 
 
 def _pil_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
-    import io
-    import warnings
-
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -249,8 +246,6 @@ def decode_image(data: bytes | bytearray | memoryview | np.ndarray, checked: boo
     """
     if not checked and header_problem(data) is not None:  # `checked`: the caller asked header_problem already
         return None
-    import cv2  # lazy
-
     buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
     try:
         image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR) if buffer.size else None

@@ -14,7 +14,7 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     >>> round(low, 3), round(high, 3)
     (-0.484, 4.484)
     """
-    from scipy.stats import t
+    from scipy.stats import t  # scipy is heavy (the search extra): loaded on first interval
 
     x = np.asarray(values, dtype=np.float64)
     if len(x) < 2:
@@ -40,7 +40,7 @@ def crossed_half_width(table: np.ndarray, confidence: float = 0.95) -> float:
     >>> round(crossed_half_width(seeds_only), 3)
     2.484
     """
-    from scipy.stats import norm, t
+    from scipy.stats import norm, t  # scipy is heavy (the search extra)
 
     x = np.asarray(table, dtype=np.float64)
     if x.ndim != 2 or min(x.shape) < 2:

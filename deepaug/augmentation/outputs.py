@@ -35,6 +35,7 @@ from collections import deque
 from concurrent.futures import Executor, Future
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 
 from deepaug.augmentation.inputs import Skip
@@ -96,8 +97,6 @@ def check_names(stems: Sequence[str], sources: Sequence[str], suffixes: Sequence
 
 def encode(image: np.ndarray, fmt: str, jpeg_quality: int, png_compression: int = PNG_COMPRESSION) -> bytes:
     """PNG or JPEG bytes of an RGB (H, W, 3) or grayscale (H, W) uint8 image, with fixed settings."""
-    import cv2
-
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     if fmt == "jpeg":
         ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])

@@ -96,7 +96,7 @@ class WorkQueue:
     def connect(cls, url: str, name: str, lease_seconds: float = 60.0) -> "WorkQueue":
         """A queue on the Redis server at `url`: redis://host:port/db, or rediss:// for TLS. The password
         comes from $DEEPAUG_REDIS_PASSWORD (or from the URL, which then must not be written anywhere)."""
-        import redis
+        import redis  # redis is optional (queue mode only)
 
         if not re.match(r"^rediss?://", url):
             raise InputError(f"bad queue URL {redact(url)!r}; write redis://host:port/db")
@@ -107,7 +107,7 @@ class WorkQueue:
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        import redis
+        import redis  # redis is optional (queue mode only)
 
         try:
             yield

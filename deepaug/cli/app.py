@@ -7,6 +7,7 @@ search only; each subcommand's --help explains its options.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -97,9 +98,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _top_text(table: "Any", search: "Any", n: int = 5) -> str:
-    import json
-
-
     lines = [f"top policies of experiment {search.experiment_name!r} ({search.experiment_dir}):"]
     if "gain_vs_trivialaugment" in getattr(table, "columns", ()):
         return "\n".join(lines + _race_lines(table, search))

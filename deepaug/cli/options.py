@@ -9,6 +9,8 @@ import argparse
 import re
 from typing import Any, Sequence
 
+import yaml
+
 from deepaug.errors import InputError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -16,8 +18,6 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 def key_value(text: str) -> tuple[str, Any]:
     """`--set`'s argument: KEY=VALUE, the key dotted for nested sections, the value a YAML scalar or list."""
-    import yaml
-
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not _KEY.match(key):

@@ -119,7 +119,7 @@ def _load_idx_dataset(key: str, data_dir: str | os.PathLike[str] | None, split: 
 
 def _load_cifar10(split: str) -> Dataset:
     try:
-        import keras  # lazy: heavy
+        import keras  # keras is heavy: only its loader needs it
 
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as exc:
@@ -138,7 +138,7 @@ def _load_digits(split: str) -> Dataset:
     Pixel values 0..16 become np.rint(v * 255 / 16) (round half to even; only v = 8 is a
     tie, 127.5 -> 128), so 0 -> 0 and 16 -> 255.
     """
-    from sklearn.datasets import load_digits  # lazy
+    from sklearn.datasets import load_digits  # scikit-learn is heavy (the search extra): digits only
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()

@@ -148,7 +148,7 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
              f"seeds{_race_cut(verdict)}{_race_images(verdict)}; search cost "
              f"{duration(float(verdict.get('training_seconds') or 0))} of training (summed over trials)"]
     try:
-        import pandas as pd
+        import pandas as pd  # pandas is heavy: the notebook table only
 
 
         text = experiment.read_text(TOP_POLICIES)
@@ -192,7 +192,7 @@ def load_samples(experiment: Experiment | str | Path) -> tuple[np.ndarray | None
 # ---------------------------------------------------------------- figures
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib is heavy: loaded for the figures only
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")

@@ -36,7 +36,7 @@ class S3Storage:
             check_key(self.prefix, f"s3://{bucket}")
         self.page_size, self.multipart_threshold = page_size, multipart_threshold
         if client is None:
-            import boto3
+            import boto3  # boto3 is optional (the s3 extra): loaded when S3 is used
             from botocore.config import Config
 
             config = Config(retries={"mode": "standard", "total_max_attempts": attempts},
@@ -60,6 +60,7 @@ class S3Storage:
     @contextmanager
     def _errors(self, action: str, key: str = "") -> Iterator[None]:
         """Turn botocore's exceptions into InputError / FileNotFoundError / StorageError."""
+        # boto3 is optional (the s3 extra)
         from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, NoCredentialsError
 
         uri = self.uri(key)
@@ -104,7 +105,7 @@ class S3Storage:
             if check_data(data, self.uri(key)) < self.multipart_threshold:
                 self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
             else:
-                from boto3.s3.transfer import TransferConfig
+                from boto3.s3.transfer import TransferConfig  # boto3 is optional (the s3 extra)
 
                 config = TransferConfig(multipart_threshold=self.multipart_threshold,
                                         multipart_chunksize=max(self.multipart_threshold, 5 * 1024 * 1024))
@@ -112,7 +113,7 @@ class S3Storage:
         log.debug("wrote %d bytes to %s", len(data), self.uri(key))
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # boto3 is optional (the s3 extra)
 
         full = self._key(key)
         with self._errors("check", key):
@@ -153,7 +154,7 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def create(self, key: str, data: Data) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # boto3 is optional (the s3 extra)
 
         check_data(data, self.uri(key))
         with self._errors("create", key):
@@ -179,7 +180,7 @@ class S3Storage:
         return spool  # type: ignore[return-value]
 
     def write_stream(self, key: str, handle: BinaryIO) -> None:
-        from boto3.s3.transfer import TransferConfig
+        from boto3.s3.transfer import TransferConfig  # boto3 is optional (the s3 extra)
 
         config = TransferConfig(multipart_threshold=self.multipart_threshold, max_concurrency=2,
                                 multipart_chunksize=max(self.multipart_threshold, 5 * 1024 * 1024))

@@ -72,7 +72,7 @@ def named_model(model: str, shape: tuple[int, int, int], num_classes: int) -> "k
 
 
 def _basiccnn(shape: tuple[int, int, int], num_classes: int) -> Any:
-    from keras import Input, Sequential, layers
+    from keras import Input, Sequential, layers  # keras is heavy: only building a model needs it
 
     return Sequential([
         Input(shape),
@@ -94,7 +94,7 @@ def _basiccnn(shape: tuple[int, int, int], num_classes: int) -> Any:
 def _wide_resnet(shape: tuple[int, int, int], num_classes: int, depth: int, width: int,
                  dropout: float = 0.0) -> Any:
     """Pre-activation WRN-depth-width (Zagoruyko & Komodakis): BN-ReLU-conv blocks."""
-    import keras
+    import keras  # keras is heavy: only building a model needs it
     from keras import layers
 
     def conv(filters: int, kernel: int, stride: int = 1) -> Any:

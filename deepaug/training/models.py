@@ -126,7 +126,7 @@ def check_precision(precision: Any, model: Any) -> str:
 def bf16_is_native() -> bool | None:
     """Whether this machine computes bfloat16 natively: True with a GPU or with a CPU flag in
     BF16_CPU_FLAGS, False without, None when the CPU's flags cannot be read (not Linux)."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow is heavy: loaded on first use
 
     if tf.config.list_physical_devices("GPU"):
         return True
@@ -144,7 +144,7 @@ _warned_emulated: list[bool] = []
 def _dtype_policy(precision: str) -> Iterator[None]:
     """Keras' global dtype policy for the layers built in the block (each layer keeps the one
     it was built under), then the previous policy again."""
-    import keras
+    import keras  # keras is heavy: loaded on first use
 
     if precision == "float32":
         yield
@@ -173,7 +173,7 @@ def build_child_model(model: "str | keras.Model", input_shape: Sequence[int], nu
     With `precision` "bfloat16" a named model computes in bfloat16 (Keras' mixed_bfloat16:
     the weights, the optimizer and the last layer, softmax included, stay float32).
     """
-    import keras
+    import keras  # keras is heavy: loaded on first use
 
     check_model_input(model, input_shape, num_classes)
     check_precision(precision, model)
@@ -213,7 +213,7 @@ def child_model(model: "str | keras.Model", input_shape: Sequence[int], num_clas
     model, or a second training of the same architecture in another thread, gets the fresh
     model itself.
     """
-    import keras
+    import keras  # keras is heavy: loaded on first use
 
     fresh = build_child_model(model, input_shape, num_classes, seed, learning_rate, weights, soft_labels, precision)
     if not isinstance(model, str):
@@ -240,7 +240,7 @@ def child_model(model: "str | keras.Model", input_shape: Sequence[int], num_clas
 
 
 def _clone(model: Any, shape: tuple[int, int, int]) -> Any:
-    import keras
+    import keras  # keras is heavy: loaded on first use
 
     try:
         clone = keras.models.clone_model(model)

@@ -15,6 +15,7 @@ ones and the optimizer always gets a finite number.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import math
 from typing import Mapping, Sequence
@@ -121,15 +122,11 @@ def correct_bits(correct: np.ndarray) -> str:
     >>> read_correct(correct_bits(np.array([True, False, True])), 3).tolist()
     [True, False, True]
     """
-    import base64
-
     return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
 
 
 def read_correct(bits: str, n: int) -> np.ndarray:
     """The n booleans `correct_bits` wrote."""
-    import base64
-
     packed = np.frombuffer(base64.b64decode(bits.encode("ascii")), dtype=np.uint8)
     if packed.size != -(-int(n) // 8):
         raise InputError(f"per-image validation results hold {packed.size * 8} bits, not {n} images")
