@@ -5,6 +5,7 @@ Importing deepaug has no side effects: no folders, no TensorFlow, no network.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from deepaug import _moved
@@ -12,7 +13,6 @@ from deepaug._version import __version__
 from deepaug.errors import ImageError, InputError, PolicyError, SearchError
 from deepaug.policy.core import Operation, Policy, SubPolicy
 
-_moved.install()
 
 _LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api",
          "optimize": "deepaug.api", "PolicyLayer": "deepaug.policy.keras",
@@ -24,11 +24,9 @@ __all__ = ["DeepAugment", "ImageError", "InputError", "Operation", "Policy", "Po
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         if name == "DeepAugment":  # the search: a clear message naming the extra when it is not installed
             from deepaug.extras import require_search
 
             require_search("deepaug.DeepAugment (the search)")
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'deepaug' has no attribute {name!r}")
+    return _moved.module(name)  # an old module path (deepaug.k8s_augment), with a DeprecationWarning

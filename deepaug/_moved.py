@@ -1,17 +1,16 @@
 """Old import paths: deepaug was one flat folder of modules until 0.1; they now live in packages.
 
-`import deepaug.k8s_augment` (or any other old module path) still works: it gives the module at
-its new place, with a DeprecationWarning naming that place. Names that were read from a
-module which is now a package of the same name (`deepaug.training.train_child`) resolve the
-same way, through `attribute()`.
+`deepaug.k8s_augment` (any old module path, as an attribute: `from deepaug import k8s_augment`)
+still works: it gives the module at its new place, with a DeprecationWarning naming that place.
+Names that were read from a module which is now a package of the same name
+(`deepaug.training.train_child`) resolve the same way, through `attribute()`. Only the packages'
+module-level `__getattr__` call this module: nothing here runs when deepaug is imported, and no
+import hook is installed.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.machinery
 import importlib.util
-import sys
 import warnings
 from types import ModuleType
 from typing import Any
@@ -45,40 +44,27 @@ MODULES = {
 
 
 def _warn(old: str, new: str) -> None:
-    warnings.warn(f"{old} moved to {new}; import it from there", DeprecationWarning, stacklevel=4)
+    warnings.warn(f"{old} moved to {new}; import it from there", DeprecationWarning, stacklevel=4)  # the caller of __getattr__
 
 
-class _Alias(importlib.abc.Loader):
-    def __init__(self, new: str) -> None:
-        self.new = new
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        _warn(spec.name, self.new)
-        return importlib.import_module(self.new)
-
-    def exec_module(self, module: ModuleType) -> None:
-        pass  # the module at its new place is already executed
-
-
-class _Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname in MODULES:
-            return importlib.util.spec_from_loader(fullname, _Alias(MODULES[fullname]))
-        return None
-
-
-def install() -> None:
-    """Make the old module paths importable (idempotent)."""
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.append(_Finder())
+def module(name: str) -> ModuleType:
+    """`deepaug.<name>` for an old module path (`deepaug.k8s_augment`): the module at its new place, with a
+    warning; deepaug's module-level `__getattr__` calls this, so `from deepaug import k8s_augment` works.
+    `import deepaug.k8s_augment` does not: that form would need an import hook, and importing deepaug
+    must not change how Python imports."""
+    new = MODULES.get(f"deepaug.{name}")
+    if new is None:
+        raise AttributeError(f"module 'deepaug' has no attribute {name!r}")
+    _warn(f"deepaug.{name}", new)
+    return importlib.import_module(new)
 
 
 def attribute(package: str, name: str, old_module: str) -> Any:
     """`package.name` for a package that was a module: the name from `old_module`'s new place, with a warning."""
     # a submodule not imported yet is not an old name (`from deepaug.training import rungs` asks here first)
     if not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}") is None:
-        module = importlib.import_module(old_module)
-        if hasattr(module, name):
+        found = importlib.import_module(old_module)
+        if hasattr(found, name):
             _warn(f"{package}.{name}", f"{old_module}.{name}")
-            return getattr(module, name)
+            return getattr(found, name)
     raise AttributeError(f"module {package!r} has no attribute {name!r}")

@@ -101,18 +101,24 @@ def test_only_the_command_line_parses_arguments():
     assert [p for p in _modules_importing("argparse") if not p.startswith("deepaug/cli/")] == []
 
 
-@pytest.mark.parametrize("old, new", [("deepaug.k8s_augment", "deepaug.kubernetes.augment"),
-                                      ("deepaug.augmenter", "deepaug.policy.core"),
-                                      ("deepaug.pipeline", "deepaug.run")])
-def test_an_old_module_path_still_imports_and_names_the_new_place(old, new):
+@pytest.mark.parametrize("old, new", [("k8s_augment", "deepaug.kubernetes.augment"),
+                                      ("augmenter", "deepaug.policy.core"),
+                                      ("pipeline", "deepaug.run")])
+def test_an_old_module_path_still_works_as_an_attribute_and_names_the_new_place(old, new):
     code = (f"import warnings; warnings.simplefilter('error')\n"
-            f"try:\n    import {old}\nexcept DeprecationWarning as w:\n    print(w)\n")
+            f"try:\n    from deepaug import {old}\nexcept DeprecationWarning as w:\n    print(w)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert f"{old} moved to {new}" in out.stdout
-    code = f"import importlib, {old} as m; assert m is importlib.import_module({new!r})"
+    assert f"deepaug.{old} moved to {new}" in out.stdout
+    code = f"import importlib, deepaug; assert deepaug.{old} is importlib.import_module({new!r})"
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, cwd=REPO,
                          timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_importing_deepaug_installs_no_import_hook():
+    code = "import sys; before = list(sys.meta_path); import deepaug; assert sys.meta_path == before, sys.meta_path"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
 
 
@@ -125,7 +131,7 @@ def test_the_names_users_import_from_the_top_and_from_the_old_modules():
     assert deepaug.DeepAugment.__module__ == "deepaug.api"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        from deepaug.augment_run import augment as old_augment
+        old_augment = deepaug.augment_run.augment
         from deepaug.training import train_child
     assert old_augment is new_augment
     assert train_child.__module__ == "deepaug.training.train"
