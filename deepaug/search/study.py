@@ -165,6 +165,16 @@ class DistributionSearch(Engine):
 
     # ------------------------------------------------------------ the answer
 
+    @property
+    def search_seeds(self) -> list[int]:
+        """The seeds every candidate trains on in the screen and rungs (once run() has started)."""
+        return self._scores().search_seeds
+
+    @property
+    def race_seeds(self) -> list[int]:
+        """The race's own seeds (once run() has started)."""
+        return self._scores().race_seeds
+
     def screen_gains(self, records: Sequence[TrialRecord]) -> dict[int, float]:
         """Each screened candidate's paired gain over TrivialAugment at the first rung (points)."""
         return self._scores().screen_gains(records)
