@@ -29,9 +29,9 @@ from deepaug.policy.core import Policy
 from deepaug.reports.report import make_report
 from deepaug.search.callbacks import ProgressBar, TensorBoardLogger, logging_prints_progress
 from deepaug.search.config import SearchConfig
+from deepaug.search.engine import SearchEngine
 from deepaug.search.experiment import Experiment, experiment_folder
-from deepaug.search.loop import Search, best_policy
-from deepaug.search.notebook import top_policies
+from deepaug.search.loop import Search
 from deepaug.search.study import DistributionSearch
 from deepaug.search.validation import MIN_VALIDATION_PER_CLASS
 from deepaug.training.models import fit_to_model
@@ -171,8 +171,8 @@ class DeepAugment:
             self.config = resize_validation(self.config, image_size, square_crop)
         self.config = fit_train_size(self.config, self.data)
         name = self.config.experiment_name or default_experiment_name(self.config.reports_dir)
-        kind = DistributionSearch if self.config.search_space == "distribution" else Search
-        self._search: Search | DistributionSearch = kind(self.data, self.config, name)
+        engine = DistributionSearch if self.config.search_space == "distribution" else Search
+        self._search: SearchEngine = engine(self.data, self.config, name)
         self._records: list = self._search.experiment.records()
         log.info("DeepAugment: %s, %d classes, model %s, experiment %s", self.data, self.data.num_classes,
                  self._search.training.model_name if isinstance(self.config.model, str) else "custom keras model",
@@ -227,45 +227,30 @@ class DeepAugment:
         experiment folder's tensorboard/ unless the config says `tensorboard: false`.
         """
         self._records = self._search.run(iterations, callbacks=self._callbacks(callbacks, verbose))
-        if isinstance(self._search, DistributionSearch):
-            table = self._search.write_results(self._records)
-        else:
-            table = self._search.experiment.write_results(self._records)
+        table = self._search.write_results(self._records)
         try:
-
             path = make_report(self.experiment_dir)
             log.info("report: %s", path)
         except Exception as exc:  # the search is saved; a report failure must not hide it
             log.warning("could not write the report (%s: %s); run `deepaug report %s` to retry",
                         type(exc).__name__, exc, self.experiment_dir)
-        if isinstance(self._search, DistributionSearch):
-            return table
-        best = self.best_policy
-        base = table["expected_accuracy_increase(%)"].iloc[0] if len(table) else None
-        if best is not None and base is not None and base <= 0:
-            log.warning("no policy beat the no-augmentation baseline yet (best is %+.2f points); run more "
-                        "iterations or widen the search space", base)
         return table
 
     @property
     def verdict(self) -> Any:
         """The distribution search's race verdict (None before optimize, or for the deepaugment space)."""
-        return getattr(self._search, "verdict", None)
+        return self._search.verdict
 
     @property
     def best_policy(self) -> Policy | None:
         """The policy to use: the race winner, or the best control when nothing beat it
         (distribution space); the best finished search trial (deepaugment space)."""
-        if isinstance(self._search, DistributionSearch):
-            return self._search.best_policy()
-        return best_policy(self._records)
+        return self._search.best_policy(self._records)
 
     @property
     def top_policies(self) -> "pandas.DataFrame":
-
-        if isinstance(self._search, DistributionSearch):
-            return self._search.results_table(self._records)
-        return top_policies(self._records)
+        """The table `optimize` returns, for the trials so far."""
+        return self._search.results_table(self._records)
 
     @property
     def notebook(self) -> "pandas.DataFrame":

@@ -12,7 +12,7 @@ import deepaug
 from deepaug import InputError, Policy
 from deepaug.api import DeepAugment, call_config
 from deepaug.datasets import from_arrays
-from deepaug.search.loop import data_identity
+from deepaug.search.engine import data_identity
 
 pytest.importorskip("tensorflow")
 

@@ -19,6 +19,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from deepaug.errors import InputError, RetryableError
 from deepaug.policy.core import Policy
 from deepaug.training.rungs import run_rung
-from deepaug.training.train import run_trial
+from deepaug.training.train import prepare_warm_start, run_trial
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.datasets import Dataset
@@ -194,6 +195,15 @@ class TrialContext:
     config: "TrainingConfig"
     initial_weights: str | None = None
     checkpoint_dir: str | None = None  # where rung trainings keep their checkpoints (None: none kept)
+
+
+def warm_started(train: "Dataset", val: "Dataset", config: "TrainingConfig", seed: int,
+                 weights: str | None = None) -> TrialContext:
+    """The context of trials that start from warm-start weights: the file `weights` when given, else
+    weights trained on `train` without augmentation for `child_first_train_epochs` with `seed`
+    (cached in `child_models_dir`; no warm start when that is 0)."""
+    initial = Path(weights) if weights else prepare_warm_start(train, config, seed)
+    return TrialContext(train, val, config, None if initial is None else str(initial))
 
 
 def starting_record(spec: TrialSpec, model: str, resume_from: TrialRecord | None = None) -> TrialRecord:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -23,11 +23,6 @@ from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.space import SearchSpace
 from deepaug.training.models import check_precision, parse_model_name
 from deepaug.training.train import TrainingConfig
-
-if TYPE_CHECKING:  # pragma: no cover
-    from deepaug.search.distribution_space import DistributionSpace
-    from deepaug.search.space import SearchSpace
-    from deepaug.training.train import TrainingConfig
 
 log = logging.getLogger(__name__)
 

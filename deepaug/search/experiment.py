@@ -285,13 +285,18 @@ class Experiment:
         if self.policies_dir is not None:
             atomic_write_text(self.policies_dir / f"{self.name}.json", _lines(text))
 
-    def write_results(self, records: list[TrialRecord]) -> "Any":
-        """top_policies.csv, best_policy.json and its copy in policies_dir; returns the table."""
-        table = notebook.top_policies(records)
+    def write_top(self, table: "Any", policy: Policy | None) -> "Any":
+        """top_policies.csv (`table`), best_policy.json (`policy`, when there is one) and its copy in
+        policies_dir; returns the table."""
         self.write_text(TOP_POLICIES, table.to_csv(index=False))
-        if len(table):
-            self.write_policy(Policy.from_dict(json.loads(table["policy"].iloc[0])))
+        if policy is not None:
+            self.write_policy(policy)
         return table
+
+    def write_results(self, records: list[TrialRecord]) -> "Any":
+        """The deepaugment search's results (what `Search.write_results` writes): its top policies
+        and the best of them."""
+        return self.write_top(notebook.top_policies(records), notebook.best_policy(records))
 
     def summary(self, records: list[TrialRecord]) -> dict[str, Any]:
         done = [r for r in records if r.state is TrialState.COMPLETE]

@@ -11,38 +11,32 @@ cancels the trial in flight (its finished trainings are kept) and re-raises.
 """
 from __future__ import annotations
 
-import io
+import importlib
 import logging
 import time
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from deepaug.datasets import Dataset, pick_examples, split_train_val
-from deepaug.errors import InputError, SearchError
+from deepaug.datasets import Dataset, split_train_val
+from deepaug.errors import InputError
 from deepaug.execution.executors import Executor
-from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed
+from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed, \
+    warm_started
 from deepaug.policy.core import Policy
-from deepaug.search.callbacks import Callbacks, TrialEvent
+from deepaug.search import notebook
+from deepaug.search.callbacks import TrialEvent
 from deepaug.search.config import CONFIG_SIZE_NAMES, SearchConfig
 from deepaug.search.controller import Controller
-from deepaug.search.executor import make_executor
-from deepaug.search.experiment import SAMPLES, Experiment, experiment_folder
-from deepaug.search.notebook import ranked
-from deepaug.training.models import check_model_input, dataset_fingerprint
-from deepaug.training.train import prepare_warm_start
+from deepaug.search.engine import Engine, data_identity, write_samples
+from deepaug.training.models import check_model_input
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
 
 log = logging.getLogger(__name__)
-
-N_SAMPLES = 8
-
-
-def data_identity(data: Dataset) -> dict[str, Any]:
-    """What the experiment records about its data (the fingerprint decides resumes)."""
-    return {"fingerprint": dataset_fingerprint(data.images, data.labels), "images": len(data),
-            "image_shape": list(data.image_shape), "num_classes": data.num_classes}
 
 
 @dataclass
@@ -54,6 +48,15 @@ class Progress:
     trial_seconds: list[float]
     best: tuple[float, int] | None = None
     baseline: float | None = None
+
+    def update(self, records: Iterable[TrialRecord]) -> None:
+        """The best search trial and the baseline so far."""
+        complete = [r for r in records if r.state is TrialState.COMPLETE]
+        best = notebook.ranked(r for r in complete if r.kind == SEARCH)
+        if best:
+            self.best = (float(best[0].reward), best[0].number)
+        base = [r for r in complete if r.kind == BASELINE]
+        self.baseline = float(base[0].reward) if base else None
 
     def line(self, record: TrialRecord, done: int, capacity: int) -> str:
         head = "baseline" if record.kind == BASELINE else f"trial {record.number} ({done}/{self.target})"
@@ -80,8 +83,10 @@ class Progress:
         return float(np.mean(self.trial_seconds)) * remaining / max(1, capacity)
 
 
-class Search:
-    """One experiment's search over `data` with `config` (a SearchConfig)."""
+class Search(Engine):
+    """One experiment's search over `data` with `config` (a SearchConfig): a `SearchEngine`."""
+
+    interrupted = "the finished trial(s) are"
 
     def __init__(self, data: Dataset, config: SearchConfig, experiment_name: str,
                  max_consecutive_failures: int = 3) -> None:
@@ -89,15 +94,11 @@ class Search:
             raise InputError("validation_images / validation_labels are used by the distribution search only; "
                              "search_space: deepaugment validates on images left out of your training data. "
                              "Drop them, or use search_space: distribution")
-        self.data = data
-        self.config = config
-        self.max_consecutive_failures = max_consecutive_failures
+        super().__init__(data, config, experiment_name, max_consecutive_failures)
         self.space = config.make_search_space(data.image_shape[-1])
         self.training = config.training_config()
         check_model_input(config.model, data.image_shape, data.num_classes)
         split_train_val(data, config.train_set_size, config.validation_size, names=CONFIG_SIZE_NAMES)  # sizes fit
-        self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
-                                     config.notebook_path, config.policies_dir)
         self.identity = data_identity(data)
         self.experiment.check(config.to_record(), self.identity)  # refuse a different search before any work
         self._like = self.space.to_policy(self.space.sample(1, 0)[0])
@@ -105,15 +106,10 @@ class Search:
     # ------------------------------------------------------------ setup
 
     def _context(self, run_seed: int) -> TrialContext:
-
         train, val = split_train_val(self.data, self.config.train_set_size, self.config.validation_size,
                                      seed=run_seed, names=CONFIG_SIZE_NAMES, quiet=True)  # warned at __init__
-        if self.config.pre_aug_weights_path:
-            initial: Path | None = Path(self.config.pre_aug_weights_path)
-        else:
-            initial = prepare_warm_start(train, self.training, run_seed)
         write_samples(self.experiment, train)
-        return TrialContext(train, val, self.training, None if initial is None else str(initial))
+        return warm_started(train, val, self.training, run_seed, self.config.pre_aug_weights_path)
 
     def _controller(self, run_seed: int, records: list[TrialRecord]) -> Controller:
         controller = Controller(self.space, self.config.method, self.config.opt_initial_points, seed=run_seed)
@@ -131,20 +127,14 @@ class Search:
     # ------------------------------------------------------------ the loop
 
     def run(self, iterations: int, callbacks: Iterable[Any] = ()) -> list[TrialRecord]:
-        """As `_run`, holding the experiment's lock: one process per experiment at a time.
+        """Run until `iterations` search trials have finished (see the module docstring); return every record.
 
         `callbacks` hear of each training and trial of this run (deepaug.search.callbacks)."""
-        check_iterations(iterations)  # before the lock: a bad call creates no folder
-        self.callbacks = Callbacks(callbacks)
-        with self.experiment.owned():
-            try:
-                records = self._run(iterations)
-            finally:
-                self.callbacks.close()
+        records = super().run(iterations, callbacks)
+        warn_if_no_gain(records)
         return records
 
     def _run(self, iterations: int) -> list[TrialRecord]:
-        """Run until `iterations` search trials have finished; return every record."""
         exp = self.experiment
         run_seed = exp.start(self.config.to_record(), self.identity, self.space.to_dict(), self.config.seed)
         self.callbacks.send("on_search_begin", exp)
@@ -154,58 +144,29 @@ class Search:
         if len(finished) >= iterations and any(r.kind == BASELINE and r.finished for r in records.values()):
             log.info("experiment %r already has %d finished trial(s) (asked for %d): nothing to run; ask for "
                      "more iterations to continue", exp.name, len(finished), iterations)
-            exp.write_results(list(records.values()))
-            out = sorted(records.values(), key=lambda r: r.number)
-            self.callbacks.send("on_search_end", out)
-            return out
-        context = self._context(run_seed)
-        controller = self._controller(run_seed, list(records.values()))
-
-        def on_update(record: TrialRecord) -> None:
-            previous = records.get(record.number)
-            records[record.number] = record
-            exp.save(record)
-            if previous is not None and len(record.histories) > len(previous.histories):
-                exp.append_notebook(record, self._like)
-            if len(record.histories) > (0 if previous is None else len(previous.histories)):
-                self.callbacks.send("on_training_end", record)
-
-        executor = make_executor(self.config.executor, context, on_update, self.config.workers,
-                                 kubernetes=self.config.kubernetes, experiment=exp.name,
-                                 trials_per_gpu=self.config.trials_per_gpu)
-        exp.attach(executor)
-        progress = Progress(iterations, time.perf_counter(), [])
-        self._update_progress(progress, records.values())
-        try:
-            self._loop(iterations, run_seed, records, controller, executor, progress)
-        except KeyboardInterrupt:
-            executor.cancel()
-            log.warning("interrupted: %d finished trial(s) are saved in %s; run the same command (same "
-                        "experiment_name %r) to resume", sum(r.finished for r in records.values()), exp.folder,
-                        exp.name)
-            raise
-        finally:
-            executor.close()
-            exp.rebuild_notebook(list(records.values()), self._like)
+            self.write_results(list(records.values()))
+        else:
+            context = self._context(run_seed)
+            controller = self._controller(run_seed, list(records.values()))
+            with self._executing(context, records, self._like) as executor:
+                progress = Progress(iterations, time.perf_counter(), [])
+                progress.update(records.values())
+                self._loop(iterations, run_seed, records, controller, executor, progress)
         out = sorted(records.values(), key=lambda r: r.number)
         self.callbacks.send("on_search_end", out)
         return out
 
+    def _trained(self, previous: TrialRecord | None, record: TrialRecord,
+                 records: Mapping[int, TrialRecord]) -> None:
+        """A new training's notebook rows are appended; on_training_end hears of it."""
+        if previous is not None and len(record.histories) > len(previous.histories):
+            self.experiment.append_notebook(record, self._like)
+        if len(record.histories) > (0 if previous is None else len(previous.histories)):
+            self.callbacks.send("on_training_end", record)
+
     def _loop(self, iterations: int, run_seed: int, records: dict[int, TrialRecord], controller: Controller,
               executor: Executor, progress: Progress) -> None:
-        exp = self.experiment
-        in_flight: dict[int, TrialSpec] = {}
-        for record in sorted(records.values(), key=lambda r: r.number):
-            if not record.finished:  # interrupted last time: run it again from its finished trainings
-                log.info("trial %d was interrupted after %d training(s); resuming it", record.number,
-                         len(record.histories))
-                executor.submit(record.spec, resume_from=record)
-                in_flight[record.number] = record.spec
-        if 0 not in records:
-            baseline = controller.baseline()
-            spec = TrialSpec(0, baseline, trial_seed(run_seed, 0), BASELINE)
-            executor.submit(spec)
-            in_flight[0] = spec
+        in_flight = self._resume(run_seed, records, controller, executor)
         next_number = max([0, *records]) + 1
         failures = 0
         while True:
@@ -223,58 +184,73 @@ class Search:
             for record in executor.wait():
                 spec = in_flight.pop(record.number)
                 records[record.number] = record
-                if record.state is TrialState.COMPLETE:
-                    failures = 0
-                    if spec.policy is not None:
-                        controller.tell([spec.policy], [record.reward])
-                else:
-                    failures += 1
-                    if spec.policy is not None:
-                        controller.forget([spec.policy])
-                self._update_progress(progress, records.values())
-                if record.seconds:
-                    progress.trial_seconds.append(record.seconds)
-                done = sum(1 for r in records.values() if r.finished and r.kind == SEARCH)
-                log.info("%s", progress.line(record, done, executor.capacity))
-                exp.write_results(list(records.values()))
-                self.callbacks.send("on_trial_end", TrialEvent(
-                    record, "search", done, iterations, self.config.child_epochs,
-                    record.reward if record.state is TrialState.COMPLETE else None, best=progress.best,
-                    controls={} if progress.baseline is None else {"baseline": progress.baseline},
-                    eta_seconds=progress.eta(done, executor.capacity)))
-                if failures >= self.max_consecutive_failures:
-                    executor.cancel()
-                    raise SearchError(
-                        f"{failures} trials in a row failed; the last one (trial {record.number}) with: "
-                        f"{record.error}. Its record is {exp.record_uri(record.number)}. Fix the cause and run "
-                        "again to resume")
+                failures = 0 if record.state is TrialState.COMPLETE else failures + 1
+                if spec.policy is not None and record.state is TrialState.COMPLETE:
+                    controller.tell([spec.policy], [record.reward])
+                elif spec.policy is not None:
+                    controller.forget([spec.policy])
+                self._trial_end(record, records, iterations, progress, executor.capacity)
+                self._check_failures(failures, record, executor)
 
     @staticmethod
-    def _update_progress(progress: Progress, records: Any) -> None:
-        complete = [r for r in records if r.state is TrialState.COMPLETE]
-        best = ranked(r for r in complete if r.kind == SEARCH)
-        if best:
-            progress.best = (float(best[0].reward), best[0].number)
-        base = [r for r in complete if r.kind == BASELINE]
-        progress.baseline = float(base[0].reward) if base else None
+    def _resume(run_seed: int, records: Mapping[int, TrialRecord], controller: Controller,
+                executor: Executor) -> dict[int, TrialSpec]:
+        """Submit the trials interrupted last time (from their finished trainings) and the baseline
+        if it has no record yet; return them by number."""
+        in_flight: dict[int, TrialSpec] = {}
+        for record in sorted(records.values(), key=lambda r: r.number):
+            if not record.finished:  # interrupted last time: run it again from its finished trainings
+                log.info("trial %d was interrupted after %d training(s); resuming it", record.number,
+                         len(record.histories))
+                executor.submit(record.spec, resume_from=record)
+                in_flight[record.number] = record.spec
+        if 0 not in records:
+            spec = TrialSpec(0, controller.baseline(), trial_seed(run_seed, 0), BASELINE)
+            executor.submit(spec)
+            in_flight[0] = spec
+        return in_flight
+
+    def _trial_end(self, record: TrialRecord, records: Mapping[int, TrialRecord], iterations: int,
+                   progress: Progress, capacity: int) -> None:
+        """The progress line, the results files and on_trial_end, for a trial that has just finished."""
+        progress.update(records.values())
+        if record.seconds:
+            progress.trial_seconds.append(record.seconds)
+        done = sum(1 for r in records.values() if r.finished and r.kind == SEARCH)
+        log.info("%s", progress.line(record, done, capacity))
+        self.write_results(list(records.values()))
+        self.callbacks.send("on_trial_end", TrialEvent(
+            record, "search", done, iterations, self.config.child_epochs,
+            record.reward if record.state is TrialState.COMPLETE else None, best=progress.best,
+            controls={} if progress.baseline is None else {"baseline": progress.baseline},
+            eta_seconds=progress.eta(done, capacity)))
+
+    # ------------------------------------------------------------ the answer
+
+    def results_table(self, records: Sequence[TrialRecord]) -> "pandas.DataFrame":
+        """DeepAugment's table of the top policies (deepaug.search.notebook.top_policies)."""
+        return notebook.top_policies(records)
+
+    def best_policy(self, records: Sequence[TrialRecord]) -> Policy | None:
+        """The policy of the best completed search trial."""
+        return notebook.best_policy(records)
 
 
-def check_iterations(iterations: Any) -> None:
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise InputError(f"iterations must be an integer >= 1, got {iterations!r}")
+def warn_if_no_gain(records: Sequence[TrialRecord]) -> None:
+    """Say so when the best policy has not beaten the no-augmentation baseline (yet)."""
+    best, base = notebook.ranked(records), notebook.baseline_reward(records)
+    if best and base is not None and (gain := round(100 * (best[0].reward - base), 4)) <= 0:
+        log.warning("no policy beat the no-augmentation baseline yet (best is %+.2f points); run more "
+                    "iterations or widen the search space", gain)
 
 
-def write_samples(experiment: Experiment, train: Dataset) -> None:
-    """A few training images, one per class where possible, for the report (written once)."""
-    if experiment.exists(SAMPLES):
-        return
-    idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))
-    buffer = io.BytesIO()
-    np.savez(buffer, images=train.images[idx], labels=train.labels[idx])
-    experiment.write_bytes(SAMPLES, buffer.getvalue())
+_MOVED = {"best_policy": "deepaug.search.notebook", "check_iterations": "deepaug.search.engine"}
 
 
-def best_policy(records: list[TrialRecord]) -> Policy | None:
-    """The policy of the best completed search trial."""
-    best = ranked(records)
-    return best[0].policy_object() if best else None
+def __getattr__(name: str) -> object:
+    # names that left this module when the two engines came to share one protocol (deepaug.search.engine)
+    if name in _MOVED:
+        warnings.warn(f"deepaug.search.loop.{name} moved: import it from {_MOVED[name]}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

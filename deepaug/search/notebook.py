@@ -165,6 +165,12 @@ def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     return sorted(done, key=lambda r: (-float(r.reward), r.number))
 
 
+def best_policy(records: Iterable[TrialRecord]) -> Policy | None:
+    """The deepaugment search's best policy: that of its best completed search trial (None before one)."""
+    best = ranked(records)
+    return best[0].policy_object() if best else None
+
+
 def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFrame":
     """The n best completed search trials, best first (ties: earlier trial first).
 

@@ -2,12 +2,16 @@
 the default size drawn from the rest of their training data (never a test split)."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from deepaug import datasets
-from deepaug.datasets import Dataset
+from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
-from deepaug.search.config import SearchConfig
+from deepaug.search.config import CONFIG_SIZE_NAMES, SearchConfig
+
+log = logging.getLogger(__name__)
 
 MAX_VALIDATION = 10_000  # default validation size cap per use (the rest of the data beyond the training subset):
 # the screen's images, and with race_holdout as many again for the race
@@ -58,3 +62,62 @@ def holdout_halves(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarra
         screen.append(members[:half])
         race.append(members[half:])
     return np.sort(np.concatenate(screen)), np.sort(np.concatenate(race))
+
+
+def study_split(data: Dataset, config: SearchConfig, validation: Dataset | None, seed: int,
+                warn: bool = False) -> tuple[Dataset, Dataset]:
+    """The distribution search's training subset and validation set (`validation`, the user's, or the
+    rest of the data); the class counts do not depend on `seed`, so `warn` (of thin classes) is
+    for the first call."""
+    if validation is not None:
+        train = data if config.train_set_size >= len(data) else \
+            split_train_val(data, config.train_set_size, val_size=1, seed=seed, names=CONFIG_SIZE_NAMES)[0]
+        check_holdout(config, validation, warn)
+        return train, validation
+    needed = MIN_VALIDATION_PER_CLASS * data.num_classes
+    if config.validation_size is None and config.train_set_size > len(data) - needed:
+        left = max(0, len(data) - config.train_set_size)
+        raise InputError(f"train_set_size={config.train_set_size} leaves {left} of the {len(data)} images for "
+                         f"validation, and the race needs at least "
+                         f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): set train_set_size to at most "
+                         f"{max(0, len(data) - needed)}, or pass validation_images / validation_labels")
+    rest = len(data) - min(config.train_set_size, len(data) - 1)
+    size = config.validation_size or min(rest, MAX_VALIDATION * (2 if config.race_holdout else 1))
+    train, val = split_train_val(data, config.train_set_size, size, seed=seed, names=CONFIG_SIZE_NAMES,
+                                 quiet=not warn)
+    if len(val) < needed:
+        raise InputError(f"only {len(val)} validation images are left after train_set_size="
+                         f"{config.train_set_size} of {len(data)}; the race needs at least "
+                         f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): "
+                         "lower train_set_size, or pass validation_images / validation_labels")
+    _check_classes(data, config, val, warn)
+    check_holdout(config, val, warn)
+    return train, val
+
+
+def _check_classes(data: Dataset, config: SearchConfig, val: Dataset, warn: bool) -> None:
+    """Refuse a split that leaves a class no validation images; warn of classes with few."""
+    counts = np.bincount(val.labels, minlength=data.num_classes)
+    held = np.bincount(data.labels, minlength=data.num_classes)
+    missing = [c for c in range(data.num_classes) if held[c] and not counts[c]]
+    if missing:
+        names = ", ".join(f"{data.class_names[c]!r} ({held[c]} image(s))" for c in missing[:10])
+        raise InputError(f"class(es) {names}{' ...' if len(missing) > 10 else ''} get no validation images "
+                         f"after train_set_size={config.train_set_size} of {len(data)}: the search could not "
+                         "tell whether a policy helps or hurts them; lower train_set_size, raise "
+                         "validation_size, add images of those classes, or pass validation_images / "
+                         "validation_labels")
+    few = [c for c in range(data.num_classes) if 0 < counts[c] < MIN_VALIDATION_PER_CLASS]
+    if few and warn:
+        log.warning("class(es) %s have fewer than %d validation images each (%s): the search measures them "
+                    "roughly", [data.class_names[c] for c in few[:10]], MIN_VALIDATION_PER_CLASS,
+                    ", ".join(str(counts[c]) for c in few[:10]))
+
+
+def check_holdout(config: SearchConfig, val: Dataset, warn: bool) -> None:
+    """Warn (with `warn`) when race_holdout is on but `val` is too small for two halves."""
+    if warn and config.race_holdout and (fewest := fewest_per_class(val.labels)) < HOLDOUT_PER_CLASS:
+        log.warning("the race scores on the same validation images as the screen (the images that chose the "
+                    "finalists also judge them): race_holdout needs at least %d validation images of each "
+                    "class, and the fewest is %d; give more validation images (validation_size, or "
+                    "validation_images) or set race_holdout: false to silence this", HOLDOUT_PER_CLASS, fewest)

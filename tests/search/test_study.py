@@ -284,7 +284,7 @@ def test_the_race_scores_on_validation_images_the_screen_and_rungs_never_ranked_
     search, table, _ = finished
     verdict = json.loads((search.experiment_dir / "verdict.json").read_text())
     assert (verdict["validation_images"], verdict["race_validation_images"]) == (90, 45)
-    screen, race = search._search._holdout  # the halves, drawn once per experiment from its run seed
+    screen, race = search._search.scores.holdout  # the halves, drawn once per experiment from its run seed
     assert len(screen) == len(race) == 45 and not set(screen.tolist()) & set(race.tolist())
     found = records(search.experiment_dir)
 
@@ -358,7 +358,7 @@ def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_tri
     units of a trial at once (each continues the trial's record), the last naming every seed;
     a finalist whose training fails stops there and the race goes on without it."""
     from deepaug.execution.executors import InlineExecutor
-    from deepaug.search import study
+    from deepaug.search import engine
 
     class TwoAtATime(InlineExecutor):  # the real in-process executor, saying it has 2 workers
         capacity = 2
@@ -380,7 +380,7 @@ def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_tri
             return out
 
     made, broken = [], []
-    monkeypatch.setattr(study, "make_executor", lambda kind, context, on_update, *a, **k:
+    monkeypatch.setattr(engine, "make_executor", lambda kind, context, on_update, *a, **k:
                         made.append(TwoAtATime(context, on_update)) or made[-1])
 
     def second_race_seed(number, seeds, calls):  # the first candidate at its second race seed
@@ -394,7 +394,7 @@ def test_the_race_goes_out_seed_by_seed_so_that_no_worker_waits_for_one_long_tri
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, finalists=3, race_seeds=3))
     search.optimize(4, verbose=0)
-    executor, seeds = made[0], search._search.race_seeds
+    executor, seeds = made[0], search._search.scores.race_seeds
     race = [(n, s) for n, s in executor.sent if set(s) <= set(seeds)]
     raced = list(dict.fromkeys(n for n, _ in race))
     assert len(raced) == 5 and {TRIVIAL, RANDAUGMENT} <= set(raced) and len(broken) == 1
@@ -416,7 +416,7 @@ def test_a_race_cut_short_sends_only_the_leader_and_the_better_control_on_to_the
     finalist ahead of the better control there, and that control, on the third; the verdict and
     the table give each one's gains on the seeds it ran, and a second run trains nothing."""
     from deepaug.execution.executors import InlineExecutor
-    from deepaug.search import study
+    from deepaug.search import engine
     from deepaug.training import rungs
 
     sent = []
@@ -426,22 +426,22 @@ def test_a_race_cut_short_sends_only_the_leader_and_the_better_control_on_to_the
             sent.append((spec.number, spec.seeds))
             super().submit(spec, resume_from)
 
-    monkeypatch.setattr(study, "make_executor", lambda kind, context, on_update, *a, **k:
+    monkeypatch.setattr(engine, "make_executor", lambda kind, context, on_update, *a, **k:
                         Recording(context, on_update))
     x, y = toy_data(300)
     config = study_config(tmp_path, child_epochs=1, rungs=1, finalists=2, race_seeds=3, race_cut_after=2)
     search = DeepAugment(x, y, config)
     table = search.optimize(4, verbose=0)
-    seeds, cut = search._search.race_seeds, search._search
+    seeds, cut = search._search.scores.race_seeds, search._search.scores
     first = seeds[:2]
     race = [(n, s) for n, s in sent if set(s) <= set(seeds)]
     everyone = list(dict.fromkeys(n for n, _ in race))
     assert len(everyone) == 4 and {TRIVIAL, RANDAUGMENT} <= set(everyone)
     finalists = [n for n in everyone if n > RANDAUGMENT]
-    by_number = {r.number: r for r in cut.experiment.records()}
-    mean = {n: np.mean(list(cut._rewards(by_number[n], 1, first).values())) for n in everyone}
+    by_number = {r.number: r for r in search.experiment.records()}
+    mean = {n: np.mean(list(cut.rewards(by_number[n], 1, first).values())) for n in everyone}
     control = max((TRIVIAL, RANDAUGMENT), key=lambda n: (mean[n], -n))
-    gain = {n: cut._gain_over(by_number, n, control, first) for n in finalists}
+    gain = {n: cut.gain_over(by_number, n, control, first) for n in finalists}
     leader = max(finalists, key=lambda n: (gain[n], -n))
     assert race[:8] == [(n, (first[0],)) for n in everyone] + [(n, tuple(first)) for n in everyone]
     assert sorted(race[8:]) == sorted([(leader, tuple(seeds)), (control, tuple(seeds))])  # the third seed
@@ -470,7 +470,7 @@ def test_a_race_cut_short_whose_finalist_failed_stops_at_the_cut_and_answers_the
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path, child_epochs=1, rungs=1, race_seeds=3, race_cut_after=2))
     search.optimize(3, verbose=0)
-    seeds = search._search.race_seeds
+    seeds = search._search.scores.race_seeds
     assert not [c for c in calls if seeds[2] in c[1]]  # nothing trained on the third race seed
     verdict = search.verdict
     assert not verdict.beat_controls and verdict.winner == verdict.best_control
@@ -493,7 +493,7 @@ def test_successive_halving_stops_the_candidates_behind_after_the_first_rung(fin
     study = search._search
     by_number = {r.number: r for r in study.experiment.records()}
     for n in promoted:  # the gain at 3 epochs on the search seeds, not the race's
-        assert rows.loc[n, "rung_gain_vs_trivialaugment"] == study._gain(by_number, n, 3, study.search_seeds)
+        assert rows.loc[n, "rung_gain_vs_trivialaugment"] == study.scores.gain(by_number, n, 3, study.scores.search_seeds)
     # the checkpoints of the candidates that stopped are deleted when the rung is decided, the
     # others' when the search is over
     kept = search.seen.kept

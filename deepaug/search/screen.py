@@ -1,0 +1,119 @@
+"""The distribution search's screen: `iterations` candidates to the first rung on the search seeds.
+
+First the controls (TrivialAugment, RandAugment) and the space's known-good points, then the
+random-forest Bayesian optimizer's proposals, told every rung-0 result as it arrives. A
+resumed screen replays the rung-0 results into the optimizer (`screen_controller`) and runs
+again what its records do not hold yet.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping
+
+from deepaug.execution.executors import Executor
+from deepaug.execution.trials import CONTROL, SEARCH, TrialRecord, TrialSpec, TrialState
+from deepaug.policy.core import Policy
+from deepaug.search.controller import Controller
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.search.race import RANDAUGMENT, TRIVIAL
+from deepaug.search.scores import Scores
+from deepaug.search.stages import StudyRun, control_failed
+
+log = logging.getLogger(__name__)
+
+
+def screen_controller(space: DistributionSpace, method: str, initial_points: int, run_seed: int,
+                      scores: Scores, records: Mapping[int, TrialRecord]) -> Controller:
+    """The optimizer, told the rung-0 results the records hold; the candidates still on their way
+    reserved, the failed ones forgotten."""
+    controller = Controller(space, method, initial_points, seed=run_seed)
+    told = [(r.policy_object(), reward) for r in records.values()
+            if (reward := scores.screen_reward(r)) is not None and r.policy is not None]
+    if told:
+        controller.tell([p for p, _ in told], [reward for _, reward in told])
+        log.info("replayed %d rung-0 result(s) into the %s controller", len(told), method)
+    controller.reserve([r.policy_object() for r in records.values()
+                        if r.policy is not None and r.state is not TrialState.FAILED
+                        and scores.screen_reward(r) is None])
+    controller.forget([r.policy_object() for r in records.values()
+                       if r.policy is not None and r.state is TrialState.FAILED])
+    return controller
+
+
+class Screen:
+    """The screen of one run (module docstring); `run()` returns when every candidate has its
+    rung-0 result or has failed. `check_failures(failures, record, executor)` stops the search
+    after too many failed candidates in a row."""
+
+    def __init__(self, study: StudyRun, space: DistributionSpace, controller: Controller, run_seed: int,
+                 iterations: int, check_failures: Callable[[int, TrialRecord, Executor], None]) -> None:
+        self.study, self.controller, self.run_seed, self.iterations = study, controller, run_seed, iterations
+        self.check_failures = check_failures
+        self.epochs, self.seeds = study.scores.schedule[0], study.scores.search_seeds
+        records = study.records
+        self.queue = self._unfinished(space)
+        known = {r.policy_object() for r in records.values() if r.policy is not None}
+        self.starts = [p for p in space.starting_policies() if p not in known]
+        controller.reserve(self.starts)
+        self.next_number = max([RANDAUGMENT, *records]) + 1
+
+    def _unfinished(self, space: DistributionSpace) -> list[TrialSpec]:
+        """The controls and the candidates of the records that have no rung-0 result yet."""
+        study, scores = self.study, self.study.scores
+        queue: list[TrialSpec] = []
+        for number, policy in ((TRIVIAL, space.trivialaugment()), (RANDAUGMENT, space.randaugment())):
+            if number not in study.records or scores.screen_reward(study.records[number]) is None:
+                queue.append(study.spec(number, self.epochs, self.seeds, self.run_seed, policy, CONTROL))
+        for record in study.sorted_records():
+            if record.kind == SEARCH and record.state is not TrialState.FAILED and scores.screen_reward(record) is None:
+                queue.append(study.spec(record.number, self.epochs, self.seeds))
+        return queue
+
+    def _candidates(self) -> int:
+        return sum(1 for r in self.study.records.values() if r.kind == SEARCH) + \
+            sum(1 for s in self.queue if s.kind == SEARCH and s.number not in self.study.records)
+
+    def _propose(self) -> Policy:
+        return self.starts.pop(0) if self.starts else self.controller.ask(1)[0]
+
+    def run(self) -> None:
+        study, executor, records = self.study, self.study.executor, self.study.records
+        in_flight: dict[int, TrialSpec] = {}
+        failures = 0
+        while True:
+            room = executor.capacity - len(in_flight)
+            while room > 0 and self.queue:
+                spec = self.queue.pop(0)
+                executor.submit(spec, resume_from=records.get(spec.number))
+                in_flight[spec.number] = spec
+                room -= 1
+            while room > 0 and self._candidates() < self.iterations:
+                spec = study.spec(self.next_number, self.epochs, self.seeds, self.run_seed, self._propose(), SEARCH)
+                executor.submit(spec)
+                in_flight[spec.number] = spec
+                records.setdefault(spec.number, TrialRecord.running(spec, study.model_name))
+                self.next_number += 1
+                room -= 1
+            if not in_flight:
+                return
+            for record in executor.wait():
+                failures = self._finished(in_flight.pop(record.number), record, failures)
+
+    def _finished(self, spec: TrialSpec, record: TrialRecord, failures: int) -> int:
+        """Tell the optimizer, report, and return the failures in a row."""
+        study = self.study
+        study.records[record.number] = record
+        reward = study.scores.screen_reward(record)
+        if record.state is TrialState.COMPLETE and reward is not None:
+            failures = 0
+            self.controller.tell([spec.policy], [reward])
+        else:
+            failures += 1
+            self.controller.forget([spec.policy])
+            if record.kind == CONTROL:
+                raise control_failed(record)
+        screened = sum(1 for r in study.records.values()
+                       if r.kind == SEARCH and study.scores.screen_reward(r) is not None)
+        study.progress("screen", record, self.epochs, self.seeds, screened, self.iterations)
+        self.check_failures(failures, record, study.executor)
+        return failures
