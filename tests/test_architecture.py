@@ -119,7 +119,7 @@ def test_an_old_module_path_still_imports_and_names_the_new_place(old, new):
 def test_the_names_users_import_from_the_top_and_from_the_old_modules():
     import deepaug
     from deepaug.api import augment as new_augment
-    from deepaug.policy.keras import PolicyLayer as NewLayer
+    from deepaug.adapters.keras import PolicyLayer as NewLayer
 
     assert deepaug.augment is new_augment and deepaug.PolicyLayer is NewLayer
     assert deepaug.DeepAugment.__module__ == "deepaug.api"

@@ -32,7 +32,8 @@ import numpy as np
 
 from deepaug.datasets import Dataset, from_arrays, split_train_val
 from deepaug.errors import InputError
-from deepaug.policy.core import Augmenter, Policy
+from deepaug.policy.apply import check_seed
+from deepaug.policy.core import Policy
 from deepaug.training.models import (
     build_child_model,
     check_model_input,
@@ -44,8 +45,8 @@ from deepaug.training.models import (
     warm_start_weights,
 )
 from deepaug.training.pipeline import (
-    PolicyLike,
-    check_seed,
+    Augmentation,
+    as_augmentation,
     eval_dataset,
     mixes_labels,
     positive_int,
@@ -60,7 +61,6 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
-# What trains a child: a Policy, any Augmenter (e.g. deepaug.policy.baselines), or None (no augmentation).
 WARM_START_SEED = 0  # run_trial's default seed for the shared warm-start weights
 
 
@@ -186,7 +186,7 @@ def _check_pair(train: Dataset, val: Dataset | None, need_val: bool = True) -> N
                          "both from one dataset with deepaug.datasets.split_train_val")
 
 
-def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
+def _fit(train: Dataset, val: Dataset | None, policy: Augmentation, config: TrainingConfig, seed: int,
          epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
          restore: Callable[["keras.Model"], None] | None = None,
          val_epochs: Sequence[int] | None = None) -> tuple["keras.Model", Any, list[float]]:
@@ -197,7 +197,7 @@ def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Traini
 
 
 @contextmanager
-def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
+def _trained(train: Dataset, val: Dataset | None, policy: Augmentation, config: TrainingConfig, seed: int,
              epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
              restore: Callable[["keras.Model"], None] | None = None,
              val_epochs: Sequence[int] | None = None,
@@ -222,7 +222,7 @@ def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Tr
         yield _fit_model(model, train, val, policy, config, seed, epochs, first_epoch, restore, val_epochs)
 
 
-def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy: PolicyLike,
+def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy: Augmentation,
                config: TrainingConfig, seed: int, epochs: int, first_epoch: int,
                restore: Callable[["keras.Model"], None] | None,
                val_epochs: Sequence[int] | None) -> tuple["keras.Model", Any, list[float]]:
@@ -272,7 +272,7 @@ def _validate(model: "keras.Model", vds: Any, labels: np.ndarray) -> dict[str, A
             "val_correct": correct_bits(correct)}
 
 
-def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,
+def train_child(train: Dataset, val: Dataset, policy: Augmentation, config: TrainingConfig, seed: int,
                 initial_weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train a fresh child model for `config.child_epochs` epochs with `policy` on the fly.
 
@@ -298,27 +298,27 @@ def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: Traini
     return history
 
 
-def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
+def train_model(train: Dataset, policy: Augmentation, config: TrainingConfig,
                 seed: int) -> tuple["keras.Model", dict[str, Any]]:
     """Train a fresh child model on all of `train` for `config.child_epochs` epochs, without
     validation; returns the model and per-epoch ``accuracy``, ``loss``, ``epoch_seconds``
     plus ``seconds`` (wall time of build and fit). For final models (deepaug.evaluation.evaluate)."""
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     _check_pair(train, None, need_val=False)
     start = time.perf_counter()
     model, fitted, epoch_seconds = _fit(train, None, policy, config, seed, config.child_epochs, None)
     return model, _final_history(fitted, epoch_seconds, start)
 
 
-def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: TrainingConfig,
+def train_and_score(train: Dataset, test: Dataset, policy: Augmentation, config: TrainingConfig,
                     seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """`train_model`, then the model's ``loss`` and ``accuracy`` on `test` and ``correct``, which
     test images it got right (packed bits, `reward.correct_bits`); returns (those scores, the
     training's history). The model is a lent one (`models.child_model`), so trainings in a
     loop do not trace their steps again."""
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     _check_pair(train, None, need_val=False)
     start = time.perf_counter()
     with _trained(train, None, policy, config, seed, config.child_epochs, None) as (model, fitted, epoch_seconds):
@@ -393,16 +393,7 @@ class TrialResult:
         }
 
 
-def _coerce_policy(policy: Any) -> PolicyLike:
-    if policy is None or isinstance(policy, (Policy, Augmenter)):
-        return policy
-    if isinstance(policy, Mapping):
-        return Policy.from_dict(dict(policy))
-    raise InputError(f"policy must be a deepaug Policy, a policy dict, an augmenter (an object with "
-                     f"augment_nhwc(x, rng)) or None (no augmentation), got {type(policy).__name__}")
-
-
-def _policy_record(policy: PolicyLike) -> dict[str, Any] | None:
+def _policy_record(policy: Augmentation) -> dict[str, Any] | None:
     """The policy as JSON-ready data; an augmenter by its to_dict() or its class name."""
     if policy is None or isinstance(policy, Policy):
         return None if policy is None else policy.to_dict()
@@ -410,7 +401,7 @@ def _policy_record(policy: PolicyLike) -> dict[str, Any] | None:
     return dict(to_dict()) if callable(to_dict) else {"augmenter": type(policy).__name__}
 
 
-def run_trial(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,
+def run_trial(train: Dataset, val: Dataset, policy: Augmentation, config: TrainingConfig, seed: int,
               initial_weights: str | os.PathLike[str] | None = None,
               warm_start_seed: int = WARM_START_SEED,
               on_training: Callable[[int, int, dict[str, Any]], None] | None = None,
@@ -424,7 +415,7 @@ def run_trial(train: Dataset, val: Dataset, policy: PolicyLike, config: Training
     trial: they are reused, not trained again (sample k's seed depends only on `seed`).
     """
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     _check_pair(train, val)
     check_model_input(config.model, train.image_shape, train.num_classes)
     seeds = sample_seeds(seed, config.opt_samples)
@@ -463,7 +454,7 @@ def evaluate_policy(images: Any, labels: Any, policy: Policy | Mapping[str, Any]
     if not isinstance(config, TrainingConfig):
         raise InputError(f"config must be a TrainingConfig, got {type(config).__name__}")
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     data = from_arrays(images, labels, "images")
     check_model_input(config.model, data.image_shape, data.num_classes)
     train, val = split_train_val(data, train_size, val_size=val_size, seed=seed)
