@@ -28,6 +28,8 @@ import math
 import os
 from typing import Any, Callable
 
+import cv2  # albumentations' border and interpolation flags are OpenCV's
+
 from deepaug import ops
 from deepaug.errors import PolicyError
 from deepaug.extras import require
@@ -62,8 +64,6 @@ def _albumentations() -> Any:
 
 
 def _const(A: Any) -> dict[str, Any]:
-    import cv2  # a core dependency; albumentations' border and interpolation flags are OpenCV's
-
     return {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, "interpolation": cv2.INTER_LINEAR}
 
 

@@ -68,7 +68,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: Augmentation, 
     permutation each epoch (the last batch of an epoch may be short) and are augmented
     on the fly by `policy` unless it is None or a no-op.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loaded when a dataset is built, not on import
 
     positive_int(batch_size, "child_batch_size")
     positive_int(epochs, "epochs")
@@ -115,7 +115,7 @@ def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int,
                  num_classes: int | None = None) -> "tf.data.Dataset":
     """Validation batches: float32 images in [0, 1], no augmentation, in order; labels as
     class indices, or one-hot rows with `num_classes` (for a model trained on label weights)."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loaded when a dataset is built, not on import
 
     y = np.asarray(labels, dtype=np.int64)
     if num_classes is not None:
@@ -132,7 +132,7 @@ def _options() -> "tf.data.Options":
     of `fit` stalls for seconds (about 0.5 s per epoch trained: 26 s after a 50-epoch
     training), while epochs run no faster. AUTOTUNE parallelism and prefetch still apply.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loaded when a dataset is built, not on import
 
     options = tf.data.Options()
     options.deterministic = True
