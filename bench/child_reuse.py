@@ -9,8 +9,8 @@ the reuse, though with today's spaced garbage collections) and scores it with
 ``model.evaluate``; the *lent* mode uses
 ``training.train_and_score`` (the compiled model of the last training, given the fresh
 model's variables and a new Adam state); the *lent-gc-every* mode is *lent* with a full
-garbage collection before every training (``training.GC_SHARE`` infinite), as keras'
-``clear_session()`` did before deepaug spaced them (`training.collect_garbage`). Reported
+garbage collection before every training (``session.GC_SHARE`` infinite), as keras'
+``clear_session()`` did before deepaug spaced them (`session.collect_garbage`). Reported
 per mode: the median seconds per training after the first (the first traces in every mode),
 the first training's seconds,
 and the resident memory (VmRSS) after the second and after the last training, whose
@@ -54,13 +54,14 @@ def child(args: argparse.Namespace) -> None:
     """One mode's trainings in this process; prints one JSON line."""
     from bench.training import make_data
     from deepaug.datasets import from_arrays, split_train_val
+    from deepaug.training import session
     from deepaug.training import train as training
 
     images, labels = make_data(args.n + 200, args.size)
     train, test = split_train_val(from_arrays(images, labels), args.n, 200, seed=0)
     config = training.TrainingConfig(child_epochs=args.epochs, child_batch_size=64)
     if args.mode == "lent-gc-every":
-        training.GC_SHARE = math.inf  # a collection is never too recent
+        session.GC_SHARE = math.inf  # a collection is never too recent
     seconds, rss, accuracy = [], [], []
     for seed in range(args.trainings):
         start = time.perf_counter()

@@ -15,8 +15,8 @@ from deepaug.policy.core import Operation, Policy, SubPolicy
 
 
 _LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api",
-         "optimize": "deepaug.api", "PolicyLayer": "deepaug.policy.keras",
-         "policy_map_fn": "deepaug.policy.keras", "PolicyTransform": "deepaug.torch"}
+         "optimize": "deepaug.api", "PolicyLayer": "deepaug.adapters.keras",
+         "policy_map_fn": "deepaug.adapters.keras", "PolicyTransform": "deepaug.adapters.torch"}
 
 __all__ = ["DeepAugment", "ImageError", "InputError", "Operation", "Policy", "PolicyError", "PolicyLayer",
            "PolicyTransform", "SearchError", "SubPolicy", "__version__", "augment", "optimize", "policy_map_fn"]

@@ -270,13 +270,13 @@ class DeepAugment:
 
     def keras_layer(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
         """The best policy as a Keras layer (augments in training, identity at inference)."""
-        from deepaug.policy.keras import PolicyLayer  # keras loads here, on first use
+        from deepaug.adapters.keras import PolicyLayer  # keras loads here, on first use
 
         return PolicyLayer(self._require_best(), seed=seed, value_range=value_range)
 
     def tf_map_fn(self, seed: int | None = None, value_range: tuple[float, float] = (0, 255)) -> Any:
         """The best policy as a function for `tf.data.Dataset.map`."""
-        from deepaug.policy.keras import policy_map_fn  # keras loads here, on first use
+        from deepaug.adapters.keras import policy_map_fn  # keras loads here, on first use
 
         return policy_map_fn(self._require_best(), seed=seed, value_range=value_range)
 

@@ -125,7 +125,7 @@ def test_importing_deepaug_installs_no_import_hook():
 def test_the_names_users_import_from_the_top_and_from_the_old_modules():
     import deepaug
     from deepaug.api import augment as new_augment
-    from deepaug.policy.keras import PolicyLayer as NewLayer
+    from deepaug.adapters.keras import PolicyLayer as NewLayer
 
     assert deepaug.augment is new_augment and deepaug.PolicyLayer is NewLayer
     assert deepaug.DeepAugment.__module__ == "deepaug.api"

@@ -1,4 +1,4 @@
-"""deepaug.torch.PolicyTransform on real torch (CPU): bytes as Policy.apply, DataLoader workers' randomness."""
+"""deepaug.adapters.torch.PolicyTransform on real torch (CPU): bytes as Policy.apply, DataLoader workers' randomness."""
 from __future__ import annotations
 
 import pickle
@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from deepaug import Policy  # noqa: E402
 from deepaug.errors import ImageError, InputError  # noqa: E402
 from deepaug.policy.baselines import TrivialAugment  # noqa: E402
-from deepaug.torch import PolicyTransform, call_seed  # noqa: E402
+from deepaug.adapters.torch import PolicyTransform, call_seed  # noqa: E402
 
 SUB_POLICIES = Policy.from_list([[("rotate", 0.8, 0.6), ("solarize", 0.5, 0.5)],
                                  [("cutout", 0.9, 0.5), ("color", 0.7, 0.8)]])
@@ -149,7 +149,7 @@ def test_a_cutmix_policy_applies_its_per_image_steps_and_says_so(caplog):
     from deepaug.policy.distribution import Distribution
 
     policy = Policy.from_distribution(Distribution.uniform(("rotate", "equalize"), cutmix=0.5))
-    with caplog.at_level("WARNING", logger="deepaug.policy.core"):
+    with caplog.at_level("WARNING", logger="deepaug.policy.apply"):
         transform = PolicyTransform(policy, seed=3)
     assert "PolicyTransform applies the policy's per-image steps only" in caplog.text
     image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)

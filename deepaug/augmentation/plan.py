@@ -21,10 +21,11 @@ from deepaug.augmentation.outputs import check_names, output_stem
 from deepaug.augmentation.request import AugmentRequest
 from deepaug.augmentation.shards import shard_count
 from deepaug.augmentation.variants import Chain, Recipe, canonical_json
-from deepaug.errors import InputError, PolicyError
+from deepaug.errors import InputError
 from deepaug.policy import builtin
-from deepaug.policy.core import Policy, warn_per_image_only
-from deepaug.storage.backends import locate, open_storage, parse_s3_uri, read_json
+from deepaug.policy.apply import warn_per_image_only
+from deepaug.policy.core import Policy, PolicyLike, as_policy
+from deepaug.storage.backends import open_storage, parse_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +64,10 @@ class RunPlan:
         return output_stem(self.listing.keys[index], self.listing.kind, self.listing.class_of(index))
 
 
-def resolve_policy(spec: str | os.PathLike[str] | Policy, storage_options: dict[str, Any] | None = None) -> Policy:
-    """A Policy from a Policy, a file (local, or s3:// JSON) or a built-in name; PolicyError if it does not load."""
-    if isinstance(spec, Policy):
-        return spec
-    text = os.fspath(spec)
-    if text.lower().startswith("s3://"):
-        storage, key = locate(text, **(storage_options or {}))
-        try:
-            return Policy.from_dict(read_json(storage, key), source=f"policy file {text}")
-        except FileNotFoundError:
-            raise PolicyError(f"policy file {text} does not exist") from None
-        except InputError as exc:
-            raise PolicyError(str(exc)) from None
-    return builtin.resolve(text)
+def resolve_policy(spec: PolicyLike, storage_options: dict[str, Any] | None = None) -> Policy:
+    """`deepaug.policy.as_policy` with the run's S3 options (for an s3:// policy file); PolicyError
+    if it does not load."""
+    return as_policy(spec, storage_options=storage_options)
 
 
 def _inside(inner: str, outer: str) -> bool:

@@ -16,8 +16,7 @@ from deepaug.augmentation.shards import ranges_text
 from deepaug.errors import InputError, RunError, problems
 from deepaug.kubernetes.manifests import APP_LABEL, cpu_threads, fill_pod, label_value, load_template, set_limits
 from deepaug.kubernetes.settings import KubernetesSettings
-from deepaug.policy import builtin
-from deepaug.policy.core import Policy
+from deepaug.policy.core import Policy, policy_source
 from deepaug.storage.backends import open_storage, read_json, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,10 +132,8 @@ def policy_argument(policy: Any, plan: RunPlan, upload: bool = True) -> str | No
     uploaded next to the output (`upload=False`: the URI only). None in chain mode."""
     if plan.recipe.policy is None:
         return None
-    if not isinstance(policy, Policy):
-        text = os.fspath(policy)
-        if text.lower().startswith("s3://") or (text in builtin.names() and not Path(text).exists()):
-            return text
+    if policy_source(policy) in ("s3", "builtin"):  # what the pods read as the user gave it
+        return os.fspath(policy)
     storage = open_storage(plan.output_uri, **plan.storage_options)
     if upload:
         write_json(storage, POLICY_KEY, plan.recipe.policy.to_dict())

@@ -1,13 +1,17 @@
 """Augmentation policies: the two kinds (AutoAugment-style sub-policies, and distributions),
-their file format, applying them to batches, the built-in policies and baselines, the
-Keras layer / tf.data map that apply them in a user's own training (any Keras backend), timm's
-RandAugment strings (`policy.timm`) and the albumentations translation (`policy.albumentations`).
+their file format, reading whatever a user passes as a policy (`as_policy`), applying them to
+batches, the built-in policies and baselines, and timm's RandAugment strings (`policy.timm`).
+The framework adapters (Keras, PyTorch, albumentations) live in `deepaug.adapters`.
 """
 from __future__ import annotations
 
-from deepaug.policy.core import Operation, Policy, SubPolicy
+from deepaug.policy.apply import Augmenter, check_seed
+from deepaug.policy.core import Policy, PolicyLike, as_policy
+from deepaug.policy.distribution import Distribution
+from deepaug.policy.operations import Operation, SubPolicy
 
-__all__ = ["Operation", "Policy", "SubPolicy"]
+__all__ = ["Augmenter", "Distribution", "Operation", "Policy", "PolicyLike", "SubPolicy", "as_policy",
+           "check_seed"]
 
 
 def __getattr__(name: str) -> object:

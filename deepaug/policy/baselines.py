@@ -36,7 +36,8 @@ from deepaug.errors import InputError
 from deepaug.images import as_nhwc
 from deepaug.ops import check_magnitude
 from deepaug.ops import get as get_op
-from deepaug.policy.core import Policy, rng_from
+from deepaug.policy.apply import rng_from
+from deepaug.policy.core import Policy
 from deepaug.policy.distribution import Distribution, flip_crop
 
 logger = logging.getLogger(__name__)

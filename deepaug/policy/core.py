@@ -33,107 +33,33 @@ both versions load with `Policy.load` / `Policy.from_dict`, and both kinds apply
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
-import logging
-import math
 import os
-import re
-from importlib import resources
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Mapping, Sequence, Union
 
 import numpy as np
+import yaml
 
-from deepaug import ops
 from deepaug.errors import PolicyError
 from deepaug.images import as_nhwc
+from deepaug.policy.apply import Augmenter  # noqa: F401  (imported from here by the evaluation)
+from deepaug.policy.apply import apply_policy, augment_nhwc, label_weights, rng_from
 from deepaug.policy.distribution import Distribution
+from deepaug.policy.files import YAML_SUFFIXES, is_s3, is_text, parse_json, parse_yaml, read_s3, shipped_names
+from deepaug.policy.files import shipped_text, text_or_file
+from deepaug.policy.operations import Operation, SubPolicy, sub_policies_from
+from deepaug.policy.timm import from_timm as timm_distribution
+from deepaug.policy.timm import is_timm
+from deepaug.policy.timm import to_timm as timm_string
 from deepaug.storage.atomic import atomic_write_text
-
-logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # what sub-policy policies are written as
 FORMAT_VERSION_2 = 2  # distributions (and, when read, either kind)
 SUB_POLICIES, DISTRIBUTION = "sub_policies", "distribution"  # the two kinds
-_OP_KEYS = ("op", "probability", "magnitude")
-
-
-def _unit(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise PolicyError(f"{what} must be a number in [0, 1], got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise PolicyError(f"{what} must be a number in [0, 1], got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One op applied with `probability` at `magnitude` (both in [0, 1])."""
-
-    name: str
-    probability: float = 1.0
-    magnitude: float = 0.5
-
-    def __post_init__(self) -> None:
-        ops.get(self.name)  # raises PolicyError listing the valid names
-        object.__setattr__(self, "probability", _unit(self.probability, f"probability of op {self.name!r}"))
-        object.__setattr__(self, "magnitude", _unit(self.magnitude, f"magnitude of op {self.name!r}"))
-
-    @property
-    def spec(self) -> ops.OpSpec:
-        return ops.get(self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"op": self.name, "probability": self.probability, "magnitude": self.magnitude}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "operation") -> "Operation":
-        if not isinstance(data, dict):
-            raise PolicyError(f"{where} must be an object with keys {list(_OP_KEYS)}, got {data!r}")
-        missing = [k for k in _OP_KEYS if k not in data]
-        extra = sorted(set(data) - set(_OP_KEYS))
-        if missing or extra:
-            raise PolicyError(
-                f"{where} must have exactly the keys {list(_OP_KEYS)}; "
-                f"missing {missing}, unexpected {extra} in {data!r}"
-            )
-        try:
-            return cls(data["op"], data["probability"], data["magnitude"])
-        except PolicyError as exc:
-            raise PolicyError(f"{where}: {exc}") from None
-
-    def __str__(self) -> str:
-        return f"{self.name}(p={self.probability:.2f}, m={self.magnitude:.2f})"
-
-
-@dataclass(frozen=True)
-class SubPolicy:
-    """Operations applied in order to the images that draw this sub-policy."""
-
-    operations: tuple[Operation, ...]
-
-    def __post_init__(self) -> None:
-        operations = tuple(self.operations)
-        if not operations:
-            raise PolicyError("a sub-policy needs at least one operation")
-        for op in operations:
-            if not isinstance(op, Operation):
-                raise PolicyError(f"a sub-policy holds Operation objects, got {op!r}")
-        object.__setattr__(self, "operations", operations)
-
-    def __iter__(self) -> Iterator[Operation]:
-        return iter(self.operations)
-
-    def __len__(self) -> int:
-        return len(self.operations)
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [op.to_dict() for op in self.operations]
-
-    def __str__(self) -> str:
-        return " -> ".join(str(op) for op in self.operations)
 
 
 @dataclass(frozen=True)
@@ -232,7 +158,7 @@ class Policy:
         if extra:
             raise PolicyError(f"{source} has unexpected keys {extra}; only 'format_version' and "
                               "'sub_policies' are allowed")
-        return cls(_sub_policies(data.get("sub_policies"), source))
+        return cls(sub_policies_from(data.get("sub_policies"), source))
 
     @classmethod
     def _from_dict_v2(cls, data: dict[str, Any], source: str) -> "Policy":
@@ -247,7 +173,7 @@ class Policy:
             raise PolicyError(f"{source} has unexpected keys {extra}; a format_version 2 policy of kind {kind!r} "
                               f"has only 'format_version', 'kind' and {kind!r}")
         if kind == SUB_POLICIES:
-            return cls(_sub_policies(data.get(SUB_POLICIES), source))
+            return cls(sub_policies_from(data.get(SUB_POLICIES), source))
         if DISTRIBUTION not in data:
             raise PolicyError(f"{source} has kind 'distribution' but no 'distribution' object")
         return cls(distribution=Distribution.from_dict(data[DISTRIBUTION], f"{source}: distribution"))
@@ -262,29 +188,17 @@ class Policy:
     @classmethod
     def from_json(cls, source: str | os.PathLike) -> "Policy":
         """Load a policy file (JSON), or read the JSON text itself (what `to_json()` returns)."""
-        text, where = _text_or_file(source, "{")
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except (json.JSONDecodeError, PolicyError) as exc:
-            raise PolicyError(f"{where} is not valid JSON: {exc}") from None
-        return cls.from_dict(data, source=where)
+        text, where = text_or_file(source, "{")
+        return cls.from_dict(parse_json(text, where), source=where)
 
     @classmethod
     def from_yaml(cls, source: str | os.PathLike) -> "Policy":
         """Load a policy file written in YAML with the same structure as the JSON format, or read
         the YAML text itself (what `to_yaml()` returns)."""
-        import yaml
-
-        text, where = _text_or_file(source, "")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"{where} is not valid YAML: {exc}") from None
-        return cls.from_dict(data, source=where)
+        text, where = text_or_file(source, "")
+        return cls.from_dict(parse_yaml(text, where), source=where)
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
-        import yaml
-
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
             atomic_write_text(Path(path), text)
@@ -292,51 +206,37 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Policy":
-        """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml), or, when no file has
-        that name, a built-in policy or baseline by name ("reference", "trivialaugment") or a timm
-        RandAugment string such as "rand-m9-n2" (`Policy.from_timm`)."""
-        from deepaug.policy.timm import is_timm  # no import cycle: timm.py imports distribution only
-
-        name = str(path)
-        if (built_in := shipped(name)) is not None and not Path(path).exists():  # a file of that name comes first
-            return built_in
-        if is_timm(name) and not Path(path).exists():
-            return cls.from_timm(name)
-        suffix = Path(path).suffix.lower()
-        if suffix in (".yaml", ".yml"):
-            return cls.from_yaml(path)
-        return cls.from_json(path)
+        """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml; local or s3://), or
+        its text, or, when no file has that name, a built-in policy or baseline by name ("reference",
+        "trivialaugment") or a timm RandAugment string such as "rand-m9-n2": `as_policy`, whose
+        docstring has the order (an existing file wins over a name)."""
+        return as_policy(path)
 
     # -- other libraries' forms ----------------------------------------------------
     @classmethod
     def from_timm(cls, text: str) -> "Policy":
         """A distribution policy from a timm RandAugment string ("rand-m9-n2-mstd101"); see
         `deepaug.policy.timm` for the grammar and what is refused."""
-        from deepaug.policy.timm import from_timm
-
-        return cls(distribution=from_timm(text))
+        return cls(distribution=timm_distribution(text))
 
     def to_timm(self) -> str:
         """This policy as a timm RandAugment string; PolicyError where timm cannot express it."""
-        from deepaug.policy.timm import to_timm
-
         if self.distribution is None:
             raise PolicyError("a sub-policy policy has no timm RandAugment string (timm's AutoAugment strings "
                               "only name its built-in policies); a distribution policy of RandAugment's form has")
-        return to_timm(self.distribution)
+        return timm_string(self.distribution)
 
     def to_albumentations(self, size: int | None = None, seed: int | None = None) -> Any:
-        """This policy as an ``albumentations.Compose`` of albumentations' own transforms.
-
-        Approximate where albumentations computes an op differently (logged as a warning naming
-        the ops; per-op tolerances in `deepaug.policy.albumentations`). `size` (image side in
-        pixels) is needed by ops that scale with the image. The result saves with ``A.save``.
-        Needs albumentations: pip install 'deepaug[albumentations]'.
-        """
-        from deepaug.policy.albumentations import to_albumentations  # optional dependency
-
-        warn_per_image_only(self, "to_albumentations (an albumentations pipeline)")
-        return to_albumentations(self, size=size, seed=seed)
+        """Deprecated: `deepaug.adapters.albumentations.to_albumentations(policy, size=, seed=)`, which
+        this calls (an ``albumentations.Compose``; pip install 'deepaug[albumentations]')."""
+        warnings.warn("Policy.to_albumentations is deprecated; call "
+                      "deepaug.adapters.albumentations.to_albumentations(policy, size=..., seed=...)",
+                      DeprecationWarning, stacklevel=2)
+        # The policy model does not import its adapters (the import-linter layers keep deepaug.policy
+        # below deepaug.adapters): the adapter is reached by name at call time, across that plugin
+        # boundary, as pandas reaches its plotting backends.
+        adapter = importlib.import_module("deepaug.adapters.albumentations")
+        return adapter.to_albumentations(self, size=size, seed=seed)
 
     # -- use ----------------------------------------------------------------------
     def apply(self, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:
@@ -346,6 +246,10 @@ class Policy:
         Each image alone: a policy that `mixes_labels` needs the labels for its last step
         (CutMix), which `apply_with_labels` does."""
         return apply_policy(self, images, seed)
+
+    def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augment a validated (N, H, W, C) uint8 batch (the `Augmenter` protocol: training's hot path)."""
+        return augment_nhwc(self, x, rng)
 
     def apply_with_labels(self, images: np.ndarray, labels: Any, num_classes: int | None = None,
                           seed: int | np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -381,133 +285,97 @@ class Policy:
         return "\n".join(f"{chr(65 + i) if i < 26 else i}: {s}" for i, s in enumerate(self.sub_policies))
 
 
-def _sub_policies(subs: Any, source: str) -> tuple[SubPolicy, ...]:
-    if not isinstance(subs, list) or not subs:
-        raise PolicyError(f"{source}: 'sub_policies' must be a non-empty list of lists of operations")
-    built = []
-    for i, sub in enumerate(subs):
-        if not isinstance(sub, list) or not sub:
-            raise PolicyError(f"{source}: sub_policies[{i}] must be a non-empty list of operations")
-        built.append(SubPolicy(tuple(
-            Operation.from_dict(op, f"{source}: sub_policies[{i}][{j}]") for j, op in enumerate(sub))))
-    return tuple(built)
+# ---------------------------------------------------------------- what a user may pass as a policy
+
+PolicyLike = Union[Policy, Mapping[str, Any], str, os.PathLike]
+"""What `as_policy` takes: a Policy, a policy dict, a path, a name, a timm string, the text."""
+
+ACCEPTED = ("a Policy", "a policy dict", "a policy file path (.json, .yaml or .yml; local, or s3:// JSON)",
+            "the policy's JSON or YAML text", "a built-in policy name ({names})",
+            "a timm RandAugment string such as rand-m9-n2")
 
 
-def _reject_constant(name: str) -> None:
-    raise PolicyError(f"{name} is not allowed in a policy file (probabilities and magnitudes are in [0, 1])")
+def policy_source(policy: Any) -> str | None:
+    """Which kind of policy argument `policy` is, in `as_policy`'s order: "policy", "dict", "text",
+    "s3", "file", "builtin" or "timm"; None for anything else."""
+    if isinstance(policy, Policy):
+        return "policy"
+    if isinstance(policy, Mapping):
+        return "dict"
+    if not isinstance(policy, (str, os.PathLike)):
+        return None
+    if is_text(policy):
+        return "text"
+    if is_s3(policy):
+        return "s3"
+    if Path(policy).exists():
+        return "file"
+    if os.fspath(policy) in shipped_names():
+        return "builtin"
+    return "timm" if is_timm(os.fspath(policy)) else None
+
+
+def as_policy(policy: PolicyLike, who: str | None = None, *, storage_options: dict[str, Any] | None = None,
+              also: Sequence[str] = ()) -> Policy:
+    """Whatever a user passes as a policy, as a Policy: the one place that reads a policy argument.
+
+    Tried in this order, the first that fits wins:
+
+    1. a Policy is itself; a mapping is the policy dict (`Policy.from_dict`);
+    2. a string that spans lines or starts with "{" is the policy's text (JSON when it starts with
+       "{", else YAML; no file name does either);
+    3. an s3:// URI is a JSON policy file in S3 (read with `storage_options`);
+    4. an existing local file is read by its extension (.yaml / .yml as YAML, anything else as JSON);
+    5. a built-in policy name (`deepaug.policy.builtin.names()`: "reference", "trivialaugment", ...);
+    6. a timm RandAugment string ("rand-m9-n2", `Policy.from_timm`).
+
+    An existing file wins over a name: a file called `reference` in the working folder is read,
+    not the built-in `reference` (as `Policy.load` and the command line both did before they
+    shared this function). Anything else raises one PolicyError that lists what is accepted,
+    prefixed with `who` (the caller, e.g. "PolicyTransform"); `also` names what that caller takes
+    besides (training: an augmenter, or None).
+
+    >>> as_policy("reference") == as_policy(as_policy("reference").to_json())
+    True
+    """
+    kind = policy_source(policy)
+    if kind == "policy":
+        return policy
+    where = f"{who} policy" if who else "policy"
+    if kind == "dict":
+        return Policy.from_dict(dict(policy), source=where)
+    if kind == "text":
+        read = Policy.from_json if policy.lstrip().startswith("{") else Policy.from_yaml
+        return read(policy)
+    if kind == "s3":
+        data, where = read_s3(policy, storage_options)
+        return Policy.from_dict(data, source=where)
+    if kind == "file":
+        read = Policy.from_yaml if Path(policy).suffix.lower() in YAML_SUFFIXES else Policy.from_json
+        return read(policy)
+    if kind == "builtin":
+        return shipped(os.fspath(policy))
+    if kind == "timm":
+        return Policy.from_timm(os.fspath(policy))
+    raise _refusal(policy, who, also)
+
+
+def _refusal(policy: Any, who: str | None, also: Sequence[str]) -> PolicyError:
+    """The one error for a policy argument `as_policy` cannot read: what it got, what it takes."""
+    kinds = [kind.format(names=", ".join(shipped_names())) for kind in (*ACCEPTED, *also)]
+    accepted = f"{', '.join(kinds[:-1])} or {kinds[-1]}"
+    prefix = f"{who}: " if who else ""
+    if isinstance(policy, (str, os.PathLike)):
+        problem = f"policy {os.fspath(policy)!r} is neither an existing file nor a built-in policy nor a timm string"
+        return PolicyError(f"{prefix}{problem}; a policy must be {accepted}")
+    hint = " (a search's best_policy is None until optimize() has run)" if policy is None else ""
+    return PolicyError(f"{prefix}a policy must be {accepted}, got {type(policy).__name__}{hint}")
 
 
 def shipped(name: str) -> Policy | None:
     """The policy file called `name` shipped in deepaug/resources (deepaug.policy.builtin lists
     them), or None when there is none."""
-    if not re.fullmatch(r"[a-z0-9_-]+", name):
+    text = shipped_text(name)
+    if text is None:
         return None
-    resource = resources.files("deepaug.resources") / f"{name}.json"
-    if not resource.is_file():
-        return None
-    with resources.as_file(resource) as path:
-        return Policy.from_json(path)
-
-
-def _text_or_file(source: str | os.PathLike, opening: str) -> tuple[str, str]:
-    """(text, what to call it in errors) of a policy given as a file's path or as its text: a
-    string that spans lines or starts with `opening` is text (no file name does either)."""
-    if isinstance(source, str) and ("\n" in source or (opening and source.lstrip().startswith(opening))):
-        return source, "the policy text"
-    return _read(source), f"policy file {source}"
-
-
-def _read(path: str | os.PathLike) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"policy file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path} cannot be read: {exc}") from None
-
-
-# ---------------------------------------------------------------- applying a policy (the augmenter)
-# The augmenter: a Policy over a batch of images.
-#
-# A distribution policy runs `Distribution.augment_nhwc` (deepaug.policy.distribution). For a
-# sub-policy policy (AutoAugment's semantics), each image gets one sub-policy drawn uniformly; each of its operations is applied in
-# order, independently per image with the operation's probability. Images that drew the
-# same sub-policy are processed together, so each op runs once per batch, vectorized.
-#
-# Training also takes any `Augmenter`: an object with `augment_nhwc(x, rng)` (the
-# baselines in `deepaug.policy.baselines` are), so every method shares one pipeline.
-
-def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """A Generator from a seed, an existing Generator, or fresh entropy (None)."""
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
-def warn_per_image_only(policy: Policy, where: str) -> None:
-    """Log that `where`, which sees images without their labels, applies `policy` without
-    its batch step (CutMix), when it has one."""
-    if policy.mixes_labels:
-        logger.warning("%s applies the policy's per-image steps only: its CutMix (p=%g) mixes the images and labels "
-                       "of a training batch, and %s sees no labels. To train with it, map batched (images, labels) "
-                       "with deepaug.policy.keras.policy_map_fn(policy, num_classes=...) or call "
-                       "Policy.apply_with_labels.", where, policy.distribution.cutmix, where)
-
-
-def label_weights(labels: Any, n: int, num_classes: int | None = None) -> np.ndarray:
-    """(N, classes) float32 label weights from N class indices (one-hot) or from weights."""
-    y = np.asarray(labels)
-    if y.ndim == 2 and len(y) == n and np.issubdtype(y.dtype, np.number):
-        if num_classes is not None and y.shape[1] != int(num_classes):
-            raise PolicyError(f"labels have {y.shape[1]} columns but num_classes is {num_classes}")
-        return y.astype(np.float32)
-    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or (n and y.min() < 0):
-        raise PolicyError(f"labels must be {n} non-negative class indices (one per image) or an ({n}, classes) "
-                          f"array of label weights, got an array of shape {y.shape} and dtype {y.dtype}")
-    classes = int(num_classes) if num_classes is not None else (int(y.max()) + 1 if n else 1)
-    if n and y.max() >= classes:
-        raise PolicyError(f"label {int(y.max())} is out of range for num_classes={classes}")
-    return np.eye(classes, dtype=np.float32)[y]
-
-
-def apply_policy(policy: Policy, images: np.ndarray, seed: int | np.random.Generator | None = None) -> np.ndarray:
-    """Return a new uint8 batch of the same shape: `images` augmented by `policy`."""
-    x, restore = as_nhwc(images)
-    return restore(augment_nhwc(policy, x, rng_from(seed)))
-
-
-def augment_nhwc(policy: Policy, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Hot path on a validated (N, H, W, C) uint8 batch (either kind of policy)."""
-    if policy.distribution is not None:
-        return policy.distribution.augment_nhwc(x, rng)
-    n = x.shape[0]
-    out = x.copy()
-    choice = rng.integers(len(policy.sub_policies), size=n)
-    for s, sub in enumerate(policy.sub_policies):
-        idx = np.flatnonzero(choice == s)
-        if idx.size == 0:
-            continue
-        batch = out[idx]
-        changed = False
-        for op in sub.operations:
-            hit = np.flatnonzero(rng.random(idx.size) < op.probability)
-            if hit.size == 0:
-                continue
-            batch[hit] = op.spec.run(batch[hit], op.magnitude, rng)
-            changed = True
-        if changed:
-            out[idx] = batch
-    return out
-
-
-@runtime_checkable
-class Augmenter(Protocol):
-    """Augments a validated (N, H, W, C) uint8 batch with an explicit Generator; returns a new batch."""
-
-    def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        ...
-
-
-def augment_with(augmenter: Policy | Augmenter, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Augment a validated (N, H, W, C) uint8 batch with a Policy or any Augmenter."""
-    if isinstance(augmenter, Policy):
-        return augment_nhwc(augmenter, x, rng)
-    return augmenter.augment_nhwc(x, rng)
+    return Policy.from_dict(parse_json(text, f"built-in policy {name}"), source=f"built-in policy {name}")

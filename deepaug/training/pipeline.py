@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deepaug.errors import InputError
-from deepaug.policy.core import Augmenter, Policy, augment_with, label_weights
+from deepaug.policy.apply import Augmenter, augment_with, check_seed, label_weights
+from deepaug.policy.core import Policy, as_policy
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
-PolicyLike = Policy | Augmenter | None
+Augmentation = Augmenter | None
+"""What augments a child training's batches: a Policy or any other Augmenter (e.g. deepaug.policy.baselines),
+or None (no augmentation)."""
 
 
 def positive_int(value: Any, key: str, minimum: int = 1) -> None:
@@ -24,13 +27,15 @@ def positive_int(value: Any, key: str, minimum: int = 1) -> None:
         raise InputError(f"training config: {key} must be an integer >= {minimum}, got {value!r}")
 
 
-def check_seed(seed: Any, what: str = "seed") -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"{what} must be a non-negative integer, got {seed!r}")
-    return int(seed)
+def as_augmentation(policy: Any) -> Augmentation:
+    """What a training takes as its policy: None and augmenters as they are, else `as_policy`'s
+    reading of it (a policy dict, file, name, ...), with its one error message."""
+    if policy is None or (isinstance(policy, Augmenter) and not isinstance(policy, Policy)):
+        return policy
+    return as_policy(policy, also=("an augmenter (an object with augment_nhwc(x, rng))", "None (no augmentation)"))
 
 
-def is_noop(policy: PolicyLike) -> bool:
+def is_noop(policy: Augmentation) -> bool:
     """True when the policy cannot change an image (None, identity ops, probability 0).
 
     Other augmenters are taken to change images."""
@@ -39,7 +44,7 @@ def is_noop(policy: PolicyLike) -> bool:
     return not policy.changes_images
 
 
-def mixes_labels(policy: PolicyLike) -> bool:
+def mixes_labels(policy: Augmentation) -> bool:
     """True when training batches carry label weights (N, classes) instead of class indices:
     the policy mixes images and labels (CutMix). The model then trains on categorical
     cross-entropy, the same loss as the sparse one on one-hot rows."""
@@ -50,7 +55,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-int(n) // int(batch_size))
 
 
-def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, batch_size: int,
+def train_dataset(images: np.ndarray, labels: np.ndarray, policy: Augmentation, batch_size: int,
                   seed: int, epochs: int, first_epoch: int = 0,
                   num_classes: int | None = None) -> "tf.data.Dataset":
     """`(epochs - first_epoch) * steps_per_epoch` batches of (float32 images in [0, 1], int64 labels),
@@ -63,7 +68,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: PolicyLike, ba
     permutation each epoch (the last batch of an epoch may be short) and are augmented
     on the fly by `policy` unless it is None or a no-op.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loaded when a dataset is built, not on import
 
     positive_int(batch_size, "child_batch_size")
     positive_int(epochs, "epochs")
@@ -110,7 +115,7 @@ def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int,
                  num_classes: int | None = None) -> "tf.data.Dataset":
     """Validation batches: float32 images in [0, 1], no augmentation, in order; labels as
     class indices, or one-hot rows with `num_classes` (for a model trained on label weights)."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loaded when a dataset is built, not on import
 
     y = np.asarray(labels, dtype=np.int64)
     if num_classes is not None:
@@ -127,7 +132,7 @@ def _options() -> "tf.data.Options":
     of `fit` stalls for seconds (about 0.5 s per epoch trained: 26 s after a 50-epoch
     training), while epochs run no faster. AUTOTUNE parallelism and prefetch still apply.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: loaded when a dataset is built, not on import
 
     options = tf.data.Options()
     options.deterministic = True

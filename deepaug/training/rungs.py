@@ -40,6 +40,7 @@ import numpy as np
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.training import train as trainer  # module access: tests patch its functions
+from deepaug.training.pipeline import as_augmentation
 from deepaug.training.reward import read_correct
 from deepaug.training.train import TrialResult
 
@@ -47,7 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import keras
 
     from deepaug.datasets import Dataset
-    from deepaug.training.train import PolicyLike, TrainingConfig, TrialResult
+    from deepaug.training.pipeline import Augmentation
+    from deepaug.training.train import TrainingConfig, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ def restorer(weights: list[np.ndarray], states: list[np.ndarray],
 
 # ---------------------------------------------------------------- one rung of one trial
 
-def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "TrainingConfig", seed: int,
+def train_to(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seed: int,
              epochs: int, previous: Mapping[str, Any] | None, checkpoint: Path | None) -> dict[str, Any]:
     """One seed's training brought to `epochs` epochs, continuing `previous` (its history so
     far) from `checkpoint` when both agree; returns the whole history."""
@@ -220,7 +222,7 @@ def train_to(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
     return history
 
 
-def run_rung(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "TrainingConfig", seeds: Sequence[int],
+def run_rung(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seeds: Sequence[int],
              epochs: int, number: int, checkpoint_dir: str | None,
              on_training: Callable[[int, int, dict[str, Any]], None] | None = None,
              done: Sequence[Mapping[str, Any]] = ()) -> "TrialResult":
@@ -231,7 +233,7 @@ def run_rung(train: "Dataset", val: "Dataset", policy: "PolicyLike", config: "Tr
     seed, history)` is called as each seed's training reaches `epochs`.
     """
 
-    policy = trainer._coerce_policy(policy)
+    policy = as_augmentation(policy)
     trainer._check_pair(train, val)
     by_seed = {int(h["seed"]): h for h in done if "seed" in h}
     histories = []

@@ -10,17 +10,13 @@ augment call, so timings compare like with like.
 Seeds: epoch ``e`` uses the permutation of ``default_rng([seed, 0, e])`` and global step
 ``s`` augments with ``default_rng([seed, 1, s])`` (the 0/1 tag keeps the two streams
 apart). The k-th training of a trial uses ``SeedSequence(trial_seed).spawn(k + 1)[k]``
-(see `sample_seeds`): independent streams, and sample k's seed does not depend on how
-many samples the trial has.
-
->>> TrainingConfig(child_epochs=2).child_batch_size
-64
+(see `deepaug.training.config.sample_seeds`): independent streams, and sample k's seed does
+not depend on how many samples the trial has. How the process is prepared for each training
+(seeds, TF determinism, garbage collection) is `deepaug.training.session`.
 """
 from __future__ import annotations
 
-import gc
 import logging
-import math
 import os
 import time
 from contextlib import contextmanager, nullcontext
@@ -32,27 +28,21 @@ import numpy as np
 
 from deepaug.datasets import Dataset, from_arrays, split_train_val
 from deepaug.errors import InputError
-from deepaug.policy.core import Augmenter, Policy
-from deepaug.training.models import (
-    build_child_model,
-    check_model_input,
-    check_precision,
-    child_model,
-    dataset_fingerprint,
-    model_key,
-    parse_model_name,
-    warm_start_weights,
-)
+from deepaug.policy.apply import check_seed
+from deepaug.policy.core import Policy
+from deepaug.training.config import WARM_START_SEED, TrainingConfig, sample_seeds
+from deepaug.training.models import build_child_model, check_model_input, child_model, dataset_fingerprint
+from deepaug.training.models import warm_start_weights
 from deepaug.training.pipeline import (
-    PolicyLike,
-    check_seed,
+    Augmentation,
+    as_augmentation,
     eval_dataset,
     mixes_labels,
-    positive_int,
     steps_per_epoch,
     train_dataset,
 )
 from deepaug.training.reward import correct_bits, training_reward, trial_reward
+from deepaug.training.session import seed_everything
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -60,120 +50,9 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("accuracy", "loss", "val_accuracy", "val_loss")
-# What trains a child: a Policy, any Augmenter (e.g. deepaug.policy.baselines), or None (no augmentation).
-WARM_START_SEED = 0  # run_trial's default seed for the shared warm-start weights
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """How child models are trained and scored (DeepAugment's defaults)."""
-
-    model: Any = "basiccnn"  # a model name or a keras Model (cloned fresh for every training)
-    child_epochs: int = 50
-    child_batch_size: int = 64
-    child_first_train_epochs: int = 0
-    opt_samples: int = 3
-    opt_last_n_epochs: int = 3
-    overfit_threshold: float = 0.10
-    learning_rate: float = 1e-3
-    child_models_dir: str | os.PathLike[str] = "child_models"
-    deterministic: bool = True  # TF op determinism (process-wide); False may be faster on GPU
-    precision: str = "float32"  # or "bfloat16": a named model computes in mixed bfloat16 (models.PRECISIONS)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model, str):
-            parse_model_name(self.model)  # InputError listing the valid names
-        else:
-            import keras  # a keras Model was passed, so keras is loaded already
-
-            if not isinstance(self.model, keras.Model):
-                raise InputError(f"training config: model must be a model name or a keras Model, "
-                                 f"got {type(self.model).__name__}")
-        for key in ("child_epochs", "child_batch_size", "opt_samples", "opt_last_n_epochs"):
-            positive_int(getattr(self, key), key)
-        positive_int(self.child_first_train_epochs, "child_first_train_epochs", 0)
-        for key in ("overfit_threshold", "learning_rate"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not math.isfinite(float(value)) or float(value) <= 0:
-                raise InputError(f"training config: {key} must be a positive number, got {value!r}")
-        check_precision(self.precision, self.model)
-        if not isinstance(self.deterministic, bool):
-            raise InputError(f"training config: deterministic must be true or false, got {self.deterministic!r}")
-        if not isinstance(self.child_models_dir, (str, os.PathLike)) or not str(self.child_models_dir):
-            raise InputError(f"training config: child_models_dir must be a folder path, "
-                             f"got {self.child_models_dir!r}")
-
-    @property
-    def model_name(self) -> str:
-        return model_key(self.model) if isinstance(self.model, str) else f"keras:{self.model.name}"
-
-
-def sample_seeds(seed: int, n: int) -> list[int]:
-    """The seeds of a trial's n trainings: SeedSequence(seed).spawn(n), one 32-bit word each."""
-    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(check_seed(seed)).spawn(n)]
 
 
 # ---------------------------------------------------------------- one training
-
-_determinism = {"enabled": False}
-
-
-class _RetracingFilter(logging.Filter):
-    """Every child model is a fresh keras model, so TF's "triggered tf.function retracing"
-    warning fires on every training: expected here, and noise in the search's log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-_RETRACING_FILTER = _RetracingFilter()
-
-
-GC_SHARE = 0.1  # the most of a process's time that seed_everything's garbage collections may take
-GC_MAX_SKIPPED = 3  # but never more trainings than this in a row without one (their dead models wait for it)
-_collected = {"at": -math.inf, "took": 0.0, "skipped": 0}  # the last full collection: when it ended, how
-# long it took, and how many calls skipped one since
-
-
-def collect_garbage() -> None:
-    """A full `gc.collect()` before a training (it frees the last children's models, whose layers
-    hold each other in cycles), unless the last one was too recent: once TensorFlow is loaded
-    one takes about 0.4 s, so they are spaced to take at most GC_SHARE of the time, and at
-    most GC_MAX_SKIPPED trainings go without one, so that dead models (large ones too) do not
-    pile up. A search of 60-epoch trainings collects before every training; a loop of
-    one-second trainings before every fourth."""
-    if _collected["skipped"] < GC_MAX_SKIPPED and \
-            time.monotonic() - _collected["at"] < _collected["took"] / GC_SHARE:
-        _collected["skipped"] += 1
-        return
-    start = time.monotonic()
-    gc.collect()
-    end = time.monotonic()
-    _collected.update(at=end, took=end - start, skipped=0)
-
-
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Clear keras' session (frees the last child's graphs; `collect_garbage`), seed python,
-    numpy and TF, and ask TF for deterministic ops (a process-wide setting, made once)."""
-    import keras
-    import tensorflow as tf
-
-    keras.backend.clear_session(free_memory=False)
-    collect_garbage()
-    tf_logger = logging.getLogger("tensorflow")
-    if _RETRACING_FILTER not in tf_logger.filters:
-        tf_logger.addFilter(_RETRACING_FILTER)
-    if deterministic and not _determinism["enabled"]:
-        try:
-            tf.config.experimental.enable_op_determinism()
-            logger.debug("TensorFlow op determinism enabled")
-        except (AttributeError, RuntimeError) as exc:  # older TF, or already-initialised runtime
-            logger.warning("could not enable TensorFlow op determinism (%s); same-seed trainings may "
-                           "differ slightly", exc)
-        _determinism["enabled"] = True
-    keras.utils.set_random_seed(seed)
-
 
 def _check_pair(train: Dataset, val: Dataset | None, need_val: bool = True) -> None:
     for what, ds in (("train", train), ("val", val)):
@@ -186,7 +65,7 @@ def _check_pair(train: Dataset, val: Dataset | None, need_val: bool = True) -> N
                          "both from one dataset with deepaug.datasets.split_train_val")
 
 
-def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
+def _fit(train: Dataset, val: Dataset | None, policy: Augmentation, config: TrainingConfig, seed: int,
          epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
          restore: Callable[["keras.Model"], None] | None = None,
          val_epochs: Sequence[int] | None = None) -> tuple["keras.Model", Any, list[float]]:
@@ -197,7 +76,7 @@ def _fit(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Traini
 
 
 @contextmanager
-def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: TrainingConfig, seed: int,
+def _trained(train: Dataset, val: Dataset | None, policy: Augmentation, config: TrainingConfig, seed: int,
              epochs: int, initial_weights: str | os.PathLike[str] | None, first_epoch: int = 0,
              restore: Callable[["keras.Model"], None] | None = None,
              val_epochs: Sequence[int] | None = None,
@@ -222,11 +101,11 @@ def _trained(train: Dataset, val: Dataset | None, policy: PolicyLike, config: Tr
         yield _fit_model(model, train, val, policy, config, seed, epochs, first_epoch, restore, val_epochs)
 
 
-def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy: PolicyLike,
+def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy: Augmentation,
                config: TrainingConfig, seed: int, epochs: int, first_epoch: int,
                restore: Callable[["keras.Model"], None] | None,
                val_epochs: Sequence[int] | None) -> tuple["keras.Model", Any, list[float]]:
-    import keras
+    import keras  # heavy: loaded with the first training
 
     if restore is not None:
         restore(model)
@@ -262,7 +141,7 @@ def _fit_model(model: "keras.Model", train: Dataset, val: Dataset | None, policy
 def _validate(model: "keras.Model", vds: Any, labels: np.ndarray) -> dict[str, Any]:
     """One pass over the validation images: accuracy, loss, and which images the model got
     right (packed bits, see `reward.correct_bits`: the race's per-image paired comparison)."""
-    import keras
+    import keras  # heavy: loaded with the first training
 
     probs = np.asarray(model.predict(vds, verbose=0))
     labels = np.asarray(labels, dtype=np.int64)
@@ -272,7 +151,7 @@ def _validate(model: "keras.Model", vds: Any, labels: np.ndarray) -> dict[str, A
             "val_correct": correct_bits(correct)}
 
 
-def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,
+def train_child(train: Dataset, val: Dataset, policy: Augmentation, config: TrainingConfig, seed: int,
                 initial_weights: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train a fresh child model for `config.child_epochs` epochs with `policy` on the fly.
 
@@ -298,27 +177,27 @@ def train_child(train: Dataset, val: Dataset, policy: PolicyLike, config: Traini
     return history
 
 
-def train_model(train: Dataset, policy: PolicyLike, config: TrainingConfig,
+def train_model(train: Dataset, policy: Augmentation, config: TrainingConfig,
                 seed: int) -> tuple["keras.Model", dict[str, Any]]:
     """Train a fresh child model on all of `train` for `config.child_epochs` epochs, without
     validation; returns the model and per-epoch ``accuracy``, ``loss``, ``epoch_seconds``
     plus ``seconds`` (wall time of build and fit). For final models (deepaug.evaluation.evaluate)."""
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     _check_pair(train, None, need_val=False)
     start = time.perf_counter()
     model, fitted, epoch_seconds = _fit(train, None, policy, config, seed, config.child_epochs, None)
     return model, _final_history(fitted, epoch_seconds, start)
 
 
-def train_and_score(train: Dataset, test: Dataset, policy: PolicyLike, config: TrainingConfig,
+def train_and_score(train: Dataset, test: Dataset, policy: Augmentation, config: TrainingConfig,
                     seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """`train_model`, then the model's ``loss`` and ``accuracy`` on `test` and ``correct``, which
     test images it got right (packed bits, `reward.correct_bits`); returns (those scores, the
     training's history). The model is a lent one (`models.child_model`), so trainings in a
     loop do not trace their steps again."""
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     _check_pair(train, None, need_val=False)
     start = time.perf_counter()
     with _trained(train, None, policy, config, seed, config.child_epochs, None) as (model, fitted, epoch_seconds):
@@ -393,16 +272,7 @@ class TrialResult:
         }
 
 
-def _coerce_policy(policy: Any) -> PolicyLike:
-    if policy is None or isinstance(policy, (Policy, Augmenter)):
-        return policy
-    if isinstance(policy, Mapping):
-        return Policy.from_dict(dict(policy))
-    raise InputError(f"policy must be a deepaug Policy, a policy dict, an augmenter (an object with "
-                     f"augment_nhwc(x, rng)) or None (no augmentation), got {type(policy).__name__}")
-
-
-def _policy_record(policy: PolicyLike) -> dict[str, Any] | None:
+def _policy_record(policy: Augmentation) -> dict[str, Any] | None:
     """The policy as JSON-ready data; an augmenter by its to_dict() or its class name."""
     if policy is None or isinstance(policy, Policy):
         return None if policy is None else policy.to_dict()
@@ -410,7 +280,7 @@ def _policy_record(policy: PolicyLike) -> dict[str, Any] | None:
     return dict(to_dict()) if callable(to_dict) else {"augmenter": type(policy).__name__}
 
 
-def run_trial(train: Dataset, val: Dataset, policy: PolicyLike, config: TrainingConfig, seed: int,
+def run_trial(train: Dataset, val: Dataset, policy: Augmentation, config: TrainingConfig, seed: int,
               initial_weights: str | os.PathLike[str] | None = None,
               warm_start_seed: int = WARM_START_SEED,
               on_training: Callable[[int, int, dict[str, Any]], None] | None = None,
@@ -424,7 +294,7 @@ def run_trial(train: Dataset, val: Dataset, policy: PolicyLike, config: Training
     trial: they are reused, not trained again (sample k's seed depends only on `seed`).
     """
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     _check_pair(train, val)
     check_model_input(config.model, train.image_shape, train.num_classes)
     seeds = sample_seeds(seed, config.opt_samples)
@@ -463,7 +333,7 @@ def evaluate_policy(images: Any, labels: Any, policy: Policy | Mapping[str, Any]
     if not isinstance(config, TrainingConfig):
         raise InputError(f"config must be a TrainingConfig, got {type(config).__name__}")
     seed = check_seed(seed)
-    policy = _coerce_policy(policy)
+    policy = as_augmentation(policy)
     data = from_arrays(images, labels, "images")
     check_model_input(config.model, data.image_shape, data.num_classes)
     train, val = split_train_val(data, train_size, val_size=val_size, seed=seed)

@@ -1,4 +1,5 @@
-"""Policy.to_albumentations on real albumentations: per-op tolerances, structure, A.save round trip."""
+"""deepaug.adapters.albumentations.to_albumentations on real albumentations: per-op tolerances,
+structure, A.save round trip."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,8 @@ A = pytest.importorskip("albumentations")
 
 from deepaug import Policy, ops  # noqa: E402
 from deepaug.errors import PolicyError  # noqa: E402
-from deepaug.policy import albumentations as albu  # noqa: E402
+from deepaug.adapters import albumentations as albu  # noqa: E402
+from deepaug.adapters.albumentations import to_albumentations  # noqa: E402
 from deepaug.policy.baselines import TrivialAugment  # noqa: E402
 
 
@@ -54,8 +56,8 @@ def test_each_op_matches_deepaug_within_its_documented_tolerance(name):
 def test_sub_policies_translate_to_one_of_sequences_and_save_and_load(tmp_path, caplog):
     policy = Policy.from_list([[("rotate", 0.7, 0.4), ("equalize", 0.6, 0.0)],
                                [("color", 0.5, 0.7), ("cutout", 0.8, 0.6)]])
-    with caplog.at_level(logging.WARNING, logger="deepaug.policy.albumentations"):
-        pipeline = policy.to_albumentations(size=32, seed=0)
+    with caplog.at_level(logging.WARNING, logger="deepaug.adapters.albumentations"):
+        pipeline = to_albumentations(policy, size=32, seed=0)
     assert "approximate" in caplog.text and "cutout, equalize" in caplog.text
     (choice,) = pipeline.transforms
     assert isinstance(choice, A.OneOf) and [type(t) for t in choice.transforms] == [A.Sequential] * 2
@@ -73,7 +75,7 @@ def test_a_distribution_translates_layer_by_layer_with_its_weights():
     policy = Policy.from_distribution({"ops": [{"op": "rotate", "weight": 3}, {"op": "invert", "weight": 1}],
                                        "n": 2, "magnitude": 0.5, "spread": 0.0, "flip": 0.5, "crop": 0.1,
                                        "erasing": 0.25})
-    pipeline = policy.to_albumentations(size=20)
+    pipeline = to_albumentations(policy, size=20)
     kinds = [type(t).__name__ for t in pipeline.transforms]
     assert kinds == ["HorizontalFlip", "Affine", "OneOf", "OneOf", "CoarseDropout"]
     assert pipeline.transforms[1].translate_px == {"x": (-2, 2), "y": (-2, 2)}
@@ -81,14 +83,26 @@ def test_a_distribution_translates_layer_by_layer_with_its_weights():
     assert pipeline.transforms[4].p == 0.25
     out = pipeline(image=smooth_images(1, 20)[0])["image"]
     assert out.shape == (20, 20, 3) and out.dtype == np.uint8
-    assert TrivialAugment().policy.to_albumentations(size=32) is not None
+    assert to_albumentations(TrivialAugment().policy, size=32) is not None
+    assert to_albumentations("trivialaugment", size=32) is not None  # any policy argument
 
 
 def test_exact_ops_translate_without_a_warning_and_side_ops_need_the_size(caplog):
-    with caplog.at_level(logging.WARNING, logger="deepaug.policy.albumentations"):
-        Policy.from_list([[("invert", 0.5, 0.0), ("rotate", 1.0, 0.5)]]).to_albumentations()
+    with caplog.at_level(logging.WARNING, logger="deepaug.adapters.albumentations"):
+        to_albumentations(Policy.from_list([[("invert", 0.5, 0.0), ("rotate", 1.0, 0.5)]]))
     assert caplog.text == ""
     with pytest.raises(PolicyError, match="pass size="):
-        Policy.from_list([[("gaussian-blur", 1.0, 0.5)]]).to_albumentations()
+        to_albumentations(Policy.from_list([[("gaussian-blur", 1.0, 0.5)]]))
     with pytest.raises(PolicyError, match="size must be the image side"):
-        Policy.from_list([[("invert", 1.0, 0.5)]]).to_albumentations(size=0)
+        to_albumentations(Policy.from_list([[("invert", 1.0, 0.5)]]), size=0)
+
+
+def test_policy_to_albumentations_still_works_and_names_the_adapter():
+    policy = Policy.from_list([[("invert", 0.5, 0.0)]])
+    with pytest.warns(DeprecationWarning, match="deepaug.adapters.albumentations.to_albumentations"):
+        pipeline = policy.to_albumentations(seed=0)
+    assert A.to_dict(pipeline) == A.to_dict(to_albumentations(policy, seed=0))
+    with pytest.warns(DeprecationWarning, match="deepaug.policy.albumentations.TOLERANCE moved to "
+                                                "deepaug.adapters.albumentations.TOLERANCE"):
+        from deepaug.policy.albumentations import TOLERANCE
+    assert TOLERANCE is albu.TOLERANCE

@@ -6,7 +6,7 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.policy.core import Augmenter, augment_with
+from deepaug.policy.apply import Augmenter, augment_with
 from deepaug.policy.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment
 from deepaug.errors import InputError, PolicyError
 
@@ -97,8 +97,8 @@ def test_the_training_pipeline_takes_an_augmenter():
     idx = np.random.default_rng([0, 0, 0]).permutation(len(RGB))[:16]
     np.testing.assert_allclose(x.numpy(), (255 - RGB[idx]) / 255.0, atol=1e-6)
     np.testing.assert_array_equal(y.numpy(), labels[idx])
-    assert training._coerce_policy(invert) is invert
+    assert pipeline.as_augmentation(invert) is invert and pipeline.as_augmentation(None) is None
     assert training._policy_record(invert)["augmenter"] == "randaugment"
     assert pipeline.is_noop(None) and pipeline.is_noop(Policy.noop()) and not pipeline.is_noop(invert)
     with pytest.raises(InputError, match="augment_nhwc"):
-        training._coerce_policy(object())
+        pipeline.as_augmentation(object())

@@ -9,7 +9,7 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.policy.core import augment_nhwc
+from deepaug.policy.apply import augment_nhwc
 from deepaug.policy.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment, TrivialAugmentFlipCrop
 from deepaug.policy.distribution import Distribution, WeightedOp
 from deepaug.search.distribution_space import COLOUR_ONLY, DistributionSpace
@@ -95,7 +95,7 @@ def test_an_empty_distribution_changes_nothing_and_the_base_alone_applies(images
 @KINDS
 def test_both_kinds_apply_identically_in_numpy_keras_layer_and_tf_data(policy, images):
     tf = pytest.importorskip("tensorflow")
-    from deepaug.policy.keras import PolicyLayer, policy_map_fn
+    from deepaug.adapters.keras import PolicyLayer, policy_map_fn
 
     expected = augment_nhwc(policy, images, np.random.default_rng([7, 1, 0]))
     layer = PolicyLayer(policy, seed=7)
@@ -234,7 +234,7 @@ def test_the_space_has_cutmix_and_starts_from_trivialaugment_with_it():
 
 def test_tf_data_mixes_labelled_batches_as_training_does_and_says_what_it_needs(images):
     tf = pytest.importorskip("tensorflow")
-    from deepaug.policy.keras import policy_map_fn
+    from deepaug.adapters.keras import policy_map_fn
 
     labels = np.arange(len(images)) % 4
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
@@ -255,9 +255,9 @@ def test_tf_data_mixes_labelled_batches_as_training_does_and_says_what_it_needs(
 def test_what_sees_no_labels_applies_the_per_image_steps_and_says_so(images, caplog, tmp_path):
     pytest.importorskip("tensorflow")
     from deepaug.augmentation.plan import make_plan
-    from deepaug.policy.keras import PolicyLayer
+    from deepaug.adapters.keras import PolicyLayer
 
-    with caplog.at_level("WARNING", logger="deepaug.policy.core"):
+    with caplog.at_level("WARNING", logger="deepaug.policy.apply"):
         layer = PolicyLayer(CUTMIX, seed=7)
     assert "per-image steps only" in caplog.text and "policy_map_fn" in caplog.text
     np.testing.assert_array_equal(layer(images, training=True).numpy(),
@@ -268,7 +268,7 @@ def test_what_sees_no_labels_applies_the_per_image_steps_and_says_so(images, cap
     (tmp_path / "src" / "a").mkdir(parents=True)
     import cv2
     cv2.imwrite(str(tmp_path / "src" / "a" / "0.png"), images[0])
-    with caplog.at_level("WARNING", logger="deepaug.policy.core"):
+    with caplog.at_level("WARNING", logger="deepaug.policy.apply"):
         plan = make_plan(str(policy_file), tmp_path / "src", tmp_path / "out", variants=1)
     assert "deepaug augment applies the policy's per-image steps only" in caplog.text
     assert plan.recipe.policy == CUTMIX.without_mixing()  # the run records what its outputs hold

@@ -13,13 +13,14 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Policy
-from deepaug.policy.core import augment_nhwc
+from deepaug.policy.apply import augment_nhwc
 from deepaug.errors import InputError
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from deepaug.policy.keras import PolicyLayer, _StepCounter, policy_map_fn  # noqa: E402
+from deepaug.adapters.keras import PolicyLayer, policy_map_fn  # noqa: E402
+from deepaug.adapters.tf_augmenter import StepCounter  # noqa: E402
 
 POLICY = Policy.from_list([[("rotate", 0.8, 0.5), ("invert", 0.3, 0.0)],
                            [("cutout", 0.7, 0.5), ("horizontal-flip", 0.6, 0.0)],
@@ -138,7 +139,7 @@ def test_no_seed_draws_one_and_records_it(images):
 
 
 def test_the_step_counter_hands_out_each_step_once_across_threads():
-    counter = _StepCounter()
+    counter = StepCounter()
     taken: list[int] = []
     lock = threading.Lock()
 
@@ -288,7 +289,7 @@ def test_map_fn_refuses_dict_elements():
                                              (dict(seed=1.5), "seed must be a non-negative integer"),
                                              (dict(value_range=(1, 0)), "low < high"),
                                              (dict(value_range=(0,)), "two numbers"),
-                                             (dict(policy=3), "policy must be a deepaug Policy"),
+                                             (dict(policy=3), "a policy must be a Policy, a policy dict"),
                                              (dict(policy="no-such-policy"), "neither an existing file")])
 def test_bad_arguments_raise_input_error(kwargs, message):
     args = {"policy": POLICY, **kwargs}
@@ -311,7 +312,7 @@ def test_training_flag_may_be_a_boolean_tensor(images):
 
 def test_float_images_in_0_1_under_the_default_range_are_warned_of_once(caplog):
     x = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)  # [0, 1], as most pipelines feed
-    with caplog.at_level("WARNING", logger="deepaug.policy.keras"):
+    with caplog.at_level("WARNING", logger="deepaug.adapters.tf_augmenter"):
         fn = policy_map_fn(POLICY, seed=SEED)
         for _ in tf.data.Dataset.from_tensors(x).repeat(3).map(fn):
             pass

@@ -27,8 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from deepaug import Policy
-from deepaug.policy.core import augment_nhwc
-from deepaug.policy.keras import PolicyLayer
+from deepaug.policy.apply import augment_nhwc
+from deepaug.adapters.keras import PolicyLayer
 
 policy = Policy.from_list([[("rotate", 0.8, 0.5), ("invert", 0.3, 0.0)], [("cutout", 0.7, 0.5)]])
 x = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)

@@ -109,7 +109,7 @@ def test_a_policy_reads_back_from_the_text_to_json_and_to_yaml_return(tmp_path):
 
 
 def test_missing_policy_file(tmp_path):
-    with pytest.raises(PolicyError, match="does not exist"):
+    with pytest.raises(PolicyError, match="nope.json' is neither an existing file nor a built-in policy"):
         Policy.load(tmp_path / "nope.json")
 
 
@@ -185,7 +185,7 @@ def test_resolve_names_paths_and_refuses_others(tmp_path):
         builtin.resolve("nope")
     with pytest.raises(PolicyError, match=r"got NoneType \(a search's best_policy is None until optimize"):
         builtin.resolve(None)  # e.g. evaluate([da.best_policy]) before the search ran
-    with pytest.raises(PolicyError, match="must be a Policy, a policy file path.*got list"):
+    with pytest.raises(PolicyError, match="must be a Policy, a policy dict, a policy file path.*got list"):
         builtin.resolve([["rotate", 0.5, 0.5]])
 
 

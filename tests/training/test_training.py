@@ -28,6 +28,7 @@ keras = pytest.importorskip("keras")
 
 from deepaug.training import models as child_models  # noqa: E402
 
+from deepaug.training import session  # noqa: E402
 from deepaug.training import train as training
 from deepaug.training.train import TrainingConfig, evaluate_policy, run_trial, train_dataset  # noqa: E402
 from deepaug.training.reward import read_correct  # noqa: E402
@@ -463,23 +464,23 @@ def test_full_garbage_collections_between_trainings_are_spaced_by_their_cost(mon
             else:
                 clock[0] += 0.5
 
-    monkeypatch.setattr(training, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
-    monkeypatch.setattr(training, "_collected", {"at": float("-inf"), "took": 0.0, "skipped": 0})
+    monkeypatch.setattr(session, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(session, "_collected", {"at": float("-inf"), "took": 0.0, "skipped": 0})
     gc.disable()  # no automatic collection in between: every full one heard is collect_garbage's
     gc.callbacks.append(heard)
     try:
-        training.collect_garbage()  # none before: collect
-        assert full == [100.0] and training._collected == {"at": 100.5, "took": 0.5, "skipped": 0}
+        session.collect_garbage()  # none before: collect
+        assert full == [100.0] and session._collected == {"at": 100.5, "took": 0.5, "skipped": 0}
         clock[0] = 103.0  # 2.5 s later: a collection now would take more than a tenth of the time
-        training.collect_garbage()
+        session.collect_garbage()
         assert full == [100.0]
-        clock[0] = 100.5 + 0.5 / training.GC_SHARE  # 5 s later: due
-        training.collect_garbage()
+        clock[0] = 100.5 + 0.5 / session.GC_SHARE  # 5 s later: due
+        session.collect_garbage()
         assert full == [100.0, 105.5]
-        for _ in range(training.GC_MAX_SKIPPED):  # quick trainings in a row: skipped, but only so many
-            training.collect_garbage()
+        for _ in range(session.GC_MAX_SKIPPED):  # quick trainings in a row: skipped, but only so many
+            session.collect_garbage()
         assert full == [100.0, 105.5]
-        training.collect_garbage()
+        session.collect_garbage()
         assert full == [100.0, 105.5, 106.0]
     finally:
         gc.callbacks.remove(heard)
@@ -491,6 +492,6 @@ def test_each_training_clears_keras_session_and_leaves_the_collection_to_collect
 
     calls = []
     monkeypatch.setattr(keras.backend, "clear_session", lambda **kwargs: calls.append(("clear", kwargs)))
-    monkeypatch.setattr(training, "collect_garbage", lambda: calls.append(("collect", {})))
-    training.seed_everything(5)
+    monkeypatch.setattr(session, "collect_garbage", lambda: calls.append(("collect", {})))
+    session.seed_everything(5)
     assert calls == [("clear", {"free_memory": False}), ("collect", {})]

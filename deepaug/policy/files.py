@@ -1,0 +1,90 @@
+"""Where a policy's data comes from: a file (local or s3://), the text itself, or a file shipped
+with deepaug (deepaug/resources). This module reads and parses; `deepaug.policy.core` turns the
+data into a Policy.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deepaug.errors import InputError, PolicyError
+from deepaug.storage.backends import locate, read_json
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_s3(source: Any) -> bool:
+    """Whether `source` is an s3:// URI (given as a string or a path)."""
+    return isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().startswith("s3://")
+
+
+def is_text(source: Any, opening: str = "{") -> bool:
+    """Whether a string is a policy's text rather than a file name: it spans lines or starts with
+    `opening` (no file name does either)."""
+    return isinstance(source, str) and ("\n" in source or bool(opening) and source.lstrip().startswith(opening))
+
+
+def text_or_file(source: str | os.PathLike, opening: str) -> tuple[str, str]:
+    """(text, what to call it in errors) of a policy given as a file's path or as its text."""
+    if is_text(source, opening):
+        return str(source), "the policy text"
+    return read_text(source), f"policy file {source}"
+
+
+def read_text(path: str | os.PathLike) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {path} cannot be read: {exc}") from None
+
+
+def parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, PolicyError) as exc:
+        raise PolicyError(f"{where} is not valid JSON: {exc}") from None
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{where} is not valid YAML: {exc}") from None
+
+
+def _reject_constant(name: str) -> None:
+    raise PolicyError(f"{name} is not allowed in a policy file (probabilities and magnitudes are in [0, 1])")
+
+
+def read_s3(uri: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """(the JSON data, what to call it in errors) of a policy file in S3."""
+    text = os.fspath(uri)
+    storage, key = locate(text, **(storage_options or {}))
+    try:
+        return read_json(storage, key), f"policy file {text}"
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {text} does not exist") from None
+    except InputError as exc:
+        raise PolicyError(str(exc)) from None
+
+
+def shipped_names() -> list[str]:
+    """Names of the policy files shipped in deepaug/resources (the built-in policies)."""
+    folder = resources.files("deepaug.resources")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def shipped_text(name: str) -> str | None:
+    """The text of the shipped policy file called `name`, or None when there is none."""
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        return None
+    resource = resources.files("deepaug.resources") / f"{name}.json"
+    return resource.read_text(encoding="utf-8") if resource.is_file() else None
