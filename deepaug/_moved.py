@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import warnings
 from types import ModuleType
-from typing import Any
+from typing import Any, Mapping
 
 # old module -> its new place
 MODULES = {
@@ -29,7 +29,7 @@ MODULES = {
     "deepaug.identity": "deepaug.storage.identity", "deepaug.inputs": "deepaug.augmentation.inputs",
     "deepaug.k8s_api": "deepaug.kubernetes.client", "deepaug.k8s_augment": "deepaug.kubernetes.augment",
     "deepaug.k8s_augment_cli": "deepaug.cli.augment", "deepaug.k8s_executor": "deepaug.kubernetes.executor",
-    "deepaug.k8s_manifests": "deepaug.kubernetes.manifests", "deepaug.keras_augment": "deepaug.policy.keras",
+    "deepaug.k8s_manifests": "deepaug.kubernetes.manifests", "deepaug.keras_augment": "deepaug.adapters.keras",
     "deepaug.local_pool": "deepaug.execution.local_pool", "deepaug.manifest": "deepaug.augmentation.manifest",
     "deepaug.notebook": "deepaug.search.notebook", "deepaug.outputs": "deepaug.augmentation.outputs",
     "deepaug.pipeline": "deepaug.run", "deepaug.report": "deepaug.reports.report",
@@ -37,14 +37,16 @@ MODULES = {
     "deepaug.search_space": "deepaug.search.space", "deepaug.shards": "deepaug.augmentation.shards",
     "deepaug.storage_local": "deepaug.storage.atomic", "deepaug.study": "deepaug.search.study",
     "deepaug.tfrecord": "deepaug.augmentation.tfrecord", "deepaug.trials": "deepaug.execution.trials",
-    "deepaug.tuned_randaugment": "deepaug.evaluation.tuned_randaugment", "deepaug.variants": "deepaug.augmentation.variants",
+    "deepaug.tuned_randaugment": "deepaug.evaluation.tuned_randaugment",
+    "deepaug.variants": "deepaug.augmentation.variants",
     "deepaug.work_queue": "deepaug.augmentation.work_queue", "deepaug.worker": "deepaug.kubernetes.trial_worker",
     "deepaug.worker_process": "deepaug.execution.processes",
 }
 
 
-def _warn(old: str, new: str) -> None:
-    warnings.warn(f"{old} moved to {new}; import it from there", DeprecationWarning, stacklevel=4)  # the caller of __getattr__
+def _warn(old: str, new: str, stacklevel: int = 4) -> None:
+    # 4: _warn, its caller here, the module's __getattr__, then the user's line that asked
+    warnings.warn(f"{old} moved to {new}; import it from there", DeprecationWarning, stacklevel=stacklevel)
 
 
 def module(name: str) -> ModuleType:
@@ -68,3 +70,22 @@ def attribute(package: str, name: str, old_module: str) -> Any:
             _warn(f"{package}.{name}", f"{old_module}.{name}")
             return getattr(found, name)
     raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+
+def moved_name(old_module: str, new_module: str, name: str) -> Any:
+    """`name` from `new_module`, loaded on first use, with a DeprecationWarning naming the new place:
+    the module-level `__getattr__` of a module whose names all moved (`deepaug.torch`)."""
+    if name.startswith("__"):  # module probes (__path__, __wrapped__, ...) load nothing
+        raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(new_module), name)
+    _warn(f"{old_module}.{name}", f"{new_module}.{name}", stacklevel=4)
+    return value
+
+
+def names(old_module: str, name: str, table: Mapping[str, str]) -> Any:
+    """The module-level `__getattr__` of a module some of whose names moved: `table` maps each to its new module."""
+    if name not in table:
+        raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(table[name]), name)
+    _warn(f"{old_module}.{name}", f"{table[name]}.{name}", stacklevel=4)
+    return value

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import warnings
 from types import ModuleType
-from typing import Any
 
 from deepaug.errors import InputError
 
@@ -79,13 +77,3 @@ def explain(exc: ModuleNotFoundError, what: str = "this") -> str | None:
     top = (exc.name or "").split(".")[0]
     return missing_message(top, what) if top in MODULES else None
 
-
-def moved_name(old_module: str, new_module: str, name: str) -> Any:
-    """`name` from `new_module`, loaded by name on first use, with a DeprecationWarning naming the new
-    place: the module-level `__getattr__` of an adapter's old module (the adapter imports its framework)."""
-    if name.startswith("__"):  # module probes (__path__, __wrapped__, ...) load no framework
-        raise AttributeError(f"module {old_module!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(new_module), name)
-    warnings.warn(f"{old_module}.{name} moved to {new_module}.{name}; import it from there", DeprecationWarning,
-                  stacklevel=3)
-    return value

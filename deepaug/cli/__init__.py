@@ -2,6 +2,7 @@
 """
 from __future__ import annotations
 
+from deepaug import _moved
 from deepaug.cli.app import main
 
 __all__ = ["main"]
@@ -9,6 +10,4 @@ __all__ = ["main"]
 
 def __getattr__(name: str) -> object:
     # deepaug.cli was one module before 0.1: its names now live in deepaug.cli.app
-    from deepaug import _moved
-
     return _moved.attribute(__name__, name, "deepaug.cli.app")

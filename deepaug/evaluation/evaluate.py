@@ -37,13 +37,13 @@ import logging
 import os
 import re
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from deepaug import _moved
 from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.evaluation import methods as _methods
@@ -63,17 +63,12 @@ from deepaug.training.train import TrainingConfig
 logger = logging.getLogger(__name__)
 
 # names that lived in this module until it was split: old name -> the module that holds it now
-_MOVED = {"baseline_methods": _methods, "find_search": _methods, "policy_method": _methods,
-          "load_split": _split}
+_MOVED = {"baseline_methods": _methods.__name__, "find_search": _methods.__name__, "policy_method": _methods.__name__,
+          "load_split": _split.__name__}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        new = _MOVED[name].__name__
-        warnings.warn(f"{__name__}.{name} moved to {new}.{name}; import it from deepaug.evaluation",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(_MOVED[name], name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _moved.names(__name__, name, _MOVED)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ The framework adapters (Keras, PyTorch, albumentations) live in `deepaug.adapter
 """
 from __future__ import annotations
 
+from deepaug import _moved
 from deepaug.policy.apply import Augmenter, check_seed
 from deepaug.policy.core import Policy, PolicyLike, as_policy
 from deepaug.policy.distribution import Distribution
@@ -16,6 +17,4 @@ __all__ = ["Augmenter", "Distribution", "Operation", "Policy", "PolicyLike", "Su
 
 def __getattr__(name: str) -> object:
     # deepaug.policy was one module before 0.1: its names now live in deepaug.policy.core
-    from deepaug import _moved
-
     return _moved.attribute(__name__, name, "deepaug.policy.core")

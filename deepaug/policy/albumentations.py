@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepaug.extras import moved_name
+from deepaug._moved import moved_name
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,7 @@ the distribution search with its race (`DistributionSearch`), which follow one p
 """
 from __future__ import annotations
 
+from deepaug import _moved
 from deepaug.search.callbacks import Callback, CallbackError, MLflowLogger, ProgressBar, TensorBoardLogger, TrialEvent
 from deepaug.search.config import SearchConfig
 from deepaug.search.controller import Controller
@@ -29,6 +30,4 @@ __all__ = ["Callback", "CallbackError", "Controller", "DistributionSearch", "Dis
 
 def __getattr__(name: str) -> object:
     # deepaug.search was one module before 0.1: its names now live in deepaug.search.loop
-    from deepaug import _moved
-
     return _moved.attribute(__name__, name, "deepaug.search.loop")

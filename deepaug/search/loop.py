@@ -11,20 +11,27 @@ cancels the trial in flight (its finished trainings are kept) and re-raises.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import time
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from deepaug import _moved
 from deepaug.datasets import Dataset, split_train_val
 from deepaug.errors import InputError
 from deepaug.execution.executors import Executor
-from deepaug.execution.trials import BASELINE, SEARCH, TrialContext, TrialRecord, TrialSpec, TrialState, trial_seed, \
-    warm_started
+from deepaug.execution.trials import (
+    BASELINE,
+    SEARCH,
+    TrialContext,
+    TrialRecord,
+    TrialSpec,
+    TrialState,
+    trial_seed,
+    warm_started,
+)
 from deepaug.policy.core import Policy
 from deepaug.search import notebook
 from deepaug.search.callbacks import TrialEvent
@@ -249,8 +256,4 @@ _MOVED = {"best_policy": "deepaug.search.notebook", "check_iterations": "deepaug
 
 def __getattr__(name: str) -> object:
     # names that left this module when the two engines came to share one protocol (deepaug.search.engine)
-    if name in _MOVED:
-        warnings.warn(f"deepaug.search.loop.{name} moved: import it from {_MOVED[name]}", DeprecationWarning,
-                      stacklevel=2)
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _moved.names(__name__, name, _MOVED)

@@ -3,6 +3,7 @@ training in rungs that resume from checkpoints.
 """
 from __future__ import annotations
 
+from deepaug import _moved
 from deepaug.training.architectures import MODEL_NAMES, min_image_side, parse_model_name
 from deepaug.training.models import (
     PRECISIONS,
@@ -26,6 +27,4 @@ __all__ = ["MODEL_NAMES", "PRECISIONS", "bf16_is_native", "build_child_model", "
 
 def __getattr__(name: str) -> object:
     # deepaug.training was one module before 0.1: its names now live in deepaug.training.train
-    from deepaug import _moved
-
     return _moved.attribute(__name__, name, "deepaug.training.train")
