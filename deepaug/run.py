@@ -33,8 +33,7 @@ from deepaug.augmentation.request import AugmentRequest, AugmentSection
 from deepaug.augmentation.workers import find_output
 from deepaug.datasets import NAMED, named_key
 from deepaug.errors import InputError, SearchError, problems
-from deepaug.kubernetes.augment_job import check_request, check_shape
-from deepaug.kubernetes.client import connect
+from deepaug.kubernetes.augment import plan_augment_job
 from deepaug.search.config import SearchConfig
 from deepaug.search.experiment import Experiment
 from deepaug.storage.backends import join
@@ -115,12 +114,14 @@ def check_output(plan: "RunPlan", dst: str) -> None:
 def check_augment(src: str, dst: str, request: AugmentRequest, settings: "KubernetesSettings | None") -> None:
     """Everything about the augmentation run that can be checked before the search has a winner."""
 
-    plan = make_plan(_CHECK_POLICY, src, dst, announce=False, **request.dataset_options())
+    options = dict(announce=False, **request.dataset_options())
+    if settings is None:
+        plan = make_plan(_CHECK_POLICY, src, dst, **options)
+    else:  # the Job's checks too, as the run will make them, and the kubeconfig loads (no API call yet)
+        plan = plan_augment_job(_CHECK_POLICY, src, dst, settings=settings, parallelism=request.parallelism,
+                                completions=request.completions, job_template=request.job_template,
+                                connect_api=True, **options).plan
     check_output(plan, dst)
-    if settings is not None:
-
-        check_shape(request.parallelism, request.completions)
-        connect(check_request(plan, settings))  # the kubeconfig loads (no API call yet)
     log.info("augment section checked: %d input images from %s, output %s", len(plan.listing), src, dst)
 
 

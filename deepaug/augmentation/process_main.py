@@ -1,5 +1,5 @@
 """A worker process of an augmentation run: `python -m deepaug.augmentation.process_main`, started by
-`deepaug.augmentation.processes` (the parent side). It reads the job (a pickled plan) on stdin,
+`deepaug.augmentation.processes` (the parent side, on `deepaug.processes`). It reads the job (a pickled plan) on stdin,
 does shards from a pool's tasks or a Redis queue, and answers on stdout.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from deepaug.augmentation.processes import LOG_FORMAT
 from deepaug.augmentation.workers import Worker, queue_loop
-from deepaug.execution.processes import tasks, worker_pipes
+from deepaug.processes import tasks, worker_pipes
 
 
 def _portable(exc: BaseException) -> BaseException | None:

@@ -33,8 +33,8 @@ from deepaug.augmentation.request import AUTO, AugmentRequest
 from deepaug.augmentation.shards import INDEX_VARIABLE, parse_share, range_pairs, shares_of
 from deepaug.augmentation.workers import Worker, finalize_run, prepare_output, run_pool, run_queue_workers
 from deepaug.errors import InputError
-from deepaug.execution.local_pool import default_workers
 from deepaug.policy.core import Policy
+from deepaug.processes import default_workers
 
 log = logging.getLogger(__name__)
 

@@ -26,17 +26,11 @@ from deepaug.augmentation.inputs import InputReader, Skip
 from deepaug.augmentation.manifest import done_shards, finalize, read_marker
 from deepaug.augmentation.outputs import MANIFEST_KEY, RUN_KEY, ShardWriter
 from deepaug.augmentation.plan import RunPlan, software
-from deepaug.augmentation.processes import (
-    WorkerProcess,
-    WorkerTraceback,
-    exit_reason,
-    receive_any,
-    start_workers,
-    stop_workers,
-)
+from deepaug.augmentation.processes import ShardWorker, WorkerTraceback, start_shard_workers
 from deepaug.augmentation.shards import shard_bounds
 from deepaug.augmentation.work_queue import WorkQueue
 from deepaug.errors import InputError, RunError
+from deepaug.processes import POLL_SECONDS, exit_reason, receive_any, stopping
 from deepaug.storage.backends import open_storage, read_json_or_none
 from deepaug.storage.identity import differences
 
@@ -166,14 +160,11 @@ class Worker:
 
 # ---------------------------------------------------------------- local pool
 
-POLL_SECONDS = 0.5
-
-
 def _log_level() -> int:
     return logging.getLogger("deepaug").getEffectiveLevel()
 
 
-def _worker_error(worker: WorkerProcess, message: tuple[Any, ...]) -> BaseException:
+def _worker_error(worker: ShardWorker, message: tuple[Any, ...]) -> BaseException:
     """The exception a worker reported, to raise here, with the worker's traceback text as its cause."""
     _, shard, error, text = message
     where = f"worker process {worker.pid}" + (f" (shard {shard})" if shard is not None else "")
@@ -186,7 +177,7 @@ def _worker_error(worker: WorkerProcess, message: tuple[Any, ...]) -> BaseExcept
     return error
 
 
-def _died(worker: WorkerProcess, code: int) -> RunError:
+def _died(worker: ShardWorker, code: int) -> RunError:
     during = f" during shard {worker.shard}" if worker.shard is not None else ""
     return RunError(f"worker process {worker.pid} died ({exit_reason(code)}){during}; every complete shard is "
                     "kept: run the same command again to do the rest")
@@ -202,26 +193,21 @@ def run_pool(plan: RunPlan, shards: list[int], workers: int) -> int:
     todo = deque(s for s in shards if s not in complete)
     if not todo:
         return 0
-    pool = start_workers(min(workers, len(todo)), ("pool", plan, _log_level()))
-    try:
-        with tqdm(total=len(todo), unit="shard", disable=None, desc="augment") as bar:
-            done, failure = _dispatch(pool, todo, bar)
-    except BaseException:
-        stop_workers(pool, kill=True)
-        raise
-    stop_workers(pool)
+    pool = start_shard_workers(min(workers, len(todo)), ("pool", plan, _log_level()))
+    with stopping(pool), tqdm(total=len(todo), unit="shard", disable=None, desc="augment") as bar:
+        done, failure = _dispatch(pool, todo, bar)
     if failure is not None:
         raise failure
     return done
 
 
-def _give(worker: WorkerProcess, todo: deque[int]) -> None:
+def _give(worker: ShardWorker, todo: deque[int]) -> None:
     worker.shard = todo.popleft()
     if not worker.send(worker.shard):
         log.debug("worker process %d is gone before taking shard %d", worker.pid, worker.shard)
 
 
-def _dispatch(pool: list[WorkerProcess], todo: deque[int], bar: tqdm) -> tuple[int, BaseException | None]:
+def _dispatch(pool: list[ShardWorker], todo: deque[int], bar: tqdm) -> tuple[int, BaseException | None]:
     """Hand out shards until all are done or one failed (then let the busy ones finish); (done, failure)."""
     done, failure = 0, None
     for worker in pool:
@@ -297,14 +283,9 @@ def run_queue_workers(plan: RunPlan, url: str, workers: int, lease_seconds: floa
     """
     if workers == 1:
         return queue_loop(plan, url, lease_seconds)
-    pool = start_workers(workers, ("queue", plan, _log_level(), url, lease_seconds))
-    try:
-        with tqdm(unit="shard", disable=None, desc="augment") as bar:
-            done, failures, finished = _watch_queue_workers(pool, bar)
-    except BaseException:
-        stop_workers(pool, kill=True)
-        raise
-    stop_workers(pool)
+    pool = start_shard_workers(workers, ("queue", plan, _log_level(), url, lease_seconds))
+    with stopping(pool), tqdm(unit="shard", disable=None, desc="augment") as bar:
+        done, failures, finished = _watch_queue_workers(pool, bar)
     if failures:
         log.warning("%d of %d queue worker(s) failed; their leased shards went back to the queue", len(failures),
                     workers)
@@ -313,7 +294,7 @@ def run_queue_workers(plan: RunPlan, url: str, workers: int, lease_seconds: floa
     return done
 
 
-def _watch_queue_workers(pool: list[WorkerProcess], bar: tqdm) -> tuple[int, list[BaseException], int]:
+def _watch_queue_workers(pool: list[ShardWorker], bar: tqdm) -> tuple[int, list[BaseException], int]:
     """Count the shards the workers report until every one exits; (done, failures, workers that finished)."""
     done, failures, finished, running = 0, [], 0, list(pool)
     while running:

@@ -7,23 +7,15 @@ turns parsed options into `augment()`'s keyword arguments; `add_render_parser` r
 """
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Mapping
 
 from deepaug.api import augment
-from deepaug.augmentation.plan import make_plan
 from deepaug.augmentation.request import DATASET, KUBERNETES, LOCAL, RUN, AugmentRequest, add_arguments
 from deepaug.cli.options import key_value, sets
 from deepaug.errors import InputError, RetryableError, RunError
-from deepaug.kubernetes.augment_job import (
-    POLICY_KEY,
-    check_reachable,
-    check_settings,
-    check_shape,
-    job_shape,
-    load_augment_template,
-    policy_argument,
-    render_augment_job,
-)
+from deepaug.kubernetes.augment import plan_augment_job
+from deepaug.kubernetes.augment_job import POLICY_KEY, check_settings
 from deepaug.kubernetes.manifests import render_rbac, to_yaml
 from deepaug.run import read_config_file, set_keys
 
@@ -50,10 +42,7 @@ def _add_arguments(parser: Any) -> None:
 
 
 def _cmd_augment(args: Any) -> int:
-    import sys
-
-    import cv2
-
+    import cv2  # deferred: slow to import, and only this command of the CLI needs it
 
     cv2.setNumThreads(1)  # one core per worker process: scale with --workers
     try:
@@ -145,18 +134,14 @@ def _cmd_render(args: Any) -> int:
     job_only = args.job_only or getattr(args, "search_job_only", False)
     given = sets([*getattr(args, "sets", []), *args.kubernetes_sets])  # `k8s render --set K=V augment` too
     settings = load_settings(config, given, image=args.image, namespace=args.namespace)
-    parallelism, completions = check_shape(args.parallelism, args.completions)
-    template = load_augment_template(args.job_template)
-    check_reachable(args.input, "input", settings, args.job_template is not None)
-    check_reachable(args.output.replace("{id}", "x"), "output", settings, args.job_template is not None)
-    plan = make_plan(args.policy, args.input, args.output, **AugmentRequest.from_args(args, (DATASET,)).dataset_options())
-    parallelism, completions = job_shape(plan.n_shards, parallelism, completions)
-    policy_arg = policy_argument(args.policy, plan, upload=False)
-    job = render_augment_job(settings, plan, policy_arg, parallelism, completions, template)
+    planned = plan_augment_job(args.policy, args.input, args.output, settings=settings, parallelism=args.parallelism,
+                               completions=args.completions, job_template=args.job_template,
+                               **AugmentRequest.from_args(args, (DATASET,)).dataset_options())
+    job, policy_arg = planned.render(upload=False)
     if policy_arg is not None and policy_arg.endswith(POLICY_KEY):
         print(f"# `deepaug augment --executor kubernetes` uploads the policy to {policy_arg} before it creates "
               "this Job;\n# to apply it by hand, copy the policy's JSON there first.")
-    print(to_yaml([job, *([] if job_only else render_rbac(settings))]), end="")
+    print(to_yaml([job, *([] if job_only else render_rbac(planned.settings))]), end="")
     return 0
 
 

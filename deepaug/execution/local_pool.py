@@ -8,43 +8,41 @@ dies mid-trial (killed, out of memory) is replaced and its trial is retried from
 finished training, up to `max_retries` times; then the trial is recorded as failed.
 Workers ignore Ctrl-C: the driver cancels them, so an interrupt never half-writes a record.
 
-A worker is `python -m deepaug.execution.local_pool`, started with subprocess, not multiprocessing:
-multiprocessing's spawn re-imports the user's main script in every worker, so a script
-without an ``if __name__ == "__main__":`` guard would crash (or search again) there. Each
-worker talks to the driver over its own stdin/stdout pipes (pickled messages): a worker
-killed while sending can only break its own channel.
+A worker is `python -m deepaug.execution.local_pool`, started through `deepaug.processes` (as the
+augmentation run's are), not multiprocessing: multiprocessing's spawn re-imports the user's main
+script in every worker, so a script without an ``if __name__ == "__main__":`` guard would crash
+(or search again) there. Each worker talks to the driver over its own stdin/stdout pipes (pickled
+messages): a worker killed while sending can only break its own channel. Unlike the augmentation
+run's pool, which stops at a dead worker (the shards' markers let the same command resume), this
+pool replaces it and retries its trial here: a search runs on, and a trial has no marker of its own.
 """
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import time
 from collections import deque
-from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
-from multiprocessing.connection import wait as wait_any
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from deepaug.errors import InputError
 from deepaug.execution.executors import discard_local_checkpoints
 from deepaug.execution.gpus import worker_gpu_env
-from deepaug.execution.processes import spawn, tasks, worker_pipes
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
+from deepaug.processes import (
+    WorkerProcess,
+    pickled,
+    receive_any,
+    start_workers,
+    stop_workers,
+    tasks,
+    thread_env,
+    threads_per_worker,
+    worker_pipes,
+)
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
-
-
-def threads_per_worker(workers: int, cpus: int | None = None) -> int:
-    """A fair share of the machine's cores for each worker (at least one)."""
-    if cpus is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, int(cpus) // max(1, int(workers)))
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+MODULE = "deepaug.execution.local_pool"
 
 
 def _serve() -> None:
@@ -54,7 +52,7 @@ def _serve() -> None:
     rx, tx = worker_pipes()
     try:
         threads = rx.recv()
-        import cv2
+        import cv2  # deferred with TensorFlow (heavy): only a worker process trains
         import tensorflow as tf
 
         cv2.setNumThreads(1)
@@ -74,16 +72,13 @@ def _serve() -> None:
         tx.send(("done", record.to_dict()))
 
 
-@dataclass
-class _Slot:
-    process: subprocess.Popen
-    conn: Connection  # messages from the worker
-    tasks: Connection  # specs to the worker
-    number: int | None = None  # the trial it runs
-    dead: bool = False
+class _TrialWorker(WorkerProcess):
+    """One `python -m deepaug.execution.local_pool` process with its share of the threads (and its GPU)."""
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(MODULE, env)
+        self.number: int | None = None  # the trial it runs
+        self.dead = False  # its pipe broke: replace it
 
 
 class LocalExecutor:
@@ -99,7 +94,7 @@ class LocalExecutor:
         self.max_retries = max_retries
         self.threads = threads or threads_per_worker(workers)
         self.gpus = list(gpus)  # worker i trains on gpus[i % len(gpus)] (deepaug.execution.gpus); none: CPU
-        self._slots: list[_Slot] = []
+        self._workers: list[_TrialWorker] = []
         self._pending: deque[tuple[TrialSpec, TrialRecord | None]] = deque()
         self._latest: dict[int, TrialRecord] = {}
         self._specs: dict[int, TrialSpec] = {}
@@ -108,28 +103,25 @@ class LocalExecutor:
 
     # ------------------------------------------------------------ processes
 
-    def _spawn(self, index: int) -> _Slot:
-        env = {var: str(self.threads) for var in THREAD_VARS}
-        env["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.update(worker_gpu_env(index, self.gpus))
-        process, to_worker, conn = spawn("deepaug.execution.local_pool", env)
-        slot = _Slot(process, conn, to_worker)
-        try:
-            to_worker.send(self.threads)
-            to_worker.send(self.context)
-        except OSError:
-            slot.dead = True
-        return slot
+    def _new_worker(self, index: int) -> _TrialWorker:
+        env = {**thread_env(self.threads), "TF_NUM_INTRAOP_THREADS": str(self.threads),
+               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        return _TrialWorker({**env, **worker_gpu_env(index, self.gpus)})
+
+    def _spawn(self, count: int, first: int = 0) -> list[_TrialWorker]:
+        """Workers first..first+count-1, each sent its thread count, then the context (pickled once)."""
+        return start_workers(count, lambda i: self._new_worker(first + i),
+                             [pickled(self.threads), pickled(self.context)])
 
     def _start(self) -> None:
         if not self._started:
             log.info("starting %d local worker process(es), %d CPU thread(s) each%s", self.capacity, self.threads,
                      f", on GPU(s) {', '.join(self.gpus)} (memory growth on)" if self.gpus else "")
-            self._slots = [self._spawn(i) for i in range(self.capacity)]
+            self._workers = self._spawn(self.capacity)
             self._started = True
 
     def worker_pids(self) -> list[int]:
-        return [slot.process.pid for slot in self._slots]
+        return [worker.pid for worker in self._workers]
 
     # ------------------------------------------------------------ executor interface
 
@@ -142,35 +134,29 @@ class LocalExecutor:
 
     def _dispatch(self) -> None:
         self._start()
-        for slot in self._slots:
-            if slot.number is None and self._pending:
+        for worker in self._workers:
+            if worker.number is None and self._pending:
                 spec, resume_from = self._pending.popleft()
-                slot.number = spec.number
-                try:
-                    slot.tasks.send((spec.to_dict(), None if resume_from is None else resume_from.to_dict()))
-                except OSError:  # it died before taking the task: _check_workers retries it
-                    slot.dead = True
+                worker.number = spec.number
+                if not worker.send((spec.to_dict(), None if resume_from is None else resume_from.to_dict())):
+                    worker.dead = True  # it died before taking the task: _check_workers retries it
 
     def wait(self) -> list[TrialRecord]:
-        if not self._pending and all(slot.number is None for slot in self._slots):
+        if not self._pending and all(worker.number is None for worker in self._workers):
             raise InputError("wait() with no submitted trial")
         self._dispatch()
         while True:
-            by_conn = {id(slot.conn): (i, slot) for i, slot in enumerate(self._slots)}
-            ready = wait_any([slot.conn for slot in self._slots], timeout=POLL_SECONDS)
-            for conn in ready:
-                i, slot = by_conn[id(conn)]
-                try:
-                    kind, data = conn.recv()
-                except (EOFError, OSError):
-                    slot.dead = True
+            for worker, message in receive_any(self._workers):
+                if message is None:
+                    worker.dead = True
                     continue
+                kind, data = message
                 record = TrialRecord.from_dict(data, "worker message")
                 self._latest[record.number] = record
                 if self.on_update is not None:
                     self.on_update(record)
                 if kind == "done":
-                    slot.number = None
+                    worker.number = None
                     self._dispatch()
                     return [record]
             failed = self._check_workers()
@@ -181,16 +167,13 @@ class LocalExecutor:
     def _check_workers(self) -> list[TrialRecord]:
         """Replace dead workers; retry their trial, or fail it after max_retries."""
         failed = []
-        for i, slot in enumerate(self._slots):
-            if not slot.dead and slot.alive():
+        for i, worker in enumerate(self._workers):
+            if not worker.dead and worker.alive():
                 continue
-            if slot.alive():
-                slot.process.kill()
-            code = slot.process.wait()
-            slot.conn.close()
-            slot.tasks.close()
-            number = slot.number
-            self._slots[i] = self._spawn(i)
+            code = worker.kill()
+            worker.close()
+            number = worker.number
+            self._workers[i] = self._spawn(1, i)[0]
             if number is None:
                 log.warning("local worker %d exited (code %s) while idle; replaced it", i, code)
                 continue
@@ -212,40 +195,21 @@ class LocalExecutor:
 
     def cancel(self) -> None:
         """Stop every worker now; trials in flight stay RUNNING in the records."""
-        self._pending.clear()
-        for slot in self._slots:
-            if slot.alive():
-                slot.process.kill()
-        for slot in self._slots:
-            slot.process.wait()
-            slot.conn.close()
-            slot.tasks.close()
-        self._slots = []
-        self._started = False
+        self._stop(kill=True)
 
     def discard_checkpoints(self, numbers: Iterable[int]) -> tuple[int, int]:
         return discard_local_checkpoints(self.context, numbers)
 
     def close(self) -> None:
-        for slot in self._slots:
-            try:
-                slot.tasks.send(None)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 10
-        for slot in self._slots:
-            try:
-                slot.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        self.cancel()
+        """Let the idle workers exit (those still running after a few seconds are killed)."""
+        self._stop(kill=False)
+
+    def _stop(self, kill: bool) -> None:
+        self._pending.clear()
+        stop_workers(self._workers, kill=kill)
+        self._workers = []
+        self._started = False
 
 
 if __name__ == "__main__":
     _serve()
-
-
-def default_workers() -> int:
-    """Local workers when the config does not say: one per core, at most 8 (each holds a
-    TensorFlow runtime and a copy of the training data)."""
-    return max(1, min(8, threads_per_worker(1)))

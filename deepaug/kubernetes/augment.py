@@ -1,8 +1,9 @@
 """Augmenting a dataset on Kubernetes: one Indexed Job, whose pod I of N does share I of the shards.
 
-The controller (`deepaug augment --executor kubernetes`, wherever it runs) makes the
-plan (it lists the input), claims the output (`prepare_output`) and, unless the dataset
-is already complete, creates the Job of `k8s/augment-job.yaml`: `completions` pods,
+The controller (`deepaug augment --executor kubernetes`, wherever it runs) checks the request
+and makes the plan (it lists the input; `plan_augment_job`, all that `deepaug k8s render
+augment` does before it prints the Job), then claims the output and, unless the dataset is
+already complete, creates the Job of `k8s/augment-job.yaml` (`run_augment_job`): `completions` pods,
 `parallelism` at a time, each running `deepaug augment ... --shard /N` with N =
 completions. Pods skip complete shards, so a Job created again after a failure does only
 the missing ones. The Job's name comes from the dataset id and the output, so running the
@@ -23,24 +24,18 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
+
+from tqdm import tqdm
 
 from deepaug.augmentation.manifest import done_shards
 from deepaug.augmentation.outputs import MANIFEST_KEY
-from deepaug.augmentation.plan import RunPlan
-from deepaug.augmentation.shards import Share, parse_ranges, ranges_text, shares_of
-from deepaug.augmentation.workers import finalize_run
-from deepaug.errors import RunError
-from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, job_state
-from deepaug.kubernetes.manifests import APP_LABEL, label_value
-from deepaug.storage.backends import Storage, open_storage, read_json_or_none
-
-if TYPE_CHECKING:  # pragma: no cover
-    from deepaug.kubernetes.settings import KubernetesSettings
-
-from deepaug.augmentation.plan import make_plan
+from deepaug.augmentation.plan import RunPlan, make_plan
 from deepaug.augmentation.run import AugmentResult
-from deepaug.augmentation.workers import prepare_output
+from deepaug.augmentation.shards import Share, parse_ranges, ranges_text, shares_of
+from deepaug.augmentation.workers import finalize_run, prepare_output
+from deepaug.errors import RunError
 from deepaug.kubernetes.augment_job import (
     CONTAINER,
     DATASET_LABEL,
@@ -53,7 +48,12 @@ from deepaug.kubernetes.augment_job import (
     policy_argument,
     render_augment_job,
 )
-from deepaug.kubernetes.client import connect
+from deepaug.kubernetes.client import MISSING_POLLS, USER_ERROR_REASON, JobsApi, connect, job_state
+from deepaug.kubernetes.manifests import APP_LABEL, label_value
+from deepaug.storage.backends import Storage, open_storage, read_json_or_none
+
+if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.kubernetes.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,6 @@ class AugmentJob:
 
     def wait(self) -> dict[str, Any]:
         """Poll until the Job is done; the manifest, or RunError naming the failed indexes."""
-        from tqdm import tqdm
-
         missing, progress, moved_at = 0, None, time.monotonic()
         with tqdm(total=self.plan.n_shards, unit="shard", desc="augment", disable=None) as bar:
             while True:
@@ -246,23 +244,52 @@ def _ranges(numbers: list[int]) -> str:
 
 # ---------------------------------------------------------------- the controller
 
-def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                          settings: "KubernetesSettings | Mapping[str, Any] | None",
-                          parallelism: int | None = None, completions: int | None = None,
-                          job_template: str | None = None, api: Any = None, **request: Any) -> Any:
-    """Augment on the cluster (see the module docstring); an AugmentResult. `request`: make_plan's options.
+@dataclass(frozen=True)
+class PlannedJob:
+    """An augment request made ready for the cluster: checked settings, Job shape and template, the run's
+    plan, and the API client when the Job is to be submitted (`plan_augment_job`)."""
 
-    Everything that can be checked without touching data is checked first: the settings, the
-    Job's shape, the template, that the pods can reach input and output, the kubeconfig.
-    """
+    policy: Any  # as the user gave it: a built-in name or s3:// URI reaches the pods as is (policy_argument)
+    plan: RunPlan
+    settings: "KubernetesSettings"
+    parallelism: int
+    completions: int | None  # None: as job_shape chooses
+    template: dict[str, Any]
+    api: Any = None
 
+    def render(self, todo: list[int] | None = None, upload: bool = True) -> tuple[dict[str, Any], str | None]:
+        """(the Job's manifest, the pods' --policy) for the shards `todo` (None: every shard). `upload`
+        writes a policy the pods cannot name next to the output; False names its place only."""
+        n_shards = self.plan.n_shards if todo is None else len(todo)
+        parallelism, completions = job_shape(n_shards, self.parallelism, self.completions)
+        policy_arg = policy_argument(self.policy, self.plan, upload=upload)
+        return render_augment_job(self.settings, self.plan, policy_arg, parallelism, completions, self.template,
+                                  todo), policy_arg
+
+
+def plan_augment_job(policy: Any, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                     settings: "KubernetesSettings | Mapping[str, Any] | None", parallelism: int | None = None,
+                     completions: int | None = None, job_template: str | None = None, connect_api: bool = False,
+                     api: Any = None, **request: Any) -> PlannedJob:
+    """The first half of running on the cluster, and all of `deepaug k8s render augment`: check what can be
+    checked without touching data (the settings, the Job's shape, the template, that the pods can reach
+    input and output; with `connect_api`, that the kubeconfig loads), then plan the run (`request`:
+    make_plan's options). Writes nothing."""
     settings = check_settings(settings)
     parallelism, completions = check_shape(parallelism, completions)
     template = load_augment_template(job_template)
     check_reachable(os.fspath(src), "input", settings, job_template is not None)
     check_reachable(os.fspath(dst).replace("{id}", "x"), "output", settings, job_template is not None)
-    api = api if api is not None else connect(settings)
+    if connect_api and api is None:
+        api = connect(settings)
     plan = make_plan(policy, src, dst, **request)
+    return PlannedJob(policy, plan, settings, parallelism, completions, template, api)
+
+
+def run_augment_job(job: PlannedJob) -> AugmentResult:
+    """The second half: claim the output, create the Job for the shards not yet complete (none when a
+    Job finished while no controller watched) and follow it to the manifest."""
+    plan = job.plan
     manifest = prepare_output(plan)
     if manifest is not None:
         log.info("dataset %s is already complete in %s; no Job needed", plan.dataset_id[:16], plan.output_uri)
@@ -278,11 +305,23 @@ def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | o
                  plan.n_shards, len(todo))
         if len(ranges_text(todo)) > MAX_SHARDS_TEXT:  # too scattered for an argument: pods skip complete ones
             todo = None
-    parallelism, completions = job_shape(plan.n_shards if todo is None else len(todo), parallelism, completions)
-    manifest_doc = render_augment_job(settings, plan, policy_argument(policy, plan), parallelism, completions,
-                                      template, todo)
-    with AugmentJob(plan, settings, manifest_doc, api=api, todo=todo) as job:
-        job.start()
-        manifest = job.wait()
+    manifest_doc, _ = job.render(todo)
+    with AugmentJob(plan, job.settings, manifest_doc, api=job.api, todo=todo) as running:
+        running.start()
+        manifest = running.wait()
     return AugmentResult(plan.dataset_id, plan.output_uri, True, False, plan.n_shards,
                          plan.n_shards - len(before), manifest)
+
+
+def augment_on_kubernetes(policy: Any, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                          settings: "KubernetesSettings | Mapping[str, Any] | None",
+                          parallelism: int | None = None, completions: int | None = None,
+                          job_template: str | None = None, api: Any = None, **request: Any) -> AugmentResult:
+    """Augment on the cluster (see the module docstring); an AugmentResult. `request`: make_plan's options.
+
+    Everything that can be checked without touching data is checked first: the settings, the
+    Job's shape, the template, that the pods can reach input and output, the kubeconfig.
+    """
+    return run_augment_job(plan_augment_job(policy, src, dst, settings=settings, parallelism=parallelism,
+                                            completions=completions, job_template=job_template, connect_api=True,
+                                            api=api, **request))

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from deepaug.errors import InputError
 from deepaug.execution.executors import Executor, InlineExecutor, OnUpdate
 from deepaug.execution.gpus import gpu_workers, visible_gpus
-from deepaug.execution.local_pool import LocalExecutor, default_workers
+from deepaug.execution.local_pool import LocalExecutor
 from deepaug.execution.trials import TrialContext
 from deepaug.kubernetes.executor import KubernetesExecutor
+from deepaug.processes import default_workers
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings

@@ -16,12 +16,13 @@ from _search import toy_data
 from deepaug import Policy
 from deepaug.datasets import from_arrays, split_train_val
 from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState
+from deepaug.processes import threads_per_worker
 
 pytest.importorskip("tensorflow")
 
 from deepaug.execution.executors import InlineExecutor  # noqa: E402
 from deepaug.search.executor import make_executor  # noqa: E402
-from deepaug.execution.local_pool import LocalExecutor, threads_per_worker  # noqa: E402
+from deepaug.execution.local_pool import LocalExecutor  # noqa: E402
 from deepaug.training.train import TrainingConfig  # noqa: E402
 
 ROT = Policy.from_list([[("rotate", 0.8, 0.3), ("cutout", 0.5, 0.3)]])

@@ -27,8 +27,8 @@ from deepaug.cli.app import main
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.errors import InputError
 from deepaug.kubernetes.client import KubernetesUnavailable
-from deepaug.kubernetes.augment import AugmentJob, parse_indexes
-from deepaug.kubernetes.augment_job import POLICY_KEY, check_request, job_shape, load_augment_template, render_augment_job
+from deepaug.kubernetes.augment import AugmentJob, parse_indexes, plan_augment_job
+from deepaug.kubernetes.augment_job import POLICY_KEY, job_shape, load_augment_template, render_augment_job
 from deepaug.cli.augment import add_render_parser
 from deepaug.kubernetes.manifests import KUBERNETES_VERSION
 from deepaug.policy.core import Policy
@@ -252,9 +252,11 @@ def test_rendered_jobs_validate_strictly_and_carry_the_request(tmp_path):
     assert labels["app.kubernetes.io/component"] == "augment" and labels["deepaug/dataset"] == plan.dataset_id[:16]
     assert job["metadata"]["name"].startswith(f"deepaug-augment-{plan.dataset_id[:16]}-")
     assert yaml.safe_load((REPO / "k8s" / "augment-job.yaml").read_text()) == load_augment_template()
-    assert check_request(plan, {"image": "i", "storage": str(tmp_path), "volume_claim": "data"}).image == "i"
+    src, out = tmp_path / "shared" / "src", tmp_path / "shared" / "out"
+    shared = {"image": "i", "storage": str(tmp_path), "volume_claim": "data"}
+    assert plan_augment_job("reference", src, out, settings=shared, **OPTIONS).settings.image == "i"
     with pytest.raises(InputError, match="input .* is a local path"):
-        check_request(plan, {"image": "i"})
+        plan_augment_job("reference", src, out, settings={"image": "i"}, **OPTIONS)
     assert job_shape(100, 4, None) == (4, 16) and job_shape(3, 4, None) == (3, 3) and job_shape(10, 2, 50) == (2, 10)
 
 
@@ -282,6 +284,35 @@ def test_k8s_render_augment_prints_the_job_and_the_rbac(tmp_path, capsys):
     args = parser.parse_args([*base, "--job-only", "--completions", "3"])
     assert args.func(args) == 0
     assert [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)] == ["Job"]
+
+
+def test_render_and_run_make_the_same_job_from_the_same_request(tmp_path, capsys, monkeypatch):
+    """`deepaug k8s render augment` prints the Job that `deepaug augment --executor kubernetes` creates."""
+    write_images(tmp_path / "shared" / "src")
+    config = tmp_path / "k8s.yaml"
+    config.write_text(yaml.safe_dump({"kubernetes": {
+        "image": "deepaug:0.1.0", "storage": str(tmp_path / "shared"), "volume_claim": "data", "namespace": "ml",
+        "kubeconfig": str(write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{free_port()}"))}}))
+    POLICY.to_json(tmp_path / "best.json")
+    request = ["--policy", str(tmp_path / "best.json"), "--input", str(tmp_path / "shared" / "src"), "--output",
+               str(tmp_path / "shared" / "out" / "{id}"), "--config", str(config), "--shard-size", "2",
+               "--variants", "2", "--size", "24", "--parallelism", "2", "--completions", "5"]
+    assert main(["k8s", "render", "--job-only", "augment", *request]) == 0
+    rendered = list(yaml.safe_load_all(capsys.readouterr().out))
+
+    class Created(Exception):
+        pass
+
+    def create(job: AugmentJob) -> None:  # the run's Job as it would be created; nothing reaches a cluster
+        submitted.append(job.manifest)
+        raise Created
+
+    submitted: list[dict] = []
+    monkeypatch.setattr(AugmentJob, "start", create)
+    with pytest.raises(Created):
+        main(["augment", "--executor", "kubernetes", *request])
+    assert rendered == [yaml.safe_load(yaml.safe_dump(submitted[0]))]
+    assert pod_args(rendered[0])[-2:] == ["--shard", "/5"] and rendered[0]["spec"]["parallelism"] == 2
 
 
 def test_index_ranges_read_as_the_job_status_writes_them():
