@@ -10,6 +10,7 @@ from typing import Any
 
 from deepaug import _moved
 from deepaug._version import __version__
+from deepaug.extras import require_search
 from deepaug.errors import ImageError, InputError, PolicyError, SearchError
 from deepaug.policy.core import Operation, Policy, SubPolicy
 
@@ -25,8 +26,6 @@ __all__ = ["DeepAugment", "ImageError", "InputError", "Operation", "Policy", "Po
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         if name == "DeepAugment":  # the search: a clear message naming the extra when it is not installed
-            from deepaug.extras import require_search
-
             require_search("deepaug.DeepAugment (the search)")
         return getattr(importlib.import_module(_LAZY[name]), name)
     return _moved.module(name)  # an old module path (deepaug.k8s_augment), with a DeprecationWarning

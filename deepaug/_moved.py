@@ -40,7 +40,7 @@ MODULES = {
     "deepaug.tuned_randaugment": "deepaug.evaluation.tuned_randaugment",
     "deepaug.variants": "deepaug.augmentation.variants",
     "deepaug.work_queue": "deepaug.augmentation.work_queue", "deepaug.worker": "deepaug.kubernetes.trial_worker",
-    "deepaug.worker_process": "deepaug.execution.processes",
+    "deepaug.worker_process": "deepaug.processes.spawning",
 }
 
 

@@ -255,7 +255,7 @@ class DeepAugment:
     @property
     def notebook(self) -> "pandas.DataFrame":
         """The CSV notebook (one row per epoch per training) as a DataFrame."""
-        import pandas as pd
+        import pandas as pd  # pandas is heavy: the notebook table only
 
         text = self._search.experiment.read_notebook()
         if text is None:

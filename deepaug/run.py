@@ -17,6 +17,7 @@ the augmentation run if it is short of shards; a complete dataset is found, not 
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+import numpy as np
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deepaug import resources
@@ -77,10 +80,6 @@ def augment_input(run: RunFile, section: AugmentSection, search: "DeepAugment") 
                          "or the shared volume and name it in augment.input")
     experiment, key = search.experiment, f"augment/{name}-train.npz"
     if not experiment.exists(key):  # written whole or not at all (the experiment folder may be on S3)
-        import io
-
-        import numpy as np
-
         buffer, images = io.BytesIO(), search.data.images
         np.savez(buffer, images=images[..., 0] if images.shape[-1] == 1 else images, labels=search.data.labels)
         experiment.write_bytes(key, buffer.getvalue())
@@ -206,12 +205,6 @@ class RunFile(BaseModel):
 
 
 def read_config_file(path: str) -> tuple[dict[str, Any], str]:
-    import json
-    import os
-
-    import yaml
-
-
     if not os.path.exists(path) and path in BUILTIN_CONFIGS:
         text = resources.text(f"{path}.yaml")
         source = f"built-in config {path!r}"
@@ -257,8 +250,6 @@ def load_config_file(path: str | "os.PathLike[str]" | None, sets: Mapping[str, A
     line) set theirs. A config without `experiment_name` is named after the file (without a
     file: after the dataset), so running the same command again resumes the same experiment.
     """
-    from pathlib import Path
-
     data, source = read_config_file(str(path)) if path is not None else ({}, "the command line")
     data.update({k: v for k, v in overrides.items() if v is not None})
     if sets:

@@ -145,3 +145,50 @@ def test_python_dash_m_deepaug_is_the_command():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "usage: deepaug" in out.stdout
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def _trees() -> list[tuple[str, list[str], ast.Module]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        out.append((str(path.relative_to(REPO)), text.splitlines(), ast.parse(text)))
+    return out
+
+
+def test_modules_and_functions_stay_readable():
+    """docs/architecture.md: a module a reader can hold (<= 400 lines), a function on one screen (<= 60)."""
+    long_modules = [f"{name}: {len(lines)} lines" for name, lines, _ in _trees() if len(lines) > MAX_MODULE_LINES]
+    long_functions = [f"{name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+                      for name, _, tree in _trees() for node in ast.walk(tree)
+                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long_modules == [] and long_functions == []
+
+
+def _imports_inside_functions() -> list[tuple[str, int, str, bool]]:
+    """(module, line, text, says why) for each import inside a function; a run of import lines says
+    why when one of them, or the comment line above the run, has a comment."""
+    found = []
+    for name, lines, tree in _trees():
+        inner = sorted({node.lineno for func in ast.walk(tree) if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        for node in ast.walk(func) if isinstance(node, (ast.Import, ast.ImportFrom))})
+        for number in inner:
+            first = number
+            while first - 1 in inner or (first > 1 and lines[first - 2].strip() == "" and first - 2 in inner):
+                first -= 1
+            last = number
+            while last + 1 in inner:
+                last += 1
+            run = [lines[i - 1] for i in range(first, last + 1)]
+            above = lines[first - 2].strip() if first > 1 else ""
+            found.append((name, number, lines[number - 1], above.startswith("#") or any("#" in r for r in run)))
+    return found
+
+
+def test_an_import_inside_a_function_says_why():
+    """Imports stand at the top; one inside a function defers a heavy or optional package and says so."""
+    assert [f"{name}:{line}: {text.strip()}" for name, line, text, why in _imports_inside_functions() if not why] == []

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from deepaug._version import __version__
 from deepaug.augmentation.inputs import Listing, list_input
 from deepaug.augmentation.outputs import check_names, output_stem
@@ -100,9 +103,6 @@ def check_overlap(src: str, dst: str) -> None:
 
 def software() -> dict[str, str]:
     """Versions that shape the bytes (encoders, resize); recorded in the manifest."""
-    import cv2
-    import numpy as np
-
     return {"deepaug": __version__, "numpy": np.__version__, "opencv": cv2.__version__}
 
 

@@ -13,6 +13,8 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+import cv2
+
 from deepaug.augmentation.processes import LOG_FORMAT
 from deepaug.augmentation.workers import Worker, queue_loop
 from deepaug.processes import tasks, worker_pipes
@@ -61,8 +63,6 @@ def serve() -> int:
         kind, plan, level, *rest = pickle.loads(job)  # the plan's classes import here
         logging.basicConfig(level=max(level, logging.INFO), format=LOG_FORMAT)
         logging.getLogger("deepaug").setLevel(level)  # the parent's deepaug level; libraries stay at INFO
-        import cv2
-
         cv2.setNumThreads(1)  # one core per worker process: scale with workers
         if kind == "pool":
             _pool(plan, rx, tx, current)

@@ -2,15 +2,10 @@
 still gives its names, with a DeprecationWarning naming the new place."""
 from __future__ import annotations
 
-import warnings
+from typing import Any
 
-from deepaug.processes import spawning as _spawning
-
-NEW_PLACE = "deepaug.processes.spawning"
+from deepaug._moved import moved_name
 
 
-def __getattr__(name: str) -> object:
-    value = getattr(_spawning, name)  # AttributeError for a name it never had
-    warnings.warn(f"deepaug.execution.processes.{name} moved to {NEW_PLACE}.{name}; import it from there",
-                  DeprecationWarning, stacklevel=2)
-    return value
+def __getattr__(name: str) -> Any:
+    return moved_name(__name__, "deepaug.processes.spawning", name)

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from pydantic import ValidationError
+
 from deepaug.augmentation.plan import RunPlan
 from deepaug.augmentation.request import BY_NAME, MAX_INDEXES, AugmentRequest
 from deepaug.augmentation.shards import ranges_text
@@ -38,9 +40,6 @@ MAX_SHARDS_TEXT = 20_000  # a resumed Job's --shards ranges longer than this: ev
 
 def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") -> "KubernetesSettings":
     """Validated settings (a dict is checked like the config's `kubernetes:` section); they must name an image."""
-    from pydantic import ValidationError
-
-
     if settings is None or isinstance(settings, Mapping):
         try:
             settings = KubernetesSettings(**dict(settings or {}))
@@ -106,17 +105,6 @@ def check_reachable(uri: str, what: str, settings: "KubernetesSettings", custom_
         log.warning("%s; going on since the Job template may mount it at the same path", problem)
         return
     raise InputError(f"{problem}; see k8s/README.md")
-
-
-def check_request(plan: RunPlan, settings: "KubernetesSettings | Mapping[str, Any] | None",
-                  job_template: str | None = None) -> "KubernetesSettings":
-    """The checked settings, if `plan` can run on the cluster as they say (image set, template readable,
-    input and output reachable from the pods); InputError saying what to change otherwise."""
-    settings = check_settings(settings)
-    load_augment_template(job_template)
-    check_reachable(plan.input_uri, "input", settings, job_template is not None)
-    check_reachable(plan.output_uri, "output", settings, job_template is not None)
-    return settings
 
 
 # ---------------------------------------------------------------- the Job

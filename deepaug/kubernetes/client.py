@@ -35,7 +35,7 @@ class KubernetesUnavailable(ServiceUnavailable):
 
 def connect(settings: "KubernetesSettings") -> Any:
     """A BatchV1Api from kubernetes.kubeconfig, $KUBECONFIG or ~/.kube/config, else the in-cluster config."""
-    from kubernetes import client, config
+    from kubernetes import client, config  # kubernetes is optional (the k8s extra)
 
     configuration = client.Configuration()
     try:
@@ -96,8 +96,8 @@ class JobsApi:
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, attempts: int | None = None, **kwargs: Any) -> Any:
         """fn(*args, **kwargs), retried with exponential backoff on connection errors, 429 and 5xx."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
+        import urllib3  # kubernetes (and its urllib3) is optional (the k8s extra)
+        from kubernetes.client.exceptions import ApiException  # kubernetes is optional (the k8s extra)
 
         attempts = self.settings.api_retries + 1 if attempts is None else attempts
         delay, problem = self.backoff_seconds, ""
@@ -129,7 +129,7 @@ class JobsApi:
 
     def create(self, job: dict[str, Any]) -> None:
         """Create `job`; one that already exists under its name is followed (an earlier run, a timed-out create)."""
-        from kubernetes.client.exceptions import ApiException
+        from kubernetes.client.exceptions import ApiException  # kubernetes is optional (the k8s extra)
 
         name = job["metadata"]["name"]
         try:
@@ -148,7 +148,7 @@ class JobsApi:
 
     def read(self, name: str) -> Any:
         """The Job called `name` (a V1Job), or None when there is none."""
-        from kubernetes.client.exceptions import ApiException
+        from kubernetes.client.exceptions import ApiException  # kubernetes is optional (the k8s extra)
 
         try:
             return self.call(f"read Job {name}", self.api.read_namespaced_job, name, self.namespace)
@@ -164,7 +164,7 @@ class JobsApi:
 
     def delete(self, names: list[str], selector: str) -> None:
         """Delete Jobs (their pods go in the background); warnings only, and stop at an unreachable server."""
-        from kubernetes.client.exceptions import ApiException
+        from kubernetes.client.exceptions import ApiException  # kubernetes is optional (the k8s extra)
 
         for i, name in enumerate(names):
             try:

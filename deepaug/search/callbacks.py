@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from tqdm import tqdm as plain_tqdm
+from tqdm.auto import tqdm as auto_tqdm
+
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.search.notebook import policy_columns
@@ -180,9 +183,9 @@ class ProgressBar(Callback):
         """A bar for `stage` that opens at `done`: what was finished before its first event (the first
         training, or the trainings a resumed search found) is not counted in its rate."""
         if self.notebook is False or (self.notebook is None and self.file is not None):
-            from tqdm import tqdm
+            tqdm = plain_tqdm
         else:
-            from tqdm.auto import tqdm
+            tqdm = auto_tqdm  # a widget in Jupyter
         self.close()
         self._stage, self._trainings = stage, unit == "training"
         length = f", {epochs} epoch{'' if epochs == 1 else 's'}" if epochs else ""
@@ -273,7 +276,7 @@ class TensorBoardLogger(Callback):
             self.log_dir, self._store = Path(self._temp.name), experiment.store
 
     def _write(self, run: str, events: Sequence[Any]) -> None:
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter  # heavy: on first use
 
         assert self.log_dir is not None
         writer = EventFileWriter(str(self.log_dir / run))
@@ -285,7 +288,7 @@ class TensorBoardLogger(Callback):
                 self._store.write(f"tensorboard/{run}/{path.name}", path.read_bytes())
 
     def on_trial_end(self, event: TrialEvent) -> None:
-        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.compat.proto import event_pb2, summary_pb2  # heavy: on first use
         from tensorboard.plugins.hparams import summary_v2 as hp
 
         if self.log_dir is None:  # used without a search (tests, direct calls)
@@ -338,7 +341,7 @@ class MLflowLogger(Callback):
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
         try:
-            import mlflow
+            import mlflow  # mlflow is optional: only MLflowLogger needs it
         except ImportError:
             raise InputError("MLflowLogger needs the mlflow package: pip install mlflow") from None
         self.mlflow, self.tracking_uri, self.experiment = mlflow, tracking_uri, experiment

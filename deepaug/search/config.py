@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -131,8 +132,6 @@ class SearchConfig(BaseModel):
     @field_validator("pre_aug_weights_path")
     @classmethod
     def _weights(cls, value: str | None) -> str | None:
-        import os
-
         if value is not None and not os.path.isfile(value):
             raise ValueError("no such weights file; give the path of a .weights.npz file that "
                              "deepaug saved (child_models/), or leave it out")

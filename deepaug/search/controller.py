@@ -59,7 +59,7 @@ class Controller:
         self._candidates = int(acquisition_candidates)
         self._local_asks = 0
         if method == "bayesian_optimization":
-            from skopt import Optimizer
+            from skopt import Optimizer  # heavy (scikit-learn); the search extra
 
             self._optimizer = Optimizer(
                 space.skopt_dimensions(), base_estimator="RF", acq_func="EI",
@@ -100,7 +100,7 @@ class Controller:
         """Model-based local search: the candidates of highest Expected Improvement among local
         moves around the 5 best points told; every RANDOM_EVERY-th proposal is a uniform sample
         instead, so the search still explores. Nothing proposed or told before comes back."""
-        from skopt.acquisition import gaussian_ei
+        from skopt.acquisition import gaussian_ei  # heavy (scikit-learn); the search extra
 
         best = sorted(self._told, key=self._told.__getitem__, reverse=True)[:5]
         seen = set(self._pending) | set(self._told) | self._failed

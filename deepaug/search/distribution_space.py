@@ -100,7 +100,7 @@ class DistributionSpace:
 
     def skopt_dimensions(self) -> list:
         """The space as scikit-optimize dimensions (imported only here)."""
-        from skopt.space import Integer, Real
+        from skopt.space import Integer, Real  # heavy (scikit-learn); the search extra
 
         names = iter(self.dimension_names())
         dims = [Integer(0, WEIGHT_LEVELS, name=next(names)) for _ in self.groups]

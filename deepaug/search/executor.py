@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from typing import TYPE_CHECKING
 
 from deepaug.errors import InputError
@@ -30,8 +31,6 @@ def make_executor(kind: str, context: TrialContext, on_update: OnUpdate | None =
             log.warning("executor 'inline' runs one trial at a time; workers=%d is ignored", workers)
         return InlineExecutor(context, on_update)
     if kind == "local":
-        import pickle
-
         try:
             pickle.dumps(context.config)
         except Exception as exc:  # a keras model object that cannot travel to a worker process

@@ -43,7 +43,7 @@ from deepaug.policy.core import Policy
 from deepaug.storage.atomic import atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+    import pandas as pd  # pandas is heavy: the table only
 
 # DeepAugment's notebook column <- the training history's key (tf.keras 2's names)
 METRICS = {"acc": "accuracy", "loss": "loss", "val_acc": "val_accuracy", "val_loss": "val_loss"}
@@ -180,7 +180,7 @@ def top_policies(records: Sequence[TrialRecord], n: int = TOP_N) -> "pd.DataFram
     policy JSON, and trial_no and mean_late_val_acc: trial and reward again under DeepAugment
     1.x's names, so its users' code reads the table unchanged.
     """
-    import pandas as pd
+    import pandas as pd  # pandas is heavy: the table only
 
     base = baseline_reward(records)
     rows = []

@@ -73,7 +73,7 @@ class SearchSpace:
 
     def skopt_dimensions(self) -> list:
         """The space as scikit-optimize dimensions (imported only here)."""
-        from skopt.space import Categorical, Real
+        from skopt.space import Categorical, Real  # heavy (scikit-learn); the search extra
 
         dims = []
         names = iter(self.dimension_names())

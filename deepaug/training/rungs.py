@@ -45,7 +45,7 @@ from deepaug.training.reward import read_correct
 from deepaug.training.train import TrialResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    import keras
+    import keras  # keras is heavy: loaded on first use
 
     from deepaug.datasets import Dataset
     from deepaug.training.pipeline import Augmentation
@@ -124,7 +124,7 @@ def _states(model: "keras.Model") -> list[Any]:
 
 def save_checkpoint(model: "keras.Model", path: Path, epoch: int) -> None:
     """Weights, random seed states and optimizer variables after `epoch` epochs, atomically."""
-    import keras
+    import keras  # keras is heavy: loaded on first use
 
     buffer = io.BytesIO()
     arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
