@@ -192,3 +192,33 @@ def _imports_inside_functions() -> list[tuple[str, int, str, bool]]:
 def test_an_import_inside_a_function_says_why():
     """Imports stand at the top; one inside a function defers a heavy or optional package and says so."""
     assert [f"{name}:{line}: {text.strip()}" for name, line, text, why in _imports_inside_functions() if not why] == []
+
+
+def test_each_package_exports_what_its_all_names():
+    import importlib
+    import pkgutil
+
+    import deepaug
+
+    packages = [m.name for m in pkgutil.iter_modules(deepaug.__path__, "deepaug.") if m.ispkg]
+    missing = {}
+    for name in packages:
+        package = importlib.import_module(name)
+        exported = getattr(package, "__all__", None)
+        if exported is not None:
+            missing[name] = [n for n in exported if not hasattr(package, n)]
+    assert {"deepaug.search", "deepaug.policy", "deepaug.storage", "deepaug.execution"} <= set(missing)
+    assert {k: v for k, v in missing.items() if v} == {}
+
+
+def test_the_readme_and_docs_import_public_names_without_a_deprecation_warning():
+    """What users copy from the README and docs imports from a package, not a moved path."""
+    lines = sorted({line for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+                    for line in path.read_text(encoding="utf-8").splitlines()
+                    if line.startswith(("from deepaug", "import deepaug"))})
+    assert any("deepaug.adapters" in line for line in lines)
+    # deepaug's own deprecations only ("X moved to Y"): a library's may come and go with its version
+    code = ("import warnings; warnings.filterwarnings('error', 'deepaug', DeprecationWarning)\n"
+            + "\n".join(lines))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
