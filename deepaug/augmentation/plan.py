@@ -27,7 +27,7 @@ from deepaug.augmentation.variants import Chain, Recipe, canonical_json
 from deepaug.errors import InputError
 from deepaug.policy import builtin
 from deepaug.policy.apply import warn_per_image_only
-from deepaug.policy.core import Policy, PolicyLike, as_policy
+from deepaug.policy.core import Policy, as_policy
 from deepaug.storage.backends import open_storage, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,6 @@ class RunPlan:
 
     def stem(self, index: int) -> str:
         return output_stem(self.listing.keys[index], self.listing.kind, self.listing.class_of(index))
-
-
-def resolve_policy(spec: PolicyLike, storage_options: dict[str, Any] | None = None) -> Policy:
-    """`deepaug.policy.as_policy` with the run's S3 options (for an s3:// policy file); PolicyError
-    if it does not load."""
-    return as_policy(spec, storage_options=storage_options)
 
 
 def _inside(inner: str, outer: str) -> bool:
@@ -130,7 +124,7 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
         if policy is None:
             raise InputError("no policy given: pass a policy file (e.g. best_policy.json from a search), a "
                              f"built-in name ({', '.join(builtin.names())}) or --chain")
-        resolved = resolve_policy(policy, options)
+        resolved = as_policy(policy, storage_options=options)  # with the run's S3 options
         # an augmented dataset keeps one label per image: the per-image steps, recorded as such
         warn_per_image_only(resolved, "deepaug augment")
         recipe = Recipe(policy=resolved.without_mixing(), variants=DEFAULT_VARIANTS if variants is None

@@ -25,8 +25,7 @@ from deepaug.extras import explain as explain_missing
 from deepaug.kubernetes.executor import trial_spec_key
 from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
 from deepaug.kubernetes.trial_worker import run_trial_spec
-from deepaug.policy import builtin
-from deepaug.policy.core import Policy
+from deepaug.policy.core import Policy, as_policy
 from deepaug.reports.demo import run_demo
 from deepaug.reports.report import duration, make_report, resolve_experiment
 from deepaug.run import load_config_file, run_pipeline
@@ -52,7 +51,7 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 def _cmd_policy(args: argparse.Namespace) -> int:
 
-    policy = builtin.resolve(args.policy)
+    policy = as_policy(args.policy)
     print(policy.to_json() if args.json else policy)
     return 0
 

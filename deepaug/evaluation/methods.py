@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Sequence
 
 from deepaug.errors import InputError
-from deepaug.policy import builtin
 from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
 from deepaug.policy.baselines import make as make_baselines
-from deepaug.policy.core import Augmenter, Policy
+from deepaug.policy.core import Augmenter, Policy, as_policy
 from deepaug.search.experiment import Experiment
 
 logger = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.P
     """A policy file, built-in name or Policy as a method; PolicyError when it does not load."""
     if isinstance(spec, Policy):
         return Method(f"policy {label or 'given'}", spec, "policy")
-    policy = builtin.resolve(spec)
+    policy = as_policy(spec)
     path = Path(spec)
     experiment, seconds = find_search(path, policy, reports_dir) if path.is_file() else (None, None)
     name = label or experiment or (path.stem if path.is_file() else str(spec))

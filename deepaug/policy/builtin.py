@@ -10,12 +10,8 @@
 from __future__ import annotations
 
 from deepaug.errors import PolicyError
-from deepaug.policy.core import Policy, as_policy, shipped
+from deepaug.policy.core import Policy, shipped
 from deepaug.policy.files import shipped_names
-
-# `resolve(spec)` is `deepaug.policy.as_policy`, the one reader of a policy argument, under the name
-# the command line, the evaluation and the demo call it by.
-resolve = as_policy
 
 
 def names() -> list[str]:

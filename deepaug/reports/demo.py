@@ -16,8 +16,7 @@ import numpy as np
 from deepaug import datasets
 from deepaug.datasets import pick_examples
 from deepaug.errors import InputError
-from deepaug.policy import builtin
-from deepaug.policy.core import Policy
+from deepaug.policy.core import Policy, as_policy
 from deepaug.storage.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def run_demo(dataset: str = "fashion_mnist", policy: str | os.PathLike | Policy 
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise InputError(f"the demo writes a PNG; give --out a path ending in .png, got {out}")
-    pol = policy if isinstance(policy, Policy) else builtin.resolve(policy)
+    pol = policy if isinstance(policy, Policy) else as_policy(policy)
     data = datasets.load(dataset, data_dir=data_dir)
     log.info("loaded %s: %d images of %s, %d classes", data.name, len(data.images),
              data.images.shape[1:], data.num_classes)

@@ -9,7 +9,7 @@ import pytest
 
 from _images import natural_batch
 from deepaug import Operation, Policy, PolicyError, SubPolicy
-from deepaug.policy import builtin
+from deepaug.policy import as_policy, builtin
 from deepaug.errors import ImageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,15 +178,15 @@ def test_builtin_policies_and_the_policies_folder_agree():
 
 
 def test_resolve_names_paths_and_refuses_others(tmp_path):
-    assert builtin.resolve("reference") == builtin.get("reference")
+    assert as_policy("reference") == builtin.get("reference")
     five_by_two().to_json(tmp_path / "mine.json")
-    assert builtin.resolve(tmp_path / "mine.json") == five_by_two()
+    assert as_policy(tmp_path / "mine.json") == five_by_two()
     with pytest.raises(PolicyError, match="neither an existing file nor a built-in.*noop"):
-        builtin.resolve("nope")
+        as_policy("nope")
     with pytest.raises(PolicyError, match=r"got NoneType \(a search's best_policy is None until optimize"):
-        builtin.resolve(None)  # e.g. evaluate([da.best_policy]) before the search ran
+        as_policy(None)  # e.g. evaluate([da.best_policy]) before the search ran
     with pytest.raises(PolicyError, match="must be a Policy, a policy dict, a policy file path.*got list"):
-        builtin.resolve([["rotate", 0.5, 0.5]])
+        as_policy([["rotate", 0.5, 0.5]])
 
 
 def test_one_image_is_a_batch_of_one_everywhere():
@@ -211,13 +211,13 @@ def test_one_image_is_a_batch_of_one_everywhere():
 def test_built_in_names_and_the_free_baselines_load_by_name_everywhere(tmp_path, monkeypatch):
     from deepaug.policy.baselines import RandAugment, TrivialAugment
 
-    assert Policy.load("reference") == builtin.get("reference") == builtin.resolve("reference")
-    assert Policy.load("trivialaugment") == TrivialAugment().policy == builtin.resolve("trivialaugment")
+    assert Policy.load("reference") == builtin.get("reference") == as_policy("reference")
+    assert Policy.load("trivialaugment") == TrivialAugment().policy == as_policy("trivialaugment")
     assert Policy.load("randaugment") == RandAugment().policy
     monkeypatch.chdir(tmp_path)
     (tmp_path / "reference").write_text(builtin.get("noop").to_json())  # a file of that name comes first
     assert Policy.load("reference") == builtin.get("noop")
     with pytest.raises(PolicyError, match="neither an existing file nor a built-in.*trivialaugment"):
-        builtin.resolve("trivialaugmnet")
+        as_policy("trivialaugmnet")
     with pytest.raises(PolicyError, match="PolicyTransform applies any deepaug policy"):
         Policy.load("trivialaugment").to_timm()

@@ -8,7 +8,7 @@ import pytest
 
 from deepaug import Policy
 from deepaug.errors import PolicyError
-from deepaug.policy import builtin
+from deepaug.policy import as_policy
 from deepaug.policy.baselines import RandAugment, TrivialAugment
 from deepaug.policy.timm import TIMM_OPS
 
@@ -22,7 +22,7 @@ def test_rand_m9_n2_reads_as_timm_means_it_with_identity_standing_for_p(caplog):
     weights = {op.name: op.weight for op in d.ops}
     assert weights.pop("identity") == 0.5 and set(weights) == set(TIMM_OPS)  # p0.5: half the draws do nothing
     assert sum(weights.values()) == pytest.approx(0.5)
-    assert builtin.resolve("rand-m9-n2") == policy  # the CLI's --policy takes it too
+    assert as_policy("rand-m9-n2") == policy  # the CLI's --policy takes it too
 
 
 def test_p1_without_noise_is_the_randaugment_baseline_byte_for_byte():
