@@ -145,12 +145,13 @@ def test_it_sits_in_a_torchvision_v2_compose():
     assert isinstance(image, tv_tensors.Image)
 
 
-def test_a_cutmix_policy_applies_its_per_image_steps_and_says_so(caplog):
+@pytest.mark.parametrize("mix, named", [({"cutmix": 0.5}, "CutMix p=0.5"), ({"mixup": 0.3}, "MixUp p=0.3")])
+def test_a_mixing_policy_applies_its_per_image_steps_and_says_so(caplog, mix, named):
     from deepaug.policy.distribution import Distribution
 
-    policy = Policy.from_distribution(Distribution.uniform(("rotate", "equalize"), cutmix=0.5))
+    policy = Policy.from_distribution(Distribution.uniform(("rotate", "equalize"), **mix))
     with caplog.at_level("WARNING", logger="deepaug.policy.apply"):
         transform = PolicyTransform(policy, seed=3)
-    assert "PolicyTransform applies the policy's per-image steps only" in caplog.text
+    assert "PolicyTransform applies the policy's per-image steps only" in caplog.text and named in caplog.text
     image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     np.testing.assert_array_equal(transform(image), PolicyTransform(policy.without_mixing(), seed=3)(image))

@@ -20,6 +20,10 @@ positions or noise (crop, cutout, dropout, noise, fog) cannot be compared pixel 
 they match in parameters only. `approximate_ops(policy)` lists a policy's approximate ops,
 and `to_albumentations` logs a warning naming them. Magnitudes drawn from a range (a
 distribution's spread) are drawn continuously by albumentations, not on deepaug's levels.
+albumentations draws a parameter uniformly in a range, so a distribution's Gaussian magnitude
+noise (`magnitude_std`, timm's mstd) becomes a uniform draw of the same standard deviation
+(half-width sqrt(3) * magnitude_std) around the magnitude range, clipped to [0, 1] (logged).
+The pipeline sees images without labels: a policy's CutMix and MixUp are left out (logged).
 """
 from __future__ import annotations
 
@@ -191,7 +195,7 @@ def to_albumentations(policy: PolicyLike, size: int | None = None, seed: int | N
 
     `size` is the image side in pixels, needed by ops that scale with it (gaussian-blur, crop,
     the distribution's crop) and making translations whole pixels. `seed` goes to ``A.Compose``.
-    The pipeline sees images without labels, so a policy's CutMix is left out (logged).
+    The pipeline sees images without labels, so a policy's CutMix and MixUp are left out (logged).
     """
     A = _albumentations()
     policy = as_policy(policy, "to_albumentations")
@@ -200,6 +204,10 @@ def to_albumentations(policy: PolicyLike, size: int | None = None, seed: int | N
         raise PolicyError(f"to_albumentations: size must be the image side in pixels (an integer >= 1), got {size!r}")
     if policy.distribution is not None:
         steps = _distribution(A, policy.distribution, size)
+        if policy.distribution.magnitude_std and policy.distribution.n:
+            logger.warning("to_albumentations: albumentations draws parameters uniformly, so the policy's Gaussian "
+                           "magnitude noise (magnitude_std %g) is drawn uniformly with the same standard deviation",
+                           policy.distribution.magnitude_std)
     else:
         steps = [A.OneOf([A.Sequential([op_transform(op.name, op.magnitude, side=size, p=op.probability)
                                         for op in sub], p=1) for sub in policy.sub_policies], p=1)]
@@ -223,9 +231,10 @@ def _distribution(A: Any, d: Distribution, size: int | None) -> list[Any]:
         steps.append(A.Affine(translate_px={"x": (-pad, pad), "y": (-pad, pad)}, p=1, **_const(A)))
     if d.n and d.ops:
         total = sum(op.weight for op in d.ops)
-        low = d.magnitude * (1 - d.spread)
+        noise = math.sqrt(3.0) * d.magnitude_std  # a uniform draw of half-width sqrt(3) std has that std
+        low, high = max(0.0, d.magnitude * (1 - d.spread) - noise), min(1.0, d.magnitude + noise)
         for _ in range(d.n):  # one OneOf per op drawn, by weight, each at a magnitude in the range
-            steps.append(A.OneOf([op_transform(op.name, min(1.0, low * op.scale), min(1.0, d.magnitude * op.scale),
+            steps.append(A.OneOf([op_transform(op.name, min(1.0, low * op.scale), min(1.0, high * op.scale),
                                                size, p=op.weight / total) for op in d.ops], p=1))
     if d.erasing:
         steps.append(op_transform("cutout", 0.0, 1.0, size, p=d.erasing))

@@ -191,7 +191,7 @@ def policy_map_fn(policy: PolicyLike, seed: int | None = None,
     """A function for `tf.data.Dataset.map` that augments images with `policy`.
 
     The dataset's elements are `images` or a tuple `(images, labels, ...)`: only the first
-    entry is augmented, the rest pass through. A policy that mixes labels (CutMix) mixes
+    entry is augmented, the rest pass through. A policy that mixes labels (CutMix, MixUp) mixes
     batched `(images, labels, ...)` elements and returns float32 label weights (N, classes)
     in place of the labels (train with categorical cross-entropy); labels may be class
     indices, with `num_classes`, or label weights. Elements without labels, or single

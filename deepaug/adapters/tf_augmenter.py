@@ -145,7 +145,7 @@ class TensorAugmenter:
         return augment_nhwc(self.policy, x, self._next_rng(x))
 
     def _augment_labelled(self, x: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """`_augment_uint8` with the batch step (CutMix) too, as in training (`apply_with_labels`)."""
+        """`_augment_uint8` with the batch step (CutMix, MixUp) too, as in training (`apply_with_labels`)."""
         return self.policy.apply_with_labels(x, labels, num_classes or None, seed=self._next_rng(x))
 
     def numpy(self, images: np.ndarray) -> np.ndarray:
@@ -172,7 +172,7 @@ class TensorAugmenter:
 
     def __call__(self, images: tf.Tensor, labels: tf.Tensor | None = None, num_classes: int | None = None) -> Any:
         """`images` (N, H, W, C) augmented; same dtype, range and static shape. With `labels`
-        (class indices, or label weights) the batch step (CutMix) runs too, and the result is
+        (class indices, or label weights) the batch step (CutMix, MixUp) runs too, and the result is
         (images, float32 label weights (N, classes))."""
         if labels is not None:
             return self._labelled(images, labels, num_classes)
@@ -224,9 +224,9 @@ class TensorAugmenter:
         elif labels.shape.rank == 1 and labels.dtype.is_integer and num_classes is not None:
             classes = num_classes
         else:
-            raise InputError(f"to mix labels (the policy's CutMix) policy_map_fn needs each batch's labels as class "
-                             f"indices (N,) with num_classes=..., or label weights (N, classes); got labels of "
-                             f"shape {labels.shape} and dtype {labels.dtype.name}"
+            raise InputError(f"to mix labels (the policy's CutMix or MixUp) policy_map_fn needs each batch's labels "
+                             f"as class indices (N,) with num_classes=..., or label weights (N, classes); got "
+                             f"labels of shape {labels.shape} and dtype {labels.dtype.name}"
                              + ("" if num_classes is not None else " and no num_classes"))
         quantized = self._quantized(images)
 

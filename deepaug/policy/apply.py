@@ -48,12 +48,12 @@ def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 def warn_per_image_only(policy: Any, where: str) -> None:
     """Log that `where`, which sees images without their labels, applies `policy` without
-    its batch step (CutMix), when it has one."""
+    its batch step (CutMix, MixUp), when it has one."""
     if policy.mixes_labels:
-        logger.warning("%s applies the policy's per-image steps only: its CutMix (p=%g) mixes the images and labels "
-                       "of a training batch, and %s sees no labels. To train with it, map batched (images, labels) "
+        logger.warning("%s applies the policy's per-image steps only: its %s mixes the images and labels of a "
+                       "training batch, and %s sees no labels. To train with it, map batched (images, labels) "
                        "with deepaug.adapters.policy_map_fn(policy, num_classes=...) or call "
-                       "Policy.apply_with_labels.", where, policy.distribution.cutmix, where)
+                       "Policy.apply_with_labels.", where, policy.distribution.mixing, where)
 
 
 def label_weights(labels: Any, n: int, num_classes: int | None = None) -> np.ndarray:

@@ -24,6 +24,7 @@ see `deepaug.policy.distribution`), is written as format_version 2, which can ho
      "distribution": {"ops": [{"op": "rotate", "weight": 1.0, "scale": 1.0}, ...], "n": 1,
                       "magnitude": 1.0, "spread": 1.0, "levels": 31,
                       "flip": 0.0, "crop": 0.0, "erasing": 0.0}}
+    (and, only where used, "cutmix", "mixup" and "magnitude_std": files without them read as 0)
     {"format_version": 2, "kind": "sub_policies", "sub_policies": [[...], ...]}
 
 Sub-policy policies are still written as format_version 1, which every reader knows;
@@ -105,14 +106,14 @@ class Policy:
     @property
     def mixes_labels(self) -> bool:
         """True when the policy mixes images and labels within a training batch (a
-        distribution's `cutmix`): `apply` does the per-image steps, `apply_with_labels` all."""
+        distribution's `cutmix` or `mixup`): `apply` does the per-image steps, `apply_with_labels` all."""
         return self.distribution is not None and self.distribution.mixes_labels
 
     def without_mixing(self) -> "Policy":
-        """This policy without its batch step (CutMix): what `apply` does to each image."""
+        """This policy without its batch step (CutMix, MixUp): what `apply` does to each image."""
         if not self.mixes_labels:
             return self
-        return Policy(distribution=dataclasses.replace(self.distribution, cutmix=0.0))
+        return Policy(distribution=dataclasses.replace(self.distribution, cutmix=0.0, mixup=0.0))
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -244,7 +245,7 @@ class Policy:
         same bytes (one image gives what it gives as the batch `images[None]`).
 
         Each image alone: a policy that `mixes_labels` needs the labels for its last step
-        (CutMix), which `apply_with_labels` does."""
+        (CutMix, MixUp), which `apply_with_labels` does."""
         return apply_policy(self, images, seed)
 
     def augment_nhwc(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -253,7 +254,7 @@ class Policy:
 
     def apply_with_labels(self, images: np.ndarray, labels: Any, num_classes: int | None = None,
                           seed: int | np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Augment a labelled uint8 batch, the batch steps (CutMix) included; returns (images,
+        """Augment a labelled uint8 batch, the batch step (CutMix, MixUp) included; returns (images,
         float32 label weights of shape (N, num_classes)).
 
         `labels` are N class indices (`num_classes` defaults to the largest plus one) or

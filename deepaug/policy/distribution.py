@@ -8,19 +8,22 @@ For each image, in order:
 3. `n` ops, each drawn (with replacement) from `ops` with probability proportional to
    its weight, applied one after the other, each at a magnitude drawn from
    `[magnitude * (1 - spread), magnitude]` on `levels` evenly spaced values (one draw
-   per image and op; spread 0 means exactly `magnitude`), times the op's `scale`
-   (capped at 1);
+   per image and op; spread 0 means exactly `magnitude`), plus, when `magnitude_std` > 0,
+   Gaussian noise of that standard deviation clipped to [0, 1] (timm's `mstd`: timm's
+   mstd 0.5 on its 0..10 scale is `magnitude_std` 0.05), times the op's `scale` (capped at 1);
 4. `erasing`: with this probability, one black square (the `cutout` op) at a magnitude
    uniform in [0, 1].
 
 and then, where the images come with their labels (a training batch):
 
-5. `cutmix`: with this probability per image, CutMix (Yun et al., 2019): a box of a random
-   other image of the batch is pasted in, its area a fraction uniform in [0, 1] of the image
-   (Beta(1, 1)) centred at a uniform pixel and clipped to the image, and the label becomes
-   the two labels weighted by the pixels each image keeps. Steps 1-4 act on each image
-   alone; this one needs the batch and its labels, so `augment_nhwc` (and everything that
-   augments images without labels) stops after step 4 and `mix` does step 5.
+5. `cutmix` and `mixup`: the probabilities per image of CutMix (Yun et al., 2019: a box of
+   another image of the batch pasted in, its area a fraction uniform in [0, 1], labels mixed
+   by the pixels each image keeps) and of MixUp (Zhang et al., 2018: the image blended with
+   another one by lam ~ Beta(0.8, 0.8), labels mixed by lam). An image gets one or the other,
+   never both, so `cutmix + mixup` <= 1; `deepaug.policy.mixing` has the rule, the alphas and
+   their sources. Steps 1-4 act on each image alone; this one needs the batch and its labels,
+   so `augment_nhwc` (and everything that augments images without labels) stops after step 4
+   and `mix` does step 5.
 
 TrivialAugment is uniform weights over its 13 ops, n 1, magnitude 1, spread 1 (levels
 31, as in the paper); RandAugment(N, M) is uniform weights, n N, magnitude M, spread 0;
@@ -28,8 +31,10 @@ flip+crop is n 0 with flip 0.5 and a crop; "TrivialAugment + flip + crop" is bot
 `deepaug.policy.baselines` builds them as distributions, so they run through this same code.
 
 Randomness per layer, in order: the op choice (`integers` when the weights are uniform,
-else inverse-CDF on `random`), then the magnitude level (only when spread > 0), then
-each op's own draws. The same Generator state gives the same bytes.
+else inverse-CDF on `random`), then the magnitude level (only when spread > 0), then the
+magnitude noise (`normal`, only when magnitude_std > 0), then each op's own draws. The same
+Generator state gives the same bytes, and a key left at 0 draws nothing, so files written
+before `mixup` and `magnitude_std` existed give the bytes they gave.
 
 >>> d = Distribution.uniform(("rotate", "equalize"), n=1, magnitude=1.0, spread=1.0)
 >>> d.n, d.op_names
@@ -45,12 +50,16 @@ import numpy as np
 
 from deepaug import ops
 from deepaug.errors import PolicyError
+from deepaug.policy.mixing import blend, mixing_groups, paste_boxes
 
 LEVELS = 31  # TrivialAugment's magnitude levels (0, 1/30, ..., 1)
-_KEYS = ("ops", "n", "magnitude", "spread", "levels", "flip", "crop", "erasing", "cutmix")
+_KEYS = ("ops", "n", "magnitude", "spread", "levels", "flip", "crop", "erasing", "cutmix", "mixup",
+         "magnitude_std")
+_OPTIONAL = ("cutmix", "mixup", "magnitude_std")  # written only when used: older files stay as they were
 _OP_KEYS = ("op", "weight", "scale")
 MAX_N = 10
 MAX_CROP = 0.45  # translate-x/y reach: 0.45 of the side
+MAX_MAGNITUDE_STD = 10.0  # timm's mstd up to 100 (above: uniform) on its 0..10 scale
 
 
 def _number(value: Any, what: str, low: float, high: float) -> float:
@@ -90,8 +99,8 @@ class WeightedOp:
 
 @dataclass(frozen=True)
 class Distribution:
-    """Weights over ops, ops per image, a magnitude range, the flip/crop/erasing base, and
-    CutMix within a labelled batch."""
+    """Weights over ops, ops per image, a magnitude range (and noise), the flip/crop/erasing
+    base, and CutMix or MixUp within a labelled batch."""
 
     ops: tuple[WeightedOp, ...] = ()
     n: int = 1
@@ -102,6 +111,8 @@ class Distribution:
     crop: float = 0.0
     erasing: float = 0.0
     cutmix: float = 0.0
+    mixup: float = 0.0
+    magnitude_std: float = 0.0
 
     def __post_init__(self) -> None:
         entries = tuple(op if isinstance(op, WeightedOp) else WeightedOp(*op) for op in self.ops)
@@ -118,6 +129,12 @@ class Distribution:
                                                  MAX_CROP))
         object.__setattr__(self, "erasing", _number(self.erasing, "erasing (probability)", 0.0, 1.0))
         object.__setattr__(self, "cutmix", _number(self.cutmix, "cutmix (probability per image)", 0.0, 1.0))
+        object.__setattr__(self, "mixup", _number(self.mixup, "mixup (probability per image)", 0.0, 1.0))
+        if self.cutmix + self.mixup > 1.0 + 1e-9:
+            raise PolicyError(f"cutmix + mixup must be at most 1 (an image gets CutMix or MixUp, never both), got "
+                              f"cutmix {self.cutmix:g} + mixup {self.mixup:g}; lower one of them")
+        object.__setattr__(self, "magnitude_std", _number(self.magnitude_std, "magnitude_std (Gaussian noise on "
+                                                          "the magnitude)", 0.0, MAX_MAGNITUDE_STD))
         if self.n > 0 and not entries:
             raise PolicyError(f"a distribution with n={self.n} ops per image needs at least one op with a weight "
                               "(or n: 0 for the flip/crop/erasing base alone)")
@@ -134,15 +151,22 @@ class Distribution:
     @property
     def changes_images(self) -> bool:
         """False when no image can change (no base step, and every drawn op is the identity)."""
+        reach = self.magnitude + self.magnitude_std  # noise can lift a magnitude of 0
         drawn = self.n > 0 and any(op.name != "identity" and (not ops.get(op.name).uses_magnitude
-                                                               or op.scale * self.magnitude > 0)
+                                                               or op.scale * reach > 0)
                                    for op in self.ops)
-        return drawn or self.flip > 0 or self.crop > 0 or self.erasing > 0 or self.cutmix > 0
+        return drawn or self.flip > 0 or self.crop > 0 or self.erasing > 0 or self.mixes_labels
 
     @property
     def mixes_labels(self) -> bool:
-        """True when a training batch's images and labels are mixed (`cutmix` > 0)."""
-        return self.cutmix > 0
+        """True when a training batch's images and labels are mixed (`cutmix` or `mixup` > 0)."""
+        return self.cutmix > 0 or self.mixup > 0
+
+    @property
+    def mixing(self) -> str:
+        """The batch step in words ("CutMix p=0.5, MixUp p=0.5"), "" when there is none."""
+        parts = [f"{name} p={p:g}" for name, p in (("CutMix", self.cutmix), ("MixUp", self.mixup)) if p]
+        return ", ".join(parts)
 
     # ------------------------------------------------------------ file format
 
@@ -150,8 +174,9 @@ class Distribution:
         data = {"ops": [op.to_dict() for op in self.ops], "n": self.n, "magnitude": self.magnitude,
                 "spread": self.spread, "levels": self.levels, "flip": self.flip, "crop": self.crop,
                 "erasing": self.erasing}
-        if self.cutmix:  # written only when used, so files without it stay as they were
-            data["cutmix"] = self.cutmix
+        for key in _OPTIONAL:  # written only when used, so files without them stay as they were
+            if getattr(self, key):
+                data[key] = getattr(self, key)
         return data
 
     @classmethod
@@ -193,11 +218,14 @@ class Distribution:
         if self.crop:
             parts.append(f"crop pad {self.crop:.3g} of the side")
         if self.n and self.ops:
-            parts.append(f"{self.n} op(s) per image, magnitude {low:.2f}..{self.magnitude:.2f} from [{drawn}]")
+            noise = f" +- N(0, {self.magnitude_std:g})" if self.magnitude_std else ""
+            parts.append(f"{self.n} op(s) per image, magnitude {low:.2f}..{self.magnitude:.2f}{noise} from [{drawn}]")
         if self.erasing:
             parts.append(f"erasing p={self.erasing:g}")
         if self.cutmix:
             parts.append(f"cutmix p={self.cutmix:g}")
+        if self.mixup:
+            parts.append(f"mixup p={self.mixup:g}")
         return "; ".join(parts) or "no augmentation"
 
     # ------------------------------------------------------------ applying
@@ -223,6 +251,8 @@ class Distribution:
                     magnitudes = low + (self.magnitude - low) * steps
                 else:
                     magnitudes = np.full(n, self.magnitude)
+                if self.magnitude_std > 0:  # timm's mstd: Gaussian noise per image and op, clipped
+                    magnitudes = np.clip(magnitudes + rng.normal(0.0, self.magnitude_std, size=n), 0.0, 1.0)
                 if np.any(scales != 1.0):
                     magnitudes = np.minimum(1.0, magnitudes * scales[choice])
                 out = apply_per_image(out, choice, magnitudes, names, rng)
@@ -233,41 +263,21 @@ class Distribution:
         return out
 
     def mixing_pairs(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Which of a batch's n images mix (each with probability `cutmix`) and each one's
-        partner, another image of the batch (uniform); both empty when none mixes. Draws
-        nothing when `cutmix` is 0 or n < 2."""
-        hit = np.empty(0, dtype=np.intp)
-        if self.cutmix <= 0 or n < 2:
-            return hit, hit
-        hit = np.flatnonzero(rng.random(n) < self.cutmix)
-        if not hit.size:
-            return hit, hit
-        return hit, (hit + rng.integers(1, n, size=hit.size)) % n  # any image but itself
+        """Which of a batch's n images get CutMix (each with probability `cutmix`) and each one's
+        partner, another image of the batch (uniform); both empty when none does. Draws nothing
+        when `cutmix` and `mixup` are 0 or n < 2 (`deepaug.policy.mixing.mixing_groups`, whose
+        MixUp pairs this leaves out)."""
+        return mixing_groups(n, self.cutmix, self.mixup, rng)[0]
 
     def mix(self, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Step 5 (CutMix) on an augmented (N, H, W, C) batch and its (N, classes) label
-        weights (one-hot rows for plain labels); returns new arrays, labels as float32.
-
-        Draws, when `cutmix` > 0 and the batch has two images or more: which images mix,
-        then for those a partner (another image of the batch, uniform), the box's area
-        fraction and its centre row and column. A batch of one image is returned as it is.
-        """
+        """Step 5 (CutMix or MixUp per image) on an augmented (N, H, W, C) batch and its
+        (N, classes) label weights (one-hot rows for plain labels); returns new arrays, labels as
+        float32. The draws are listed in `deepaug.policy.mixing`; a batch of one image is returned
+        as it is."""
         out, weights = x.copy(), np.asarray(labels, dtype=np.float32).copy()
-        hit, partner = self.mixing_pairs(x.shape[0], rng)
-        if not hit.size:
-            return out, weights
-        h, w = x.shape[1:3]
-        area = rng.random(hit.size)
-        cy, cx = rng.integers(h, size=hit.size), rng.integers(w, size=hit.size)
-        for i, j, a, r, c in zip(hit, partner, area, cy, cx):
-            bh, bw = int(round(h * math.sqrt(a))), int(round(w * math.sqrt(a)))
-            y0, y1 = max(0, r - bh // 2), min(h, r + bh - bh // 2)
-            x0, x1 = max(0, c - bw // 2), min(w, c + bw - bw // 2)
-            if y1 <= y0 or x1 <= x0:
-                continue
-            out[i, y0:y1, x0:x1] = x[j, y0:y1, x0:x1]
-            pasted = (y1 - y0) * (x1 - x0) / (h * w)
-            weights[i] = (1.0 - pasted) * weights[i] + pasted * np.asarray(labels[j], dtype=np.float32)
+        cut, blended = mixing_groups(x.shape[0], self.cutmix, self.mixup, rng)
+        paste_boxes(out, weights, x, labels, cut, rng)
+        blend(out, weights, x, labels, blended, rng)
         return out, weights
 
 

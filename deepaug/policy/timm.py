@@ -13,15 +13,18 @@ a named op set. deepaug reads them as a distribution policy:
 - magnitude: m / 10 (deepaug's ranges equal timm's at level 10: rotate 30 degrees, shear 0.3,
   translate 0.45 of the side, enhance factors 1 +- 0.9);
 - mstd0: spread 0; mstd above 100: spread 1 (uniform in [0, m] on deepaug's 31 levels, where timm
-  draws continuously). Gaussian noise (0 < mstd <= 100), mmax other than 10, m above 10 and
-  `t<name>` op sets are refused with a PolicyError: deepaug cannot express them;
+  draws continuously); Gaussian noise (0 < mstd <= 100): spread 0 and `magnitude_std` mstd / 10
+  (timm's AugmentOp draws gauss(m, mstd) per op applied and clips it to [0, 10]; deepaug draws
+  normal(m / 10, mstd / 10) per image and op and clips it to [0, 1]: the same on deepaug's scale).
+  mmax other than 10, m above 10 and `t<name>` op sets are refused with a PolicyError: deepaug
+  cannot express them;
 - deepaug's ops are timm's increasing forms (inc1: severity grows with magnitude). A string
   without inc1 uses timm's other forms (Posterize/Solarize weaker as m grows, Color/Contrast/
   Brightness/Sharpness at a fixed factor); it is read as inc1, with a logged warning.
 
 TrivialAugment has no timm string; its nearest is "rand-m10-n1-mstd101-p1-inc1" (one op,
 magnitude uniform in [0, 10]), which differs in the op set (identity, no invert).
-`to_timm(distribution)` writes "rand-m<M>-n<N>[-mstd101][-p<P>]-inc1" for a distribution of
+`to_timm(distribution)` writes "rand-m<M>-n<N>[-mstd<S>|-mstd101][-p<P>]-inc1" for a distribution of
 that form and raises a PolicyError naming what does not fit otherwise.
 
 >>> d = from_timm("rand-m9-n2-mstd0-inc1")
@@ -35,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from typing import Sequence
 
 from deepaug.errors import PolicyError
 from deepaug.policy.distribution import LEVELS, Distribution, WeightedOp
@@ -50,7 +54,7 @@ TIMM_OPS = tuple(TIMM_NAMES.values())
 LEVEL_DENOM = 10  # timm's magnitude scale: level 10 is the op's full range
 DEFAULT_M, DEFAULT_N, DEFAULT_P = 10, 2, 0.5
 UNIFORM_MSTD = 101  # timm: mstd above 100 means uniform in [0, m]
-GRAMMAR = "rand-m<0..10>-n<ops per image>[-p<prob>][-mstd0|-mstd101][-inc1]"
+GRAMMAR = "rand-m<0..10>-n<ops per image>[-p<prob>][-mstd<0..100>|-mstd101][-inc1]"
 _PART = re.compile(r"^([a-z]+)(\d.*)$")
 
 
@@ -63,7 +67,7 @@ def from_timm(text: str) -> Distribution:
     """The distribution policy that a timm RandAugment string describes (see the module docstring)."""
     if not is_timm(text):
         raise PolicyError(f"{text!r} is not a timm RandAugment string; write it as {GRAMMAR}, e.g. rand-m9-n2")
-    m, n, p, spread, increasing = DEFAULT_M, DEFAULT_N, DEFAULT_P, 0.0, False
+    m, n, p, (spread, noise), increasing = DEFAULT_M, DEFAULT_N, DEFAULT_P, (0.0, 0.0), False
     for part in text.split("-")[1:]:
         match = _PART.match(part)
         if part.startswith("t"):
@@ -83,7 +87,7 @@ def from_timm(text: str) -> Distribution:
             elif key == "inc":
                 increasing = bool(int(value))
             elif key == "mstd":
-                spread = _spread(float(value), text)
+                spread, noise = _spread(float(value), text)
             elif key == "mmax":
                 if int(value) != LEVEL_DENOM:
                     raise PolicyError(f"timm string {text!r}: mmax{value} is not supported; deepaug's magnitudes "
@@ -104,19 +108,28 @@ def from_timm(text: str) -> Distribution:
         logger.warning("timm string %r: without inc1, timm's Posterize/Solarize weaken as m grows and Color/"
                        "Contrast/Brightness/Sharpness use a fixed factor; deepaug's ops are the increasing forms "
                        "(inc1), so it is read as %r", text, text + "-inc1")
-    ops = [WeightedOp(name, p / len(TIMM_OPS)) for name in TIMM_OPS] if p > 0 else []
-    if p < 1:
-        ops.insert(0, WeightedOp("identity", 1.0 - p))
-    return Distribution(tuple(ops), n=n, magnitude=m / LEVEL_DENOM, spread=spread, levels=LEVELS)
+    return Distribution(applied_with_probability(TIMM_OPS, p), n=n, magnitude=m / LEVEL_DENOM, spread=spread, levels=LEVELS,
+                        magnitude_std=noise)
 
 
-def _spread(mstd: float, text: str) -> float:
-    if mstd == 0:
-        return 0.0
+def applied_with_probability(names: Sequence[str], p: float) -> tuple[WeightedOp, ...]:
+    """Uniform weights over `names` that together weigh `p`, and `identity` weighing 1 - p: timm's
+    "each drawn op applied with probability p" as a distribution's op weights."""
+    names = [name for name in names if name != "identity"]
+    ops = [WeightedOp(name, p / len(names)) for name in names] if p > 0 and names else []
+    if p < 1 or not ops:
+        ops.insert(0, WeightedOp("identity", 1.0 - p if ops else 1.0))
+    return tuple(ops)
+
+
+def _spread(mstd: float, text: str) -> tuple[float, float]:
+    """(spread, magnitude_std) of timm's mstd: 0 fixed, above 100 uniform in [0, m], else Gaussian."""
     if mstd > 100:
-        return 1.0
-    raise PolicyError(f"timm string {text!r}: mstd{mstd:g} (Gaussian magnitude noise) is not supported; deepaug "
-                      f"draws magnitudes uniformly: use mstd0 (fixed) or mstd{UNIFORM_MSTD} (uniform in [0, m])")
+        return 1.0, 0.0
+    if not mstd >= 0:  # negative or nan
+        raise PolicyError(f"timm string {text!r}: mstd{mstd:g} must be 0 (fixed), up to 100 (Gaussian noise on "
+                          f"timm's 0..10 scale) or {UNIFORM_MSTD} (uniform in [0, m])")
+    return 0.0, mstd / LEVEL_DENOM
 
 
 def to_timm(d: Distribution) -> str:
@@ -137,8 +150,12 @@ def to_timm(d: Distribution) -> str:
         problems.append(f"timm's magnitude is an integer level 0..10; magnitude {d.magnitude:g} is level {level:g}")
     if d.spread not in (0.0, 1.0):
         problems.append(f"timm draws a fixed magnitude or one uniform in [0, m]: spread 0 or 1, got {d.spread:g}")
-    if d.flip or d.crop or d.erasing or d.cutmix:
-        problems.append("timm's RandAugment string has no flip, crop, erasing or CutMix (timm sets those elsewhere)")
+    if d.spread and d.magnitude_std:
+        problems.append("timm draws the magnitude uniformly or with Gaussian noise, not both (spread 1 and "
+                        f"magnitude_std {d.magnitude_std:g})")
+    if d.flip or d.crop or d.erasing or d.mixes_labels:
+        problems.append("timm's RandAugment string has no flip, crop, erasing, CutMix or MixUp (timm sets those "
+                        "elsewhere: --reprob, --cutmix, --mixup)")
     if problems:
         raise PolicyError("this distribution has no timm RandAugment string: " + "; ".join(problems)
                           + ". In PyTorch, deepaug.PolicyTransform applies any deepaug policy instead")
@@ -147,6 +164,8 @@ def to_timm(d: Distribution) -> str:
     parts = [f"rand-m{round(level)}", f"n{d.n}"]
     if d.spread:
         parts.append(f"mstd{UNIFORM_MSTD}")
+    elif d.magnitude_std:
+        parts.append(f"mstd{round(d.magnitude_std * LEVEL_DENOM, 6):g}")
     if abs(p - DEFAULT_P) > 1e-9:
         parts.append(f"p{round(p, 6):g}")
     return "-".join(parts + ["inc1"])

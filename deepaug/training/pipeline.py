@@ -46,7 +46,7 @@ def is_noop(policy: Augmentation) -> bool:
 
 def mixes_labels(policy: Augmentation) -> bool:
     """True when training batches carry label weights (N, classes) instead of class indices:
-    the policy mixes images and labels (CutMix). The model then trains on categorical
+    the policy mixes images and labels (CutMix, MixUp). The model then trains on categorical
     cross-entropy, the same loss as the sparse one on one-hot rows."""
     return isinstance(policy, Policy) and policy.mixes_labels
 
@@ -82,7 +82,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: Augmentation, 
     augment = not is_noop(policy)
     soft = mixes_labels(policy)
     if soft and num_classes is None:
-        raise InputError("train_dataset needs num_classes for a policy that mixes labels (cutmix)")
+        raise InputError("train_dataset needs num_classes for a policy that mixes labels (cutmix or mixup)")
 
     @lru_cache(maxsize=2)
     def permutation(epoch: int) -> np.ndarray:
@@ -93,7 +93,7 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, policy: Augmentation, 
         epoch, b = divmod(step, steps)
         idx = permutation(epoch)[b * batch_size:(b + 1) * batch_size]
         x = images[idx]
-        if soft:  # the per-image steps, then the batch step (CutMix) from the same stream
+        if soft:  # the per-image steps, then the batch step (CutMix, MixUp) from the same stream
             return policy.apply_with_labels(x, labels[idx], num_classes, seed=np.random.default_rng([seed, 1, step]))
         if augment:
             x = augment_with(policy, x, np.random.default_rng([seed, 1, step]))

@@ -180,17 +180,19 @@ def test_pipeline_same_seed_same_batches_other_seed_other_batches():
     assert not all(np.array_equal(x1, x2) for (x1, _), (x2, _) in zip(a, c))
 
 
-def test_pipeline_of_a_cutmix_policy_carries_label_weights_over_the_same_images():
+@pytest.mark.parametrize("mix", [{"cutmix": 0.5}, {"mixup": 0.5}, {"cutmix": 0.25, "mixup": 0.25}],
+                         ids=["cutmix", "mixup", "switching"])
+def test_pipeline_of_a_mixing_policy_carries_label_weights_over_the_same_images(mix):
     images, labels = toy_data(96, 16)
     ta = Policy.from_distribution(Distribution.uniform(("rotate", "equalize")))
-    mixing = Policy.from_distribution(dataclasses.replace(ta.distribution, cutmix=0.5))
+    mixing = Policy.from_distribution(dataclasses.replace(ta.distribution, **mix))
     plain = batches(train_dataset(images, labels, ta, 32, seed=0, epochs=2))
     mixed = batches(train_dataset(images, labels, mixing, 32, seed=0, epochs=2, num_classes=2))
     changed = 0
     for (xp, yp), (xm, ym) in zip(plain, mixed):
         assert ym.dtype == np.float32 and ym.shape == (len(yp), 2)
         np.testing.assert_allclose(ym.sum(axis=1), 1.0, rtol=1e-6)
-        same = np.all(xp == xm, axis=(1, 2, 3))  # images no box was pasted into are TrivialAugment's
+        same = np.all(xp == xm, axis=(1, 2, 3))  # images left unmixed are TrivialAugment's
         np.testing.assert_array_equal(ym[same].argmax(axis=1), yp[same])
         changed += int((~same).sum())
     assert 0 < changed < sum(len(y) for _, y in plain)
