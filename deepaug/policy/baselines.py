@@ -13,7 +13,18 @@ Each is a point of the distribution policy kind (`.policy`, see deepaug.policy.d
 augments through that one code path, so a searched distribution that equals one of them
 gives the same bytes.
 
-`make(["none", "flip-crop", ...])` builds them by key (see BASELINES) with their display names.
+Two published recipes (`RECIPES`) are distribution policies themselves, built by
+`trivialaugment_cutmix()` and `timm_recipe()`:
+
+- `trivialaugment-cutmix`: TrivialAugment + CutMix on half the images (CutMix's own
+  probability, Yun et al. 2019);
+- `timm-recipe`: timm's / DeiT's ImageNet recipe: RandAugment "rand-m9-mstd0.5-inc1" (2 ops
+  per image, each applied with probability 1/2, m9 on timm's 0..10 scale with Gaussian
+  magnitude noise 0.5), MixUp 0.8 / CutMix 1.0 switched with probability 1/2 on every image,
+  random erasing 0.25.
+
+`make(["none", "flip-crop", ..., "timm-recipe"])` builds them by key (see BASELINES and
+RECIPES) with their display names.
 Each is an `Augmenter` (`augment_nhwc(x, rng)`), so training runs it through the same
 pipeline as a searched `Policy`. All randomness comes from the Generator passed in: the
 same seed gives the same bytes. Images that drew the same op go through it together, with
@@ -26,6 +37,7 @@ one magnitude per image, so each op runs at most once per batch (per RandAugment
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -39,6 +51,7 @@ from deepaug.ops import get as get_op
 from deepaug.policy.apply import rng_from
 from deepaug.policy.core import Policy
 from deepaug.policy.distribution import Distribution, flip_crop
+from deepaug.policy.timm import LEVEL_DENOM, TIMM_OPS, applied_with_probability
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +64,31 @@ RANDAUGMENT_MAGNITUDE = 9 / 30  # RandAugment's usual M = 9 on its 0..30 scale
 FLIP_CROP_PAD = 2  # pixels, the usual pad for 28-32 px images
 # keys for `make`, in display order
 BASELINES = ("none", "flip-crop", "randaugment", "trivialaugment", "trivialaugment-flip-crop")
+# Published recipes, each a distribution Policy (a point the distribution search can hold).
+RECIPES = ("trivialaugment-cutmix", "timm-recipe")
+KEYS = BASELINES + RECIPES  # every key `make` builds, in display order
+
+# CutMix's own recipe (Yun et al. 2019; clovaai/CutMix-PyTorch README: CIFAR-100 PyramidNet-200 trained with
+# --beta 1.0 --cutmix_prob 0.5, ImageNet with 1.0): CutMix on half the images, box area Beta(1, 1).
+CUTMIX_PROBABILITY = 0.5
+# timm / DeiT (facebookresearch/deit main.py defaults, the recipe timm's training docs use):
+# --aa rand-m9-mstd0.5-inc1: RandAugment, timm's defaults n2 and p0.5 (each drawn op applied with
+#   probability 1/2), m9 on timm's 0..10 scale, Gaussian magnitude noise mstd 0.5 on that scale.
+#   deepaug's op ranges at magnitude 1 equal timm's at level 10 (deepaug.policy.timm), so m9 is
+#   magnitude 9/10 = 0.9 here and mstd 0.5 is magnitude_std 0.05. This is timm's convention, kept
+#   because the recipe is timm's: RANDAUGMENT_MAGNITUDE = 9/30 above is the RandAugment paper's
+#   and torchvision's M = 9 on a 0..30 scale, a third of timm's m9 in strength.
+TIMM_M, TIMM_N, TIMM_P, TIMM_MSTD = 9, 2, 0.5, 0.5
+# --mixup 0.8 --cutmix 1.0 --mixup-prob 1.0 --mixup-switch-prob 0.5 (the last two are timm train.py's
+#   defaults too): every image mixed, by CutMix with probability 1/2 ("switching to cutmix"), else by
+#   MixUp (alphas 1.0 and 0.8: deepaug.policy.mixing's fixed values).
+TIMM_MIX_PROB, TIMM_SWITCH_PROB = 1.0, 0.5
+TIMM_CUTMIX = TIMM_MIX_PROB * TIMM_SWITCH_PROB
+TIMM_MIXUP = TIMM_MIX_PROB * (1 - TIMM_SWITCH_PROB)
+# --reprob 0.25: random erasing on a quarter of the images. timm erases a rectangle of 2-33% of the
+#   area filled with per-pixel noise (--remode pixel); deepaug's `erasing` is one black square of
+#   side up to half the image (the cutout op at a uniform magnitude).
+TIMM_ERASING = 0.25
 
 
 def check_ops(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -188,16 +226,43 @@ class TrivialAugmentFlipCrop(_Sampler):
         return {"augmenter": "trivialaugment+flip+crop", "pad": int(self.pad), "ops": list(self.ops or ())}
 
 
+def trivialaugment_cutmix(ops: Sequence[str] | None = None) -> Policy:
+    """TrivialAugment over `ops` (DEFAULT_OPS when None), then CutMix on half a training batch's
+    images (CUTMIX_PROBABILITY, CutMix's own recipe)."""
+    base = TrivialAugment(check_ops(ops)).policy.distribution
+    return Policy.from_distribution(dataclasses.replace(base, cutmix=CUTMIX_PROBABILITY))
+
+
+def timm_recipe(ops: Sequence[str] | None = None) -> Policy:
+    """timm's / DeiT's recipe (see TIMM_* above): RandAugment rand-m9-mstd0.5-inc1, MixUp/CutMix
+    switching on every image, random erasing 0.25. `ops` (None: timm's RandAugment ops that
+    deepaug has, `deepaug.policy.timm.TIMM_OPS`) replaces timm's op set, each drawn op still
+    applied with probability 1/2 (`identity` takes the other half of the weight)."""
+    return Policy.from_distribution(Distribution(
+        applied_with_probability(TIMM_OPS if ops is None else check_ops(ops), TIMM_P), n=TIMM_N,
+        magnitude=TIMM_M / LEVEL_DENOM, spread=0.0, magnitude_std=TIMM_MSTD / LEVEL_DENOM, erasing=TIMM_ERASING,
+        cutmix=TIMM_CUTMIX, mixup=TIMM_MIXUP))
+
+
+RECIPE_NAMES = {"trivialaugment-cutmix": "TrivialAugment + CutMix 1/2",
+                "timm-recipe": "timm recipe (RandAugment m9 mstd0.5, MixUp/CutMix, erasing 1/4)"}
+
+
 def make(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
          randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
-         ops: Sequence[str] | None = None) -> list[tuple[str, _Sampler | None]]:
-    """(name, augmenter) of each baseline key, in BASELINES order; "none" gives ("no augmentation", None)."""
+         ops: Sequence[str] | None = None) -> list[tuple[str, _Sampler | Policy | None]]:
+    """(name, augmenter) of each key, in KEYS order; "none" gives ("no augmentation", None), the
+    RECIPES give distribution Policies (their names in RECIPE_NAMES)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
-    unknown = sorted(set(keys) - set(BASELINES))
+    unknown = sorted(set(keys) - set(KEYS))
     if unknown:
-        raise InputError(f"unknown baselines {unknown}; choose from {', '.join(BASELINES)}")
-    made: list[tuple[str, _Sampler | None]] = []
-    for key in (k for k in BASELINES if k in keys):
+        raise InputError(f"unknown baselines {unknown}; choose from {', '.join(KEYS)}")
+    made: list[tuple[str, _Sampler | Policy | None]] = []
+    for key in (k for k in KEYS if k in keys):
+        if key in RECIPES:
+            made.append((RECIPE_NAMES[key], {"trivialaugment-cutmix": trivialaugment_cutmix,
+                                             "timm-recipe": timm_recipe}[key](ops)))
+            continue
         augmenter = {"none": lambda: None, "flip-crop": FlipCrop,
                      "randaugment": lambda: RandAugment(randaugment_n, randaugment_magnitude, ops),
                      "trivialaugment": lambda: TrivialAugment(ops),

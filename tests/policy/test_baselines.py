@@ -1,5 +1,8 @@
-"""The baselines (flip + crop, RandAugment, TrivialAugment) as augmenters over the op registry."""
+"""The baselines (flip + crop, RandAugment, TrivialAugment) as augmenters over the op registry, and the
+published recipes (TrivialAugment + CutMix 1/2, timm's recipe) as distribution policies."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -7,7 +10,9 @@ import pytest
 from _images import natural_batch
 from deepaug import Policy
 from deepaug.policy.apply import Augmenter, augment_with
-from deepaug.policy.baselines import DEFAULT_OPS, FlipCrop, RandAugment, TrivialAugment
+from deepaug.policy.baselines import BASELINES as BASELINE_KEYS
+from deepaug.policy.baselines import DEFAULT_OPS, KEYS, RECIPE_NAMES, RECIPES, FlipCrop, RandAugment, TrivialAugment
+from deepaug.policy.baselines import make, timm_recipe, trivialaugment_cutmix
 from deepaug.errors import InputError, PolicyError
 
 GRAY = natural_batch(64, 28, 28, 1, seed=1)
@@ -102,3 +107,41 @@ def test_the_training_pipeline_takes_an_augmenter():
     assert pipeline.is_noop(None) and pipeline.is_noop(Policy.noop()) and not pipeline.is_noop(invert)
     with pytest.raises(InputError, match="augment_nhwc"):
         pipeline.as_augmentation(object())
+
+
+# ---------------------------------------------------------------- the published recipes
+
+def test_each_recipe_is_a_distribution_policy_that_make_builds_and_json_round_trips(tmp_path):
+    made = make(RECIPES)
+    assert [name for name, _ in made] == [RECIPE_NAMES[key] for key in RECIPES]
+    for (name, policy), key in zip(made, RECIPES):
+        assert isinstance(policy, Policy) and policy.kind == "distribution" and policy.mixes_labels
+        policy.to_json(tmp_path / f"{key}.json")
+        assert Policy.load(tmp_path / f"{key}.json") == policy
+    assert [name for name, _ in make(KEYS)][:len(BASELINE_KEYS)] == [name for name, _ in make(BASELINE_KEYS)]
+    assert BASELINE_KEYS == ("none", "flip-crop", "randaugment", "trivialaugment", "trivialaugment-flip-crop")
+    with pytest.raises(InputError, match="timm-recipe"):
+        make(["timm"])
+
+
+def test_trivialaugment_cutmix_is_trivialaugment_then_cutmix_on_half_the_images():
+    policy = trivialaugment_cutmix()
+    assert policy.distribution.cutmix == 0.5 and policy.distribution.mixup == 0.0
+    np.testing.assert_array_equal(policy.apply(RGB, seed=3), TrivialAugment().apply(RGB, seed=3))
+    labels = np.arange(len(RGB))  # one class per image: a mixed image's label shows it
+    out, weights = policy.apply_with_labels(RGB, labels, num_classes=len(RGB), seed=3)
+    np.testing.assert_array_equal(policy.without_mixing().apply(RGB, seed=3), TrivialAugment().apply(RGB, seed=3))
+    assert 16 < int((weights.max(axis=1) < 1).sum()) < 48  # about half the labels mixed
+
+
+def test_timm_recipe_is_deit_s_randaugment_mixup_cutmix_and_erasing():
+    d = timm_recipe().distribution
+    assert dataclasses.replace(d, erasing=0.0, cutmix=0.0, mixup=0.0) == \
+        Policy.from_timm("rand-m9-mstd0.5-inc1").distribution  # timm's own string, read by deepaug
+    assert (d.n, d.magnitude, d.magnitude_std) == (2, 0.9, 0.05)  # m9 and mstd0.5 on timm's 0..10 scale
+    assert (d.erasing, d.cutmix, d.mixup) == (0.25, 0.5, 0.5)  # reprob 0.25; every image mixed, switch 1/2
+    labels = np.arange(len(RGB))  # one class per image: a mixed image's label shows it
+    out, weights = timm_recipe().apply_with_labels(RGB, labels, num_classes=len(RGB), seed=0)
+    assert (weights.max(axis=1) < 1).mean() > 0.8  # nearly every image mixed (a box may come out empty)
+    gray = timm_recipe(("rotate", "invert")).distribution  # a user's op set keeps p 1/2 per drawn op
+    assert {op.name: op.weight for op in gray.ops} == {"identity": 0.5, "rotate": 0.25, "invert": 0.25}
