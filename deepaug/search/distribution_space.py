@@ -258,7 +258,7 @@ class DistributionSpace:
             except InputError as exc:
                 same, why = False, str(exc)
             if not same:
-                raise InputError(f"starts[{i}] ({policy}) is not a point of the distribution search space: {why}. "
+                raise InputError(f"starts[{i}] is not a point of the distribution search space: {why}. "
                                  "Give distribution policies of this space (e.g. a finished trial's policy, or "
                                  "DistributionSpace(...).to_policy(point)), or leave starts out for the published "
                                  "recipes")

@@ -11,8 +11,8 @@ Before the race, `reachable` estimates the half-width of the 95% interval the ra
 and the race says so up front (a warning when it is wider than `SEPARABLE_POINTS`): the luck
 of the race's validation images alone, 1.96 x 100 x sqrt(d / n) points for n race images,
 where d is how often the finalists and the best raced control disagree on an image (measured
-on the screen's images at the last rung; without per-image results, the bound d <= the two
-error rates, 2 (1 - its reward)). The seeds' own spread adds to it and averaging over seeds
+on the screen's images at the last rung; without per-image results, or when they never
+disagreed there, the bound d <= the two error rates, 2 (1 - the control's reward)). The seeds' own spread adds to it and averaging over seeds
 takes some of it away, so it is an estimate, not a bound: a gain much smaller cannot win.
 """
 from __future__ import annotations
@@ -75,7 +75,7 @@ def reachable(scores: Scores, records: Mapping[int, TrialRecord], finalists: Seq
     rates = [float(np.mean(np.abs(mine[s] - theirs[s]))) for f in finalists
              if theirs and (mine := scores.images(records.get(f), epochs, seeds))
              for s in seeds if mine[s].shape == theirs[s].shape]
-    d = float(np.mean(rates)) if rates else min(1.0, 2.0 * (1.0 - means[best]))
+    d = float(np.mean(rates)) if rates and np.mean(rates) > 0 else min(1.0, 2.0 * (1.0 - means[best]))
     return 1.96 * 100.0 * math.sqrt(d / n), d, n
 
 
