@@ -159,8 +159,8 @@ class StudyRun:
         seconds = self.stage_seconds.setdefault(stage, [])
         if record.seconds:
             seconds.append(record.seconds)
-        controls = {scores.control_names[n]: m for n in scores.controls
-                    if (m := scores.mean(records.get(n), epochs, seeds)) is not None}
+        controls = {scores.control_names[n]: m for n in scores.rung_controls(records)  # TrivialAugment, the best
+                    if (m := scores.mean(records.get(n), epochs, seeds)) is not None}  # ones (a bar has little room)
         if eta is None and seconds and total > done:
             eta = float(np.mean(seconds)) * (total - done) / self.capacity
         self.callbacks.send("on_trial_end", TrialEvent(
