@@ -212,9 +212,10 @@ class DeepAugment:
         """Search with `iterations` candidates (distribution space) or until `iterations` search
         trials have finished (deepaugment space); return the top policies.
 
-        Distribution space (the default): the finalists and the controls (TrivialAugment,
-        RandAugment) with each one's paired gain over both and its 95% interval, the winner
-        first, then the other candidates. Deepaugment space: DeepAugment's table (trial,
+        Distribution space (the default): the finalists and the raced controls (the free
+        recipes best on the screen) with each one's paired gain over TrivialAugment,
+        RandAugment and the best free baseline and its 95% interval, the winner first, then
+        the other candidates and controls. Deepaugment space: DeepAugment's table (trial,
         reward, reward_std, expected_accuracy_increase(%) over no augmentation, one column
         per policy value). A report is written at the end.
 

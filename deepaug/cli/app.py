@@ -116,18 +116,23 @@ def _race_lines(table: "Any", search: "Any") -> list[str]:
     """The distribution search's finalists and controls, each with its paired gains, then the verdict."""
 
     lines = []
+    verdict = getattr(search, "verdict", None)
+    best = f"vs {verdict.best_free_baseline} (the best free baseline)" if verdict is not None \
+        and "gain_vs_best_control" in table else None
     for _, row in table[table["stage"] == "race"].iterrows():
         label = row["name"] if row["kind"] == "control" else f"trial {row['trial']}"
         mark = "  <- the answer" if row["winner"] else ""
+        other = f"{best} {gain(row, 'best_control')}" if best else f"vs RandAugment {gain(row, 'randaugment')}"
         lines.append(f"{label}: reward {row['reward']:.4f} on {row['seeds']} seeds; vs TrivialAugment "
-                     f"{gain(row, 'trivialaugment')}, vs RandAugment {gain(row, 'randaugment')} points{mark}")
+                     f"{gain(row, 'trivialaugment')}, {other} points{mark}")
         if row["kind"] != "control":
             lines.append(f"  {row['policy_text']}")
-    verdict = getattr(search, "verdict", None)
     if verdict is not None:
         lines.append(f"verdict: {verdict.message}")
     seconds = float(table["seconds"].sum()) if len(table) else 0.0
-    lines.append(f"search cost: {len(table)} trials, {duration(seconds)} of training (summed over trials)")
+    controls = float(table.loc[table["kind"] == "control", "seconds"].sum()) if len(table) else 0.0
+    share = f"; the controls took {duration(controls)} ({100 * controls / seconds:.0f}%)" if seconds else ""
+    lines.append(f"search cost: {len(table)} trials, {duration(seconds)} of training (summed over trials){share}")
     lines.append(f"best policy: {search.experiment.where('best_policy.json')}")
     lines.append(f"report: {search.experiment.where('report/summary.md')}")
     return lines

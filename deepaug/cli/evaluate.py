@@ -6,8 +6,9 @@ from typing import Any
 
 from deepaug.cli.options import positive_int
 from deepaug.evaluation import evaluate
+from deepaug.evaluation.methods import FREE_BASELINES
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, grid_text
-from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
+from deepaug.policy.baselines import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
 from deepaug.training.models import PRECISIONS
 
 
@@ -56,7 +57,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="bfloat16 trains a named model in mixed bfloat16: faster on CPUs with AVX512_BF16/AMX and "
                         "on recent GPUs, slower elsewhere (default: float32)")
     p.add_argument("--seed", type=int, default=0, help="first training seed and the subset's seed (default: 0)")
-    p.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated (default: %(default)s)")
+    p.add_argument("--baselines", default=",".join(FREE_BASELINES), help="comma-separated (default: %(default)s)")
     p.add_argument("--randaugment-n", type=int, default=RANDAUGMENT_N, help="RandAugment ops per image (default: 2)")
     p.add_argument("--randaugment-m", type=float, default=RANDAUGMENT_MAGNITUDE,
                    help="RandAugment magnitude in [0, 1] (default: 0.3, i.e. 9 of 30)")

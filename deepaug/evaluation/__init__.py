@@ -10,12 +10,12 @@ folder a killed evaluation resumes from), `tuned_randaugment` (the tuned baselin
 """
 # deepaug.evaluation.evaluate is imported first: after it, the package's `evaluate` is the function
 from deepaug.evaluation.evaluate import Evaluation, compare, evaluate
-from deepaug.evaluation.methods import Method, baseline_methods, find_search, policy_method
+from deepaug.evaluation.methods import FREE_BASELINES, Method, baseline_methods, find_search, policy_method
 from deepaug.evaluation.split import describe_data, load_split, split_pool
 from deepaug.evaluation.store import EvaluationFolder
 from deepaug.evaluation.summary import bar_chart, summarize, to_markdown, verdicts
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, grid, tune
 
-__all__ = ["TUNE_MAGNITUDES", "TUNE_N", "Evaluation", "EvaluationFolder", "Method", "Tuning", "bar_chart",
+__all__ = ["FREE_BASELINES", "TUNE_MAGNITUDES", "TUNE_N", "Evaluation", "EvaluationFolder", "Method", "Tuning", "bar_chart",
            "baseline_methods", "compare", "describe_data", "evaluate", "find_search", "grid", "load_split",
            "policy_method", "split_pool", "summarize", "to_markdown", "tune", "verdicts"]

@@ -1,8 +1,9 @@
 """Evidence that a policy helps: the final comparison against standard baselines.
 
 `evaluate(policies, dataset)` (CLI: `deepaug evaluate`) trains the same child model on the
-same training images with no augmentation, flip + crop, RandAugment, TrivialAugment,
-TrivialAugment + flip + crop (optionally a tuned RandAugment) and each given policy, `seeds`
+same training images with every free recipe (no augmentation, flip + crop, RandAugment,
+TrivialAugment, TrivialAugment + flip + crop, TrivialAugment + CutMix 1/2: `FREE_BASELINES`),
+optionally a tuned RandAugment, and each given policy, `seeds`
 times each, through one training loop (`training.train_and_score`), scoring every model once
 on the test images: last-epoch test accuracy. It writes summary.csv, runs.csv, summary.md and
 accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
@@ -48,12 +49,12 @@ from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.evaluation import methods as _methods
 from deepaug.evaluation import split as _split
-from deepaug.evaluation.methods import Method, methods_to_compare
+from deepaug.evaluation.methods import FREE_BASELINES, Method, methods_to_compare
 from deepaug.evaluation.split import describe_data, load_for_model, split_pool
 from deepaug.evaluation.store import EvaluationFolder, csv_text, definition
 from deepaug.evaluation.summary import bar_chart, summarize, to_markdown, verdicts
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, tune
-from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
+from deepaug.policy.baselines import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
 from deepaug.policy.core import Policy
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as training
@@ -146,7 +147,7 @@ def tuned_method(train: Dataset, val: Dataset, points: Sequence[RandAugment], co
 def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
              dataset: Any = "fashion_mnist", *, test: Any = None, model: str = "basiccnn", epochs: int = 60,
              seeds: int = 3, train_size: int | None = None, batch_size: int = 64, learning_rate: float = 1e-3,
-             seed: int = 0, baselines: Sequence[str] = BASELINES,
+             seed: int = 0, baselines: Sequence[str] = FREE_BASELINES,
              randaugment_n: int = RANDAUGMENT_N, randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
              ops: Sequence[str] | None = None, data_dir: str | os.PathLike[str] | None = None,
              reports_dir: str | os.PathLike[str] = "reports", out_dir: str | os.PathLike[str] | None = None,

@@ -1,6 +1,7 @@
 """What an evaluation compares: the methods, each a name, what augments and its search cost.
 
-The standard baselines come from `deepaug.policy.baselines`; a policy file that came out of
+The baselines are the free recipes (`deepaug.search.controls`: `deepaug.policy.baselines`'
+keys and TrivialAugment + CutMix 1/2); a policy file that came out of
 an experiment carries that experiment's search seconds (see `find_search`).
 """
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Sequence
 
 from deepaug.errors import InputError
-from deepaug.policy.baselines import BASELINES, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
-from deepaug.policy.baselines import make as make_baselines
+from deepaug.policy.baselines import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
 from deepaug.policy.core import Augmenter, Policy, as_policy
+from deepaug.search.controls import known, recipe
 from deepaug.search.experiment import Experiment
+
+FREE_BASELINES = tuple(known())  # every free recipe: make's keys, then TrivialAugment + CutMix 1/2
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +34,17 @@ class Method:
     search_seconds: float | None = None
 
 
-def baseline_methods(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
+def baseline_methods(keys: Sequence[str] = FREE_BASELINES, randaugment_n: int = RANDAUGMENT_N,
                      randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
                      ops: Sequence[str] | None = None) -> list[Method]:
-    """The standard baselines by key (see `deepaug.policy.baselines.make`), as methods."""
-    return [Method(name, augmenter) for name, augmenter in
-            make_baselines(keys, randaugment_n, randaugment_magnitude, ops)]
+    """The free recipes by key (deepaug.search.controls.recipe: `deepaug.policy.baselines.make`'s and
+    TrivialAugment + CutMix 1/2), in FREE_BASELINES order, as methods."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    unknown = sorted(set(keys) - set(FREE_BASELINES))
+    if unknown:
+        raise InputError(f"unknown baselines {unknown}; choose from {', '.join(FREE_BASELINES)}")
+    return [Method(*recipe(key, ops, (randaugment_n, randaugment_magnitude))) for key in FREE_BASELINES
+            if key in keys]
 
 
 def find_search(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[str | None, float | None]:

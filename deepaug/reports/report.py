@@ -141,12 +141,30 @@ def _race_cut(verdict: dict) -> str:
         if isinstance(cut, int) and cut < len(verdict.get("race_seeds") or []) else ""
 
 
+def _controls_lines(verdict: dict) -> list[str]:
+    """The controls: which free recipes were screened and raced, the best of them, their share of the
+    training time and the interval the race could reach (verdict.json; absent in older ones)."""
+    lines = []
+    if verdict.get("controls"):
+        lines.append(f"- Controls (free recipes, screened like candidates): {', '.join(verdict['controls'])}; raced: "
+                     f"{', '.join(verdict.get('raced_controls') or [])}; the best free baseline on validation: "
+                     f"{verdict.get('best_free_baseline', '-')}")
+    if verdict.get("control_share") is not None:
+        lines.append(f"- The controls took {duration(float(verdict.get('control_training_seconds') or 0))} of the "
+                     f"training time ({100 * float(verdict['control_share']):.0f}%)")
+    if verdict.get("race_reachable_half_width") is not None:
+        lines.append(f"- The race could separate a gain of about +-{verdict['race_reachable_half_width']:.2f} points "
+                     "at best (the validation images' luck alone, estimated before it ran)")
+    return lines
+
+
 def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     """The race section: the verdict, then each finalist and control with its paired gains."""
     lines = ["", "## Race against the free baselines", "", f"**{verdict.get('message', '')}**", "",
              f"- Rungs (epochs): {verdict.get('rungs')}; race on {len(verdict.get('race_seeds') or [])} common "
              f"seeds{_race_cut(verdict)}{_race_images(verdict)}; search cost "
-             f"{duration(float(verdict.get('training_seconds') or 0))} of training (summed over trials)"]
+             f"{duration(float(verdict.get('training_seconds') or 0))} of training (summed over trials)",
+             *_controls_lines(verdict)]
     try:
         import pandas as pd  # pandas is heavy: the notebook table only
 
@@ -160,12 +178,14 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
     if "stage" not in table:
         return lines
 
-    lines += ["", "| trial | what | reward | vs TrivialAugment (points, 95% interval) | vs RandAugment | policy |",
+    other, title = ("best_control", f"vs {verdict['best_free_baseline']}") if "gain_vs_best_control" in table \
+        and verdict.get("best_free_baseline") else ("randaugment", "vs RandAugment")
+    lines += ["", f"| trial | what | reward | vs TrivialAugment (points, 95% interval) | {title} | policy |",
               "|---:|---|---:|---:|---:|---|"]
     for _, row in table[table["stage"] == "race"].iterrows():
         what = row["name"] if row["kind"] == "control" else ("**winner**" if row["winner"] else "finalist")
         lines.append(f"| {row['trial']} | {what} | {row['reward']:.4f} | {gain(row, 'trivialaugment')} | "
-                     f"{gain(row, 'randaugment')} | {str(row['policy_text']).replace('|', '/')} |")
+                     f"{gain(row, other)} | {str(row['policy_text']).replace('|', '/')} |")
     return lines
 
 

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from deepaug import ops
 from deepaug.errors import InputError, problems
 from deepaug.kubernetes.settings import KubernetesSettings
-from deepaug.search.distribution_space import DistributionSpace
+from deepaug.policy.core import as_policy
+from deepaug.search.controls import FREE_RECIPES, RACED_CONTROLS, check_controls
+from deepaug.search.distribution_space import PILOT_STARTS, DistributionSpace
 from deepaug.search.space import SearchSpace
 from deepaug.training.models import check_precision, parse_model_name
 from deepaug.training.train import TrainingConfig
@@ -100,6 +102,11 @@ class SearchConfig(BaseModel):
     # screen and rungs never ranked on); False: every stage scores on all of them
     validation_images: Any = None  # your own validation set (an array, or a dataset name/path)
     validation_labels: Any = None
+    controls: tuple[str, ...] = FREE_RECIPES  # the free recipes screened beside the candidates (TrivialAugment
+    # first: the reference of the screen's and rungs' gains); deepaug.search.controls
+    raced_controls: int = Field(RACED_CONTROLS, ge=1)  # the controls with the best screen rewards race the finalists
+    starts: Any = None  # candidates tried before the optimizer's: None, the published recipes
+    # (DistributionSpace.starting_policies); a list of policies (yours); "pilot", deepaug's starts before them
 
     @field_validator("model")
     @classmethod
@@ -147,8 +154,38 @@ class SearchConfig(BaseModel):
                              "must fit the file system's 255-byte names")
         return value
 
+    @field_validator("controls", mode="before")
+    @classmethod
+    def _controls(cls, value: Any) -> tuple[str, ...]:
+        try:
+            return check_controls(list(value) if isinstance(value, (list, tuple)) else value)
+        except InputError as exc:
+            raise ValueError(str(exc).removeprefix("controls").lstrip(": ")) from None
+
+    @field_validator("starts", mode="before")
+    @classmethod
+    def _starts(cls, value: Any) -> Any:
+        if value is None or value == PILOT_STARTS:
+            return value
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"must be a non-empty list of policies (files, dicts, built-in names), null for the "
+                             f"published recipes, or {PILOT_STARTS!r}; got {value!r}")
+        out = []
+        for i, policy in enumerate(value):
+            try:
+                out.append(as_policy(policy, f"starts[{i}]"))
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        return tuple(out)
+
     @model_validator(mode="after")
     def _race_cut(self) -> "SearchConfig":
+        if self.search_space == "deepaugment" and isinstance(self.starts, tuple):
+            raise ValueError("starts are the distribution search's (search_space: distribution); search_space: "
+                             "deepaugment starts from random points: drop starts, or search the distribution space")
+        if self.raced_controls > len(self.controls):
+            raise ValueError(f"raced_controls ({self.raced_controls}) must be at most the number of controls "
+                             f"({len(self.controls)}: {list(self.controls)})")
         if self.race_cut_after is not None and self.race_cut_after >= self.race_seeds:
             raise ValueError(f"race_cut_after ({self.race_cut_after}) must be below race_seeds ({self.race_seeds}): "
                              "it is the number of race seeds after which only the leading finalist and the better "
@@ -221,6 +258,9 @@ class SearchConfig(BaseModel):
         if not isinstance(self.model, str):
             data["model"] = f"keras:{getattr(self.model, 'name', type(self.model).__name__)}"
         data["ops"] = list(self.ops) if self.ops is not None else None
+        data["controls"] = list(self.controls)
+        if isinstance(self.starts, tuple):  # policies are recorded as their dicts
+            data["starts"] = [p.to_dict() for p in self.starts]
         for key in ("validation_images", "validation_labels"):  # arrays are recorded by fingerprint
             value = data.get(key)
             if value is not None and not isinstance(value, str):

@@ -210,28 +210,70 @@ class DistributionSpace:
         """RandAugment(n, magnitude) over this space's ops (the second control)."""
         return self.to_policy(self._trivial_point(n, magnitude, 0.0))
 
-    def starting_policies(self) -> list[Policy]:
-        """Known-good points tried before the model-based proposals (controls excluded)."""
-        points = [
-            self._trivial_point(1, 1.0, 1.0, flip=1, crop=1),             # TrivialAugment + flip + crop
-            self._trivial_point(1, 1.0, 1.0, cutmix=2),                   # TrivialAugment + CutMix on half
-            self._trivial_point(1, 0.5, 1.0, cutmix=2),                   # the same at magnitudes [0, 0.5]
-            self._trivial_point(1, 0.3, 1.0, cutmix=2),                   # and [0, 0.3]: CutMix adds strength
-            self._trivial_point(1, 1.0, 1.0, erasing=1),                  # TrivialAugment + erasing
-            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, cutmix=2),  # RandAugment + CutMix
-            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, erasing=1),  # RandAugment + erasing
-            self._trivial_point(1, 1.0, 1.0, erasing=2),
-            self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0, flip=1, crop=1),
-            self._trivial_point(1, 0.5, 1.0, flip=1, crop=1, erasing=1),  # milder TA on the standard base
-            self._trivial_point(2, 1.0, 1.0),                              # TrivialAugment, two ops
-            self._trivial_point(1, 0.6, 0.5, crop=1, erasing=2),
+    def recipes(self) -> dict[str, Policy]:
+        """The free recipes that are points of this space, by their key in deepaug.search.controls."""
+        points = {"trivialaugment": self._trivial_point(1, 1.0, 1.0),
+                  "randaugment": self._trivial_point(RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0),
+                  "none": self.baseline_point(),
+                  "flip-crop": self.baseline_point()[:-len(BASE)] + [1, 1, 0, 0],
+                  "trivialaugment-flip-crop": self._trivial_point(1, 1.0, 1.0, flip=1, crop=1),
+                  "trivialaugment-cutmix": self._trivial_point(1, 1.0, 1.0, cutmix=2)}
+        return {key: self.to_policy(point) for key, point in points.items()}
+
+    def starting_policies(self, pilot: bool = False) -> list[Policy]:
+        """Published, dataset-independent recipes tried before the model-based proposals
+        (TrivialAugment and RandAugment themselves left out: they are controls).
+
+        `pilot`: the starts of deepaug before they were published recipes (points pilots found
+        on Fashion-MNIST's training split), kept only so that an experiment stored with them
+        resumes as it ran (config `starts: pilot`)."""
+        ta, ra = (1, 1.0, 1.0), (RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0)
+        points = _PILOT_STARTS if pilot else [
+            (ta, dict(flip=1, crop=1)),             # TrivialAugment on flip + pad-and-crop (Mueller & Hutter 2021)
+            (ta, dict(cutmix=2)),                   # + CutMix on half the batch (Yun et al. 2019, cutmix_prob 0.5)
+            (ta, dict(erasing=1)),                  # + random erasing 1/4 (timm's re_prob 0.25)
+            (ta, dict(erasing=2)),                  # + random erasing 1/2 (Zhong et al. 2020, p 0.5)
+            (ta, dict(flip=1, crop=1, erasing=2)),  # flip, crop, TrivialAugment, Cutout: TA's CIFAR pipeline
+            (ra, dict(flip=1, crop=1)),             # RandAugment on the standard base (Cubuk et al. 2020)
+            (ra, dict(flip=1, crop=1, erasing=2)),  # + Cutout, RandAugment's CIFAR pipeline
+            (ra, dict(erasing=1)),                  # + random erasing 1/4 (timm's rand-m9 recipe, re_prob 0.25)
+            (ra, dict(cutmix=2)),                   # + CutMix on half the batch (Yun et al. 2019)
         ]
         out: list[Policy] = []
-        for point in points:
-            policy = self.to_policy(point)
+        for args, base in points:
+            policy = self.to_policy(self._trivial_point(*args, **base))
             if policy not in out and policy not in (self.trivialaugment(), self.randaugment()):
                 out.append(policy)
         return out
+
+    def starts(self, given: Sequence[Policy] | str | None = None) -> list[Policy]:
+        """A search's starts (config `starts`): the published recipes (None), deepaug's starts before
+        them (PILOT_STARTS), or `given`, each a point of this space, else InputError naming it."""
+        if given is None or given == PILOT_STARTS:
+            return self.starting_policies(pilot=given == PILOT_STARTS)
+        for i, policy in enumerate(given):
+            try:
+                same = self.to_policy(self.to_point(policy)) == policy
+                why = "it encodes to another point (a magnitude or base value off this space's grid)"
+            except InputError as exc:
+                same, why = False, str(exc)
+            if not same:
+                raise InputError(f"starts[{i}] is not a point of the distribution search space: {why}. "
+                                 "Give distribution policies of this space (e.g. a finished trial's policy, or "
+                                 "DistributionSpace(...).to_policy(point)), or leave starts out for the published "
+                                 "recipes")
+        return list(given)
+
+
+PILOT_STARTS = "pilot"  # config `starts` of experiments stored before the starts were published recipes
+# deepaug's starts before they were published recipes, for experiments stored with them (`pilot`)
+_PILOT_STARTS = [((1, 1.0, 1.0), dict(flip=1, crop=1)), ((1, 1.0, 1.0), dict(cutmix=2)),
+                 ((1, 0.5, 1.0), dict(cutmix=2)), ((1, 0.3, 1.0), dict(cutmix=2)), ((1, 1.0, 1.0), dict(erasing=1)),
+                 ((RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0), dict(cutmix=2)),
+                 ((RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0), dict(erasing=1)), ((1, 1.0, 1.0), dict(erasing=2)),
+                 ((RANDAUGMENT_N, RANDAUGMENT_MAGNITUDE, 0.0), dict(flip=1, crop=1)),
+                 ((1, 0.5, 1.0), dict(flip=1, crop=1, erasing=1)), ((2, 1.0, 1.0), {}),
+                 ((1, 0.6, 0.5), dict(crop=1, erasing=2))]
 
 
 def _unit(value: Any) -> float:

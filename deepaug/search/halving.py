@@ -1,11 +1,11 @@
 """The distribution search's successive halving: at each later rung the best 1 in `halving_rate`
 candidates (by paired gain over TrivialAugment on the search seeds) continue from their
-checkpoints, beside the controls; the last rung trains `child_epochs`."""
+checkpoints, beside TrivialAugment and the controls that will race (Scores.rung_controls); the
+last rung trains `child_epochs`."""
 from __future__ import annotations
 
 import math
 
-from deepaug.search.race import RANDAUGMENT, TRIVIAL
 from deepaug.search.stages import StudyRun
 
 
@@ -19,6 +19,6 @@ def halve(study: StudyRun, finalists: int, halving_rate: int) -> list[int]:
         keep = max(min(finalists, len(pool)), math.ceil(len(pool) / halving_rate))
         pool, dropped = pool[:keep], pool[keep:]
         study.discard(dropped, f"they stop at {schedule[r - 1]} epochs")
-        study.stage(f"rung {r}", pool + [TRIVIAL, RANDAUGMENT], epochs, seeds)
+        study.stage(f"rung {r}", pool + scores.rung_controls(study.records), epochs, seeds)
         pool = study.leaders(epochs, seeds)
     return pool

@@ -102,6 +102,7 @@ class Search(Engine):
                              "search_space: deepaugment validates on images left out of your training data. "
                              "Drop them, or use search_space: distribution")
         super().__init__(data, config, experiment_name, max_consecutive_failures)
+        config = self.config  # with the values an experiment stored before some keys existed ran with
         self.space = config.make_search_space(data.image_shape[-1])
         self.training = config.training_config()
         check_model_input(config.model, data.image_shape, data.num_classes)

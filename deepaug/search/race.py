@@ -84,11 +84,17 @@ class Verdict:
     best_control: int
     gains: dict[int, dict[int, Gain | None]] = field(default_factory=dict)  # finalist -> control -> gain
     message: str = ""
+    names: dict[int, str] = field(default_factory=lambda: dict(CONTROL_NAMES))  # control -> its name
+
+    @property
+    def best_free_baseline(self) -> str:
+        """The best control's name: the best free recipe by the race on validation."""
+        return self.names.get(self.best_control, f"trial {self.best_control}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"winner": self.winner, "beat_controls": self.beat_controls, "best_control": self.best_control,
-                "message": self.message,
-                "gains": {str(f): {CONTROL_NAMES.get(c, str(c)): None if g is None else
+                "best_free_baseline": self.best_free_baseline, "message": self.message,
+                "gains": {str(f): {self.names.get(c, str(c)): None if g is None else
                                    {"mean": g.mean, "ci95_low": None if math.isnan(g.low) else g.low,
                                     "ci95_high": None if math.isnan(g.high) else g.high, "seeds": g.seeds,
                                     "images": g.images}
@@ -109,7 +115,7 @@ def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping
     """
     if not controls:
         raise SearchError("the race has no control to compare with")
-    names = dict(CONTROL_NAMES, **(names or {}))
+    names = {**CONTROL_NAMES, **(names or {})}
     images = images or {}
     if best_control is None or best_control not in controls:
         best_control = max(controls, key=lambda c: (float(np.mean(list(controls[c].values()))), -c))
@@ -122,8 +128,9 @@ def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping
     if winners:
         winner = -max(winners)[1]
         g = gains[winner][best_control]
-        message = (f"trial {winner} beat the best control, {control_name}, by {g}; it is the policy to use")
-        return Verdict(winner, True, best_control, gains, message)
+        message = (f"trial {winner} beat the best free baseline on validation, {control_name}, by {g}; it is the "
+                   "policy to use")
+        return Verdict(winner, True, best_control, gains, message, names)
     if gains:
         best = max(contenders or gains,
                    key=lambda f: (gains[f][best_control].mean if gains[f][best_control] else -math.inf, -f))
@@ -131,9 +138,9 @@ def race_verdict(finalists: Mapping[int, Mapping[int, float]], controls: Mapping
         detail = f" (the best finalist, trial {best}: {g})" if g is not None else ""
     else:
         detail = " (no finalist finished the race)"
-    message = (f"no searched policy beat {control_name} with a 95% interval above zero{detail}; the answer "
-               f"is {control_name} itself")
-    return Verdict(best_control, False, best_control, gains, message)
+    message = (f"no searched policy beat {control_name}, the best free baseline on validation, with a 95% "
+               f"interval above zero{detail}; the answer is {control_name} itself")
+    return Verdict(best_control, False, best_control, gains, message, names)
 
 
 def gain_text(row: Mapping[str, Any], tag: str) -> str:

@@ -1,5 +1,9 @@
 """The distribution search's results: the top policies table (finalists and controls with their
-race gains and 95% intervals, then the other candidates) and verdict.json's content."""
+race gains and 95% intervals, then the other candidates) and verdict.json's content.
+
+The table's race gains are over TrivialAugment (`gain_vs_trivialaugment`, when it raced), over
+RandAugment (`gain_vs_randaugment`, when it raced) and over the best control, the best free
+baseline on validation (`gain_vs_best_control`), each with `_ci95_low` and `_ci95_high`."""
 from __future__ import annotations
 
 import json
@@ -10,13 +14,21 @@ import numpy as np
 
 from deepaug.execution.trials import CONTROL, TrialRecord, TrialState
 from deepaug.policy.core import Policy
-from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL, Gain, Verdict
+from deepaug.search.race import RANDAUGMENT, TRIVIAL, Gain, Verdict
+from deepaug.search.racing import reachable
 from deepaug.search.scores import Scores
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-CONTROL_TAGS = ((TRIVIAL, "trivialaugment"), (RANDAUGMENT, "randaugment"))
+CONTROL_TAGS = ((TRIVIAL, "trivialaugment"), (RANDAUGMENT, "randaugment"))  # with the best control's, "best_control"
+
+
+def _tags(scores: Scores, verdict: Verdict | None) -> tuple[tuple[int | None, str], ...]:
+    """(control, column tag) of the table's gains; RandAugment's only where trial 2 is RandAugment."""
+    fixed = tuple((n, tag) for n, tag in CONTROL_TAGS
+                  if n == TRIVIAL or scores.control_names.get(n) == "RandAugment")
+    return fixed + ((None if verdict is None else verdict.best_control, "best_control"),)
 
 
 def results_table(scores: Scores, verdict: Verdict | None, records: Sequence[TrialRecord]) -> "pandas.DataFrame":
@@ -28,8 +40,9 @@ def results_table(scores: Scores, verdict: Verdict | None, records: Sequence[Tri
     raced = {n: seeds for n, r in by_number.items() if (seeds := scores.raced(r))}
     controls = {n: (scores.rewards(by_number.get(n), epochs, raced[n]), scores.images(by_number.get(n), epochs,
                                                                                       raced[n]))
-                for n in (TRIVIAL, RANDAUGMENT) if n in raced}
-    rows = [_row(scores, verdict, record, by_number, raced.get(record.number), controls) for record in records
+                for n in scores.controls if n in raced}
+    tags = _tags(scores, verdict)
+    rows = [_row(scores, verdict, record, by_number, raced.get(record.number), controls, tags) for record in records
             if record.state is not TrialState.FAILED and record.policy is not None]
     frame = pd.DataFrame(rows)
     if len(frame):
@@ -39,20 +52,21 @@ def results_table(scores: Scores, verdict: Verdict | None, records: Sequence[Tri
 
 
 def _row(scores: Scores, verdict: Verdict | None, record: TrialRecord, by_number: dict[int, TrialRecord],
-         seeds: Sequence[int] | None, controls: dict[int, tuple[Any, Any]]) -> dict[str, Any]:
+         seeds: Sequence[int] | None, controls: dict[int, tuple[Any, Any]],
+         tags: Sequence[tuple[int | None, str]]) -> dict[str, Any]:
     """One trial's row of the table: its race (if it ran one), its gains, the rung that chose it."""
     epochs = scores.schedule[-1]
     mine = scores.rewards(record, epochs, seeds) if seeds else None
     row: dict[str, Any] = {"trial": record.number, "kind": record.kind,
-                           "name": CONTROL_NAMES.get(record.number, "") if record.kind == CONTROL else "",
+                           "name": scores.control_names.get(record.number, "") if record.kind == CONTROL else "",
                            "winner": verdict is not None and verdict.winner == record.number,
                            "stage": "race" if mine is not None else _stage_of(record),
                            "epochs": int(record.extra.get("epochs") or 0),
                            "seeds": len(mine) if mine else len(record.extra.get("seeds") or ()),
                            "reward": None if not mine else float(np.mean(list(mine.values()))),
                            "reward_std": None if not mine else float(np.std(list(mine.values())))}
-    for number, tag in CONTROL_TAGS:
-        theirs, their_images = controls.get(number, (None, None))
+    for number, tag in tags:
+        theirs, their_images = controls.get(number, (None, None)) if number is not None else (None, None)
         gain = None if mine is None or theirs is None or number == record.number \
             else Gain.of(mine, theirs, scores.images(record, epochs, seeds), their_images)
         row[f"gain_vs_{tag}"] = None if gain is None else gain.mean
@@ -72,12 +86,30 @@ def _row(scores: Scores, verdict: Verdict | None, record: TrialRecord, by_number
 
 def verdict_document(scores: Scores, verdict: Verdict, policy: Policy, records: Sequence[TrialRecord],
                      wall_seconds: float | None) -> dict[str, Any]:
-    """verdict.json: the verdict, the policy to use, and what the search cost and scored on."""
-    return {**verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": float(sum(r.seconds for r in records)),
+    """verdict.json: the verdict, the policy to use, what the search cost (and the controls' share of
+    it) and scored on, and the race's reachable interval (deepaug.search.racing.reachable)."""
+    total = float(sum(r.seconds for r in records))
+    by_number = {r.number: r for r in records}
+    control_seconds = float(sum(r.seconds for r in records if r.kind == CONTROL))
+    raced = scores.raced_controls(by_number)
+    finalists = [f for f in verdict.gains if f not in scores.control_names]
+    reach = reachable(scores, by_number, finalists, raced)
+    return {**verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": total,
+            "control_training_seconds": control_seconds, "control_share": control_seconds / total if total else None,
+            "controls": [scores.control_names[n] for n in scores.controls],
+            "raced_controls": [scores.control_names[n] for n in raced],
+            "race_reachable_half_width": None if reach is None else reach[0],
             "wall_seconds_last_run": wall_seconds, "rungs": list(scores.schedule), "race_seeds": scores.race_seeds,
             "race_cut_after": scores.race_cut_after, "search_seeds": scores.search_seeds, "trials": len(records),
             "validation_images": scores.val_size, "race_validation_images":
                 len(scores.holdout[1]) if scores.holdout is not None else scores.val_size}
+
+
+def control_share_text(records: Sequence[TrialRecord]) -> str:
+    """"725 s of 2410 s of training (30%)": the controls' training seconds and their share of all."""
+    total = float(sum(r.seconds for r in records))
+    mine = float(sum(r.seconds for r in records if r.kind == CONTROL))
+    return f"{mine:.0f} s of {total:.0f} s of training ({100 * mine / total:.0f}%)" if total else "no training time"
 
 
 def _stage_of(record: TrialRecord) -> str:

@@ -6,13 +6,13 @@ resumed search scores, ranks and cuts exactly as the uninterrupted one would hav
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from deepaug.execution.trials import SEARCH, TrialRecord
-from deepaug.search.race import RANDAUGMENT, TRIVIAL, images_by_seed, rewards_by_seed
+from deepaug.search.race import CONTROL_NAMES, TRIVIAL, images_by_seed, rewards_by_seed
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,9 @@ class Scores:
 
     `schedule`: the rungs' epochs (the last is full training); `seeds`: the search seeds then
     the race seeds (deepaug.training.rungs.crn_seeds); `holdout`: with race_holdout, the
-    validation images' (screen's, race's) halves; `val_size`: the validation images."""
+    validation images' (screen's, race's) halves; `val_size`: the validation images;
+    `control_names`: the controls' trial numbers and names (TrivialAugment is trial 1);
+    `raced_count`: how many of them, the best by screen reward, race the finalists."""
 
     schedule: Sequence[int]
     seeds: Sequence[int]
@@ -31,6 +33,24 @@ class Scores:
     val_size: int = 0
     holdout: tuple[np.ndarray, np.ndarray] | None = None
     race_cut_after: int | None = None
+    control_names: Mapping[int, str] = field(default_factory=lambda: dict(CONTROL_NAMES))
+    raced_count: int = 2
+
+    @property
+    def controls(self) -> list[int]:
+        """The controls' trial numbers."""
+        return sorted(self.control_names)
+
+    def raced_controls(self, records: Mapping[int, TrialRecord]) -> list[int]:
+        """The `raced_count` controls with the highest screen rewards (ties: the lower trial number),
+        by trial number: the ones that race the finalists (and train at each rung beside
+        TrivialAugment). A function of the records, so a resumed search races the same ones."""
+        rewards = {n: r for n in self.controls if n in records and (r := self.screen_reward(records[n])) is not None}
+        return sorted(sorted(rewards, key=lambda n: (-rewards[n], n))[:self.raced_count])
+
+    def rung_controls(self, records: Mapping[int, TrialRecord]) -> list[int]:
+        """The controls that train at each later rung: TrivialAugment (the reference) and the raced ones."""
+        return list(dict.fromkeys([TRIVIAL, *self.raced_controls(records)]))
 
     @property
     def search_seeds(self) -> list[int]:
@@ -99,11 +119,12 @@ class Scores:
 
     def race_cut(self, records: Mapping[int, TrialRecord], finalists: Sequence[int]) -> tuple[int | None, int]:
         """(the leading finalist, the better control) on the race's first `race_cut_after` seeds: the
-        control with the higher mean reward there, and the finalist with the highest mean paired gain
+        raced control with the highest mean reward there, and the finalist with the highest mean paired gain
         over it (None if no finalist has all those seeds). A function of the records alone, so a
         resumed search makes the same cut."""
         epochs, seeds = self.schedule[-1], self.race_seeds[:self.race_cut_after]
-        controls = {n: m for n in (TRIVIAL, RANDAUGMENT) if (m := self.mean(records.get(n), epochs, seeds)) is not None}
+        controls = {n: m for n in self.raced_controls(records)
+                    if (m := self.mean(records.get(n), epochs, seeds)) is not None}
         control = max(controls, key=lambda n: (controls[n], -n)) if controls else TRIVIAL
         gains = {n: g for n in finalists if (g := self.gain_over(records, n, control, seeds)) is not None}
         return (max(gains, key=lambda n: (gains[n], -n)) if gains else None), control

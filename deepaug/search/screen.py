@@ -1,21 +1,23 @@
 """The distribution search's screen: `iterations` candidates to the first rung on the search seeds.
 
-First the controls (TrivialAugment, RandAugment) and the space's known-good points, then the
-random-forest Bayesian optimizer's proposals, told every rung-0 result as it arrives. A
+First the controls (the free recipes, deepaug.search.controls) and the starts (published
+recipes, or the user's), then the random-forest Bayesian optimizer's proposals, told every
+rung-0 result (the controls' too, where they are points of the space) as it arrives. A
 resumed screen replays the rung-0 results into the optimizer (`screen_controller`) and runs
 again what its records do not hold yet.
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialRecord, TrialSpec, TrialState
 from deepaug.policy.core import Policy
+from deepaug.errors import InputError
 from deepaug.search.controller import Controller
+from deepaug.search.controls import Control
 from deepaug.search.distribution_space import DistributionSpace
-from deepaug.search.race import RANDAUGMENT, TRIVIAL
 from deepaug.search.scores import Scores
 from deepaug.search.stages import StudyRun, control_failed
 
@@ -28,7 +30,8 @@ def screen_controller(space: DistributionSpace, method: str, initial_points: int
     reserved, the failed ones forgotten."""
     controller = Controller(space, method, initial_points, seed=run_seed)
     told = [(r.policy_object(), reward) for r in records.values()
-            if (reward := scores.screen_reward(r)) is not None and r.policy is not None]
+            if (reward := scores.screen_reward(r)) is not None and r.policy is not None
+            and in_space(space, r.policy_object())]
     if told:
         controller.tell([p for p, _ in told], [reward for _, reward in told])
         log.info("replayed %d rung-0 result(s) into the %s controller", len(told), method)
@@ -40,30 +43,41 @@ def screen_controller(space: DistributionSpace, method: str, initial_points: int
     return controller
 
 
+def in_space(space: DistributionSpace, policy: Policy) -> bool:
+    """Whether the optimizer can be told of `policy` (a control may lie outside the space)."""
+    try:
+        return space.to_policy(space.to_point(policy)) == policy
+    except InputError:
+        return False
+
+
 class Screen:
     """The screen of one run (module docstring); `run()` returns when every candidate has its
-    rung-0 result or has failed. `check_failures(failures, record, executor)` stops the search
-    after too many failed candidates in a row."""
+    rung-0 result or has failed. `controls` train first (trial numbers 1..), then `starts` (those
+    that no record and no control holds yet), then the optimizer's proposals.
+    `check_failures(failures, record, executor)` stops the search after too many failed
+    candidates in a row."""
 
-    def __init__(self, study: StudyRun, space: DistributionSpace, controller: Controller, run_seed: int,
-                 iterations: int, check_failures: Callable[[int, TrialRecord, Executor], None]) -> None:
+    def __init__(self, study: StudyRun, controls: Sequence[Control], starts: Sequence[Policy], controller: Controller,
+                 run_seed: int, iterations: int, check_failures: Callable[[int, TrialRecord, Executor], None]) -> None:
         self.study, self.controller, self.run_seed, self.iterations = study, controller, run_seed, iterations
         self.check_failures = check_failures
         self.epochs, self.seeds = study.scores.schedule[0], study.scores.search_seeds
         records = study.records
-        self.queue = self._unfinished(space)
-        known = {r.policy_object() for r in records.values() if r.policy is not None}
-        self.starts = [p for p in space.starting_policies() if p not in known]
+        self.queue = self._unfinished(controls)
+        known = {r.policy_object() for r in records.values() if r.policy is not None} | {c.policy for c in controls}
+        self.starts = [p for p in dict.fromkeys(starts) if p not in known]
         controller.reserve(self.starts)
-        self.next_number = max([RANDAUGMENT, *records]) + 1
+        self.next_number = max([len(controls), *records]) + 1
 
-    def _unfinished(self, space: DistributionSpace) -> list[TrialSpec]:
+    def _unfinished(self, controls: Sequence[Control]) -> list[TrialSpec]:
         """The controls and the candidates of the records that have no rung-0 result yet."""
         study, scores = self.study, self.study.scores
         queue: list[TrialSpec] = []
-        for number, policy in ((TRIVIAL, space.trivialaugment()), (RANDAUGMENT, space.randaugment())):
+        for control in controls:
+            number = control.number
             if number not in study.records or scores.screen_reward(study.records[number]) is None:
-                queue.append(study.spec(number, self.epochs, self.seeds, self.run_seed, policy, CONTROL))
+                queue.append(study.spec(number, self.epochs, self.seeds, self.run_seed, control.policy, CONTROL))
         for record in study.sorted_records():
             if record.kind == SEARCH and record.state is not TrialState.FAILED and scores.screen_reward(record) is None:
                 queue.append(study.spec(record.number, self.epochs, self.seeds))
@@ -111,7 +125,7 @@ class Screen:
             failures += 1
             self.controller.forget([spec.policy])
             if record.kind == CONTROL:
-                raise control_failed(record)
+                raise control_failed(record, study.scores.control_names)
         screened = sum(1 for r in study.records.values()
                        if r.kind == SEARCH and study.scores.screen_reward(r) is not None)
         study.progress("screen", record, self.epochs, self.seeds, screened, self.iterations)

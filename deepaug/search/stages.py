@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -19,15 +19,15 @@ from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
 from deepaug.search.callbacks import Callbacks, TrialEvent
-from deepaug.search.race import CONTROL_NAMES, RANDAUGMENT, TRIVIAL
+from deepaug.search.race import CONTROL_NAMES, TRIVIAL
 from deepaug.search.scores import Scores
 
 log = logging.getLogger(__name__)
 
 
-def control_failed(record: TrialRecord) -> SearchError:
+def control_failed(record: TrialRecord, names: Mapping[int, str] = CONTROL_NAMES) -> SearchError:
     """The error that stops a search whose control trial failed (nothing could be compared)."""
-    return SearchError(f"control trial {record.number} ({CONTROL_NAMES[record.number]}) failed: "
+    return SearchError(f"control trial {record.number} ({names.get(record.number, 'a control')}) failed: "
                        f"{record.error}; fix the cause and run again to resume")
 
 
@@ -102,7 +102,7 @@ class StudyRun:
                 failed = record.state is not TrialState.COMPLETE
                 if failed and record.kind == CONTROL:
                     self.executor.cancel()
-                    raise control_failed(record)
+                    raise control_failed(record, self.scores.control_names)
                 if ends := failed or not left:  # the trial ends this stage (a failed one stops here)
                     total_units -= left
                     queue = [u for u in queue if u.number != record.number]
@@ -142,7 +142,7 @@ class StudyRun:
                  eta: float | None = None) -> None:
         """The progress line and on_trial_end for a trial that has finished `stage`."""
         records, scores = self.records, self.scores
-        label = CONTROL_NAMES.get(record.number, f"trial {record.number}") if record.kind == CONTROL \
+        label = scores.control_names.get(record.number, f"trial {record.number}") if record.kind == CONTROL \
             else f"trial {record.number}"
         gain = scores.gain(records, record.number, epochs, seeds) if record.number != TRIVIAL else None
         reward = scores.mean(record, epochs, seeds) if record.state is TrialState.COMPLETE else None
@@ -159,8 +159,8 @@ class StudyRun:
         seconds = self.stage_seconds.setdefault(stage, [])
         if record.seconds:
             seconds.append(record.seconds)
-        controls = {CONTROL_NAMES[n]: m for n in (TRIVIAL, RANDAUGMENT)
-                    if (m := scores.mean(records.get(n), epochs, seeds)) is not None}
+        controls = {scores.control_names[n]: m for n in scores.rung_controls(records)  # TrivialAugment, the best
+                    if (m := scores.mean(records.get(n), epochs, seeds)) is not None}  # ones (a bar has little room)
         if eta is None and seconds and total > done:
             eta = float(np.mean(seconds)) * (total - done) / self.capacity
         self.callbacks.send("on_trial_end", TrialEvent(

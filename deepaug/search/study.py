@@ -3,25 +3,37 @@
 `DistributionSearch(data, config, name).run(iterations)` (what `search_space:
 distribution`, the default, runs):
 
-1. **Controls.** TrivialAugment (trial 1) and RandAugment(2, 9/30) (trial 2), both exact
-   points of the space, are trained beside every candidate on the same seeds.
-2. **Screen.** `iterations` candidates, first the space's known-good points, then the
-   random-forest Bayesian optimizer's proposals (told every rung-0 result as it arrives),
-   each trained to the first rung on `search_seeds` common seeds (deepaug.training.rungs).
+1. **Controls.** The free recipes of `controls` (deepaug.search.controls: TrivialAugment,
+   trial 1, the reference of every paired gain in the screen and rungs; RandAugment(2,
+   9/30), trial 2; no augmentation; flip + crop; TrivialAugment + flip + crop;
+   TrivialAugment + CutMix 1/2) are screened like candidates, on the same seeds and epochs.
+   Tuned RandAugment is not among them: its grid (15 points) would cost more screen
+   trainings than all the other controls together, and the space holds that grid (n 1..3,
+   any magnitude, spread 0), so the optimizer may find a tuned RandAugment itself;
+   `deepaug evaluate --tune-randaugment` compares with it on test.
+2. **Screen.** `iterations` candidates, first the starts (published recipes, or the
+   user's `starts`; those equal to a control are left out), then the random-forest
+   Bayesian optimizer's proposals (told every rung-0 result as it arrives), each trained
+   to the first rung on `search_seeds` common seeds (deepaug.training.rungs).
 3. **Successive halving.** At each later rung the best 1 in `halving_rate` candidates (by
-   paired gain over TrivialAugment on the same seeds) continue from their checkpoints;
-   the last rung trains `child_epochs`, the final training's length.
-4. **Race.** The best `finalists` race the controls at full training on `race_seeds`
-   common seeds other than the search seeds, scored on validation images of their own
-   (`race_holdout`: a stratified half that the screen and rungs never ranked on), since
-   the seeds and images that chose the finalists could flatter them. With
-   `race_cut_after`, everyone races on that many of the seeds, then only the finalist
-   with the highest mean paired gain over the better control, and that control, go on to
-   the rest (a race, in the sense of racing algorithms: the trainings of the ones behind
-   are saved). The winner is the finalist with the highest mean paired gain over the best
-   control, *only if* the lower bound of its 95% interval is above zero (and, in a race
-   cut short, only the leader that ran every seed can win); otherwise the answer is the
-   best control, and the search says plainly that nothing beat it.
+   paired gain over TrivialAugment on the same seeds) continue from their checkpoints,
+   beside TrivialAugment and the controls that will race; the last rung trains
+   `child_epochs`, the final training's length.
+4. **Race.** The best `finalists` race the `raced_controls` controls with the best screen
+   rewards at full training on `race_seeds` common seeds other than the search seeds,
+   scored on validation images of their own (`race_holdout`: a stratified half that the
+   screen and rungs never ranked on), since the seeds and images that chose the
+   finalists could flatter them. Before it starts, the race logs the interval it can
+   reach, with a warning when it cannot separate a gain of 1 point (deepaug.search.racing).
+   With `race_cut_after`, everyone races on that many of the seeds, then only the
+   finalist with the highest mean paired gain over the better control, and that
+   control, go on to the rest (a race, in the sense of racing algorithms: the trainings
+   of the ones behind are saved). The best control by the race is the best free
+   baseline. The winner is the finalist with the highest mean paired gain over it,
+   *only if* the lower bound of its 95% interval is above zero (and, in a race cut short,
+   only the leader that ran every seed can win); otherwise the answer is the best free
+   baseline, and the search says plainly that nothing beat it. verdict.json and the
+   report say how much of the training time the controls took.
 
 The stages live in modules of their own: the screen (deepaug.search.screen), the rungs
 (deepaug.search.halving), the race and its verdict (deepaug.search.racing), over one stage
@@ -52,6 +64,7 @@ from deepaug.execution.trials import TrialContext, TrialRecord
 from deepaug.policy.core import Policy
 from deepaug.search import results
 from deepaug.search.config import SearchConfig
+from deepaug.search.controls import make_controls
 from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.engine import Engine, data_identity, write_samples
 from deepaug.search.experiment import VERDICT
@@ -78,11 +91,10 @@ class DistributionSearch(Engine):
     def __init__(self, data: Dataset, config: SearchConfig, experiment_name: str,
                  max_consecutive_failures: int = 3) -> None:
         super().__init__(data, config, experiment_name, max_consecutive_failures)
-        if old := self.experiment.unset_added_keys(config.model_fields_set):  # stored before these keys
-            log.info("experiment %r was stored before %s existed: it resumes as it ran (%s)", experiment_name,
-                     ", ".join(old), ", ".join(f"{k}: {v}" for k, v in old.items()))
-            self.config = config = config.model_copy(update=old)
+        config = self.config  # with the values an experiment stored before some keys existed ran with
         self.space: DistributionSpace = config.make_search_space(data.image_shape[-1])
+        self.controls = make_controls(config.controls, self.space)  # the free recipes, trials 1..
+        self.starts = self.space.starts(config.starts)  # InputError before any work for one outside the space
         self.training = config.training_config()
         check_model_input(config.model, data.image_shape, data.num_classes)
         self.validation = user_validation(config, data)
@@ -113,7 +125,8 @@ class DistributionSearch(Engine):
         self.scores = Scores(self.schedule, crn_seeds(run_seed, config.search_seeds + config.race_seeds),
                              config.search_seeds, config.race_seeds, self.training.opt_last_n_epochs, len(val),
                              holdout_halves(val.labels, run_seed) if config.race_holdout else None,
-                             config.race_cut_after)
+                             config.race_cut_after, {c.number: c.name for c in self.controls},
+                             config.raced_controls)
         write_samples(exp, train)
         checkpoints = Path(config.child_models_dir) / "checkpoints" / exp.name
         remove_stale_temps(checkpoints)  # the lock is ours: temp files there are from a killed run
@@ -138,7 +151,7 @@ class DistributionSearch(Engine):
         started = time.perf_counter()
         with self._executing(context, records) as executor:
             study = StudyRun(scores, records, executor, self.callbacks, self.training.model_name)
-            Screen(study, self.space, controller, run_seed, iterations, self._check_failures).run()
+            Screen(study, self.controls, self.starts, controller, run_seed, iterations, self._check_failures).run()
             self.callbacks.send("on_rung_end", "screen", self.schedule[0], study.sorted_records())
             if screen_only:
                 return study.sorted_records()
@@ -150,6 +163,7 @@ class DistributionSearch(Engine):
         self.wall_seconds = time.perf_counter() - started
         self.write_results(list(records.values()))
         log.info("%s", self.verdict.message)
+        log.info("the %d controls took %s", len(self.controls), results.control_share_text(list(records.values())))
         out = sorted(records.values(), key=lambda r: r.number)
         self.callbacks.send("on_search_end", out)
         return out

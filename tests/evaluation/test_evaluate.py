@@ -29,6 +29,7 @@ from deepaug.evaluation.store import csv_text  # noqa: E402
 from deepaug.stats import t_interval  # noqa: E402
 from deepaug.training import train as training  # noqa: E402
 from deepaug.api import DeepAugment  # noqa: E402
+from deepaug.evaluation.methods import FREE_BASELINES  # noqa: E402
 from deepaug.policy.baselines import BASELINES, RandAugment, TrivialAugment  # noqa: E402
 from deepaug.evaluation import tuned_randaugment as tr  # noqa: E402
 from deepaug.training.reward import correct_bits, read_correct  # noqa: E402
@@ -66,9 +67,9 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
     assert code == 0
     rows, runs = read_csv(out / "summary.csv"), read_csv(out / "runs.csv")
     names = ["no augmentation", "flip+crop (pad 2)", "RandAugment (N=2, M=0.30)", "TrivialAugment",
-             "TrivialAugment + flip+crop (pad 2)", "policy tiny"]
+             "TrivialAugment + flip+crop (pad 2)", "TrivialAugment + CutMix 1/2", "policy tiny"]
     assert [r["method"] for r in rows] == names
-    assert len(runs) == 12 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
+    assert len(runs) == 14 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
     for row in rows:
         acc = [100 * float(r["test_accuracy"]) for r in runs if r["method"] == row["method"]]
         assert row["seeds"] == "2" and math.isclose(float(row["mean_accuracy"]), np.mean(acc))
@@ -85,7 +86,7 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
     assert f"seeds and the {n_test} test images" in (out / "summary.md").read_text()
     markdown = (out / "summary.md").read_text()
     assert all(f"| {name} |" in markdown for name in names) and "policy tiny" in markdown
-    assert markdown.count(" | - |") == 5 and "tuning.csv" not in markdown  # no search cost for fixed baselines
+    assert markdown.count(" | - |") == len(FREE_BASELINES) and "tuning.csv" not in markdown  # no search cost for fixed baselines
     assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| method | test accuracy" in printed and str(out) in printed
 
@@ -235,7 +236,8 @@ def test_the_cli_offers_every_baseline_and_the_tuning_flags():
     parser = argparse.ArgumentParser()
     cli_evaluate.add_parser(parser.add_subparsers())
     args = parser.parse_args(["evaluate"])
-    assert "trivialaugment-flip-crop" in BASELINES and args.baselines.split(",") == list(BASELINES)
+    assert "trivialaugment-cutmix" in FREE_BASELINES and args.baselines.split(",") == list(FREE_BASELINES)
+    assert set(BASELINES) <= set(FREE_BASELINES)
     assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (False, 1, None)
     args = parser.parse_args(["evaluate", "--tune-randaugment", "--tune-seeds", "2", "--tune-val-size", "50"])
     assert (args.tune_randaugment, args.tune_seeds, args.tune_val_size) == (True, 2, 50)

@@ -223,12 +223,14 @@ def test_the_space_has_cutmix_and_starts_from_trivialaugment_with_it():
     assert with_cutmix and with_cutmix[0].without_mixing() == space.trivialaugment()
     assert not space.trivialaugment().mixes_labels and not space.randaugment().mixes_labels
     assert space.to_policy(space.to_point(with_cutmix[0])) == with_cutmix[0]
-    # TrivialAugment at milder magnitudes with CutMix (CutMix supplying strength) is also a start
-    milder = [p for p in with_cutmix if p.distribution.n == 1 and p.distribution.magnitude < 1
-              and p.distribution.op_names == with_cutmix[0].distribution.op_names]
-    assert sorted(p.distribution.magnitude for p in milder) == [0.3, 0.5]
-    assert all(p.distribution.cutmix == 0.5 and p.distribution.spread == 1.0 for p in milder)
-    assert all(space.to_policy(space.to_point(p)) == p for p in milder)
+    # the starts are published recipes: TrivialAugment's magnitudes that pilots on Fashion-MNIST
+    # found with CutMix ([0, 0.5], [0, 0.3]) are only in the starts experiments stored with them resume with
+    def milder(starts):
+        return sorted(p.distribution.magnitude for p in starts if p.mixes_labels and p.distribution.n == 1
+                      and p.distribution.magnitude < 1)
+
+    assert milder(starts) == [] and milder(space.starting_policies(pilot=True)) == [0.3, 0.5]
+    assert all(space.to_policy(space.to_point(p)) == p for p in starts)
     assert {space.to_policy(p).distribution.cutmix for p in space.sample(40, seed=1)} == {0.0, 0.25, 0.5, 1.0}
 
 
