@@ -146,6 +146,7 @@ class LocalExecutor:
             raise InputError("wait() with no submitted trial")
         self._dispatch()
         while True:
+            finished = []  # every message read is handled: two trials may end in the same poll
             for worker, message in receive_any(self._workers):
                 if message is None:
                     worker.dead = True
@@ -157,8 +158,10 @@ class LocalExecutor:
                     self.on_update(record)
                 if kind == "done":
                     worker.number = None
-                    self._dispatch()
-                    return [record]
+                    finished.append(record)
+            if finished:
+                self._dispatch()
+                return finished
             failed = self._check_workers()
             if failed:
                 return failed

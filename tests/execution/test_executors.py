@@ -179,3 +179,22 @@ def test_a_user_script_without_a_main_guard_runs_on_the_pool(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("RUNS 2") == 1  # the script ran once, not once more per worker
+
+
+def test_two_trials_that_end_in_the_same_poll_both_come_back(tmp_path, monkeypatch):
+    """The pool reads every worker with a message ready at once; a second "done" must not be dropped
+    (it was once: its worker stayed busy and the search waited for it forever)."""
+    import deepaug.execution.local_pool as local_pool
+
+    class Idle:  # a worker that has sent its last message
+        def __init__(self, number):
+            self.number, self.dead = number, False
+
+    specs = [TrialSpec(1, ROT, 6), TrialSpec(2, FLIP, 7)]
+    done = [("done", TrialRecord.running(spec, "basiccnn").to_dict()) for spec in specs]
+    executor = LocalExecutor(context(tmp_path), workers=2)
+    executor._started, executor._workers = True, [Idle(1), Idle(2)]  # no processes: only wait()'s bookkeeping
+    messages = [list(zip(executor._workers, done))]
+    monkeypatch.setattr(local_pool, "receive_any", lambda workers, *a: messages.pop() if messages else [])
+    assert sorted(r.number for r in executor.wait()) == [1, 2]
+    assert [w.number for w in executor._workers] == [None, None]
