@@ -18,7 +18,7 @@ from deepaug.policy.core import Augmenter, Policy, as_policy
 from deepaug.search.controls import known, recipe
 from deepaug.search.experiment import Experiment
 
-FREE_BASELINES = tuple(known())  # every free recipe: make's keys, then TrivialAugment + CutMix 1/2
+FREE_BASELINES = tuple(known())  # every free recipe: make's keys (the baselines, then the published recipes)
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 They are the distribution search's controls (screened like candidates, the strongest raced
 against the finalists; the answer is never separably worse than the best of them) and
 `deepaug evaluate`'s baselines. `FREE_RECIPES` is the one list of them: adding a recipe is
-one line there (a key of `deepaug.policy.baselines.make`, or of `_EXTRA` below).
+one line there (a key of `deepaug.policy.baselines.make`).
 
 In the search, a recipe that is a point of the distribution space is that point (so the
 optimizer learns from it); any other is the baseline's policy (`augmenter.policy`).
@@ -16,16 +16,14 @@ control set grew, then the others.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from deepaug.errors import InputError
-from deepaug.policy.baselines import BASELINES, DEFAULT_OPS, TrivialAugment
+from deepaug.policy.baselines import DEFAULT_OPS, KEYS, RECIPE_NAMES
 from deepaug.policy.baselines import make as make_baselines
 from deepaug.policy.core import Policy
 
-CUTMIX_HALF = 0.5  # CutMix's own probability (Yun et al. 2019, cutmix_prob 0.5 in the authors' code)
 # The free recipes, in trial order (module docstring); each with its source:
 FREE_RECIPES = (
     "trivialaugment",            # TrivialAugment (Mueller & Hutter 2021): one op, magnitude uniform 0..30
@@ -34,27 +32,19 @@ FREE_RECIPES = (
     "flip-crop",                 # horizontal flip 1/2 + pad-and-crop, the standard CIFAR base (He et al. 2016)
     "trivialaugment-flip-crop",  # TrivialAugment on the standard base, as its paper trains CIFAR
     "trivialaugment-cutmix",     # TrivialAugment + CutMix on half the batch (CutMix's probability 1/2)
+    "timm-recipe",               # DeiT/timm: rand-m9-mstd0.5-inc1, MixUp 0.8 / CutMix 1.0 switched, erasing 1/4
 )
 BEFORE_CONTROL_SET = ("trivialaugment", "randaugment")  # the controls of experiments stored before FREE_RECIPES
 REFERENCE = "trivialaugment"  # trial 1: every paired gain of the screen and the rungs is over it
 RACED_CONTROLS = 2  # the controls with the best screen rewards that race the finalists (config raced_controls)
 NAMES = {"trivialaugment": "TrivialAugment", "randaugment": "RandAugment", "none": "no augmentation",
          "flip-crop": "flip + crop", "trivialaugment-flip-crop": "TrivialAugment + flip + crop",
-         "trivialaugment-cutmix": "TrivialAugment + CutMix 1/2"}
-
-
-def _trivialaugment_cutmix(ops: Sequence[str] | None) -> Policy:
-    distribution = TrivialAugment(ops).policy.distribution
-    return Policy.from_distribution(dataclasses.replace(distribution, cutmix=CUTMIX_HALF))
-
-
-# recipes that deepaug.policy.baselines.make does not build (yet): key -> policy over `ops`
-_EXTRA: dict[str, Callable[[Sequence[str] | None], Policy]] = {"trivialaugment-cutmix": _trivialaugment_cutmix}
+         **RECIPE_NAMES}
 
 
 def known() -> list[str]:
-    """Every key a recipe may be named by: make's, then the extra ones."""
-    return list(BASELINES) + [k for k in _EXTRA if k not in BASELINES]
+    """Every key a recipe may be named by: deepaug.policy.baselines.make's."""
+    return list(KEYS)
 
 
 def check_keys(keys: Sequence[str], what: str = "controls") -> tuple[str, ...]:
@@ -73,14 +63,9 @@ def check_keys(keys: Sequence[str], what: str = "controls") -> tuple[str, ...]:
 def recipe(key: str, ops: Sequence[str] | None = None, randaugment: tuple[int, float] | None = None) -> tuple[str, Any]:
     """(display name, augmenter) of recipe `key` over `ops` (None for "none"); `randaugment`: (N, M)
     other than the standard ones."""
-    if key in BASELINES:
-        extra = {} if randaugment is None else {"randaugment_n": randaugment[0],
-                                                "randaugment_magnitude": randaugment[1]}
-        return make_baselines([key], ops=ops, **extra)[0]
-    if key in _EXTRA:
-        return NAMES.get(key, key), _EXTRA[key](ops)
     check_keys([key], "recipe")
-    raise AssertionError(key)  # pragma: no cover (check_keys raised)
+    extra = {} if randaugment is None else {"randaugment_n": randaugment[0], "randaugment_magnitude": randaugment[1]}
+    return make_baselines([key], ops=ops, **extra)[0]
 
 
 def recipe_policy(key: str, ops: Sequence[str] | None = None) -> Policy:

@@ -37,9 +37,9 @@ def screen_controller(space: DistributionSpace, method: str, initial_points: int
         log.info("replayed %d rung-0 result(s) into the %s controller", len(told), method)
     controller.reserve([r.policy_object() for r in records.values()
                         if r.policy is not None and r.state is not TrialState.FAILED
-                        and scores.screen_reward(r) is None])
+                        and scores.screen_reward(r) is None and in_space(space, r.policy_object())])
     controller.forget([r.policy_object() for r in records.values()
-                       if r.policy is not None and r.state is TrialState.FAILED])
+                       if r.policy is not None and r.state is TrialState.FAILED and in_space(space, r.policy_object())])
     return controller
 
 
@@ -118,12 +118,15 @@ class Screen:
         study = self.study
         study.records[record.number] = record
         reward = study.scores.screen_reward(record)
+        told = spec.policy is not None and in_space(self.controller.space, spec.policy)  # not a control off the space
         if record.state is TrialState.COMPLETE and reward is not None:
             failures = 0
-            self.controller.tell([spec.policy], [reward])
+            if told:
+                self.controller.tell([spec.policy], [reward])
         else:
             failures += 1
-            self.controller.forget([spec.policy])
+            if told:
+                self.controller.forget([spec.policy])
             if record.kind == CONTROL:
                 raise control_failed(record, study.scores.control_names)
         screened = sum(1 for r in study.records.values()

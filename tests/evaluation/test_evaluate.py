@@ -67,9 +67,10 @@ def test_evaluate_writes_the_table_of_every_method_and_seed(evaluated):
     assert code == 0
     rows, runs = read_csv(out / "summary.csv"), read_csv(out / "runs.csv")
     names = ["no augmentation", "flip+crop (pad 2)", "RandAugment (N=2, M=0.30)", "TrivialAugment",
-             "TrivialAugment + flip+crop (pad 2)", "TrivialAugment + CutMix 1/2", "policy tiny"]
+             "TrivialAugment + flip+crop (pad 2)", "TrivialAugment + CutMix 1/2",
+             "timm recipe (RandAugment m9 mstd0.5, MixUp/CutMix, erasing 1/4)", "policy tiny"]
     assert [r["method"] for r in rows] == names
-    assert len(runs) == 14 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
+    assert len(runs) == 16 and sorted({int(r["seed"]) for r in runs}) == [0, 1]
     for row in rows:
         acc = [100 * float(r["test_accuracy"]) for r in runs if r["method"] == row["method"]]
         assert row["seeds"] == "2" and math.isclose(float(row["mean_accuracy"]), np.mean(acc))

@@ -70,18 +70,20 @@ def test_every_free_recipe_is_screened_like_a_candidate_on_the_same_seed(searche
     for n in found:  # controls and candidates: the same seed and epochs in the screen
         screen = [h for h in found[n]["histories"] if h["seed"] == seed]
         assert len(screen) == 1 and len(screen[0]["val_accuracy"]) == 1
-    assert sorted(n for n in found if found[n]["kind"] == "search") == [7, 8]
-    assert found[7]["policy"] == user_start.to_dict()  # the user's start comes first
+    first = len(FREE_RECIPES) + 1  # candidates are numbered after the controls
+    assert sorted(n for n in found if found[n]["kind"] == "search") == [first, first + 1]
+    assert found[first]["policy"] == user_start.to_dict()  # the user's start comes first
 
 
 def test_the_controls_best_on_the_screen_race_and_the_best_by_the_race_is_the_answer_when_nothing_beats_it(searched):
     search, table, verdict, found, _, _ = searched
     scores = search._search.scores
     records = {r.number: r for r in search._search.experiment.records()}
-    screen = {n: scores.screen_reward(records[n]) for n in range(1, 7)}
+    controls = range(1, len(FREE_RECIPES) + 1)
+    screen = {n: scores.screen_reward(records[n]) for n in controls}
     raced = sorted(sorted(screen, key=lambda n: (-screen[n], n))[:2])
     race_seeds = set(verdict["race_seeds"])
-    assert [n for n in range(1, 7) if race_seeds <= {h["seed"] for h in found[n]["histories"]}] == raced
+    assert [n for n in controls if race_seeds <= {h["seed"] for h in found[n]["histories"]}] == raced
     assert verdict["raced_controls"] == [scores.control_names[n] for n in raced]
     means = {n: np.mean([found[n]["extra"]["rewards_by_seed"][str(s)] for s in verdict["race_seeds"]]) for n in raced}
     best = max(raced, key=lambda n: (means[n], -n))
