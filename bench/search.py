@@ -367,9 +367,12 @@ def one_screen(data: Any, args: argparse.Namespace, method: str, seed: int) -> d
         records = search.run(args.iterations, screen_only=True)
         wall = time.perf_counter() - start
         gains = search.screen_gains(records)
+        control_policies = {c.policy for c in search.controls}  # a start equal to a control is not screened again
+        starts = len([p for p in dict.fromkeys(search.starts) if p not in control_policies])
     ordered = [gains.get(n, float("nan")) for n in sorted(gains)]
     best = list(np.fmax.accumulate(np.array(ordered))) if ordered else []
-    return {"gains": ordered, "best": best, "wall": wall, "trial_seconds": sum(r.seconds for r in records)}
+    return {"gains": ordered, "best": best, "wall": wall, "trial_seconds": sum(r.seconds for r in records),
+            "starts": starts}
 
 
 def distribution_part(args: argparse.Namespace) -> list[str]:
@@ -378,9 +381,7 @@ def distribution_part(args: argparse.Namespace) -> list[str]:
     data = datasets.load("fashion_mnist")
     methods = METHODS
     runs = paired_runs(args, lambda method, seed: one_screen(data, args, method, seed), "screen")
-    from deepaug.search.distribution_space import DistributionSpace
-
-    starts = len(DistributionSpace(channels=data.image_shape[-1]).starting_policies())
+    starts = min(r["starts"] for m in methods for r in runs[m])  # the candidates before the first proposal
     rows = []
     for k in sorted({k for k in [*args.k, args.iterations] if k <= args.iterations}):
         b = [r["best"][k - 1] for r in runs["bayesian_optimization"]]
