@@ -290,6 +290,7 @@ def run_augment_job(job: PlannedJob) -> AugmentResult:
     """The second half: claim the output, create the Job for the shards not yet complete (none when a
     Job finished while no controller watched) and follow it to the manifest."""
     plan = job.plan
+    api = job.api if job.api is not None else connect(job.settings)  # the kubeconfig loads before anything is written
     manifest = prepare_output(plan)
     if manifest is not None:
         log.info("dataset %s is already complete in %s; no Job needed", plan.dataset_id[:16], plan.output_uri)
@@ -306,7 +307,7 @@ def run_augment_job(job: PlannedJob) -> AugmentResult:
         if len(ranges_text(todo)) > MAX_SHARDS_TEXT:  # too scattered for an argument: pods skip complete ones
             todo = None
     manifest_doc, _ = job.render(todo)
-    with AugmentJob(plan, job.settings, manifest_doc, api=job.api, todo=todo) as running:
+    with AugmentJob(plan, job.settings, manifest_doc, api=api, todo=todo) as running:
         running.start()
         manifest = running.wait()
     return AugmentResult(plan.dataset_id, plan.output_uri, True, False, plan.n_shards,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import site
 import subprocess
 import sys
 from multiprocessing.connection import Connection
@@ -30,10 +31,22 @@ def worker_command(module: str) -> list[str]:
             f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
 
 
+def worker_pythonpath(pythonpath: str | None, root: str = PACKAGE_ROOT) -> str | None:
+    """The workers' PYTHONPATH: `root` (the folder that holds deepaug/) first, so that they import the
+    parent's deepaug from a source checkout, unless it is a site folder, which the workers search
+    anyway, in its usual place (first, it would put site-packages ahead of the standard library)."""
+    site_dirs = {os.path.realpath(d) for d in [*site.getsitepackages(), site.getusersitepackages()]}
+    if os.path.realpath(root) in site_dirs:
+        return pythonpath
+    return os.pathsep.join(p for p in (root, pythonpath) if p)
+
+
 def spawn(module: str, env: Mapping[str, str]) -> tuple[subprocess.Popen, Connection, Connection]:
     """Start `module` with os.environ plus `env`; (process, tasks to it, messages from it)."""
     full = {**os.environ, **env, PARENT_VARIABLE: str(os.getpid())}
-    full["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, full.get("PYTHONPATH")) if p)
+    pythonpath = worker_pythonpath(full.get("PYTHONPATH"))
+    if pythonpath:
+        full["PYTHONPATH"] = pythonpath
     process = subprocess.Popen(worker_command(module), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full)
     assert process.stdin is not None and process.stdout is not None
     tasks = Connection(os.dup(process.stdin.fileno()), readable=False)

@@ -373,3 +373,18 @@ def test_augment_pods_ask_for_one_cpu_and_no_gpu_whatever_the_trials_ask_for(tmp
     assert [d["kind"] for d in docs] == ["Job"]
     resources = docs[0]["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources["requests"] == {"cpu": "1", "memory": "16Gi"} and "nvidia.com/gpu" not in resources["limits"]
+
+
+def test_a_planned_job_run_without_a_cluster_writes_nothing(tmp_path):
+    """plan_augment_job without connect_api, then run_augment_job: the kubeconfig loads before the output
+    is claimed, so a bad one leaves the output as it was."""
+    from deepaug.kubernetes.augment import run_augment_job
+
+    write_images(tmp_path / "shared" / "src")
+    src, out = tmp_path / "shared" / "src", tmp_path / "shared" / "out"
+    settings = {"image": "i", "storage": str(tmp_path), "volume_claim": "data",
+                "kubeconfig": str(tmp_path / "no-such-kubeconfig")}
+    job = plan_augment_job("reference", src, out, settings=settings, **OPTIONS)
+    with pytest.raises(InputError, match="cannot load the Kubernetes configuration"):
+        run_augment_job(job)
+    assert not out.exists() or not any(out.iterdir())

@@ -1,6 +1,7 @@
 """The worker-process layer both local pools stand on (`deepaug.processes`), with a tiny echo worker."""
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -81,3 +82,16 @@ def test_the_old_module_path_gives_the_names_with_a_warning():
     with pytest.warns(DeprecationWarning, match="moved to deepaug.processes.spawning.spawn"):
         from deepaug.execution.processes import spawn
     assert spawn is spawning.spawn
+
+
+def test_workers_find_a_checkout_first_but_leave_site_packages_in_its_place(tmp_path):
+    import site
+
+    from deepaug.processes.spawning import worker_pythonpath
+
+    checkout = str(tmp_path)
+    assert worker_pythonpath(None, checkout) == checkout
+    assert worker_pythonpath("/opt/mine", checkout) == os.pathsep.join([checkout, "/opt/mine"])
+    installed = site.getsitepackages()[0]  # deepaug installed as a wheel: the workers search it anyway
+    assert worker_pythonpath(None, installed) is None
+    assert worker_pythonpath("/opt/mine", installed) == "/opt/mine"
