@@ -216,13 +216,15 @@ def _own_size(data: bytes) -> tuple[int, int] | None:
         return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little",
                                                                                                 signed=True))
     if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
+        frame = _jpeg_frame(data)
+        return frame[:2] if frame else None
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Walk the JPEG's marker segments to its frame header (SOF0..SOF15 but DHT, JPG, DAC) as libjpeg's
-    next_marker does: bytes that are not a marker (stray bytes, FF 00) are skipped, FF fill bytes too."""
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, components) from a JPEG's frame header (SOF0..SOF15 but DHT, JPG, DAC), walking its
+    marker segments as libjpeg's next_marker does: bytes that are not a marker (stray bytes, FF 00) are
+    skipped, FF fill bytes too."""
     i, n = 2, len(data)
     while True:
         i = data.find(b"\xff", i)
@@ -236,8 +238,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD9, 0xDA) or i + 2 > n:  # image or scan before any frame header
             return None
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return (int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 3:i + 5], "big")) \
-                if i + 7 <= n else None
+            return (int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 3:i + 5], "big"),
+                    data[i + 7] if i + 8 <= n else 0) if i + 7 <= n else None
         i += int.from_bytes(data[i:i + 2], "big")
 
 
@@ -272,17 +274,40 @@ def header_problem(data: bytes | bytearray | memoryview | np.ndarray) -> str | N
     return None
 
 
-def decode_checked(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[np.ndarray | None, str | None]:
+REDUCED_DECODES = {8: (cv2.IMREAD_REDUCED_GRAYSCALE_8, cv2.IMREAD_REDUCED_COLOR_8),
+                   4: (cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_COLOR_4),
+                   2: (cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_REDUCED_COLOR_2)}
+
+
+def decode_flags(data: bytes | bytearray | memoryview | np.ndarray, shrink_to: tuple[int, int] | None) -> int:
+    """OpenCV's flags for decoding `data`: a JPEG that will be shrunk to `shrink_to` (height, width) anyway is
+    decoded at 1/8, 1/4 or 1/2 of its size by libjpeg's DCT scaling (an average over blocks: memory and time
+    fall by up to 64x) when its shorter side stays at least the longer side of `shrink_to`; else full size."""
+    raw = bytes(memoryview(data)[:2]) if not isinstance(data, np.ndarray) else data[:2].tobytes()
+    if shrink_to is None or raw != b"\xff\xd8":
+        return cv2.IMREAD_ANYCOLOR
+    frame = _jpeg_frame(data.tobytes() if isinstance(data, np.ndarray) else bytes(data))
+    if frame is None or frame[2] not in (1, 3):  # gray or YCbCr colour: what IMREAD_ANYCOLOR gives too
+        return cv2.IMREAD_ANYCOLOR
+    for factor, (gray, colour) in REDUCED_DECODES.items():
+        if min(frame[:2]) // factor >= max(shrink_to):
+            return gray if frame[2] == 1 else colour
+    return cv2.IMREAD_ANYCOLOR
+
+
+def decode_checked(data: bytes | bytearray | memoryview | np.ndarray, shrink_to: tuple[int, int] | None = None
+                   ) -> tuple[np.ndarray | None, str | None]:
     """Decode encoded image bytes as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not).
 
     The header is checked first (`header_problem`); OpenCV's own cap (`cap_opencv`) then refuses any size its
-    codec finds over the limit, before allocating it."""
+    codec finds over the limit, before allocating it. `shrink_to`: the caller resizes to this (height, width)
+    next, so a large JPEG may be decoded reduced (`decode_flags`)."""
     problem = header_problem(data)
     if problem is not None:
         return None, problem
     buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
     try:
-        image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR) if buffer.size else None
+        image = cv2.imdecode(buffer, decode_flags(data, shrink_to)) if buffer.size else None
     except cv2.error as exc:
         if "CV_IO_MAX_IMAGE" in str(exc):  # the codec read a size over OpenCV's cap, set from deepaug's limit
             cap = os.environ.get(OPENCV_CAP_VARIABLE, "its default")
@@ -303,10 +328,11 @@ def decode_image(data: bytes | bytearray | memoryview | np.ndarray, checked: boo
     return decode_checked(data)[0]
 
 
-def read_image_file(path: Path) -> tuple[np.ndarray | None, str | None]:
-    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not)."""
+def read_image_file(path: Path, shrink_to: tuple[int, int] | None = None) -> tuple[np.ndarray | None, str | None]:
+    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not);
+    `shrink_to` as in `decode_checked`."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         return None, f"cannot read: {exc.strerror}"
-    return decode_checked(data)
+    return decode_checked(data, shrink_to)

@@ -164,3 +164,30 @@ def test_opencv_itself_refuses_an_image_over_deepaugs_limit_once_deepaug_is_impo
         assert run.returncode == 0, run.stderr
         outputs[limit] = run.stdout.splitlines()[0]
     assert outputs == {"1000": "refused True", "1200": "decoded (30, 40, 3)"}
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_large_jpeg_shrunk_anyway_is_decoded_reduced_and_matches_the_full_decode(tmp_path, monkeypatch, channels):
+    import cv2
+
+    from _images import natural_batch
+    from deepaug.images import crop_resize_to, decode_checked, read_image_file
+
+    picture = natural_batch(1, 96, 128, 3, seed=3)[0]
+    picture = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY) if channels == 1 else picture
+    path = tmp_path / "big.jpg"
+    path.write_bytes(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+    full, _ = decode_checked(path.read_bytes())
+    flags = []
+    imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda buffer, flag: flags.append(flag) or imdecode(buffer, flag))
+    for size, square, expected in [((8, 8), True, cv2.IMREAD_REDUCED_COLOR_8), ((24, 40), False,
+                                                                                 cv2.IMREAD_REDUCED_COLOR_2),
+                                   ((50, 50), True, cv2.IMREAD_ANYCOLOR), (None, False, cv2.IMREAD_ANYCOLOR)]:
+        reduced, reason = read_image_file(path, size)
+        if expected != cv2.IMREAD_ANYCOLOR and channels == 1:
+            expected -= 1  # IMREAD_REDUCED_GRAYSCALE_n: a gray JPEG stays (H, W)
+        assert reason is None and flags[-1] == expected and reduced.ndim == full.ndim
+        ours, theirs = crop_resize_to(reduced, size, square), crop_resize_to(full, size, square)
+        assert ours.shape == theirs.shape
+        assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 3  # an area average either way
