@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import deepaug.images  # noqa: F401  (first: it lowers OpenCV's decode cap before cv2 is loaded)
 from deepaug import _moved
 from deepaug._version import __version__
 from deepaug.extras import require_search

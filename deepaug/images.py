@@ -12,13 +12,38 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Callable
-
-import cv2
-import numpy as np
-from PIL import Image
+from typing import Callable, MutableMapping
 
 from deepaug.errors import ImageError
+
+MAX_PIXELS_VARIABLE = "DEEPAUG_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 100_000_000  # 10000 x 10000: 300 MB decoded (RGB); a bomb of 20000 x 20000 PNG is 1.2 MB
+OPENCV_CAP_VARIABLE = "OPENCV_IO_MAX_IMAGE_PIXELS"  # OpenCV's own cap, read once when cv2 is first imported
+OPENCV_CAP_MARK = "DEEPAUG_SET_OPENCV_CAP"  # the value deepaug gave it (a user's own lower cap is kept)
+
+
+def cap_opencv(environ: MutableMapping[str, str] | None = None) -> None:
+    """Lower OpenCV's own decode cap ($OPENCV_IO_MAX_IMAGE_PIXELS, default 2**30) to deepaug's limit, so that
+    libjpeg and the other codecs refuse whatever size their own header reader finds, before allocating.
+
+    OpenCV reads the variable once, when cv2 is loaded: this runs before deepaug's first `import cv2` (deepaug's
+    packages import cv2 through this module first) and its setting reaches the worker processes it starts. A
+    lower cap of the user's own is kept; one deepaug set follows deepaug's limit (a worker whose limit differs
+    from its parent's)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(MAX_PIXELS_VARIABLE, str(DEFAULT_MAX_PIXELS))
+    if not text.isdigit() or int(text) < 1:  # refused with its reason by max_pixels() when an image is read
+        return
+    current = environ.get(OPENCV_CAP_VARIABLE, "")
+    ours = environ.get(OPENCV_CAP_MARK) == current  # set by deepaug (here or in a parent): follows its limit
+    if not current.isdigit() or int(current) > int(text) or ours:
+        environ[OPENCV_CAP_VARIABLE] = environ[OPENCV_CAP_MARK] = text
+
+
+cap_opencv()
+import cv2  # noqa: E402  (after cap_opencv: OpenCV reads its cap when loaded)
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 MIN_SIDE = 1
 CHANNELS = (1, 3)
@@ -163,10 +188,6 @@ def crop_resize(image: np.ndarray, size: int | tuple[int, int] | None, square_cr
     return crop_resize_to(image, check_size(size), square_crop)
 
 
-MAX_PIXELS_VARIABLE = "DEEPAUG_MAX_IMAGE_PIXELS"
-DEFAULT_MAX_PIXELS = 100_000_000  # 10000 x 10000: 300 MB decoded (RGB); a bomb of 20000 x 20000 PNG is 1.2 MB
-
-
 def max_pixels() -> int:
     """The largest image (width x height) deepaug decodes: $DEEPAUG_MAX_IMAGE_PIXELS, default 100,000,000."""
     text = os.environ.get(MAX_PIXELS_VARIABLE)
@@ -178,94 +199,140 @@ def max_pixels() -> int:
 
 
 def image_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from an encoded image's header, without decoding it: PNG, JPEG and BMP read
-    here (a few microseconds), other formats by PIL; None when the header cannot be read."""
-    head = bytes(memoryview(data)[:32])
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if head[:2] == b"BM" and len(head) >= 26:
-        return abs(int.from_bytes(head[18:22], "little", signed=True)), abs(int.from_bytes(head[22:26], "little",
+    """(width, height) from an encoded image's header, without decoding it; None when it cannot be read.
+
+    Two readers, and the larger answer wins, so that a header one of them misreads cannot pass for small:
+    deepaug's own (PNG, BMP, JPEG: the JPEG walk skips stray bytes before a marker as libjpeg does) and
+    Pillow's. A size over Pillow's bomb limit that it does not spell out comes back as (its limit + 1, 1)."""
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    sizes = [size for size in (_own_size(raw), _pil_size(raw)) if size is not None]
+    return max(sizes, key=lambda size: size[0] * size[1]) if sizes else None
+
+
+def _own_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"BM" and len(data) >= 26:
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(int.from_bytes(data[22:26], "little",
                                                                                                 signed=True))
-    if head[:2] == b"\xff\xd8":
-        return _jpeg_size(memoryview(data))
-    return _pil_size(data)
-
-
-def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
-    """Walk the JPEG's marker segments to its frame header (SOF0..SOF15 but DHT, JPG, DAC)."""
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 9 > n:
-                return None
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        i += 2 + length
+    if data[:2] == b"\xff\xd8":
+        frame = _jpeg_frame(data)
+        return frame[:2] if frame else None
     return None
 
 
-def _pil_size(data: bytes | bytearray | memoryview | np.ndarray) -> tuple[int, int] | None:
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, components) from a JPEG's frame header (SOF0..SOF15 but DHT, JPG, DAC), walking its
+    marker segments as libjpeg's next_marker does: bytes that are not a marker (stray bytes, FF 00) are
+    skipped, FF fill bytes too."""
+    i, n = 2, len(data)
+    while True:
+        i = data.find(b"\xff", i)
+        while 0 <= i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i < 0 or i >= n:
+            return None
+        marker, i = data[i], i + 1
+        if marker in (0x00, 0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # not a marker (stuffed), or no length
+            continue
+        if marker in (0xD9, 0xDA) or i + 2 > n:  # image or scan before any frame header
+            return None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return (int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 3:i + 5], "big"),
+                    data[i + 7] if i + 8 <= n else 0) if i + 7 <= n else None
+        i += int.from_bytes(data[i:i + 2], "big")
+
+
+def _pil_size(data: bytes) -> tuple[int, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(bytes(data))) as image:  # reads the header only
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
                 return image.size
-    except Image.DecompressionBombError as exc:  # over PIL's own limit (about 179 million pixels)
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own limit (2 x about 89 million pixels)
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        return (int(found.group(1)), 1) if found else None  # its pixel count, as (count, 1)
-    except Exception:  # not an image PIL knows: OpenCV's decode decides
+        return (int(found.group(1)), 1) if found else (2 * int(Image.MAX_IMAGE_PIXELS or 0) + 1, 1)
+    except Exception:  # not an image Pillow knows, or a header it cannot read
         return None
 
 
+UNREADABLE_HEADER = ("its header could not be read, so it is not decoded (corrupt, or not a PNG, JPEG, BMP, "
+                     "WebP or TIFF image)")
+
+
 def header_problem(data: bytes | bytearray | memoryview | np.ndarray) -> str | None:
-    """Why an encoded image must not be decoded: its header says it is larger than `max_pixels()`
-    (a decompression bomb: a small file that decodes to gigabytes). None when it may be decoded,
-    or when there is no header to read (OpenCV's decode decides then)."""
+    """Why an encoded image must not be decoded, or None: its header says it is larger than `max_pixels()`
+    (a decompression bomb: a small file that decodes to gigabytes), or no header reader can read its size
+    (an unknown size is never decoded)."""
     size = image_size(data)
     limit = max_pixels()
-    if size is not None and size[0] * size[1] > limit:
+    if size is None:
+        return UNREADABLE_HEADER
+    if size[0] * size[1] > limit:
         shown = f"{size[0]}x{size[1]}" if size[1] > 1 else str(size[0])
         return f"{shown} pixels, over the limit of {limit} ({MAX_PIXELS_VARIABLE}); resize it or raise the limit"
     return None
 
 
-def decode_image(data: bytes | bytearray | memoryview | np.ndarray, checked: bool = False) -> np.ndarray | None:
-    """Decode encoded image bytes (PNG, JPEG, BMP, ...) as RGB (H, W, 3) or grayscale (H, W) uint8.
+REDUCED_DECODES = {8: (cv2.IMREAD_REDUCED_GRAYSCALE_8, cv2.IMREAD_REDUCED_COLOR_8),
+                   4: (cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_COLOR_4),
+                   2: (cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_REDUCED_COLOR_2)}
 
-    Returns None when the bytes are not an image OpenCV can decode, or when its header says it is
-    over the pixel limit (`header_problem`: callers that list skips ask it first, for the reason).
-    """
-    if not checked and header_problem(data) is not None:  # `checked`: the caller asked header_problem already
-        return None
+
+def decode_flags(data: bytes | bytearray | memoryview | np.ndarray, shrink_to: tuple[int, int] | None) -> int:
+    """OpenCV's flags for decoding `data`: a JPEG that will be shrunk to `shrink_to` (height, width) anyway is
+    decoded at 1/8, 1/4 or 1/2 of its size by libjpeg's DCT scaling (an average over blocks: memory and time
+    fall by up to 64x) when its shorter side stays at least the longer side of `shrink_to`; else full size."""
+    raw = bytes(memoryview(data)[:2]) if not isinstance(data, np.ndarray) else data[:2].tobytes()
+    if shrink_to is None or raw != b"\xff\xd8":
+        return cv2.IMREAD_ANYCOLOR
+    frame = _jpeg_frame(data.tobytes() if isinstance(data, np.ndarray) else bytes(data))
+    if frame is None or frame[2] not in (1, 3):  # gray or YCbCr colour: what IMREAD_ANYCOLOR gives too
+        return cv2.IMREAD_ANYCOLOR
+    for factor, (gray, colour) in REDUCED_DECODES.items():
+        if min(frame[:2]) // factor >= max(shrink_to):
+            return gray if frame[2] == 1 else colour
+    return cv2.IMREAD_ANYCOLOR
+
+
+def decode_checked(data: bytes | bytearray | memoryview | np.ndarray, shrink_to: tuple[int, int] | None = None
+                   ) -> tuple[np.ndarray | None, str | None]:
+    """Decode encoded image bytes as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not).
+
+    The header is checked first (`header_problem`); OpenCV's own cap (`cap_opencv`) then refuses any size its
+    codec finds over the limit, before allocating it. `shrink_to`: the caller resizes to this (height, width)
+    next, so a large JPEG may be decoded reduced (`decode_flags`)."""
+    problem = header_problem(data)
+    if problem is not None:
+        return None, problem
     buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
     try:
-        image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR) if buffer.size else None
-    except cv2.error:
-        return None
+        image = cv2.imdecode(buffer, decode_flags(data, shrink_to)) if buffer.size else None
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE" in str(exc):  # the codec read a size over OpenCV's cap, set from deepaug's limit
+            cap = os.environ.get(OPENCV_CAP_VARIABLE, "its default")
+            return None, (f"its decoder found it over the limit of {cap} pixels ({OPENCV_CAP_VARIABLE}, set from "
+                          f"{MAX_PIXELS_VARIABLE} when deepaug was imported); resize it or raise the limit")
+        return None, "corrupt or not an image (cannot be decoded)"
     if image is None or image.ndim not in (2, 3) or image.size == 0:
-        return None
+        return None, "corrupt or not an image (cannot be decoded)"
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image
+    return image, None
 
 
-def read_image_file(path: Path) -> tuple[np.ndarray | None, str | None]:
-    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not)."""
+def decode_image(data: bytes | bytearray | memoryview | np.ndarray, checked: bool = False) -> np.ndarray | None:
+    """Decode encoded image bytes (PNG, JPEG, BMP, ...) as RGB (H, W, 3) or grayscale (H, W) uint8, or None
+    when they cannot or must not be (`decode_checked` says why). `checked` is kept for old callers: the
+    header is always checked."""
+    return decode_checked(data)[0]
+
+
+def read_image_file(path: Path, shrink_to: tuple[int, int] | None = None) -> tuple[np.ndarray | None, str | None]:
+    """Decode one file as RGB (H, W, 3) or grayscale (H, W) uint8: (image, None), or (None, why not);
+    `shrink_to` as in `decode_checked`."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         return None, f"cannot read: {exc.strerror}"
-    problem = header_problem(data)
-    if problem is not None:
-        return None, problem
-    image = decode_image(data, checked=True)
-    return image, None if image is not None else "corrupt or not an image"
+    return decode_checked(data, shrink_to)

@@ -103,6 +103,29 @@ def test_an_image_over_the_pixel_limit_is_skipped_with_its_reason_in_both_loader
                                                       ).read_bytes())
 
 
+def test_a_jpeg_bomb_behind_a_stray_byte_is_skipped_with_its_reason_in_both_loaders(tmp_path, caplog):
+    # issue 38: a 600-byte JPEG declaring 20000x20000 with a stray byte before its frame header hid its size
+    # from the header check, and libjpeg decoded the declared size (2.46 GB)
+    from test_images import jpeg_declaring
+
+    from deepaug import datasets
+    from deepaug.images import header_problem
+
+    bomb = jpeg_declaring(20000, 20000)
+    assert "20000x20000 pixels, over the limit" in header_problem(bomb)
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    (src / "cat" / "bomb.jpg").write_bytes(bomb)
+    result = augment("reference", src, tmp_path / "out", **OPTIONS)
+    skipped = {s["source"]: s["reason"] for s in result.manifest["skipped"]}
+    assert "20000x20000 pixels, over the limit" in skipped["cat/bomb.jpg"]
+    assert result.manifest["totals"]["images"] == 4
+    with caplog.at_level(logging.WARNING, logger="deepaug"):
+        data = datasets.load(src, image_size=16)
+    assert len(data) == 4 and str(src / "cat" / "bomb.jpg") in data.skipped
+    assert any("bomb.jpg (20000x20000 pixels, over the limit" in r.getMessage() for r in caplog.records)
+
+
 def test_names_that_cannot_become_outputs_are_skipped_with_reasons_before_any_work(tmp_path):
     import os
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from deepaug.datasets import IMAGE_EXTENSIONS, class_name_labels, label_values
 from deepaug.errors import InputError
-from deepaug.images import decode_image, header_problem, not_whole_levels
+from deepaug.images import decode_checked, not_whole_levels
 from deepaug.storage.backends import Storage, locate, open_storage
 
 log = logging.getLogger(__name__)
@@ -331,11 +331,9 @@ class InputReader:
 
     @staticmethod
     def _decode(key: str, data: bytes) -> np.ndarray | Skip:
-        reason = (truncation(key, data) or header_problem(data)) if data else "empty file"
-        image = None if reason else decode_image(data, checked=True)
-        if image is None:
-            return Skip(key, reason or "corrupt or not an image (cannot be decoded)")
-        return image
+        reason = truncation(key, data) if data else "empty file"
+        image, reason = (None, reason) if reason else decode_checked(data)
+        return image if image is not None else Skip(key, reason or "corrupt or not an image (cannot be decoded)")
 
     def _npz_rows(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray | Skip]]:
         if self.npz is None:

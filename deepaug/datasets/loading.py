@@ -143,7 +143,7 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
         others += [str(p.relative_to(root)) for p in found if p.suffix.lower() not in IMAGE_EXTENSIONS]
         start = len(images)
         for file in files:
-            image, problem = read_image_file(file)
+            image, problem = read_image_file(file, size)  # a large JPEG decoded reduced: resized next
             if image is None:
                 skipped.append(str(file))
                 reasons.append(f"{file} ({problem})")
