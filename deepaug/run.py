@@ -173,7 +173,7 @@ def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = 
     try:
         result = augment(policy, src, dst, section.request, kubernetes=settings)
     except Exception as exc:
-        write_record(search.experiment, {**record, "error": f"{type(exc).__name__}: {exc}"})
+        write_record(search.experiment, {**record, "error": redact(f"{type(exc).__name__}: {exc}")})
         raise
     record.update(dataset_id=result.dataset_id, output=result.output, complete=result.complete,
                   cached=result.cached, totals=(result.manifest or {}).get("totals"))

@@ -274,3 +274,13 @@ def test_claiming_an_output_is_atomic_against_a_concurrent_claim_of_another_data
         augment("reference", src, out, **OPTIONS)
     assert json.loads((out / "_run.json").read_text())["dataset_id"] == other.dataset_id  # not overwritten
     assert not (out / "images").exists()
+
+
+# ---------------------------------------------------------------- issue 38: the redaction's bypasses
+
+@pytest.mark.parametrize("value", ["redis://redis:6379/0?password=Hunter2", "redis://default:Hunter@Secret2@redis/0",
+                                   "https://minio:9000/b?X-Amz-Signature=Hunter2", "redis://:Hunter/Secret2@redis/0"])
+def test_kubernetes_env_refuses_every_form_of_a_password_in_a_url(value):
+    with pytest.raises(ValueError, match="holds a user:password@ or a password parameter") as caught:
+        KubernetesSettings(image="i", env={"QUEUE_URL": value})  # it would be written into the Job's manifest
+    assert "Hunter" not in str(caught.value) and "Secret2" not in str(caught.value)

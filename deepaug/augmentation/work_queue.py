@@ -101,8 +101,12 @@ class WorkQueue:
         if not re.match(r"^rediss?://", url):
             raise InputError(f"bad queue URL {redact(url)!r}; write redis://host:port/db")
         # A password in the URL wins; else DEEPAUG_REDIS_PASSWORD (so that none has to be written in a config)
-        client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30, health_check_interval=30,
-                                      password=os.environ.get(PASSWORD_VARIABLE) or None)
+        try:
+            client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30, health_check_interval=30,
+                                          password=os.environ.get(PASSWORD_VARIABLE) or None)
+        except ValueError:  # not shown: redis-py's message quotes a part of the URL ("... integer value as 'pa'")
+            raise InputError(f"bad queue URL {redact(url)!r}: redis-py cannot read it; write redis://host:port/db, "
+                             f"the password in ${PASSWORD_VARIABLE} (or percent-encoded in the URL)") from None
         return cls(client, name, lease_seconds, url)
 
     @contextmanager
@@ -112,11 +116,11 @@ class WorkQueue:
         try:
             yield
         except redis.exceptions.AuthenticationError as exc:
-            raise InputError(f"cannot {action} the work queue at {redact(self.url)}: {exc}; check the password "
-                             "in the URL") from None
+            raise InputError(f"cannot {action} the work queue at {redact(self.url)}: {redact(str(exc))}; check "
+                             "the password in the URL") from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise StorageError(f"cannot {action} the work queue: Redis at {redact(self.url)} is unreachable "
-                               f"({exc}); check the URL and that redis-server runs") from None
+                               f"({redact(str(exc))}); check the URL and that redis-server runs") from None
 
     def seed(self, items: Iterable[int | str]) -> bool:
         """Queue `items` once per run: True for the worker that seeded, False when already seeded."""

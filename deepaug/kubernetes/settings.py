@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from deepaug.storage.base import redact
+
 _CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$")
 # Environment variable names that hold credentials: those go in a Secret (secret_name), never in a manifest.
-_URL_CREDENTIALS = re.compile(r"//[^/@\s]*:[^/@\s]*@")  # scheme://user:password@host
 _CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
 
 
@@ -66,8 +67,8 @@ class KubernetesSettings(BaseModel):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         secret = sorted(name for name in value if _CREDENTIAL_NAME.search(name))
-        secret += sorted(f"{name} (its value holds a user:password@)" for name, text in value.items()
-                         if _URL_CREDENTIALS.search(str(text)))
+        secret += sorted(f"{name} (its value holds a user:password@ or a password parameter in a URL)"
+                         for name, text in value.items() if redact(str(text)) != str(text))
         if secret:
             raise ValueError(f"{secret} look like credentials; put them in a Secret and name it in "
                              "kubernetes.secret_name (or use the pod's service account / IAM role)")

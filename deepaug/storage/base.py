@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, BinaryIO, Iterator, Protocol, Union, runtime_checkable
+from urllib.parse import unquote_plus
 
 from deepaug.errors import InputError, RetryableError
 
@@ -83,6 +84,66 @@ def missing(uri: str) -> FileNotFoundError:
     return FileNotFoundError(f"nothing stored at {uri}; check the path, or write it first")
 
 
+# A query or fragment parameter whose name (decoded, lower case, only letters and digits) holds one of these
+# carries a credential: password/pass/passwd/pwd, token, secret, key (access_key, AccountKey, api_key),
+# sig/signature, X-Amz-Credential/-Security-Token, auth, session, user (a user name goes with its password)
+SECRET_PARAMETER_PARTS = ("pass", "pwd", "token", "secret", "key", "sig", "cred", "auth", "session", "user",
+                          "private", "cookie")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")  # a URL in text runs to the next whitespace
+_AUTHORITY_END = re.compile(r"[/?#]|$")  # as urllib: the netloc ends at the first of these
+_HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(:[0-9]*)?")  # host or [IPv6], then an optional numeric port
+HIDDEN = "***"
+
+
 def redact(text: str) -> str:
-    """Drop any user:password@ from URLs in `text`."""
-    return re.sub(r"//[^/@\s]+@", "//***@", text)
+    """`text` (a URL, or any text holding URLs) with every URL's userinfo (user and password) replaced by
+    ``***@`` and the value of every credential-bearing query or fragment parameter (`SECRET_PARAMETER_PARTS`)
+    by ``***``; scheme, host, port, path and other parameters stay, so the record stays useful.
+
+    The last '@' of the authority ends the userinfo (as urllib and redis-py read it), so a password may hold
+    '@'. Where the reading is in doubt, more goes: an '@' past the authority (a password holding '/', '?' or
+    '#', or an '@' in a path) hides everything up to the last such '@'; a port that is not a number hides
+    all after the scheme; a parameter without '=' is hidden.
+
+    >>> redact("redis://default:Hunter@Secret2@host:6379/0?password=x&socket_timeout=5")
+    'redis://***@host:6379/0?password=***&socket_timeout=5'
+    """
+    return _URL.sub(lambda match: _redact_url(match.group(0)), str(text))
+
+
+def _redact_url(url: str) -> str:
+    scheme, _, body = url.partition("://")
+    authority, rest = _split(body)
+    hidden = "@" in authority
+    if "@" in rest:  # an '@' past the authority (not in a hidden value): in doubt, all up to the last one goes
+        authority, rest, hidden = *_split(rest.rpartition("@")[2]), True
+    authority = authority.rpartition("@")[2]  # the last '@' of the authority ends the userinfo
+    if not _HOST_PORT.fullmatch(authority):  # ':password' without '@', or a host that is not one: all goes
+        return f"{scheme}://{HIDDEN}"
+    return f"{scheme}://{HIDDEN + '@' if hidden else ''}{authority}{rest}"
+
+
+def _split(body: str) -> tuple[str, str]:
+    """(authority, the rest with its credential parameters hidden) of a URL after its '//'."""
+    cut = _AUTHORITY_END.search(body).start()
+    return body[:cut], _hide_parameters(body[cut:])
+
+
+def _hide_parameters(rest: str) -> str:
+    path, mark, query = rest.partition("?")
+    query, hash_mark, fragment = query.partition("#")
+    if not mark:
+        path, hash_mark, fragment = rest.partition("#")
+    if "=" in fragment:
+        fragment = _hide_values(fragment)
+    return path + mark + (_hide_values(query) if mark else "") + hash_mark + fragment
+
+
+def _hide_values(query: str) -> str:
+    parts = re.split(r"([&;])", query)
+    for i in range(0, len(parts), 2):
+        name, equals, _ = parts[i].partition("=")
+        plain = re.sub(r"[^a-z0-9]", "", unquote_plus(name).lower())
+        if parts[i] and (not equals or any(part in plain for part in SECRET_PARAMETER_PARTS)):
+            parts[i] = f"{name}={HIDDEN}" if equals else HIDDEN
+    return "".join(parts)

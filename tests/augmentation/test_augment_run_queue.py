@@ -1,17 +1,24 @@
 """The Redis work-queue mode against a real redis-server on loopback (tests/_redis.py)."""
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 import signal
+import subprocess
 import time
+from typing import Iterator
 
 import pytest
 
 from _augment_data import markers, run_killed, tree, write_images
-from _redis import redis_server, redis_url  # noqa: F401  (fixtures)
+from _redis import _free_port, _stop, redis_server, redis_url  # noqa: F401  (fixtures)
 from deepaug.augmentation.plan import make_plan
 from deepaug.api import augment
 from deepaug.errors import InputError
+from deepaug.augmentation.request import AugmentRequest
 from deepaug.augmentation.work_queue import WorkQueue
+from deepaug.run import record_options
 
 OPTIONS = {"variants": 2, "shard_size": 2, "io_threads": 2}
 
@@ -64,3 +71,54 @@ def test_dead_queue_worker_does_not_stall_the_run(tmp_path, redis_url):
 
     again = augment("reference", src, out, queue=redis_url, **OPTIONS)
     assert again.cached and again.shards_done_here == 0
+
+
+PASSWORD = "Hunter@Secret2"  # an '@' in it, as in issue 38
+
+
+@pytest.fixture(scope="module")
+def guarded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of its own that wants PASSWORD (for the default user); yields 127.0.0.1:<port>."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server, or bash scripts/setup.sh as root)")
+    import redis  # redis is optional (queue mode only), as are its parts below
+    from redis.backoff import ConstantBackoff
+    from redis.retry import Retry
+
+    folder, port = tmp_path_factory.mktemp("guarded-redis"), _free_port()
+    subprocess.run([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "yes", "--dir", str(folder), "--pidfile", str(folder / "redis.pid"),
+                    "--logfile", str(folder / "redis.log"), "--requirepass", PASSWORD], check=True)
+    wait = Retry(ConstantBackoff(0.05), 200)  # up to 10 s for the server to listen
+    with redis.Redis(port=port, password=PASSWORD, retry=wait, retry_on_error=[redis.exceptions.ConnectionError]) as c:
+        c.ping()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(folder / "redis.pid")
+
+
+def _leaks(folder, records) -> list[str]:
+    """Where a part of PASSWORD shows: files under `folder` (any bytes) and log records (message and traceback)."""
+    parts = ("Hunter", "Secret2")
+    places = [str(p) for p in folder.rglob("*") if p.is_file() and any(s.encode() in p.read_bytes() for s in parts)]
+    texts = [(r.getMessage(), logging.Formatter().formatException(r.exc_info) if r.exc_info else "") for r in records]
+    return places + [text for pair in texts for text in pair if any(s in text for s in parts)]
+
+
+@pytest.mark.parametrize("form", ["redis://default:{password}@{host}/0", "redis://:{password}@{host}/0",
+                                  "redis://{host}/0?password={password}", "redis://{host}/0?db=0&password={encoded}"])
+def test_the_queue_password_reaches_no_file_and_no_log(tmp_path, guarded_redis, caplog, form):
+    url = form.format(password=PASSWORD, encoded=PASSWORD.replace("@", "%40"), host=guarded_redis)
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_images(src)
+    caplog.set_level(logging.DEBUG)
+    result = augment("reference", src, out, queue=url, **OPTIONS)  # the password opens the queue ...
+    assert result.complete and result.shards_done_here == 6
+    record = json.dumps(record_options(AugmentRequest(queue=url, variants=2)))  # augment.json's options
+    assert guarded_redis + "/0" in record and "Hunter" not in record and "Secret2" not in record
+    with pytest.raises(InputError) as wrong:  # ... a wrong one is refused, without showing it
+        augment("reference", src, tmp_path / "other", queue=url.replace("Hunter", "Hunted"), **OPTIONS)
+    assert "Hunted" not in str(wrong.value) and "Secret2" not in str(wrong.value) and guarded_redis in str(wrong.value)
+    assert _leaks(tmp_path, caplog.records) == []  # ... and no file or log record holds a part of it
