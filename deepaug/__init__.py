@@ -1,6 +1,9 @@
 """deepaug: find image-augmentation policies tailored to a dataset, then apply them at scale.
 
-Importing deepaug has no side effects: no folders, no TensorFlow, no network.
+Importing deepaug makes no folders, loads no TensorFlow and opens no connection. It sets one
+environment variable: OpenCV's decode cap, OPENCV_IO_MAX_IMAGE_PIXELS, lowered to deepaug's pixel
+limit (DEEPAUG_MAX_IMAGE_PIXELS, 100 million) unless yours is lower, so that no decoder in this
+process or its workers allocates for a decompression bomb (README, 'Limits and secrets').
 `DeepAugment`, `augment`, `PolicyLayer`, `policy_map_fn` and `PolicyTransform` (torch) load on first use.
 """
 from __future__ import annotations
@@ -14,7 +17,6 @@ from deepaug._version import __version__
 from deepaug.extras import require_search
 from deepaug.errors import ImageError, InputError, PolicyError, SearchError
 from deepaug.policy.core import Operation, Policy, SubPolicy
-
 
 _LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api",
          "optimize": "deepaug.api", "PolicyLayer": "deepaug.adapters.keras",
