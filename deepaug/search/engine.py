@@ -80,7 +80,8 @@ class Engine:
         if old := self.experiment.unset_added_keys(config.model_fields_set):  # stored before these keys
             log.info("experiment %r was stored before %s existed: it resumes as it ran (%s)", experiment_name,
                      ", ".join(old), ", ".join(f"{k}: {v}" for k, v in old.items()))
-            self.config = config.model_copy(update=old)
+            self.config = config.model_copy(update={k: tuple(v) if isinstance(v, list) else v  # as validated
+                                                     for k, v in old.items()})
         self.callbacks = Callbacks()
 
     def run(self, iterations: int, callbacks: Iterable[Any] = (), **options: Any) -> list[TrialRecord]:
