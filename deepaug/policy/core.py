@@ -52,6 +52,7 @@ from deepaug.policy.apply import apply_policy, augment_nhwc, label_weights, rng_
 from deepaug.policy.distribution import Distribution
 from deepaug.policy.files import YAML_SUFFIXES, is_s3, is_text, parse_json, parse_yaml, read_s3, shipped_names
 from deepaug.policy.files import shipped_text, text_or_file
+from deepaug.policy.limits import absurd_path, shown
 from deepaug.policy.operations import Operation, SubPolicy, sub_policies_from
 from deepaug.policy.timm import from_timm as timm_distribution
 from deepaug.policy.timm import is_timm
@@ -309,7 +310,7 @@ def policy_source(policy: Any) -> str | None:
         return "text"
     if is_s3(policy):
         return "s3"
-    if Path(policy).exists():
+    if not absurd_path(os.fspath(policy)) and Path(policy).exists():  # no os call on a name no file has
         return "file"
     if os.fspath(policy) in shipped_names():
         return "builtin"
@@ -367,7 +368,8 @@ def _refusal(policy: Any, who: str | None, also: Sequence[str]) -> PolicyError:
     accepted = f"{', '.join(kinds[:-1])} or {kinds[-1]}"
     prefix = f"{who}: " if who else ""
     if isinstance(policy, (str, os.PathLike)):
-        problem = f"policy {os.fspath(policy)!r} is neither an existing file nor a built-in policy nor a timm string"
+        problem = (f"policy {shown(os.fspath(policy))} is neither an existing file nor a built-in policy nor a "
+                   "timm string")
         return PolicyError(f"{prefix}{problem}; a policy must be {accepted}")
     hint = " (a search's best_policy is None until optimize() has run)" if policy is None else ""
     return PolicyError(f"{prefix}a policy must be {accepted}, got {type(policy).__name__}{hint}")

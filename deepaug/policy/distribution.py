@@ -50,6 +50,7 @@ import numpy as np
 
 from deepaug import ops
 from deepaug.errors import PolicyError
+from deepaug.policy.limits import DISTRIBUTION_OPS_FACTOR, check_count
 from deepaug.policy.mixing import blend, mixing_groups, paste_boxes
 
 LEVELS = 31  # TrivialAugment's magnitude levels (0, 1/30, ..., 1)
@@ -189,6 +190,7 @@ class Distribution:
         entries = data.get("ops", [])
         if not isinstance(entries, list):
             raise PolicyError(f"{where}: 'ops' must be a list of {{\"op\": ..., \"weight\": ..., \"scale\": ...}}")
+        check_count(entries, DISTRIBUTION_OPS_FACTOR * len(ops.names()), "ops", where)
         built = []
         for i, entry in enumerate(entries):
             if not isinstance(entry, Mapping) or "op" not in entry or set(entry) - set(_OP_KEYS):

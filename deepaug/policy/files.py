@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from deepaug.errors import InputError, PolicyError
-from deepaug.storage.backends import locate, read_json
+from deepaug.policy.limits import MAX_POLICY_BYTES, check_json_depth, check_size, load_yaml
+from deepaug.storage.backends import locate
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -33,13 +34,19 @@ def is_text(source: Any, opening: str = "{") -> bool:
 def text_or_file(source: str | os.PathLike, opening: str) -> tuple[str, str]:
     """(text, what to call it in errors) of a policy given as a file's path or as its text."""
     if is_text(source, opening):
+        check_size(len(source.encode("utf-8")), "the policy text")  # type: ignore[union-attr]
         return str(source), "the policy text"
     return read_text(source), f"policy file {source}"
 
 
 def read_text(path: str | os.PathLike) -> str:
+    """A policy file's text: its size is checked first, then at most MAX_POLICY_BYTES + 1 bytes read."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        check_size(os.stat(path).st_size, f"policy file {path}")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_POLICY_BYTES + 1)
+        check_size(len(data), f"policy file {path}")  # grew since, or a device or pipe
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise PolicyError(f"policy file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -47,17 +54,24 @@ def read_text(path: str | os.PathLike) -> str:
 
 
 def parse_json(text: str, where: str) -> Any:
+    check_size(len(text), where)
+    check_json_depth(text, where)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, PolicyError) as exc:
         raise PolicyError(f"{where} is not valid JSON: {exc}") from None
+    except RecursionError:  # not reached past check_json_depth; kept so that none escapes raw
+        raise PolicyError(f"{where} nests too deep to read; a policy nests 5 deep") from None
 
 
 def parse_yaml(text: str, where: str) -> Any:
+    check_size(len(text), where)
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text, where)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{where} is not valid YAML: {exc}") from None
+    except RecursionError:  # not reached past load_yaml's depth check; kept so that none escapes raw
+        raise PolicyError(f"{where} nests too deep to read; a policy nests 5 deep") from None
 
 
 def _reject_constant(name: str) -> None:
@@ -68,12 +82,21 @@ def read_s3(uri: str | os.PathLike, storage_options: dict[str, Any] | None = Non
     """(the JSON data, what to call it in errors) of a policy file in S3."""
     text = os.fspath(uri)
     storage, key = locate(text, **(storage_options or {}))
+    where = f"policy file {text}"
     try:
-        return read_json(storage, key), f"policy file {text}"
+        for found, stamp in storage.list_info(key):  # "size:ETag": the size before the download
+            if found == key and stamp.split(":")[0].isdigit():
+                check_size(int(stamp.split(":")[0]), where)
+        data = storage.read(key)
     except FileNotFoundError:
         raise PolicyError(f"policy file {text} does not exist") from None
     except InputError as exc:
         raise PolicyError(str(exc)) from None
+    check_size(len(data), where)
+    try:
+        return parse_json(data.decode("utf-8"), where), where
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{where} is not UTF-8 text ({exc}); a policy file is JSON") from None
 
 
 def shipped_names() -> list[str]:

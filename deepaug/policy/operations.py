@@ -12,6 +12,7 @@ import numpy as np
 
 from deepaug import ops
 from deepaug.errors import PolicyError
+from deepaug.policy.limits import MAX_OPS_PER_SUB_POLICY, MAX_SUB_POLICIES, check_count
 
 OP_KEYS = ("op", "probability", "magnitude")
 
@@ -97,6 +98,9 @@ def sub_policies_from(subs: Any, source: str) -> tuple[SubPolicy, ...]:
     """The sub-policies of a policy file's 'sub_policies' list; PolicyError naming `source`."""
     if not isinstance(subs, list) or not subs:
         raise PolicyError(f"{source}: 'sub_policies' must be a non-empty list of lists of operations")
+    check_count(subs, MAX_SUB_POLICIES, "sub-policies", source)
+    for i, sub in enumerate(subs):  # every count first: nothing is built from an oversized policy
+        check_count(sub, MAX_OPS_PER_SUB_POLICY, "operations", f"{source}: sub_policies[{i}]")
     built = []
     for i, sub in enumerate(subs):
         if not isinstance(sub, list) or not sub:

@@ -42,6 +42,7 @@ from typing import Sequence
 
 from deepaug.errors import PolicyError
 from deepaug.policy.distribution import LEVELS, Distribution, WeightedOp
+from deepaug.policy.limits import MAX_TIMM_CHARS, shown
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,11 @@ def is_timm(text: object) -> bool:
 
 def from_timm(text: str) -> Distribution:
     """The distribution policy that a timm RandAugment string describes (see the module docstring)."""
+    if is_timm(text) and len(text) > MAX_TIMM_CHARS:
+        raise PolicyError(f"timm string {shown(text)} is over the limit of {MAX_TIMM_CHARS} characters; a timm "
+                          f"RandAugment string is {GRAMMAR}, e.g. rand-m9-n2")
     if not is_timm(text):
-        raise PolicyError(f"{text!r} is not a timm RandAugment string; write it as {GRAMMAR}, e.g. rand-m9-n2")
+        raise PolicyError(f"{shown(text)} is not a timm RandAugment string; write it as {GRAMMAR}, e.g. rand-m9-n2")
     m, n, p, (spread, noise), increasing = DEFAULT_M, DEFAULT_N, DEFAULT_P, (0.0, 0.0), False
     for part in text.split("-")[1:]:
         match = _PART.match(part)
