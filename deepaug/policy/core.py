@@ -310,8 +310,12 @@ def policy_source(policy: Any) -> str | None:
         return "text"
     if is_s3(policy):
         return "s3"
-    if not absurd_path(os.fspath(policy)) and Path(policy).exists():  # no os call on a name no file has
-        return "file"
+    if not absurd_path(os.fspath(policy)):  # no os call on a name no file can have
+        try:
+            if Path(policy).exists():
+                return "file"
+        except OSError:  # a path the OS refuses to look up: reading it says why, as a PolicyError
+            return "file"
     if os.fspath(policy) in shipped_names():
         return "builtin"
     return "timm" if is_timm(os.fspath(policy)) else None

@@ -26,7 +26,7 @@ MAX_NAME_CHARS = 255  # NAME_MAX of Linux, macOS and Windows file systems: a lon
 MAX_PATH_CHARS = 4096  # PATH_MAX of Linux
 MAX_TIMM_CHARS = 100  # "rand-m9-n2-p0.5-mstd0.5-mmax10-inc1" is 35
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)  # to its end or the text's: one pass, linear
 _BRACKET = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)

@@ -59,6 +59,9 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     with pytest.raises(PolicyError, match="sub_policies\\[0\\]\\[0\\]") as caught:
         as_policy(text)  # past the depth check: the op name is what is wrong
     assert "nests" not in str(caught.value)
+    unterminated = '{"sub_policies": "' + '\\"' * 200_000  # every quote escaped: one string to the end
+    with pytest.raises(PolicyError, match="the policy text is not valid JSON"):
+        as_policy(unterminated)
 
 
 def test_a_million_sub_policies_are_refused_by_size_before_parsing(tmp_path):
