@@ -145,6 +145,10 @@ class WorkQueue:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise StorageError(f"cannot {action} the work queue: Redis at {redact(self.url)} is unreachable "
                                f"({redact(str(exc))}); check the URL and that redis-server runs") from None
+        except redis.exceptions.ResponseError as exc:  # e.g. WRONGTYPE: another program wrote one of the keys
+            raise StorageError(f"cannot {action} the work queue {self.name}: Redis answered {redact(str(exc))[:200]}; "
+                               f"its keys {self.name}:pending|leased|seeded|done hold something else (delete them "
+                               "and run again: shards with a completion marker are not done twice)") from None
 
     def seed(self, items: Iterable[int | str]) -> bool:
         """Queue `items` once per run: True for the worker that seeded, False when already seeded."""

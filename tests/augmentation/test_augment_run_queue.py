@@ -142,6 +142,10 @@ def test_lease_drops_hostile_items_and_takes_the_next_shard(redis_url):
     for item in ("0", "1", "2"):
         queue.complete(item)
     assert queue.counts() == {"pending": 0, "leased": 0, "done": 3, "seeded": 1} and queue.finished()
+    with redis.Redis.from_url(redis_url) as client:
+        client.set(queue.keys["pending"], b"not a list")  # a key of another type: a clear error, not a traceback
+    with pytest.raises(OSError, match="cannot lease from the work queue test:hostile: Redis answered WRONGTYPE"):
+        queue.lease()
 
 
 def test_a_run_completes_every_shard_past_hostile_items(tmp_path, redis_url, caplog):
