@@ -148,7 +148,8 @@ def test_lease_drops_hostile_items_and_takes_the_next_shard(redis_url):
         queue.lease()
 
 
-def test_a_run_completes_every_shard_past_hostile_items(tmp_path, redis_url, caplog):
+@pytest.mark.parametrize("workers", [1, 2])  # this process, or two worker processes (their logs are not caught)
+def test_a_run_completes_every_shard_past_hostile_items(tmp_path, redis_url, caplog, workers):
     import redis
 
     src, out = tmp_path / "src", tmp_path / "out"
@@ -162,10 +163,12 @@ def test_a_run_completes_every_shard_past_hostile_items(tmp_path, redis_url, cap
         client.rpush(queue.keys["pending"], *hostile[:4], b"1", *hostile[4:], b"2")
         client.zadd(queue.keys["leased"], {b"9" * 5000 + b"\xff": 0})  # the item a crashed worker held
     with caplog.at_level(logging.WARNING, logger="deepaug"):
-        result = augment("reference", src, out, queue=redis_url, **OPTIONS)
+        result = augment("reference", src, out, queue=redis_url, workers=workers, **OPTIONS)
     assert result.complete and result.shards_done_here == plan.n_shards
     assert tree(out) == tree(tmp_path / "ref")
     assert queue.finished() and queue.counts() == {"pending": 0, "leased": 0, "done": 3, "seeded": 1}
+    if workers > 1:
+        return
     dropped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dropped item ")]
     assert len(dropped) == len(hostile) + 1
     assert all(len(message) < 300 and message.isprintable() for message in dropped)  # short, printable
