@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_NAME_BYTES = 200  # an input file name's bytes: its outputs (+ "_<variant>.jpeg") and their temp files
 # (".<name>.<pid>-<token>.tmp") must fit the 255 bytes of a file name
+NAME_MAX = 255  # bytes (UTF-8) of one path component: NAME_MAX of Linux file systems (ext4, xfs, btrfs, tmpfs)
 
 T, R = TypeVar("T"), TypeVar("R")
 NPZ_PAIRS = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
@@ -211,6 +212,10 @@ def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.nd
         if _unsafe_folder_name(name):
             raise InputError(f"{where}: class name {name!r} cannot name an output folder (it is '.' or '..', "
                              "starts with '.', or holds a '/', a '\\' or a control character); rename that class")
+        size = len(name.encode("utf-8"))
+        if size > NAME_MAX:  # checked here, before any output: a folder name too long fails mid-shard (ENAMETOOLONG)
+            raise InputError(f"{where}: class name {name[:40]!r}... is {size} bytes in UTF-8, longer than a folder "
+                             f"name may be ({NAME_MAX} bytes); shorten the class names in the .npz's labels array")
     if len(images.shape) not in (3, 4) or (len(images.shape) == 4 and images.shape[3] not in (1, 3)):
         raise InputError(f"{where}: images must be shaped (N, H, W) or (N, H, W, C) with C in (1, 3), "
                          f"got {images.shape}")

@@ -30,6 +30,7 @@ import csv
 import hashlib
 import io
 import logging
+import os
 import re
 from collections import deque
 from concurrent.futures import Executor, Future
@@ -38,7 +39,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from deepaug.augmentation.inputs import Skip
+from deepaug.augmentation.inputs import NAME_MAX, Skip
 from deepaug.augmentation.shards import shard_name
 from deepaug.augmentation.tfrecord import encode_example, frame
 from deepaug.errors import InputError
@@ -52,6 +53,9 @@ SHARDS_PREFIX = "_shards/"
 LABEL_COLUMNS = ("output", "record", "label", "class", "source", "variant", "sha256")
 PNG_COMPRESSION = 3
 RECORDS_FILE_BYTES = 64 * 1024 * 1024  # a shard's TFRecord file rolls over past this size
+# what deepaug adds to an output file's name: ".jpg"/".png", and for its temp file (deepaug.storage.atomic)
+# "." before and ".<pid: up to 7 digits>-<6 hex>.tmp" after
+EXTENSION_BYTES, TEMP_NAME_BYTES = 4, 1 + 1 + 7 + 1 + 6 + 4
 
 
 def marker_key(shard: int) -> str:
@@ -75,8 +79,49 @@ def image_key(stem: str, suffix: str, fmt: str) -> str:
     return f"images/{stem}{'_' + suffix if suffix else ''}.{extension}"
 
 
-def check_names(stems: Sequence[str], sources: Sequence[str], suffixes: Sequence[str]) -> None:
-    """InputError when two inputs would write the same output name (a.png and a.jpg; a.png and a_v1.png)."""
+def name_limit(uri: str | None = None) -> int:
+    """The most bytes one name may have under the output `uri`: the file system's PC_NAME_MAX (of the
+    nearest folder that exists) for a local path, at most NAME_MAX; NAME_MAX for S3 or where unknown."""
+    if uri is None or "://" in uri:
+        return NAME_MAX  # S3 has no such limit, but the outputs are read back as folders
+    folder = os.path.abspath(uri)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        return min(NAME_MAX, os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or the file system cannot tell
+        return NAME_MAX
+
+
+def check_name_lengths(stems: Sequence[str], sources: Sequence[str], suffixes: Sequence[str],
+                       limit: int = NAME_MAX) -> None:
+    """InputError, before any work, when a folder or file name of an output (images/<stem>_<suffix>.<ext>,
+    and its temp file) would be longer than `limit` bytes in UTF-8: the write would fail mid-shard."""
+    added = max((len(s.encode("utf-8")) + 1 for s in suffixes if s), default=0) + EXTENSION_BYTES + TEMP_NAME_BYTES
+    longest = max(suffixes, key=lambda s: len(s.encode("utf-8")), default="")
+    folders: set[str] = set()
+    for stem, source in zip(stems, sources):
+        folder, _, name = stem.rpartition("/")
+        if folder not in folders:
+            folders.add(folder)
+            for part in folder.split("/"):
+                size = len(part.encode("utf-8"))
+                if size > limit:
+                    raise InputError(f"input {source[:80]!r}: its output folder name {part[:40]!r}... is {size} bytes in "
+                                     f"UTF-8, longer than a name may be here ({limit} bytes); shorten that class or "
+                                     "folder name (for an .npz: the class names in its labels array)")
+        size = len(name.encode("utf-8")) + added
+        if size > limit:
+            raise InputError(f"input {source[:80]!r}: its output file name, with the longest variant suffix "
+                             f"({longest!r}), extension and temp-file name deepaug adds ({added} bytes), is {size} "
+                             f"bytes in UTF-8, longer than a name may be here ({limit} bytes); shorten the file's name")
+
+
+def check_names(stems: Sequence[str], sources: Sequence[str], suffixes: Sequence[str], *,
+                limit: int = NAME_MAX) -> None:
+    """InputError when two inputs would write the same output name (a.png and a.jpg; a.png and a_v1.png),
+    or when an output's folder or file name would be longer than `limit` bytes (`check_name_lengths`)."""
+    check_name_lengths(stems, sources, suffixes, limit)
     owner: dict[str, str] = {}
     clashes = []
     for stem, source in zip(stems, sources):

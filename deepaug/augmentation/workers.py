@@ -234,7 +234,8 @@ def _dispatch(pool: list[ShardWorker], todo: deque[int], bar: tqdm) -> tuple[int
 
 def queue_loop(plan: RunPlan, url: str, lease_seconds: float, on_done: Callable[[int], None] | None = None) -> int:
     """Lease shards from the queue until none is left; the number done here (`on_done(shard)` after each)."""
-    queue = WorkQueue.connect(url, f"deepaug:augment:{plan.dataset_id[:16]}", lease_seconds)
+    # items other than this run's shard numbers are dropped (and logged) by the queue itself
+    queue = WorkQueue.connect(url, f"deepaug:augment:{plan.dataset_id[:16]}", lease_seconds, items=plan.n_shards)
     queue.seed(range(plan.n_shards))
     done = 0
     with Worker(plan) as worker:
@@ -251,12 +252,7 @@ def queue_loop(plan: RunPlan, url: str, lease_seconds: float, on_done: Callable[
                             "again", len(missing))
                 queue.requeue(missing)
                 continue
-            shard = _shard_of(item, plan.n_shards)
-            if shard is None:  # not one of this run's shards: whoever wrote it, it must not stop the workers
-                log.warning("dropped item %r from the queue %s: not a shard of this run (0-%d)", item[:40],
-                            queue.name, plan.n_shards - 1)
-                queue.complete(item)
-                continue
+            shard = int(item)  # lease() returns valid shard numbers only
             with queue.keep_alive(item):
                 did = worker.do_shard(shard) is not None
             queue.complete(item)
@@ -264,14 +260,6 @@ def queue_loop(plan: RunPlan, url: str, lease_seconds: float, on_done: Callable[
             if did and on_done is not None:
                 on_done(shard)
     return done
-
-
-def _shard_of(item: str, n_shards: int) -> int | None:
-    """The shard an item names, or None for an item that names none of this run's shards."""
-    if not item.isascii() or not item.isdigit():
-        return None
-    shard = int(item)
-    return shard if shard < n_shards else None
 
 
 def run_queue_workers(plan: RunPlan, url: str, workers: int, lease_seconds: float) -> int:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import signal
 
+import numpy as np
 import pytest
 
 from _augment_data import add_bad_files, as_array, markers, run_killed, stored, tree, upload, write_images
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
 from deepaug.api import augment
+from deepaug.augmentation.outputs import check_names, name_limit
 from deepaug.errors import InputError
 from deepaug.storage.backends import S3Storage
 
@@ -76,3 +78,36 @@ def test_s3_input_errors_are_clear(tmp_path, s3_bucket):
     S3Storage(s3_bucket, "raw").write("cat/a.png", b"x")
     with pytest.raises(InputError, match="overlaps the input"):
         augment("reference", f"s3://{s3_bucket}/raw/cat", f"s3://{s3_bucket}/raw")
+
+
+# ---------------------------------------------------------------- issue 38: names too long for a path component
+
+@pytest.mark.parametrize("name", ["c" * 300, "\u00e9" * 255, "\u65e5" * 86])  # 300, 510 and 258 bytes in UTF-8
+def test_an_npz_class_name_too_long_for_a_folder_is_refused_before_any_output(tmp_path, name):
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "long.npz", images=images, labels=np.array(["ok", name, "ok", name]))
+    size = len(name.encode("utf-8"))
+    with pytest.raises(InputError, match=f"class name '{name[:40]}'... is {size} bytes in UTF-8, longer than a "
+                                         "folder name may be \\(255 bytes\\); shorten the class names"):
+        augment("reference", tmp_path / "long.npz", tmp_path / "out", **OPTIONS)
+    assert not (tmp_path / "out").exists()  # nothing written, not even _run.json
+
+
+def test_an_npz_class_name_of_255_bytes_is_a_folder(tmp_path):
+    longest = "\u00e9" * 127 + "a"  # 255 bytes in UTF-8: the limit itself
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "edge.npz", images=images, labels=np.array(["ok", longest, "ok", longest]))
+    result = augment("reference", tmp_path / "edge.npz", tmp_path / "out", **OPTIONS)
+    assert result.complete and {f"images/{longest}/000001_v2.png", "images/ok/000002.png"} <= tree(tmp_path / "out").keys()
+
+
+def test_every_output_name_is_checked_against_the_limit_with_what_deepaug_adds(tmp_path):
+    assert name_limit(str(tmp_path / "not" / "yet")) == 255 and name_limit("s3://bucket/out") == 255
+    suffixes = ["v1", "v10"]
+    check_names(["cat/" + "x" * 227], ["cat/a.png"], suffixes)  # 227 + "_v10.png" + temp name (20): 255 bytes
+    with pytest.raises(InputError, match="longest variant suffix \\('v10'\\), .* is 256 bytes"):
+        check_names(["cat/" + "x" * 228], ["cat/a.png"], suffixes)
+    with pytest.raises(InputError, match="output folder name 'dddddd.*'... is 256 bytes"):  # an S3 class folder
+        check_names(["ok/1", "d" * 256 + "/1"], ["ok/1.png", "d" * 256 + "/1.png"], suffixes)
+    with pytest.raises(InputError, match="is 240 bytes in UTF-8, longer than a name may be here \\(200 bytes\\)"):
+        check_names(["ok/" + "s" * 240 + "/1"], ["x"], [], limit=200)  # a sub-folder, a lower limit

@@ -122,3 +122,57 @@ def test_the_queue_password_reaches_no_file_and_no_log(tmp_path, guarded_redis, 
         augment("reference", src, tmp_path / "other", queue=url.replace("Hunter", "Hunted"), **OPTIONS)
     assert "Hunted" not in str(wrong.value) and "Secret2" not in str(wrong.value) and guarded_redis in str(wrong.value)
     assert _leaks(tmp_path, caplog.records) == []  # ... and no file or log record holds a part of it
+
+
+# ---------------------------------------------------------------- issue 38: hostile queue items
+
+HOSTILE = [b"9" * 5000, b"\xff\xfe\x00bad", b"-1", b"7", b" 1", b"1\n", b"1e3", b"01", b"\xd9\xa1", b""]
+
+
+def test_lease_drops_hostile_items_and_takes_the_next_shard(redis_url):
+    import redis
+
+    queue = WorkQueue.connect(redis_url, "test:hostile", items=3)
+    queue.seed([])
+    with redis.Redis.from_url(redis_url) as client:  # a stray writer: bad items between the real ones
+        client.rpush(queue.keys["pending"], HOSTILE[0], b"0", *HOSTILE[1:5], b"1", *HOSTILE[5:], b"2")
+        client.zadd(queue.keys["leased"], {b"\x80" * 3: 0, b"8" * 4400: 0})  # leases of a crashed run, expired
+    assert [queue.lease(), queue.lease(), queue.lease(), queue.lease()] == ["0", "1", "2", None]
+    assert queue.dropped == 12  # the ten HOSTILE items and the two expired leases
+    for item in ("0", "1", "2"):
+        queue.complete(item)
+    assert queue.counts() == {"pending": 0, "leased": 0, "done": 3, "seeded": 1} and queue.finished()
+    with redis.Redis.from_url(redis_url) as client:
+        client.set(queue.keys["pending"], b"not a list")  # a key of another type: a clear error, not a traceback
+    with pytest.raises(OSError, match="cannot lease from the work queue test:hostile: Redis answered WRONGTYPE"):
+        queue.lease()
+
+
+@pytest.mark.parametrize("workers", [1, 2])  # this process, or two worker processes (their logs are not caught)
+def test_a_run_completes_every_shard_past_hostile_items(tmp_path, redis_url, caplog, workers):
+    import redis
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    write_images(src, per_class=3)  # 6 images: 3 shards of 2
+    augment("reference", src, tmp_path / "ref", **OPTIONS)
+    plan = make_plan("reference", src, out, **OPTIONS)
+    queue = WorkQueue.connect(redis_url, f"deepaug:augment:{plan.dataset_id[:16]}")
+    queue.seed([0])  # seeded with shard 0 only: the rest would come from the requeue of missing shards
+    hostile = HOSTILE + [str(plan.n_shards).encode(), b"1" * 10]
+    with redis.Redis.from_url(redis_url) as client:
+        client.rpush(queue.keys["pending"], *hostile[:4], b"1", *hostile[4:], b"2")
+        client.zadd(queue.keys["leased"], {b"9" * 5000 + b"\xff": 0})  # the item a crashed worker held
+    with caplog.at_level(logging.WARNING, logger="deepaug"):
+        result = augment("reference", src, out, queue=redis_url, workers=workers, **OPTIONS)
+    assert result.complete and result.shards_done_here == plan.n_shards
+    assert tree(out) == tree(tmp_path / "ref")
+    assert queue.finished() and queue.counts() == {"pending": 0, "leased": 0, "done": 3, "seeded": 1}
+    if workers > 1:
+        return
+    dropped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dropped item ")]
+    assert len(dropped) == len(hostile) + 1
+    assert all(len(message) < 300 and message.isprintable() for message in dropped)  # short, printable
+    assert any("'99999" in m and "(5000 bytes)" in m for m in dropped)
+    assert any("b'\\xff\\xfe\\x00bad'" in m for m in dropped) and any("'-1'" in m for m in dropped)
+    assert any("'1e3'" in m for m in dropped) and any("' 1'" in m for m in dropped)
+    assert any(f"'{plan.n_shards}'" in m and f"(0-{plan.n_shards - 1})" in m for m in dropped)
