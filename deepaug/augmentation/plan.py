@@ -20,7 +20,7 @@ import numpy as np
 
 from deepaug._version import __version__
 from deepaug.augmentation.inputs import Listing, list_input
-from deepaug.augmentation.outputs import check_names, output_stem
+from deepaug.augmentation.outputs import check_names, name_limit, output_stem
 from deepaug.augmentation.request import AugmentRequest
 from deepaug.augmentation.shards import shard_count
 from deepaug.augmentation.variants import Chain, Recipe, canonical_json
@@ -133,7 +133,7 @@ def make_plan(policy: str | os.PathLike[str] | Policy | None, src: str | os.Path
     check_overlap(src_uri, dst_text.replace("{id}", "x"))
     listing = list_input(src_uri, options)
     stems = [output_stem(k, listing.kind, listing.class_of(i)) for i, k in enumerate(listing.keys)]
-    check_names(stems, listing.keys, recipe.suffixes())
+    check_names(stems, listing.keys, recipe.suffixes(), limit=name_limit(dst_text.replace("{id}", "x")))
     del stems
     identity: dict[str, Any] = {
         "format": IDENTITY_FORMAT, "format_version": 1, "deepaug_version": __version__,
