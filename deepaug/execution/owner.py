@@ -7,6 +7,7 @@ cannot be checked from here, so its lock is stale only when its heartbeat is old
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -54,28 +55,70 @@ def claim(storage: Storage, key: str, what: str, hint: str, stale_seconds: float
 
     A live owner is refused with an InputError naming it (then `hint`); an owner that is gone
     (`owner_gone`), or an unreadable claim, is replaced. `reopen`: this same process may claim
-    again what it holds (a controller reopened in one process)."""
+    again what it holds (a controller reopened in one process).
+
+    Taking over is atomic too: only the process that creates the marker `<key>.takeover-<hash of
+    the stale claim>` (create-if-absent) may replace that claim, and only while `key` still holds
+    it; the marker goes once the claim is replaced. A marker left by a claimant that died is
+    itself stale by the same rule and taken over the same way, so a crash never wedges the lock."""
     me = owner_document()
-    for _ in range(3):
-        if storage.create(key, json.dumps(me).encode("utf-8")):
+    payload = json.dumps(me).encode("utf-8")
+
+    def refuse(owner: Mapping[str, Any]) -> None:
+        seen = (f", alive {time.time() - float(owner.get('heartbeat', 0)):.0f} s ago"
+                if math.isfinite(stale_seconds) else "")
+        raise InputError(f"{what} is being run by {owner_text(owner)}{seen}; wait for it or stop it, or use "
+                         f"another experiment_name. {hint}")
+
+    for attempt in range(_ATTEMPTS):
+        if _take(storage, key, payload, me, stale_seconds, reopen, refuse, what):
             return me
-        try:
-            owner = json.loads(storage.read(key).decode("utf-8"))
-        except FileNotFoundError:
-            continue  # released meanwhile
-        except ValueError:
-            owner = None  # half a claim, or not one of ours: nobody's
-        if isinstance(owner, dict):
-            mine = reopen and owner.get("host") == me["host"] and owner.get("pid") == me["pid"]
-            if not (mine or owner_gone(owner, stale_seconds)):
-                seen = (f", alive {time.time() - float(owner.get('heartbeat', 0)):.0f} s ago"
-                        if math.isfinite(stale_seconds) else "")
-                raise InputError(f"{what} is being run by {owner_text(owner)}{seen}; wait for it or stop it, or use "
-                                 f"another experiment_name. {hint}")
-        log.warning("taking over %s from %s, which is gone", what,
-                    owner_text(owner) if isinstance(owner, dict) else "an unreadable claim")
-        storage.delete(key)
+        time.sleep(min(0.2, 0.005 * (attempt + 1)))  # another claimant is mid-takeover: look again
     raise InputError(f"could not claim {what}: other processes keep claiming it; run one at a time")
+
+
+_ATTEMPTS = 40  # rounds of a claim that finds another claimant mid-takeover (about 4 s of waiting in all)
+
+
+def _take(storage: Storage, key: str, payload: bytes, me: Mapping[str, Any], stale_seconds: float,
+          reopen: bool, refuse: Any, what: str) -> bool:
+    """Put `payload` at `key` if it is absent or its owner is gone; False when another claimant
+    holds the takeover (look again). `refuse(owner)` is called for a live owner."""
+    if storage.create(key, payload):
+        return True
+    try:
+        raw = storage.read(key)
+    except FileNotFoundError:
+        return False  # released meanwhile
+    try:
+        owner = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        owner = None  # half a claim, or not one of ours: nobody's
+    if isinstance(owner, dict):
+        mine = reopen and owner.get("host") == me["host"] and owner.get("pid") == me["pid"]
+        if not (mine or owner_gone(owner, stale_seconds)):
+            refuse(owner)
+            return False
+    marker = f"{key}.takeover-{hashlib.sha256(raw).hexdigest()[:16]}"
+    if not _take(storage, marker, payload, me, stale_seconds, False, _busy, what):
+        return False
+    try:
+        try:
+            still = storage.read(key) == raw
+        except FileNotFoundError:
+            still = False
+        if still:  # nobody replaced it since we read it: ours to replace (write, so `key` never goes absent)
+            if ".takeover-" not in key:  # the lock itself, not a marker of a claimant that died
+                log.warning("taking over %s from %s, which is gone", what,
+                            owner_text(owner) if isinstance(owner, dict) else "an unreadable claim")
+            storage.write(key, payload)
+        return still
+    finally:
+        storage.delete(marker)
+
+
+def _busy(owner: Mapping[str, Any]) -> None:
+    """A live claimant holds the takeover marker: not a refusal, look again (`claim` retries)."""
 
 
 def release(storage: Storage, key: str, owner: Mapping[str, Any]) -> None:
