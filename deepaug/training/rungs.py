@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from deepaug.errors import InputError
+from deepaug.errors import InputError, RetryableError
 from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.training import train as trainer  # module access: tests patch its functions
 from deepaug.training.pipeline import as_augmentation
@@ -183,14 +183,17 @@ def restorer(weights: list[np.ndarray], states: list[np.ndarray],
 # ---------------------------------------------------------------- one rung of one trial
 
 def train_to(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seed: int,
-             epochs: int, previous: Mapping[str, Any] | None, checkpoint: Path | None) -> dict[str, Any]:
+             epochs: int, previous: Mapping[str, Any] | None, checkpoint: Path | None,
+             start: Path | None = None) -> dict[str, Any]:
     """One seed's training brought to `epochs` epochs, continuing `previous` (its history so
-    far) from `checkpoint` when both agree; returns the whole history."""
+    far) from `checkpoint` (or from `start`, another training's checkpoint, when given) when
+    both agree; returns the whole history. The final checkpoint is written to `checkpoint`."""
 
     first, restore, before = 0, None, None
-    if previous is not None and checkpoint is not None:
+    source = start if start is not None else checkpoint
+    if previous is not None and source is not None:
         done = len(previous.get("accuracy", ()))
-        saved = read_checkpoint(checkpoint)
+        saved = read_checkpoint(source)
         if saved is not None and saved[0] == done and 0 < done < epochs:
             first, restore, before = done, restorer(*saved[1:]), previous
         elif done:
@@ -220,6 +223,24 @@ def train_to(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "
     log.info("child training seed %d: epochs %d-%d, late reward %.4f, %.1f s", seed, first + 1, epochs,
              history["reward"] or 0.0, time.perf_counter() - start)
     return history
+
+
+def tune_from(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seed: int,
+              epochs: int, shared: Mapping[str, Any], shared_checkpoint: Path,
+              checkpoint: Path | None = None) -> dict[str, Any]:
+    """A candidate's screen under augmentation-wise weight sharing (Tian et al. 2020): the
+    shared training on `seed` (its history `shared`, its end `shared_checkpoint`) continued to
+    `epochs` under `policy`; returns the whole history (its "seconds" include the shared
+    stage's). The shared checkpoint is read, never written. A missing or mismatched shared
+    checkpoint is a RetryableError: training from scratch instead would be another screen."""
+    done = len(shared.get("accuracy", ()))
+    saved = read_checkpoint(shared_checkpoint)
+    if saved is None or saved[0] != done or not 0 < done < epochs:
+        raise RetryableError(f"shared checkpoint {shared_checkpoint} is missing or not at the shared training's "
+                             f"epoch {done} (of {epochs}); train the shared stage again")
+    history = train_to(train, val, as_augmentation(policy), config, int(seed), epochs, shared, checkpoint,
+                       start=shared_checkpoint)
+    return {**history, "seed": int(seed)}
 
 
 def run_rung(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seeds: Sequence[int],
