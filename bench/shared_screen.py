@@ -31,7 +31,7 @@ import numpy as np
 from bench import screen_fidelity as fidelity  # protocol 1's setup, policies and analysis
 from deepaug.processes import thread_env
 from deepaug.storage.atomic import atomic_write_text
-from deepaug.training.rungs import crn_seeds, late_correct, train_to, tune_from
+from deepaug.training.rungs import crn_seeds, late_correct, train_shared, tune_from
 
 log = logging.getLogger("shared_screen")
 
@@ -65,13 +65,9 @@ def _chain(out: str, dataset: str, variant: str, seed: int, smoke: bool) -> list
     full = setup.scores.schedule[-1]
     tune = max(1, round(full * v.tune_fraction))
     table = {k: (label, p) for k, label, p in fidelity.policies(setup.channels)}
-    shared_file, shared_ckpt = folder / f"shared__{seed}.json", folder / f"shared__{seed}.npz"
-    if shared_file.exists() and shared_ckpt.exists():
-        shared = json.loads(shared_file.read_text())
-    else:
-        log.info("%s %s seed %d: shared stage, %d epochs under %s", dataset, variant, seed, full - tune, v.shared)
-        shared = train_to(ctx.train, ctx.val, table[v.shared][1], ctx.config, seed, full - tune, None, shared_ckpt)
-        atomic_write_text(shared_file, json.dumps(shared) + "\n")
+    shared_ckpt = folder / f"shared__{seed}.npz"  # its history beside it: shared__<seed>.json
+    log.info("%s %s seed %d: shared stage, %d epochs under %s", dataset, variant, seed, full - tune, v.shared)
+    shared = train_shared(ctx.train, ctx.val, table[v.shared][1], ctx.config, seed, full - tune, shared_ckpt)
     n = setup.scores.val_size
     halves = setup.scores.holdout or (np.arange(n), np.arange(n))
     docs = []
@@ -80,7 +76,7 @@ def _chain(out: str, dataset: str, variant: str, seed: int, smoke: bool) -> list
         if path.exists():
             docs.append(json.loads(path.read_text()))
             continue
-        history = tune_from(ctx.train, ctx.val, policy, ctx.config, seed, full, shared, shared_ckpt)
+        history = tune_from(ctx.train, ctx.val, policy, ctx.config, seed, full, shared_ckpt)
         correct = late_correct(history, full, setup.scores.last_n, n)
         doc = {"key": key, "label": label, "seed": seed, "tune_epochs": tune, "shared_epochs": full - tune,
                "screen_half": float(correct[halves[0]].mean()), "all": float(correct.mean()),

@@ -37,6 +37,7 @@ from deepaug.augmentation.workers import find_output
 from deepaug.datasets import NAMED, named_key
 from deepaug.errors import InputError, SearchError, problems
 from deepaug.kubernetes.augment import plan_augment_job
+from deepaug.policy import Policy
 from deepaug.search.config import SearchConfig
 from deepaug.search.experiment import Experiment
 from deepaug.storage.backends import join
@@ -134,6 +135,15 @@ def write_record(experiment: "Experiment", document: dict[str, Any]) -> str | Pa
     return experiment.where(RECORD)
 
 
+def unchanged_note(policy: Policy) -> str | None:
+    """What `deepaug run` says when its answer leaves every image unchanged (no augmentation won)."""
+    if policy.changes_images:
+        return None
+    return ("the answer is no augmentation (nothing the search tried beat training on the images as they are), so "
+            "the augmented dataset holds unchanged copies of the originals: train on the originals instead, or "
+            "search with more iterations and your final training's size (train_set_size, child_epochs)")
+
+
 def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = None, **overrides: Any) -> RunOutcome:
     """Search as the config says (`sets`, `overrides`: see `load_config_file`), then augment the dataset with the
     best policy; see the module docstring."""
@@ -165,8 +175,11 @@ def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = 
         log.info("augmenting with the search's answer: %s", search.verdict.message)
     elif len(table) and not table["expected_accuracy_increase(%)"].iloc[0] > 0:
         log.warning("augmenting with the best policy found, although it did not beat no augmentation in the search")
+    if note := unchanged_note(policy):
+        log.warning("%s", note)
     record = {"policy": policy.to_dict(), "policy_trial": int(table["trial"].iloc[0]), "input": src,
-              "output": dst, "options": record_options(section.request), "complete": False}
+              "output": dst, "options": record_options(section.request), "complete": False,
+              "changes_images": policy.changes_images}
     write_record(search.experiment, record)  # says what is being built while it is built
 
 

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 BASELINE, SEARCH, CONTROL = "baseline", "search", "control"  # CONTROL: a free baseline in the study
-KINDS = (BASELINE, SEARCH, CONTROL)
+SHARED = "shared"  # the shared stage of a screen under augmentation-wise weight sharing
+KINDS = (BASELINE, SEARCH, CONTROL, SHARED)
 
 
 class TrialState(str, enum.Enum):
@@ -62,6 +63,8 @@ class TrialSpec:
     With `seeds` (the distribution search), the trainings use exactly those seeds (shared by
     every candidate) and are brought to `epochs` epochs, continuing from their checkpoints
     (deepaug.training.rungs); without, `opt_samples` trainings of `child_epochs` with seeds drawn from `seed`.
+    A SHARED trial is the shared stage of a screen under augmentation-wise weight sharing; a trial
+    with `shared` (that stage's number) continues it on each seed instead of starting afresh.
     """
 
     number: int
@@ -70,6 +73,7 @@ class TrialSpec:
     kind: str = SEARCH
     epochs: int | None = None
     seeds: tuple[int, ...] = ()
+    shared: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -79,21 +83,25 @@ class TrialSpec:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if self.seeds and (self.epochs is None or int(self.epochs) < 1):
             raise InputError(f"a trial with explicit seeds needs epochs >= 1, got {self.epochs!r}")
+        if (self.kind == SHARED or self.shared is not None) and not self.seeds:
+            raise InputError(f"trial {self.number}: augmentation-wise weight sharing needs explicit seeds")
 
     def to_dict(self) -> dict[str, Any]:
         data = {"number": self.number, "kind": self.kind, "seed": self.seed,
                 "policy": None if self.policy is None else self.policy.to_dict()}
         if self.seeds:
             data.update(epochs=int(self.epochs), seeds=list(self.seeds))
+        if self.shared is not None:
+            data["shared"] = int(self.shared)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrialSpec":
         policy = data.get("policy")
-        epochs = data.get("epochs")
+        epochs, shared = data.get("epochs"), data.get("shared")
         return cls(int(data["number"]), None if policy is None else Policy.from_dict(policy, "trial policy"),
                    int(data["seed"]), str(data.get("kind", SEARCH)), None if epochs is None else int(epochs),
-                   tuple(int(s) for s in data.get("seeds", ())))
+                   tuple(int(s) for s in data.get("seeds", ())), None if shared is None else int(shared))
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,8 @@ class TrialRecord:
     @classmethod
     def running(cls, spec: TrialSpec, model: str) -> "TrialRecord":
         extra = {"epochs": spec.epochs, "seeds": list(spec.seeds)} if spec.seeds else {}
+        if spec.shared is not None:
+            extra["shared"] = spec.shared
         return cls(spec.number, spec.kind, TrialState.RUNNING,
                    None if spec.policy is None else spec.policy.to_dict(), spec.seed, model, started_at=now(),
                    extra=extra)
@@ -128,7 +138,7 @@ class TrialRecord:
         """The spec this record was last run with (a rung's epochs and seeds are in `extra`)."""
         data = {"number": self.number, "kind": self.kind, "seed": self.seed, "policy": self.policy}
         if self.extra.get("seeds"):
-            data.update(epochs=self.extra.get("epochs"), seeds=self.extra["seeds"])
+            data.update(epochs=self.extra.get("epochs"), seeds=self.extra["seeds"], shared=self.extra.get("shared"))
         return TrialSpec.from_dict(data)
 
     @property
@@ -212,9 +222,10 @@ def starting_record(spec: TrialSpec, model: str, resume_from: TrialRecord | None
     rung or another of the trial's seeds (it is not this spec's end)."""
     record = resume_from if resume_from is not None else TrialRecord.running(spec, model)
     if spec.seeds:
-        extra = {k: v for k, v in record.extra.items() if k != "traceback"}  # of a failed run before
-        record = replace(record, state=TrialState.RUNNING, finished_at=None, error=None,
-                         extra={**extra, "epochs": spec.epochs, "seeds": list(spec.seeds)})
+        extra = {k: v for k, v in record.extra.items() if k not in ("traceback", "shared")}  # of a run before
+        extra.update({"epochs": spec.epochs, "seeds": list(spec.seeds)}, **(
+            {} if spec.shared is None else {"shared": spec.shared}))
+        record = replace(record, state=TrialState.RUNNING, finished_at=None, error=None, extra=extra)
     return record
 
 
@@ -250,7 +261,8 @@ def run_spec(spec: TrialSpec, context: TrialContext, on_update: Callable[[TrialR
         if spec.seeds:
 
             result = run_rung(context.train, context.val, spec.policy, config, spec.seeds, int(spec.epochs),
-                              spec.number, context.checkpoint_dir, on_training=trained, done=done)
+                              spec.number, context.checkpoint_dir, on_training=trained, done=done,
+                              shared_stage=spec.kind == SHARED, shared_from=spec.shared)
         else:
             result = run_trial(context.train, context.val, spec.policy, config, spec.seed,
                                initial_weights=context.initial_weights, on_training=trained, done=done)

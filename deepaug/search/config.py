@@ -92,6 +92,10 @@ class SearchConfig(BaseModel):
     # the distribution search (search_space: distribution); see deepaug/study.py
     search_space: Literal["distribution", "deepaugment"] = "distribution"
     search_seeds: int = Field(1, ge=1)  # common seeds every candidate is screened on
+    screen: Literal["rungs", "shared"] = "rungs"  # how candidates are screened: "rungs", successive halving
+    # from short trainings; "shared", augmentation-wise weight sharing (Tian et al. 2020): one shared training
+    # under the space's uniform policy, each candidate tuned from it for the last tune_epochs (study.py)
+    tune_epochs: int | None = Field(None, ge=1)  # screen: shared; None: child_epochs / 5 (issue 37's protocol 3)
     rungs: int = Field(2, ge=1)  # successive-halving rungs; the last one trains child_epochs
     halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
     finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
@@ -183,6 +187,8 @@ class SearchConfig(BaseModel):
         if self.search_space == "deepaugment" and isinstance(self.starts, tuple):
             raise ValueError("starts are the distribution search's (search_space: distribution); search_space: "
                              "deepaugment starts from random points: drop starts, or search the distribution space")
+        if self.screen == "shared":
+            self._check_shared()
         if self.raced_controls > len(self.controls):
             raise ValueError(f"raced_controls ({self.raced_controls}) must be at most the number of controls "
                              f"({len(self.controls)}: {list(self.controls)})")
@@ -191,6 +197,24 @@ class SearchConfig(BaseModel):
                              "it is the number of race seeds after which only the leading finalist and the better "
                              "control go on; leave it unset to race everyone on every seed")
         return self
+
+    def _check_shared(self) -> None:
+        if self.search_space != "distribution":
+            raise ValueError("screen: shared screens the distribution search (search_space: distribution); "
+                             "drop screen, or search the distribution space")
+        if self.executor == "kubernetes":
+            raise ValueError("screen: shared runs on this machine's workers (executor: local or inline): its "
+                             "candidates start from one shared checkpoint, which Jobs do not fetch yet; use "
+                             "screen: rungs on Kubernetes")
+        if self.child_epochs < 2 or self.shared_tune_epochs >= self.child_epochs:
+            raise ValueError(f"screen: shared tunes each candidate for tune_epochs ({self.shared_tune_epochs}) of "
+                             f"child_epochs ({self.child_epochs}) after a shared stage: tune_epochs must be below "
+                             "child_epochs, and child_epochs at least 2")
+
+    @property
+    def shared_tune_epochs(self) -> int:
+        """screen: shared's epochs per candidate: tune_epochs, or child_epochs / 5 (at least 1)."""
+        return self.tune_epochs if self.tune_epochs is not None else max(1, round(self.child_epochs / 5))
 
     @classmethod
     def keys(cls) -> list[str]:

@@ -206,6 +206,12 @@ class DistributionSpace:
         """TrivialAugment over this space's ops (the in-study control)."""
         return self.to_policy(self._trivial_point(1, 1.0, 1.0))
 
+    def uniform(self) -> Policy:
+        """One op per image drawn uniformly from every op of the space, at TrivialAugment's magnitudes,
+        no base steps: the shared stage's policy under augmentation-wise weight sharing (its shared
+        weights are trained under a uniform draw over the search space; Tian et al. 2020)."""
+        return self.to_policy([1] * len(self.groups) + [1, 1.0, 1.0] + [0] * len(BASE))
+
     def randaugment(self, n: int = RANDAUGMENT_N, magnitude: float = RANDAUGMENT_MAGNITUDE) -> Policy:
         """RandAugment(n, magnitude) over this space's ops (the second control)."""
         return self.to_policy(self._trivial_point(n, magnitude, 0.0))

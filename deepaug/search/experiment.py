@@ -53,7 +53,8 @@ RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_d
 # Config keys added after experiments were first stored, with the value those experiments ran
 # with: a stored config without the key resumes as if it had it.
 ADDED_KEYS = {"precision": "float32", "race_holdout": False, "race_cut_after": None,
-              "controls": ["trivialaugment", "randaugment"], "raced_controls": 2, "starts": "pilot"}
+              "controls": ["trivialaugment", "randaugment"], "raced_controls": 2, "starts": "pilot",
+              "screen": "rungs", "tune_epochs": None}
 LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
 CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES = (
     "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz")

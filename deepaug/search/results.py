@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from deepaug.execution.trials import CONTROL, TrialRecord, TrialState
+from deepaug.execution.trials import CONTROL, SHARED, TrialRecord, TrialState
 from deepaug.policy.core import Policy
 from deepaug.search.race import RANDAUGMENT, TRIVIAL, Gain, Verdict
 from deepaug.search.racing import reachable
@@ -43,7 +43,7 @@ def results_table(scores: Scores, verdict: Verdict | None, records: Sequence[Tri
                 for n in scores.controls if n in raced}
     tags = _tags(scores, verdict)
     rows = [_row(scores, verdict, record, by_number, raced.get(record.number), controls, tags) for record in records
-            if record.state is not TrialState.FAILED and record.policy is not None]
+            if record.state is not TrialState.FAILED and record.policy is not None and record.kind != SHARED]
     frame = pd.DataFrame(rows)
     if len(frame):
         frame = frame.sort_values(["winner", "reward", "screen_gain_vs_trivialaugment"],
@@ -96,6 +96,7 @@ def verdict_document(scores: Scores, verdict: Verdict, policy: Policy, records: 
     reach = reachable(scores, by_number, finalists, raced)
     return {**verdict.to_dict(), "policy": policy.to_dict(), "training_seconds": total,
             "control_training_seconds": control_seconds, "control_share": control_seconds / total if total else None,
+            "shared_stage_training_seconds": float(sum(r.seconds for r in records if r.kind == SHARED)),
             "controls": [scores.control_names[n] for n in scores.controls],
             "raced_controls": [scores.control_names[n] for n in raced],
             "race_reachable_half_width": None if reach is None else reach[0],

@@ -9,12 +9,13 @@ again what its records do not hold yet.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
 from deepaug.execution.executors import Executor
-from deepaug.execution.trials import CONTROL, SEARCH, TrialRecord, TrialSpec, TrialState
+from deepaug.errors import InputError, SearchError
+from deepaug.execution.trials import CONTROL, SEARCH, SHARED, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
-from deepaug.errors import InputError
 from deepaug.search.controller import Controller
 from deepaug.search.controls import Control
 from deepaug.search.distribution_space import DistributionSpace
@@ -43,6 +44,13 @@ def screen_controller(space: DistributionSpace, method: str, initial_points: int
     return controller
 
 
+def shared_stage(space: DistributionSpace, epochs: int, seeds: Sequence[int], run_seed: int) -> TrialSpec:
+    """The shared stage of a screen under augmentation-wise weight sharing: trial 0 (which the
+    distribution search leaves free), `epochs` epochs on the search `seeds` under the space's uniform
+    policy."""
+    return TrialSpec(0, space.uniform(), trial_seed(run_seed, 0), SHARED, epochs, tuple(seeds))
+
+
 def in_space(space: DistributionSpace, policy: Policy) -> bool:
     """Whether the optimizer can be told of `policy` (a control may lie outside the space)."""
     try:
@@ -56,12 +64,14 @@ class Screen:
     rung-0 result or has failed. `controls` train first (trial numbers 1..), then `starts` (those
     that no record and no control holds yet), then the optimizer's proposals.
     `check_failures(failures, record, executor)` stops the search after too many failed
-    candidates in a row."""
+    candidates in a row. With `shared` (the shared stage's spec, `shared_stage`), that stage
+    trains first and every screen training continues it (augmentation-wise weight sharing)."""
 
     def __init__(self, study: StudyRun, controls: Sequence[Control], starts: Sequence[Policy], controller: Controller,
-                 run_seed: int, iterations: int, check_failures: Callable[[int, TrialRecord, Executor], None]) -> None:
+                 run_seed: int, iterations: int, check_failures: Callable[[int, TrialRecord, Executor], None],
+                 shared: TrialSpec | None = None) -> None:
         self.study, self.controller, self.run_seed, self.iterations = study, controller, run_seed, iterations
-        self.check_failures = check_failures
+        self.check_failures, self.shared = check_failures, shared
         self.epochs, self.seeds = study.scores.schedule[0], study.scores.search_seeds
         records = study.records
         self.queue = self._unfinished(controls)
@@ -77,11 +87,16 @@ class Screen:
         for control in controls:
             number = control.number
             if number not in study.records or scores.screen_reward(study.records[number]) is None:
-                queue.append(study.spec(number, self.epochs, self.seeds, self.run_seed, control.policy, CONTROL))
+                queue.append(self._spec(number, control.policy, CONTROL))
         for record in study.sorted_records():
             if record.kind == SEARCH and record.state is not TrialState.FAILED and scores.screen_reward(record) is None:
-                queue.append(study.spec(record.number, self.epochs, self.seeds))
+                queue.append(self._spec(record.number))
         return queue
+
+    def _spec(self, number: int, policy: Policy | None = None, kind: str = SEARCH) -> TrialSpec:
+        """Trial `number`'s screen training (continuing the shared stage, with one)."""
+        spec = self.study.spec(number, self.epochs, self.seeds, self.run_seed, policy, kind)
+        return spec if self.shared is None else replace(spec, shared=self.shared.number)
 
     def _candidates(self) -> int:
         return sum(1 for r in self.study.records.values() if r.kind == SEARCH) + \
@@ -90,8 +105,24 @@ class Screen:
     def _propose(self) -> Policy:
         return self.starts.pop(0) if self.starts else self.controller.ask(1)[0]
 
+    def _share(self) -> None:
+        """The shared stage, first (its trainings are kept, or trained again where their files are gone)."""
+        study, spec = self.study, self.shared
+        assert spec is not None
+        log.info("screen: the shared stage, %d epochs on %d seed(s) under %s; each candidate then tunes %d "
+                 "epochs from it", spec.epochs, len(spec.seeds), spec.policy, self.epochs - int(spec.epochs))
+        study.executor.submit(spec, resume_from=study.records.get(spec.number))
+        record = next(r for r in study.executor.wait() if r.number == spec.number)
+        study.records[record.number] = record
+        if record.state is not TrialState.COMPLETE:
+            raise SearchError(f"the screen's shared stage (trial {spec.number}) failed: {record.error}; fix the "
+                              "cause and run again to resume")
+        log.info("screen: shared stage done (%.0f s)", record.seconds)
+
     def run(self) -> None:
         study, executor, records = self.study, self.study.executor, self.study.records
+        if self.shared is not None:
+            self._share()
         in_flight: dict[int, TrialSpec] = {}
         failures = 0
         while True:
@@ -102,7 +133,7 @@ class Screen:
                 in_flight[spec.number] = spec
                 room -= 1
             while room > 0 and self._candidates() < self.iterations:
-                spec = study.spec(self.next_number, self.epochs, self.seeds, self.run_seed, self._propose(), SEARCH)
+                spec = self._spec(self.next_number, self._propose())
                 executor.submit(spec)
                 in_flight[spec.number] = spec
                 records.setdefault(spec.number, TrialRecord.running(spec, study.model_name))

@@ -18,7 +18,11 @@ distribution`, the default, runs):
 3. **Successive halving.** At each later rung the best 1 in `halving_rate` candidates (by
    paired gain over TrivialAugment on the same seeds) continue from their checkpoints,
    beside TrivialAugment and the controls that will race; the last rung trains
-   `child_epochs`, the final training's length.
+   `child_epochs`, the final training's length. With `screen: shared` there are no rungs:
+   the shared stage (trial 0, `child_epochs - tune_epochs` epochs under the space's uniform
+   policy, deepaug.search.screen.shared_stage) trains first, every screened trial continues it
+   for the last `tune_epochs` (augmentation-wise weight sharing, Tian et al. 2020), and the
+   best `finalists` by that screen go to the race.
 4. **Race.** The best `finalists` race the `raced_controls` controls with the best screen
    rewards at full training on `race_seeds` common seeds other than the search seeds,
    scored on validation images of their own (`race_holdout`: a stratified half that the
@@ -71,7 +75,7 @@ from deepaug.search.experiment import VERDICT
 from deepaug.search.halving import halve
 from deepaug.search.race import Verdict
 from deepaug.search.racing import race, verdict
-from deepaug.search.screen import Screen, screen_controller
+from deepaug.search.screen import Screen, screen_controller, shared_stage
 from deepaug.search.scores import Scores
 from deepaug.search.stages import StudyRun
 from deepaug.search.validation import holdout_halves, study_split, user_validation
@@ -98,7 +102,8 @@ class DistributionSearch(Engine):
         self.training = config.training_config()
         check_model_input(config.model, data.image_shape, data.num_classes)
         self.validation = user_validation(config, data)
-        self.schedule = rung_epochs(config.child_epochs, config.rungs, config.halving_rate)
+        self.schedule = [config.child_epochs] if config.screen == "shared" else \
+            rung_epochs(config.child_epochs, config.rungs, config.halving_rate)
         self.identity = data_identity(data)
         if self.validation is not None:
             self.identity["validation"] = data_identity(self.validation)
@@ -151,7 +156,10 @@ class DistributionSearch(Engine):
         started = time.perf_counter()
         with self._executing(context, records) as executor:
             study = StudyRun(scores, records, executor, self.callbacks, self.training.model_name)
-            Screen(study, self.controls, self.starts, controller, run_seed, iterations, self._check_failures).run()
+            shared = shared_stage(self.space, self.config.child_epochs - self.config.shared_tune_epochs,
+                                  scores.search_seeds, run_seed) if self.config.screen == "shared" else None
+            Screen(study, self.controls, self.starts, controller, run_seed, iterations, self._check_failures,
+                   shared).run()
             self.callbacks.send("on_rung_end", "screen", self.schedule[0], study.sorted_records())
             if screen_only:
                 return study.sorted_records()

@@ -28,6 +28,7 @@ at a rung is the mean validation accuracy over those epochs (`late_reward`).
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import os
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from deepaug.errors import InputError, RetryableError
-from deepaug.storage.atomic import atomic_write_bytes
+from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as trainer  # module access: tests patch its functions
 from deepaug.training.pipeline import as_augmentation
 from deepaug.training.reward import read_correct
@@ -225,17 +226,50 @@ def train_to(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "
     return history
 
 
+def shared_history_path(checkpoint: Path) -> Path:
+    """Where a shared stage keeps its history: beside its checkpoint, for the candidates that tune from it."""
+    return Path(checkpoint).with_suffix(".json")
+
+
+def read_shared(checkpoint: Path, epochs: int) -> dict[str, Any] | None:
+    """A finished shared stage of `epochs` epochs: its history, if it and its checkpoint are both there."""
+    try:
+        history = json.loads(shared_history_path(checkpoint).read_text())
+    except (OSError, ValueError):
+        return None
+    saved = read_checkpoint(checkpoint)
+    if saved is None or saved[0] != epochs or len(history.get("accuracy", ())) != epochs:
+        return None
+    return history
+
+
+def train_shared(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seed: int,
+                 epochs: int, checkpoint: Path) -> dict[str, Any]:
+    """The shared stage of augmentation-wise weight sharing on `seed`: `epochs` epochs under the shared
+    `policy`, its checkpoint and (beside it, atomically, after it) its history kept for `tune_from`;
+    one already there is reused."""
+    history = read_shared(checkpoint, epochs)
+    if history is None:
+        history = train_to(train, val, as_augmentation(policy), config, int(seed), epochs, None, checkpoint)
+        atomic_write_text(shared_history_path(checkpoint), json.dumps(history))
+    return {**history, "seed": int(seed)}
+
+
 def tune_from(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seed: int,
-              epochs: int, shared: Mapping[str, Any], shared_checkpoint: Path,
-              checkpoint: Path | None = None) -> dict[str, Any]:
-    """A candidate's screen under augmentation-wise weight sharing (Tian et al. 2020): the
-    shared training on `seed` (its history `shared`, its end `shared_checkpoint`) continued to
-    `epochs` under `policy`; returns the whole history (its "seconds" include the shared
-    stage's). The shared checkpoint is read, never written. A missing or mismatched shared
-    checkpoint is a RetryableError: training from scratch instead would be another screen."""
-    done = len(shared.get("accuracy", ()))
+              epochs: int, shared_checkpoint: Path, checkpoint: Path | None = None) -> dict[str, Any]:
+    """A candidate's screen under augmentation-wise weight sharing (Tian et al. 2020): the shared
+    stage on `seed` (`train_shared`'s checkpoint and history) continued to `epochs` under `policy`;
+    returns the whole history (its "seconds" include the shared stage's). The shared stage's
+    files are read, never written. A missing or mismatched one is a RetryableError: training from
+    scratch instead would be another screen."""
+    shared = None
+    try:
+        shared = json.loads(shared_history_path(shared_checkpoint).read_text())
+    except (OSError, ValueError):
+        pass
+    done = len(shared.get("accuracy", ())) if isinstance(shared, dict) else 0
     saved = read_checkpoint(shared_checkpoint)
-    if saved is None or saved[0] != done or not 0 < done < epochs:
+    if shared is None or saved is None or saved[0] != done or not 0 < done < epochs:
         raise RetryableError(f"shared checkpoint {shared_checkpoint} is missing or not at the shared training's "
                              f"epoch {done} (of {epochs}); train the shared stage again")
     history = train_to(train, val, as_augmentation(policy), config, int(seed), epochs, shared, checkpoint,
@@ -246,13 +280,19 @@ def tune_from(train: "Dataset", val: "Dataset", policy: "Augmentation", config: 
 def run_rung(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "TrainingConfig", seeds: Sequence[int],
              epochs: int, number: int, checkpoint_dir: str | None,
              on_training: Callable[[int, int, dict[str, Any]], None] | None = None,
-             done: Sequence[Mapping[str, Any]] = ()) -> "TrialResult":
+             done: Sequence[Mapping[str, Any]] = (), shared_stage: bool = False,
+             shared_from: int | None = None) -> "TrialResult":
     """Bring one trial's trainings on `seeds` to `epochs` epochs; reward = mean late reward.
 
     `done` holds this trial's histories so far (each with its "seed"): one already at
     `epochs` is kept, a shorter one is continued from its checkpoint. `on_training(k,
-    seed, history)` is called as each seed's training reaches `epochs`.
+    seed, history)` is called as each seed's training reaches `epochs`. Under
+    augmentation-wise weight sharing, `shared_stage` makes this trial the shared stage (kept
+    only with its checkpoint, `train_shared`), and `shared_from` names the shared stage's trial
+    that each seed's training continues (`tune_from`).
     """
+    if (shared_stage or shared_from is not None) and checkpoint_dir is None:
+        raise InputError(f"trial {number}: augmentation-wise weight sharing needs a checkpoint folder")
 
     policy = as_augmentation(policy)
     trainer._check_pair(train, val)
@@ -261,11 +301,17 @@ def run_rung(train: "Dataset", val: "Dataset", policy: "Augmentation", config: "
     for k, seed in enumerate(seeds):
         previous = by_seed.get(int(seed))
         if previous is not None and late_reward(previous, epochs, config.opt_last_n_epochs) is not None \
-                and len(previous["accuracy"]) >= epochs:
+                and len(previous["accuracy"]) >= epochs and not shared_stage:
             histories.append(dict(previous))
             continue
         path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, number, seed)
-        history = {**train_to(train, val, policy, config, int(seed), epochs, previous, path), "seed": int(seed)}
+        if shared_stage:
+            history = train_shared(train, val, policy, config, int(seed), epochs, path)
+        elif shared_from is not None:
+            history = tune_from(train, val, policy, config, int(seed), epochs,
+                                checkpoint_path(checkpoint_dir, shared_from, seed))
+        else:
+            history = {**train_to(train, val, policy, config, int(seed), epochs, previous, path), "seed": int(seed)}
         histories.append(history)
         if on_training is not None:
             on_training(k, int(seed), history)

@@ -194,3 +194,18 @@ def test_run_with_the_distribution_search_augments_with_its_answer(tmp_path, npz
     assert Policy.from_dict(record["policy"]) == Policy.from_dict(verdict["policy"])
     assert Policy.from_dict(record["policy"]).kind == "distribution"
     assert "verdict:" in out and record["totals"]["outputs"] == 480
+    assert record["changes_images"] is Policy.from_dict(record["policy"]).changes_images
+
+
+def test_an_answer_of_no_augmentation_is_said_plainly_before_the_copies_are_written():
+    from deepaug.policy.baselines import TrivialAugment
+    from deepaug.run import unchanged_note
+    from deepaug.search.controls import make_controls
+    from deepaug.search.distribution_space import DistributionSpace
+
+    none = next(c.policy for c in make_controls(("trivialaugment", "none"), DistributionSpace(channels=1))
+                if c.name == "no augmentation")
+    for policy in (none, Policy.noop()):
+        note = unchanged_note(policy)
+        assert note is not None and "no augmentation" in note and "unchanged copies" in note
+    assert unchanged_note(TrivialAugment().policy) is None

@@ -23,17 +23,18 @@ def setting():
 
 def test_a_candidate_tuned_from_the_shared_stage_continues_it_and_leaves_its_checkpoint_alone(setting, tmp_path):
     from deepaug.policy.baselines import RandAugment, TrivialAugment
-    from deepaug.training.rungs import train_to, tune_from
+    from deepaug.training.rungs import train_shared, train_to, tune_from
 
     train, val, config = setting
     shared_policy, other = TrivialAugment().policy, RandAugment().policy
     whole = train_to(train, val, shared_policy, config, 5, 3, None, None)
     ckpt = tmp_path / "shared.npz"
-    shared = train_to(train, val, shared_policy, config, 5, 2, None, ckpt)
+    shared = train_shared(train, val, shared_policy, config, 5, 2, ckpt)
     before = ckpt.read_bytes()
+    assert train_shared(train, val, shared_policy, config, 5, 2, ckpt) == shared  # reused, not trained again
 
-    same = tune_from(train, val, shared_policy, config, 5, 3, shared, ckpt, tmp_path / "same.npz")
-    tuned = tune_from(train, val, other, config, 5, 3, shared, ckpt)
+    same = tune_from(train, val, shared_policy, config, 5, 3, ckpt, tmp_path / "same.npz")
+    tuned = tune_from(train, val, other, config, 5, 3, ckpt)
     # tuned under the shared policy, it is the uninterrupted shared training
     assert same["accuracy"] == whole["accuracy"] and same["val_accuracy"][-1] == whole["val_accuracy"][-1]
     # under its own policy it shares the first two epochs and goes its own way in the third
@@ -45,13 +46,16 @@ def test_a_candidate_tuned_from_the_shared_stage_continues_it_and_leaves_its_che
 
 def test_without_its_shared_checkpoint_a_candidate_is_refused_not_trained_from_scratch(setting, tmp_path):
     from deepaug.policy.baselines import TrivialAugment
-    from deepaug.training.rungs import train_to, tune_from
+    import json
+
+    from deepaug.training.rungs import shared_history_path, train_shared, tune_from
 
     train, val, config = setting
     ckpt = tmp_path / "shared.npz"
-    shared = train_to(train, val, TrivialAugment().policy, config, 5, 1, None, ckpt)
+    shared = train_shared(train, val, TrivialAugment().policy, config, 5, 1, ckpt)
     with pytest.raises(RetryableError, match="shared checkpoint .*missing or not at"):
-        tune_from(train, val, None, config, 5, 3, shared, tmp_path / "gone.npz")
+        tune_from(train, val, None, config, 5, 3, tmp_path / "gone.npz")
     longer = {**shared, "accuracy": shared["accuracy"] * 2}  # a history that the checkpoint does not end
+    shared_history_path(ckpt).write_text(json.dumps(longer))
     with pytest.raises(RetryableError, match="epoch 2"):
-        tune_from(train, val, None, config, 5, 3, longer, ckpt)
+        tune_from(train, val, None, config, 5, 3, ckpt)
