@@ -11,43 +11,26 @@ from __future__ import annotations
 import errno
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from _augment_data import REPO, markers, tree, write_images
+from _augment_data import REPO, in_namespace, markers, namespace_mounts, tree, write_images
 from deepaug.api import augment
 from deepaug.errors import InputError, RetryableError
 from deepaug.storage import atomic, local
 from deepaug.storage.disk import DiskError
 
-ARGS = ["--policy", "reference", "--variants", "2", "--shard-size", "4"]
-OPTIONS = {"variants": 2, "shard_size": 4}
-
-
-def _namespace_mounts(tmp: Path) -> bool:
-    """Whether this machine lets an unprivileged user mount a tmpfs in a namespace of its own."""
-    (tmp / "probe").mkdir()
-    try:
-        return subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {tmp / 'probe'}"],
-                              capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
 @pytest.fixture
 def namespace(tmp_path):
-    if not _namespace_mounts(tmp_path):
+    if not namespace_mounts(tmp_path):
         pytest.skip("no user+mount namespace here (unshare -rm) to mount a small real file system in")
     return tmp_path
 
 
-def _in_namespace(script: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run(["unshare", "-rm", "sh", "-uc", script], env=env, capture_output=True, text=True,
-                          timeout=300)
+ARGS = ["--policy", "reference", "--variants", "2", "--shard-size", "4"]
+OPTIONS = {"variants": 2, "shard_size": 4}
 
 
 def _augment_command(src: Path, dst: Path, *extra: str) -> str:
@@ -68,7 +51,7 @@ def test_a_full_disk_mid_run_is_named_and_the_same_command_then_finishes_byte_fo
     small, mnt = _footprint(reference) // 3, tmp / "mnt"
     mnt.mkdir()
     command = _augment_command(tmp / "src", mnt / "out", "--workers", "2")  # the error crosses a worker process
-    done = _in_namespace(f"""
+    done = in_namespace(f"""
         mount -t tmpfs -o size={small} tmpfs {mnt}
         {command} 2> {tmp}/first.err; echo $? > {tmp}/first.rc
         (cd {mnt}/out && find . -type f | sort) > {tmp}/first.files
@@ -95,7 +78,7 @@ def test_a_read_only_file_system_is_named_and_nothing_is_lost(namespace):
     mnt = tmp / "mnt"
     mnt.mkdir()
     command = _augment_command(tmp / "src", mnt / "out")
-    done = _in_namespace(f"""
+    done = in_namespace(f"""
         mount -t tmpfs -o size=8m tmpfs {mnt}
         {command} --shards 0-1 2> {tmp}/part.err || exit 3
         mount -o remount,ro {mnt}
