@@ -92,3 +92,21 @@ def markers(files: dict[str, bytes] | list[str]) -> set[int]:
 
 def as_array(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def namespace_mounts(tmp: Path) -> bool:
+    """Whether this machine lets an unprivileged user mount a tmpfs in a namespace of its own."""
+    (tmp / "probe").mkdir()
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {tmp / 'probe'}"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def in_namespace(script: str) -> subprocess.CompletedProcess:
+    """Run a shell script as root of a new user and mount namespace (its mounts vanish with it), with
+    this repository importable."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(["unshare", "-rm", "sh", "-uc", script], env=env, capture_output=True, text=True,
+                          timeout=300)

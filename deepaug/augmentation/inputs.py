@@ -10,7 +10,7 @@ Two kinds of input:
   keys are zero-padded indices, labels are kept as stored (one-hot rows as their column),
   pixels may be uint8, integers in 0..255 or floats in [0, 1] or [0, 255] as the search reads
   them (checked whole when listed), and a shard's rows are read straight from the zip member
-  without loading the whole array.
+  without loading the whole array (on S3 by ranged GETs; `_open_npz` says when it is downloaded).
 
 The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the
 dataset identity. Reading and decoding happen per shard (`read_shard`), with concurrent
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 import zipfile
 from collections import deque
 from concurrent.futures import Executor, Future
@@ -32,6 +33,7 @@ from deepaug.datasets import IMAGE_EXTENSIONS, class_name_labels, label_values
 from deepaug.errors import InputError
 from deepaug.images import decode_checked, not_whole_levels
 from deepaug.storage.backends import Storage, locate, open_storage
+from deepaug.storage.base import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,9 @@ class _NpyMember:
             raise InputError(f"{where}: array {name!r} holds Python objects; save plain numeric arrays")
         self.shape, self.fortran, self.dtype = tuple(shape), fortran, dtype
         needed = self.offset + int(np.prod(self.shape, dtype=np.int64)) * dtype.itemsize
-        stored = archive.getinfo(self.name).file_size
+        info = archive.getinfo(self.name)
+        stored = info.file_size
+        self.start = _data_start(archive, info) if info.compress_type == zipfile.ZIP_STORED else None
         if stored < needed:  # checked before any output: a short array would fail mid-run
             raise InputError(f"{where}: array {name!r} claims shape {self.shape} ({needed} bytes) but holds "
                              f"{stored}; the file is truncated or was not written by np.savez. Write it again")
@@ -175,10 +179,26 @@ class _NpyMember:
         if self.fortran:  # column-major rows are not contiguous: read it all (rare; np.savez writes C order)
             with self.archive.open(self.name) as fh:
                 return np.load(fh, allow_pickle=False)[start:stop]
-        with self.archive.open(self.name) as fh:
-            fh.seek(self.offset + start * row)
-            data = fh.read((stop - start) * row)
+        if self.start is not None:  # stored (np.savez): the rows' bytes are where the zip says, read only them
+            handle: Any = self.archive.fp
+            handle.seek(self.start + self.offset + start * row)
+            data = handle.read((stop - start) * row)
+        else:
+            with self.archive.open(self.name) as fh:
+                fh.seek(self.offset + start * row)
+                data = fh.read((stop - start) * row)
         return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
+
+
+def _data_start(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """Where a stored member's bytes begin in the archive's file: after its local header, whose name and
+    extra field (zip64 sizes) may differ in length from the central directory's."""
+    handle: Any = archive.fp
+    handle.seek(info.header_offset)
+    fields = struct.unpack(zipfile.structFileHeader, handle.read(zipfile.sizeFileHeader))
+    if fields[0] != zipfile.stringFileHeader:
+        raise zipfile.BadZipFile(f"bad local header for member {info.filename!r}")
+    return info.header_offset + zipfile.sizeFileHeader + fields[10] + fields[11]
 
 
 def _unsafe_folder_name(name: str) -> bool:
@@ -188,12 +208,28 @@ def _unsafe_folder_name(name: str) -> bool:
         or any(ord(c) < 32 or ord(c) == 127 for c in name)
 
 
-def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, str]:
+def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, zipfile.ZipFile, str]:
+    """The .npz's file and zip archive, read by ranges (S3: the listing streams it once for its hash, a
+    worker fetches the zip's directory and its rows); a compressed one (np.savez_compressed) cannot be
+    read at an offset, so it is downloaded whole first (`open_read`, into TMPDIR, checked for room)."""
     storage, key = locate(uri, **options)
+    where = storage.uri(key)
     try:
-        return storage.open_read(key), storage.uri(key)
+        handle = storage.open_ranged(key)
     except FileNotFoundError:
-        raise InputError(f"npz file {storage.uri(key)!r} does not exist") from None
+        raise InputError(f"npz file {where!r} does not exist") from None
+    try:
+        archive = zipfile.ZipFile(handle)
+        if all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist()):
+            return handle, archive, where
+        archive.close()
+        handle.close()
+        log.info("%s is compressed (np.savez_compressed): reading it from a local copy", where)
+        handle = storage.open_read(key)
+        return handle, zipfile.ZipFile(handle), where
+    except BaseException:
+        handle.close()
+        raise
 
 
 def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.ndarray, tuple[str, ...] | None]:
@@ -256,17 +292,19 @@ def _pixel_scale(images: _NpyMember, where: str, chunk_bytes: int = 64 << 20) ->
 
 
 def _list_npz(uri: str, options: dict[str, Any]) -> Listing:
-    handle, where = _open_npz(uri, options)
-    with handle:
+    try:
+        handle, archive, where = _open_npz(uri, options)
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read npz file {uri} ({exc}); write it with np.savez") from None
+    with handle, archive:
         digest = hashlib.sha256()
+        handle.seek(0)
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-        handle.seek(0)
         try:
-            with zipfile.ZipFile(handle) as archive:
-                images, labels, names = _npz_arrays(archive, where)
-                scale = _pixel_scale(images, where)
-        except InputError:
+            images, labels, names = _npz_arrays(archive, where)
+            scale = _pixel_scale(images, where)
+        except (InputError, StorageError):  # StorageError: S3 did not answer (worth a retry, not a bad file)
             raise
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             raise InputError(f"cannot read npz file {where} ({exc}); write it with np.savez") from None
@@ -342,8 +380,7 @@ class InputReader:
 
     def _npz_rows(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray | Skip]]:
         if self.npz is None:
-            handle, where = _open_npz(self.listing.uri, self.options)
-            archive = zipfile.ZipFile(handle)
+            handle, archive, where = _open_npz(self.listing.uri, self.options)
             self.npz = (handle, archive, _npz_arrays(archive, where)[0])
         rows = self.npz[2].rows(start, stop)
         if rows.dtype == np.bool_:

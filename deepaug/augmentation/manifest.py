@@ -20,6 +20,7 @@ from deepaug.augmentation.inputs import Skip, windowed_map
 from deepaug.augmentation.outputs import LABEL_COLUMNS, LABELS_KEY, MANIFEST_KEY, SHARDS_PREFIX, marker_key
 from deepaug.errors import InputError
 from deepaug.storage.backends import Storage, read_json, write_json
+from deepaug.storage.disk import local_writes
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ def read_marker(storage: Storage, shard: int, dataset_id: str) -> dict[str, Any]
 def _write_labels(storage: Storage, markers: Sequence[dict[str, Any]], pool: Executor) -> str:
     """Concatenate the shards' label parts into labels.csv (streamed); its SHA-256."""
     digest = hashlib.sha256()
-    with tempfile.TemporaryFile() as spool:
+    temp = tempfile.gettempdir()
+    with local_writes(temp, "set TMPDIR to a folder with room", f"labels.csv's temp file in {temp} (TMPDIR)"), \
+            tempfile.TemporaryFile() as spool:
         header = (",".join(LABEL_COLUMNS) + "\n").encode()
         spool.write(header)
         digest.update(header)

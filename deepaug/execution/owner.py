@@ -4,6 +4,10 @@ An experiment is run by one process at a time; its lock holds this document. A l
 owner is a process of this host that no longer runs is stale at once; an owner on another host
 cannot be checked from here, so its lock is stale only when its heartbeat is older than
 `stale_seconds`.
+
+A local scratch folder gets the same document (`owned_temp_folder`): a process killed before it
+could remove its folder leaves one whose owner is gone, and the next `owned_temp_folder` of the
+same prefix, in any process, removes it.
 """
 from __future__ import annotations
 
@@ -13,9 +17,12 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Mapping
 
 from deepaug.errors import InputError
@@ -129,3 +136,46 @@ def release(storage: Storage, key: str, owner: Mapping[str, Any]) -> None:
         return
     if isinstance(held, dict) and held.get("token") == owner.get("token"):
         storage.delete(key)
+
+
+OWNER_FILE = "owner.json"
+UNOWNED_SECONDS = 3600.0  # a scratch folder with no owner document yet is mid-creation unless this old
+
+
+def owned_temp_folder(prefix: str) -> Path:
+    """A new folder `<TMPDIR>/<prefix>...` that holds this process's owner document, after removing the
+    `prefix` folders whose owner is gone (`remove_orphaned_folders`). The caller removes it when done."""
+    remove_orphaned_folders(prefix)
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / OWNER_FILE).write_text(json.dumps(owner_document()), encoding="utf-8")
+    return folder
+
+
+def remove_orphaned_folders(prefix: str) -> int:
+    """Remove the `<TMPDIR>/<prefix>*` folders of `owned_temp_folder` whose owner is a process of this host
+    that no longer runs (killed); how many. Another host's (a TMPDIR shared over the network) are kept,
+    as is one without an owner document unless it is `UNOWNED_SECONDS` old (it may be being created)."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{glob_escape(prefix)}*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            try:
+                owner = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+            except (FileNotFoundError, ValueError):
+                owner = None
+            if owner is None and time.time() - folder.stat().st_mtime < UNOWNED_SECONDS:
+                continue
+            if isinstance(owner, dict) and not owner_gone(owner, stale_seconds=math.inf):
+                continue
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+        log.info("removed %s, left by %s, which is gone", folder,
+                 owner_text(owner) if isinstance(owner, dict) else "a process that never finished creating it")
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)

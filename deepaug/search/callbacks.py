@@ -32,8 +32,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ from tqdm import tqdm as plain_tqdm
 from tqdm.auto import tqdm as auto_tqdm
 
 from deepaug.errors import InputError, SearchError
+from deepaug.execution.owner import owned_temp_folder, remove_orphaned_folders
 from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.search.notebook import policy_columns
 
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = ("on_search_begin", "on_training_end", "on_trial_end", "on_stage_progress", "on_rung_end", "on_search_end")
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
+TEMP_PREFIX = "deepaug-tensorboard-"  # TensorBoardLogger's folder in TMPDIR for an experiment on S3
 
 
 class CallbackError(SearchError):
@@ -251,8 +253,10 @@ class TensorBoardLogger(Callback):
 
     Runs are written under `log_dir` (default: ``tensorboard/`` in the experiment folder,
     ``tensorboard --logdir reports/experiments/<name>/tensorboard``). An experiment on S3
-    writes its event files in a local temp folder and uploads each run's files when the
-    trial ends. Needs the `tensorboard` package (no TensorFlow).
+    writes its event files in a local temp folder (`TEMP_PREFIX` in TMPDIR, with its owner) and
+    uploads each run's files when the trial ends; a search killed before removing it leaves it
+    to the next search's start, which removes every such folder whose process is gone. Needs
+    the `tensorboard` package (no TensorFlow).
     """
 
     def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
@@ -263,17 +267,18 @@ class TensorBoardLogger(Callback):
                              "(or turn it off with tensorboard: false in the config)") from None
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self._store: Any = None  # the experiment's storage when the logs are uploaded there
-        self._temp: tempfile.TemporaryDirectory | None = None
+        self._temp: Path | None = None
         self._written: dict[int, set[tuple[Any, int]]] = {}  # trial -> (seed/sample, epochs) curves written
 
     def on_search_begin(self, experiment: "Experiment") -> None:
+        remove_orphaned_folders(TEMP_PREFIX)  # those of killed searches
         if self.log_dir is not None:
             return
         if experiment.local is not None:
             self.log_dir = experiment.local / "tensorboard"
         else:
-            self._temp = tempfile.TemporaryDirectory(prefix="deepaug-tensorboard-")
-            self.log_dir, self._store = Path(self._temp.name), experiment.store
+            self._temp = owned_temp_folder(TEMP_PREFIX)
+            self.log_dir, self._store = self._temp, experiment.store
 
     def _write(self, run: str, events: Sequence[Any]) -> None:
         from tensorboard.summary.writer.event_file_writer import EventFileWriter  # heavy: on first use
@@ -325,7 +330,7 @@ class TensorBoardLogger(Callback):
 
     def close(self) -> None:
         if self._temp is not None:
-            self._temp.cleanup()
+            shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
 
 

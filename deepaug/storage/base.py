@@ -40,7 +40,11 @@ class Storage(Protocol):
         """(key, content stamp) of each key `list` gives; the stamp changes when the content does
         (local: size and mtime; S3: size and ETag)."""
     def open_read(self, key: str) -> BinaryIO:
-        """A seekable binary file of the object (the caller closes it); FileNotFoundError if absent."""
+        """A seekable binary file of the object (the caller closes it); FileNotFoundError if absent.
+        S3: downloaded into TMPDIR first (refused before it starts when TMPDIR has too little room)."""
+    def open_ranged(self, key: str) -> BinaryIO:
+        """As `open_read`, but reading only the bytes asked for (S3: ranged GETs, nothing on disk), for a
+        reader that needs a few parts of a large object."""
     def write_stream(self, key: str, handle: BinaryIO) -> None:
         """Store a file's content without holding it in memory; atomic as `write`."""
     def batch_writer(self) -> "BatchWriter":

@@ -3,14 +3,28 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write, is_temp, new_token, remove_stale_temps, sync_files
 from deepaug.storage.base import Data, check_data, check_key, check_prefix, missing
+from deepaug.storage.disk import local_writes
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Every local write's errors, said once: permission denied is an InputError; a full or read-only file
+    system a DiskError naming the path and its mount (deepaug.storage.disk); a partial file is never left."""
+    try:
+        with local_writes(path, "choose another folder"):
+            yield
+    except PermissionError:
+        raise InputError(f"cannot write {path}: permission denied; choose a folder you can write to, then run the "
+                         "same command again") from None
 
 
 class LocalStorage:
@@ -44,10 +58,8 @@ class LocalStorage:
     def write(self, key: str, data: Data) -> None:
         path = self._path(key)
         check_data(data, str(path))
-        try:
+        with writing(path):
             atomic_write(path, data)
-        except PermissionError:
-            raise InputError(f"cannot write {path}: permission denied; choose a folder you can write to") from None
         log.debug("wrote %d bytes to %s", len(data), path)
 
     def exists(self, key: str) -> bool:
@@ -108,14 +120,15 @@ class LocalStorage:
         path = self._path(key)
         check_data(data, str(path))
         temp = path.with_name(f".{path.name}.{new_token()}.tmp")
-        atomic_write(temp, data)  # whole and durable before it can appear under its name
-        try:
-            os.link(temp, path)  # fails if the name exists: the first creator wins
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            temp.unlink(missing_ok=True)
+        with writing(path):
+            atomic_write(temp, data)  # whole and durable before it can appear under its name
+            try:
+                os.link(temp, path)  # fails if the name exists: the first creator wins
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                temp.unlink(missing_ok=True)
 
     def open_read(self, key: str) -> BinaryIO:
         path = self._path(key)
@@ -124,12 +137,13 @@ class LocalStorage:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise missing(str(path)) from None
 
+    def open_ranged(self, key: str) -> BinaryIO:
+        return self.open_read(key)  # a file reads only what is asked of it
+
     def write_stream(self, key: str, handle: BinaryIO) -> None:
         path = self._path(key)
-        try:
+        with writing(path):
             atomic_write(path, handle)
-        except PermissionError:
-            raise InputError(f"cannot write {path}: permission denied; choose a folder you can write to") from None
 
     def batch_writer(self) -> "LocalBatch":
         return LocalBatch(self)
@@ -159,14 +173,12 @@ class LocalBatch:
 
     def write(self, key: str, data: Data) -> None:
         path = self.root / check_key(key, self.where)
-        try:
+        with writing(path):
             atomic_write(path, data, sync=False, token=self.token)
-        except PermissionError:
-            raise InputError(f"cannot write {path}: permission denied; choose an output folder you can write "
-                             "to") from None
         self.paths.append(path)
 
     def sync(self, pool: Any) -> None:
         """Make every file written so far durable (see `deepaug.storage.atomic.sync_files`)."""
-        sync_files(self.root, self.paths, pool)
+        with writing(self.root):
+            sync_files(self.root, self.paths, pool)
         self.paths.clear()

@@ -9,6 +9,8 @@ from typing import Any, BinaryIO, Iterator
 
 from deepaug.errors import InputError
 from deepaug.storage.base import BUCKET, Data, StorageError, check_data, check_key, check_prefix, missing, redact
+from deepaug.storage.disk import check_free, local_writes
+from deepaug.storage.ranged import RangedFile
 
 log = logging.getLogger(__name__)
 
@@ -166,16 +168,37 @@ class S3Storage:
                     return False
                 raise
 
-    def open_read(self, key: str) -> BinaryIO:
-        """The object downloaded (streamed) into a local temp file: seekable, as zip and np.load need,
-        while memory stays flat however large the object is (the file is gone once closed)."""
-        spool = tempfile.TemporaryFile(prefix="deepaug-s3-")
-        try:
+    def size(self, key: str) -> int:
+        """The object's size in bytes (a HEAD request); FileNotFoundError if absent."""
+        with self._errors("read", key):
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+
+    def open_ranged(self, key: str) -> BinaryIO:
+        """The object as a seekable file that GETs only the byte ranges read (`deepaug.storage.ranged`):
+        nothing is downloaded up front and nothing goes to disk."""
+        full, uri = self._key(key), self.uri(key)
+
+        def fetch(start: int, length: int) -> bytes:
             with self._errors("read", key):
-                self.client.download_fileobj(self.bucket, self._key(key), spool)
-        except BaseException:
-            spool.close()
-            raise
+                return self.client.get_object(Bucket=self.bucket, Key=full,
+                                              Range=f"bytes={start}-{start + length - 1}")["Body"].read()
+
+        return RangedFile(fetch, self.size(key), uri)  # type: ignore[return-value]
+
+    def open_read(self, key: str) -> BinaryIO:
+        """The object downloaded (streamed) into a local temp file in TMPDIR: seekable, as zip and np.load
+        need, while memory stays flat however large the object is (the file is gone once closed). A TMPDIR
+        with less room than the object is refused before the download, naming both."""
+        folder, hint = tempfile.gettempdir(), "set TMPDIR to a folder with room"
+        check_free(folder, self.size(key), f"downloading {self.uri(key)}", hint)
+        with local_writes(folder, hint, f"a temp file in {folder} (TMPDIR) for {self.uri(key)}"):
+            spool = tempfile.TemporaryFile(prefix="deepaug-s3-")
+            try:
+                with self._errors("read", key):
+                    self.client.download_fileobj(self.bucket, self._key(key), spool)
+            except BaseException:
+                spool.close()
+                raise
         spool.seek(0)
         return spool  # type: ignore[return-value]
 

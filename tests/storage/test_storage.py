@@ -304,6 +304,22 @@ def test_open_read_gives_a_seekable_file_and_file_not_found_when_absent(store):
         store.open_read("data/missing.bin")
 
 
+def test_open_ranged_reads_any_part_in_any_order_and_file_not_found_when_absent(store):
+    payload = bytes(range(256)) * 2048  # 512 KiB: more than one read window
+    store.write("data/big.bin", payload)
+    with store.open_ranged("data/big.bin") as handle:
+        assert handle.seekable() and handle.read(0) == b""
+        handle.seek(-10, 2)
+        assert handle.read() == payload[-10:] and handle.read(5) == b""
+        for start, size in ((300_000, 7), (5, 200_000), (0, 3), (524_000, 1000)):
+            handle.seek(start)
+            assert handle.read(size) == payload[start:start + size] and handle.tell() == min(start + size, len(payload))
+        handle.seek(0)
+        assert b"".join(iter(lambda: handle.read(1 << 16), b"")) == payload  # streamed whole
+    with pytest.raises(FileNotFoundError, match="nothing stored at"):
+        store.open_ranged("data/missing.bin")
+
+
 def test_write_stream_stores_a_large_file_whole(store):
     import tempfile
 
