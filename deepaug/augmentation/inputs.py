@@ -12,8 +12,9 @@ Two kinds of input:
   them (checked whole when listed), and a shard's rows are read straight from the zip member
   without loading the whole array.
 
-The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the
-dataset identity. Reading and decoding happen per shard (`read_shard`), with concurrent
+The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the dataset
+identity. A folder reached by a second path (two class folders linked to one target, a link back
+up the tree) is listed once and the other path is a listed skip (`deepaug.storage.folders`). Reading and decoding happen per shard (`read_shard`), with concurrent
 reads for folders; an unreadable, corrupt or truncated image becomes a `Skip`.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from deepaug.datasets import IMAGE_EXTENSIONS, class_name_labels, label_values
 from deepaug.errors import InputError
 from deepaug.images import decode_checked, not_whole_levels
 from deepaug.storage.backends import Storage, locate, open_storage
+from deepaug.storage.folders import FolderSkip
 
 log = logging.getLogger(__name__)
 
@@ -96,26 +98,18 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
     if problem is not None:
         raise InputError(f"input {uri!r} {problem}; give a folder of class sub-folders, an s3://bucket/prefix/ "
                          "with the same layout, or an .npz file")
-    keys, labels, skipped, class_index = [], [], [], {}
-    digest, listed = hashlib.sha256(), 0
-    for key, stamp in storage.list_info():  # every page: the lister yields until the last partial page is done
-        listed += 1
-        # the dataset id covers content too: an input changed under the same name is another dataset
-        digest.update(key.encode("utf-8", "surrogateescape") + b"\t" + stamp.encode() + b"\n")
-        suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
-        problem = name_problem(key)
+    folders: list[FolderSkip] = []  # second paths to a folder listed elsewhere (deepaug.storage.folders)
+    entries = list(storage.list_info(skipped=folders))  # every page: the lister yields until the last one is done
+    skipped = [Skip(f"{folder.folder}/", folder.reason) for folder in folders]
+    keys, labels, class_index = [], [], {}
+    for key, _ in entries:
+        problem = _key_problem(key)
         if problem is not None:
             skipped.append(Skip(key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), problem))
-        elif _hidden(key):
-            skipped.append(Skip(key, "hidden file"))
-        elif "/" not in key:
-            skipped.append(Skip(key, "not inside a class folder (root/<class>/<image>)"))
-        elif f".{suffix}" not in IMAGE_EXTENSIONS:
-            skipped.append(Skip(key, f"not an image file (extension {('.' + suffix) if suffix else 'none'}; "
-                                     f"images end in {', '.join(IMAGE_EXTENSIONS)})"))
         else:
             keys.append(key)
             labels.append(class_index.setdefault(key.split("/", 1)[0], len(class_index)))
+    listed = len(entries)
     if not keys:
         what = "is empty" if not listed else f"holds {listed} file(s) but no image in a class folder"
         raise InputError(f"input {storage.uri()} {what}; put images in one sub-folder per class "
@@ -127,7 +121,31 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
     log.info("listed %s: %d images in %d classes, %d other files skipped", storage.uri(), len(keys),
              len(classes), len(skipped))
     return Listing(storage.uri(), "folder", tuple(keys[i] for i in order), label_array, classes,
-                   tuple(skipped), digest.hexdigest(), listed)
+                   tuple(skipped), _listing_sha256(storage, entries, set(keys)), listed)
+
+
+def _key_problem(key: str) -> str | None:
+    """Why a listed key yields no item (its name, hidden, outside a class folder, not an image), or None."""
+    problem = name_problem(key)
+    if problem is not None:
+        return problem
+    if _hidden(key):
+        return "hidden file"
+    if "/" not in key:
+        return "not inside a class folder (root/<class>/<image>)"
+    suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
+    if f".{suffix}" not in IMAGE_EXTENSIONS:
+        return (f"not an image file (extension {('.' + suffix) if suffix else 'none'}; "
+                f"images end in {', '.join(IMAGE_EXTENSIONS)})")
+    return None
+
+
+def _listing_sha256(storage: Storage, entries: list[tuple[str, str]], images: set[str]) -> str:
+    """SHA-256 over every listed key and its stamp: the dataset id covers content too."""
+    digest = hashlib.sha256()
+    for key, stamp in entries:
+        digest.update(key.encode("utf-8", "surrogateescape") + b"\t" + stamp.encode() + b"\n")
+    return digest.hexdigest()
 
 
 def name_problem(key: str) -> str | None:

@@ -6,6 +6,7 @@ from typing import Any, BinaryIO, Iterator, Protocol, Union, runtime_checkable
 from urllib.parse import unquote_plus
 
 from deepaug.errors import InputError, RetryableError
+from deepaug.storage.folders import FolderSkip
 
 Data = Union[bytes, bytearray, memoryview]
 BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # what botocore accepts; S3 itself is stricter
@@ -36,9 +37,10 @@ class Storage(Protocol):
     def create(self, key: str, data: Data) -> bool:
         """Store `data` at `key` only if nothing is there (atomic: of two creators one wins); True if
         this call created it. Local: a link of a whole temp file; S3: a conditional PUT."""
-    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+    def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
         """(key, content stamp) of each key `list` gives; the stamp changes when the content does
-        (local: size and mtime; S3: size and ETag)."""
+        (local: size and mtime; S3: size and ETag). Local folders that a listing leaves out (a
+        second path to a folder listed elsewhere, `deepaug.storage.folders`) are added to `skipped`."""
     def open_read(self, key: str) -> BinaryIO:
         """A seekable binary file of the object (the caller closes it); FileNotFoundError if absent."""
     def write_stream(self, key: str, handle: BinaryIO) -> None:

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO, Iterator
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write, is_temp, new_token, remove_stale_temps, sync_files
 from deepaug.storage.base import Data, check_data, check_key, check_prefix, missing
+from deepaug.storage.folders import FolderSkip, walk_folder
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,11 @@ class LocalStorage:
         for key, _ in self._walk(prefix):
             yield key
 
-    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        """(key, "size:mtime_ns") of each key `list` gives: what changes when a file's content does."""
-        for key, path in self._walk(prefix):
+    def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
+        """(key, "size:mtime_ns") of each key `list` gives: what changes when a file's content does.
+        Paths not walked because they lead to a folder listed elsewhere are added to `skipped` (see
+        `deepaug.storage.folders`)."""
+        for key, path in self._walk(prefix, skipped):
             try:
                 status = path.stat()
             except OSError:  # gone since it was listed (or a broken link): its read will say so
@@ -67,30 +70,18 @@ class LocalStorage:
                 continue
             yield key, f"{status.st_size}:{status.st_mtime_ns}"
 
-    def _walk(self, prefix: str) -> Iterator[tuple[str, Path]]:
-        """Keys starting with `prefix` (a plain string prefix, as on S3), sorted.
+    def _walk(self, prefix: str, skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, Path]]:
+        """Keys starting with `prefix` (a plain string prefix, as on S3), sorted, by the listing rule of
+        `deepaug.storage.folders` (symlinked folders followed, each folder listed once).
 
-        Temp files of writes in progress ('.name.*.tmp') are not listed. Symlinked folders are
-        followed (once each: a link back up the tree does not loop).
+        Temp files of writes in progress ('.name.*.tmp') are not listed.
         """
-        folder = self.root / check_prefix(prefix, str(self.root)).rpartition("/")[0]
-        keys, seen = [], set()
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):  # symlinked folders too,
-            try:                                                                  # as the search's loader
-                status = os.stat(dirpath)
-            except OSError:
-                dirnames[:] = []
-                continue
-            if (status.st_dev, status.st_ino) in seen:  # a link back up the tree: list it once
-                dirnames[:] = []
-                continue
-            seen.add((status.st_dev, status.st_ino))
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            for name in filenames:
-                key = name if rel == "." else f"{rel}/{name}"
-                if key.startswith(prefix) and not is_temp(name):
-                    keys.append((key, Path(dirpath, name)))
-        yield from sorted(keys)
+        walk = walk_folder(self.root, check_prefix(prefix, str(self.root)).rpartition("/")[0])
+        if skipped is not None:
+            skipped.extend(s for s in walk.skipped if s.folder.startswith(prefix))
+        for key, path in walk.files:
+            if key.startswith(prefix) and not is_temp(path.name):
+                yield key, path
 
     def delete(self, key: str) -> None:
         """Remove `key` (no error if it is absent) and any folders that become empty."""

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO, Iterator
 
 from deepaug.errors import InputError
 from deepaug.storage.base import BUCKET, Data, StorageError, check_data, check_key, check_prefix, missing, redact
+from deepaug.storage.folders import FolderSkip
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,9 @@ class S3Storage:
         for key, _ in self.list_info(prefix):
             yield key
 
-    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        """(key, "size:ETag") of each key `list` gives: what changes when an object's content does."""
+    def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
+        """(key, "size:ETag") of each key `list` gives: what changes when an object's content does
+        (`skipped` stays as it is: S3 has no links)."""
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=base + check_prefix(prefix, self.uri()),
