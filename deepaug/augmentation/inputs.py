@@ -12,10 +12,12 @@ Two kinds of input:
   them (checked whole when listed), and a shard's rows are read straight from the zip member
   without loading the whole array.
 
-The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the dataset
+The listing's `sha256` (over the sorted keys and each image's content stamp: a hash of its
+bytes for local files, size and ETag on S3; or the .npz file's bytes) goes into the dataset
 identity. A folder reached by a second path (two class folders linked to one target, a link back
-up the tree) is listed once and the other path is a listed skip (`deepaug.storage.folders`). Reading and decoding happen per shard (`read_shard`), with concurrent
-reads for folders; an unreadable, corrupt or truncated image becomes a `Skip`.
+up the tree) is listed once and the other path is a listed skip (`deepaug.storage.folders`).
+Reading and decoding happen per shard (`read_shard`), with concurrent reads for folders; an
+unreadable, corrupt or truncated image becomes a `Skip`.
 """
 from __future__ import annotations
 
@@ -141,9 +143,13 @@ def _key_problem(key: str) -> str | None:
 
 
 def _listing_sha256(storage: Storage, entries: list[tuple[str, str]], images: set[str]) -> str:
-    """SHA-256 over every listed key and its stamp: the dataset id covers content too."""
+    """SHA-256 over every listed key and its stamp; an image's stamp is its content stamp (local: a hash
+    of its bytes, as size and mtime survive `cp -p`, `rsync -a` and `tar`), so the dataset id changes
+    whenever an image's bytes do."""
+    content = iter(storage.content_stamps([entry for entry in entries if entry[0] in images]))
     digest = hashlib.sha256()
     for key, stamp in entries:
+        stamp = next(content) if key in images else stamp
         digest.update(key.encode("utf-8", "surrogateescape") + b"\t" + stamp.encode() + b"\n")
     return digest.hexdigest()
 

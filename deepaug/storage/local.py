@@ -1,10 +1,12 @@
 """Local storage: blobs as files under a root folder, written atomically."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write, is_temp, new_token, remove_stale_temps, sync_files
@@ -12,6 +14,9 @@ from deepaug.storage.base import Data, check_data, check_key, check_prefix, miss
 from deepaug.storage.folders import FolderSkip, walk_folder
 
 log = logging.getLogger(__name__)
+
+STAMP_THREADS = 8  # files hashed at once: hashlib releases the GIL, and a network file system answers in parallel
+STAMP_CHUNK = 64  # keys per task (a million keys are not a million futures)
 
 
 class LocalStorage:
@@ -59,9 +64,9 @@ class LocalStorage:
             yield key
 
     def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
-        """(key, "size:mtime_ns") of each key `list` gives: what changes when a file's content does.
-        Paths not walked because they lead to a folder listed elsewhere are added to `skipped` (see
-        `deepaug.storage.folders`)."""
+        """(key, "size:mtime_ns") of each key `list` gives: a cheap stamp, not proof of content (see
+        `content_stamps`). Paths not walked because they lead to a folder listed elsewhere are added to
+        `skipped` (see `deepaug.storage.folders`)."""
         for key, path in self._walk(prefix, skipped):
             try:
                 status = path.stat()
@@ -69,6 +74,26 @@ class LocalStorage:
                 yield key, "missing"
                 continue
             yield key, f"{status.st_size}:{status.st_mtime_ns}"
+
+    def content_stamps(self, listed: Sequence[tuple[str, str]]) -> list[str]:
+        """"size:b2-<BLAKE2b of the bytes>" of each listed key: size and mtime survive a copy that keeps
+        times (`cp -p`, `rsync -a`, `tar`), so the bytes are read (threads, in chunks of keys)."""
+        keys = [key for key, _ in listed]
+        chunks = [keys[i:i + STAMP_CHUNK] for i in range(0, len(keys), STAMP_CHUNK)]
+        with ThreadPoolExecutor(STAMP_THREADS, thread_name_prefix="deepaug-hash") as pool:
+            return [stamp for chunk in pool.map(lambda part: [self._content_stamp(k) for k in part], chunks)
+                    for stamp in chunk]
+
+    def _content_stamp(self, key: str) -> str:
+        digest, size = hashlib.blake2b(digest_size=16), 0
+        try:
+            with open(self._path(key), "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError:  # gone, a broken link, no permission: its read says why
+            return "missing"
+        return f"{size}:b2-{digest.hexdigest()}"
 
     def _walk(self, prefix: str, skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, Path]]:
         """Keys starting with `prefix` (a plain string prefix, as on S3), sorted, by the listing rule of

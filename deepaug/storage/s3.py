@@ -5,7 +5,7 @@ import io
 import logging
 import tempfile
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from deepaug.errors import InputError
 from deepaug.storage.base import BUCKET, Data, StorageError, check_data, check_key, check_prefix, missing, redact
@@ -149,6 +149,9 @@ class S3Storage:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):  # skip console "folder" markers
                         yield item["Key"][len(base):], f"{item.get('Size')}:{item.get('ETag', '').strip(chr(34))}"
+
+    def content_stamps(self, listed: Sequence[tuple[str, str]]) -> list[str]:
+        return [stamp for _, stamp in listed]  # size and ETag: an upload of other bytes gets another ETag
 
     def delete(self, key: str) -> None:
         """Remove `key`; no error if it is absent (as S3 itself)."""
