@@ -172,19 +172,52 @@ def test_an_experiment_name_too_long_for_the_file_system_is_refused_before_any_w
 def test_a_symlinked_class_folder_is_in_both_the_search_and_the_augment_run(tmp_path):
     import os
 
+    import numpy as np
+
     from deepaug import datasets
 
     elsewhere = tmp_path / "elsewhere"
-    write_images(elsewhere, per_class=2, classes=("bird",))
+    write_images(elsewhere, per_class=2, classes=("bird", "extra"))
     src = tmp_path / "src"
     write_images(src, per_class=2)
     os.symlink(elsewhere / "bird", src / "bird")
+    os.symlink(elsewhere / "extra", src / "cat" / "more")  # a symlinked sub-folder inside a class
     os.symlink(src, src / "cat" / "loop")  # a link back up the tree must not loop
     searched = datasets.load(src)
     listing = make_plan("reference", src, tmp_path / "out", **OPTIONS).listing
     assert searched.class_names == listing.classes == ("bird", "cat", "dog")
     assert sorted(k for k in listing.keys if k.startswith("bird/")) == [f"bird/{p.name}" for p in
                                                                          sorted((elsewhere / "bird").iterdir())]
+    assert "cat/more/img01.png" in listing.keys and len(searched) == len(listing) == 8
+    assert np.bincount(searched.labels).tolist() == np.bincount(listing.labels).tolist() == [2, 4, 2]
+    assert [s.source for s in listing.skipped] == ["cat/loop/"]
+
+
+def test_two_class_folders_linked_to_one_target_are_one_class_with_the_other_skipped_and_said(tmp_path, caplog):
+    import json
+    import os
+
+    from deepaug import datasets
+
+    store = tmp_path / "store"
+    write_images(store, per_class=2, classes=("cat",))
+    src = tmp_path / "src"
+    write_images(src, per_class=2, classes=("dog",))
+    os.symlink(store / "cat", src / "kitten")  # made first: the directory's order must not decide
+    os.symlink(store / "cat", src / "cat")
+    with caplog.at_level(logging.WARNING):
+        searched = datasets.load(src)
+    said = caplog.text
+    caplog.clear()
+    result = augment("reference", src, tmp_path / "out", **OPTIONS)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert searched.class_names == tuple(manifest["input"]["classes"]) == ("cat", "dog")
+    assert len(searched) == result.manifest["totals"]["images"] == 4
+    [skip] = manifest["skipped"]
+    assert skip["source"] == "kitten/"
+    for words in ("'kitten'", "'cat'", str((store / "cat").resolve())):
+        assert words in skip["reason"]
+    assert skip["reason"] in said and skip["reason"] in caplog.text  # logged by both, in the same words
 
 
 def test_an_npz_whose_header_claims_more_rows_than_it_holds_is_refused_before_any_output(tmp_path):

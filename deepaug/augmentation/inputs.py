@@ -12,15 +12,17 @@ Two kinds of input:
   them (checked whole when listed), and a shard's rows are read straight from the zip member
   without loading the whole array (on S3 by ranged GETs; `_open_npz` says when it is downloaded).
 
-The listing's `sha256` (over the sorted keys, or the .npz file's bytes) goes into the
-dataset identity. Reading and decoding happen per shard (`read_shard`), with concurrent
-reads for folders; an unreadable, corrupt or truncated image becomes a `Skip`.
+The listing's `sha256` (over the sorted keys and each image's content stamp: a hash of its
+bytes for local files, size and ETag on S3; or the .npz file's bytes) goes into the dataset
+identity. A folder reached by a second path (two class folders linked to one target, a link back
+up the tree) is listed once and the other path is a listed skip (`deepaug.storage.folders`).
+Reading and decoding happen per shard (`read_shard`), with concurrent reads for folders; an
+unreadable, corrupt or truncated image becomes a `Skip`.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import struct
 import zipfile
 from collections import deque
 from concurrent.futures import Executor, Future
@@ -29,11 +31,13 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from deepaug.augmentation.npz_members import NpyMember
 from deepaug.datasets import IMAGE_EXTENSIONS, class_name_labels, label_values
 from deepaug.errors import InputError
 from deepaug.images import decode_checked, not_whole_levels
 from deepaug.storage.backends import Storage, locate, open_storage
 from deepaug.storage.base import StorageError
+from deepaug.storage.folders import FolderSkip
 
 log = logging.getLogger(__name__)
 
@@ -98,26 +102,18 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
     if problem is not None:
         raise InputError(f"input {uri!r} {problem}; give a folder of class sub-folders, an s3://bucket/prefix/ "
                          "with the same layout, or an .npz file")
-    keys, labels, skipped, class_index = [], [], [], {}
-    digest, listed = hashlib.sha256(), 0
-    for key, stamp in storage.list_info():  # every page: the lister yields until the last partial page is done
-        listed += 1
-        # the dataset id covers content too: an input changed under the same name is another dataset
-        digest.update(key.encode("utf-8", "surrogateescape") + b"\t" + stamp.encode() + b"\n")
-        suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
-        problem = name_problem(key)
+    folders: list[FolderSkip] = []  # second paths to a folder listed elsewhere (deepaug.storage.folders)
+    entries = list(storage.list_info(skipped=folders))  # every page: the lister yields until the last one is done
+    skipped = [Skip(f"{folder.folder}/", folder.reason) for folder in folders]
+    keys, labels, class_index = [], [], {}
+    for key, _ in entries:
+        problem = _key_problem(key)
         if problem is not None:
             skipped.append(Skip(key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), problem))
-        elif _hidden(key):
-            skipped.append(Skip(key, "hidden file"))
-        elif "/" not in key:
-            skipped.append(Skip(key, "not inside a class folder (root/<class>/<image>)"))
-        elif f".{suffix}" not in IMAGE_EXTENSIONS:
-            skipped.append(Skip(key, f"not an image file (extension {('.' + suffix) if suffix else 'none'}; "
-                                     f"images end in {', '.join(IMAGE_EXTENSIONS)})"))
         else:
             keys.append(key)
             labels.append(class_index.setdefault(key.split("/", 1)[0], len(class_index)))
+    listed = len(entries)
     if not keys:
         what = "is empty" if not listed else f"holds {listed} file(s) but no image in a class folder"
         raise InputError(f"input {storage.uri()} {what}; put images in one sub-folder per class "
@@ -129,7 +125,35 @@ def list_input(uri: str, storage_options: dict[str, Any] | None = None) -> Listi
     log.info("listed %s: %d images in %d classes, %d other files skipped", storage.uri(), len(keys),
              len(classes), len(skipped))
     return Listing(storage.uri(), "folder", tuple(keys[i] for i in order), label_array, classes,
-                   tuple(skipped), digest.hexdigest(), listed)
+                   tuple(skipped), _listing_sha256(storage, entries, set(keys)), listed)
+
+
+def _key_problem(key: str) -> str | None:
+    """Why a listed key yields no item (its name, hidden, outside a class folder, not an image), or None."""
+    problem = name_problem(key)
+    if problem is not None:
+        return problem
+    if _hidden(key):
+        return "hidden file"
+    if "/" not in key:
+        return "not inside a class folder (root/<class>/<image>)"
+    suffix = key.rpartition(".")[2].lower() if "." in key.rpartition("/")[2] else ""
+    if f".{suffix}" not in IMAGE_EXTENSIONS:
+        return (f"not an image file (extension {('.' + suffix) if suffix else 'none'}; "
+                f"images end in {', '.join(IMAGE_EXTENSIONS)})")
+    return None
+
+
+def _listing_sha256(storage: Storage, entries: list[tuple[str, str]], images: set[str]) -> str:
+    """SHA-256 over every listed key and its stamp; an image's stamp is its content stamp (local: a hash
+    of its bytes, as size and mtime survive `cp -p`, `rsync -a` and `tar`), so the dataset id changes
+    whenever an image's bytes do."""
+    content = iter(storage.content_stamps([entry for entry in entries if entry[0] in images]))
+    digest = hashlib.sha256()
+    for key, stamp in entries:
+        stamp = next(content) if key in images else stamp
+        digest.update(key.encode("utf-8", "surrogateescape") + b"\t" + stamp.encode() + b"\n")
+    return digest.hexdigest()
 
 
 def name_problem(key: str) -> str | None:
@@ -150,56 +174,6 @@ def name_problem(key: str) -> str | None:
 
 
 # ---------------------------------------------------------------- .npz inputs
-
-class _NpyMember:
-    """One array of an .npz, readable by rows (C order) without loading all of it."""
-
-    def __init__(self, archive: zipfile.ZipFile, name: str, where: str) -> None:
-        self.archive, self.name, self.where = archive, f"{name}.npy", where
-        with archive.open(self.name) as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            self.offset = fh.tell()
-        if dtype.hasobject:
-            raise InputError(f"{where}: array {name!r} holds Python objects; save plain numeric arrays")
-        self.shape, self.fortran, self.dtype = tuple(shape), fortran, dtype
-        needed = self.offset + int(np.prod(self.shape, dtype=np.int64)) * dtype.itemsize
-        info = archive.getinfo(self.name)
-        stored = info.file_size
-        self.start = _data_start(archive, info) if info.compress_type == zipfile.ZIP_STORED else None
-        if stored < needed:  # checked before any output: a short array would fail mid-run
-            raise InputError(f"{where}: array {name!r} claims shape {self.shape} ({needed} bytes) but holds "
-                             f"{stored}; the file is truncated or was not written by np.savez. Write it again")
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
-        if self.fortran:  # column-major rows are not contiguous: read it all (rare; np.savez writes C order)
-            with self.archive.open(self.name) as fh:
-                return np.load(fh, allow_pickle=False)[start:stop]
-        if self.start is not None:  # stored (np.savez): the rows' bytes are where the zip says, read only them
-            handle: Any = self.archive.fp
-            handle.seek(self.start + self.offset + start * row)
-            data = handle.read((stop - start) * row)
-        else:
-            with self.archive.open(self.name) as fh:
-                fh.seek(self.offset + start * row)
-                data = fh.read((stop - start) * row)
-        return np.frombuffer(data, self.dtype).reshape((stop - start, *self.shape[1:]))
-
-
-def _data_start(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
-    """Where a stored member's bytes begin in the archive's file: after its local header, whose name and
-    extra field (zip64 sizes) may differ in length from the central directory's."""
-    handle: Any = archive.fp
-    handle.seek(info.header_offset)
-    fields = struct.unpack(zipfile.structFileHeader, handle.read(zipfile.sizeFileHeader))
-    if fields[0] != zipfile.stringFileHeader:
-        raise zipfile.BadZipFile(f"bad local header for member {info.filename!r}")
-    return info.header_offset + zipfile.sizeFileHeader + fields[10] + fields[11]
-
 
 def _unsafe_folder_name(name: str) -> bool:
     """Whether a class name cannot be one folder of the output: '.', '..', hidden (skipped when the
@@ -232,13 +206,13 @@ def _open_npz(uri: str, options: dict[str, Any]) -> tuple[BinaryIO, zipfile.ZipF
         raise
 
 
-def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.ndarray, tuple[str, ...] | None]:
+def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[NpyMember, np.ndarray, tuple[str, ...] | None]:
     members = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
     pair = next(((x, y) for x, y in NPZ_PAIRS if x in members and y in members), None)
     if pair is None:
         raise InputError(f"{where} holds arrays {sorted(members)}; expected 'images' and 'labels' "
                          "(or 'x'/'y', or 'x_train'/'y_train')")
-    images = _NpyMember(archive, pair[0], where)
+    images = NpyMember(archive, pair[0], where)
     with archive.open(f"{pair[1]}.npy") as fh:
         raw = np.load(fh, allow_pickle=False)
     # what the search reads: numbers, one-hot rows or class names
@@ -263,7 +237,7 @@ def _npz_arrays(archive: zipfile.ZipFile, where: str) -> tuple[_NpyMember, np.nd
     return images, labels, names
 
 
-def _pixel_scale(images: _NpyMember, where: str, chunk_bytes: int = 64 << 20) -> float:
+def _pixel_scale(images: NpyMember, where: str, chunk_bytes: int = 64 << 20) -> float:
     """The factor that takes `images` to 0..255: 255 for [0, 1] floats, else 1. Images that are not
     uint8 or bool are checked whole (read by chunks) before any work, by the rule of the search's
     `to_uint8`: InputError for values that are not finite, outside 0..255, or not whole 8-bit levels."""
@@ -348,7 +322,7 @@ class InputReader:
     def __init__(self, listing: Listing, storage_options: dict[str, Any] | None = None) -> None:
         self.listing, self.options = listing, storage_options or {}
         self.storage: Storage | None = None
-        self.npz: tuple[BinaryIO, zipfile.ZipFile, _NpyMember] | None = None
+        self.npz: tuple[BinaryIO, zipfile.ZipFile, NpyMember] | None = None
 
     def read_shard(self, start: int, stop: int, pool: Executor, window: int = 16
                    ) -> Iterator[tuple[int, np.ndarray | Skip]]:

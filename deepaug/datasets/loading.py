@@ -16,6 +16,7 @@ from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, SPLITS, Dataset, from
 from deepaug.datasets.named import KERAS_SUBDIRS, load_named
 from deepaug.errors import InputError
 from deepaug.images import check_size, crop_resize_to, read_image_file
+from deepaug.storage.folders import walk_folder
 
 logger = logging.getLogger(__name__)
 
@@ -122,25 +123,18 @@ def _crop_resize_all(ds: Dataset, size: tuple[int, int] | None, square_crop: boo
 
 
 def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) -> Dataset:
-    """Read a folder with one sub-folder of images per class, at any depth below it (as `deepaug
-    augment` lists folders; hidden files and folders ignored)."""
-    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                        key=lambda p: p.name)
-    if not class_dirs:
-        raise InputError(f"folder {str(root)!r} has no class sub-folders; put the images of each class "
-                         "in their own sub-folder (e.g. root/cat/1.png, root/dog/2.png)")
+    """Read a folder with one sub-folder of images per class, at any depth below it, listed by the rule
+    `deepaug augment` lists folders by (`deepaug.storage.walk_folder`: sorted, symlinked folders
+    followed, a folder reached by a second path listed once and the other path logged as skipped);
+    hidden files and folders ignored."""
+    found, others = _class_files(root)
     images: list[np.ndarray] = []
     labels: list[int] = []
     names: list[str] = []
     skipped: list[str] = []
     reasons: list[str] = []
     empty: list[str] = []
-    others: list[str] = []  # files that are not images (by extension), named in a warning
-    for folder in class_dirs:
-        found = sorted(p for p in folder.rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-        files = [p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS]
-        others += [str(p.relative_to(root)) for p in found if p.suffix.lower() not in IMAGE_EXTENSIONS]
+    for name, files in found.items():
         start = len(images)
         for file in files:
             image, problem = read_image_file(file, size)  # a large JPEG decoded reduced: resized next
@@ -151,9 +145,9 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
             images.append(crop_resize_to(image, size, square_crop))
             labels.append(len(names))
         if len(images) > start:
-            names.append(folder.name)
+            names.append(name)
         else:
-            empty.append(folder.name)
+            empty.append(name)
     _warn_left_out(root, reasons, others, empty)
     if len(names) < 2:
         raise InputError(
@@ -171,6 +165,26 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
                    tuple(skipped))
 
 
+def _class_files(root: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """The image files of each class folder (sorted), and the other files' keys (not images by their
+    extension, or outside a class folder); hidden files and folders left out."""
+    walk = walk_folder(root)
+    classes = [f for f in walk.folders if "/" not in f and not f.startswith(".")]
+    if not classes:
+        raise InputError(f"folder {str(root)!r} has no class sub-folders; put the images of each class "
+                         "in their own sub-folder (e.g. root/cat/1.png, root/dog/2.png)")
+    found: dict[str, list[Path]] = {name: [] for name in classes}
+    others: list[str] = []
+    for key, path in walk.files:
+        if any(part.startswith(".") for part in key.split("/")):
+            continue
+        if "/" in key and path.suffix.lower() in IMAGE_EXTENSIONS:
+            found[key.split("/", 1)[0]].append(path)
+        else:
+            others.append(key)
+    return found, others
+
+
 def _warn_left_out(root: Path, reasons: list[str], others: list[str], empty: list[str]) -> None:
     """One warning each for the unreadable image files (with why), the files that are not images
     and the class folders left with no readable image."""
@@ -180,8 +194,9 @@ def _warn_left_out(root: Path, reasons: list[str], others: list[str], empty: lis
         logger.warning("skipped %d unreadable image file(s) in %s: %s%s", len(reasons), root, shown, more)
     if others:
         more = f" and {len(others) - MAX_NAMED_SKIPS} more" if len(others) > MAX_NAMED_SKIPS else ""
-        logger.warning("ignored %d file(s) in %s that are not images (image files end in %s): %s%s", len(others),
-                       root, ", ".join(IMAGE_EXTENSIONS), ", ".join(others[:MAX_NAMED_SKIPS]), more)
+        logger.warning("ignored %d file(s) in %s that are not images in a class folder (image files end in %s): "
+                       "%s%s", len(others), root, ", ".join(IMAGE_EXTENSIONS), ", ".join(others[:MAX_NAMED_SKIPS]),
+                       more)
     if empty:
         logger.warning("ignored class folder(s) with no readable images in %s: %s", root, ", ".join(empty))
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, BinaryIO, Iterator, Protocol, Union, runtime_checkable
+from typing import Any, BinaryIO, Iterator, Protocol, Sequence, Union, runtime_checkable
 from urllib.parse import unquote_plus
 
 from deepaug.errors import InputError, RetryableError
+from deepaug.storage.folders import FolderSkip
 
 Data = Union[bytes, bytearray, memoryview]
 BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,255}$")  # what botocore accepts; S3 itself is stricter
@@ -36,9 +37,13 @@ class Storage(Protocol):
     def create(self, key: str, data: Data) -> bool:
         """Store `data` at `key` only if nothing is there (atomic: of two creators one wins); True if
         this call created it. Local: a link of a whole temp file; S3: a conditional PUT."""
-    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        """(key, content stamp) of each key `list` gives; the stamp changes when the content does
-        (local: size and mtime; S3: size and ETag)."""
+    def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
+        """(key, stamp) of each key `list` gives, cheaply (local: size and mtime; S3: size and ETag);
+        `content_stamps` prove content. Local folders that a listing leaves out (a
+        second path to a folder listed elsewhere, `deepaug.storage.folders`) are added to `skipped`."""
+    def content_stamps(self, listed: Sequence[tuple[str, str]]) -> list[str]:
+        """For each (key, stamp) of `list_info`, a stamp that changes whenever the key's bytes do: the
+        listed one where it is such a stamp (S3: size and ETag), else from the bytes (local: BLAKE2b)."""
     def open_read(self, key: str) -> BinaryIO:
         """A seekable binary file of the object (the caller closes it); FileNotFoundError if absent.
         S3: downloaded into TMPDIR first (refused before it starts when TMPDIR has too little room)."""

@@ -1,18 +1,24 @@
 """Local storage: blobs as files under a root folder, written atomically."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from deepaug.errors import InputError
 from deepaug.storage.atomic import atomic_write, is_temp, new_token, remove_stale_temps, sync_files
 from deepaug.storage.base import Data, check_data, check_key, check_prefix, missing
 from deepaug.storage.disk import local_writes
+from deepaug.storage.folders import FolderSkip, walk_folder
 
 log = logging.getLogger(__name__)
+
+STAMP_THREADS = 8  # files hashed at once: hashlib releases the GIL, and a network file system answers in parallel
+STAMP_CHUNK = 64  # keys per task (a million keys are not a million futures)
 
 
 @contextmanager
@@ -69,9 +75,11 @@ class LocalStorage:
         for key, _ in self._walk(prefix):
             yield key
 
-    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        """(key, "size:mtime_ns") of each key `list` gives: what changes when a file's content does."""
-        for key, path in self._walk(prefix):
+    def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
+        """(key, "size:mtime_ns") of each key `list` gives: a cheap stamp, not proof of content (see
+        `content_stamps`). Paths not walked because they lead to a folder listed elsewhere are added to
+        `skipped` (see `deepaug.storage.folders`)."""
+        for key, path in self._walk(prefix, skipped):
             try:
                 status = path.stat()
             except OSError:  # gone since it was listed (or a broken link): its read will say so
@@ -79,30 +87,38 @@ class LocalStorage:
                 continue
             yield key, f"{status.st_size}:{status.st_mtime_ns}"
 
-    def _walk(self, prefix: str) -> Iterator[tuple[str, Path]]:
-        """Keys starting with `prefix` (a plain string prefix, as on S3), sorted.
+    def content_stamps(self, listed: Sequence[tuple[str, str]]) -> list[str]:
+        """"size:b2-<BLAKE2b of the bytes>" of each listed key: size and mtime survive a copy that keeps
+        times (`cp -p`, `rsync -a`, `tar`), so the bytes are read (threads, in chunks of keys)."""
+        keys = [key for key, _ in listed]
+        chunks = [keys[i:i + STAMP_CHUNK] for i in range(0, len(keys), STAMP_CHUNK)]
+        with ThreadPoolExecutor(STAMP_THREADS, thread_name_prefix="deepaug-hash") as pool:
+            return [stamp for chunk in pool.map(lambda part: [self._content_stamp(k) for k in part], chunks)
+                    for stamp in chunk]
 
-        Temp files of writes in progress ('.name.*.tmp') are not listed. Symlinked folders are
-        followed (once each: a link back up the tree does not loop).
+    def _content_stamp(self, key: str) -> str:
+        digest, size = hashlib.blake2b(digest_size=16), 0
+        try:
+            with open(self._path(key), "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError:  # gone, a broken link, no permission: its read says why
+            return "missing"
+        return f"{size}:b2-{digest.hexdigest()}"
+
+    def _walk(self, prefix: str, skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, Path]]:
+        """Keys starting with `prefix` (a plain string prefix, as on S3), sorted, by the listing rule of
+        `deepaug.storage.folders` (symlinked folders followed, each folder listed once).
+
+        Temp files of writes in progress ('.name.*.tmp') are not listed.
         """
-        folder = self.root / check_prefix(prefix, str(self.root)).rpartition("/")[0]
-        keys, seen = [], set()
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):  # symlinked folders too,
-            try:                                                                  # as the search's loader
-                status = os.stat(dirpath)
-            except OSError:
-                dirnames[:] = []
-                continue
-            if (status.st_dev, status.st_ino) in seen:  # a link back up the tree: list it once
-                dirnames[:] = []
-                continue
-            seen.add((status.st_dev, status.st_ino))
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            for name in filenames:
-                key = name if rel == "." else f"{rel}/{name}"
-                if key.startswith(prefix) and not is_temp(name):
-                    keys.append((key, Path(dirpath, name)))
-        yield from sorted(keys)
+        walk = walk_folder(self.root, check_prefix(prefix, str(self.root)).rpartition("/")[0])
+        if skipped is not None:
+            skipped.extend(s for s in walk.skipped if s.folder.startswith(prefix))
+        for key, path in walk.files:
+            if key.startswith(prefix) and not is_temp(path.name):
+                yield key, path
 
     def delete(self, key: str) -> None:
         """Remove `key` (no error if it is absent) and any folders that become empty."""

@@ -5,11 +5,12 @@ import io
 import logging
 import tempfile
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from deepaug.errors import InputError
 from deepaug.storage.base import BUCKET, Data, StorageError, check_data, check_key, check_prefix, missing, redact
 from deepaug.storage.disk import check_free, local_writes
+from deepaug.storage.folders import FolderSkip
 from deepaug.storage.ranged import RangedFile
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,9 @@ class S3Storage:
         for key, _ in self.list_info(prefix):
             yield key
 
-    def list_info(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        """(key, "size:ETag") of each key `list` gives: what changes when an object's content does."""
+    def list_info(self, prefix: str = "", skipped: list[FolderSkip] | None = None) -> Iterator[tuple[str, str]]:
+        """(key, "size:ETag") of each key `list` gives: what changes when an object's content does
+        (`skipped` stays as it is: S3 has no links)."""
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=base + check_prefix(prefix, self.uri()),
@@ -149,6 +151,9 @@ class S3Storage:
                 for item in page.get("Contents", ()):
                     if not item["Key"].endswith("/"):  # skip console "folder" markers
                         yield item["Key"][len(base):], f"{item.get('Size')}:{item.get('ETag', '').strip(chr(34))}"
+
+    def content_stamps(self, listed: Sequence[tuple[str, str]]) -> list[str]:
+        return [stamp for _, stamp in listed]  # size and ETag: an upload of other bytes gets another ETag
 
     def delete(self, key: str) -> None:
         """Remove `key`; no error if it is absent (as S3 itself)."""

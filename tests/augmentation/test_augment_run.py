@@ -96,6 +96,33 @@ def test_same_dataset_again_is_returned_without_recomputing(src, tmp_path, monke
         augment("reference", src, tmp_path / "out", **(OPTIONS | {"variants": 3}))
 
 
+def test_a_file_replaced_keeping_its_size_and_time_is_another_dataset_and_its_new_pixels_are_used(tmp_path):
+    import os
+
+    import cv2
+
+    from _images import natural_batch
+
+    src, old, new = tmp_path / "src", *natural_batch(2, 16, 20, 3, seed=5)
+    for name in ("cat", "dog"):
+        (src / name).mkdir(parents=True)
+        cv2.imwrite(str(src / name / "a.bmp"), natural_batch(1, 16, 20, 3, seed=len(name))[0])
+    cv2.imwrite(str(src / "cat" / "b.bmp"), old)
+    out = str(tmp_path / "cache" / "{id}")
+    first = augment("reference", src, out, **OPTIONS)
+    assert augment("reference", src, out, **OPTIONS).cached  # unchanged: reused
+    path = src / "cat" / "b.bmp"
+    status = path.stat()
+    cv2.imwrite(str(path), new)  # other bytes, same size (a BMP's size is its shape's), time put back: cp -p
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (status.st_size, status.st_mtime_ns)
+    second = augment("reference", src, out, **OPTIONS)
+    assert not second.cached and second.complete and second.dataset_id != first.dataset_id
+    written = tree(tmp_path / "cache" / second.dataset_id[:16])["images/cat/b.png"]
+    assert np.array_equal(as_array(written), new) and not np.array_equal(new, old)  # the new pixels
+    assert augment("reference", src, out, **OPTIONS).cached
+
+
 @pytest.mark.parametrize("n_shards", [0, 1, 5, 17])
 def test_shares_cover_every_shard_exactly_once(n_shards):
     for count in (1, 2, 3, 7, 20):

@@ -375,6 +375,24 @@ def test_list_info_stamps_change_with_the_content(store):
     assert after["c/a.png"] != before["c/a.png"] and after["c/b.png"] == before["c/b.png"]
 
 
+def test_content_stamps_change_with_the_bytes_even_when_size_and_time_are_kept(store):
+    store.write("c/a.png", b"one")
+    store.write("c/b.png", b"two")
+    listed = list(store.list_info("c/"))
+    before = store.content_stamps(listed)
+    if isinstance(store, LocalStorage):  # as `cp -p`, `rsync -a` and `tar` leave a replaced file
+        path = store.root / "c" / "a.png"
+        status = path.stat()
+        path.write_bytes(b"ONE")
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+        assert list(store.list_info("c/")) == listed  # the cheap stamp cannot tell
+    else:
+        store.write("c/a.png", b"ONE")
+    after = store.content_stamps(list(store.list_info("c/")))
+    assert after[0] != before[0] and after[1] == before[1]
+    assert store.content_stamps(list(store.list_info("c/"))) == after
+
+
 def test_create_stores_only_if_absent_and_one_of_two_racing_creators_wins(store):
     from concurrent.futures import ThreadPoolExecutor
 
