@@ -168,11 +168,14 @@ def _cli(args: Sequence[str], logfile: Path) -> tuple[int, float]:
 
 def _step(record: dict[str, Any], name: str, args: Sequence[str], folder: Path) -> bool:
     """One CLI step, its wall time and load in the record (saved); False when it failed."""
-    load = os.getloadavg()
+    step = {"step": name, "command": "deepaug " + " ".join(args), "rc": None, "started": time.time(),
+            "load_start": os.getloadavg(), "commit": _git("rev-parse", "HEAD"),
+            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+    record.setdefault("steps", []).append(step)  # saved before it runs: a killed step keeps rc null
+    record["status"] = f"running {name} (rc null after a kill: run again to resume it)"
+    atomic_write_text(folder / "replicate.json", json.dumps(record, indent=1) + "\n")
     rc, seconds = _cli(args, folder / f"{name}.log")
-    record.setdefault("steps", []).append({"step": name, "command": "deepaug " + " ".join(args), "rc": rc,
-                                           "wall_seconds": seconds, "load_start": load, "load_end": os.getloadavg(),
-                                           "commit": _git("rev-parse", "HEAD")})
+    step.update(rc=rc, wall_seconds=seconds, load_end=os.getloadavg())
     record["status"] = "running" if rc == 0 else f"failed: {name} exited {rc} (run again to resume it)"
     atomic_write_text(folder / "replicate.json", json.dumps(record, indent=1) + "\n")
     return rc == 0
@@ -229,10 +232,14 @@ def replicate_row(folder: Path) -> dict[str, Any] | None:
     best = baseline_methods((key,))[0].name if key else verdict["best_free_baseline"]
     ta = baseline_methods(("trivialaugment",))[0].name
     return {"setting": record["setting"], "label": record["label"], "seed": record["seed"],
-            "commit": record["commit"], "dirty": record["dirty"], "gains": gains, "best_free": best,
+            "commits": sorted({record["commit"]} | {s["commit"] for s in record.get("steps", ())}),
+            "dirty": record["dirty"] or any(s.get("dirty") for s in record.get("steps", ())),
+            "gains": gains, "best_free": best,
             "gain_ta": gains.get(ta), "gain_best": gains.get(best), "verdict": verdict.get("message", ""),
             "beat_controls": verdict.get("beat_controls"), "search_wall": verdict.get("wall_seconds_last_run"),
-            "steps": record.get("steps", [])}
+            "steps": record.get("steps", []),
+            "optimize_runs": [st.get("wall_seconds") for st in record.get("steps", ())
+                              if st["step"] == "optimize"]}
 
 
 def report(out: Path) -> None:

@@ -57,7 +57,7 @@ def analyse(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                         over_best["mean"] >= TARGET_OVER_BEST if over_best["n"] else None,
                     "no replicate separably worse than the best free baseline": not worse if rows else None,
                     "4,000-image search <= 60 minutes": max(walls) <= SEARCH_BUDGET_SECONDS if walls else None},
-        "commits": sorted({r["commit"] for r in rows}),
+        "commits": sorted({c for r in rows for c in r["commits"]}),  # the replicate's start and each step's
     }
 
 
@@ -72,7 +72,8 @@ def _mean(s: dict[str, Any]) -> str:
     return f"{s['mean']:+.2f} ({interval}; {s['n']} replicates)" if s["n"] else "no replicate"
 
 
-def report_lines(rows: Sequence[dict[str, Any]], result: dict[str, Any], unfinished: Sequence[str] = ()) -> list[str]:
+def report_lines(rows: Sequence[dict[str, Any]], result: dict[str, Any],
+                 unfinished: Sequence[str] = ()) -> list[str]:
     """The per-replicate table and the analysis, as Markdown lines."""
     lines = ["| setting | seed | over TrivialAugment | best free baseline (verdict) | over it | worse? | "
              "search wall s | commit |", "| --- | ---: | --- | --- | --- | --- | ---: | --- |"]
@@ -80,9 +81,16 @@ def report_lines(rows: Sequence[dict[str, Any]], result: dict[str, Any], unfinis
         wall = "-" if r.get("search_wall") is None else f"{r['search_wall']:.0f}"
         lines.append(f"| {r['label']} | {r['seed']} | {_gain(r['gain_ta'])} | {r['best_free']} | "
                      f"{_gain(r['gain_best'])} | {'separably worse' if separably_worse(r['gain_best']) else 'no'} | "
-                     f"{wall} | {r['commit'][:7]}{' (dirty)' if r.get('dirty') else ''} |")
+                     f"{wall} | {'/'.join(c[:7] for c in r['commits'])}{' (dirty)' if r.get('dirty') else ''} |")
     for r in rows:
         lines.append(f"\n{r['label']}, seed {r['seed']}: the verdict: {r['verdict']}")
+        runs = r.get("optimize_runs") or []
+        if len(runs) > 1:  # resumed: verdict.json's wall time is the last run's only
+            walls = ", ".join("killed" if w is None else f"{w:.0f} s" for w in runs)
+            lines.append(f"- the search ran {len(runs)} times (resumed): {walls}")
+        lines += [f"- {st['step']}: load {st['load_start'][0]:.1f} at start"
+                  + ("" if st.get("load_end") is None else f", {st['load_end'][0]:.1f} at end")
+                  for st in r.get("steps", ())]
         lines += [f"- over {base}: {_gain(g)}" for base, g in r["gains"].items()]
     lines += ["", f"Over all replicates: over TrivialAugment {_mean(result['over_ta'])}; over the best free "
                   f"baseline {_mean(result['over_best'])}"]
@@ -91,7 +99,8 @@ def report_lines(rows: Sequence[dict[str, Any]], result: dict[str, Any], unfinis
                      f"{_mean(v['over_best'])}")
     worse = ", ".join(f"{s} {seed}" for s, seed in result["separably_worse"]) or "none"
     lines.append(f"Separably worse than the best free baseline: {worse}")
-    lines += [f"- {name}: {'not measured' if met is None else 'met' if met else 'not met'}" for name, met in result["targets"].items()]
+    lines += [f"- {name}: {'not measured' if met is None else 'met' if met else 'not met'}"
+              for name, met in result["targets"].items()]
     if len(result["commits"]) > 1:
         lines.append(f"WARNING: the replicates ran at {len(result['commits'])} commits {result['commits']}; "
                      "the protocol runs all at one")

@@ -56,7 +56,7 @@ def test_check_seeds_refuses_a_test_seed_that_is_a_search_or_race_seed():
 
 
 def _row(setting, seed, ta, best, commit="abc1234"):
-    return {"setting": setting, "label": setting, "seed": seed, "commit": commit, "dirty": False,
+    return {"setting": setting, "label": setting, "seed": seed, "commits": [commit], "dirty": False,
             "gains": {"TrivialAugment": ta, "B": best}, "best_free": "B", "gain_ta": ta, "gain_best": best,
             "verdict": "v", "search_wall": 3000.0 if setting == "fashion_4000" else 100.0}
 
