@@ -157,6 +157,9 @@ class DeepAugment:
             if datasets.named_key(images) is not None:
                 if image_size is None:
                     self.data = fit_to_model(self.data, self.config.model)
+            elif datasets.has_test_split(images):  # an .npz with x_test/y_test: evaluate scores on those
+                log.info("%s holds a test split of its own: the search uses all %d of its training images, deepaug "
+                         "evaluate scores on its test arrays", images, len(self.data))
             else:  # one split: its test images are held out, as evaluate does
                 whole = len(self.data)
                 self.data, test = datasets.hold_out_test(self.data)

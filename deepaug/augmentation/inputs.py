@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from deepaug.augmentation.npz_members import NpyMember
-from deepaug.datasets import IMAGE_EXTENSIONS, class_name_labels, label_values
+from deepaug.datasets import IMAGE_EXTENSIONS, NPZ_PAIRS, class_name_labels, label_values
 from deepaug.errors import InputError
 from deepaug.images import decode_checked, not_whole_levels
 from deepaug.storage.backends import Storage, locate, open_storage
@@ -46,7 +46,6 @@ MAX_NAME_BYTES = 200  # an input file name's bytes: its outputs (+ "_<variant>.j
 NAME_MAX = 255  # bytes (UTF-8) of one path component: NAME_MAX of Linux file systems (ext4, xfs, btrfs, tmpfs)
 
 T, R = TypeVar("T"), TypeVar("R")
-NPZ_PAIRS = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from deepaug.datasets.core import (
     pick_examples,
     split_train_val,
 )
-from deepaug.datasets.loading import at_least, load, resize
+from deepaug.datasets.loading import NPZ_PAIRS, NPZ_TEST_PAIRS, at_least, has_test_split, load, resize
 from deepaug.datasets.named import read_idx
 
-__all__ = ["IMAGE_EXTENSIONS", "NAMED", "TEST_FRACTION", "TEST_SEED", "Dataset", "align_classes", "at_least",
+__all__ = ["IMAGE_EXTENSIONS", "NAMED", "NPZ_PAIRS", "NPZ_TEST_PAIRS", "TEST_FRACTION", "TEST_SEED", "Dataset", "align_classes", "at_least",
            "class_name_labels", "from_arrays", "from_arrays_like",
-           "hold_out_test", "label_values", "load", "named_key", "pick_examples", "read_idx", "resize",
+           "has_test_split", "hold_out_test", "label_values", "load", "named_key", "pick_examples", "read_idx", "resize",
            "split_train_val"]

@@ -45,11 +45,12 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
         if data_dir is not None:
             raise InputError("data_dir is only used for 'mnist' and 'fashion_mnist'; drop it for files and folders")
         path = Path(name_or_path).expanduser()
-        if split != "train":
-            raise InputError(f"split={split!r} does not apply to {str(path)!r}: files and folders have one split; "
-                             "use split='train' and deepaug.datasets.split_train_val")
+        if split != "train" and not has_test_split(path):
+            raise InputError(f"split={split!r} does not apply to {str(path)!r}: it has one split (an .npz has two "
+                             f"when it also holds {' or '.join('/'.join(p) for p in NPZ_TEST_PAIRS)}); use "
+                             "split='train' and deepaug.datasets.split_train_val")
         if path.suffix.lower() == ".npz":
-            ds = _crop_resize_all(_load_npz(path), size, square_crop)
+            ds = _crop_resize_all(_load_npz(path, split), size, square_crop)
         elif path.is_dir():
             ds = _load_folder(path, size, square_crop)
         else:
@@ -92,12 +93,32 @@ def at_least(ds: Dataset, side: int, why: str = "") -> Dataset:
     return _crop_resize_all(ds, size, square_crop=False)
 
 
-def _load_npz(path: Path) -> Dataset:
-    """Read `images`/`labels` (or `x`/`y`, `x_train`/`y_train`) from an .npz file."""
+NPZ_PAIRS = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))  # an .npz's (training) images and labels
+NPZ_TEST_PAIRS = (("x_test", "y_test"), ("test_images", "test_labels"))  # its own test split (Keras's mnist.npz)
+
+
+def has_test_split(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is an .npz that holds a test split of its own beside its training arrays
+    (`x_test`/`y_test`, as Keras's mnist.npz, or `test_images`/`test_labels`): then a search
+    uses all its training arrays and `deepaug evaluate` scores on the test arrays, nothing held out."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:  # the member names only: no array is read
+            names = {n.removesuffix(".npy") for n in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(x in names and y in names for x, y in NPZ_TEST_PAIRS)
+
+
+def _load_npz(path: Path, split: str = "train") -> Dataset:
+    """Read `images`/`labels` (or `x`/`y`, `x_train`/`y_train`) from an .npz file; with `split="test"`, its
+    test arrays (`x_test`/`y_test` or `test_images`/`test_labels`)."""
     if not path.is_file():
         where = "" if path.is_absolute() else f" ({path.absolute()})"
         raise InputError(f"npz file {str(path)!r}{where} does not exist")
-    pairs = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))
+    pairs = NPZ_PAIRS if split == "train" else NPZ_TEST_PAIRS
     try:
         with np.load(path, allow_pickle=False) as arrays:
             keys = sorted(arrays.files)
@@ -108,9 +129,9 @@ def _load_npz(path: Path) -> Dataset:
         raise InputError(f"cannot read npz file {str(path)!r} ({exc}); check that it was written by "
                          "np.savez with plain arrays: numbers, or class names as str (labels.astype(str))") from exc
     if pair is None:
-        raise InputError(f"{str(path)!r} holds arrays {keys}; expected 'images' and 'labels' "
-                         "(or 'x'/'y', or 'x_train'/'y_train')")
-    return from_arrays(images, labels, path.name)
+        raise InputError(f"{str(path)!r} holds arrays {keys}; expected "
+                         f"{' or '.join(repr(x) + '/' + repr(y) for x, y in pairs)}")
+    return from_arrays(images, labels, path.name if split == "train" else f"{path.name} (test)")
 
 
 def _crop_resize_all(ds: Dataset, size: tuple[int, int] | None, square_crop: bool) -> Dataset:

@@ -1,8 +1,8 @@
 """The images an evaluation trains and tests on (see `deepaug.evaluation.evaluate`'s docstring).
 
-Test images: a named dataset's own test split, else a stratified `TEST_FRACTION` of an .npz
-file or folder held out with seed `TEST_SEED`, or the `test=` images given (arrays need
-them). Training images: a stratified subset of `train_size` drawn with `seed`, and for a
+Test images: a named dataset's own test split, an .npz's own test arrays (`x_test`/`y_test` or
+`test_images`/`test_labels`), else a stratified `TEST_FRACTION` of an .npz file or folder held
+out with seed `TEST_SEED`, or the `test=` images given (arrays need them). Training images: a stratified subset of `train_size` drawn with `seed`, and for a
 tuned RandAugment validation images from the rest of the pool.
 """
 from __future__ import annotations
@@ -68,6 +68,11 @@ def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
     if datasets.named_key(dataset) is not None:
         return (datasets.load(dataset, data_dir, split="train", image_size=image_size),
                 datasets.load(dataset, data_dir, split="test", image_size=image_size), "the dataset's own test split")
+    if datasets.has_test_split(dataset):  # an .npz with x_test/y_test (or test_images/test_labels)
+        pool = datasets.load(dataset, image_size=image_size)
+        test = datasets.align_classes(pool, datasets.load(dataset, split="test", image_size=image_size),
+                                      f"{dataset} test labels")
+        return pool, test, f"the test arrays of {dataset}"
     data = datasets.load(dataset, data_dir, image_size=image_size)
     pool, held = datasets.hold_out_test(data)  # the images a search on this file never saw
     return pool, held, f"a stratified {TEST_FRACTION:.0%} of {data.name} held out with seed {TEST_SEED}"
