@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from deepaug.config_values import ConfigModel
 from deepaug.storage.base import redact
 
 _CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
@@ -14,7 +15,7 @@ _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$")
 _CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
 
 
-class KubernetesSettings(BaseModel):
+class KubernetesSettings(ConfigModel):
     """Where and how trial Jobs run (`executor: kubernetes`); see k8s/README.md.
 
     `storage` is the URI the controller and the pods share (s3://bucket/prefix, or a path
