@@ -68,7 +68,7 @@ def problems(exc: "ValidationError", prefix: tuple[str, ...] = ()) -> str:
         value = error.get("input")
         shown = ("value not shown" if loc[:2] == ("kubernetes", "env")
                  else "got an empty value" if value is None else f"got {value!r}")
-        lines.append(f"{'.'.join(loc)}: {error['msg']} ({shown})")
+        lines.append(f"{'.'.join(loc)}: {str(error['msg']).removeprefix('Value error, ')} ({shown})")
     for field, (types, value) in unions.items():
         shown = "value not shown" if field.startswith("kubernetes.env") else f"got {value!r}"
         lines.append(f"{field}: should be one of {', '.join(dict.fromkeys(types))} ({shown})")

@@ -27,17 +27,19 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from deepaug import resources
 from deepaug.api import DeepAugment, augment
 from deepaug.augmentation.plan import make_plan
 from deepaug.augmentation.request import AugmentRequest, AugmentSection
 from deepaug.augmentation.workers import find_output
+from deepaug.config_values import ConfigModel
 from deepaug.datasets import NAMED, named_key
 from deepaug.errors import InputError, SearchError, problems
 from deepaug.kubernetes.augment import plan_augment_job
 from deepaug.policy import Policy
+from deepaug.policy.limits import CONFIG, check_json_depth, check_size, load_yaml
 from deepaug.search.config import SearchConfig
 from deepaug.search.experiment import Experiment
 from deepaug.storage.backends import join
@@ -204,7 +206,7 @@ RUN_KEYS = {"dataset": "named dataset, .npz file (images, labels) or folder of c
 BUILTIN_CONFIGS = ("quickstart",)
 
 
-class RunFile(BaseModel):
+class RunFile(ConfigModel):
     """What a config file says beyond the search config: the data, the length of the run, the augment run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -223,10 +225,17 @@ def read_config_file(path: str) -> tuple[dict[str, Any], str]:
         source = f"built-in config {path!r}"
     else:
         text = resources.read_user_file(path, "config file", "pass a YAML or JSON file, or one of the built-in "
-                                      f"configs: {', '.join(BUILTIN_CONFIGS)}")
+                                      f"configs: {', '.join(BUILTIN_CONFIGS)}", max_chars=CONFIG.max_bytes)
         source = f"config file {path!r}"
-    try:
-        data = json.loads(text) if path.lower().endswith(".json") else yaml.safe_load(text)
+    check_size(len(text.encode("utf-8")), source, CONFIG)
+    try:  # the policy reader's caps, a config's limits: no YAML alias, bounded size and depth
+        if path.lower().endswith(".json"):
+            check_json_depth(text, source, CONFIG)
+            data = json.loads(text)
+        else:
+            data = load_yaml(text, source, CONFIG)
+    except InputError:  # a cap refused it: said already
+        raise
     except (ValueError, yaml.YAMLError) as exc:
         raise InputError(f"{source} does not parse ({exc}); fix the syntax") from None
     if data is None:

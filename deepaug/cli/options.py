@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import yaml
 
 from deepaug.errors import InputError
+from deepaug.policy.limits import CONFIG, load_yaml
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -24,7 +25,9 @@ def key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. child_epochs=10, kubernetes.namespace=ml), "
                                          f"got {text!r}")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value, f"the value of {key!r}", CONFIG) if value.strip() else None
+    except InputError as exc:  # an alias, or over a config's caps
+        raise argparse.ArgumentTypeError(str(exc)) from None
     except yaml.YAMLError as exc:
         problem = str(exc).splitlines()[0]
         raise argparse.ArgumentTypeError(f"the value of {key!r} in {text!r} is not valid YAML ({problem}); quote "

@@ -211,7 +211,18 @@ def from_arrays(images: Any, labels: Any, name: str = "arrays",
                 f"got min {lab.min()}, max {lab.max()}"
             )
         return Dataset(imgs, lab, names, name)
+    if not np.array_equal(present, np.arange(len(present))):
+        _log_remapping(labels_what, present)
     return Dataset(imgs, np.searchsorted(present, lab).astype(np.int64), tuple(str(v) for v in present), name)
+
+
+def _log_remapping(what: str, present: np.ndarray, shown: int = 20) -> None:
+    """Say that integer labels other than 0..K-1 were numbered 0..K-1, and how (a model predicts the indices)."""
+    pairs = ", ".join(f"{v} -> {i}" for i, v in enumerate(present[:shown].tolist()))
+    more = f", ... ({len(present)} classes)" if len(present) > shown else ""
+    logger.warning("%s are not 0..%d, so deepaug numbers the classes in sorted order (label -> class index: %s%s); "
+                   "a model trained on them predicts the index, and class_names[index] (a search's labels.json) is "
+                   "the label it stands for", what, len(present) - 1, pairs, more)
 
 
 def _integer_name(name: str) -> bool:

@@ -16,7 +16,8 @@ from deepaug.augmentation.plan import RunPlan
 from deepaug.augmentation.request import BY_NAME, MAX_INDEXES, AugmentRequest
 from deepaug.augmentation.shards import ranges_text
 from deepaug.errors import InputError, RunError, problems
-from deepaug.kubernetes.manifests import APP_LABEL, cpu_threads, fill_pod, label_value, load_template, set_limits
+from deepaug.kubernetes.manifests import (APP_LABEL, cpu_threads, dns_label, fill_pod, label_value, load_template,
+                                         set_limits)
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import Policy, policy_source
 from deepaug.storage.backends import open_storage, read_json, write_json
@@ -110,9 +111,10 @@ def check_reachable(uri: str, what: str, settings: "KubernetesSettings", custom_
 # ---------------------------------------------------------------- the Job
 
 def augment_job_name(dataset_id: str, output_uri: str) -> str:
-    """The Job's name: the same request to the same output finds the same Job."""
+    """The Job's name: the same request to the same output finds the same Job (a DNS-1123 label: a dataset
+    id is lowercase hex, which dns_label keeps as it is)."""
     digest = hashlib.sha256(output_uri.encode("utf-8")).hexdigest()[:6]
-    return f"deepaug-augment-{dataset_id[:16]}-{digest}"
+    return f"deepaug-augment-{dns_label(dataset_id, 16)}-{digest}"
 
 
 def policy_argument(policy: Any, plan: RunPlan, upload: bool = True) -> str | None:

@@ -1,20 +1,78 @@
-"""The `kubernetes:` settings: where and how trial Jobs and augment Jobs run (see k8s/README.md)."""
+"""The `kubernetes:` settings: where and how trial Jobs and augment Jobs run (see k8s/README.md).
+
+Checked before any work: every name that becomes a Kubernetes object's name or a reference to
+one (namespace, service_account, secret_name, volume_claim, node_selector, gpu_resource) has
+the form the API server demands, and `env` holds no credential, by its name or by its value's
+shape (`credential_kind`), with the value never shown.
+"""
 from __future__ import annotations
 
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from deepaug.config_values import ConfigModel
 from deepaug.storage.base import redact
 
 _CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 _MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$")
 # Environment variable names that hold credentials: those go in a Secret (secret_name), never in a manifest.
-_CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY", re.I)
+_CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|PRIVATE|API_KEY|CONNECTION_STRING|"
+                              r"ACCOUNT_KEY|SAS", re.I)
+# Values shaped like credentials, whatever the variable's name: (what it looks like, pattern).
+_CREDENTIAL_VALUES = (
+    ("an Azure account or shared access key (AccountKey=, SharedAccessKey=)",
+     re.compile(r"(Account|SharedAccess)Key\s*=", re.I)),
+    ("an Azure shared access signature (SharedAccessSignature=, sig=)",
+     re.compile(r"SharedAccessSignature\s*=|[?&;]sig=|^sig=", re.I)),
+    ("a password or secret parameter (password=, pwd=, secret=, token=)",
+     re.compile(r"(^|[?&;\s])(password|passwd|pwd|secret|client_secret|token|access_token)\s*=\s*[^&;\s]", re.I)),
+    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")),
+    ("an AWS secret access key (40 characters of mixed case, digits, / and +)",
+     re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])[A-Za-z0-9/+]{40}$")),
+    ("a private key (PEM)", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")),
+    ("a bearer or basic authorization header", re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.")),
+    ("a GitHub, Slack or Google API token",
+     re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[\w-]{35})")),
+)
+# DNS-1123: a label (namespaces) and a subdomain (most object names); a qualified name (label keys,
+# extended resource names) and a label value. https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_NAME_EXAMPLES = {"namespace": "ml", "service_account": "deepaug-worker", "secret_name": "deepaug-s3",
+                  "volume_claim": "deepaug-shared", "gpu_resource": "nvidia.com/gpu"}
 
 
-class KubernetesSettings(BaseModel):
+def credential_kind(value: str) -> str | None:
+    """What `value` looks like when it looks like a credential (never the value itself), else None."""
+    kind = next((kind for kind, pattern in _CREDENTIAL_VALUES if pattern.search(value)), None)
+    return kind or ("a user:password@ or a password parameter in a URL" if redact(value) != value else None)
+
+
+def name_problem(value: str, form: str) -> str | None:
+    """Why `value` is not a Kubernetes name of `form` (label, subdomain, qualified, label value), or None."""
+    if form == "label":
+        good = len(value) <= 63 and _LABEL.match(value)
+        wants = "a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending alphanumeric"
+    elif form == "subdomain":
+        good = len(value) <= 253 and _SUBDOMAIN.match(value)
+        wants = ("a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', each part starting and "
+                 "ending alphanumeric")
+    elif form == "qualified":
+        prefix, _, name = value.rpartition("/")
+        good = len(name) <= 63 and _NAME_PART.match(name) and (not prefix or name_problem(prefix, "subdomain") is None)
+        wants = "a qualified name: an optional DNS subdomain and '/', then at most 63 of [A-Za-z0-9-_.]"
+    else:
+        good = not value or (len(value) <= 63 and _NAME_PART.match(value))
+        wants = "a label value: empty or at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric"
+    return None if good else f"{value[:80]!r} is not {wants}, as Kubernetes requires"
+
+
+class KubernetesSettings(ConfigModel):
     """Where and how trial Jobs run (`executor: kubernetes`); see k8s/README.md.
 
     `storage` is the URI the controller and the pods share (s3://bucket/prefix, or a path
@@ -49,6 +107,25 @@ class KubernetesSettings(BaseModel):
     context: str | None = None
     job_template: str | None = None  # default: the packaged k8s/trial-job.yaml
 
+    @field_validator("namespace", "service_account", "secret_name", "volume_claim", "gpu_resource")
+    @classmethod
+    def _names(cls, value: str | None, info: ValidationInfo) -> str | None:
+        form = {"namespace": "label", "gpu_resource": "qualified"}.get(info.field_name, "subdomain")
+        problem = None if value is None else name_problem(value, form)
+        if problem:
+            raise ValueError(f"{problem}; write e.g. {_NAME_EXAMPLES[info.field_name]!r}")
+        return value
+
+    @field_validator("node_selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            problem = name_problem(key, "qualified") or (f"{key[:80]!r}: {name_problem(text, 'value')}"
+                                                         if name_problem(text, "value") else None)
+            if problem:
+                raise ValueError(problem)
+        return value
+
     @field_validator("cpu", mode="before")
     @classmethod
     def _cpu(cls, value: Any) -> Any:
@@ -66,9 +143,13 @@ class KubernetesSettings(BaseModel):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(name for name in value if not _ENV_NAME.match(name))
+        if bad:
+            raise ValueError(f"{[name[:80] for name in bad]} are not environment variable names (letters, digits, "
+                             "'_', '-' and '.', not starting with a digit): rename them")
         secret = sorted(name for name in value if _CREDENTIAL_NAME.search(name))
-        secret += sorted(f"{name} (its value holds a user:password@ or a password parameter in a URL)"
-                         for name, text in value.items() if redact(str(text)) != str(text))
+        secret += sorted(f"{name} (its value looks like {kind})" for name, text in value.items()
+                         if name not in secret and (kind := credential_kind(str(text))))
         if secret:
             raise ValueError(f"{secret} look like credentials; put them in a Secret and name it in "
                              "kubernetes.secret_name (or use the pod's service account / IAM role)")

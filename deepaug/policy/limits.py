@@ -1,4 +1,5 @@
-"""The caps on a policy read from untrusted input, checked before anything is built.
+"""The caps on a policy read from untrusted input, checked before anything is built; the same
+reader, with a config's limits (CONFIG), reads config files and `--set` values.
 
 A policy file is a few KB (AutoAugment's has 25 sub-policies of 2 ops, a distribution lists at
 most the registry's ops), so each cap sits far above any real policy and far below what would
@@ -10,12 +11,13 @@ a PolicyError naming the input, the limit and what to do.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
 import yaml
 
-from deepaug.errors import PolicyError
+from deepaug.errors import InputError, PolicyError
 
 MAX_POLICY_BYTES = 1 << 20  # 1 MiB of policy text; a real policy file is a few KB
 MAX_NESTING = 32  # a policy nests 5 deep (object > sub_policies > sub-policy > op > value)
@@ -34,40 +36,61 @@ _CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when it is there
 
 
-def check_size(size: int, where: str) -> None:
-    """PolicyError when `size` bytes (or characters) of policy text are over MAX_POLICY_BYTES."""
-    if size > MAX_POLICY_BYTES:
-        raise PolicyError(f"{where} is over the limit of {MAX_POLICY_BYTES} bytes for policy text ({size} or more "
-                          f"bytes); a policy file is a few KB: check that this is the policy file you meant")
+@dataclass(frozen=True)
+class TextLimits:
+    """What a kind of untrusted JSON/YAML text may be: its size, its depth, the error it raises."""
+
+    what: str  # "policy", "config"
+    max_bytes: int
+    max_depth: int
+    shape: str  # how deep a real one nests, for the error
+    error: type[InputError]
 
 
-def check_json_depth(text: str, where: str) -> None:
-    """PolicyError when JSON text nests deeper than MAX_NESTING (brackets counted outside strings,
+POLICY = TextLimits("policy", MAX_POLICY_BYTES, MAX_NESTING, "a policy nests 5 deep (object, sub_policies, "
+                    "sub-policy, op, value)", PolicyError)
+# A run.yaml is 1-2 KB; `starts:` policies written out inside one nest 7 deep (file, starts, policy,
+# sub_policies, sub-policy, op, value): the policy caps fit a config too.
+CONFIG = TextLimits("config", MAX_POLICY_BYTES, MAX_NESTING, "a config nests at most 7 deep (file, starts, "
+                    "policy, sub_policies, sub-policy, op, value)", InputError)
+
+
+def check_size(size: int, where: str, limits: TextLimits = POLICY) -> None:
+    """An error when `size` bytes (or characters) of text are over the limit of its kind."""
+    if size > limits.max_bytes:
+        raise limits.error(f"{where} is over the limit of {limits.max_bytes} bytes for {limits.what} text ({size} or "
+                           f"more bytes); a {limits.what} file is a few KB: check that this is the {limits.what} file "
+                           "you meant")
+
+
+def check_json_depth(text: str, where: str, limits: TextLimits = POLICY) -> None:
+    """An error when JSON text nests deeper than its kind's limit (brackets counted outside strings,
     without parsing: json.loads would recurse once per level)."""
     brackets = _BRACKET.findall(_STRING.sub("", text))
     depth = max(accumulate(_STEP[b] for b in brackets), default=0)
-    if depth > MAX_NESTING:
-        raise _too_deep(where, depth)
+    if depth > limits.max_depth:
+        raise _too_deep(where, depth, limits)
 
 
-def load_yaml(text: str, where: str) -> Any:
-    """The data of YAML policy text, after its events are checked: no anchor or alias, no nesting
-    deeper than MAX_NESTING (the events stream without building anything)."""
+def load_yaml(text: str, where: str, limits: TextLimits = POLICY) -> Any:
+    """The data of YAML text, after its size and events are checked: no anchor or alias, no nesting
+    deeper than its kind's limit (the events stream without building anything)."""
+    check_size(len(text), where, limits)
     depth = 0
     for event in yaml.parse(text, Loader=_SAFE_LOADER):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             mark = "*" if isinstance(event, yaml.AliasEvent) else "&"
-            raise PolicyError(f"{where} uses a YAML anchor or alias ({mark}{event.anchor}); policy YAML "
-                              "refuses them (nested aliases expand without bound): write each value out")
+            raise limits.error(f"{where} uses a YAML anchor or alias ({mark}{event.anchor}); {limits.what} YAML "
+                               "refuses them (nested aliases expand without bound): write each value out")
         depth += isinstance(event, _OPEN) - isinstance(event, _CLOSE)
-        if depth > MAX_NESTING:
-            raise _too_deep(where, depth)
+        if depth > limits.max_depth:
+            raise _too_deep(where, depth, limits)
     return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, anchors refused above
 
 
-def _too_deep(where: str, depth: int) -> PolicyError:
-    return PolicyError(f"{where} nests {depth} or more levels deep, over the limit of {MAX_NESTING}; a policy nests "
-                       f"5 deep (object, sub_policies, sub-policy, op, value): check the file's structure")
+def _too_deep(where: str, depth: int, limits: TextLimits) -> InputError:
+    return limits.error(f"{where} nests {depth} or more levels deep, over the limit of {limits.max_depth}; "
+                        f"{limits.shape}: check the file's structure")
 
 
 def check_count(items: Any, limit: int, what: str, where: str) -> None:

@@ -15,9 +15,10 @@ import logging
 import os
 from typing import Any, Literal, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from deepaug import ops
+from deepaug.config_values import ConfigModel, Seed
 from deepaug.errors import InputError, problems
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import as_policy
@@ -50,7 +51,7 @@ _RUN_FILE_KEYS = {"iterations": "pass it to optimize(iterations) (how many candi
                   "augment": "call deepaug.augment(best_policy, src, dst, ...) after the search"}
 
 
-class SearchConfig(BaseModel):
+class SearchConfig(ConfigModel):
     """Everything a search needs to know; DeepAugment's defaults where it had them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
@@ -69,7 +70,7 @@ class SearchConfig(BaseModel):
     pre_aug_weights_path: str | None = None
     notebook_path: str | None = None
     # deepaug's keys
-    seed: int | None = Field(None, ge=0)
+    seed: Seed | None = None  # 0..2**32 - 1 (deepaug.config_values.MAX_SEED)
     overfit_threshold: float = Field(0.10, gt=0, le=1)
     learning_rate: float = Field(1e-3, gt=0)
     n_sub_policies: int = Field(5, ge=1)

@@ -172,7 +172,8 @@ def check_iterations(iterations: Any) -> None:
 
 
 def write_samples(experiment: Experiment, train: Dataset) -> None:
-    """A few training images, one per class where possible, for the report (written once)."""
+    """A few training images, one per class where possible, for the report, and labels.json (written once)."""
+    experiment.write_labels(train.class_names)
     if experiment.exists(SAMPLES):
         return
     idx = pick_examples(train.labels, min(N_SAMPLES, len(train)))

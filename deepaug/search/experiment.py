@@ -14,7 +14,10 @@ on S3 as well as on disk)
   per training;
 - ``top_policies.csv`` and ``best_policy.json`` (also copied to ``<policies_dir>/<name>.json``);
 - ``samples.npz`` (a few training images for the report), ``verdict.json`` (the
-  distribution search's race), ``report/`` once a report is made.
+  distribution search's race), ``report/`` once a report is made;
+- ``labels.json``: the class of each index the child models predict (``class_names``) and, when
+  the data's labels were integers other than 0..K-1, the label each index stands for
+  (``label_values``), so that predictions map back to your labels.
 
 Every file is written atomically (temp file then rename on disk, one PUT on S3), so a
 kill at any moment leaves each file complete or absent. Running again under the same
@@ -56,8 +59,8 @@ ADDED_KEYS = {"precision": "float32", "race_holdout": False, "race_cut_after": N
               "controls": ["trivialaugment", "randaugment"], "raced_controls": 2, "starts": "pilot",
               "screen": "rungs", "tune_epochs": None}
 LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
-CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES = (
-    "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz")
+CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES, LABELS = (
+    "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz", "labels.json")
 REPORT = "report"
 
 
@@ -279,6 +282,17 @@ class Experiment:
             notebook.append(self.notebook_file, record, len(record.histories) - 1, like)
         else:
             self.rebuild_notebook(list(self._latest.values()), like)
+
+    def write_labels(self, class_names: tuple[str, ...]) -> None:
+        """labels.json (see the module docstring), once: the classes of a search's data never change."""
+        if self.exists(LABELS):
+            return
+        numbered = all(name.lstrip("-").isdigit() for name in class_names)
+        self.write_text(LABELS, json.dumps({
+            "format_version": FORMAT_VERSION, "class_names": list(class_names),
+            "label_values": [int(name) for name in class_names] if numbered else None,
+            "about": "index i of a child model's output is class class_names[i]; for integer labels, label_values[i] "
+                     "is the label it stands for in the data"}, indent=2))
 
     def write_policy(self, policy: Policy) -> None:
         """best_policy.json, and its copy in policies_dir."""

@@ -6,6 +6,7 @@ Trainings are one epoch on small data (marked slow); every bad flag is refused b
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
@@ -21,6 +22,7 @@ import yaml
 from _search import tiny_config, toy_data
 
 from deepaug.cli import app as cli
+from deepaug.cli.options import key_value
 from deepaug.errors import InputError
 from deepaug.run import load_config_file
 
@@ -50,9 +52,21 @@ def test_python_dash_m_deepaug_runs_the_command():
     (["--set", "child_epoch=3"], r"--set child_epoch: unknown config keys \['child_epoch'\] \(did you mean "
                                  r"'child_epochs'\?\); valid keys are.*, iterations, augment$"),
     (["--set", "child_epochs="], r"child_epochs: Input should be a valid integer \(got an empty value\)$"),
-    (["--set", "image_size=big"], r"image_size: should be one of int, tuple\[int, int\] \(got 'big'\)$"),
+    (["--set", "image_size=big"], r"image_size: text where a whole number or a list is wanted.* \(got 'big'\)$"),
     (["--set", "kubernetes.namespce=ml"], "kubernetes.namespce: Extra inputs are not permitted"),
-    (["--set", "child_epochs=many"], r"child_epochs: Input should be a valid integer.*\(got 'many'\)$"),  # no key list
+    (["--set", "child_epochs=many"], r"child_epochs: text where a whole number.*\(got 'many'\)$"),  # no key list
+    # issue 38: a value of another kind is refused, not converted; a seed past what the trainers take is refused
+    (["--set", "child_epochs=yes"], r"child_epochs: true/false where a whole number such as 50 is wanted \(YAML "
+                                    r"reads yes, no, on, off.*; write a whole number such as 50 \(got True\)$"),
+    (["--set", "seed=1180591620717411303424"], r"seed: a seed must be a whole number in 0\.\.4294967295 .*write one "
+                                               r"such as 0 \(got 1180591620717411303424\)$"),
+    (["--set", "seed=2**70"], r"seed: text where a whole number is wanted; write a whole number, without quotes"),
+    (["--set", "kubernetes.gpus=on"], r"kubernetes.gpus: true/false where a whole number such as 0 is wanted"),
+    (["--set", "tensorboard=1"], r"tensorboard: true or false is wanted, not another value; write true or false "
+                                 r"\(got 1\)$"),
+    (["--set", "learning_rate=.inf"], r"learning_rate: Input should be a finite number \(got inf\)$"),
+    (["--set", "ops=[rotate, no]"], r"ops: item 1: true/false where text.* is wanted"),
+    (["--set", "image_size=[true, 8]"], r"image_size: item 0: true/false where a whole number is wanted"),
     (["--set", "seed=1", "--set", "seed=2"], "--set seed and --set seed set the same key"),
     (["--set", "iterations=0"], "iterations"),
     (["--dataset", "no_such_dataset"], "no_such_dataset"),
@@ -208,3 +222,31 @@ def test_a_relative_dataset_path_is_read_from_the_current_folder_and_a_miss_says
         load("missing.npz")
     with pytest.raises(InputError, match=rf"the path \({tmp_path / 'configs' / 'photos'}\) does not exist"):
         load("photos")
+
+
+def _alias_bomb(levels=9):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("run.yaml", "dataset: digits\n" + _alias_bomb(), r"config file '.*run.yaml' uses a YAML anchor or alias \(&a0\); "
+                                                      "config YAML refuses them"),
+    ("run.yaml", "dataset: digits\nchild_epochs: &n 5\nrungs: *n\n", r"uses a YAML anchor or alias \(&n\)"),
+    ("run.yaml", "dataset: digits\nx: " + "[" * 5000 + "]" * 5000, r"nests \d+ or more levels deep, over the limit of 32"),
+    ("run.json", '{"dataset": "digits", "x": ' + "[" * 5000 + "]" * 5000 + "}", r"nests \d+ or more levels deep"),
+    ("run.yaml", "dataset: digits\n#" + "x" * (1 << 20), r"over the limit of 1048576 bytes for config text"),
+])
+def test_a_config_file_is_read_with_the_policy_readers_caps(tmp_path, name, text, message):
+    """issue 38: a run.yaml of nested aliases expanded without bound (plain yaml.safe_load); config files are read
+    by the policy reader (deepaug.policy.limits) with a config's limits: no alias, bounded size and depth."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_config_file(path)
+
+
+def test_a_set_value_is_read_with_the_same_caps():
+    with pytest.raises(argparse.ArgumentTypeError, match=r"the value of 'ops' uses a YAML anchor or alias \(&a\)"):
+        key_value("ops=&a [rotate, *a]")

@@ -505,3 +505,17 @@ def test_a_second_set_of_arrays_gets_the_first_sets_class_indices():
     assert datasets.align_classes(indices, pets).labels.tolist() == pets.labels.tolist()  # all 3: in their order
     with pytest.raises(InputError, match=r"hold classes \['dog', 'fox'\]"):  # 2 of 3: which 2 is unknown
         datasets.align_classes(indices, other)
+
+
+def test_integer_labels_other_than_0_to_k_minus_1_are_numbered_in_sorted_order_and_the_mapping_is_logged(caplog):
+    """issue 38: negative labels were remapped without a word. The mapping is logged (label -> class index),
+    and class_names[index] is the label it stands for; labels already 0..K-1 log nothing."""
+    images = np.zeros((4, 2, 2), np.uint8)
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
+        ds = from_arrays(images, np.array([5, -1, 0, 5]))
+    assert ds.labels.tolist() == [2, 0, 1, 2] and ds.class_names == ("-1", "0", "5")
+    assert "labels are not 0..2" in caplog.text and "(label -> class index: -1 -> 0, 0 -> 1, 5 -> 2)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="deepaug.datasets"):
+        from_arrays(images, np.array([1, 0, 2, 1]))
+    assert "class index" not in caplog.text

@@ -136,3 +136,75 @@ def test_cli_k8s_render_prints_the_manifests_a_run_submits(tmp_path, capsys):
     config.write_text(yaml.safe_dump({"dataset": "fashion_mnist", "executor": "kubernetes"}))
     assert main(["k8s", "render", "--config", str(config)]) == 2
     assert "kubernetes.image" in capsys.readouterr().err
+
+
+HOSTILE_NAMES = ["a;b", "ML", "a b", "-x", "x-", "a..b", "x" * 64, "ns\nkind: Secret", "$(id)", "a/b", "é", ""]
+
+
+@pytest.mark.parametrize("key, form", [("namespace", "label"), ("service_account", "subdomain"),
+                                       ("secret_name", "subdomain"), ("volume_claim", "subdomain")])
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_kubernetes_name_that_the_api_server_would_refuse_is_refused_before_any_work(key, form, name):
+    """issue 38: kubernetes.namespace=a;b reached the manifest. Each name that becomes an object's name or a
+    reference to one is a DNS-1123 label (namespace) or subdomain, checked when the config is read."""
+    if form == "subdomain" and name == "x" * 64:
+        name = "x" * 254
+    with pytest.raises(InputError, match=rf"kubernetes.{key}: .* is not a DNS-1123 {form}.*; write e\.g\. "):
+        SearchConfig.from_user({"kubernetes": {key: name}})
+
+
+def test_good_kubernetes_names_pass_and_node_selector_and_gpu_resource_are_checked_too():
+    good = KubernetesSettings(namespace="ml-team-2", service_account="deepaug.worker", secret_name="s3-creds",
+                              volume_claim="shared", gpu_resource="amd.com/gpu",
+                              node_selector={"kubernetes.io/arch": "amd64", "pool": ""})
+    assert good.namespace == "ml-team-2"
+    for bad in ({"gpu_resource": "nvidia.com/g pu"}, {"node_selector": {"a b": "x"}},
+                {"node_selector": {"pool": "a;b"}}, {"env": {"A=B": "1"}}):
+        with pytest.raises(InputError, match=r"kubernetes\.(gpu_resource|node_selector|env): .*(is not|are not)"):
+            SearchConfig.from_user({"kubernetes": bad})
+
+
+def test_cli_k8s_render_refuses_a_bad_namespace_and_prints_nothing(capsys):
+    assert main(["k8s", "render", "--config", "quickstart", "--set", "kubernetes.image=deepaug:1",
+                 "--set", "kubernetes.storage=s3://b/p", "--set", "kubernetes.namespace=a;b"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "kubernetes.namespace: 'a;b' is not a DNS-1123 label" in err
+
+
+@pytest.mark.parametrize("experiment", HOSTILE_NAMES[:-1] + ["My Search!", "..", "x" * 300, "--"])
+def test_generated_job_names_are_dns_labels_whatever_the_experiment_name(experiment):
+    from deepaug.kubernetes.augment_job import augment_job_name
+    from deepaug.kubernetes.settings import name_problem
+
+    for name in (job_name(experiment, 12345, 3, "s3://b"), augment_job_name(experiment, "s3://b/out")):
+        assert name_problem(name, "label") is None, name
+
+
+S = "Zm9vYmFyYmF6cXV4"  # the secret part of each value below: never shown
+
+
+@pytest.mark.parametrize("value", [
+    f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={S}MTIzNDU2Nzg5MA==;EndpointSuffix=x",
+    f"Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey={S}=",
+    f"https://acct.blob.core.windows.net/c?sv=2022-11-02&ss=b&sig={S}%3D", f"SharedAccessSignature=sv=2022&sig={S}",
+    f"wJalrXUtnFEMI/K7MDENG/bPxRfi{S[:12]}", f"AKIA{S.upper()}",
+    f"-----BEGIN OPENSSH PRIVATE KEY-----\n{S}\n-----END OPENSSH PRIVATE KEY-----",
+    f"-----BEGIN PRIVATE KEY-----\n{S}", f"Bearer {S}", f"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.{S}",
+    f"Server=db;Database=x;User Id=sa;Password={S};", f"postgres://user:{S}@db:5432/x",
+    f"https://example.com/cb?client_secret={S}", f"ghp_{S}0123456789abcdef",
+])
+@pytest.mark.parametrize("name", ["AZURE_STORAGE_CONNECTION_STRING", "MY_SETTING", "X"])
+def test_a_value_shaped_like_a_credential_is_refused_whatever_its_name_and_never_echoed(name, value, caplog):
+    """issue 38: AZURE_STORAGE_CONNECTION_STRING with an AccountKey= value passed (the name check missed it).
+    The value's shape decides as well as the name; neither the error nor the log shows the value."""
+    with pytest.raises(InputError) as caught:
+        SearchConfig.from_user({"kubernetes": {"env": {name: value}}})
+    message = str(caught.value)
+    assert "look like credentials" in message and name in message and "secret_name" in message
+    assert S[:8] not in message and S[:8].upper() not in message and S[:8] not in caplog.text, message
+
+
+@pytest.mark.parametrize("value", ["http://minio:9000", "us-east-1", "3f786850e387550fdab836ed7e6dc881de23001b",
+                                   "s3://bucket/prefix", "INFO", "/data/shared", "deepaug:0.1.0", "key=value"])
+def test_plain_settings_in_env_pass(value):
+    assert SearchConfig.from_user({"kubernetes": {"env": {"SETTING": value}}}).kubernetes.env == {"SETTING": value}

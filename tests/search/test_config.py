@@ -75,3 +75,64 @@ def test_a_check_across_keys_names_them_and_never_prints_the_config():
         SearchConfig.from_user({"race_seeds": 3, "race_cut_after": 3, "experiment_name": "secret-name"})
     assert "race_cut_after (3) must be below race_seeds (3)" in str(caught.value)
     assert "secret-name" not in str(caught.value)  # the whole input (kubernetes.env too) is never shown
+
+
+def _fields_of(kind):
+    """The SearchConfig and KubernetesSettings fields whose only kind (besides None) is `kind`."""
+    from deepaug.config_values import _kinds
+    from deepaug.kubernetes.settings import KubernetesSettings
+
+    out = []
+    for prefix, model in (("", SearchConfig), ("kubernetes.", KubernetesSettings)):
+        for name, field in model.model_fields.items():
+            kinds = _kinds(field.annotation)
+            if kinds is not None and kinds - {type(None)} == {kind}:
+                out.append(prefix + name)
+    return out
+
+
+def _config(dotted, value):
+    section, _, key = dotted.rpartition(".")
+    return {section: {key: value}} if section else {dotted: value}
+
+
+@pytest.mark.parametrize("key", _fields_of(int))
+@pytest.mark.parametrize("value", [True, False, "yes", "10"])
+def test_every_whole_number_key_refuses_true_false_and_text_naming_key_and_value(key, value):
+    """issue 38: `--set child_epochs=yes` became 1. Every integer field (today's and any added later) refuses a
+    YAML boolean and text, naming the key, the value and what to write."""
+    with pytest.raises(InputError, match=rf"{key}: (true/false|text) where a whole number.* is wanted.*write a whole "
+                                         rf"number.*\(got {value!r}\)"):
+        SearchConfig.from_user(_config(key, value))
+
+
+@pytest.mark.parametrize("key", _fields_of(bool))
+@pytest.mark.parametrize("value", [1, 0, "yes", "false"])
+def test_every_true_false_key_takes_only_true_or_false(key, value):
+    with pytest.raises(InputError, match=rf"{key}: true or false is wanted, not another value; write true or false"):
+        SearchConfig.from_user(_config(key, value))
+
+
+@pytest.mark.parametrize("key", ["learning_rate", "overfit_threshold", "fixed_probability", "kubernetes.poll_seconds"])
+@pytest.mark.parametrize("value", [True, float("inf"), float("nan")])
+def test_number_keys_refuse_true_false_and_non_finite_values(key, value):
+    with pytest.raises(InputError, match=rf"{key}: (true/false where a number|Input should be a finite number)"):
+        SearchConfig.from_user(_config(key, value))
+
+
+@pytest.mark.parametrize("seed", [2**32, 2**70, 10**30, -1])
+def test_a_seed_outside_what_the_trainers_accept_is_refused_with_the_range(seed):
+    """issue 38: seed=2**70 passed, config.json was written, then scikit-learn's random_state failed."""
+    with pytest.raises(InputError, match=rf"seed: a seed must be a whole number in 0\.\.4294967295 .*\(got {seed}\)"):
+        SearchConfig.from_user({"seed": seed})
+
+
+def test_numbers_of_the_right_kind_still_pass_numpy_scalars_and_yaml_fractions_included():
+    import numpy as np
+    from skopt import Optimizer
+
+    cfg = SearchConfig.from_user({"child_epochs": np.int64(5), "seed": 2**32 - 1, "learning_rate": "1e-3",
+                                  "fixed_probability": np.float32(0.25), "search_probabilities": False,
+                                  "ops": ["rotate", "invert"], "workers": 2})
+    assert (cfg.child_epochs, cfg.seed, cfg.learning_rate, cfg.ops) == (5, 2**32 - 1, 1e-3, ("rotate", "invert"))
+    Optimizer([(0.0, 1.0)], random_state=cfg.seed)  # the largest seed accepted is one the optimizer takes

@@ -299,3 +299,13 @@ def test_a_validation_set_with_the_deepaugment_space_is_refused_not_ignored(tmp_
     with pytest.raises(InputError, match="distribution search only"):
         DeepAugment(X, Y, tiny_config(tmp_path, validation_images=X[:30], validation_labels=Y[:30]))
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_search_records_the_class_of_each_index_and_the_integer_label_it_stands_for(tmp_path):
+    """issue 38: labels -3, 4, 9 are trained as classes 0, 1, 2; labels.json in the experiment maps them back."""
+    values = np.array([-3, 4, 9])
+    DeepAugment(X, values[Y], tiny_config(tmp_path)).optimize(1)
+    folder = next((tmp_path / "reports" / "experiments").iterdir())
+    labels = json.loads((folder / "labels.json").read_text())
+    assert labels["class_names"] == ["-3", "4", "9"] and labels["label_values"] == [-3, 4, 9]
+    assert "class_names[i]" in labels["about"]
