@@ -36,11 +36,11 @@ import numpy as np
 from deepaug._version import __version__
 from deepaug.datasets import Dataset
 from deepaug.errors import InputError
-from deepaug.execution.records import encode, read_record
-from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
+from deepaug.execution.records import encode, read_record, trial_folder
+from deepaug.execution.trials import SHARED, TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
 from deepaug.storage.atomic import atomic_write_bytes
 from deepaug.storage.backends import Storage, join, locate, open_storage, read_json, write_json
-from deepaug.training.rungs import checkpoint_path
+from deepaug.training.rungs import checkpoint_path, shared_history_path
 from deepaug.training.train import TrainingConfig
 
 log = logging.getLogger(__name__)
@@ -191,40 +191,58 @@ def checkpoints_prefix(record_key: str) -> str:
 class SharedCheckpoints:
     """A rung's checkpoints in the pod's scratch `folder`, kept in the shared storage beside
     the trial's record: `fetch` brings the spec's seeds' ones down, `send` puts back those
-    that changed since."""
+    that changed since. Under augmentation-wise weight sharing the shared stage's checkpoints
+    travel with their histories (`shared_history_path`), and a trial that continues it (a spec
+    with `shared`) fetches that stage's files from beside its record."""
 
-    def __init__(self, storage: Storage, record_key: str, spec: TrialSpec, folder: Path) -> None:
+    def __init__(self, storage: Storage, record_key: str, spec: TrialSpec, folder: Path,
+                 record_uri: str | None = None) -> None:
         self.storage, self.spec, self.folder = storage, spec, Path(folder)
         self._base = checkpoints_prefix(record_key)
-        self._sent: dict[int, int] = {}
+        self._shared: tuple[Storage, str] | None = None
+        if spec.shared is not None and record_uri is not None:  # the shared stage's record: a sibling trial folder
+            sibling = posixpath.join(posixpath.dirname(posixpath.dirname(record_uri)),
+                                     posixpath.basename(trial_folder(spec.shared)), "record.json")
+            shared_storage, shared_key = locate(sibling)
+            self._shared = shared_storage, checkpoints_prefix(shared_key)
+        self._sent: dict[Path, int] = {}
 
-    def _paths(self, seed: int) -> tuple[Path, str]:
-        local = checkpoint_path(self.folder, self.spec.number, seed)
-        return local, posixpath.join(self._base, local.name)
+    def _files(self, number: int, seed: int) -> list[tuple[Path, Storage, str]]:
+        """(local path, storage, key) of trial `number`'s checkpoint on `seed` (this trial's or the shared
+        stage's), with the shared stage's history beside it."""
+        local = checkpoint_path(self.folder, number, seed)
+        storage, base = (self.storage, self._base) if number == self.spec.number or self._shared is None \
+            else self._shared
+        found = [(local, storage, posixpath.join(base, local.name))]
+        if number != self.spec.number or self.spec.kind == SHARED:
+            history = shared_history_path(local)
+            found.append((history, storage, posixpath.join(base, history.name)))
+        return found
 
     def fetch(self, record: TrialRecord | None) -> None:
-        """The checkpoints of the seeds `record` has a shorter training of (those it continues);
-        a missing one means training that seed again from scratch."""
+        """The checkpoints of the seeds `record` has a shorter training of (those it continues), and the
+        shared stage's files a spec with `shared` continues; a missing one means training that seed
+        again from scratch (a shared stage's: the trial fails and is retried once it is there)."""
         shorter = {int(h["seed"]) for h in (record.histories if record is not None else ())
                    if "seed" in h and len(h.get("accuracy", ())) < int(self.spec.epochs or 0)}
-        for seed in self.spec.seeds:
-            if int(seed) not in shorter:
-                continue
-            local, key = self._paths(seed)
+        wanted = [f for seed in self.spec.seeds if int(seed) in shorter for f in self._files(self.spec.number, seed)]
+        if self.spec.shared is not None:
+            wanted += [f for seed in self.spec.seeds for f in self._files(self.spec.shared, seed)]
+        for local, storage, key in wanted:
             try:
-                data = self.storage.read(key)
+                data = storage.read(key)
             except FileNotFoundError:
                 continue
             local.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(local, data)
-            self._sent[seed] = local.stat().st_mtime_ns
+            self._sent[local] = local.stat().st_mtime_ns
 
     def send(self) -> None:
         for seed in self.spec.seeds:
-            local, key = self._paths(seed)
-            if local.is_file() and self._sent.get(seed) != (stamp := local.stat().st_mtime_ns):
-                self.storage.write(key, local.read_bytes())
-                self._sent[seed] = stamp
+            for local, storage, key in self._files(self.spec.number, seed):
+                if local.is_file() and self._sent.get(local) != (stamp := local.stat().st_mtime_ns):
+                    storage.write(key, local.read_bytes())
+                    self._sent[local] = stamp
 
 
 def run_trial_spec(spec_uri: str) -> int:
@@ -237,7 +255,8 @@ def run_trial_spec(spec_uri: str) -> int:
         return EXIT_COMPLETE if previous.state is TrialState.COMPLETE else EXIT_TRIAL_FAILED
 
     with tempfile.TemporaryDirectory(prefix="deepaug-trial-") as scratch:
-        checkpoints = SharedCheckpoints(storage, key, spec, Path(scratch) / "checkpoints") if spec.seeds else None
+        checkpoints = SharedCheckpoints(storage, key, spec, Path(scratch) / "checkpoints", record_uri) \
+            if spec.seeds else None
 
         def save(record: TrialRecord) -> None:
             if checkpoints is not None:  # a training's checkpoint is stored before the record that names it

@@ -203,10 +203,6 @@ class SearchConfig(ConfigModel):
         if self.search_space != "distribution":
             raise ValueError("screen: shared screens the distribution search (search_space: distribution); "
                              "drop screen, or search the distribution space")
-        if self.executor == "kubernetes":
-            raise ValueError("screen: shared runs on this machine's workers (executor: local or inline): its "
-                             "candidates start from one shared checkpoint, which Jobs do not fetch yet; use "
-                             "screen: rungs on Kubernetes")
         if self.child_epochs < 2 or self.shared_tune_epochs >= self.child_epochs:
             raise ValueError(f"screen: shared tunes each candidate for tune_epochs ({self.shared_tune_epochs}) of "
                              f"child_epochs ({self.child_epochs}) after a shared stage: tune_epochs must be below "

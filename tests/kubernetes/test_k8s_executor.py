@@ -365,3 +365,32 @@ def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clust
     assert not any("no usable checkpoint" in m for m in caplog.messages)
     assert len(cluster.controller.pods) == 4 + 3 + 3 * 2  # screen, rung 1, race: a Job per training
     assert cluster.jobs() == []
+
+
+def test_a_shared_screen_on_the_cluster_continues_the_shared_stage_its_pod_left_in_the_storage(tmp_path, clusters):
+    """screen: shared on the cluster: the shared stage's pod keeps its checkpoint and history beside its
+    record; each screened trial's pod fetches them and continues that training (its first epochs are
+    the shared stage's), and the finished search leaves no checkpoint behind."""
+    from deepaug.search.config import SearchConfig
+    from deepaug.search.study import DistributionSearch
+
+    cluster = clusters(pod=trial_in_process)
+    config = SearchConfig.from_user(tiny_config(
+        tmp_path, executor="kubernetes", workers=2, kubernetes=cluster.settings(max_retries=0).model_dump(),
+        search_space="distribution", screen="shared", child_epochs=2, tune_epochs=1, opt_last_n_epochs=1,
+        validation_size=90, finalists=1, race_seeds=2, controls=["trivialaugment", "randaugment"]))
+    x, y = toy_data(300)
+    search = DistributionSearch(from_arrays(x, y), config, "shared-on-k8s")
+    records = {r.number: r for r in search.run(2)}
+    seed = search.search_seeds[0]
+    shared = next(h for h in records[0].histories if h["seed"] == seed)
+    assert records[0].kind == "shared" and len(shared["accuracy"]) == 1
+    screened = [r for r in records.values() if r.kind in ("search", "control")]
+    assert len(screened) == 4
+    for record in screened:
+        mine = next(h for h in record.histories if h["seed"] == seed)
+        assert len(mine["accuracy"]) == 2 and mine["accuracy"][0] == shared["accuracy"][0], record.number
+    assert search.verdict is not None
+    trials = cluster.storage / "experiments" / "shared-on-k8s" / "trials"
+    assert not list(trials.glob("*/checkpoints/*"))
+    assert cluster.jobs() == []

@@ -90,7 +90,6 @@ def test_more_iterations_later_train_the_shared_stage_again_as_it_was(finished, 
 @pytest.mark.parametrize("overrides, message", [
     ({"tune_epochs": 3}, "tune_epochs must be below child_epochs"),
     ({"child_epochs": 1, "tune_epochs": None}, "child_epochs at least 2"),
-    ({"executor": "kubernetes"}, "use screen: rungs on Kubernetes"),
     ({"search_space": "deepaugment"}, "screens the distribution search"),
 ])
 def test_a_shared_screen_that_cannot_run_is_refused_before_any_work(tmp_path, overrides, message):
