@@ -125,6 +125,38 @@ def fit_train_size(config: SearchConfig, data: datasets.Dataset) -> SearchConfig
     return config.model_copy(update={"train_set_size": size})
 
 
+def training_data(images: Any, labels: Any, config: SearchConfig, data_dir: str | os.PathLike[str] | None,
+                  image_size: int | tuple[int, int] | None, square_crop: bool) -> datasets.Dataset:
+    """The search's images from what `DeepAugment` was given (see its docstring): a name or path (a
+    named dataset's training split; a file's or folder's own training split, or all but its held-out
+    test images), a form of deepaug.datasets.external (tf.data, HuggingFace, a list of PIL images),
+    or an image array with its labels."""
+    if isinstance(images, (str, os.PathLike)):
+        if labels is not None:
+            raise InputError("labels were given with a dataset name or path; pass labels only with an "
+                             "image array")
+        data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
+                             square_crop=square_crop)
+        if datasets.named_key(images) is not None:
+            return fit_to_model(data, config.model) if image_size is None else data
+        if datasets.has_test_split(images):  # an .npz with x_test/y_test, a DatasetDict: evaluate scores on those
+            log.info("%s holds a test split of its own: the search uses all %d of its training images, deepaug "
+                     "evaluate scores on its test images", images, len(data))
+            return data
+        whole = len(data)  # one split: its test images are held out, as evaluate does
+        data, test = datasets.hold_out_test(data)
+        log.info("held out %d of the %d images of %s as its test split (seed %d): deepaug evaluate scores "
+                 "on them, so the search does not see them", len(test), whole, images, datasets.TEST_SEED)
+        return data
+    if datasets.is_external(images):  # tf.data, HuggingFace, a list of PIL images: read once
+        return datasets.from_external(images, labels, "images", "train", image_size, square_crop)
+    if labels is None:
+        raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "
+                         "label per image, a tf.data.Dataset of (image, label) pairs, a HuggingFace dataset, "
+                         "or a dataset name such as 'fashion_mnist'")
+    return datasets.resize(datasets.from_arrays(images, labels, "images"), image_size, square_crop)
+
+
 class DeepAugment:
     """Find the augmentation policy that helps a child model most on your images.
 
@@ -148,28 +180,7 @@ class DeepAugment:
                  image_size: int | tuple[int, int] | None = None, square_crop: bool = False,
                  **options: Any) -> None:
         self.config = SearchConfig.from_user(call_config(config, X_val, y_val, options))
-        if isinstance(images, (str, os.PathLike)):
-            if labels is not None:
-                raise InputError("labels were given with a dataset name or path; pass labels only with an "
-                                 "image array")
-            self.data = datasets.load(images, data_dir=data_dir, split="train", image_size=image_size,
-                                      square_crop=square_crop)
-            if datasets.named_key(images) is not None:
-                if image_size is None:
-                    self.data = fit_to_model(self.data, self.config.model)
-            elif datasets.has_test_split(images):  # an .npz with x_test/y_test: evaluate scores on those
-                log.info("%s holds a test split of its own: the search uses all %d of its training images, deepaug "
-                         "evaluate scores on its test arrays", images, len(self.data))
-            else:  # one split: its test images are held out, as evaluate does
-                whole = len(self.data)
-                self.data, test = datasets.hold_out_test(self.data)
-                log.info("held out %d of the %d images of %s as its test split (seed %d): deepaug evaluate scores "
-                         "on them, so the search does not see them", len(test), whole, images, datasets.TEST_SEED)
-        else:
-            if labels is None:
-                raise InputError("labels are missing: pass DeepAugment(images, labels, config) with one integer "
-                                 "label per image, or a dataset name such as 'fashion_mnist'")
-            self.data = datasets.resize(datasets.from_arrays(images, labels, "images"), image_size, square_crop)
+        self.data = training_data(images, labels, self.config, data_dir, image_size, square_crop)
         if image_size is not None or square_crop:
             self.config = resize_validation(self.config, image_size, square_crop)
         self.config = fit_train_size(self.config, self.data)
@@ -321,11 +332,17 @@ def optimize(X_train: Any, y_train: Any = None, X_val: Any = None, y_val: Any = 
 
 # ---------------------------------------------------------------- augmenting a dataset
 
-def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLike[str],
+def augment(policy: str | os.PathLike[str] | Policy | None, src: Any,
             dst: str | os.PathLike[str], request: AugmentRequest | None = None, *,
             storage_options: dict[str, Any] | None = None,
             kubernetes: "KubernetesSettings | Mapping[str, Any] | None" = None, **options: Any) -> AugmentResult:
     """Augment every image under `src` into `dst` (see deepaug.augmentation.run); same request, same bytes.
+
+    `src`: a folder of class sub-folders (local or s3://), an .npz file, or a dataset as you hold
+    it (a tf.data.Dataset of (image, label) pairs, a HuggingFace dataset or its save_to_disk folder,
+    a TFDS data directory: their "train" split; (images, labels) for a list of PIL images or an array; see
+    deepaug.datasets.external), which is first written once as a folder of PNG files named after
+    its content (`deepaug.datasets.stage_folder`), so that a second call resumes the same dataset.
 
     `policy`: a Policy, a policy file (local or s3://) or a built-in name; None with `chain`.
     `dst` may contain '{id}', replaced by the dataset id (a content-addressed cache location).
@@ -339,6 +356,12 @@ def augment(policy: str | os.PathLike[str] | Policy | None, src: str | os.PathLi
         request = AugmentRequest(**options)
     elif options:
         request = request.replace(**options)
+    if datasets.needs_staging(src):  # tf.data, HuggingFace, TFDS, a list of PIL images: a folder of PNGs first
+        if request.executor == "kubernetes":
+            raise InputError("src is a dataset in memory or in a HuggingFace/TFDS folder on this machine, which "
+                             "Kubernetes pods cannot read; stage it with deepaug.datasets.stage_folder(src), copy "
+                             "that folder to S3 and pass the s3:// URI")
+        src = datasets.stage_folder(src)
     if request.executor == "kubernetes":
         return augment_on_kubernetes(policy, src, dst, settings=kubernetes, parallelism=request.parallelism,
                                      completions=request.completions, job_template=request.job_template,

@@ -34,6 +34,8 @@ MODULES: dict[str, tuple[str, str]] = {
     "torchvision": ("torch", "pip install 'deepaug[torch]'"),
     "albumentations": ("albumentations", "pip install 'deepaug[albumentations]'"),
     "redis": ("redis", "pip install redis"),
+    "datasets": ("hf", "pip install 'deepaug[hf]'"),  # HuggingFace datasets as an input (deepaug.datasets.external)
+    "tensorflow_datasets": ("tfds", "pip install 'deepaug[tfds]'"),  # a TFDS data directory as an input
 }
 SEARCH_MODULES = ("tensorflow", "keras", "skopt", "pandas", "sklearn")
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from deepaug.datasets import external
 from deepaug.datasets.core import IMAGE_EXTENSIONS, NAMED, SPLITS, Dataset, from_arrays, named_key
+from deepaug.datasets.image_lists import mixed_sizes_error, stack_images
 from deepaug.datasets.named import KERAS_SUBDIRS, load_named
 from deepaug.errors import InputError
 from deepaug.images import check_size, crop_resize_to, read_image_file
@@ -26,11 +28,12 @@ MAX_NAMED_SKIPS = 10  # skipped files named in the warning
 def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
          split: str = "train", image_size: int | tuple[int, int] | None = None,
          square_crop: bool = False) -> Dataset:
-    """Load a named dataset, an .npz file or a folder of class sub-folders as a `Dataset`.
+    """Load a named dataset, an .npz file, a folder of class sub-folders, a HuggingFace
+    `save_to_disk` folder or a TFDS data directory (deepaug.datasets.external) as a `Dataset`.
 
     Named: "fashion_mnist", "mnist" (IDX files, `data_dir` searched first), "cifar10"
     (keras), "digits" (scikit-learn). `split` is "train" or "test" for named datasets and
-    must be "train" otherwise. `square_crop` centre-crops each image to a square, then
+    for files that hold a test split (`has_test_split`), and must be "train" otherwise. `square_crop` centre-crops each image to a square, then
     `image_size` (int or (h, w)) resizes every image to that size.
     """
     size = check_size(image_size)
@@ -49,7 +52,11 @@ def load(name_or_path: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
             raise InputError(f"split={split!r} does not apply to {str(path)!r}: it has one split (an .npz has two "
                              f"when it also holds {' or '.join('/'.join(p) for p in NPZ_TEST_PAIRS)}); use "
                              "split='train' and deepaug.datasets.split_train_val")
-        if path.suffix.lower() == ".npz":
+        kind = external.path_kind(path)
+        if kind is not None:  # a HuggingFace save_to_disk folder, a TFDS data directory (name/version)
+            name = f"{path.parent.name}/{path.name}" if kind == "tfds" else path.name
+            ds = external.from_external(path, None, name, split, size, square_crop)
+        elif path.suffix.lower() == ".npz":
             ds = _crop_resize_all(_load_npz(path, split), size, square_crop)
         elif path.is_dir():
             ds = _load_folder(path, size, square_crop)
@@ -97,11 +104,16 @@ NPZ_PAIRS = (("images", "labels"), ("x", "y"), ("x_train", "y_train"))  # an .np
 NPZ_TEST_PAIRS = (("x_test", "y_test"), ("test_images", "test_labels"))  # its own test split (Keras's mnist.npz)
 
 
-def has_test_split(path: str | os.PathLike[str]) -> bool:
+def has_test_split(path: str | os.PathLike[str] | object) -> bool:
     """Whether `path` is an .npz that holds a test split of its own beside its training arrays
     (`x_test`/`y_test`, as Keras's mnist.npz, or `test_images`/`test_labels`): then a search
-    uses all its training arrays and `deepaug evaluate` scores on the test arrays, nothing held out."""
+    uses all its training arrays and `deepaug evaluate` scores on the test arrays, nothing held out. Also
+    a HuggingFace DatasetDict (or its save_to_disk folder) or a TFDS data directory with a "test" split."""
+    if not isinstance(path, (str, os.PathLike)):  # a DatasetDict in memory
+        return external.has_test(path)
     path = Path(path).expanduser()
+    if external.path_kind(path) is not None:
+        return external.has_test(path)
     if path.suffix.lower() != ".npz" or not path.is_file():
         return False
     try:
@@ -177,12 +189,8 @@ def _load_folder(root: Path, size: tuple[int, int] | None, square_crop: bool) ->
         )
     shapes = {im.shape[:2] for im in images}
     if len(shapes) > 1:
-        raise InputError(
-            f"images in {str(root)!r} have {len(shapes)} different sizes (e.g. {sorted(shapes)[:3]}); pass "
-            "image_size=(height, width) to resize them all, square_crop=True to keep the aspect ratio (in a "
-            "run config: image_size: [height, width] and square_crop: true)"
-        )
-    return Dataset(_stack(images), np.asarray(labels, dtype=np.int64), tuple(names), root.name or str(root),
+        raise mixed_sizes_error(f"images in {str(root)!r}", shapes)
+    return Dataset(stack_images(images), np.asarray(labels, dtype=np.int64), tuple(names), root.name or str(root),
                    tuple(skipped))
 
 
@@ -220,17 +228,6 @@ def _warn_left_out(root: Path, reasons: list[str], others: list[str], empty: lis
                        more)
     if empty:
         logger.warning("ignored class folder(s) with no readable images in %s: %s", root, ", ".join(empty))
-
-
-def _stack(images: list[np.ndarray]) -> np.ndarray:
-    """Images of one size as one (N, H, W, C) batch: gray ones get 3 channels when any image has
-    channels, an all-gray batch gets a channel axis of 1."""
-    if any(im.ndim == 3 for im in images):
-        images = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in images]
-    batch = np.stack(images)
-    if batch.ndim == 3:
-        batch = batch[..., None]
-    return batch
 
 
 # ---------------------------------------------------------------- train / validation split

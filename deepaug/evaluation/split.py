@@ -26,26 +26,37 @@ def describe_data(data: Any) -> str:
         return str(data)
     if isinstance(data, Dataset):
         return f"{data.name} (sha256 {dataset_fingerprint(data.images, data.labels)[:16]})"
+    held = data[0] if isinstance(data, tuple) and datasets.is_external(data[0]) else data
+    if datasets.is_external(held):
+        return f"a {type(held).__module__}.{type(held).__name__}"
     return f"arrays (sha256 {dataset_fingerprint(np.asarray(data[0]), np.asarray(data[1]))[:16]})"
 
 
 def _as_dataset(data: Any, what: str, data_dir: str | os.PathLike[str] | None,
                 image_size: int | tuple[int, int] | None, split: str, like: Dataset | None = None) -> Dataset:
-    """`data` (a name, a path, a Dataset or (images, labels)) loaded and resized, a named dataset's
+    """`data` (a name, a path, a Dataset, (images, labels) or a form of deepaug.datasets.external) loaded and resized, a named dataset's
     `split`; with `like`, labelled with its classes."""
     if isinstance(data, (str, os.PathLike)):
         named = datasets.named_key(data) is not None
         loaded = datasets.load(data, data_dir, **({"split": split} if named else {}), image_size=image_size)
         return loaded if like is None else datasets.align_classes(like, loaded, f"{what} labels")
+    if isinstance(data, tuple) and len(data) == 2 and not datasets.is_external(data):
+        data, labels = data  # (images, labels): arrays, or a list of PIL images and their labels
+    else:
+        labels = None
+    if datasets.is_external(data):  # tf.data, HuggingFace, a list of PIL images: read once
+        loaded = datasets.from_external(data, labels, f"{what} images", split, image_size)
+        return loaded if like is None else datasets.align_classes(like, loaded, f"{what} labels")
     if isinstance(data, Dataset):
         aligned = data if like is None else datasets.align_classes(like, data, f"{what} labels")
         return datasets.resize(aligned, image_size)
-    if isinstance(data, tuple) and len(data) == 2:
-        arrays = datasets.from_arrays(*data, f"{what} images") if like is None \
-            else datasets.from_arrays_like(like, *data, f"{what} images")
+    if labels is not None:
+        arrays = datasets.from_arrays(data, labels, f"{what} images") if like is None \
+            else datasets.from_arrays_like(like, data, labels, f"{what} images")
         return datasets.resize(arrays, image_size)
-    raise InputError(f"{what} must be a dataset name, a path, a deepaug.datasets.Dataset or an (images, labels) "
-                     f"pair, got {type(data).__name__}")
+    raise InputError(f"{what} must be a dataset name, a path, a deepaug.datasets.Dataset, an (images, labels) "
+                     "pair, a tf.data.Dataset of (image, label) pairs or a HuggingFace dataset, got "
+                     f"{type(data).__name__}")
 
 
 def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
@@ -61,6 +72,9 @@ def load_split(dataset: Any, data_dir: str | os.PathLike[str] | None = None,
                              f"{pool.image_shape}; give test images of the same channels, and of the same size "
                              "or an image_size for both")
         return pool, given, f"the test set given: {describe_data(test)}"
+    if datasets.is_external(dataset) and datasets.has_test_split(dataset):  # a DatasetDict with "test"
+        return (_as_dataset(dataset, "dataset", None, image_size, "train"),
+                _as_dataset(dataset, "dataset", None, image_size, "test"), "the dataset's own test split")
     if not isinstance(dataset, (str, os.PathLike)):
         raise InputError("evaluating on arrays needs test images the search never saw: pass test=(test_images, "
                          "test_labels) (DeepAugment(images, labels) searches on all the arrays it is given, so "

@@ -155,7 +155,8 @@ def test_arrays_are_evaluated_on_the_test_arrays_given_labelled_as_the_training_
     ({"dataset": (X, Y)}, "evaluating on arrays needs test images the search never saw: pass test="),
     ({"dataset": (X, Y), "test": (X[:10], np.array([1, 7] * 5))}, r"test labels hold classes \['7'\]"),
     ({"dataset": (X, Y), "test": (X[:10, :8, :8], Y[:10])}, r"test images are \(8, 8, 3\) but the training"),
-    ({"dataset": [X, Y], "test": (X, Y)}, "dataset must be a dataset name, a path, a deepaug.datasets.Dataset or"),
+    ({"dataset": [X, Y], "test": (X, Y)},
+     "dataset must be a dataset name, a path, a deepaug.datasets.Dataset, an \\(images, labels\\) pair"),
 ])
 def test_bad_arrays_fail_before_any_training(tmp_path, no_training, case, match):
     with pytest.raises(InputError, match=match):
