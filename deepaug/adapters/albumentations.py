@@ -59,7 +59,7 @@ TOLERANCE: dict[str, float] = {
 # parameter drawn as deepaug draws it. translate-x/y are whole pixels and gaussian-blur's sigma
 # known only when size= is given.
 EXACT = frozenset(name for name, tolerance in TOLERANCE.items() if tolerance <= 1.0)
-NO_EQUIVALENT = frozenset({"clouds"})
+NO_EQUIVALENT = frozenset({"clouds", "solarize-add"})
 
 
 def _albumentations() -> Any:
@@ -112,6 +112,24 @@ def _translate(axis: str) -> Builder:
     return build
 
 
+def _bits(keep: Callable[[float], int]) -> Builder:
+    """A.Posterize for timm's posterize tables: bits kept = keep(parameter)."""
+    def build(A: Any, low: float, high: float, side: int | None) -> Any:
+        bits = sorted((min(8, keep(low)), min(8, keep(high))))
+        if bits[0] >= 8:
+            return A.NoOp()
+        if bits[1] == 0:  # no bit kept: black (albumentations' Posterize keeps 1 to 7 bits)
+            return A.RandomBrightnessContrast(brightness_limit=(0, 0), contrast_limit=(-1, -1))
+        bits = [max(1, bits[0]), min(7, bits[1])]
+        return A.Posterize(num_bits=bits[0] if bits[0] == bits[1] else tuple(bits))
+
+    return build
+
+
+def _timm_threshold(A: Any, low: float, high: float, side: int | None) -> Any:
+    return A.Solarize(threshold_range=(min(1.0, min(256, int(low)) / 255), min(1.0, min(256, int(high)) / 255)))
+
+
 # deepaug op -> albumentations transform for a parameter range (low <= high, one sign).
 BUILDERS: dict[str, Builder] = {
     "identity": lambda A, lo, hi, s: A.NoOp(),
@@ -152,7 +170,19 @@ BUILDERS: dict[str, Builder] = {
     "coarse-salt-pepper": lambda A, lo, hi, s: A.SaltAndPepper(amount=(lo, hi), salt_vs_pepper=(0.5, 0.5)),
     "cutout": lambda A, lo, hi, s: _holes(A, lo, hi, 1),
     "fog": lambda A, lo, hi, s: A.RandomFog(fog_coef_range=(lo, hi), alpha_coef=0.08),
+    # timm's forms (deepaug.ops.timm_forms); solarize-add has no albumentations transform (NO_EQUIVALENT).
+    "shear-y": lambda A, lo, hi, s: A.Affine(shear={"x": (0, 0), "y": (_degrees(lo), _degrees(hi))}, **_const(A)),
+    "timm-posterize": _bits(int),
+    "timm-posterize-increasing": _bits(lambda p: 4 - int(p)),
+    "timm-posterize-original": _bits(lambda p: 4 + int(p)),
+    "timm-solarize": _timm_threshold,
+    "desaturate": lambda A, lo, hi, s: A.ColorJitter(brightness=(1, 1), contrast=(1, 1), saturation=(1 - hi, 1 - lo),
+                                                     hue=(0, 0)),
+    "timm-gaussian-blur": lambda A, lo, hi, s: A.GaussianBlur(blur_limit=0, sigma_limit=(lo, hi)),
+    "timm-gaussian-blur-rand": lambda A, lo, hi, s: A.GaussianBlur(blur_limit=0, sigma_limit=(0.1, max(0.1, 2 * hi))),
 }
+for _name in ("color", "contrast", "brightness", "sharpness"):  # timm's factor 0.1 + 1.8 m: the same transforms
+    BUILDERS[f"timm-{_name}"] = BUILDERS[_name]
 
 
 def parameter(name: str, magnitude: float) -> float:

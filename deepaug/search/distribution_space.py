@@ -73,7 +73,7 @@ class DistributionSpace:
     channels: int = 3
 
     def __post_init__(self) -> None:
-        allowed = tuple(ops.names()) if self.ops is None else tuple(self.ops)
+        allowed = tuple(ops.searched_names()) if self.ops is None else tuple(self.ops)
         for name in allowed:
             ops.get(name)  # PolicyError naming the valid ops
         if self.channels not in (1, 3):
