@@ -107,7 +107,8 @@ def test_mstd_100_is_gaussian_and_above_100_uniform_and_mmax_as_timm_clips():
     assert Policy.from_timm("rand-m12-inc1").distribution.magnitude == 1.0    # timm clips a fixed level to 10
     assert Policy.from_timm("rand-m12-mmax8").distribution.magnitude == 0.8   # ... or to mmax
     assert Policy.from_timm("rand-m9-mstd0.5-mmax0").distribution.magnitude_std == 0.05  # mmax0 is 10 in timm
-    for text, words in [("rand-m12-mstd0.5", "Gaussian level noise"), ("rand-m9-mstd0.5-mmax15", "clipped to [0, 15]"),
+    for text, words in [("rand-m12-mstd0.5", "Gaussian level noise"),
+                        ("rand-m9-mstd0.5-mmax15", "clipped to [0, 15]"),
                         ("rand-m9-mstd101-mmax5", "uniform in [0, 9] clipped to 5"), ("rand-m20-mmax20", "level 20")]:
         with pytest.raises(PolicyError, match="stop at timm's level 10") as info:
             Policy.from_timm(text)
@@ -127,7 +128,8 @@ def test_op_sets_and_weights(caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="deepaug.policy.timm"):
         assert Policy.from_timm("rand-m9-tnope-inc0-x") == Policy.from_timm("rand-m9-inc1")
-    assert "no op set 'nope'" in caplog.text and "reads inc0 as inc1" in caplog.text and "'x' has no number" in caplog.text
+    assert "no op set 'nope'" in caplog.text and "reads inc0 as inc1" in caplog.text
+    assert "'x' has no number" in caplog.text
 
 
 def test_autoaugment_strings_are_timms_sub_policies():
