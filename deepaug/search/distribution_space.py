@@ -67,7 +67,8 @@ def _order() -> list[str]:
 
 @dataclass(frozen=True)
 class DistributionSpace:
-    """Distributions over `ops` (default: all) for images with `channels` channels."""
+    """Distributions over `ops` (default: every op but the timm forms, `ops.searched_names()`) for images
+    with `channels` channels."""
 
     ops: tuple[str, ...] | None = None
     channels: int = 3
