@@ -70,7 +70,7 @@ class PolicyTransform:
 
     Args:
         policy: a `Policy`, or anything `deepaug.policy.as_policy` reads: a policy dict, a policy
-            file path, a built-in policy name, a timm RandAugment string such as "rand-m9-n2".
+            file path, a built-in policy name, a timm string such as "rand-m9-mstd0.5-inc1".
         seed: the base of every call's generator (see the module docstring); None uses
             ``torch.initial_seed()``.
     """

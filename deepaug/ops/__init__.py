@@ -5,7 +5,7 @@
 True
 >>> out = ops.get("rotate")(images, magnitude=0.5, rng=0)   # doctest: +SKIP
 """
-from deepaug.ops import color, filters, geometric, noise  # noqa: F401  (register the ops)
-from deepaug.ops.registry import OpSpec, check_magnitude, get, names, register, table_markdown
+from deepaug.ops import color, filters, geometric, noise, timm_forms  # noqa: F401  (register the ops)
+from deepaug.ops.registry import OpSpec, check_magnitude, get, names, register, searched_names, table_markdown
 
-__all__ = ["OpSpec", "check_magnitude", "get", "names", "register", "table_markdown"]
+__all__ = ["OpSpec", "check_magnitude", "get", "names", "register", "searched_names", "table_markdown"]

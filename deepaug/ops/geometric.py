@@ -1,4 +1,4 @@
-"""Geometric ops: crop (zoom), rotate, shear, translations and flips.
+"""Geometric ops: crop (zoom), rotate, shears, translations and flips.
 
 Pixels that come in from outside the image are filled with FILL (black), bilinear
 interpolation throughout. Every transform is about the image centre.
@@ -67,11 +67,22 @@ def rotate(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.nd
 @register("shear", parameter="horizontal shear factor", high=0.3, signed=True)
 def shear(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Shear along x about the centre (AutoAugment's ShearX)."""
+    return _shear(x, params, (0, 1))
+
+
+def _shear(x: np.ndarray, params: np.ndarray, entry: tuple[int, int]) -> np.ndarray:
+    """Shear about the centre: the identity with `params` at `entry` of the linear part."""
     linear = np.zeros((x.shape[0], 2, 2))
     linear[:, 0, 0] = 1
     linear[:, 1, 1] = 1
-    linear[:, 0, 1] = params
+    linear[:, entry[0], entry[1]] = params
     return _warp(x, _about_centre(x, linear))
+
+
+@register("shear-y", parameter="vertical shear factor", high=0.3, signed=True, searched=False)
+def shear_y(x: np.ndarray, params: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shear along y about the centre (AutoAugment's and timm's ShearY)."""
+    return _shear(x, params, (1, 0))
 
 
 def _shift(x: np.ndarray, shifts: np.ndarray, axis: int) -> np.ndarray:

@@ -7,7 +7,11 @@ new uint8 batch of the same shape and never touches its input or global random s
 
 The registry alone maps a magnitude in [0, 1] to the real parameter:
 `param = low + magnitude * (high - low)`, then a random sign per image for signed ops.
-An op that uses its magnitude is the identity at magnitude 0.
+An op that uses its magnitude is the identity at magnitude 0, except the ops that reproduce one of
+timm's level tables (`zero_is_identity=False`: timm's Posterize keeps 0 bits at level 0, its
+Color is factor 0.1 there). Ops registered with `searched=False` (the timm forms, `shear-y`,
+`solarize-add`) are left out of the search spaces' default op sets (`searched_names()`), so a
+search's defaults stay what they were; a policy or a config may name them.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ class OpSpec:
     signed: bool = False
     uses_magnitude: bool = True
     description: str = ""
+    searched: bool = True
+    zero_is_identity: bool = True
 
     def params(self, magnitude: float | np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """Real parameters for n images at `magnitude` (a scalar or one per image)."""
@@ -78,7 +84,8 @@ _REGISTRY: dict[str, OpSpec] = {}
 
 
 def register(name: str, parameter: str = "none", low: float = 0.0, high: float = 0.0,
-             signed: bool = False, uses_magnitude: bool = True) -> Callable[[OpFn], OpFn]:
+             signed: bool = False, uses_magnitude: bool = True, searched: bool = True,
+             zero_is_identity: bool = True) -> Callable[[OpFn], OpFn]:
     """Decorator that registers a pure batched op function under `name`."""
 
     def wrap(fn: OpFn) -> OpFn:
@@ -86,7 +93,7 @@ def register(name: str, parameter: str = "none", low: float = 0.0, high: float =
             raise RuntimeError(f"op {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = OpSpec(name, fn, parameter, float(low), float(high), signed,
-                                 uses_magnitude, doc[0] if doc else "")
+                                 uses_magnitude, doc[0] if doc else "", searched, zero_is_identity)
         return fn
 
     return wrap
@@ -95,6 +102,11 @@ def register(name: str, parameter: str = "none", low: float = 0.0, high: float =
 def names() -> list[str]:
     """Names of all registered ops, in registration order."""
     return list(_REGISTRY)
+
+
+def searched_names() -> list[str]:
+    """Names of the ops a search space draws from by default (every op but `searched=False` ones)."""
+    return [name for name, spec in _REGISTRY.items() if spec.searched]
 
 
 def get(name: str) -> OpSpec:

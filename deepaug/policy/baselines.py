@@ -74,7 +74,7 @@ CUTMIX_PROBABILITY = 0.5
 # timm / DeiT (facebookresearch/deit main.py defaults, the recipe timm's training docs use):
 # --aa rand-m9-mstd0.5-inc1: RandAugment, timm's defaults n2 and p0.5 (each drawn op applied with
 #   probability 1/2), m9 on timm's 0..10 scale, Gaussian magnitude noise mstd 0.5 on that scale.
-#   deepaug's op ranges at magnitude 1 equal timm's at level 10 (deepaug.policy.timm), so m9 is
+#   deepaug reads timm's ops and level tables exactly (deepaug.policy.timm, ops.timm_forms), so m9 is
 #   magnitude 9/10 = 0.9 here and mstd 0.5 is magnitude_std 0.05. This is timm's convention, kept
 #   because the recipe is timm's: RANDAUGMENT_MAGNITUDE = 9/30 above is the RandAugment paper's
 #   and torchvision's M = 9 on a 0..30 scale, a third of timm's m9 in strength.
@@ -235,8 +235,8 @@ def trivialaugment_cutmix(ops: Sequence[str] | None = None) -> Policy:
 
 def timm_recipe(ops: Sequence[str] | None = None) -> Policy:
     """timm's / DeiT's recipe (see TIMM_* above): RandAugment rand-m9-mstd0.5-inc1, MixUp/CutMix
-    switching on every image, random erasing 0.25. `ops` (None: timm's RandAugment ops that
-    deepaug has, `deepaug.policy.timm.TIMM_OPS`) replaces timm's op set, each drawn op still
+    switching on every image, random erasing 0.25. `ops` (None: timm's 15 inc1 RandAugment ops,
+    `deepaug.policy.timm.TIMM_OPS`) replaces timm's op set, each drawn op still
     applied with probability 1/2 (`identity` takes the other half of the weight)."""
     return Policy.from_distribution(Distribution(
         applied_with_probability(TIMM_OPS if ops is None else check_ops(ops), TIMM_P), n=TIMM_N,

@@ -54,8 +54,7 @@ from deepaug.policy.files import YAML_SUFFIXES, is_s3, is_text, parse_json, pars
 from deepaug.policy.files import shipped_text, text_or_file
 from deepaug.policy.limits import absurd_path, shown
 from deepaug.policy.operations import Operation, SubPolicy, sub_policies_from
-from deepaug.policy.timm import from_timm as timm_distribution
-from deepaug.policy.timm import is_timm
+from deepaug.policy.timm import is_timm, read_timm
 from deepaug.policy.timm import to_timm as timm_string
 from deepaug.storage.atomic import atomic_write_text
 
@@ -210,16 +209,18 @@ class Policy:
     def load(cls, path: str | os.PathLike) -> "Policy":
         """Load a JSON or YAML policy file, by its extension (.json, .yaml, .yml; local or s3://), or
         its text, or, when no file has that name, a built-in policy or baseline by name ("reference",
-        "trivialaugment") or a timm RandAugment string such as "rand-m9-n2": `as_policy`, whose
+        "trivialaugment") or a timm string such as "rand-m9-mstd0.5-inc1": `as_policy`, whose
         docstring has the order (an existing file wins over a name)."""
         return as_policy(path)
 
     # -- other libraries' forms ----------------------------------------------------
     @classmethod
     def from_timm(cls, text: str) -> "Policy":
-        """A distribution policy from a timm RandAugment string ("rand-m9-n2-mstd101"); see
-        `deepaug.policy.timm` for the grammar and what is refused."""
-        return cls(distribution=timm_distribution(text))
+        """The policy of a timm string: a distribution from RandAugment's ("rand-m9-mstd0.5-inc1"),
+        sub-policies from AutoAugment's ("original", "v0r"); see `deepaug.policy.timm` for the
+        grammar and what is refused."""
+        read = read_timm(text)
+        return cls(distribution=read) if isinstance(read, Distribution) else cls.from_list(read)
 
     def to_timm(self) -> str:
         """This policy as a timm RandAugment string; PolicyError where timm cannot express it."""
@@ -294,7 +295,7 @@ PolicyLike = Union[Policy, Mapping[str, Any], str, os.PathLike]
 
 ACCEPTED = ("a Policy", "a policy dict", "a policy file path (.json, .yaml or .yml; local, or s3:// JSON)",
             "the policy's JSON or YAML text", "a built-in policy name ({names})",
-            "a timm RandAugment string such as rand-m9-n2")
+            "a timm string such as rand-m9-mstd0.5-inc1 or original")
 
 
 def policy_source(policy: Any) -> str | None:
@@ -333,7 +334,7 @@ def as_policy(policy: PolicyLike, who: str | None = None, *, storage_options: di
     3. an s3:// URI is a JSON policy file in S3 (read with `storage_options`);
     4. an existing local file is read by its extension (.yaml / .yml as YAML, anything else as JSON);
     5. a built-in policy name (`deepaug.policy.builtin.names()`: "reference", "trivialaugment", ...);
-    6. a timm RandAugment string ("rand-m9-n2", `Policy.from_timm`).
+    6. a timm string ("rand-m9-mstd0.5-inc1", "original", `Policy.from_timm`).
 
     An existing file wins over a name: a file called `reference` in the working folder is read,
     not the built-in `reference` (as `Policy.load` and the command line both did before they

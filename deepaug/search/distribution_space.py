@@ -67,13 +67,14 @@ def _order() -> list[str]:
 
 @dataclass(frozen=True)
 class DistributionSpace:
-    """Distributions over `ops` (default: all) for images with `channels` channels."""
+    """Distributions over `ops` (default: every op but the timm forms, `ops.searched_names()`) for images
+    with `channels` channels."""
 
     ops: tuple[str, ...] | None = None
     channels: int = 3
 
     def __post_init__(self) -> None:
-        allowed = tuple(ops.names()) if self.ops is None else tuple(self.ops)
+        allowed = tuple(ops.searched_names()) if self.ops is None else tuple(self.ops)
         for name in allowed:
             ops.get(name)  # PolicyError naming the valid ops
         if self.channels not in (1, 3):

@@ -42,7 +42,7 @@ class SearchSpace:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{key} must be a positive integer, got {value!r}")
-        allowed = tuple(ops.names()) if self.ops is None else tuple(self.ops)
+        allowed = tuple(ops.searched_names()) if self.ops is None else tuple(self.ops)
         if not allowed:
             raise InputError("the search space needs at least one op; leave 'ops' unset to allow all")
         for name in allowed:

@@ -40,7 +40,8 @@ def test_an_existing_file_wins_over_a_built_in_name(tmp_path, monkeypatch):
 
 def test_one_error_lists_what_is_accepted():
     accepted = (r"a policy must be a Policy, a policy dict, a policy file path .*JSON or YAML text, a built-in "
-                r"policy name \(noop, randaugment, reference, trivialaugment\) or a timm RandAugment string such as rand-m9-n2")
+                r"policy name \(noop, randaugment, reference, trivialaugment\) or a timm string such as "
+                r"rand-m9-mstd0.5-inc1 or original")
     with pytest.raises(PolicyError,
                        match=r"^PolicyTransform: policy 'nope' is neither an existing file .*; " + accepted):
         as_policy("nope", "PolicyTransform")
