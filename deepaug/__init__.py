@@ -4,7 +4,8 @@ Importing deepaug makes no folders, loads no TensorFlow and opens no connection.
 environment variable: OpenCV's decode cap, OPENCV_IO_MAX_IMAGE_PIXELS, lowered to deepaug's pixel
 limit (DEEPAUG_MAX_IMAGE_PIXELS, 100 million) unless yours is lower, so that no decoder in this
 process or its workers allocates for a decompression bomb (README, 'Limits and secrets').
-`DeepAugment`, `augment`, `PolicyLayer`, `policy_map_fn` and `PolicyTransform` (torch) load on first use.
+`DeepAugment`, `augment`, `optimize`, `apply_policy` (DeepAugment 2.x's), `PolicyLayer`, `policy_map_fn` and
+`PolicyTransform` (torch) load on first use.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from deepaug.errors import ImageError, InputError, PolicyError, SearchError
 from deepaug.policy.core import Operation, Policy, SubPolicy
 
 _LAZY = {"DeepAugment": "deepaug.api", "augment": "deepaug.api",
-         "optimize": "deepaug.api", "PolicyLayer": "deepaug.adapters.keras",
+         "optimize": "deepaug.api", "apply_policy": "deepaug.compat", "PolicyLayer": "deepaug.adapters.keras",
          "policy_map_fn": "deepaug.adapters.keras", "PolicyTransform": "deepaug.adapters.torch"}
 
 __all__ = ["DeepAugment", "ImageError", "InputError", "Operation", "Policy", "PolicyError", "PolicyLayer",
-           "PolicyTransform", "SearchError", "SubPolicy", "__version__", "augment", "optimize", "policy_map_fn"]
+           "PolicyTransform", "SearchError", "SubPolicy", "__version__", "apply_policy", "augment", "optimize",
+           "policy_map_fn"]
 
 
 def __getattr__(name: str) -> Any:

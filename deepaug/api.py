@@ -1,14 +1,15 @@
 """The Python API: `DeepAugment` (the search, as DeepAugment users know it) and `augment` (a dataset).
 
->>> deepaug = DeepAugment("fashion_mnist", config={"child_epochs": 5})   # doctest: +SKIP
+>>> deepaug = DeepAugment("fashion_mnist", config={"child_epochs": 5, "seed": 0})   # doctest: +SKIP
 >>> top = deepaug.optimize(20)                                             # doctest: +SKIP
 >>> deepaug.best_policy.apply(images, seed=0)                              # doctest: +SKIP
 
 Everything is checked at construction (config keys and values, the data, the model
 against the image shape, an existing experiment under the same name), before any
-training. `optimize(n)` brings the experiment to n finished search trials: a new
-experiment runs n, a resumed one runs what is missing, and calling it again with a
-larger n continues the same search.
+training. `optimize(n)` screens n candidates (the distribution search) or brings the
+experiment to n finished search trials (`search_space: deepaugment`), and logs what that
+costs in child trainings (deepaug.search.plan); a resumed experiment runs what is missing.
+DeepAugment 1.x's and 2.x's call forms and names are read by deepaug.compat.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from deepaug import datasets
+from deepaug.compat import best_text, call_config, optimize_keys, replaced, unused_key_warnings, verbosity
 from deepaug.augmentation.request import OPTIONS, AugmentRequest
 from deepaug.augmentation.run import AugmentResult, augment_locally
 from deepaug.errors import InputError, SearchError
@@ -29,9 +31,10 @@ from deepaug.policy.core import Policy
 from deepaug.reports.report import make_report
 from deepaug.search.callbacks import ProgressBar, TensorBoardLogger, logging_prints_progress
 from deepaug.search.config import SearchConfig
-from deepaug.search.engine import SearchEngine
+from deepaug.search.engine import SearchEngine, check_iterations
 from deepaug.search.experiment import Experiment, experiment_folder
 from deepaug.search.loop import Search
+from deepaug.search.plan import DEFAULT_ITERATIONS, describe
 from deepaug.search.study import DistributionSearch
 from deepaug.search.validation import MIN_VALIDATION_PER_CLASS
 from deepaug.training.models import fit_to_model
@@ -40,6 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 log = logging.getLogger(__name__)
+
+# call_config (deepaug.compat) is here too: both generations' calls as one config dict
+__all__ = ["DeepAugment", "augment", "call_config", "default_experiment_name", "optimize"]
 
 
 def default_experiment_name(reports_dir: str | Path) -> str:
@@ -56,41 +62,6 @@ def _taken(folder: str | Path) -> bool:
     if isinstance(folder, Path):
         return folder.exists()
     return next(iter(Experiment(folder).store.list()), None) is not None
-
-
-# DeepAugment 2.x's keyword names -> deepaug's config keys
-ALIASES = {"random_state": "seed", "train_size": "train_set_size", "val_size": "validation_size",
-           "epochs": "child_epochs"}
-_METHODS = {"bayesian": "bayesian_optimization"}
-
-
-def call_config(config: Any, x_val: Any, y_val: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    """One config dict from both generations' calls: `config` is a dict (1.x), or the validation
-    images when it is an array (2.x: X_train, y_train, X_val, y_val); `options` are config keys
-    or their 2.x names. The caller's dict is not modified; a key given twice is refused."""
-    if config is not None and not isinstance(config, (Mapping, SearchConfig, str, bytes)):
-        if x_val is not None:
-            raise InputError("validation images were given twice (third argument and X_val=); pass them once")
-        config, x_val = None, config
-    data = config.model_dump(exclude_unset=True) if isinstance(config, SearchConfig) else dict(config or {})
-    for key, value in options.items():
-        name = ALIASES.get(key, key)
-        if name == "method" and value in _METHODS:
-            value = _METHODS[value]
-        if name in data:
-            raise InputError(f"{name!r} was given twice (in config and as {key}=); pass it once")
-        data[name] = value
-    if x_val is not None or y_val is not None:
-        if x_val is None or y_val is None:
-            raise InputError("pass both validation arrays, DeepAugment(X_train, y_train, X_val, y_val), or neither")
-        if data.get("validation_images") is not None or data.get("validation_labels") is not None:
-            raise InputError("validation data were given twice (X_val/y_val and config validation_images/"
-                             "validation_labels); pass them once")
-        if data.get("search_space") == "deepaugment":
-            raise InputError("search_space 'deepaugment' validates on images drawn from the training data; drop "
-                             "X_val/y_val, or use the distribution search (the default), which validates on them")
-        data.update(validation_images=x_val, validation_labels=y_val)
-    return data
 
 
 def resize_validation(config: SearchConfig, image_size: Any, square_crop: bool) -> SearchConfig:
@@ -172,7 +143,10 @@ class DeepAugment:
     and `DeepAugment(X_train, y_train, X_val, y_val, **options)` (2.x): the validation
     arrays become the search's validation set (`validation_images` / `validation_labels`),
     and `options` are config keys (`child_epochs=5`) or 2.x's names for them (`random_state`
-    -> seed, `train_size` -> train_set_size, `val_size` -> validation_size, `method="bayesian"`).
+    -> seed, `train_size` -> train_set_size, `val_size` -> validation_size, `method="bayesian"`,
+    `n_operations`). A config with only 1.x's keys searches 1.x's space and returns its table,
+    with a warning; 1.x and 2.x names deepaug does not have raise an error saying what to write
+    (deepaug.compat).
     """
 
     def __init__(self, images: Any, labels: Any = None, config: Any = None, y_val: Any = None, *,
@@ -184,13 +158,31 @@ class DeepAugment:
         if image_size is not None or square_crop:
             self.config = resize_validation(self.config, image_size, square_crop)
         self.config = fit_train_size(self.config, self.data)
-        name = self.config.experiment_name or default_experiment_name(self.config.reports_dir)
-        engine = DistributionSearch if self.config.search_space == "distribution" else Search
-        self._search: SearchEngine = engine(self.data, self.config, name)
-        self._records: list = self._search.experiment.records()
-        log.info("DeepAugment: %s, %d classes, model %s, experiment %s", self.data, self.data.num_classes,
+        unused_key_warnings(self.config)
+        self._start(self.config, self.config.experiment_name or default_experiment_name(self.config.reports_dir))
+        log.info("DeepAugment: %s, %d classes, model %s, %s search, experiment %s", self.data, self.data.num_classes,
                  self._search.training.model_name if isinstance(self.config.model, str) else "custom keras model",
-                 self.experiment_dir)
+                 self.config.search_space, self.experiment_dir)
+
+    def _start(self, config: SearchConfig, name: str) -> None:
+        """The search engine of `config` on experiment `name` (which refuses a config other than its records')."""
+        engine = DistributionSearch if config.search_space == "distribution" else Search
+        self._search: SearchEngine = engine(self.data, config, name)
+        self.config = config
+        self._records: list = self._search.experiment.records()
+
+    def _reconfigure(self, keys: Mapping[str, Any]) -> None:
+        """The search with these config keys changed (2.x's `optimize(epochs=10)`), validated as at
+        construction; an experiment that already has trials refuses a different config, saying so."""
+        if all(k in SearchConfig.model_fields and getattr(self.config, k) == v for k, v in keys.items()):
+            return
+        config = SearchConfig.from_user({**self.config.model_dump(exclude_unset=True), **keys})
+        unused_key_warnings(config)
+        self._start(config, self.experiment_name)
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names the object does not have: DeepAugment 1.x's and 2.x's say what to write instead
+        raise replaced(type(self).__name__, name)
 
     @property
     def experiment_dir(self) -> str | Path:
@@ -207,10 +199,13 @@ class DeepAugment:
         return self._search.experiment.name
 
     def _callbacks(self, callbacks: Iterable[Any] | None, verbose: int | None) -> list[Any]:
+        verbose = verbosity(verbose)
         if verbose is not None and (isinstance(verbose, bool) or verbose not in (0, 1, 2)):
-            raise InputError(f"verbose must be 0 (silent), 1 or 2 (a progress bar) or None (automatic), got {verbose!r}")
+            raise InputError(f"verbose must be 0 (silent), 1 or 2 (a progress bar), True / False or None (automatic), "
+                             f"got {verbose!r}")
         if callbacks is not None and (isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable)):
-            raise InputError(f"callbacks must be a list of callback objects, got {type(callbacks).__name__}")
+            raise InputError(f"callbacks must be a list of callback objects or functions, got "
+                             f"{type(callbacks).__name__}")
         out: list[Any] = []
         if verbose or (verbose is None and not logging_prints_progress()):
             out.append(ProgressBar())
@@ -221,27 +216,49 @@ class DeepAugment:
                 log.warning("no TensorBoard logs: %s", exc)
         return out + list(callbacks or ())
 
-    def optimize(self, iterations: int = 300, callbacks: Iterable[Any] | None = None,
-                 verbose: int | None = None) -> "pandas.DataFrame":
-        """Search with `iterations` candidates (distribution space) or until `iterations` search
-        trials have finished (deepaugment space); return the top policies.
+    def optimize(self, iterations: int | None = None, callbacks: Iterable[Any] | None = None,
+                 verbose: int | bool | None = None, **config_keys: Any) -> "pandas.DataFrame":
+        """Search, and return the top policies. What `iterations` counts:
 
-        Distribution space (the default): the finalists and the raced controls (the free
-        recipes best on the screen) with each one's paired gain over TrivialAugment,
-        RandAugment and the best free baseline and its 95% interval, the winner first, then
-        the other candidates and controls. Deepaugment space: DeepAugment's table (trial,
-        reward, reward_std, expected_accuracy_increase(%) over no augmentation, one column
-        per policy value). A report is written at the end.
+        - distribution space (the default): `iterations` candidates are screened beside the
+          controls (7 free recipes), then the best go through the rungs and race the strongest
+          controls on `race_seeds` seeds: `optimize(3)` trains up to 31 children (the defaults), not 3;
+        - deepaugment space: until `iterations` search trials have finished (plus trial 0, no
+          augmentation), each `opt_samples` trainings; a resumed experiment runs what is missing.
 
-        Progress: `verbose=1` shows a progress bar (a widget in Jupyter), one update per
-        trial; `verbose=0` shows nothing; the default shows it unless logging already prints
-        the search's lines (the CLI, or your own logging setup at INFO). `callbacks` (objects
-        with on_trial_end etc., see deepaug.search.callbacks: Callback, TensorBoardLogger,
-        MLflowLogger) hear of every training, trial and stage of this run; one that raises
-        stops the search with its finished work saved. TensorBoard runs are written to the
-        experiment folder's tensorboard/ unless the config says `tensorboard: false`.
+        The log says, before any training, how many child trainings the call costs
+        (deepaug.search.plan). Default `iterations`: 20 in the distribution space, as the
+        command line's; 300 in the deepaugment space, DeepAugment 1.x's. For a smoke run (6 short
+        trainings) construct with `config=deepaug.search.SMOKE` and call `optimize(1)`.
+
+        Distribution space: the finalists and the raced controls (the free recipes best on the
+        screen) with each one's paired gain over TrivialAugment, RandAugment and the best free
+        baseline and its 95% interval, the winner first, then the other candidates and controls.
+        Deepaugment space: DeepAugment's table (trial, reward, reward_std,
+        expected_accuracy_increase(%) over no augmentation, one column per policy value). A
+        report is written at the end.
+
+        `config_keys`: config keys to change before the search starts (refused once the
+        experiment has trials of another config), or DeepAugment 2.x's names: `epochs`
+        (child_epochs), `batch_size`, `learning_rate`, `samples` (search_seeds; opt_samples in
+        the deepaugment space).
+
+        Progress: `verbose=1` (or True) shows a progress bar (a widget in Jupyter), one update per
+        trial; `verbose=0` (or False) shows nothing; the default shows it unless logging already
+        prints the search's lines (the CLI, or your own logging setup at INFO). `callbacks`
+        (objects with on_trial_end etc., see deepaug.search.callbacks: Callback, TensorBoardLogger,
+        MLflowLogger; or plain functions, called at each trial's end with its TrialEvent) hear of
+        every training, trial and stage of this run; one that raises stops the search with its
+        finished work saved. TensorBoard runs are written to the experiment folder's tensorboard/
+        unless the config says `tensorboard: false`.
         """
-        self._records = self._search.run(iterations, callbacks=self._callbacks(callbacks, verbose))
+        if config_keys:
+            self._reconfigure(optimize_keys(config_keys, self.config.search_space))
+        iterations = DEFAULT_ITERATIONS[self.config.search_space] if iterations is None else iterations
+        check_iterations(iterations)
+        callbacks = self._callbacks(callbacks, verbose)
+        log.info("%s", describe(self.config, iterations))
+        self._records = self._search.run(iterations, callbacks=callbacks)
         table = self._search.write_results(self._records)
         try:
             path = make_report(self.experiment_dir)
@@ -250,6 +267,14 @@ class DeepAugment:
             log.warning("could not write the report (%s: %s); run `deepaug report %s` to retry",
                         type(exc).__name__, exc, self.experiment_dir)
         return table
+
+    def show_best(self, n: int = 5) -> str:
+        """DeepAugment 2.x's `show_best(n)`: the policy to use and the top `n` rows of the table, as text.
+        Logged at INFO; the REPL and Jupyter show the returned text, `print(...)` it in a script."""
+        policy = self._require_best()
+        text = best_text(policy, self.top_policies, n, getattr(self.verdict, "message", None))
+        log.info("%s", text)
+        return text
 
     @property
     def verdict(self) -> Any:
@@ -307,7 +332,8 @@ def optimize(X_train: Any, y_train: Any = None, X_val: Any = None, y_val: Any = 
     """DeepAugment 2.x's one-call search: the best policy for `X_train`, `y_train`.
 
     `X_val`, `y_val`: your validation set (default: images of your training data left out of
-    `train_set_size`, never a test split); `iterations`: as for `DeepAugment.optimize`;
+    `train_set_size`, never a test split); `iterations`: as for `DeepAugment.optimize` (default
+    20 candidates in the distribution search; 2.x's default was 50);
     `epochs`: `child_epochs`; `verbose`, `callbacks`: as for `DeepAugment.optimize` (its defaults when
     None); `options`: config keys or their 2.x names, as for `DeepAugment`.
     `X_train` may also be a dataset name or path (then no `y_train`). Returns the policy to use

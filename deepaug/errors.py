@@ -31,6 +31,11 @@ class ImageError(InputError):
     """An image batch of the wrong dtype, rank, shape or channel count."""
 
 
+class ReplacedError(InputError, AttributeError):
+    """A DeepAugment 1.x or 2.x name deepaug does not have; the message says what to write instead.
+    An AttributeError too, so that hasattr() and getattr(obj, name, default) still answer."""
+
+
 class RetryableError(DeepAugError):
     """Something outside deepaug failed (a service did not answer, a worker was killed): finished
     work is kept, and the same command run again resumes."""

@@ -42,6 +42,7 @@ from deepaug.policy import Policy
 from deepaug.policy.limits import CONFIG, check_json_depth, check_size, load_yaml
 from deepaug.search.config import SearchConfig
 from deepaug.search.experiment import Experiment
+from deepaug.search.plan import DEFAULT_ITERATIONS
 from deepaug.storage.backends import join
 from deepaug.storage.base import redact
 
@@ -155,7 +156,8 @@ def run_pipeline(path: str | os.PathLike[str], sets: Mapping[str, Any] | None = 
                          "(e.g. `augment: {output: augmented/, variants: 4}`), or run `deepaug optimize` to "
                          "search only")
 
-    search = DeepAugment(run.dataset, config=config.model_dump(exclude_unset=True), data_dir=run.data_dir,
+    # the SearchConfig itself: a config file's keys are never read as a DeepAugment 1.x dict (deepaug.compat)
+    search = DeepAugment(run.dataset, config=config, data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
     section = run.augment
     settings = augment_settings(section, config)
@@ -215,7 +217,7 @@ class RunFile(ConfigModel):
     data_dir: str | None = None
     image_size: int | tuple[int, int] | None = None
     square_crop: bool = False
-    iterations: int = Field(20, ge=1)
+    iterations: int = Field(DEFAULT_ITERATIONS["distribution"], ge=1)  # Python's optimize() default too
     augment: AugmentSection | None = None
 
 

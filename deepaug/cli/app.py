@@ -66,7 +66,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     if run.augment is not None:
         log.info("the config's augment: section is for `deepaug run` (search, then augment); optimize only searches")
 
-    search = DeepAugment(run.dataset, config=config.model_dump(exclude_unset=True), data_dir=run.data_dir,
+    # the SearchConfig itself: a config file's keys are never read as a DeepAugment 1.x dict (deepaug.compat)
+    search = DeepAugment(run.dataset, config=config, data_dir=run.data_dir,
                          image_size=run.image_size, square_crop=run.square_crop)
     try:
         table = search.optimize(run.iterations)

@@ -19,13 +19,14 @@ from deepaug.search.engine import Engine, SearchEngine
 from deepaug.search.experiment import Experiment
 from deepaug.search.loop import Search
 from deepaug.search.notebook import best_policy, top_policies
+from deepaug.search.plan import SMOKE, Plan, plan
 from deepaug.search.race import Gain, Verdict
 from deepaug.search.space import SearchSpace
 from deepaug.search.study import DistributionSearch
 
 __all__ = ["Callback", "CallbackError", "Controller", "DistributionSearch", "DistributionSpace", "Engine", "Experiment",
-           "Gain", "MLflowLogger", "ProgressBar", "Search", "SearchConfig", "SearchEngine", "SearchSpace",
-           "TensorBoardLogger", "TrialEvent", "Verdict", "best_policy", "top_policies"]
+           "Gain", "MLflowLogger", "Plan", "ProgressBar", "SMOKE", "Search", "SearchConfig", "SearchEngine",
+           "SearchSpace", "TensorBoardLogger", "TrialEvent", "Verdict", "best_policy", "plan", "top_policies"]
 
 
 def __getattr__(name: str) -> object:

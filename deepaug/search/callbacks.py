@@ -17,6 +17,8 @@ rest as no-ops):
 - ``on_rung_end(stage, epochs, records)``: a stage of the distribution search finished;
 - ``on_search_end(records)``: the run ended (normally; not after an error).
 
+A plain function is called at each trial's end with the `TrialEvent` (`FunctionCallback`).
+
 Events are sent for work done in this run only: trials that finished before a resume
 are not replayed, so across a kill and a resume each (trial, stage) ends exactly once.
 Every record is saved before its event is sent. A callback that raises stops the search
@@ -45,6 +47,7 @@ from tqdm.auto import tqdm as auto_tqdm
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import owned_temp_folder, remove_orphaned_folders
 from deepaug.execution.trials import TrialRecord, TrialState
+from deepaug.search.function_callback import FunctionCallback
 from deepaug.search.notebook import policy_columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,11 +100,13 @@ class Callbacks:
     """Sends each event to every callback, in order; the first that raises stops the search."""
 
     def __init__(self, callbacks: Iterable[Any] = ()) -> None:
-        self.callbacks = list(callbacks)
+        self.callbacks = [c if not callable(c) or any(callable(getattr(c, name, None)) for name in EVENTS)
+                          else FunctionCallback(c) for c in callbacks]  # a plain function: called at trial ends
         for callback in self.callbacks:
             if not any(callable(getattr(callback, name, None)) for name in EVENTS):
                 raise InputError(f"callback {callback!r} has none of the methods {', '.join(EVENTS)}; pass "
-                                 "deepaug.search.callbacks.Callback subclasses (or objects with those methods)")
+                                 "deepaug.search.callbacks.Callback subclasses (or objects with those methods), "
+                                 "or functions, called at each trial's end with its TrialEvent")
 
     def __bool__(self) -> bool:
         return bool(self.callbacks)
@@ -116,7 +121,8 @@ class Callbacks:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:
-                raise CallbackError(f"callback {type(callback).__name__}.{name} raised {type(exc).__name__}: {exc}; "
+                who = getattr(callback, "callback_name", f"{type(callback).__name__}.{name}")
+                raise CallbackError(f"callback {who} raised {type(exc).__name__}: {exc}; "
                                     "the search stopped (finished trainings are saved); fix the callback and "
                                     "run again to resume") from exc
 

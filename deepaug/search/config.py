@@ -217,6 +217,12 @@ class SearchConfig(ConfigModel):
     def keys(cls) -> list[str]:
         return list(cls.model_fields)
 
+    def __getitem__(self, key: str) -> Any:
+        """`config["child_epochs"]`, as DeepAugment 1.x's config dict was read (the config is frozen)."""
+        if key not in type(self).model_fields:
+            raise KeyError(f"{key!r} is not a config key; valid keys are: {', '.join(self.keys())}")
+        return getattr(self, key)
+
     @classmethod
     def from_user(cls, config: Mapping[str, Any] | "SearchConfig" | None = None, *, also: Sequence[str] = (),
                   **overrides: Any) -> "SearchConfig":
