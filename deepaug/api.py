@@ -16,14 +16,13 @@ from __future__ import annotations
 import io
 import logging
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from deepaug import datasets
-from deepaug.compat import best_text, call_config, optimize_keys, replaced, unused_key_warnings, verbosity
 from deepaug.augmentation.request import OPTIONS, AugmentRequest
 from deepaug.augmentation.run import AugmentResult, augment_locally
+from deepaug.compat import best_text, call_config, optimize_keys, replaced, unused_key_warnings, verbosity
 from deepaug.errors import InputError, SearchError
 from deepaug.kubernetes.augment import augment_on_kubernetes
 from deepaug.kubernetes.settings import KubernetesSettings
@@ -32,7 +31,7 @@ from deepaug.reports.report import make_report
 from deepaug.search.callbacks import ProgressBar, TensorBoardLogger, logging_prints_progress
 from deepaug.search.config import SearchConfig
 from deepaug.search.engine import SearchEngine, check_iterations
-from deepaug.search.experiment import Experiment, experiment_folder
+from deepaug.search.experiment import Experiment, default_experiment_name
 from deepaug.search.loop import Search
 from deepaug.search.plan import DEFAULT_ITERATIONS, describe
 from deepaug.search.study import DistributionSearch
@@ -46,22 +45,6 @@ log = logging.getLogger(__name__)
 
 # call_config (deepaug.compat) is here too: both generations' calls as one config dict
 __all__ = ["DeepAugment", "augment", "call_config", "default_experiment_name", "optimize"]
-
-
-def default_experiment_name(reports_dir: str | Path) -> str:
-    """A timestamp, as DeepAugment named its runs (suffixed if that folder exists)."""
-    base = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    name, k = base, 1
-    while _taken(experiment_folder(reports_dir, name)):
-        k += 1
-        name = f"{base}_{k}"
-    return name
-
-
-def _taken(folder: str | Path) -> bool:
-    if isinstance(folder, Path):
-        return folder.exists()
-    return next(iter(Experiment(folder).store.list()), None) is not None
 
 
 def resize_validation(config: SearchConfig, image_size: Any, square_crop: bool) -> SearchConfig:

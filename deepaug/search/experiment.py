@@ -32,6 +32,7 @@ import math
 import os
 import secrets
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -320,3 +321,19 @@ class Experiment:
                 "failed": sum(r.state is TrialState.FAILED for r in records),
                 "running": sum(r.state is TrialState.RUNNING for r in records),
                 "baseline_reward": notebook.baseline_reward(records)}
+
+
+def default_experiment_name(reports_dir: str | Path) -> str:
+    """A timestamp, as DeepAugment named its runs (suffixed if that folder exists)."""
+    base = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    name, k = base, 1
+    while _taken(experiment_folder(reports_dir, name)):
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def _taken(folder: str | Path) -> bool:
+    if isinstance(folder, Path):
+        return folder.exists()
+    return next(iter(Experiment(folder).store.list()), None) is not None
