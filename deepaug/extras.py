@@ -33,6 +33,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "torch": ("torch", "pip install 'deepaug[torch]'"),
     "torchvision": ("torch", "pip install 'deepaug[torch]'"),
     "albumentations": ("albumentations", "pip install 'deepaug[albumentations]'"),
+    "mlflow": ("mlflow", "pip install 'deepaug[mlflow]'"),
     "redis": ("redis", "pip install redis"),
 }
 SEARCH_MODULES = ("tensorflow", "keras", "skopt", "pandas", "sklearn")

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm as auto_tqdm
 from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import owned_temp_folder, remove_orphaned_folders
 from deepaug.execution.trials import TrialRecord, TrialState
+from deepaug.extras import require
 from deepaug.search.notebook import policy_columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -340,15 +341,15 @@ class MLflowLogger(Callback):
     """Log the search to MLflow: a parent run for the search, a nested run per trial (the
     policy's values as params, the reward and per-epoch curves as metrics).
 
-    `tracking_uri` (default: MLflow's own, e.g. MLFLOW_TRACKING_URI or ./mlruns) and
-    `experiment` (default: the deepaug experiment's name). Needs `pip install mlflow`.
+    `tracking_uri` (default: MLflow's own: MLFLOW_TRACKING_URI, else MLflow 3's
+    ``sqlite:///mlflow.db``, which needs the full `mlflow` package) and `experiment` (default:
+    the deepaug experiment's name). Needs `pip install 'deepaug[mlflow]'` (mlflow-skinny). A
+    local folder (``file:///.../mlruns``) works where MLFLOW_ALLOW_FILE_STORE=true is set:
+    MLflow 3 refuses its file store otherwise.
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
-        try:
-            import mlflow  # mlflow is optional: only MLflowLogger needs it
-        except ImportError:
-            raise InputError("MLflowLogger needs the mlflow package: pip install mlflow") from None
+        mlflow = require("mlflow", "MLflowLogger")
         self.mlflow, self.tracking_uri, self.experiment = mlflow, tracking_uri, experiment
         self._parent: Any = None
         self._runs: dict[int, str] = {}

@@ -168,12 +168,24 @@ def test_a_notebook_style_run_shows_a_progress_update_per_trial_and_nothing_else
     assert "INFO" not in run.stderr and run.stdout == ""  # no log lines beside the bar: nothing twice
 
 
-def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path):
-    mlflow = pytest.importorskip("mlflow")  # not installable on this project's machines (no wheel offline)
+def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")  # mlflow-skinny: the mlflow extra, in dev (scripts/setup.sh)
     from deepaug.search.callbacks import MLflowLogger
 
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses a folder store without it
     store = f"file://{tmp_path / 'mlruns'}"
     da = DeepAugment(X, Y, tiny_config(tmp_path, tensorboard=False))
-    da.optimize(2, callbacks=[MLflowLogger(tracking_uri=store)], verbose=0)
-    runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
-    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId")]) == 3
+    try:
+        da.optimize(2, callbacks=[MLflowLogger(tracking_uri=store)], verbose=0)
+        runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
+    finally:
+        mlflow.set_tracking_uri(None)  # MLflow's tracking URI is process-wide: leave none behind
+    assert mlflow.active_run() is None  # the search's parent run was ended
+    parents = [r for r in runs if not r.data.tags.get("mlflow.parentRunId")]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(trials) == 3  # the no-augmentation baseline and two searched trials
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parents[0].info.run_id}
+    assert sorted(int(r.data.params["trial"]) for r in trials) == [0, 1, 2]
+    for run in trials:  # the reward and each training's curves (one seed per trial here)
+        assert "reward" in run.data.metrics and any(m.startswith("val_accuracy.seed_") for m in run.data.metrics)
+    assert all(r.data.tags["deepaug.state"] == "complete" for r in trials)
