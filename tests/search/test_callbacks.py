@@ -76,12 +76,31 @@ def test_callbacks_see_each_trial_and_training_exactly_once_also_across_a_resume
         assert hparams["trial"] == number
         policy = records[number].policy_object()
         assert hparams["policy"] == ("none" if policy is None else str(policy)[:500])
-        [reward] = acc.Scalars("reward")
+        assert "reward" not in acc.Tags()["scalars"]  # a stage's rewards have a tag of their own
+        [reward] = acc.Scalars("search/reward")
         assert reward.value == pytest.approx(records[number].reward)
         for k, history in enumerate(records[number].histories):
             curve = acc.Scalars(f"val_accuracy/seed_{history['seed']}" if "seed" in history
                                 else f"val_accuracy/sample_{k}")
             assert [e.step for e in curve] == [1] and curve[0].value == pytest.approx(history["val_accuracy"][0])
+
+
+def test_tensorboard_gives_each_stage_its_own_reward_and_gain_tags(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from deepaug.search.callbacks import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path / "tb")
+    record = TrialRecord.running(TrialSpec(5, Policy.noop(), 1), "basiccnn")
+    for stage, epochs, reward, gain in (("screen", 7, 0.61, 0.5), ("rung 1", 14, 0.7, 0.25),
+                                        ("race, leaders", 20, 0.8, -0.1)):
+        logger.on_trial_end(TrialEvent(record, stage, 1, 2, epochs, reward, gain=gain))
+    acc = EventAccumulator(str(tmp_path / "tb" / "trial_0005"))
+    acc.Reload()
+    values = {tag: [(e.step, round(e.value, 4)) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    assert values == {"screen/reward": [(7, 0.61)], "screen/gain_vs_trivialaugment": [(7, 0.5)],
+                      "rung_1/reward": [(14, 0.7)], "rung_1/gain_vs_trivialaugment": [(14, 0.25)],
+                      "race_leaders/reward": [(20, 0.8)], "race_leaders/gain_vs_trivialaugment": [(20, -0.1)]}
 
 
 def test_a_callback_that_raises_stops_the_search_with_its_records_intact(tmp_path):
@@ -187,5 +206,5 @@ def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path, monkeypatch
     assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parents[0].info.run_id}
     assert sorted(int(r.data.params["trial"]) for r in trials) == [0, 1, 2]
     for run in trials:  # the reward and each training's curves (one seed per trial here)
-        assert "reward" in run.data.metrics and any(m.startswith("val_accuracy.seed_") for m in run.data.metrics)
+        assert "search/reward" in run.data.metrics and any(m.startswith("val_accuracy.seed_") for m in run.data.metrics)
     assert all(r.data.tags["deepaug.state"] == "complete" for r in trials)
