@@ -33,6 +33,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "torch": ("torch", "pip install 'deepaug[torch]'"),
     "torchvision": ("torch", "pip install 'deepaug[torch]'"),
     "albumentations": ("albumentations", "pip install 'deepaug[albumentations]'"),
+    "mlflow": ("mlflow", "pip install 'deepaug[mlflow]'"),
     "redis": ("redis", "pip install redis"),
     "datasets": ("hf", "pip install 'deepaug[hf]'"),  # HuggingFace datasets as an input (deepaug.datasets.external)
     "tensorflow_datasets": ("tfds", "pip install 'deepaug[tfds]'"),  # a TFDS data directory as an input

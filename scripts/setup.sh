@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# dev brings what the tests need beyond the extras: CPU torch (deepaug.torch, Keras's torch backend) and
-# JAX (Keras's JAX backend). torch==2.13.0+cpu (requirements/constraints.txt) is the CPU build: pip finds
-# it where its config has the wheel (here /opt/wheels) or the PyTorch CPU index
-# (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu). A fresh set-up took 134 s instead of 89 s
-# (2 busy cores, warm pip cache; .venv 3.7 GB instead of 2.6 GB).
+# dev brings what the tests need beyond the extras: CPU torch (deepaug.torch, Keras's torch backend),
+# JAX (Keras's JAX backend) and mlflow-skinny (MLflowLogger's test). torch==2.13.0+cpu
+# (requirements/constraints.txt) is the CPU build: pip finds it where its config has the wheel (here
+# /opt/wheels) or the PyTorch CPU index (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
+# A fresh set-up took 134 s instead of 89 s (2 busy cores, warm pip cache; .venv 3.7 GB instead of 2.6 GB).
 EXTRAS="${DEEPAUG_EXTRAS:-cpu,s3,k8s,bench,dev}"
 DEBIAN_PACKAGES=(dataset-fashion-mnist redis-server)  # redis-server: the queue-mode tests
 

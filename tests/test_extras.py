@@ -22,3 +22,28 @@ def test_a_missing_module_names_its_extra_and_is_both_an_input_and_an_import_err
                        "pip install 'deepaug[cpu]' (or 'deepaug[gpu]' for CUDA TensorFlow)")
     assert "deepaug[search]" in explain(ModuleNotFoundError(name="skopt.space"), "deepaug optimize")
     assert explain(ModuleNotFoundError(name="somethingelse")) is None
+
+
+def test_mlflow_is_named_with_its_extra():
+    assert explain(ModuleNotFoundError(name="mlflow"), "MLflowLogger") == (
+        "MLflowLogger needs mlflow, which comes with deepaug[mlflow], and it is not installed: "
+        "pip install 'deepaug[mlflow]'")
+
+
+def test_no_error_of_the_library_words_its_own_install_command():
+    """Every missing-extra error comes from deepaug.extras, so they all name the extra one way."""
+    import ast
+    from pathlib import Path
+
+    import deepaug
+
+    root = Path(deepaug.__file__).parent
+    own = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "extras.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and any(isinstance(c, ast.Constant) and isinstance(c.value, str) and
+                                                   "pip install" in c.value for c in ast.walk(node)):
+                own.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert own == []

@@ -15,6 +15,7 @@ import numpy as np
 
 from deepaug.datasets.core import Dataset, from_arrays
 from deepaug.errors import InputError
+from deepaug.extras import MissingExtraError, missing_message
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +123,12 @@ def _load_cifar10(split: str) -> Dataset:
         import keras  # keras is heavy: only its loader needs it
 
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError(missing_message(exc.name or "keras", "the cifar10 dataset"), name=exc.name) from exc
     except Exception as exc:
         raise InputError(
-            "cannot load cifar10 through keras.datasets.cifar10.load_data(): it needs keras "
-            "(pip install tensorflow-cpu) and either internet or a cached copy in "
+            "cannot load cifar10 through keras.datasets.cifar10.load_data(): it needs "
+            "either internet or a cached copy in "
             f"{_keras_home() / 'datasets'} (cifar-10-batches-py); error: {exc}"
         ) from exc
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)

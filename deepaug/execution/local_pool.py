@@ -8,7 +8,7 @@ dies mid-trial (killed, out of memory) is replaced and its trial is retried from
 finished training, up to `max_retries` times; then the trial is recorded as failed.
 Workers ignore Ctrl-C: the driver cancels them, so an interrupt never half-writes a record.
 
-A worker is `python -m deepaug.execution.local_pool`, started through `deepaug.processes` (as the
+A worker is `python -m deepaug.execution.trial_process`, started through `deepaug.processes` (as the
 augmentation run's are), not multiprocessing: multiprocessing's spawn re-imports the user's main
 script in every worker, so a script without an ``if __name__ == "__main__":`` guard would crash
 (or search again) there. Each worker talks to the driver over its own stdin/stdout pipes (pickled
@@ -19,7 +19,6 @@ pool replaces it and retries its trial here: a search runs on, and a trial has n
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from dataclasses import replace
 from typing import Any, Iterable, Sequence
@@ -27,56 +26,30 @@ from typing import Any, Iterable, Sequence
 from deepaug.errors import InputError
 from deepaug.execution.executors import discard_local_checkpoints
 from deepaug.execution.gpus import worker_gpu_env
-from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now, run_spec
+from deepaug.execution.trials import TrialContext, TrialRecord, TrialSpec, TrialState, now
 from deepaug.processes import (
     WorkerProcess,
+    keep_line,
     pickled,
     receive_any,
     start_workers,
     stop_workers,
-    tasks,
     thread_env,
     threads_per_worker,
-    worker_pipes,
+    worker_log_level,
 )
 
 log = logging.getLogger(__name__)
 
-MODULE = "deepaug.execution.local_pool"
-
-
-def _serve() -> None:
-    """A worker process: read its thread count, set it, then read the context and run specs until
-    told to stop (None). The threads are set before the context arrives: unpickling a user's Keras
-    model starts TensorFlow, after which its thread counts can no longer change."""
-    rx, tx = worker_pipes()
-    try:
-        threads = rx.recv()
-        import cv2  # deferred with TensorFlow (heavy): only a worker process trains
-        import tensorflow as tf
-
-        cv2.setNumThreads(1)
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-        context = rx.recv()
-    except EOFError:
-        return
-    for task in tasks(rx):
-        spec, resume_from = TrialSpec.from_dict(task[0]), task[1] and TrialRecord.from_dict(task[1])
-
-        def update(record: TrialRecord) -> None:
-            if not record.finished:  # the finished record travels once, as "done"
-                tx.send(("update", record.to_dict()))
-
-        record = run_spec(spec, context, update, resume_from)
-        tx.send(("done", record.to_dict()))
+MODULE = "deepaug.execution.trial_process"  # the worker's side (its own module: see there)
 
 
 class _TrialWorker(WorkerProcess):
     """One `python -m deepaug.execution.local_pool` process with its share of the threads (and its GPU)."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        super().__init__(MODULE, env)
+        level = worker_log_level()  # TensorFlow's C++ lines below it stay off the terminal (native_logs)
+        super().__init__(MODULE, {**env, "TF_CPP_MIN_LOG_LEVEL": str(level)}, keep_stderr=keep_line(level))
         self.number: int | None = None  # the trial it runs
         self.dead = False  # its pipe broke: replace it
 
@@ -104,8 +77,7 @@ class LocalExecutor:
     # ------------------------------------------------------------ processes
 
     def _new_worker(self, index: int) -> _TrialWorker:
-        env = {**thread_env(self.threads), "TF_NUM_INTRAOP_THREADS": str(self.threads),
-               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        env = {**thread_env(self.threads), "TF_NUM_INTRAOP_THREADS": str(self.threads)}
         return _TrialWorker({**env, **worker_gpu_env(index, self.gpus)})
 
     def _spawn(self, count: int, first: int = 0) -> list[_TrialWorker]:
@@ -213,6 +185,3 @@ class LocalExecutor:
         self._workers = []
         self._started = False
 
-
-if __name__ == "__main__":
-    _serve()

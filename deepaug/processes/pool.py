@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import wait as wait_any
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
+from deepaug.processes.native_logs import relay
 from deepaug.processes.spawning import spawn
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,13 @@ def exit_reason(code: int | None) -> str:
 
 class WorkerProcess:
     """One `python -m <module>` worker (`deepaug.processes.spawning`) and its two pipes, seen from the parent.
-    A pool subclasses it to note what the worker is doing."""
+    A pool subclasses it to note what the worker is doing. With `keep_stderr`, the worker's stderr
+    reaches this process's through a thread (`relay`) that passes the lines it accepts
+    (`deepaug.processes.native_logs`)."""
 
-    def __init__(self, module: str, env: Mapping[str, str]) -> None:
-        self.process, self.tasks, self.messages = spawn(module, env)
+    def __init__(self, module: str, env: Mapping[str, str], keep_stderr: Callable[[str], bool] | None = None) -> None:
+        self.process, self.tasks, self.messages = spawn(module, env, pipe_stderr=keep_stderr is not None)
+        self.relay = None if keep_stderr is None else relay(self.process.stderr, keep_stderr)
 
     @property
     def pid(self) -> int:

@@ -41,13 +41,16 @@ def worker_pythonpath(pythonpath: str | None, root: str = PACKAGE_ROOT) -> str |
     return os.pathsep.join(p for p in (root, pythonpath) if p)
 
 
-def spawn(module: str, env: Mapping[str, str]) -> tuple[subprocess.Popen, Connection, Connection]:
-    """Start `module` with os.environ plus `env`; (process, tasks to it, messages from it)."""
+def spawn(module: str, env: Mapping[str, str],
+          pipe_stderr: bool = False) -> tuple[subprocess.Popen, Connection, Connection]:
+    """Start `module` with os.environ plus `env`; (process, tasks to it, messages from it). Its
+    stderr is this process's, or with `pipe_stderr` a pipe (`process.stderr`) for the caller to read."""
     full = {**os.environ, **env, PARENT_VARIABLE: str(os.getpid())}
     pythonpath = worker_pythonpath(full.get("PYTHONPATH"))
     if pythonpath:
         full["PYTHONPATH"] = pythonpath
-    process = subprocess.Popen(worker_command(module), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full)
+    process = subprocess.Popen(worker_command(module), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE if pipe_stderr else None, env=full)
     assert process.stdin is not None and process.stdout is not None
     tasks = Connection(os.dup(process.stdin.fileno()), readable=False)
     messages = Connection(os.dup(process.stdout.fileno()), writable=False)

@@ -17,8 +17,6 @@ rest as no-ops):
 - ``on_rung_end(stage, epochs, records)``: a stage of the distribution search finished;
 - ``on_search_end(records)``: the run ended (normally; not after an error).
 
-A plain function is called at each trial's end with the `TrialEvent` (`FunctionCallback`).
-
 Events are sent for work done in this run only: trials that finished before a resume
 are not replayed, so across a kill and a resume each (trial, stage) ends exactly once.
 Every record is saved before its event is sent. A callback that raises stops the search
@@ -31,23 +29,24 @@ again resumes.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from tqdm import tqdm as plain_tqdm
 from tqdm.auto import tqdm as auto_tqdm
 
-from deepaug.errors import InputError, SearchError
 from deepaug.execution.owner import owned_temp_folder, remove_orphaned_folders
-from deepaug.execution.trials import TrialRecord, TrialState
-from deepaug.search.function_callback import FunctionCallback
+from deepaug.execution.trials import TrialRecord
+from deepaug.extras import MissingExtraError, missing_message, require
+from deepaug.search.events import EVENTS, Callback, CallbackError, Callbacks, TrialEvent  # noqa: F401  (re-exported)
 from deepaug.search.notebook import policy_columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,86 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("on_search_begin", "on_training_end", "on_trial_end", "on_stage_progress", "on_rung_end", "on_search_end")
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 TEMP_PREFIX = "deepaug-tensorboard-"  # TensorBoardLogger's folder in TMPDIR for an experiment on S3
-
-
-class CallbackError(SearchError):
-    """A user callback raised; the search stopped (its finished work is saved)."""
-
-
-@dataclass(frozen=True)
-class TrialEvent:
-    """A trial that finished a stage, with what a progress display or a tracker shows."""
-
-    record: TrialRecord
-    stage: str = "search"       # "search" (deepaugment space), "screen", "rung <k>", "race", "race, leaders"
-    done: int = 0               # trials finished in this stage (this one included)
-    total: int = 0              # trials the stage runs
-    epochs: int | None = None   # the stage's training length (None: the config's child_epochs)
-    reward: float | None = None  # the trial's score at this stage (None when it failed)
-    gain: float | None = None   # points over TrivialAugment, paired (distribution search)
-    best: tuple[float, int] | None = None  # (score, trial) of the best search trial so far
-    best_label: str = "reward"  # what `best` measures: "reward" or "points vs TrivialAugment"
-    controls: Mapping[str, float] = field(default_factory=dict)  # e.g. {"baseline": 0.81} or control rewards
-    eta_seconds: float | None = None  # of the stage
-
-    @property
-    def failed(self) -> bool:
-        return self.record.state is TrialState.FAILED
-
-
-class Callback:
-    """A callback that does nothing: override the events you want (see the module docstring)."""
-
-    def on_search_begin(self, experiment: "Experiment") -> None: ...
-    def on_training_end(self, record: TrialRecord) -> None: ...
-    def on_trial_end(self, event: TrialEvent) -> None: ...
-    def on_stage_progress(self, stage: str, epochs: int, done: int, total: int) -> None: ...
-    def on_rung_end(self, stage: str, epochs: int, records: Sequence[TrialRecord]) -> None: ...
-    def on_search_end(self, records: Sequence[TrialRecord]) -> None: ...
-
-
-class Callbacks:
-    """Sends each event to every callback, in order; the first that raises stops the search."""
-
-    def __init__(self, callbacks: Iterable[Any] = ()) -> None:
-        self.callbacks = [c if not callable(c) or any(callable(getattr(c, name, None)) for name in EVENTS)
-                          else FunctionCallback(c) for c in callbacks]  # a plain function: called at trial ends
-        for callback in self.callbacks:
-            if not any(callable(getattr(callback, name, None)) for name in EVENTS):
-                raise InputError(f"callback {callback!r} has none of the methods {', '.join(EVENTS)}; pass "
-                                 "deepaug.search.callbacks.Callback subclasses (or objects with those methods), "
-                                 "or functions, called at each trial's end with its TrialEvent")
-
-    def __bool__(self) -> bool:
-        return bool(self.callbacks)
-
-    def send(self, name: str, *args: Any) -> None:
-        for callback in self.callbacks:
-            method = getattr(callback, name, None)
-            if method is None:
-                continue
-            try:
-                method(*args)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:
-                who = getattr(callback, "callback_name", f"{type(callback).__name__}.{name}")
-                raise CallbackError(f"callback {who} raised {type(exc).__name__}: {exc}; "
-                                    "the search stopped (finished trainings are saved); fix the callback and "
-                                    "run again to resume") from exc
-
-    def close(self) -> None:
-        """Release what callbacks hold (a progress bar), also after an error; errors here are logged."""
-        for callback in self.callbacks:
-            close = getattr(callback, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception as exc:  # closing must not hide the search's own outcome
-                    log.warning("closing callback %s failed: %s", type(callback).__name__, exc)
 
 
 def logging_prints_progress(logger: logging.Logger | None = None) -> bool:
@@ -239,6 +160,12 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def stage_tag(stage: str, metric: str) -> str:
+    """`metric` under its stage: 'search/reward', 'screen/reward', 'rung_1/reward', 'race_leaders/gain...'.
+    Each stage trains for its own number of epochs, so its scores get a chart of their own."""
+    return f"{re.sub(r'[^0-9A-Za-z]+', '_', stage).strip('_') or 'search'}/{metric}"
+
+
 def hparams_of(record: TrialRecord) -> dict[str, bool | int | float | str]:
     """The trial's policy as TensorBoard hyperparameters (numbers and strings only)."""
     values: dict[str, bool | int | float | str] = {"trial": record.number, "kind": record.kind}
@@ -255,7 +182,9 @@ def hparams_of(record: TrialRecord) -> dict[str, bool | int | float | str]:
 
 class TensorBoardLogger(Callback):
     """One TensorBoard run per trial, with the HParams plugin: the policy's values as
-    hyperparameters, the reward (per stage) and each training's per-epoch curves.
+    hyperparameters, the reward and gain of each stage under the stage's own tag (`stage_tag`:
+    ``screen/reward``, ``race/reward``; ``search/reward`` in the deepaugment search) and each
+    training's per-epoch curves.
 
     Runs are written under `log_dir` (default: ``tensorboard/`` in the experiment folder,
     ``tensorboard --logdir reports/experiments/<name>/tensorboard``). An experiment on S3
@@ -266,11 +195,9 @@ class TensorBoardLogger(Callback):
     """
 
     def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
-        try:
-            from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: F401
-        except ImportError:
-            raise InputError("TensorBoardLogger needs the tensorboard package: pip install tensorboard "
-                             "(or turn it off with tensorboard: false in the config)") from None
+        if importlib.util.find_spec("tensorboard") is None:  # found, not imported: it loads on the first trial
+            raise MissingExtraError(missing_message("tensorboard", "TensorBoardLogger")
+                                    + " (or turn it off with tensorboard: false in the config)", name="tensorboard")
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self._store: Any = None  # the experiment's storage when the logs are uploaded there
         self._temp: Path | None = None
@@ -318,9 +245,9 @@ class TensorBoardLogger(Callback):
                 hparams_of(record), trial_id=f"trial_{record.number:04d}", start_time_secs=now)))
         step = int(event.epochs or max((len(h.get("val_accuracy", ())) for h in record.histories), default=0))
         if event.reward is not None:
-            events.append(scalar("reward", event.reward, step))
+            events.append(scalar(stage_tag(event.stage, "reward"), event.reward, step))
         if event.gain is not None:
-            events.append(scalar("gain_vs_trivialaugment", event.gain, step))
+            events.append(scalar(stage_tag(event.stage, "gain_vs_trivialaugment"), event.gain, step))
         for k, history in enumerate(record.histories):
             epochs = len(history.get("val_accuracy", ()))
             key = (history.get("seed", k), epochs)
@@ -344,17 +271,18 @@ class TensorBoardLogger(Callback):
 
 class MLflowLogger(Callback):
     """Log the search to MLflow: a parent run for the search, a nested run per trial (the
-    policy's values as params, the reward and per-epoch curves as metrics).
+    policy's values as params; as metrics each stage's reward and gain under the stage's name, as
+    TensorBoardLogger's tags, and the per-epoch curves).
 
-    `tracking_uri` (default: MLflow's own, e.g. MLFLOW_TRACKING_URI or ./mlruns) and
-    `experiment` (default: the deepaug experiment's name). Needs `pip install mlflow`.
+    `tracking_uri` (default: MLflow's own: MLFLOW_TRACKING_URI, else MLflow 3's
+    ``sqlite:///mlflow.db``, which needs the full `mlflow` package) and `experiment` (default:
+    the deepaug experiment's name). Needs `pip install 'deepaug[mlflow]'` (mlflow-skinny). A
+    local folder (``file:///.../mlruns``) works where MLFLOW_ALLOW_FILE_STORE=true is set:
+    MLflow 3 refuses its file store otherwise.
     """
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None) -> None:
-        try:
-            import mlflow  # mlflow is optional: only MLflowLogger needs it
-        except ImportError:
-            raise InputError("MLflowLogger needs the mlflow package: pip install mlflow") from None
+        mlflow = require("mlflow", "MLflowLogger")
         self.mlflow, self.tracking_uri, self.experiment = mlflow, tracking_uri, experiment
         self._parent: Any = None
         self._runs: dict[int, str] = {}
@@ -377,9 +305,9 @@ class MLflowLogger(Callback):
                 mlflow.log_params(hparams_of(record))
             step = int(event.epochs or 0)
             if event.reward is not None:
-                mlflow.log_metric("reward", event.reward, step=step)
+                mlflow.log_metric(stage_tag(event.stage, "reward"), event.reward, step=step)
             if event.gain is not None:
-                mlflow.log_metric("gain_vs_trivialaugment", event.gain, step=step)
+                mlflow.log_metric(stage_tag(event.stage, "gain_vs_trivialaugment"), event.gain, step=step)
             for k, history in enumerate(record.histories):
                 name = f"seed_{history['seed']}" if "seed" in history else f"sample_{k}"
                 for metric in METRICS:

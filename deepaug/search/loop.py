@@ -79,7 +79,7 @@ class Progress:
         parts.append(f"{record.seconds:.1f} s")
         eta = self.eta(done, capacity)
         if eta is not None:
-            parts.append(f"ETA {eta / 60:.1f} min")
+            parts.append(f"search ETA {eta / 60:.1f} min")
         return " | ".join(parts)
 
     def eta(self, done: int, capacity: int) -> float | None:

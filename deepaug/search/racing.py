@@ -61,6 +61,20 @@ def race(study: StudyRun, finalists: list[int]) -> None:
     study.stage("race, leaders", going, epochs, seeds)
 
 
+def warn_of_few_seeds(race_seeds: int) -> None:
+    """A warning, before any work, for a race on 2 seeds: its interval is never narrower than the
+    t interval over the seeds, which at 1 degree of freedom is too wide to decide."""
+    if race_seeds > 2:
+        return
+    from scipy.stats import t  # scipy is heavy (the search extra)
+
+    log.warning("race_seeds=%d: the race's interval is never narrower than Student's t interval over its %d seeds, "
+                "%.1f times their standard error at 1 degree of freedom (%.1f at 3 seeds, %.1f at 5), so it is "
+                "too wide to decide unless both seeds agree almost exactly, and the answer will then be the best "
+                "control; set race_seeds to 3 or more (5 narrows it further)", race_seeds, race_seeds,
+                t.ppf(0.975, 1), t.ppf(0.975, 2), t.ppf(0.975, 4))
+
+
 def reachable(scores: Scores, records: Mapping[int, TrialRecord], finalists: Sequence[int],
               controls: Sequence[int]) -> tuple[float, float, int] | None:
     """(half-width in points, disagreement rate d, race images n) of the 95% interval the race can

@@ -19,6 +19,7 @@ from deepaug.execution.executors import Executor
 from deepaug.execution.trials import CONTROL, SEARCH, TrialRecord, TrialSpec, TrialState, trial_seed
 from deepaug.policy.core import Policy
 from deepaug.search.callbacks import Callbacks, TrialEvent
+from deepaug.search.eta import eta_text
 from deepaug.search.race import CONTROL_NAMES, TRIVIAL
 from deepaug.search.scores import Scores
 
@@ -41,6 +42,8 @@ class StudyRun:
     callbacks: Callbacks
     model_name: str
     stage_seconds: dict[str, list[float]] = field(default_factory=dict)
+    plan: list[tuple[str, int]] = field(default_factory=list)  # the stages' planned epochs (eta.stage_plan)
+    epoch_seconds: list[float] = field(default_factory=list)  # seconds per epoch of the trials finished so far
 
     @property
     def capacity(self) -> int:
@@ -154,15 +157,19 @@ class StudyRun:
             body = f"FAILED ({(record.error or '').splitlines()[0][:120]})"
         ranked = scores.ranked(records, epochs, seeds)
         best = (scores.gain(records, ranked[0], epochs, seeds), ranked[0]) if ranked else None
-        log.info("%s %d/%d: %s, %d epochs: %s%s | %.0f s", stage, done, total, label, epochs, body,
-                 f" | best {best[0]:+.2f} (trial {best[1]})" if best else "", record.seconds)
         seconds = self.stage_seconds.setdefault(stage, [])
         if record.seconds:
             seconds.append(record.seconds)
-        controls = {scores.control_names[n]: m for n in scores.rung_controls(records)  # TrivialAugment, the best
-                    if (m := scores.mean(records.get(n), epochs, seeds)) is not None}  # ones (a bar has little room)
+            if trained := sum(len(h.get("val_accuracy", ())) for h in record.histories):
+                self.epoch_seconds.append(record.seconds / trained)
         if eta is None and seconds and total > done:
             eta = float(np.mean(seconds)) * (total - done) / self.capacity
+        per_epoch = float(np.mean(self.epoch_seconds)) if self.epoch_seconds else None
+        log.info("%s %d/%d: %s, %d epochs: %s%s | %.0f s%s", stage, done, total, label, epochs, body,
+                 f" | best {best[0]:+.2f} (trial {best[1]})" if best else "", record.seconds,
+                 eta_text(eta, stage, self.plan, per_epoch, self.capacity))
+        controls = {scores.control_names[n]: m for n in scores.rung_controls(records)  # TrivialAugment, the best
+                    if (m := scores.mean(records.get(n), epochs, seeds)) is not None}  # ones (a bar has little room)
         self.callbacks.send("on_trial_end", TrialEvent(
             record, stage, done, total, epochs, reward, gain=gain, best=best,
             best_label="points vs TrivialAugment", controls=controls, eta_seconds=eta))

@@ -71,10 +71,11 @@ from deepaug.search.config import SearchConfig
 from deepaug.search.controls import make_controls
 from deepaug.search.distribution_space import DistributionSpace
 from deepaug.search.engine import Engine, data_identity, write_samples
+from deepaug.search.eta import stage_plan
 from deepaug.search.experiment import VERDICT
 from deepaug.search.halving import halve
 from deepaug.search.race import Verdict
-from deepaug.search.racing import race, verdict
+from deepaug.search.racing import race, verdict, warn_of_few_seeds
 from deepaug.search.screen import Screen, screen_controller, shared_stage
 from deepaug.search.scores import Scores
 from deepaug.search.stages import StudyRun
@@ -109,6 +110,7 @@ class DistributionSearch(Engine):
             self.identity["validation"] = data_identity(self.validation)
         self.experiment.check(config.to_record(), self.identity)  # refuse a different search before any work
         study_split(data, config, self.validation, 0, warn=True)  # sizes checked before any work
+        warn_of_few_seeds(config.race_seeds)
         self.verdict: Verdict | None = None
         self.scores: Scores | None = None  # how this run scores its records, once run() has split the data
         self.wall_seconds: float | None = None  # of the last run, once it has finished
@@ -155,7 +157,8 @@ class DistributionSearch(Engine):
                                        scores, records)
         started = time.perf_counter()
         with self._executing(context, records) as executor:
-            study = StudyRun(scores, records, executor, self.callbacks, self.training.model_name)
+            study = StudyRun(scores, records, executor, self.callbacks, self.training.model_name,
+                             plan=self._plan(iterations))
             shared = shared_stage(self.space, self.config.child_epochs - self.config.shared_tune_epochs,
                                   scores.search_seeds, run_seed) if self.config.screen == "shared" else None
             Screen(study, self.controls, self.starts, controller, run_seed, iterations, self._check_failures,
@@ -175,6 +178,12 @@ class DistributionSearch(Engine):
         out = sorted(records.values(), key=lambda r: r.number)
         self.callbacks.send("on_search_end", out)
         return out
+
+    def _plan(self, iterations: int) -> list[tuple[str, int]]:
+        """The stages' planned epochs of training, for the search's ETA (deepaug.search.eta)."""
+        c = self.config
+        return stage_plan(iterations, len(self.controls), c.raced_controls, self.schedule, c.search_seeds,
+                          c.race_seeds, c.finalists, c.halving_rate, c.race_cut_after)
 
     def _trained(self, previous: TrialRecord | None, record: TrialRecord,
                  records: Mapping[int, TrialRecord]) -> None:

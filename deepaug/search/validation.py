@@ -77,6 +77,11 @@ def study_split(data: Dataset, config: SearchConfig, validation: Dataset | None,
     needed = MIN_VALIDATION_PER_CLASS * data.num_classes
     if config.validation_size is None and config.train_set_size > len(data) - needed:
         left = max(0, len(data) - config.train_set_size)
+        if len(data) - needed < data.num_classes:  # no train_set_size helps: say what does
+            raise InputError(f"{len(data)} images are too few to hold out the {needed} validation images the race "
+                             f"needs ({MIN_VALIDATION_PER_CLASS} per class, {data.num_classes} classes) and still "
+                             f"train on some: pass validation_images / validation_labels (then all {len(data)} "
+                             f"train), or give at least {needed + data.num_classes} images")
         raise InputError(f"train_set_size={config.train_set_size} leaves {left} of the {len(data)} images for "
                          f"validation, and the race needs at least "
                          f"{MIN_VALIDATION_PER_CLASS} per class ({needed}): set train_set_size to at most "

@@ -76,12 +76,31 @@ def test_callbacks_see_each_trial_and_training_exactly_once_also_across_a_resume
         assert hparams["trial"] == number
         policy = records[number].policy_object()
         assert hparams["policy"] == ("none" if policy is None else str(policy)[:500])
-        [reward] = acc.Scalars("reward")
+        assert "reward" not in acc.Tags()["scalars"]  # a stage's rewards have a tag of their own
+        [reward] = acc.Scalars("search/reward")
         assert reward.value == pytest.approx(records[number].reward)
         for k, history in enumerate(records[number].histories):
             curve = acc.Scalars(f"val_accuracy/seed_{history['seed']}" if "seed" in history
                                 else f"val_accuracy/sample_{k}")
             assert [e.step for e in curve] == [1] and curve[0].value == pytest.approx(history["val_accuracy"][0])
+
+
+def test_tensorboard_gives_each_stage_its_own_reward_and_gain_tags(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from deepaug.search.callbacks import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path / "tb")
+    record = TrialRecord.running(TrialSpec(5, Policy.noop(), 1), "basiccnn")
+    for stage, epochs, reward, gain in (("screen", 7, 0.61, 0.5), ("rung 1", 14, 0.7, 0.25),
+                                        ("race, leaders", 20, 0.8, -0.1)):
+        logger.on_trial_end(TrialEvent(record, stage, 1, 2, epochs, reward, gain=gain))
+    acc = EventAccumulator(str(tmp_path / "tb" / "trial_0005"))
+    acc.Reload()
+    values = {tag: [(e.step, round(e.value, 4)) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    assert values == {"screen/reward": [(7, 0.61)], "screen/gain_vs_trivialaugment": [(7, 0.5)],
+                      "rung_1/reward": [(14, 0.7)], "rung_1/gain_vs_trivialaugment": [(14, 0.25)],
+                      "race_leaders/reward": [(20, 0.8)], "race_leaders/gain_vs_trivialaugment": [(20, -0.1)]}
 
 
 def test_a_callback_that_raises_stops_the_search_with_its_records_intact(tmp_path):
@@ -168,12 +187,24 @@ def test_a_notebook_style_run_shows_a_progress_update_per_trial_and_nothing_else
     assert "INFO" not in run.stderr and run.stdout == ""  # no log lines beside the bar: nothing twice
 
 
-def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path):
-    mlflow = pytest.importorskip("mlflow")  # not installable on this project's machines (no wheel offline)
+def test_mlflow_logs_a_run_per_trial_to_a_local_file_store(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")  # mlflow-skinny: the mlflow extra, in dev (scripts/setup.sh)
     from deepaug.search.callbacks import MLflowLogger
 
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses a folder store without it
     store = f"file://{tmp_path / 'mlruns'}"
     da = DeepAugment(X, Y, tiny_config(tmp_path, tensorboard=False))
-    da.optimize(2, callbacks=[MLflowLogger(tracking_uri=store)], verbose=0)
-    runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
-    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId")]) == 3
+    try:
+        da.optimize(2, callbacks=[MLflowLogger(tracking_uri=store)], verbose=0)
+        runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
+    finally:
+        mlflow.set_tracking_uri(None)  # MLflow's tracking URI is process-wide: leave none behind
+    assert mlflow.active_run() is None  # the search's parent run was ended
+    parents = [r for r in runs if not r.data.tags.get("mlflow.parentRunId")]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(trials) == 3  # the no-augmentation baseline and two searched trials
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parents[0].info.run_id}
+    assert sorted(int(r.data.params["trial"]) for r in trials) == [0, 1, 2]
+    for run in trials:  # the reward and each training's curves (one seed per trial here)
+        assert "search/reward" in run.data.metrics and any(m.startswith("val_accuracy.seed_") for m in run.data.metrics)
+    assert all(r.data.tags["deepaug.state"] == "complete" for r in trials)

@@ -210,8 +210,27 @@ def finished(tmp_path_factory):
     x, y = toy_data(300)
     search = DeepAugment(x, y, study_config(tmp_path))
     search.seen = Stages(tmp_path / "child_models" / "checkpoints")  # what a callback hears
-    table = search.optimize(4, callbacks=[search.seen], verbose=0)
+    lines = Lines()  # what the CLI prints
+    logger = logging.getLogger("deepaug.search")
+    level = logger.level
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    try:
+        table = search.optimize(4, callbacks=[search.seen], verbose=0)
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    search.lines = lines.messages
     return search, table, tmp_path
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
 class Stages(Callback):
@@ -249,6 +268,20 @@ def test_callbacks_hear_each_stage_of_the_study_and_tensorboard_has_a_run_per_tr
     assert [p for p in seen.progress if p[0] == "race"] == [("race", 3, k, 6) for k in range(1, 7)]
     runs = sorted(p.name for p in (search.experiment_dir / "tensorboard").iterdir())
     assert runs == [f"trial_{n:04d}" for n in range(1, 7)]
+
+
+def test_the_progress_lines_give_the_stages_eta_and_the_searchs_until_the_stage_ends(finished):
+    search, _, _ = finished
+    progress = [m for m in search.lines if re.match(r"(screen|rung \d+|race) \d+/\d+: ", m)]
+    assert {m.split(" ")[0] for m in progress} == {"screen", "rung", "race"}
+    for line in progress:
+        stage, done, total = re.match(r"(.+?) (\d+)/(\d+): ", line).groups()
+        etas = re.findall(r"(?:\| |, )([\w ]+?) ETA ([\d.]+) min", line)
+        if int(done) < int(total):  # what is left: this stage, and after it the stages still to come
+            assert [name for name, _ in etas] == [stage, "search"], line
+            assert float(etas[1][1]) >= float(etas[0][1])
+        else:
+            assert etas == [], line  # the stage is done (the race's last trial: the search too)
 
 
 def test_every_candidate_trains_on_the_same_seeds_and_controls_run_beside_them(finished):
@@ -596,10 +629,28 @@ def test_a_race_that_cannot_run_says_why_before_any_work(tmp_path):
         with pytest.raises(InputError, match=f"^train_set_size={size} leaves {left} of the 120 images for validation.*"
                                              "at least 10 per class \\(30\\): set train_set_size to at most 90"):
             DeepAugment(x, y, study_config(tmp_path, train_set_size=size, validation_size=None))
+    small_x, small_y = toy_data(30)  # 10 per class is all there is: no train_set_size can work, so none is offered
+    with pytest.raises(InputError, match=r"^30 images are too few to hold out the 30 validation images the race needs "
+                                         r"\(10 per class, 3 classes\) and still train on some: pass validation_images "
+                                         r"/ validation_labels \(then all 30 train\), or give at least 33 images$"):
+        DeepAugment(small_x, small_y, study_config(tmp_path, train_set_size=20, validation_size=None))
     with pytest.raises(InputError, match="only 20 validation images are left.*at least 10 per class"):
         DeepAugment(x, y, study_config(tmp_path, train_set_size=80, validation_size=20))
     with pytest.raises(InputError, match="^validation_size=50 is more than the 40 images left after train_set_size=80"):
         DeepAugment(x, y, study_config(tmp_path, train_set_size=80, validation_size=50))
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_race_on_two_seeds_warns_before_any_work_that_it_cannot_decide(tmp_path, caplog):
+    x, y = toy_data(120)
+    warned = {}
+    for seeds in (2, 3):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="deepaug.search.racing"):
+            DeepAugment(x, y, study_config(tmp_path, race_seeds=seeds))
+        warned[seeds] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("race_seeds=")]
+    assert warned[3] == [] and len(warned[2]) == 1
+    assert "12.7 times their standard error" in warned[2][0] and "set race_seeds to 3 or more" in warned[2][0]
     assert not (tmp_path / "reports").exists()
 
 
