@@ -1,11 +1,14 @@
 """The experiment report: plots and a markdown summary derived from the trial records.
 
 `make_report` reads an experiment folder (see `deepaug.search.experiment`) and writes
-``<folder>/report/``: ``rewards.png`` (reward per trial, running best, baseline),
-``ops.png`` (the ops the best policies use), ``samples.png`` (the search's sample images
-beside copies augmented by the best policy; only when ``samples.npz`` exists) and
-``summary.md``, which links them. Figures are drawn with matplotlib's Agg canvas
-directly, so pyplot and the global backend are never touched.
+``<folder>/report/``: ``rewards.png``, ``ops.png``, ``samples.png`` (the search's sample
+images beside copies augmented by the best policy; only when ``samples.npz`` exists),
+``summary.md``, which links them, and ``report.html``, the same page on its own (figures
+embedded, nothing fetched; deepaug.reports.html). For a deepaugment search ``rewards.png``
+is the reward per trial (running best, baseline) and ``ops.png`` the ops the best policies
+use; for a distribution search ``rewards.png`` is the gains per stage, each stage on its own
+scale, and ``ops.png`` the policy it found (deepaug.reports.stage_figures). Figures are
+drawn with matplotlib's Agg canvas directly, so pyplot and the global backend are never touched.
 
 >>> from deepaug.reports.report import make_report, resolve_experiment
 >>> make_report(resolve_experiment("my_search"))   # doctest: +SKIP
@@ -19,15 +22,16 @@ import logging
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import cv2
 import numpy as np
 
 from deepaug.errors import InputError
-from deepaug.execution.trials import BASELINE, TrialRecord, TrialState
+from deepaug.execution.trials import TrialRecord, TrialState
 from deepaug.policy.core import Policy
-from deepaug.reports.demo import make_grid
+from deepaug.reports.figures import ops_png, rewards_png, samples_png
+from deepaug.reports.html import report_html
+from deepaug.reports.stage_figures import distribution_png, stages_png
 from deepaug.search import notebook
 from deepaug.search.experiment import (
     BEST_POLICY,
@@ -43,10 +47,12 @@ from deepaug.search.experiment import (
 from deepaug.search.race import gain_text as gain
 from deepaug.storage.backends import open_storage
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
 log = logging.getLogger(__name__)
 
 MAX_SAMPLES = 8   # sample images shown in samples.png
-VARIANTS = 3      # augmented copies of each sample
 
 
 # ---------------------------------------------------------------- finding experiments
@@ -165,17 +171,8 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
              f"seeds{_race_cut(verdict)}{_race_images(verdict)}; search cost "
              f"{duration(float(verdict.get('training_seconds') or 0))} of training (summed over trials)",
              *_controls_lines(verdict)]
-    try:
-        import pandas as pd  # pandas is heavy: the notebook table only
-
-
-        text = experiment.read_text(TOP_POLICIES)
-        if text is None:
-            return lines
-        table = pd.read_csv(io.StringIO(text))
-    except (OSError, ValueError):
-        return lines
-    if "stage" not in table:
+    table = results_frame(experiment)
+    if table is None:
         return lines
 
     other, title = ("best_control", f"vs {verdict['best_free_baseline']}") if "gain_vs_best_control" in table \
@@ -187,6 +184,20 @@ def race_markdown(experiment: Experiment, verdict: dict) -> list[str]:
         lines.append(f"| {row['trial']} | {what} | {row['reward']:.4f} | {gain(row, 'trivialaugment')} | "
                      f"{gain(row, other)} | {str(row['policy_text']).replace('|', '/')} |")
     return lines
+
+
+def results_frame(experiment: Experiment) -> "pandas.DataFrame | None":
+    """A distribution search's top_policies.csv (it has a `stage` column), else None."""
+    try:
+        import pandas as pd  # pandas is heavy: the results table only
+
+        text = experiment.read_text(TOP_POLICIES)
+        if text is None:
+            return None
+        table = pd.read_csv(io.StringIO(text))
+    except (OSError, ValueError):
+        return None
+    return table if "stage" in table else None
 
 
 def load_samples(experiment: Experiment | str | Path) -> tuple[np.ndarray | None, str]:
@@ -207,91 +218,6 @@ def load_samples(experiment: Experiment | str | Path) -> tuple[np.ndarray | None
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
         return None, f"{SAMPLES} holds {images.dtype} images of shape {images.shape}, not (N, H, W, 1|3) uint8"
     return images[:MAX_SAMPLES], ""
-
-
-# ---------------------------------------------------------------- figures
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib is heavy: loaded for the figures only
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png")
-    finally:
-        fig.clear()
-    return buffer.getvalue()
-
-
-def rewards_png(records: Sequence[TrialRecord], name: str) -> bytes:
-    """Reward per trial with its std, failed trials as x at the bottom, running best, baseline."""
-    fig = _figure(9.5, 4.5)
-    ax = fig.add_subplot()
-    done = sorted((r for r in records if r.kind != BASELINE and r.state is TrialState.COMPLETE),
-                  key=lambda r: r.number)
-    if done:
-        x = [r.number for r in done]
-        y = [float(r.reward) for r in done]
-        err = [float(r.reward_std) if r.reward_std is not None and math.isfinite(r.reward_std) else 0.0
-               for r in done]
-        ax.errorbar(x, y, yerr=err, fmt="o", color="tab:blue", ecolor="tab:gray", capsize=3, label="trial reward")
-        ax.step(x, np.maximum.accumulate(y), where="post", color="tab:green", label="best so far")
-    base = notebook.baseline_reward(records)
-    if base is not None:
-        ax.axhline(base, color="tab:red", linestyle="--", label=f"no augmentation ({base:.4f})")
-    for state, marker, color, label in ((TrialState.FAILED, "x", "tab:red", "failed trial"),
-                                        (TrialState.RUNNING, "^", "tab:gray", "running trial")):
-        numbers = [r.number for r in records if r.state is state]
-        if numbers:  # at the bottom of the axes, whatever the reward range
-            ax.scatter(numbers, [0.03] * len(numbers), marker=marker, color=color, label=label,
-                       transform=ax.get_xaxis_transform())
-    if records:  # the markers above do not widen the x range by themselves
-        ax.set_xlim(min(r.number for r in records) - 0.5, max(r.number for r in records) + 0.5)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    if not done and base is None:
-        ax.text(0.5, 0.5, "no completed trials yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(f"Rewards of experiment {name}")
-    ax.set_xlabel("trial number")
-    ax.set_ylabel("reward (validation accuracy)")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # outside the axes, so it hides no marker
-        fig.legend(loc="outside right upper")
-    return _png(fig)
-
-
-def ops_png(counts: dict[str, int], top_k: int, name: str) -> bytes:
-    """A horizontal bar chart of op counts, most frequent at the top."""
-    fig = _figure(7, max(2.5, 0.35 * len(counts) + 1.2))
-    ax = fig.add_subplot()
-    if counts:
-        names = list(counts)[::-1]
-        bars = ax.barh(names, [counts[n] for n in names], color="tab:blue")
-        ax.bar_label(bars, padding=2)
-        ax.margins(x=0.08)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    else:
-        ax.text(0.5, 0.5, "no completed search trials yet", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    ax.set_title(f"Ops in the top {top_k} policies of {name}")
-    ax.set_xlabel("occurrences (ops with probability > 0, identity left out)")
-    return _png(fig)
-
-
-def samples_png(images: np.ndarray, policy: Policy, seed: int = 0, variants: int = VARIANTS) -> bytes:
-    """Each image beside `variants` copies augmented by `policy` (same seed, same picture)."""
-    rng = np.random.default_rng(seed)
-    grid = make_grid(images, [policy.apply(images, seed=rng) for _ in range(variants)])
-    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise RuntimeError("OpenCV could not encode the sample grid as PNG")
-    return png.tobytes()
 
 
 # ---------------------------------------------------------------- summary
@@ -368,6 +294,29 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _figures(experiment: Experiment, records: Sequence[TrialRecord], top_k: int,
+             best: tuple[Policy | None, str]) -> dict[str, tuple[str, bytes]]:
+    """{title: (file, PNG)} of rewards.png and ops.png (the module docstring says which figures)."""
+    table, verdict = results_frame(experiment), read_verdict(experiment)
+    policy, source = best
+    if table is None and verdict is None:  # a deepaugment search
+        return {"Reward per trial": ("rewards.png", rewards_png(records, experiment.name)),
+                f"Ops in the top {top_k} policies": ("ops.png", ops_png(op_counts(records, top_k), top_k,
+                                                                        experiment.name))}
+    import pandas as pd  # pandas is heavy: the results table only
+
+    figures = {"Gains per stage, each on its own scale (screen and rungs: over TrivialAugment; race: over the "
+               "best free baseline, 95% interval)": ("rewards.png", stages_png(
+                   pd.DataFrame() if table is None else table, verdict, experiment.name))}
+    if policy is not None and policy.distribution is not None:
+        figures[f"The policy ({source}): op weights, n, magnitude range, base steps and mixing"] = (
+            "ops.png", distribution_png(policy.distribution, experiment.name, source))
+    else:
+        figures[f"Ops in the top {top_k} policies"] = ("ops.png", ops_png(op_counts(records, top_k), top_k,
+                                                                          experiment.name))
+    return figures
+
+
 def make_report(folder: str | Path, top_k: int = 5, seed: int = 0) -> str | Path:
     """Write ``<folder>/report/`` (see the module docstring); return where summary.md is (a Path on
     disk, an s3:// URI for an experiment on S3)."""
@@ -378,21 +327,23 @@ def make_report(folder: str | Path, top_k: int = 5, seed: int = 0) -> str | Path
         raise InputError(f"{experiment.folder} is not a deepaug experiment folder (it has no config.json); "
                          "give the folder a search wrote, reports/experiments/<experiment_name>")
     records = experiment.records()
-    images: dict[str, str] = {}
     notes: list[str] = []
-    experiment.write_bytes(f"{REPORT}/rewards.png", rewards_png(records, experiment.name))
-    images["Reward per trial"] = "rewards.png"
-    experiment.write_bytes(f"{REPORT}/ops.png", ops_png(op_counts(records, top_k), top_k, experiment.name))
-    images[f"Ops in the top {top_k} policies"] = "ops.png"
     best = policy, source = best_policy(experiment, records)
+    figures = _figures(experiment, records, top_k, best)
     samples, why = load_samples(experiment)
     if policy is None:
         notes.append("No sample images: there is no best policy yet.")
     elif samples is None:
         notes.append(f"No sample images: {why}.")
     else:
-        experiment.write_bytes(f"{REPORT}/samples.png", samples_png(samples, policy, seed))
-        images[f"Sample images augmented by the best policy ({source}, seed {seed})"] = "samples.png"
-    experiment.write_text(f"{REPORT}/summary.md", summary_markdown(experiment, records, top_k, best, images, notes))
+        figures[f"Sample images augmented by the best policy ({source}, seed {seed})"] = (
+            "samples.png", samples_png(samples, policy, seed))
+    for file, data in figures.values():
+        experiment.write_bytes(f"{REPORT}/{file}", data)
+    images = {title: file for title, (file, _) in figures.items()}
+    summary = summary_markdown(experiment, records, top_k, best, images, notes)
+    experiment.write_text(f"{REPORT}/summary.md", summary)
+    experiment.write_text(f"{REPORT}/report.html", report_html(
+        f"deepaug experiment {experiment.name}", summary, dict(figures.values())))
     log.info("wrote the report of experiment %r to %s", experiment.name, experiment.report_dir)
     return experiment.where(f"{REPORT}/summary.md")

@@ -95,8 +95,8 @@ def test_report_writes_the_figures_and_summary(full, samples):
     grid = read_png(full.report_dir / "samples.png")
     expected = make_grid(samples, [samples] * 3)
     assert grid.shape[:2] == expected.shape[:2]
-    assert sorted(p.name for p in full.report_dir.iterdir()) == ["ops.png", "rewards.png", "samples.png",
-                                                                 "summary.md"]
+    assert sorted(p.name for p in full.report_dir.iterdir()) == ["ops.png", "report.html", "rewards.png",
+                                                                 "samples.png", "summary.md"]
 
 
 def test_summary_names_the_best_trial_the_baseline_and_failures(full):
