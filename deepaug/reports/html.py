@@ -17,7 +17,7 @@ from typing import Mapping
 
 STYLE = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em;color:#222}"
          "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .5em}"
-         "td.num{text-align:right}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}"
+         "td.num{text-align:right}pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap}"
          "img{max-width:100%;display:block;margin:.5em 0}")
 IMAGE = re.compile(r"^!\[(?P<title>[^\]]*)\]\((?P<file>[^)]+)\)$")
 

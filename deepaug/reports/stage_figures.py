@@ -73,11 +73,13 @@ def _race_panel(ax: Any, table: "pandas.DataFrame", baseline: str) -> None:
         ax.errorbar([gain], [y], xerr=err, fmt="o", color=color, capsize=4)
     ax.set_yticks(range(len(rows)), [(str(r["name"]) if r.get("kind") == "control" else f"trial {r['trial']}")
                                      + (" (winner)" if bool(r.get("winner")) else "") for r, _ in rows])
-    ax.axvline(0.0, color="tab:red", linestyle="--", linewidth=1)
+    ax.axvline(0.0, color="tab:red", linestyle="--", linewidth=1, label=f"{baseline} (0)")
+    ax.margins(y=0.25)
     if not rows:
         ax.text(0.5, 0.5, "no race yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(f"race: gain over {baseline} (95% interval)", fontsize=10)
-    ax.set_xlabel("gain (points); to win, the interval is above 0")
+    ax.set_xlabel("gain (points); a winner's interval is above 0")
+    ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
 
 
@@ -94,7 +96,7 @@ def stages_png(table: "pandas.DataFrame", verdict: dict | None, name: str) -> by
     _gains_panel(axes[0], _stage_rows(table, "screen_gain_vs_trivialaugment", screen), f"screen ({first})")
     for ax, epochs in zip(axes[1:], later):
         _gains_panel(ax, _stage_rows(table, "rung_gain_vs_trivialaugment", table["rung_epochs"] == epochs),
-                     f"rung ({epochs} epochs): trials that stopped here")
+                     f"rung ({epochs} epochs): trials whose furthest rung it is")
     _race_panel(axes[-1], table, str((verdict or {}).get("best_free_baseline") or "the best free baseline"))
     fig.suptitle(f"Gains per stage of experiment {name} (each stage on its own scale)")
     return png(fig)
@@ -131,6 +133,6 @@ def distribution_png(distribution: Distribution, name: str, source: str = "") ->
     right.bar_label(bars, fmt="%.2f", padding=2)
     right.set_xlim(0, max(1.0, *steps.values()) * 1.15)
     right.set_title("base steps (flip, crop, erasing) and mixing", fontsize=10)
-    right.set_xlabel("probability per image (crop: padding, share of the side)")
+    right.set_xlabel("probability per image (crop: pad / side)")
     fig.suptitle(f"The policy of experiment {name}" + (f" ({source})" if source else ""))
     return png(fig)
