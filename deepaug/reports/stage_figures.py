@@ -36,10 +36,13 @@ def _number(value: Any) -> float | None:
 def _gains_panel(ax: Any, rows: Sequence[tuple[str, float, bool]], title: str) -> None:
     """Gains (points) best first, controls in their own colour, TrivialAugment at 0."""
     rows = sorted(rows, key=lambda row: -row[1])
+    labelled = 0
     for rank, (label, gain, control) in enumerate(rows):
         ax.scatter([rank], [gain], color=CONTROL_COLOR if control else CANDIDATE_COLOR, zorder=3)
-        if control:
-            ax.annotate(label, (rank, gain), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if control:  # above and below in turn, so neighbouring controls' names do not overlap
+            ax.annotate(label, (rank, gain), textcoords="offset points", xytext=(4, 4 if labelled % 2 == 0 else -12),
+                        fontsize=8)
+            labelled += 1
     ax.axhline(0.0, color="tab:red", linestyle="--", linewidth=1)
     if not rows:
         ax.text(0.5, 0.5, "no trial reached this stage", ha="center", va="center", transform=ax.transAxes)
@@ -61,7 +64,7 @@ def _stage_rows(table: "pandas.DataFrame", column: str, where: "pandas.Series") 
     return rows
 
 
-def _race_panel(ax: Any, table: "pandas.DataFrame", baseline: str) -> None:
+def _race_panel(ax: Any, table: "pandas.DataFrame", baseline: str, answer: bool) -> None:
     """The race: each finalist's and control's gain over the best free baseline, 95% interval."""
     race = table[table["stage"] == "race"] if "stage" in table else table.iloc[0:0]
     rows = [(row, gain) for _, row in race.iterrows() if (gain := _number(row.get("gain_vs_best_control"))) is not None]
@@ -73,11 +76,11 @@ def _race_panel(ax: Any, table: "pandas.DataFrame", baseline: str) -> None:
         ax.errorbar([gain], [y], xerr=err, fmt="o", color=color, capsize=4)
     ax.set_yticks(range(len(rows)), [(str(r["name"]) if r.get("kind") == "control" else f"trial {r['trial']}")
                                      + (" (winner)" if bool(r.get("winner")) else "") for r, _ in rows])
-    ax.axvline(0.0, color="tab:red", linestyle="--", linewidth=1, label=f"{baseline} (0)")
+    ax.axvline(0.0, color="tab:red", linestyle="--", linewidth=1, label=f"{baseline} (0)" + (", the answer: nothing beat it" if answer else ""))
     ax.margins(y=0.25)
     if not rows:
         ax.text(0.5, 0.5, "no race yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(f"race: gain over {baseline} (95% interval)", fontsize=10)
+    ax.set_title(f"race: gain over {baseline}, 95% interval", fontsize=10)
     ax.set_xlabel("gain (points); a winner's interval is above 0")
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
@@ -97,7 +100,8 @@ def stages_png(table: "pandas.DataFrame", verdict: dict | None, name: str) -> by
     for ax, epochs in zip(axes[1:], later):
         _gains_panel(ax, _stage_rows(table, "rung_gain_vs_trivialaugment", table["rung_epochs"] == epochs),
                      f"rung ({epochs} epochs): trials whose furthest rung it is")
-    _race_panel(axes[-1], table, str((verdict or {}).get("best_free_baseline") or "the best free baseline"))
+    _race_panel(axes[-1], table, str((verdict or {}).get("best_free_baseline") or "the best free baseline"),
+                verdict is not None and verdict.get("beat_controls") is False)
     fig.suptitle(f"Gains per stage of experiment {name} (each stage on its own scale)")
     return png(fig)
 

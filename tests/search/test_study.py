@@ -555,6 +555,8 @@ def test_optimize_returns_finalists_and_controls_with_paired_gains_and_a_safe_an
     assert 0 < saved["wall_seconds_last_run"] < 600  # the run's, kept when optimize() writes the results again
     summary = (search.experiment_dir / "report" / "summary.md").read_text()
     assert "## Race against the free baselines" in summary and verdict.message in summary
+    assert "![Gains per stage, each on its own scale" in summary and "](ops.png)" in summary
+    assert verdict.message in (search.experiment_dir / "report" / "report.html").read_text()
     from deepaug.cli.app import _top_text
 
     text = _top_text(table, search)  # what deepaug optimize prints
