@@ -1,31 +1,39 @@
 """Storage: one contract suite run against every backend, then what only one backend has.
 
 The S3 backend talks over HTTP to a real moto server on loopback (tests/_moto.py); no
-boto3 call is mocked.
+boto3 call is mocked. The fsspec backend runs on fsspec's own memory:// filesystem (in-process).
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+import uuid
+from typing import Iterator
 
 import pytest
 
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
 from deepaug.errors import InputError
-from deepaug.storage.backends import (LocalStorage, S3Storage, Storage, StorageError, join, locate, open_storage,
-                             parse_s3_uri, read_json, write_json)
+from deepaug.extras import MissingExtraError
+from deepaug.storage.backends import (FsspecStorage, LocalStorage, S3Storage, Storage, StorageError, join, locate,
+                                      open_storage, parse_s3_uri, read_json, write_json)
 
 BIG = 12 * 1024 * 1024  # over the 8 MiB multipart threshold: two parts on S3
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path) -> Storage:
+@pytest.fixture(params=["local", "s3", "memory"])
+def store(request, tmp_path) -> Iterator[Storage]:
     if request.param == "local":
-        return LocalStorage(tmp_path / "root")
-    bucket = request.getfixturevalue("s3_bucket")
-    # No endpoint or client given: boto3 must find the moto server through AWS_ENDPOINT_URL.
-    return S3Storage(bucket, "exp/one", page_size=10)
+        yield LocalStorage(tmp_path / "root")
+    elif request.param == "memory":
+        store = FsspecStorage(f"memory://deepaug-tests/{uuid.uuid4().hex}")  # fsspec's in-process filesystem
+        yield store
+        for key in store.fs.find(store.base):
+            store.fs.rm_file(key)
+    else:  # No endpoint or client given: boto3 must find the moto server through AWS_ENDPOINT_URL.
+        yield S3Storage(request.getfixturevalue("s3_bucket"), "exp/one", page_size=10)
 
 
 # ---------------------------------------------------------------- the contract
@@ -209,7 +217,7 @@ def test_local_uris(tmp_path, monkeypatch):
     assert open_storage(f"file://{tmp_path}/x%20y").uri() == str(tmp_path / "x y")
     assert join(str(tmp_path), "a", "b.json") == str(tmp_path / "a" / "b.json")
     with pytest.raises(InputError, match="unsupported storage URI"):
-        open_storage("gs://bucket/x")
+        open_storage("ftp://host/x")
     with pytest.raises(InputError, match="unsupported storage URI"):
         open_storage("file://otherhost/x")
 
