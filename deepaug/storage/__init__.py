@@ -18,8 +18,8 @@ from deepaug.storage.identity import differences
 from deepaug.storage.local import LocalStorage
 from deepaug.storage.s3 import S3Storage
 
-__all__ = ["FolderSkip", "FolderWalk", "FsspecStorage", "LocalStorage", "S3Storage", "Storage", "StorageError", "atomic_write",
-           "atomic_write_bytes", "atomic_write_text", "differences", "join", "locate", "open_storage",
+__all__ = ["FolderSkip", "FolderWalk", "FsspecStorage", "LocalStorage", "S3Storage", "Storage", "StorageError",
+           "atomic_write", "atomic_write_bytes", "atomic_write_text", "differences", "join", "locate", "open_storage",
            "parse_s3_uri", "read_json", "read_json_or_none", "redact", "walk_folder", "write_json"]
 
 

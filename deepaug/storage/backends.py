@@ -32,8 +32,8 @@ from deepaug.storage.fsspec_backend import SCHEMES, FsspecStorage, is_fsspec_uri
 from deepaug.storage.local import LocalStorage
 from deepaug.storage.s3 import S3Storage
 
-__all__ = ["Data", "FsspecStorage", "LocalStorage", "S3Storage", "Storage", "StorageError", "check_key", "join", "locate",
-           "is_remote", "open_storage", "parse_s3_uri", "read_json", "read_json_or_none", "write_json"]
+__all__ = ["Data", "FsspecStorage", "LocalStorage", "S3Storage", "Storage", "StorageError", "check_key", "is_remote",
+           "join", "locate", "open_storage", "parse_s3_uri", "read_json", "read_json_or_none", "write_json"]
 
 log = logging.getLogger(__name__)
 
