@@ -57,6 +57,8 @@ def filesystem(scheme: str, options: dict[str, Any]) -> Any:
     if package is not None:
         require(package, f"{scheme}:// storage")
     fsspec = require("fsspec", f"{scheme}:// storage")
+    if package is not None:  # gcsfs and adlfs keep listings forever by default: another writer's keys would be missed
+        options = {"use_listings_cache": False, **options}
     return fsspec.filesystem(scheme, **options)
 
 
