@@ -29,6 +29,9 @@ MODULES: dict[str, tuple[str, str]] = {
     "tensorboard": ("search", "pip install 'deepaug[cpu]' (the search with CPU TensorFlow) or 'deepaug[search]'"),
     "boto3": ("s3", "pip install 'deepaug[s3]'"),
     "botocore": ("s3", "pip install 'deepaug[s3]'"),
+    "gcsfs": ("gcs", "pip install 'deepaug[gcs]'"),  # gs:// storage (deepaug.storage.fsspec_backend)
+    "adlfs": ("azure", "pip install 'deepaug[azure]'"),  # az:// and abfs:// storage
+    "fsspec": ("gcs", "pip install 'deepaug[gcs]' or 'deepaug[azure]' (either brings fsspec)"),
     "kubernetes": ("k8s", "pip install 'deepaug[k8s]'"),
     "torch": ("torch", "pip install 'deepaug[torch]'"),
     "torchvision": ("torch", "pip install 'deepaug[torch]'"),

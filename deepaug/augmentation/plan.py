@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ from deepaug.errors import InputError
 from deepaug.policy import builtin
 from deepaug.policy.apply import warn_per_image_only
 from deepaug.policy.core import Policy, as_policy
-from deepaug.storage.backends import open_storage, parse_s3_uri
+from deepaug.storage.backends import is_remote, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +74,23 @@ def _inside(inner: str, outer: str) -> bool:
 
 def _normalize(uri: str) -> str:
     """Local paths made absolute (so a request means the same from any working directory)."""
-    if uri.lower().startswith("s3://"):
+    if is_remote(uri):
         return uri
     return open_storage(uri).uri()
+
+
+def _remote_parts(uri: str) -> tuple[str, str, str]:
+    parts = urlsplit(uri)
+    return parts.scheme.lower().replace("gcs", "gs"), parts.netloc, parts.path.strip("/")
 
 
 def check_overlap(src: str, dst: str) -> None:
     """InputError when the output lies inside the input folder, or the input inside the output."""
     if src.lower().endswith(".npz"):
         return
-    if src.lower().startswith("s3://") and dst.lower().startswith("s3://"):
-        (b1, p1), (b2, p2) = parse_s3_uri(src), parse_s3_uri(dst)
-        overlap = b1 == b2 and (_inside(p2, p1) or _inside(p1, p2))
+    if is_remote(src) and is_remote(dst):  # s3://, gs://, az://, memory://: bucket, then prefix
+        (s1, b1, p1), (s2, b2, p2) = _remote_parts(src), _remote_parts(dst)
+        overlap = (s1, b1) == (s2, b2) and (_inside(p2, p1) or _inside(p1, p2))
     elif "://" in src or "://" in dst:
         return
     else:

@@ -20,7 +20,7 @@ from deepaug.kubernetes.manifests import (APP_LABEL, cpu_threads, dns_label, fil
                                          set_limits)
 from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.policy.core import Policy, policy_source
-from deepaug.storage.backends import open_storage, read_json, write_json
+from deepaug.storage.backends import is_remote, open_storage, read_json, write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from deepaug.kubernetes.settings import KubernetesSettings
@@ -99,7 +99,8 @@ def check_reachable(uri: str, what: str, settings: "KubernetesSettings", custom_
     """InputError unless the pods can reach `uri`: s3://, or a path on the shared volume."""
     if uri.lower().startswith("s3://") or _on_shared_volume(uri, settings):
         return
-    problem = (f"the {what} {uri} is a local path, which the pods cannot read: use an s3:// URI, or put it on the "
+    where = "is on a store the pods are not given credentials for" if is_remote(uri) else "is a local path"
+    problem = (f"the {what} {uri} {where}, which the pods cannot read: use an s3:// URI, or put it on the "
                "shared volume (kubernetes.volume_claim names a ReadWriteMany PVC mounted here and in the pods at "
                "kubernetes.storage, and the path must lie under it)")
     if custom_template:  # an edited template may mount it itself

@@ -15,14 +15,15 @@ import yaml
 
 from deepaug.errors import InputError, PolicyError
 from deepaug.policy.limits import MAX_POLICY_BYTES, check_json_depth, check_size, load_yaml
-from deepaug.storage.backends import locate
+from deepaug.storage.backends import is_remote, locate
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def is_s3(source: Any) -> bool:
-    """Whether `source` is an s3:// URI (given as a string or a path)."""
-    return isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().startswith("s3://")
+    """Whether `source` is an object store URI (given as a string or a path): s3://, or gs://, az://,
+    abfs:// or memory:// (read through fsspec); its policy file is read as `read_s3` says."""
+    return isinstance(source, (str, os.PathLike)) and is_remote(os.fspath(source))
 
 
 def is_text(source: Any, opening: str = "{") -> bool:
@@ -79,7 +80,7 @@ def _reject_constant(name: str) -> None:
 
 
 def read_s3(uri: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
-    """(the JSON data, what to call it in errors) of a policy file in S3."""
+    """(the JSON data, what to call it in errors) of a policy file in S3 (or GCS, Azure, memory://)."""
     text = os.fspath(uri)
     storage, key = locate(text, **(storage_options or {}))
     where = f"policy file {text}"

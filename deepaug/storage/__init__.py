@@ -1,4 +1,5 @@
-"""Where bytes live: local folders and S3 behind one `Storage` protocol, atomic local writes,
+"""Where bytes live: local folders, S3 and (through fsspec) GCS, Azure and memory://, behind one
+`Storage` protocol, atomic local writes,
 and the identity documents that tell two stored runs apart.
 
 >>> from deepaug.storage import open_storage
@@ -11,13 +12,14 @@ from deepaug import _moved
 from deepaug.storage.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from deepaug.storage.backends import join, locate, open_storage, parse_s3_uri, read_json, read_json_or_none, write_json
 from deepaug.storage.base import Storage, StorageError, redact
+from deepaug.storage.fsspec_backend import FsspecStorage
 from deepaug.storage.folders import FolderSkip, FolderWalk, walk_folder
 from deepaug.storage.identity import differences
 from deepaug.storage.local import LocalStorage
 from deepaug.storage.s3 import S3Storage
 
-__all__ = ["FolderSkip", "FolderWalk", "LocalStorage", "S3Storage", "Storage", "StorageError", "atomic_write",
-           "atomic_write_bytes", "atomic_write_text", "differences", "join", "locate", "open_storage",
+__all__ = ["FolderSkip", "FolderWalk", "FsspecStorage", "LocalStorage", "S3Storage", "Storage", "StorageError",
+           "atomic_write", "atomic_write_bytes", "atomic_write_text", "differences", "join", "locate", "open_storage",
            "parse_s3_uri", "read_json", "read_json_or_none", "redact", "walk_folder", "write_json"]
 
 

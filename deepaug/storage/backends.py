@@ -1,4 +1,4 @@
-"""Blob storage on URIs: a local folder or an S3 prefix, one small contract for both.
+"""Blob storage on URIs: a local folder, an S3 prefix or a gs://, az:// or memory:// one through fsspec.
 
 Trial specs, trial records and augmented shards go through a `Storage`: `read`, `write`
 (atomic: readers see the old object or the whole new one), `exists`, `list` (recursive,
@@ -13,7 +13,9 @@ A missing key on read raises FileNotFoundError on every backend.
 ({'seed': 1}, ['trials/0001/spec.json'])
 
 S3 uses boto3's standard credential chain (environment, profile, pod IAM role) and
-honours AWS_ENDPOINT_URL (MinIO, moto); boto3 is needed only for s3:// URIs.
+honours AWS_ENDPOINT_URL (MinIO, moto); boto3 is needed only for s3:// URIs. gs://, az://,
+abfs:// and memory:// go through fsspec (`deepaug.storage.fsspec_backend`): the options are
+handed to the filesystem (gcsfs, adlfs) as its storage_options, and never logged.
 """
 from __future__ import annotations
 
@@ -26,11 +28,12 @@ from urllib.parse import unquote, urlsplit
 
 from deepaug.errors import InputError
 from deepaug.storage.base import Data, Storage, StorageError, check_key
+from deepaug.storage.fsspec_backend import SCHEMES, FsspecStorage, is_fsspec_uri
 from deepaug.storage.local import LocalStorage
 from deepaug.storage.s3 import S3Storage
 
-__all__ = ["Data", "LocalStorage", "S3Storage", "Storage", "StorageError", "check_key", "join", "locate",
-           "open_storage", "parse_s3_uri", "read_json", "read_json_or_none", "write_json"]
+__all__ = ["Data", "FsspecStorage", "LocalStorage", "S3Storage", "Storage", "StorageError", "check_key", "is_remote",
+           "join", "locate", "open_storage", "parse_s3_uri", "read_json", "read_json_or_none", "write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,18 @@ def _local_path(uri: str) -> Path:
     parts = urlsplit(uri)
     if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
         return Path(unquote(parts.path))
-    raise InputError(f"unsupported storage URI {uri!r}; use a local path, file:///path or s3://bucket/prefix")
+    raise InputError(f"unsupported storage URI {uri!r}; use a local path, file:///path, s3://bucket/prefix or "
+                     f"one of {', '.join(f'{scheme}://' for scheme in SCHEMES)}")
+
+
+def is_remote(uri: str) -> bool:
+    """Whether `uri` names an object store (s3:// or a scheme served through fsspec), not a local path."""
+    return uri.lower().startswith("s3://") or is_fsspec_uri(uri)
 
 
 def open_storage(uri: str | os.PathLike[str], **s3_options: Any) -> Storage:
-    """The Storage rooted at `uri` (local path, file:// or s3://). S3 options are ignored for local roots.
+    """The Storage rooted at `uri` (local path, file://, s3://, or gs://, az://, abfs://, memory:// through
+    fsspec, which gets the options as its storage_options). Options are ignored for local roots.
 
     >>> open_storage("s3://bucket/exp", client=object())
     S3Storage('s3://bucket/exp')
@@ -60,6 +70,8 @@ def open_storage(uri: str | os.PathLike[str], **s3_options: Any) -> Storage:
     text = os.fspath(uri)
     if text.lower().startswith("s3:"):
         return S3Storage(*parse_s3_uri(text), **s3_options)
+    if is_fsspec_uri(text):
+        return FsspecStorage(text, **s3_options)
     return LocalStorage(_local_path(text))
 
 
@@ -69,6 +81,9 @@ def locate(uri: str | os.PathLike[str], **s3_options: Any) -> tuple[Storage, str
     if text.lower().startswith("s3:"):
         bucket, key = parse_s3_uri(text)
         return S3Storage(bucket, **s3_options), check_key(key, text)
+    if is_fsspec_uri(text):
+        root, _, key = text.rstrip("/").rpartition("/")
+        return FsspecStorage(root, **s3_options), check_key(key, text)
     path = _local_path(text).expanduser().absolute()
     return LocalStorage(path.parent), check_key(path.name, text)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from deepaug.storage.base import StorageError
 
@@ -95,3 +96,20 @@ def check_free(folder: str | os.PathLike[str], needed: int, what: str, hint: str
         raise DiskError(errno.ENOSPC, f"{what} needs {size_text(needed)} in {folder} (on the file system mounted at "
                                       f"{mount_of(folder)}), which has {size_text(free)} free; free space there or "
                                       f"{hint}, {RERUN}")
+
+
+def download_to_temp(uri: str, size: int, fill: Callable[[BinaryIO], None], prefix: str) -> BinaryIO:
+    """A temp file in TMPDIR (gone once closed) that `fill` streams an object of `size` bytes into, at its
+    start: seekable, as zip and np.load need, while memory stays flat. A TMPDIR with less room than the
+    object is refused before the download, naming both."""
+    folder, hint = tempfile.gettempdir(), "set TMPDIR to a folder with room"
+    check_free(folder, size, f"downloading {uri}", hint)
+    with local_writes(folder, hint, f"a temp file in {folder} (TMPDIR) for {uri}"):
+        spool = tempfile.TemporaryFile(prefix=prefix)
+        try:
+            fill(spool)  # type: ignore[arg-type]
+        except BaseException:
+            spool.close()
+            raise
+    spool.seek(0)
+    return spool  # type: ignore[return-value]

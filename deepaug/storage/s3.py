@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import io
 import logging
-import tempfile
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator, Sequence
 
 from deepaug.errors import InputError
 from deepaug.storage.base import BUCKET, Data, StorageError, check_data, check_key, check_prefix, missing, redact
-from deepaug.storage.disk import check_free, local_writes
+from deepaug.storage.disk import download_to_temp
 from deepaug.storage.folders import FolderSkip
 from deepaug.storage.ranged import RangedFile
 
@@ -194,18 +193,11 @@ class S3Storage:
         """The object downloaded (streamed) into a local temp file in TMPDIR: seekable, as zip and np.load
         need, while memory stays flat however large the object is (the file is gone once closed). A TMPDIR
         with less room than the object is refused before the download, naming both."""
-        folder, hint = tempfile.gettempdir(), "set TMPDIR to a folder with room"
-        check_free(folder, self.size(key), f"downloading {self.uri(key)}", hint)
-        with local_writes(folder, hint, f"a temp file in {folder} (TMPDIR) for {self.uri(key)}"):
-            spool = tempfile.TemporaryFile(prefix="deepaug-s3-")
-            try:
-                with self._errors("read", key):
-                    self.client.download_fileobj(self.bucket, self._key(key), spool)
-            except BaseException:
-                spool.close()
-                raise
-        spool.seek(0)
-        return spool  # type: ignore[return-value]
+        def fill(spool: BinaryIO) -> None:
+            with self._errors("read", key):
+                self.client.download_fileobj(self.bucket, self._key(key), spool)
+
+        return download_to_temp(self.uri(key), self.size(key), fill, "deepaug-s3-")
 
     def write_stream(self, key: str, handle: BinaryIO) -> None:
         from boto3.s3.transfer import TransferConfig  # boto3 is optional (the s3 extra)

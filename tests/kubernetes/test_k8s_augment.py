@@ -28,7 +28,8 @@ from deepaug.kubernetes.settings import KubernetesSettings
 from deepaug.errors import InputError
 from deepaug.kubernetes.client import KubernetesUnavailable
 from deepaug.kubernetes.augment import AugmentJob, parse_indexes, plan_augment_job
-from deepaug.kubernetes.augment_job import POLICY_KEY, job_shape, load_augment_template, render_augment_job
+from deepaug.kubernetes.augment_job import (POLICY_KEY, check_reachable, job_shape, load_augment_template,
+                                            render_augment_job)
 from deepaug.cli.augment import add_render_parser
 from deepaug.kubernetes.manifests import KUBERNETES_VERSION
 from deepaug.policy.core import Policy
@@ -388,3 +389,11 @@ def test_a_planned_job_run_without_a_cluster_writes_nothing(tmp_path):
     with pytest.raises(InputError, match="cannot load the Kubernetes configuration"):
         run_augment_job(job)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_gs_or_az_output_is_refused_as_a_store_the_pods_get_no_credentials_for():
+    settings = KubernetesSettings(image="i", storage="s3://b/p")
+    check_reachable("s3://b/out", "output", settings)
+    for uri in ("gs://b/out", "az://container/out"):
+        with pytest.raises(InputError, match=f"output {uri} is on a store the pods are not given credentials for"):
+            check_reachable(uri, "output", settings)

@@ -3,6 +3,7 @@ experiments still resumable, and a whole experiment on S3 (a real moto server on
 from __future__ import annotations
 
 import json
+import uuid
 
 import numpy as np
 import pytest
@@ -88,11 +89,13 @@ def test_a_search_runs_resumes_and_reports_with_its_experiment_folder_on_s3(tmp_
         resolve_experiment("missing", f"s3://{s3_bucket}/runs")
 
 
-def test_a_second_owner_of_an_experiment_on_s3_is_refused(s3_bucket):
-    first = Experiment(f"s3://{s3_bucket}/r/experiments/x")
+@pytest.mark.parametrize("scheme", ["s3", "memory"])  # memory://: fsspec's in-process store, as gs:// and az://
+def test_a_second_owner_of_an_experiment_on_an_object_store_is_refused(request, scheme):
+    root = f"s3://{request.getfixturevalue('s3_bucket')}" if scheme == "s3" else f"memory://{uuid.uuid4().hex}"
+    first = Experiment(f"{root}/r/experiments/x")
     with first.owned():
         with pytest.raises(InputError, match="experiment 'x'"):
-            with Experiment(f"s3://{s3_bucket}/r/experiments/x").owned():
+            with Experiment(f"{root}/r/experiments/x").owned():
                 pass
-    with Experiment(f"s3://{s3_bucket}/r/experiments/x").owned():  # released: the next run may start
+    with Experiment(f"{root}/r/experiments/x").owned():  # released: the next run may start
         pass

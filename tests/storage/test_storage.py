@@ -1,31 +1,39 @@
 """Storage: one contract suite run against every backend, then what only one backend has.
 
 The S3 backend talks over HTTP to a real moto server on loopback (tests/_moto.py); no
-boto3 call is mocked.
+boto3 call is mocked. The fsspec backend runs on fsspec's own memory:// filesystem (in-process).
 """
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+import uuid
+from typing import Iterator
 
 import pytest
 
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
 from deepaug.errors import InputError
-from deepaug.storage.backends import (LocalStorage, S3Storage, Storage, StorageError, join, locate, open_storage,
-                             parse_s3_uri, read_json, write_json)
+from deepaug.extras import MissingExtraError
+from deepaug.storage.backends import (FsspecStorage, LocalStorage, S3Storage, Storage, StorageError, join, locate,
+                                      open_storage, parse_s3_uri, read_json, write_json)
 
 BIG = 12 * 1024 * 1024  # over the 8 MiB multipart threshold: two parts on S3
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path) -> Storage:
+@pytest.fixture(params=["local", "s3", "memory"])
+def store(request, tmp_path) -> Iterator[Storage]:
     if request.param == "local":
-        return LocalStorage(tmp_path / "root")
-    bucket = request.getfixturevalue("s3_bucket")
-    # No endpoint or client given: boto3 must find the moto server through AWS_ENDPOINT_URL.
-    return S3Storage(bucket, "exp/one", page_size=10)
+        yield LocalStorage(tmp_path / "root")
+    elif request.param == "memory":
+        store = FsspecStorage(f"memory://deepaug-tests/{uuid.uuid4().hex}")  # fsspec's in-process filesystem
+        yield store
+        for key in store.fs.find(store.base):
+            store.fs.rm_file(key)
+    else:  # No endpoint or client given: boto3 must find the moto server through AWS_ENDPOINT_URL.
+        yield S3Storage(request.getfixturevalue("s3_bucket"), "exp/one", page_size=10)
 
 
 # ---------------------------------------------------------------- the contract
@@ -209,7 +217,7 @@ def test_local_uris(tmp_path, monkeypatch):
     assert open_storage(f"file://{tmp_path}/x%20y").uri() == str(tmp_path / "x y")
     assert join(str(tmp_path), "a", "b.json") == str(tmp_path / "a" / "b.json")
     with pytest.raises(InputError, match="unsupported storage URI"):
-        open_storage("gs://bucket/x")
+        open_storage("ftp://host/x")
     with pytest.raises(InputError, match="unsupported storage URI"):
         open_storage("file://otherhost/x")
 
@@ -293,6 +301,57 @@ def test_s3_lists_past_a_thousand_keys_with_the_default_page_size(s3_bucket):
     assert list(store.list()) == keys and pages == [2]
 
 
+# ---------------------------------------------------------------- fsspec only (gs://, az://, memory://)
+
+@pytest.mark.parametrize("uri, extra", [("gs://bucket/x", "gcs"), ("gcs://bucket/x", "gcs"),
+                                        ("az://container/x", "azure"), ("abfs://container/x", "azure")])
+def test_a_cloud_scheme_without_its_package_names_the_extra(monkeypatch, uri, extra):
+    package = "gcsfs" if extra == "gcs" else "adlfs"
+    monkeypatch.setitem(sys.modules, package, None)  # as where the extra is not installed
+    with pytest.raises(MissingExtraError, match=rf"needs {package}, which comes with deepaug\[{extra}\]"):
+        open_storage(uri)
+    with pytest.raises(MissingExtraError, match=rf"pip install 'deepaug\[{extra}\]'"):
+        locate(f"{uri}/key.json")
+
+
+@pytest.mark.parametrize("uri", ["memory://", "memory:///", "memory://b/x?sig=1", "memory://b/../x"])
+def test_bad_fsspec_uris_are_input_errors(uri):
+    with pytest.raises(InputError, match="bad"):
+        open_storage(uri)
+
+
+def test_fsspec_options_reach_the_filesystem_and_no_repr_or_error(monkeypatch):
+    seen = {}
+
+    def filesystem(scheme, options):
+        import fsspec
+
+        seen.update(options)
+        return fsspec.filesystem("memory")
+
+    monkeypatch.setattr("deepaug.storage.fsspec_backend.filesystem", filesystem)
+    store = open_storage(f"memory://{uuid.uuid4().hex}/x", account_key="k3y-do-not-print", max_pool_connections=4)
+    assert seen == {"account_key": "k3y-do-not-print"}  # S3Storage's own options stay out of fsspec's
+    assert "k3y" not in repr(store) and "k3y" not in str(store)
+    with pytest.raises(FileNotFoundError) as info:
+        store.read("absent")
+    assert "k3y" not in str(info.value)
+
+
+def test_fsspec_failed_stream_keeps_the_old_object_and_leaves_no_temp_key():
+    store = FsspecStorage(f"memory://deepaug-tests/{uuid.uuid4().hex}")
+
+    class Broken:
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("the source disk went away")
+
+    store.write("labels.csv", b"old")
+    with pytest.raises(StorageError, match="cannot write memory://.*labels.csv"):
+        store.write_stream("labels.csv", Broken())
+    assert store.read("labels.csv") == b"old"
+    assert store.fs.find(store.base) == [f"{store.base}/labels.csv"]
+
+
 # ---------------------------------------------------------------- what callers used to reach around the contract for
 
 def test_open_read_gives_a_seekable_file_and_file_not_found_when_absent(store):
@@ -348,12 +407,17 @@ def test_temp_files_of_killed_writers_are_removed_and_nothing_else(store):
         (store.root / "images" / ".b.png.123-abcdef.tmp").write_bytes(b"half")
         (store.root / "other").mkdir()
         (store.root / "other" / ".c.png.1-2.tmp").write_bytes(b"half")
+    if isinstance(store, FsspecStorage):  # write_stream's temp keys, as a killed writer leaves them
+        store.fs.pipe_file(f"{store.base}/images/.b.png.123-abcdef.tmp", b"half")
+        store.fs.pipe_file(f"{store.base}/other/.c.png.1-2.tmp", b"half")
     removed = store.remove_temp_files(("images",))
-    assert removed == (1 if isinstance(store, LocalStorage) else 0)
+    assert removed == (0 if isinstance(store, S3Storage) else 1)
     assert list(store.list("images/")) == ["images/a.png"]
     if isinstance(store, LocalStorage):
         assert sorted(p.name for p in (store.root / "images").iterdir()) == ["a.png"]
         assert (store.root / "other" / ".c.png.1-2.tmp").exists()  # outside the prefixes asked for
+    if isinstance(store, FsspecStorage):
+        assert sorted(store.fs.find(store.base)) == [f"{store.base}/images/a.png", f"{store.base}/other/.c.png.1-2.tmp"]
 
 
 def test_folder_problem_names_a_missing_or_file_root(tmp_path, store):
