@@ -151,7 +151,7 @@ class DeepAugment:
         """The search engine of `config` on experiment `name` (which refuses a config other than its records')."""
         engine = DistributionSearch if config.search_space == "distribution" else Search
         self._search: SearchEngine = engine(self.data, config, name)
-        self.config = config
+        self.config = self._search.config  # with the values a stored experiment ran with (keys added since)
         self._records: list = self._search.experiment.records()
 
     def _reconfigure(self, keys: Mapping[str, Any]) -> None:
@@ -204,14 +204,14 @@ class DeepAugment:
         """Search, and return the top policies. What `iterations` counts:
 
         - distribution space (the default): `iterations` candidates are screened beside the
-          controls (7 free recipes), then the best go through the rungs and race the strongest
-          controls on `race_seeds` seeds: `optimize(3)` trains up to 31 children (the defaults), not 3;
+          controls (7 free recipes) after one shared training, then the best race the strongest
+          controls on `race_seeds` seeds: `optimize(3)` trains up to 36 children (the defaults), not 3;
         - deepaugment space: until `iterations` search trials have finished (plus trial 0, no
           augmentation), each `opt_samples` trainings; a resumed experiment runs what is missing.
 
         The log says, before any training, how many child trainings the call costs
         (deepaug.search.plan). Default `iterations`: 20 in the distribution space, as the
-        command line's; 300 in the deepaugment space, DeepAugment 1.x's. For a smoke run (6 short
+        command line's; 300 in the deepaugment space, DeepAugment 1.x's. For a smoke run (7 short
         trainings) construct with `config=deepaug.search.SMOKE` and call `optimize(1)`.
 
         Distribution space: the finalists and the raced controls (the free recipes best on the

@@ -160,14 +160,18 @@ def test_apply_policy_takes_2x_argument_order_and_names_what_to_pass():
 # ---------------------------------------------------------------- what n counts
 
 def test_the_plan_counts_each_stage_and_says_what_n_counts():
-    default = SearchConfig.from_user({})
-    counted = plan(default, 3)  # 7 controls + 3 candidates; 3 + TrivialAugment + 2 raced at rung 1; (3 + 2) x 3 seeds
+    default = SearchConfig.from_user({})  # the shared screen: 40 shared epochs, each of 7 controls + 3 candidates 10
+    counted = plan(default, 3)  # more; (3 finalists + 2 raced controls) x 5 race seeds from scratch
+    assert counted.stages == (("shared stage", 1, 40), ("screen", 10, 10), ("race", 25, 50))
+    assert counted.trainings == 36 and "then a race: up to 36 child trainings" in describe(default, 3)
+    rungs = SearchConfig.from_user({"screen": "rungs"})  # 3 + TrivialAugment + 2 raced at rung 1; (3 + 2) x 3 seeds
+    counted = plan(rungs, 3)
     assert counted.stages == (("screen", 10, 17), ("rung 1", 6, 50), ("race", 15, 50)) and counted.trainings == 31
-    assert plan(SearchConfig.from_user(SMOKE), 1).trainings == 6
+    assert plan(SearchConfig.from_user(SMOKE), 1).trainings == 7  # shared stage, 2 screened, 2 x 2 raced
     v1 = SearchConfig.from_user({"search_space": "deepaugment", "opt_samples": 3})
     assert plan(v1, 300).trainings == 903  # 300 trials and trial 0, 3 trainings each
     assert "runs until 300 search trials have finished, plus trial 0" in describe(v1, 300)
-    cut = SearchConfig.from_user({"race_seeds": 5, "race_cut_after": 3, "rungs": 1})
+    cut = SearchConfig.from_user({"race_seeds": 5, "race_cut_after": 3, "screen": "rungs", "rungs": 1})
     assert plan(cut, 2).stages[-1] == ("race", (2 + 2) * 3 + 2 * 2, 50)
 
 

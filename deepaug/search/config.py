@@ -51,6 +51,14 @@ _RUN_FILE_KEYS = {"iterations": "pass it to optimize(iterations) (how many candi
                   "augment": "call deepaug.augment(best_policy, src, dst, ...) after the search"}
 
 
+# The race's seeds when the config leaves them out. After a rungs screen, 3: the fewest with a t interval
+# of 2 degrees of freedom. The shared screen trains each candidate for a fifth of child_epochs instead of a
+# third plus the rungs, and what it frees pays for 2 more race seeds (t at 4 degrees of freedom: 2.78
+# against 4.30) within the rungs screen's whole run: at the defaults (20 candidates, 7 controls, 50
+# epochs) 1,560 epochs of training against 1,709 (deepaug.search.plan; issue 37 section 2).
+RUNGS_RACE_SEEDS, SHARED_RACE_SEEDS = 3, 5
+
+
 class SearchConfig(ConfigModel):
     """Everything a search needs to know; DeepAugment's defaults where it had them."""
 
@@ -93,14 +101,20 @@ class SearchConfig(ConfigModel):
     # the distribution search (search_space: distribution); see deepaug/study.py
     search_space: Literal["distribution", "deepaugment"] = "distribution"
     search_seeds: int = Field(1, ge=1)  # common seeds every candidate is screened on
-    screen: Literal["rungs", "shared"] = "rungs"  # how candidates are screened: "rungs", successive halving
-    # from short trainings; "shared", augmentation-wise weight sharing (Tian et al. 2020): one shared training
-    # under the space's uniform policy, each candidate tuned from it for the last tune_epochs (study.py)
+    screen: Literal["rungs", "shared"] | None = None  # how candidates are screened: "shared", augmentation-wise
+    # weight sharing (Tian et al. 2020): one shared training under shared_policy, each candidate tuned from it
+    # for the last tune_epochs (study.py); "rungs", successive halving from short trainings. None: "shared" in
+    # the distribution space when child_epochs >= 2 (it ranked policies best in docs/benchmarks.md's protocol
+    # 3, by the rule written before it ran), else "rungs"
     tune_epochs: int | None = Field(None, ge=1)  # screen: shared; None: child_epochs / 5 (issue 37's protocol 3)
+    shared_policy: Literal["trivialaugment", "uniform"] = "trivialaugment"  # screen: shared's shared stage:
+    # TrivialAugment over the space's ops (protocol 3's secondary B), or every op of the space drawn
+    # uniformly (its primary, AWS's own choice)
     rungs: int = Field(2, ge=1)  # successive-halving rungs; the last one trains child_epochs
     halving_rate: int = Field(3, ge=2)  # 1 in halving_rate candidates goes on to the next rung
     finalists: int = Field(3, ge=1)  # candidates that race the controls at full training
-    race_seeds: int = Field(3, ge=2)  # paired seeds of the final race, fresh ones (>= 2 for an interval)
+    race_seeds: int | None = Field(None, ge=2)  # paired seeds of the final race, fresh ones (>= 2 for an
+    # interval); None: 3 after a rungs screen, SHARED_RACE_SEEDS after a shared one
     race_cut_after: int | None = Field(None, ge=2)  # after this many race seeds only the leading finalist and
     # the better control go on to the others (None: all of them race on every race seed)
     race_holdout: bool = True  # the race scores on validation images of its own (a stratified half the
@@ -185,6 +199,7 @@ class SearchConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _race_cut(self) -> "SearchConfig":
+        self._resolve_defaults()
         if self.search_space == "deepaugment" and isinstance(self.starts, tuple):
             raise ValueError("starts are the distribution search's (search_space: distribution); search_space: "
                              "deepaugment starts from random points: drop starts, or search the distribution space")
@@ -198,6 +213,18 @@ class SearchConfig(ConfigModel):
                              "it is the number of race seeds after which only the leading finalist and the better "
                              "control go on; leave it unset to race everyone on every seed")
         return self
+
+    def _resolve_defaults(self) -> None:
+        """screen and race_seeds left unset take the values their comments name. They are written into
+        the frozen config without joining `model_fields_set`: what the user set stays told apart from a
+        default (an experiment stored under older defaults resumes as it ran: Experiment.resumed_keys)."""
+        if self.screen is None:
+            shares = self.search_space == "distribution" and self.child_epochs >= 2
+            object.__setattr__(self, "screen", "shared" if shares else "rungs")
+            self.model_fields_set.discard("screen")  # `screen: null` asks for the default too
+        if self.race_seeds is None:
+            object.__setattr__(self, "race_seeds", SHARED_RACE_SEEDS if self.screen == "shared" else RUNGS_RACE_SEEDS)
+            self.model_fields_set.discard("race_seeds")
 
     def _check_shared(self) -> None:
         if self.search_space != "distribution":
@@ -228,8 +255,8 @@ class SearchConfig(ConfigModel):
                   **overrides: Any) -> "SearchConfig":
         """Validate a user's dict (never modified) into a new config, or raise InputError. `also`: keys
         that are valid beside these where the dict came from (a run file's), offered to a typo too."""
-        if isinstance(config, SearchConfig):
-            data = config.model_dump()
+        if isinstance(config, SearchConfig):  # what its user set: its defaults are resolved again
+            data = config.model_dump(exclude_unset=True)
         elif config is None:
             data = {}
         elif isinstance(config, Mapping):

@@ -77,11 +77,12 @@ class Engine:
         self.max_consecutive_failures = max_consecutive_failures
         self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
                                      config.notebook_path, config.policies_dir)
-        if old := self.experiment.unset_added_keys(config.model_fields_set):  # stored before these keys
-            log.info("experiment %r was stored before %s existed: it resumes as it ran (%s)", experiment_name,
-                     ", ".join(old), ", ".join(f"{k}: {v}" for k, v in old.items()))
-            self.config = config.model_copy(update={k: tuple(v) if isinstance(v, list) else v  # as validated
-                                                     for k, v in old.items()})
+        old = {k: tuple(v) if isinstance(v, list) else v  # as validated
+               for k, v in self.experiment.unset_added_keys(config.model_fields_set).items()}
+        if old := {k: v for k, v in old.items() if getattr(config, k) != v}:  # stored before these keys or defaults
+            log.info("experiment %r was stored before %s existed or had today's default: it resumes as it ran (%s)",
+                     experiment_name, ", ".join(old), ", ".join(f"{k}: {v}" for k, v in old.items()))
+            self.config = config.model_copy(update=old)
         self.callbacks = Callbacks()
 
     def run(self, iterations: int, callbacks: Iterable[Any] = (), **options: Any) -> list[TrialRecord]:

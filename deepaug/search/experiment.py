@@ -58,7 +58,11 @@ RESUMABLE_KEYS = ("experiment_name", "reports_dir", "notebook_path", "policies_d
 # with: a stored config without the key resumes as if it had it.
 ADDED_KEYS = {"precision": "float32", "race_holdout": False, "race_cut_after": None,
               "controls": ["trivialaugment", "randaugment"], "raced_controls": 2, "starts": "pilot",
-              "screen": "rungs", "tune_epochs": None}
+              "screen": "rungs", "tune_epochs": None, "shared_policy": "uniform"}
+# Config keys whose default changed after experiments were stored with the old one (screen: rungs ->
+# shared, race_seeds: 3 -> 5 after a shared screen): a stored experiment resumes with its stored value
+# where the user leaves the key unset.
+CHANGED_DEFAULTS = ("screen", "race_seeds")
 LOCK = ".lock"  # {"host", "pid", "started"} of the process running the search
 CONFIG, NOTEBOOK, TOP_POLICIES, BEST_POLICY, VERDICT, SAMPLES, LABELS = (
     "config.json", "notebook.csv", "top_policies.csv", "best_policy.json", "verdict.json", "samples.npz", "labels.json")
@@ -191,12 +195,15 @@ class Experiment:
 
     def unset_added_keys(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """{key: the value this experiment ran with} for each config key added after it was stored
-        (ADDED_KEYS) that `given` (the keys the user set) leaves out: the caller resumes it as it
-        ran, not with today's default. Empty for a new experiment."""
+        (ADDED_KEYS), or whose default changed since (CHANGED_DEFAULTS), that `given` (the keys the user
+        set) leaves out: the caller resumes it as it ran, not with today's default. Empty for a new
+        experiment."""
         stored = self.stored()
         if stored is None:
             return {}
-        return {k: v for k, v in ADDED_KEYS.items() if k not in stored["config"] and k not in given}
+        ran = {k: v for k, v in ADDED_KEYS.items() if k not in stored["config"]}
+        ran.update({k: stored["config"][k] for k in CHANGED_DEFAULTS if k in stored["config"]})
+        return {k: v for k, v in ran.items() if k not in given}
 
     def start(self, config_record: Mapping[str, Any], data: Mapping[str, Any], space: Mapping[str, Any],
               seed: int | None) -> int:

@@ -3,16 +3,18 @@
 `n` counts different things in the two spaces:
 
 - `search_space: distribution` (the default): n *candidates* are screened, beside the
-  `controls` (the free recipes, screened like candidates, 7 by default); the rungs and the
-  race then train the survivors and the raced controls again, so `optimize(3)` trains
-  up to 31 children with the default config, not 3;
+  `controls` (the free recipes, screened like candidates, 7 by default) after the shared
+  stage; the race then trains the finalists and the raced controls again from scratch, so
+  `optimize(3)` trains up to 36 children with the default config, not 3 (with `screen: rungs`
+  the rungs train the survivors again before the race);
 - `search_space: deepaugment` (DeepAugment 1.x's): the experiment runs until n search trials
   have finished, plus trial 0 (no augmentation), each of `opt_samples` trainings.
 
 `plan(config, n)` counts the trainings of a whole run: an upper bound (a rung keeps fewer when
 candidates fail; a resumed run skips what its records hold). `SMOKE` is a config for a smoke
-run: `optimize(1)` with it trains 6 children of 2 epochs (the screen: TrivialAugment and one
-candidate; the race: both on 2 seeds), enough to see the data, the model and the machine
+run: `optimize(1)` with it trains 7 children (the shared stage of 1 epoch; the screen:
+TrivialAugment and one candidate, 1 epoch each from it; the race: both on 2 seeds from scratch, 2
+epochs), enough to see the data, the model and the machine
 work end to end, too few to decide anything (the verdict says its interval is too wide).
 """
 from __future__ import annotations
@@ -80,7 +82,8 @@ def describe(config: SearchConfig, iterations: int) -> str:
                 f"child trainings of {config.child_epochs} epochs (a resumed experiment runs only what is missing)")
     stages = ", ".join(f"{name} {count} to {epochs} epoch{'' if epochs == 1 else 's'}"
                        for name, count, epochs in counted.stages)
+    then = "a race" if config.screen == "shared" else "rungs and a race"
     return (f"optimize({iterations}) screens {iterations} candidate(s) beside {len(config.controls)} control(s) (free "
-            f"recipes), then rungs and a race: up to {counted.trainings} child trainings ({stages}; a resumed "
-            "experiment runs only what is missing). A smoke run: config=deepaug.search.SMOKE and optimize(1), 6 "
-            "trainings of 2 epochs")
+            f"recipes), then {then}: up to {counted.trainings} child trainings ({stages}; a resumed "
+            "experiment runs only what is missing). A smoke run: config=deepaug.search.SMOKE and optimize(1), 7 "
+            "trainings of 1 or 2 epochs")

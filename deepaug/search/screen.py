@@ -44,11 +44,12 @@ def screen_controller(space: DistributionSpace, method: str, initial_points: int
     return controller
 
 
-def shared_stage(space: DistributionSpace, epochs: int, seeds: Sequence[int], run_seed: int) -> TrialSpec:
+def shared_stage(space: DistributionSpace, policy: str, epochs: int, seeds: Sequence[int], run_seed: int) -> TrialSpec:
     """The shared stage of a screen under augmentation-wise weight sharing: trial 0 (which the
-    distribution search leaves free), `epochs` epochs on the search `seeds` under the space's uniform
-    policy."""
-    return TrialSpec(0, space.uniform(), trial_seed(run_seed, 0), SHARED, epochs, tuple(seeds))
+    distribution search leaves free), `epochs` epochs on the search `seeds` under the space's
+    TrivialAugment or uniform policy (config shared_policy)."""
+    shared = space.trivialaugment() if policy == "trivialaugment" else space.uniform()
+    return TrialSpec(0, shared, trial_seed(run_seed, 0), SHARED, epochs, tuple(seeds))
 
 
 def in_space(space: DistributionSpace, policy: Policy) -> bool:

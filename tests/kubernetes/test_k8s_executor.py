@@ -336,7 +336,7 @@ def test_the_distribution_search_halves_and_races_on_the_cluster(tmp_path, clust
     cluster = clusters(pod=trial_in_process)
     config = SearchConfig.from_user(tiny_config(
         tmp_path, executor="kubernetes", workers=2, kubernetes=cluster.settings(max_retries=0).model_dump(),
-        search_space="distribution", child_epochs=2, rungs=2, halving_rate=2, opt_last_n_epochs=1,
+        search_space="distribution", screen="rungs", child_epochs=2, rungs=2, halving_rate=2, opt_last_n_epochs=1,
         validation_size=90, finalists=1, race_seeds=2, controls=["trivialaugment", "randaugment"]))  # both race
     x, y = toy_data(300)
     search = DistributionSearch(from_arrays(x, y), config, "study-on-k8s")

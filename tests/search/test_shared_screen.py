@@ -12,6 +12,8 @@ from _search import read_records as records, tiny_config, toy_data
 from deepaug import DeepAugment
 from deepaug.errors import InputError
 from deepaug.search.config import SearchConfig
+from deepaug.search.distribution_space import DistributionSpace
+from deepaug.search.screen import shared_stage
 
 pytest.importorskip("tensorflow")
 
@@ -100,3 +102,36 @@ def test_a_shared_screen_that_cannot_run_is_refused_before_any_work(tmp_path, ov
 def test_the_tuned_epochs_default_to_a_fifth_of_the_training():
     assert SearchConfig.from_user({"screen": "shared", "child_epochs": 60}).shared_tune_epochs == 12
     assert SearchConfig.from_user({"screen": "shared", "child_epochs": 3}).shared_tune_epochs == 1
+
+
+def test_the_default_screen_is_shared_under_trivialaugment_with_5_race_seeds_where_it_can_run():
+    default = SearchConfig.from_user({})
+    assert (default.screen, default.race_seeds, default.shared_policy) == ("shared", 5, "trivialaugment")
+    assert not {"screen", "race_seeds"} & default.model_fields_set  # still told apart from the user's values
+    assert (SearchConfig.from_user({"screen": "rungs"}).race_seeds,
+            SearchConfig.from_user({"race_seeds": 4}).screen) == (3, "shared")
+    for cannot_share in ({"search_space": "deepaugment"}, {"child_epochs": 1}):  # rungs there, as before
+        config = SearchConfig.from_user(cannot_share)
+        assert (config.screen, config.race_seeds) == ("rungs", 3), cannot_share
+    # a config rebuilt from one with other keys resolves its defaults again
+    again = SearchConfig.from_user(SearchConfig.from_user({"child_epochs": 5}), search_space="deepaugment")
+    assert again.screen == "rungs"
+
+
+def test_the_shared_stage_trains_under_the_spaces_trivialaugment_or_its_uniform_draw():
+    space = DistributionSpace(None, 1)
+    assert shared_stage(space, "trivialaugment", 8, [1], 0).policy == space.trivialaugment()
+    assert shared_stage(space, "uniform", 8, [1], 0).policy == space.uniform() != space.trivialaugment()
+
+
+def test_an_experiment_stored_under_the_old_defaults_resumes_with_them(tmp_path):
+    x, y = toy_data(300)
+    old = DeepAugment(x, y, shared_config(tmp_path, screen="rungs", race_seeds=3, rungs=2))
+    engine = old._search
+    stored = {k: v for k, v in old.config.to_record().items() if k not in ("screen", "race_seeds")}
+    engine.experiment.start({**stored, "screen": "rungs", "race_seeds": 3}, engine.identity,
+                            engine.space.to_dict(), 0)  # what the search wrote before the default changed
+    resumed = DeepAugment(x, y, shared_config(tmp_path, screen=None, race_seeds=None, rungs=2))
+    assert (resumed.config.screen, resumed.config.race_seeds) == ("rungs", 3)
+    with pytest.raises(InputError, match="screen: stored 'rungs', now 'shared'"):
+        DeepAugment(x, y, shared_config(tmp_path, race_seeds=None, rungs=2))  # shared, asked for by name

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 def study_config(tmp_path: Path, **overrides) -> dict:
     """3 epochs in 2 rungs (1, then 3), 1 search seed, race on 2 seeds, 90 validation images; two
     controls, TrivialAugment and RandAugment, both raced (the whole control set: test_controls.py)."""
-    settings = {"search_space": "distribution", "child_epochs": 3, "rungs": 2, "halving_rate": 3,
+    settings = {"search_space": "distribution", "screen": "rungs", "child_epochs": 3, "rungs": 2, "halving_rate": 3,
                 "opt_last_n_epochs": 1, "validation_size": 90, "finalists": 1, "race_seeds": 2,
                 "controls": ["trivialaugment", "randaugment"]}
     return tiny_config(tmp_path, **{**settings, **overrides})
