@@ -17,13 +17,13 @@ from deepaug import ops
 from deepaug._version import __version__
 from deepaug.api import DeepAugment
 from deepaug.cli.augment import add_parser as add_augment_parser
-from deepaug.cli.augment import add_render_parser
+from deepaug.cli.augment import add_render_parser, images_note, render_run_augment, yaml_parts
 from deepaug.cli.evaluate import add_parser as add_evaluate_parser
 from deepaug.cli.options import add_set_argument, sets
 from deepaug.errors import InputError, RetryableError, RunError, SearchError
 from deepaug.extras import explain as explain_missing
 from deepaug.kubernetes.executor import trial_spec_key
-from deepaug.kubernetes.manifests import render_job, render_rbac, require, to_yaml
+from deepaug.kubernetes.manifests import render_job, render_rbac, require
 from deepaug.kubernetes.trial_worker import run_trial_spec
 from deepaug.policy.core import Policy, as_policy
 from deepaug.reports.demo import run_demo
@@ -155,14 +155,15 @@ def _cmd_k8s_render(args: argparse.Namespace) -> int:
         raise InputError("deepaug k8s render needs --config (a search's config with a `kubernetes:` section), or "
                          "`augment` and the options of `deepaug augment` for an augmentation run's Job")
 
-    _, config = load_config_file(args.search_config, sets(args.sets), experiment_name=args.experiment_name)
+    run, config = load_config_file(args.search_config, sets(args.sets), experiment_name=args.experiment_name)
     settings = require(config.kubernetes)
     name = config.experiment_name or "deepaug"
     spec_uri = open_storage(settings.storage).uri(trial_spec_key(name, args.trial))
-    docs = [] if args.search_rbac_only else [render_job(settings, name, args.trial, spec_uri)]
+    parts = [("", [render_job(settings, name, args.trial, spec_uri)]),
+             render_run_augment(run.augment, settings)] if not args.search_rbac_only else []
     if not args.search_job_only:
-        docs += render_rbac(settings)
-    print(to_yaml(docs), end="")
+        parts.append(("", render_rbac(settings)))
+    print(images_note(settings) + yaml_parts(parts), end="")
     return 0
 
 
@@ -254,9 +255,10 @@ def _add_k8s_parser(sub: Any) -> None:
     render = k8s_sub.add_parser(
         "render", help="print the manifests a run would submit (a trial's Job, then the RBAC)",
         description="Print, as YAML, the Job that trial TRIAL of this config's search would submit with executor "
-                    "kubernetes, followed by the ServiceAccounts, Role and RoleBinding it needs "
-                    "(kubectl apply -f - takes them). `deepaug k8s render augment ...` prints the Indexed Job of "
-                    "an augmentation run instead.")
+                    "kubernetes (and, when its augment: section says executor kubernetes, the augment Job that "
+                    "`deepaug run` submits after the search), followed by the ServiceAccounts, Role and "
+                    "RoleBinding it needs (kubectl apply -f - takes them); comments first name each Job's image. "
+                    "`deepaug k8s render augment ...` prints the Indexed Job of an augmentation run instead.")
     render.add_argument("--config", dest="search_config",
                         help="the search's config file (with a `kubernetes:` section)")
     render.add_argument("--trial", type=int, default=1, help="trial number to render (default: 1)")
@@ -264,7 +266,7 @@ def _add_k8s_parser(sub: Any) -> None:
     add_set_argument(render)
     only = render.add_mutually_exclusive_group()
     only.add_argument("--job-only", dest="search_job_only", action="store_true",
-                      help="print the Job only, not the RBAC")
+                      help="print the Job(s) only, not the RBAC")
     only.add_argument("--rbac-only", dest="search_rbac_only", action="store_true",
                       help="print the RBAC only (to kubectl apply it)")
     render.set_defaults(func=_cmd_k8s_render)

@@ -1,7 +1,8 @@
 """`deepaug augment` and `deepaug k8s render augment`: their options, and the Kubernetes settings they read.
 
 `load_settings` reads the `kubernetes:` section of a config file (a search's config works:
-its other keys are ignored) with `--image` / `--namespace` on top; `kubernetes_options`
+its other keys are ignored) with `--image` (the augment pods' image: kubernetes.augment_image)
+/ `--namespace` on top; `kubernetes_options`
 turns parsed options into `augment()`'s keyword arguments; `add_render_parser` registers
 `deepaug k8s render augment`, which prints the Job a request would submit.
 """
@@ -17,10 +18,14 @@ from deepaug.errors import InputError, RetryableError, RunError
 from deepaug.kubernetes.augment import plan_augment_job
 from deepaug.kubernetes.augment_job import POLICY_KEY, check_settings
 from deepaug.kubernetes.manifests import render_rbac, to_yaml
+from deepaug.policy.core import as_policy
 from deepaug.run import read_config_file, set_keys
 
 if TYPE_CHECKING:  # pragma: no cover
+    from deepaug.augmentation.request import AugmentSection
     from deepaug.kubernetes.settings import KubernetesSettings
+
+RUN_STAND_IN = "reference"  # the policy `deepaug k8s render` puts in `deepaug run`'s augment Job (as run.py checks it)
 
 
 def add_request_arguments(parser: Any) -> None:
@@ -107,7 +112,9 @@ def add_kubernetes_arguments(parser: Any) -> None:
                         type=key_value, default=[],
                         help="override a key of the kubernetes: section (repeatable), e.g. "
                              "--set kubernetes.namespace=ml")
-    parser.add_argument("--image", default=None, help="worker image (overrides kubernetes.image)")
+    parser.add_argument("--image", default=None,
+                        help="the augment pods' image, e.g. the light deepaug-augment image (overrides "
+                             "kubernetes.augment_image, and kubernetes.image for these pods)")
     parser.add_argument("--namespace", default=None, help="namespace of the Job (overrides kubernetes.namespace)")
     add_arguments(parser, KUBERNETES)
 
@@ -123,7 +130,7 @@ def kubernetes_options(args: Any) -> dict[str, Any]:
         if given:
             raise InputError(f"{', '.join(given)} apply to --executor kubernetes only; add it or leave them out")
         return {}
-    return dict(kubernetes=load_settings(args.config, sets(args.kubernetes_sets), image=args.image,
+    return dict(kubernetes=load_settings(args.config, sets(args.kubernetes_sets), augment_image=args.image,
                                          namespace=args.namespace))
 
 
@@ -133,7 +140,7 @@ def _cmd_render(args: Any) -> int:
     config = args.config or getattr(args, "search_config", None)  # `k8s render --config F augment ...` too
     job_only = args.job_only or getattr(args, "search_job_only", False)
     given = sets([*getattr(args, "sets", []), *args.kubernetes_sets])  # `k8s render --set K=V augment` too
-    settings = load_settings(config, given, image=args.image, namespace=args.namespace)
+    settings = load_settings(config, given, augment_image=args.image, namespace=args.namespace)
     planned = plan_augment_job(args.policy, args.input, args.output, settings=settings, parallelism=args.parallelism,
                                completions=args.completions, job_template=args.job_template,
                                **AugmentRequest.from_args(args, (DATASET,)).dataset_options())
@@ -143,6 +150,42 @@ def _cmd_render(args: Any) -> int:
               "this Job;\n# to apply it by hand, copy the policy's JSON there first.")
     print(to_yaml([job, *([] if job_only else render_rbac(planned.settings))]), end="")
     return 0
+
+
+def images_note(settings: "KubernetesSettings") -> str:
+    """YAML comment lines naming the image each kind of Job runs (for `deepaug k8s render`)."""
+    augment_image = (f"kubernetes.augment_image: {settings.augment_image}" if settings.augment_image
+                     else f"kubernetes.image: {settings.image} (no kubernetes.augment_image is set)")
+    return f"# trial Jobs run kubernetes.image: {settings.image}\n# augment Jobs run {augment_image}\n"
+
+
+def yaml_parts(parts: list[tuple[str, list[Any]]]) -> str:
+    """Manifests as one multi-document YAML text, each part's comment just before its documents."""
+    text, started = "", False
+    for comment, docs in parts:
+        if docs and started:
+            text += "---\n"
+        text += comment + (to_yaml(docs) if docs else "")
+        started = started or bool(docs)
+    return text
+
+
+def render_run_augment(section: "AugmentSection | None", settings: "KubernetesSettings") -> tuple[str, list[Any]]:
+    """(comment, [the Job]) of the augment Job `deepaug run` submits after the search when the config's
+    `augment:` section says executor kubernetes, the reference policy standing in for the winner; ("", [])
+    without one. Lists the input, as `deepaug run` does before its first trial; writes nothing."""
+    if section is None or section.request.executor != "kubernetes":
+        return "", []
+    if section.input is None or section.output is None:
+        return ("# the augment Job is not shown: executor kubernetes needs augment.input and augment.output "
+                "(s3:// or on the shared volume) for its pods to reach\n"), []
+    request = section.request
+    planned = plan_augment_job(as_policy(RUN_STAND_IN), section.input, section.output, settings=settings,
+                               parallelism=request.parallelism, completions=request.completions,
+                               job_template=request.job_template, announce=False, **request.dataset_options())
+    job, _ = planned.render(upload=False)
+    return (f"# the augment Job after the search, with the {RUN_STAND_IN!r} policy standing in for the winner: "
+            "its name,\n# dataset id and output's {id} come from the winning policy\n"), [job]
 
 
 def add_render_parser(render_subparsers: Any) -> Any:

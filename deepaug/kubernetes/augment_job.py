@@ -49,26 +49,29 @@ def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") ->
                              f"{', '.join(KubernetesSettings.model_fields)}") from None
     if not isinstance(settings, KubernetesSettings):
         raise InputError(f"kubernetes settings must be a dict or KubernetesSettings, got {type(settings).__name__}")
-    if not settings.image:
-        raise InputError("executor kubernetes needs an image: the worker image built from k8s/Dockerfile "
-                         "(--image, or kubernetes.image in --config); see k8s/README.md")
+    if not (settings.augment_image or settings.image):
+        raise InputError("executor kubernetes needs an image for the augment pods: kubernetes.augment_image (the "
+                         "light image, k8s/Dockerfile built with EXTRAS=s3) or kubernetes.image in --config, or "
+                         "--image; see k8s/README.md")
     return pod_settings(settings)
 
 
 def pod_settings(settings: "KubernetesSettings") -> "KubernetesSettings":
-    """The settings for augment pods: one CPU and no GPU, whatever a search's trials ask for (an augment pod
-    runs one single-threaded worker; spread the work with parallelism instead)."""
+    """The settings for augment pods: their image (augment_image when set, else image), one CPU and no GPU,
+    whatever a search's trials ask for (an augment pod runs one single-threaded worker; spread the work with
+    parallelism instead)."""
 
     changes: dict[str, Any] = {}
+    if settings.augment_image and settings.augment_image != settings.image:
+        changes["image"] = settings.augment_image
     if settings.gpus:
         changes["gpus"] = 0
     if cpu_threads(settings.cpu) > 1:
         changes["cpu"] = "1"
-    if changes:
+    if changes.keys() - {"image"}:
         log.info("augment pods request 1 CPU and no GPU (kubernetes.cpu %s, gpus %d are for search trials); "
                  "raise parallelism to go faster", settings.cpu, settings.gpus)
-        settings = settings.model_copy(update=changes)
-    return settings
+    return settings.model_copy(update=changes) if changes else settings
 
 
 def check_shape(parallelism: int | None, completions: int | None) -> tuple[int, int | None]:

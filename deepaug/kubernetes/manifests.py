@@ -69,9 +69,12 @@ def require(settings: "KubernetesSettings | None") -> "KubernetesSettings":
     settings = settings if settings is not None else KubernetesSettings()
     missing = [key for key in ("image", "storage") if not getattr(settings, key)]
     if missing:
+        note = (" (kubernetes.augment_image is for augment Jobs only: trial Jobs train, so they need the image "
+                "with TensorFlow)" if "image" in missing and settings.augment_image else "")
         raise InputError(f"executor kubernetes needs kubernetes.{' and kubernetes.'.join(missing)} in the config: "
-                         "image is the worker image built from k8s/Dockerfile, storage the s3:// URI (or shared "
-                         "volume path) that the controller and the pods share; see k8s/README.md")
+                         "image is the worker image built from k8s/Dockerfile (EXTRAS=cpu,s3, the default), "
+                         f"storage the s3:// URI (or shared volume path) that the controller and the pods share{note}; "
+                         "see k8s/README.md")
     if "://" not in settings.storage and not settings.volume_claim:
         log.warning("kubernetes.storage %r is a local path but no kubernetes.volume_claim is set: pods can read it "
                     "only if the image or the template mounts it at the same path", settings.storage)

@@ -42,6 +42,7 @@ _CREDENTIAL_VALUES = (
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_SPACE = re.compile(r"\s")  # an image reference has none (the API server refuses an image with spaces around it)
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _NAME_EXAMPLES = {"namespace": "ml", "service_account": "deepaug-worker", "secret_name": "deepaug-s3",
                   "volume_claim": "deepaug-shared", "gpu_resource": "nvidia.com/gpu"}
@@ -73,7 +74,10 @@ def name_problem(value: str, form: str) -> str | None:
 
 
 class KubernetesSettings(ConfigModel):
-    """Where and how trial Jobs run (`executor: kubernetes`); see k8s/README.md.
+    """Where and how trial Jobs and augment Jobs run (`executor: kubernetes`); see k8s/README.md.
+
+    Trial Jobs run `image`; augment Jobs run `augment_image` when it is set (the light image,
+    without TensorFlow), else `image`.
 
     `storage` is the URI the controller and the pods share (s3://bucket/prefix, or a path
     on a shared volume mounted at the same path in both: `volume_claim` names its PVC).
@@ -83,7 +87,8 @@ class KubernetesSettings(ConfigModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # env may hold secrets
 
-    image: str | None = None  # the worker image (k8s/Dockerfile); required to run
+    image: str | None = None  # the worker image (k8s/Dockerfile, EXTRAS=cpu,s3); trial Jobs need it
+    augment_image: str | None = None  # augment Jobs' image (the light one, EXTRAS=s3); default: image
     storage: str | None = None  # shared storage URI for specs, data and records; required to run
     namespace: str = "default"
     service_account: str | None = "deepaug-worker"
@@ -114,6 +119,15 @@ class KubernetesSettings(ConfigModel):
         problem = None if value is None else name_problem(value, form)
         if problem:
             raise ValueError(f"{problem}; write e.g. {_NAME_EXAMPLES[info.field_name]!r}")
+        return value
+
+    @field_validator("image", "augment_image")
+    @classmethod
+    def _image(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (not value or _SPACE.search(value)):
+            raise ValueError(f"{value[:80]!r} is not an image reference (a name and tag without spaces, as "
+                             "`docker push` takes it); write e.g. 'registry.example.com/deepaug:0.1.0', or leave "
+                             f"{info.field_name} out")
         return value
 
     @field_validator("node_selector")
