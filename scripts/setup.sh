@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # /opt/wheels) or the PyTorch CPU index (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
 # A fresh set-up took 134 s instead of 89 s (2 busy cores, warm pip cache; .venv 3.7 GB instead of 2.6 GB).
 EXTRAS="${DEEPAUG_EXTRAS:-cpu,s3,k8s,bench,dev}"
-DEBIAN_PACKAGES=(dataset-fashion-mnist redis-server chromium)  # redis-server: the queue-mode tests; chromium: the HTML report test (headless)
+DEBIAN_PACKAGES=(dataset-fashion-mnist redis-server chromium shellcheck)  # redis-server: the queue-mode tests; chromium: the HTML report test (headless); shellcheck: the shell scripts' lint test
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=()
