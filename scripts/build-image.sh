@@ -17,8 +17,9 @@
 # `docker import`), which carries this machine's CA certificates so that pip inside the build
 # reaches the package index through a TLS-intercepting proxy.
 #
-# Options: --keep-daemon; --only augment|trial; --if-built: only bring images built before up to
-# date (nothing when either is missing: what scripts/test.sh runs, so CI never builds from nothing). Environment: DEEPAUG_AUGMENT_IMAGE and
+# Options: --keep-daemon; --only augment|trial; --no-cache (rebuild every layer); --if-built: only
+# bring images built before up to date (nothing when either is missing: what scripts/test.sh runs, so
+# CI never builds them from nothing). Environment: DEEPAUG_AUGMENT_IMAGE and
 # DEEPAUG_IMAGE (the tags), DEEPAUG_BASE_IMAGE, DEBIAN_MIRROR, DOCKERD_LOG.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,12 +27,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 keep_daemon=0
 only=""
 if_built=0
+cache=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --keep-daemon) keep_daemon=1 ;;
         --only) only="${2:?--only needs augment or trial}"; shift ;;
         --if-built) if_built=1 ;;
-        *) echo "build-image: unknown option $1 (options: --keep-daemon, --only augment|trial, --if-built)" >&2
+        --no-cache) cache=(--no-cache) ;;
+        *) echo "build-image: unknown option $1 (options: --keep-daemon, --only augment|trial, --no-cache, --if-built)" >&2
            exit 2 ;;
     esac
     shift
@@ -129,7 +132,7 @@ build() {  # tag extras
     local start log
     start=$(date +%s)
     log="$(mktemp /tmp/deepaug-build.XXXXXX.log)"
-    if ! docker build --network host -f k8s/Dockerfile --build-arg "BASE=$base" --build-arg "EXTRAS=$2" \
+    if ! docker build "${cache[@]}" --network host -f k8s/Dockerfile --build-arg "BASE=$base" --build-arg "EXTRAS=$2" \
             -t "$1" . >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "build-image: building $1 failed; the whole log is in $log" >&2

@@ -6,9 +6,9 @@ bash scripts/setup.sh
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=2
 # The container tests (tests/containers, marker `container`) run the worker images in Docker; without
 # Docker or the images they skip and say why. Images built on this machine before (bash
-# scripts/build-image.sh) are brought up to date first: about 1 s when nothing changed, 20 s after a
+# scripts/build-image.sh) are brought up to date first: 1-15 s when nothing changed, about 30 s after a
 # change to deepaug (docs/benchmarks.md, "Worker images"). DEEPAUG_CONTAINER_TESTS=0 leaves them out;
-# =1 builds the images even when they were never built (about 6 minutes the first time).
+# =1 builds the images even when they were never built (4-6 minutes the first time).
 case "${DEEPAUG_CONTAINER_TESTS:-auto}" in
     0) set -- -m "not container" "$@" ;;
     1) bash scripts/build-image.sh ;;
