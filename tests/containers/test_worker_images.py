@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import boto3
 import pytest
 
 from _augment_data import stored, upload, write_images
@@ -39,6 +38,7 @@ from deepaug.training.train import TrainingConfig
 
 pytest.importorskip("kubernetes")
 pytest.importorskip("kmock")
+boto3 = pytest.importorskip("boto3")
 pytestmark = pytest.mark.container
 
 SECRET = {"AWS_ACCESS_KEY_ID": "deepaug-container-test-key", "AWS_SECRET_ACCESS_KEY": "deepaug-container-test-0f3a9c"}
