@@ -39,6 +39,7 @@ AUGMENT_IMAGE = os.environ.get("DEEPAUG_AUGMENT_IMAGE", f"deepaug-augment:{__ver
 TRIAL_IMAGE = os.environ.get("DEEPAUG_IMAGE", f"deepaug:{__version__}")
 BUILD_HINT = "build them with `bash scripts/build-image.sh` (as root it installs and starts Docker)"
 POD_SECONDS = 600  # one pod's limit
+SESSION_LABEL = f"deepaug.test.session={uuid.uuid4().hex}"  # this session's containers, removed at its end
 
 # The deepaug package inside an image, file -> SHA-256 (compiled files aside), to compare with this checkout.
 _PACKAGE_DIGESTS = """
@@ -68,6 +69,7 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"no docker command: the container tests need Docker; {BUILD_HINT}")
     if _answers():
         yield binary
+        _remove_containers()
         return
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
@@ -83,12 +85,20 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pytest.skip(f"dockerd did not start (see {log_path})")
             time.sleep(0.3)
         yield binary
+        _remove_containers()
     finally:
         daemon.terminate()
         try:
             daemon.wait(30)
         except subprocess.TimeoutExpired:
             daemon.kill()
+
+
+def _remove_containers() -> None:
+    """Remove the containers this session started that are still there (a test that failed mid-pod)."""
+    found = _docker("ps", "--all", "--quiet", "--filter", f"label={SESSION_LABEL}").stdout.split()
+    if found:
+        _docker("rm", "--force", *found)
 
 
 def local_digests() -> dict[str, str]:
@@ -201,8 +211,8 @@ class DockerPods:
     def __call__(self, job: dict[str, Any], index: int) -> int:
         arguments, env = self.command(job, index)
         name = f"deepaug-test-{uuid.uuid4().hex[:12]}"
-        started = subprocess.run(["docker", "run", "--detach", "--name", name, *arguments], env=env,
-                                 capture_output=True, text=True, timeout=120)
+        started = subprocess.run(["docker", "run", "--detach", "--name", name, "--label", SESSION_LABEL, *arguments],
+                                 env=env, capture_output=True, text=True, timeout=120)
         if started.returncode != 0:
             raise RuntimeError(f"docker run failed: {started.stderr[-2000:]}")
         try:
