@@ -141,11 +141,13 @@ class DistributionSearch(Engine):
         checkpoints = Path(config.child_models_dir) / "checkpoints" / exp.name
         remove_stale_temps(checkpoints)  # the lock is ours: temp files there are from a killed run
         holdout = self.scores.holdout
-        log.info("distribution search %r: %d training / %d validation images, rungs %s epochs, %d search seed(s), "
-                 "race on %d seeds%s", exp.name, len(train), len(val), self.schedule, config.search_seeds,
-                 config.race_seeds, "" if holdout is None else
-                 f"; the screen and rungs score on {len(holdout[0])} of the validation images, the race on "
-                 f"the other {len(holdout[1])}")
+        tune = config.shared_tune_epochs
+        screen = (f"shared screen ({config.child_epochs - tune} shared epochs, then {tune} per candidate)"
+                  if config.screen == "shared" else f"rungs {self.schedule} epochs")
+        log.info("distribution search %r: %d training / %d validation images, %s, %d search seed(s), race on %d "
+                 "seeds%s", exp.name, len(train), len(val), screen, config.search_seeds, config.race_seeds,
+                 "" if holdout is None else f"; the screen scores on {len(holdout[0])} of the validation images, "
+                 f"the race on the other {len(holdout[1])}")
         return TrialContext(train, val, self.training, None, str(checkpoints)), checkpoints
 
     def _run(self, iterations: int, screen_only: bool = False) -> list[TrialRecord]:
