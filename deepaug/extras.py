@@ -37,7 +37,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "torchvision": ("torch", "pip install 'deepaug[torch]'"),
     "albumentations": ("albumentations", "pip install 'deepaug[albumentations]'"),
     "mlflow": ("mlflow", "pip install 'deepaug[mlflow]'"),
-    "redis": ("redis", "pip install redis"),
+    "redis": ("queue", "pip install 'deepaug[queue]'"),  # --queue redis://... (deepaug.augmentation.work_queue)
     "datasets": ("hf", "pip install 'deepaug[hf]'"),  # HuggingFace datasets as an input (deepaug.datasets.external)
     "tensorflow_datasets": ("tfds", "pip install 'deepaug[tfds]'"),  # a TFDS data directory as an input
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build deepaug's two worker images from k8s/Dockerfile (see k8s/README.md):
-#   deepaug-augment:<version>  EXTRAS=s3      the augment Job's pods (no TensorFlow)
-#   deepaug:<version>          EXTRAS=cpu,s3  the trial Jobs' pods (and `deepaug run`)
+#   deepaug-augment:<version>  EXTRAS=s3,queue      the augment Job's pods (no TensorFlow)
+#   deepaug:<version>          EXTRAS=cpu,s3,queue  the trial Jobs' pods (and `deepaug run`)
+# (queue: redis-py, so that either runs `deepaug augment --queue redis://...`)
 # Idempotent and quick when nothing changed (Docker's layer cache; the pinned dependencies
 # are a layer of their own, so a change to deepaug's code reinstalls deepaug alone).
 #
@@ -142,5 +143,5 @@ build() {  # tag extras
     say "$1 (EXTRAS=$2, base $base): $(docker image inspect --format '{{.Size}}' "$1" |
         awk '{printf "%.2f GB", $1 / 1e9}') in $(( $(date +%s) - start )) s"
 }
-[ "$only" = trial ] || build "$AUGMENT_IMAGE" s3
-[ "$only" = augment ] || build "$TRIAL_IMAGE" cpu,s3
+[ "$only" = trial ] || build "$AUGMENT_IMAGE" s3,queue
+[ "$only" = augment ] || build "$TRIAL_IMAGE" cpu,s3,queue

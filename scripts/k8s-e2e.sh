@@ -8,8 +8,8 @@
 # 1. Checks, before any work, that kubectl, docker (and kind, without a registry) are there,
 #    that kubectl has a context whose API server answers, and that it may create what the
 #    run creates; stops with what is missing.
-# 2. The images deepaug-augment:<version> (light, EXTRAS=s3) and deepaug:<version> (trials,
-#    EXTRAS=cpu,s3), built by scripts/build-image.sh when missing, go into the kind cluster
+# 2. The images deepaug-augment:<version> (light, EXTRAS=s3,queue) and deepaug:<version> (trials,
+#    EXTRAS=cpu,s3,queue), built by scripts/build-image.sh when missing, go into the kind cluster
 #    (`kind load docker-image`) or, with DEEPAUG_REGISTRY set, are tagged and pushed there.
 # 3. In namespace DEEPAUG_K8S_NAMESPACE (default deepaug-e2e, made when missing): the RBAC of
 #    k8s/rbac.yaml; S3 storage: DEEPAUG_K8S_STORAGE when set, else a MinIO Deployment and

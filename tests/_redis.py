@@ -5,6 +5,9 @@
     def test_something(redis_url):          # redis://127.0.0.1:<port>/0, flushed for this test
         ...
 
+`guarded_redis` is a second server that wants PASSWORD (127.0.0.1:<port>, no scheme: tests
+write the password into the URL in each form redis-py reads, or pass it in $DEEPAUG_REDIS_PASSWORD).
+
 The server starts once per session (`--save '' --appendonly no`, nothing persisted) and
 is stopped through the pid file it wrote. Tests skip with a hint when redis-server is not
 installed (scripts/setup.sh installs it as root).
@@ -22,6 +25,7 @@ from typing import Iterator
 
 import pytest
 
+PASSWORD = "Hunter@Secret2"  # guarded_redis's; an '@' in it, as in issue 38
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -70,6 +74,29 @@ def _stop(pidfile: Path) -> None:
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
         except (ProcessLookupError, ValueError):
             pass
+
+
+@pytest.fixture(scope="session")
+def guarded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of its own that wants PASSWORD (for the default user); yields 127.0.0.1:<port>."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server, or bash scripts/setup.sh as root)")
+    import redis  # redis is optional (queue mode only), as are its parts below
+    from redis.backoff import ConstantBackoff
+    from redis.retry import Retry
+
+    folder, port = tmp_path_factory.mktemp("guarded-redis"), _free_port()
+    subprocess.run([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "yes", "--dir", str(folder), "--pidfile", str(folder / "redis.pid"),
+                    "--logfile", str(folder / "redis.log"), "--requirepass", PASSWORD], check=True)
+    wait = Retry(ConstantBackoff(0.05), 200)  # up to 10 s for the server to listen
+    with redis.Redis(port=port, password=PASSWORD, retry=wait, retry_on_error=[redis.exceptions.ConnectionError]) as c:
+        c.ping()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop(folder / "redis.pid")
 
 
 @pytest.fixture

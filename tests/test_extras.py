@@ -30,6 +30,11 @@ def test_mlflow_is_named_with_its_extra():
         "pip install 'deepaug[mlflow]'")
 
 
+def test_redis_is_named_with_the_queue_extra():  # `deepaug augment --queue`, which the worker images carry
+    assert explain(ModuleNotFoundError(name="redis"), "--queue") == (
+        "--queue needs redis, which comes with deepaug[queue], and it is not installed: pip install 'deepaug[queue]'")
+
+
 def test_no_error_of_the_library_words_its_own_install_command():
     """Every missing-extra error comes from deepaug.extras, so they all name the extra one way."""
     import ast

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import signal
-import subprocess
 import time
-from typing import Iterator
 
 import pytest
 
 from _augment_data import markers, run_killed, tree, write_images
-from _redis import _free_port, _stop, redis_server, redis_url  # noqa: F401  (fixtures)
+from _redis import PASSWORD, guarded_redis, redis_server, redis_url  # noqa: F401  (fixtures)
 from deepaug.augmentation.plan import make_plan
 from deepaug.api import augment
 from deepaug.errors import InputError
@@ -71,32 +68,6 @@ def test_dead_queue_worker_does_not_stall_the_run(tmp_path, redis_url):
 
     again = augment("reference", src, out, queue=redis_url, **OPTIONS)
     assert again.cached and again.shards_done_here == 0
-
-
-PASSWORD = "Hunter@Secret2"  # an '@' in it, as in issue 38
-
-
-@pytest.fixture(scope="module")
-def guarded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of its own that wants PASSWORD (for the default user); yields 127.0.0.1:<port>."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server, or bash scripts/setup.sh as root)")
-    import redis  # redis is optional (queue mode only), as are its parts below
-    from redis.backoff import ConstantBackoff
-    from redis.retry import Retry
-
-    folder, port = tmp_path_factory.mktemp("guarded-redis"), _free_port()
-    subprocess.run([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "yes", "--dir", str(folder), "--pidfile", str(folder / "redis.pid"),
-                    "--logfile", str(folder / "redis.log"), "--requirepass", PASSWORD], check=True)
-    wait = Retry(ConstantBackoff(0.05), 200)  # up to 10 s for the server to listen
-    with redis.Redis(port=port, password=PASSWORD, retry=wait, retry_on_error=[redis.exceptions.ConnectionError]) as c:
-        c.ping()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(folder / "redis.pid")
 
 
 def _leaks(folder, records) -> list[str]:

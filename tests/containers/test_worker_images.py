@@ -4,16 +4,21 @@ The cluster is the stand-in of tests/_k8s.py (kmock's API emulator, a harness pl
 Job controller); its pods are real containers of the images scripts/build-image.sh builds,
 run by tests/_containers.py with the pods' security settings as the manifest states them
 (uid 10001, read-only root, a tmpfs /tmp, no capabilities, no privilege escalation) and
---network host, talking to a moto S3 server on loopback. The S3 credentials reach the
-containers only as the environment of the Secret the Job names (moto accepts any).
+--network host, talking to a moto S3 server and a redis-server (tests/_redis.py) on loopback.
+The S3 credentials and the queue's password reach the containers only as the environment of
+the Secret the Job names (moto accepts any S3 credentials; the redis-server wants its password).
 Skipped, with the reason, without Docker or the images:
 
     bash scripts/build-image.sh && python -m pytest -m container tests/containers
 """
 from __future__ import annotations
 
+import copy
 import json
+import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,10 +28,12 @@ from _containers import trial_image  # noqa: F401  (fixture)
 from _k8s import clusters  # noqa: F401  (fixture)
 from _k8s import settings
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
+from _redis import PASSWORD, guarded_redis  # noqa: F401  (fixture)
 from _search import toy_data
 from deepaug import Policy
 from deepaug.api import augment
 from deepaug.augmentation.plan import make_plan
+from deepaug.augmentation.work_queue import PASSWORD_VARIABLE, WorkQueue
 from deepaug.augmentation.workers import RunError
 from deepaug.cli.app import main
 from deepaug.datasets import from_arrays, split_train_val
@@ -52,10 +59,10 @@ def pod_settings(cluster, s3_env: str, image: str, **overrides):
                     secret_name="deepaug-s3", env=env, **overrides)
 
 
-def no_secret_anywhere(pods: DockerPods, *storages) -> None:
+def no_secret_anywhere(pods: DockerPods, *storages, secrets: tuple[str, ...] = tuple(SECRET.values())) -> None:
     """The Secret's values are in no pod's log and no stored object."""
     texts = [log for *_, log in pods.runs] + [data.decode("latin-1") for s in storages for data in stored(s).values()]
-    assert not [text for text in texts for value in SECRET.values() if value in text]
+    assert not [text for text in texts for value in secrets if value in text]
 
 
 def test_the_pods_security_settings_hold_inside_the_container(tmp_path, augment_image):
@@ -96,6 +103,42 @@ def test_the_augment_image_runs_two_indexes_of_a_job_and_the_run_equals_a_local_
     assert k8s == local and json.loads(k8s["manifest.json"]) == result.manifest
     assert cluster.jobs() == []
     no_secret_anywhere(pods, S3Storage(s3_bucket))
+
+
+def test_two_augment_containers_share_one_run_through_a_redis_queue(tmp_path, s3_bucket, s3_env, guarded_redis,
+                                                                   monkeypatch, augment_image):
+    """`deepaug augment --queue` in two pods of one (non-indexed) Job: a work-queue Job, the queue's password in
+    the Secret's environment (DEEPAUG_REDIS_PASSWORD), not in the URL."""
+    import redis
+
+    with redis.Redis.from_url(f"redis://{guarded_redis}/0", password=PASSWORD) as client:
+        client.flushdb()  # the server is the session's
+    secret = {**SECRET, PASSWORD_VARIABLE: PASSWORD}
+    pods, url = DockerPods({"deepaug-s3": secret}), f"redis://{guarded_redis}/0"
+    write_images(tmp_path / "src")  # 12 images: 6 shards of 2
+    upload(tmp_path / "src", S3Storage(s3_bucket, "src"))
+    request = ["--policy", "reference", "--input", f"s3://{s3_bucket}/src", "--variants", "2", "--shard-size", "2",
+               "--png-compression", "1"]
+    assert main(["augment", *request, "--output", f"s3://{s3_bucket}/local"]) == 0
+    plan = make_plan("reference", f"s3://{s3_bucket}/src", f"s3://{s3_bucket}/queue", variants=2, shard_size=2,
+                     png_compression=1)
+    nowhere = SimpleNamespace(storage=tmp_path, kubeconfig=tmp_path / "kubeconfig")  # no API server: docker runs it
+    job = render_augment_job(pod_settings(nowhere, s3_env, augment_image), plan, "reference", 2, 2)
+    for key in ("completionMode", "completions", "backoffLimitPerIndex"):  # Kubernetes' work-queue Job pattern
+        job["spec"].pop(key)
+    job["spec"]["template"]["spec"]["containers"][0]["args"] = ["augment", *request, "--output",
+                                                                f"s3://{s3_bucket}/queue", "--queue", url]
+    with ThreadPoolExecutor(2) as pool:  # the two pods at once, each its own copy of the Job
+        codes = list(pool.map(pods, [copy.deepcopy(job), copy.deepcopy(job)], [0, 1]))
+    assert codes == [0, 0], pods.runs
+    done = [int(n) for *_, log in pods.runs for n in re.findall(r"did (\d+) shard\(s\)", log)]
+    assert len(done) == 2 and sum(done) == plan.n_shards == 6, pods.runs  # every shard once between them
+    monkeypatch.setenv(PASSWORD_VARIABLE, PASSWORD)
+    queue = WorkQueue.connect(url, f"deepaug:augment:{plan.dataset_id[:16]}")
+    assert queue.finished() and queue.counts()["done"] == plan.n_shards
+    ran, local = stored(S3Storage(s3_bucket, "queue")), stored(S3Storage(s3_bucket, "local"))
+    assert "manifest.json" in ran and ran == local  # finalized by the pod that did the last shard
+    no_secret_anywhere(pods, S3Storage(s3_bucket), secrets=(*SECRET.values(), "Hunter", "Secret2"))
 
 
 def test_a_container_killed_mid_shard_loses_nothing_and_the_same_command_redoes_its_shard(tmp_path, clusters,
