@@ -1,6 +1,8 @@
 """deepaug.extras: a missing optional module is named with the extra that brings it."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from deepaug.errors import InputError
@@ -52,3 +54,11 @@ def test_no_error_of_the_library_words_its_own_install_command():
                                                    "pip install" in c.value for c in ast.walk(node)):
                 own.append(f"{path.relative_to(root)}:{node.lineno}")
     assert own == []
+
+
+def test_a_work_queue_without_redis_names_the_queue_extra_from_python_too(monkeypatch):
+    from deepaug.augmentation.work_queue import WorkQueue
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if redis-py were not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'deepaug\[queue\]'"):
+        WorkQueue.connect("redis://127.0.0.1:6379/0", "run")

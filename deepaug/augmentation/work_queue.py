@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from deepaug.errors import InputError
+from deepaug.extras import require
 from deepaug.storage.backends import StorageError
 from deepaug.storage.base import redact
 
@@ -119,8 +120,9 @@ class WorkQueue:
     @classmethod
     def connect(cls, url: str, name: str, lease_seconds: float = 60.0, items: int | None = None) -> "WorkQueue":
         """A queue on the Redis server at `url`: redis://host:port/db, or rediss:// for TLS. The password
-        comes from $DEEPAUG_REDIS_PASSWORD (or from the URL, which then must not be written anywhere)."""
-        import redis  # redis is optional (queue mode only)
+        comes from $DEEPAUG_REDIS_PASSWORD (or from the URL, which then must not be written anywhere).
+        Without redis-py, MissingExtraError naming the queue extra."""
+        redis = require("redis", "a work queue (--queue, queue=)")
 
         if not re.match(r"^rediss?://", url):
             raise InputError(f"bad queue URL {redact(url)!r}; write redis://host:port/db")
