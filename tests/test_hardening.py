@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from _augment_data import write_images
+from _augment_data import tree, write_images
 from _moto import moto_server, s3_bucket, s3_env  # noqa: F401  (fixtures)
 from _redis import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -307,6 +307,40 @@ def test_claiming_an_output_is_atomic_against_a_concurrent_claim_of_another_data
         augment("reference", src, out, **OPTIONS)
     assert json.loads((out / "_run.json").read_text())["dataset_id"] == other.dataset_id  # not overwritten
     assert not (out / "images").exists()
+
+
+def test_a_run_of_the_same_dataset_starting_beside_ours_is_joined_not_refused(tmp_path, monkeypatch):
+    """Two workers of one run starting together (queue workers, --shard on two machines): the other one
+    claims the output and writes its first shard between our look at _run.json and our listing."""
+    import json
+
+    from deepaug.augmentation import workers
+
+    src = tmp_path / "src"
+    write_images(src, per_class=2)
+    out = tmp_path / "out"
+    augment("reference", src, tmp_path / "alone", **OPTIONS)
+    ours = make_plan("reference", src, out, **OPTIONS)
+    real, looked = workers.read_json_or_none, []
+
+    def racing(storage, key):
+        found = real(storage, key)
+        if key == "_run.json" and not looked:  # the other worker claims and writes right after our look
+            looked.append(key)
+            out.mkdir(exist_ok=True)
+            (out / "_run.json").write_text(json.dumps(ours.identity, indent=2, ensure_ascii=False) + "\n")
+            (out / "partial-shard-file").write_text("")
+        return found
+
+    monkeypatch.setattr(workers, "read_json_or_none", racing)
+    assert workers.find_output(ours)[0] == "_run.json"  # before: "is not empty and is not a deepaug dataset"
+    (out / "partial-shard-file").unlink()
+    assert augment("reference", src, out, **OPTIONS).complete and tree(out) == tree(tmp_path / "alone")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="is not empty and is not a deepaug dataset"):  # still refused
+        workers.find_output(make_plan("reference", src, foreign, **OPTIONS))
 
 
 # ---------------------------------------------------------------- issue 38: the redaction's bypasses

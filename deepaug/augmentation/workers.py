@@ -51,6 +51,22 @@ def find_output(plan: RunPlan, *, ignore_policy: bool = False, label: str = "") 
     dataset. `label` goes before the output's URI in those messages.
     """
     storage = open_storage(plan.output_uri, **plan.storage_options)
+    for _ in range(2):
+        found = _dataset_document(storage, plan, ignore_policy, label)
+        if found is not None:
+            return found
+        if next(iter(storage.list()), None) is None:
+            return None
+        # Not empty: a run of this dataset starting beside us (another pod, machine or queue worker) may
+        # have created its RUN_KEY after we looked and written since; a run creates RUN_KEY before any
+        # other file, so a second look, after the listing, finds it if that is what the files are.
+    raise InputError(f"{label}{plan.output_uri} is not empty and is not a deepaug dataset (no {RUN_KEY}); "
+                     "choose an empty or new output location (or put '{id}' in it)")
+
+
+def _dataset_document(storage: Any, plan: RunPlan, ignore_policy: bool,
+                      label: str) -> tuple[str, dict[str, Any]] | None:
+    """find_output's look at the manifest, then the run document; InputError for another dataset's."""
     for key in (MANIFEST_KEY, RUN_KEY):
         found = read_json_or_none(storage, key)
         if found is None:
@@ -69,9 +85,6 @@ def find_output(plan: RunPlan, *, ignore_policy: bool = False, label: str = "") 
                              f"{'; '.join(changes[:6]) or 'a different identity'}); use another output (or put "
                              "'{id}' in it) or remove it")
         return key, found
-    if next(iter(storage.list()), None) is not None:
-        raise InputError(f"{label}{plan.output_uri} is not empty and is not a deepaug dataset (no {RUN_KEY}); "
-                         "choose an empty or new output location (or put '{id}' in it)")
     return None
 
 
