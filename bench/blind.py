@@ -215,6 +215,12 @@ def _runs(folder: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return runs, kinds
 
 
+def paired_gain(runs: list[dict[str, Any]], method: str, base: str) -> tuple[float, float, float] | None:
+    """(mean, low, high) in points of `method` over `base` on evaluate's runs (seeds and test images crossed)."""
+    g = Gain.of(_fractions(runs, method), _fractions(runs, base), _test_images(runs, method), _test_images(runs, base))
+    return None if g is None else (g.mean, g.low, g.high)
+
+
 def replicate_row(folder: Path) -> dict[str, Any] | None:
     """A finished replicate's gains (the answer over each baseline) and what the search said; None if unfinished."""
     record = json.loads((folder / "replicate.json").read_text())
@@ -223,11 +229,7 @@ def replicate_row(folder: Path) -> dict[str, Any] | None:
     verdict = json.loads((folder / "reports" / "experiments" / "search" / "verdict.json").read_text())
     runs, kinds = _runs(folder / "evaluation")
     answer = next(m for m, k in kinds.items() if k == "policy")
-    gains = {}
-    for base in (m for m, k in kinds.items() if k != "policy"):
-        g = Gain.of(_fractions(runs, answer), _fractions(runs, base), _test_images(runs, answer),
-                    _test_images(runs, base))
-        gains[base] = None if g is None else (g.mean, g.low, g.high)
+    gains = {base: paired_gain(runs, answer, base) for base in (m for m, k in kinds.items() if k != "policy")}
     key = {v: k for k, v in NAMES.items()}.get(verdict["best_free_baseline"])
     best = baseline_methods((key,))[0].name if key else verdict["best_free_baseline"]
     ta = baseline_methods(("trivialaugment",))[0].name

@@ -27,14 +27,14 @@ from typing import Any
 
 import yaml
 
-from bench.blind import PROTOCOL, SETTINGS, SMOKE, SMOKE_SETTINGS, Run, Setting, _runs, _step, evaluate_args
+from bench.blind import (PROTOCOL, SETTINGS, SMOKE, SMOKE_SETTINGS, Run, Setting, _runs, _step, evaluate_args,
+                         paired_gain)
 from bench.blind_analysis import _gain, _mean, summary
 from deepaug.evaluation.methods import baseline_methods
-from deepaug.evaluation.summary import _fractions, _test_images  # evaluate's own readers of runs.csv
+from deepaug.evaluation.summary import _fractions  # evaluate's own reader of runs.csv
 from deepaug.policy.core import Policy
 from deepaug.search.controls import FREE_RECIPES
 from deepaug.search.distribution_space import DistributionSpace
-from deepaug.search.race import Gain
 from deepaug.storage.atomic import atomic_write_text
 
 log = logging.getLogger("blind_arms")
@@ -101,11 +101,6 @@ def _named_copy(folder: Path, arm: str) -> Path:
     return target
 
 
-def gain_over_ta(runs: list[dict[str, Any]], method: str, ta: str) -> tuple[float, float, float] | None:
-    g = Gain.of(_fractions(runs, method), _fractions(runs, ta), _test_images(runs, method), _test_images(runs, ta))
-    return None if g is None else (g.mean, g.low, g.high)
-
-
 def arms_row(folder: Path) -> dict[str, Any] | None:
     """Each arm's answer's test gain over TrivialAugment, and the paired differences; None if unfinished."""
     path = folder / "arms" / "replicate.json"
@@ -127,7 +122,7 @@ def arms_row(folder: Path) -> dict[str, Any] | None:
             same = answer(folder, f"search-{arm}")
             other = next((a for a in record.get("distinct_arms", []) if answer(folder, f"search-{a}") == same), None)
             per_arm[arm] = per_arm[other] if other else per_arm["bayesian"]
-    gains = {arm: gain_over_ta(r, m, ta if r is runs else arm_ta) for arm, (r, m) in per_arm.items()}
+    gains = {arm: paired_gain(r, m, ta if r is runs else arm_ta) for arm, (r, m) in per_arm.items()}
     return {"setting": record["setting"], "seed": record["seed"], "gains": gains, "same_ta": same_ta,
             "verdicts": {arm: json.loads((folder / "reports" / "experiments" / exp / "verdict.json").read_text())
                          .get("message", "") for arm, exp in

@@ -51,7 +51,7 @@ def check_settings(settings: "KubernetesSettings | Mapping[str, Any] | None") ->
         raise InputError(f"kubernetes settings must be a dict or KubernetesSettings, got {type(settings).__name__}")
     if not (settings.augment_image or settings.image):
         raise InputError("executor kubernetes needs an image for the augment pods: kubernetes.augment_image (the "
-                         "light image, k8s/Dockerfile built with EXTRAS=s3) or kubernetes.image in --config, or "
+                         "light image, k8s/Dockerfile built with EXTRAS=s3,queue) or kubernetes.image in --config, or "
                          "--image; see k8s/README.md")
     return pod_settings(settings)
 

@@ -72,7 +72,7 @@ def require(settings: "KubernetesSettings | None") -> "KubernetesSettings":
         note = (" (kubernetes.augment_image is for augment Jobs only: trial Jobs train, so they need the image "
                 "with TensorFlow)" if "image" in missing and settings.augment_image else "")
         raise InputError(f"executor kubernetes needs kubernetes.{' and kubernetes.'.join(missing)} in the config: "
-                         "image is the worker image built from k8s/Dockerfile (EXTRAS=cpu,s3, the default), "
+                         "image is the worker image built from k8s/Dockerfile (EXTRAS=cpu,s3,queue, the default), "
                          f"storage the s3:// URI (or shared volume path) that the controller and the pods share{note}; "
                          "see k8s/README.md")
     if "://" not in settings.storage and not settings.volume_claim:

@@ -87,8 +87,8 @@ class KubernetesSettings(ConfigModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # env may hold secrets
 
-    image: str | None = None  # the worker image (k8s/Dockerfile, EXTRAS=cpu,s3); trial Jobs need it
-    augment_image: str | None = None  # augment Jobs' image (the light one, EXTRAS=s3); default: image
+    image: str | None = None  # the worker image (k8s/Dockerfile, EXTRAS=cpu,s3,queue); trial Jobs need it
+    augment_image: str | None = None  # augment Jobs' image (the light one, EXTRAS=s3,queue); default: image
     storage: str | None = None  # shared storage URI for specs, data and records; required to run
     namespace: str = "default"
     service_account: str | None = "deepaug-worker"

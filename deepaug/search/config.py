@@ -198,7 +198,7 @@ class SearchConfig(ConfigModel):
         return tuple(out)
 
     @model_validator(mode="after")
-    def _race_cut(self) -> "SearchConfig":
+    def _resolve_and_check(self) -> "SearchConfig":
         self._resolve_defaults()
         if self.search_space == "deepaugment" and isinstance(self.starts, tuple):
             raise ValueError("starts are the distribution search's (search_space: distribution); search_space: "
