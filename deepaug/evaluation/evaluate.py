@@ -18,6 +18,10 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 - Training images: a stratified subset of `train_size` drawn with `seed` (default: all).
 - Seeds: training k of every method uses seed `seed + k`: the same initial weights and
   batch order for every method, so per-seed differences are paired.
+- Baselines: the free recipes as the search's controls are (deepaug.search.controls), on
+  grayscale images without the colour-only ops. A policy that is the same augmentation as a
+  baseline (the search's answer when no candidate beat its best control; methods.same_as) gets
+  that baseline's trainings, marked `same_as` in runs.csv, and the verdict "is X itself".
 - Interval: mean +- t(0.975, S - 1) * std / sqrt(S); a policy's paired difference from a
   baseline also counts the luck of the test images (deepaug.evaluation.summary).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a
@@ -49,12 +53,12 @@ from deepaug.datasets import Dataset
 from deepaug.errors import InputError
 from deepaug.evaluation import methods as _methods
 from deepaug.evaluation import split as _split
-from deepaug.evaluation.methods import FREE_BASELINES, Method, methods_to_compare
+from deepaug.evaluation.methods import FREE_BASELINES, Method, methods_to_compare, same_as
 from deepaug.evaluation.split import describe_data, load_for_model, split_pool
 from deepaug.evaluation.store import EvaluationFolder, csv_text, definition
 from deepaug.evaluation.summary import bar_chart, summarize, to_markdown, verdicts
 from deepaug.evaluation.tuned_randaugment import TUNE_MAGNITUDES, TUNE_N, Tuning, describe, grid, tune
-from deepaug.policy.baselines import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment
+from deepaug.policy.baselines import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, RandAugment, for_channels
 from deepaug.policy.core import Policy
 from deepaug.storage.atomic import atomic_write_bytes, atomic_write_text
 from deepaug.training import train as training
@@ -95,30 +99,44 @@ def compare(train: Dataset, test: Dataset, methods: Sequence[Method], config: "T
     """Train every method with seeds seed..seed+seeds-1 (all methods per seed first) and score on `test`.
 
     `done` holds runs of an interrupted evaluation (same settings): those (method, seed) pairs
-    are kept, not trained again."""
-
+    are kept, not trained again. A method that is the same augmentation as an earlier one
+    (`same_as`: a searched policy that is a free recipe) gets that one's run on each seed, marked
+    `same_as`, not a training of its own: the same augmentation and seed train the same model."""
     runs: list[dict[str, Any]] = list(done)
+    twins = same_as(methods)
     finished = {(r["method"], int(r["seed"])) for r in runs}
+    to_train = sum(1 for s in range(seed, seed + seeds) for m in methods
+                   if (m.name, s) not in finished and m.name not in twins)
     total, start, trained = len(methods) * seeds, time.perf_counter(), 0
     for s in range(seed, seed + seeds):
         for method in methods:
             if (method.name, s) in finished:
                 continue
-            t0 = time.perf_counter()
-            score, history = training.train_and_score(train, test, method.augmenter, config, s)
-            runs.append({"method": method.name, "seed": s, "test_accuracy": score["accuracy"],
-                         "test_loss": score["loss"], "train_accuracy": history["accuracy"][-1],
-                         "train_loss": history["loss"][-1], "train_seconds": history["seconds"],
-                         "test_seconds": time.perf_counter() - t0 - history["seconds"],
-                         "epochs": len(history["accuracy"]), "test_images": len(test),
-                         "test_correct": score["correct"]})
-            trained += 1
-            left = (time.perf_counter() - start) / trained * (total - len(runs))
-            logger.info("[%d/%d] %s, seed %d: test accuracy %.4f, trained in %.0f s (about %.0f min left)",
-                        len(runs), total, method.name, s, runs[-1]["test_accuracy"], history["seconds"], left / 60)
+            twin = next((r for r in runs if r["method"] == twins.get(method.name) and int(r["seed"]) == s), None)
+            if twin is not None:
+                runs.append({**twin, "method": method.name, "same_as": twin["method"]})
+                logger.info("[%d/%d] %s, seed %d: the same augmentation as %s, so the same model: its training, "
+                            "not run again", len(runs), total, method.name, s, twin["method"])
+            else:
+                runs.append(_train_one(train, test, method, config, s))
+                trained += 1
+                left = (time.perf_counter() - start) / trained * max(0, to_train - trained)
+                logger.info("[%d/%d] %s, seed %d: test accuracy %.4f, trained in %.0f s (about %.0f min left)",
+                            len(runs), total, method.name, s, runs[-1]["test_accuracy"], runs[-1]["train_seconds"],
+                            left / 60)
             if on_run is not None:
                 on_run(runs)
     return runs
+
+
+def _train_one(train: Dataset, test: Dataset, method: Method, config: "TrainingConfig", seed: int) -> dict[str, Any]:
+    """One training of `method` on `seed`, scored once on `test`: its runs.csv row."""
+    t0 = time.perf_counter()
+    score, history = training.train_and_score(train, test, method.augmenter, config, seed)
+    return {"method": method.name, "seed": seed, "test_accuracy": score["accuracy"], "test_loss": score["loss"],
+            "train_accuracy": history["accuracy"][-1], "train_loss": history["loss"][-1],
+            "train_seconds": history["seconds"], "test_seconds": time.perf_counter() - t0 - history["seconds"],
+            "epochs": len(history["accuracy"]), "test_images": len(test), "test_correct": score["correct"]}
 
 
 def tuning_grid(train_size: int | None, tune_seeds: int, tune_val_size: int | None, tune_n: Sequence[int],
@@ -170,22 +188,23 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     any training.
     """
     seeds, epochs, seed = _count(seeds, "seeds"), _count(epochs, "epochs"), _count(seed, "seed", 0)
-    if train_size is not None:
-        train_size = _count(train_size, "train_size")
-    points = tuning_grid(train_size, tune_seeds, tune_val_size, tune_n, tune_magnitudes, ops) \
-        if tune_randaugment else []
+    train_size = None if train_size is None else _count(train_size, "train_size")
+
+    def build(channels: int) -> tuple[list[RandAugment], list[Method]]:  # the grid and the methods, checked
+        points = tuning_grid(train_size, tune_seeds, tune_val_size, tune_n, tune_magnitudes,
+                             for_channels(ops, channels)) if tune_randaugment else []
+        return points, methods_to_compare(policies, baselines, randaugment_n, randaugment_magnitude, ops,
+                                          reports_dir, tuning=bool(points), channels=channels)
+
+    points, methods = build(3)  # every input checked before the images load
     config = TrainingConfig(model=model, child_epochs=epochs, child_batch_size=batch_size, learning_rate=learning_rate,
                             precision=precision)
-    methods = methods_to_compare(policies, baselines, randaugment_n, randaugment_magnitude, ops, reports_dir,
-                                 tuning=bool(points))
     pool, test, test_source, size = load_for_model(dataset, data_dir, image_size, test, model)
+    if pool.image_shape[-1] == 1:  # grayscale: the recipes without the colour-only ops, as the search's controls
+        points, methods = build(1)
     train, val = split_pool(pool, train_size, seed, tune_val_size, bool(points))
     check_model_input(model, train.image_shape, train.num_classes)
-    shown = describe_data(dataset)
-    label = name or "-".join([Path(shown.split(" (sha256")[0]).stem] + [m.name.removeprefix("policy ")
-                                                         for m in methods if m.kind == "policy"])
-    folder = Path(out_dir) if out_dir is not None else \
-        Path(reports_dir) / "evaluations" / re.sub(r"[^\w.+-]", "_", label)
+    shown, label, folder = _where(dataset, methods, name, out_dir, reports_dir)
     settings = {"dataset": shown, "data_dir": data_dir, "test": test_source, "train_images": len(train),
                 "subset_seed": seed, "model": config.model_name, "epochs": epochs, "batch_size": batch_size,
                 "learning_rate": learning_rate, **({} if size is None else {"image_size": list(size)}),
@@ -194,7 +213,8 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     store = EvaluationFolder(folder, settings)
     store.check()  # a folder holding another evaluation is refused before any work
     if val is not None:
-        about += "\n\n" + _tune_into(store, methods, train, val, points, config, tune_seeds, seed, ops)
+        about += "\n\n" + _tune_into(store, methods, train, val, points, config, tune_seeds, seed,
+                                     for_channels(ops, pool.image_shape[-1]))
     else:
         store.save({m.name: definition(m.augmenter) for m in methods}, None)
     logger.info("evaluating %d methods x %d seeds into %s: %s", len(methods), seeds, folder, about)
@@ -202,6 +222,17 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
                    on_run=lambda done: atomic_write_text(folder / "runs.csv", csv_text(done)),
                    done=store.runs({m.name: definition(m.augmenter) for m in methods}, range(seed, seed + seeds)))
     return _report(folder, label, runs, methods, about, len(train), epochs)
+
+
+def _where(dataset: Any, methods: Sequence[Method], name: str | None, out_dir: str | os.PathLike[str] | None,
+           reports_dir: str | os.PathLike[str]) -> tuple[str, str, Path]:
+    """(the dataset as shown, the evaluation's label, its folder)."""
+    shown = describe_data(dataset)
+    label = name or "-".join([Path(shown.split(" (sha256")[0]).stem] + [m.name.removeprefix("policy ")
+                                                         for m in methods if m.kind == "policy"])
+    folder = Path(out_dir) if out_dir is not None else \
+        Path(reports_dir) / "evaluations" / re.sub(r"[^\w.+-]", "_", label)
+    return shown, label, folder
 
 
 def _about(settings: dict[str, Any], whole: bool, pool_images: int, test_images: int, seeds: int) -> str:
@@ -223,7 +254,7 @@ def _tune_into(store: EvaluationFolder, methods: list[Method], train: Dataset, v
                points: Sequence[RandAugment], config: TrainingConfig, tune_seeds: int, seed: int,
                ops: Sequence[str] | None) -> str:
     """Tune RandAugment (resuming the folder's tuning.csv) and put the best point among `methods`, after
-    the baselines; the paragraph that says how it was tuned."""
+    the baselines; the paragraph that says how it was tuned. `ops`: the grid's ops as given (None: the default)."""
     settings = {"grid": [[p.n, p.magnitude] for p in points], "ops": list(ops or ()), "tune_seeds": tune_seeds,
                 "validation_images": len(val)}
     store.save({m.name: definition(m.augmenter) for m in methods}, settings)

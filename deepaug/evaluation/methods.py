@@ -36,14 +36,15 @@ class Method:
 
 def baseline_methods(keys: Sequence[str] = FREE_BASELINES, randaugment_n: int = RANDAUGMENT_N,
                      randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
-                     ops: Sequence[str] | None = None) -> list[Method]:
+                     ops: Sequence[str] | None = None, channels: int = 3) -> list[Method]:
     """The free recipes by key (deepaug.search.controls.recipe: `deepaug.policy.baselines.make`'s and
-    TrivialAugment + CutMix 1/2), in FREE_BASELINES order, as methods."""
+    TrivialAugment + CutMix 1/2), in FREE_BASELINES order, as methods; for images of `channels`
+    channels (on grayscale without the colour-only ops, as the search's controls)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     unknown = sorted(set(keys) - set(FREE_BASELINES))
     if unknown:
         raise InputError(f"unknown baselines {unknown}; choose from {', '.join(FREE_BASELINES)}")
-    return [Method(*recipe(key, ops, (randaugment_n, randaugment_magnitude))) for key in FREE_BASELINES
+    return [Method(*recipe(key, ops, (randaugment_n, randaugment_magnitude), channels)) for key in FREE_BASELINES
             if key in keys]
 
 
@@ -79,12 +80,13 @@ def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.P
 def methods_to_compare(policies: Sequence[str | os.PathLike[str] | Policy] | str | os.PathLike[str] | Policy,
                        baselines: Sequence[str], randaugment_n: int, randaugment_magnitude: float,
                        ops: Sequence[str] | None, reports_dir: str | os.PathLike[str],
-                       tuning: bool = False) -> list[Method]:
-    """The baselines, then each policy (one policy alone is a list of one); InputError when there is
-    nothing to compare (and no RandAugment to tune) or two methods share a name."""
+                       tuning: bool = False, channels: int = 3) -> list[Method]:
+    """The baselines (for images of `channels` channels), then each policy (one policy alone is a list
+    of one); InputError when there is nothing to compare (and no RandAugment to tune) or two methods
+    share a name."""
     if isinstance(policies, (str, os.PathLike, Policy)):
         policies = [policies]
-    methods = baseline_methods(baselines, randaugment_n, randaugment_magnitude, ops)
+    methods = baseline_methods(baselines, randaugment_n, randaugment_magnitude, ops, channels)
     methods += [policy_method(p, reports_dir, None if not isinstance(p, Policy) else str(i + 1))
                 for i, p in enumerate(policies)]
     if not methods and not tuning:
@@ -92,3 +94,35 @@ def methods_to_compare(policies: Sequence[str | os.PathLike[str] | Policy] | str
     if len({m.name for m in methods}) != len(methods):
         raise InputError(f"two methods have the same name: {[m.name for m in methods]}; give distinct policies")
     return methods
+
+
+def augmentation_of(augmenter: Policy | Augmenter | None) -> Policy | str | None:
+    """What `augmenter` does to a training batch, as a value to compare methods by: "none" when it
+    changes nothing, a Policy for a policy or a baseline with a policy form (a baseline augments
+    through its `.policy`, deepaug.policy.baselines, so equal forms train the same model), None
+    for any other augmenter (never taken for another)."""
+    form = augmenter if augmenter is None or isinstance(augmenter, Policy) else getattr(augmenter, "policy", None)
+    if augmenter is not None and not isinstance(form, Policy):
+        return None
+    if form is None or (not form.changes_images and not form.mixes_labels):
+        return "none"
+    return form
+
+
+def same_as(methods: Sequence[Method]) -> dict[str, str]:
+    """{method name: the earlier method whose augmentation it is}: a searched policy that is a free
+    recipe (the search's answer when no candidate beat the controls), a tuned RandAugment at the
+    baseline's point. Such a method is not trained again: it has its twin's trainings."""
+    seen: list[tuple[Policy | str, str]] = []
+    twins: dict[str, str] = {}
+    for method in methods:
+        form = augmentation_of(method.augmenter)
+        if form is None:
+            continue
+        twin = next((name for known, name in seen if known == form), None)
+        if twin is None:
+            seen.append((form, method.name))
+        else:
+            twins[method.name] = twin
+    return twins
+

@@ -68,10 +68,17 @@ def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[
     The 95% interval covers the luck of the seeds and, when every run kept which test images
     it got right, the luck of the test images too (the race's `Gain`, over the seeds x images
     table of paired differences as a crossed design), so that a
-    gain called a win is unlikely to be the luck of the seeds or of the test images."""
+    gain called a win is unlikely to be the luck of the seeds or of the test images. A policy whose
+    runs are a baseline's (marked `same_as`: the same augmentation, not trained twice) is said to be
+    that baseline itself."""
     lines = []
+    twin = {r["method"]: r["same_as"] for r in runs if r.get("same_as")}  # runs shared, not trained (compare)
     for p in (m for m in methods if m.kind == "policy"):
         for b in (m for m in methods if m.kind != "policy"):
+            if twin.get(p.name, p.name) == twin.get(b.name, b.name):
+                lines.append(f"{p.name} is {b.name} itself: the same augmentation, so the same models (trained "
+                             "once per seed)")
+                continue
             gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name),
                            _test_images(runs, b.name))
             if gain is None:

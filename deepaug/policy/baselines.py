@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_OPS = ("identity", "auto-contrast", "equalize", "rotate", "solarize", "color", "posterize",
                "contrast", "brightness", "sharpness", "shear", "translate-x", "translate-y")
 TRIVIAL_LEVELS = 31
+COLOUR_ONLY = ("color", "add-to-hue-and-saturation")  # they change nothing on one channel
 RANDAUGMENT_N = 2
 RANDAUGMENT_MAGNITUDE = 9 / 30  # RandAugment's usual M = 9 on its 0..30 scale
 FLIP_CROP_PAD = 2  # pixels, the usual pad for 28-32 px images
@@ -102,6 +103,21 @@ def check_ops(names: Sequence[str] | None) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise InputError(f"ops lists an op twice: {list(names)}")
     return tuple(names)
+
+
+def for_channels(ops: Sequence[str] | None, channels: int,
+                 default: Sequence[str] = DEFAULT_OPS) -> tuple[str, ...] | None:
+    """The ops a recipe draws from on images of `channels` channels: `ops` (None: the recipe's
+    `default`) less the colour-only ops on grayscale images, where they change nothing and would
+    only waste draws (the distribution search leaves them out of its space and its controls too).
+    On colour images `ops` as given (None keeps each recipe's own set)."""
+    if channels != 1:
+        return None if ops is None else tuple(ops)
+    kept = tuple(o for o in (default if ops is None else ops) if o not in COLOUR_ONLY)
+    if not kept:
+        raise InputError(f"ops {list(ops or ())} are colour-only ops ({', '.join(COLOUR_ONLY)}), which change "
+                         "nothing on grayscale images; give others")
+    return kept
 
 
 class _Sampler:
@@ -250,9 +266,10 @@ RECIPE_NAMES = {"trivialaugment-cutmix": "TrivialAugment + CutMix 1/2",
 
 def make(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
          randaugment_magnitude: float = RANDAUGMENT_MAGNITUDE,
-         ops: Sequence[str] | None = None) -> list[tuple[str, _Sampler | Policy | None]]:
+         ops: Sequence[str] | None = None, channels: int = 3) -> list[tuple[str, _Sampler | Policy | None]]:
     """(name, augmenter) of each key, in KEYS order; "none" gives ("no augmentation", None), the
-    RECIPES give distribution Policies (their names in RECIPE_NAMES)."""
+    RECIPES give distribution Policies (their names in RECIPE_NAMES). `channels` 1: over the
+    grayscale ops (`for_channels`)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     unknown = sorted(set(keys) - set(KEYS))
     if unknown:
@@ -260,12 +277,14 @@ def make(keys: Sequence[str] = BASELINES, randaugment_n: int = RANDAUGMENT_N,
     made: list[tuple[str, _Sampler | Policy | None]] = []
     for key in (k for k in KEYS if k in keys):
         if key in RECIPES:
-            made.append((RECIPE_NAMES[key], {"trivialaugment-cutmix": trivialaugment_cutmix,
-                                             "timm-recipe": timm_recipe}[key](ops)))
+            build, own = {"trivialaugment-cutmix": (trivialaugment_cutmix, DEFAULT_OPS),
+                          "timm-recipe": (timm_recipe, TIMM_OPS)}[key]
+            made.append((RECIPE_NAMES[key], build(for_channels(ops, channels, own))))
             continue
+        kept = for_channels(ops, channels)
         augmenter = {"none": lambda: None, "flip-crop": FlipCrop,
-                     "randaugment": lambda: RandAugment(randaugment_n, randaugment_magnitude, ops),
-                     "trivialaugment": lambda: TrivialAugment(ops),
-                     "trivialaugment-flip-crop": lambda: TrivialAugmentFlipCrop(FLIP_CROP_PAD, ops)}[key]()
+                     "randaugment": lambda: RandAugment(randaugment_n, randaugment_magnitude, kept),
+                     "trivialaugment": lambda: TrivialAugment(kept),
+                     "trivialaugment-flip-crop": lambda: TrivialAugmentFlipCrop(FLIP_CROP_PAD, kept)}[key]()
         made.append(("no augmentation" if augmenter is None else augmenter.name, augmenter))
     return made

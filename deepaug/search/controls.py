@@ -60,12 +60,13 @@ def check_keys(keys: Sequence[str], what: str = "controls") -> tuple[str, ...]:
     return tuple(keys)
 
 
-def recipe(key: str, ops: Sequence[str] | None = None, randaugment: tuple[int, float] | None = None) -> tuple[str, Any]:
+def recipe(key: str, ops: Sequence[str] | None = None, randaugment: tuple[int, float] | None = None,
+           channels: int = 3) -> tuple[str, Any]:
     """(display name, augmenter) of recipe `key` over `ops` (None for "none"); `randaugment`: (N, M)
-    other than the standard ones."""
+    other than the standard ones; `channels` 1: less the colour-only ops, as the search's controls."""
     check_keys([key], "recipe")
     extra = {} if randaugment is None else {"randaugment_n": randaugment[0], "randaugment_magnitude": randaugment[1]}
-    return make_baselines([key], ops=ops, **extra)[0]
+    return make_baselines([key], ops=ops, channels=channels, **extra)[0]
 
 
 def recipe_policy(key: str, ops: Sequence[str] | None = None) -> Policy:

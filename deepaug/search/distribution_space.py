@@ -32,7 +32,7 @@ import numpy as np
 
 from deepaug import ops
 from deepaug.errors import InputError
-from deepaug.policy.baselines import DEFAULT_OPS, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, TRIVIAL_LEVELS
+from deepaug.policy.baselines import COLOUR_ONLY, DEFAULT_OPS, RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N, TRIVIAL_LEVELS
 from deepaug.policy.core import Policy
 from deepaug.policy.distribution import Distribution, WeightedOp
 from deepaug.search.space import Point
@@ -48,7 +48,6 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "clouds")),
 )
 BASE_OPS = ("horizontal-flip", "crop", "cutout")  # the base steps (flip, crop, erasing) use these
-COLOUR_ONLY = ("color", "add-to-hue-and-saturation")
 TRIVIAL_GROUPS = ("identity", "geometric", "tone", "histogram")  # their union is DEFAULT_OPS
 WEIGHT_LEVELS = 3
 MAX_N = 3

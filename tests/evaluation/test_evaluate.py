@@ -340,25 +340,18 @@ def test_bad_tuning_input_fails_before_any_training(tmp_path, no_training, chang
     assert not (tmp_path / "evaluations").exists()
 
 
-def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path, monkeypatch):
+def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path, trainings):
     data = tmp_path / "toy.npz"
     np.savez(data, images=X, labels=Y)
     kwargs = dict(dataset=str(data), epochs=1, train_size=120, batch_size=32, baselines=["none", "trivialaugment"],
                   out_dir=tmp_path / "out")
     first = ev.evaluate(seeds=1, **kwargs)
-    trained = []
-    real = training.train_and_score
-
-    def counting(train, test, policy, config, seed):
-        trained.append(seed)
-        return real(train, test, policy, config, seed)
-
-    monkeypatch.setattr(training, "train_and_score", counting)
+    trainings.clear()  # only what the runs below train
     runs_csv = tmp_path / "out" / "runs.csv"  # as an older deepaug wrote it: no test_correct column
     old = [{k: v for k, v in row.items() if k not in ("test_correct", "test_images")} for row in read_csv(runs_csv)]
     runs_csv.write_text(csv_text(old))
     second = ev.evaluate(seeds=2, **kwargs)  # one more seed: only its two trainings run
-    assert trained == [1, 1]
+    assert trainings == [1, 1]
     assert [bool(r["test_correct"]) for r in read_csv(runs_csv)] == [False, False, True, True]
     kept = {(r["method"], r["seed"]): r["test_accuracy"] for r in first.runs}
     assert all(math.isclose(r["test_accuracy"], kept[(r["method"], r["seed"])])
@@ -368,4 +361,4 @@ def test_a_rerun_resumes_the_evaluation_and_trains_only_what_is_missing(tmp_path
         ev.evaluate(seeds=2, **{**kwargs, "epochs": 2})  # another evaluation in the same folder: refused
     with pytest.raises(InputError, match="other settings.*precision"):
         ev.evaluate(seeds=2, precision="bfloat16", **kwargs)  # float32 runs are not bfloat16 ones
-    assert trained == [1, 1]
+    assert trainings == [1, 1]
