@@ -75,7 +75,8 @@ def pod_settings(settings: "KubernetesSettings") -> "KubernetesSettings":
 
 
 def check_shape(parallelism: int | None, completions: int | None) -> tuple[int, int | None]:
-    """(parallelism, completions) checked as the request's options are; parallelism defaults, completions may be None."""
+    """(parallelism, completions) checked as the request's options are; parallelism defaults,
+    completions may be None."""
     parallelism = BY_NAME["parallelism"].check(parallelism)
     return parallelism or DEFAULT_PARALLELISM, BY_NAME["completions"].check(completions)
 

@@ -78,7 +78,7 @@ class Engine:
         self.experiment = Experiment(experiment_folder(config.reports_dir, experiment_name),
                                      config.notebook_path, config.policies_dir)
         old = {k: tuple(v) if isinstance(v, list) else v  # as validated
-               for k, v in self.experiment.unset_added_keys(config.model_fields_set).items()}
+               for k, v in self.experiment.as_it_ran(config.model_fields_set).items()}
         if old := {k: v for k, v in old.items() if getattr(config, k) != v}:  # stored before these keys or defaults
             log.info("experiment %r was stored before %s existed or had today's default: it resumes as it ran (%s)",
                      experiment_name, ", ".join(old), ", ".join(f"{k}: {v}" for k, v in old.items()))

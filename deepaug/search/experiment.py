@@ -193,7 +193,7 @@ class Experiment:
                              "experiment_name for a new search, or the stored config to resume")
         return stored
 
-    def unset_added_keys(self, given: Mapping[str, Any]) -> dict[str, Any]:
+    def as_it_ran(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """{key: the value this experiment ran with} for each config key added after it was stored
         (ADDED_KEYS), or whose default changed since (CHANGED_DEFAULTS), that `given` (the keys the user
         set) leaves out: the caller resumes it as it ran, not with today's default. Empty for a new
