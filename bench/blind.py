@@ -48,7 +48,7 @@ from deepaug.errors import InputError
 from deepaug.evaluation.methods import baseline_methods
 from deepaug.evaluation.summary import _fractions, _test_images  # evaluate's own readers of runs.csv
 from deepaug.search.config import SearchConfig
-from deepaug.search.controls import FREE_RECIPES, NAMES
+from deepaug.search.controls import FREE_RECIPES, key_named
 from deepaug.search.race import Gain
 from deepaug.storage.atomic import atomic_write_text
 from deepaug.training.rungs import crn_seeds
@@ -230,7 +230,7 @@ def replicate_row(folder: Path) -> dict[str, Any] | None:
     runs, kinds = _runs(folder / "evaluation")
     answer = next(m for m, k in kinds.items() if k == "policy")
     gains = {base: paired_gain(runs, answer, base) for base in (m for m, k in kinds.items() if k != "policy")}
-    key = {v: k for k, v in NAMES.items()}.get(verdict["best_free_baseline"])
+    key = key_named(verdict["best_free_baseline"])
     best = baseline_methods((key,))[0].name if key else verdict["best_free_baseline"]
     ta = baseline_methods(("trivialaugment",))[0].name
     return {"setting": record["setting"], "label": record["label"], "seed": record["seed"],

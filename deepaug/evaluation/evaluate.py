@@ -21,7 +21,9 @@ accuracy.png (and tuning.csv when tuning) to `reports/evaluations/<name>/`.
 - Baselines: the free recipes as the search's controls are (deepaug.search.controls), on
   grayscale images without the colour-only ops. A policy that is the same augmentation as a
   baseline (the search's answer when no candidate beat its best control; methods.same_as) gets
-  that baseline's trainings, marked `same_as` in runs.csv, and the verdict "is X itself".
+  that baseline's trainings, marked `same_as` in runs.csv, and the verdict "is X itself". A
+  search's best policy is judged first against the free baseline its search named best on
+  validation (verdict.json), never one chosen on the test scores.
 - Interval: mean +- t(0.975, S - 1) * std / sqrt(S); a policy's paired difference from a
   baseline also counts the luck of the test images (deepaug.evaluation.summary).
 - Search cost: for a policy file that came out of an experiment (its best_policy.json, or a

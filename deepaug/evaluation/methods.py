@@ -15,7 +15,7 @@ from typing import Sequence
 from deepaug.errors import InputError
 from deepaug.policy.baselines import RANDAUGMENT_MAGNITUDE, RANDAUGMENT_N
 from deepaug.policy.core import Augmenter, Policy, as_policy
-from deepaug.search.controls import known, recipe
+from deepaug.search.controls import key_named, known, recipe
 from deepaug.search.experiment import Experiment
 
 FREE_BASELINES = tuple(known())  # every free recipe: make's keys (the baselines, then the published recipes)
@@ -25,13 +25,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Method:
-    """One way of augmenting: a name, what augments (None: nothing), and its search cost if known."""
+    """One way of augmenting: a name, what augments (None: nothing), and its search cost if known;
+    a baseline's recipe `key`; for a searched policy, `best_free` the key of the recipe its search
+    named the best free baseline on validation (verdict.json), the one to judge it against."""
 
     name: str
     augmenter: Policy | Augmenter | None
     kind: str = "baseline"
     source: str | None = None
     search_seconds: float | None = None
+    key: str | None = None
+    best_free: str | None = None
 
 
 def baseline_methods(keys: Sequence[str] = FREE_BASELINES, randaugment_n: int = RANDAUGMENT_N,
@@ -44,37 +48,50 @@ def baseline_methods(keys: Sequence[str] = FREE_BASELINES, randaugment_n: int = 
     unknown = sorted(set(keys) - set(FREE_BASELINES))
     if unknown:
         raise InputError(f"unknown baselines {unknown}; choose from {', '.join(FREE_BASELINES)}")
-    return [Method(*recipe(key, ops, (randaugment_n, randaugment_magnitude), channels)) for key in FREE_BASELINES
-            if key in keys]
+    return [Method(*recipe(key, ops, (randaugment_n, randaugment_magnitude), channels), key=key)
+            for key in FREE_BASELINES if key in keys]
 
 
 def find_search(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[str | None, float | None]:
     """(experiment name, search seconds) of the experiment `path` came from, else (None, None)."""
+    found = _search_of(path, policy, reports_dir)
+    return (None, None) if found is None else (found[1].name, _cost(found[0]))
+
+
+def _cost(experiment: Experiment) -> float:
+    """A search's cost: its trials' training seconds, summed."""
+    return float(sum(r.seconds for r in experiment.records()))
+
+
+def _search_of(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[Experiment, Path] | None:
+    """The experiment `path` came from (its best policy is `policy`), and its folder; None if none."""
     for folder in (path.resolve().parent, Path(reports_dir) / "experiments" / path.stem):
         experiment = Experiment(folder)
         try:
-            records = experiment.records() if folder.is_dir() else []
-            same = bool(records) and Policy.from_json(folder / "best_policy.json") == policy
+            same = folder.is_dir() and bool(experiment.records()) and \
+                Policy.from_json(folder / "best_policy.json") == policy
         except InputError as exc:
             logger.debug("%s is not the search of %s (%s)", folder, path, exc)
             same = False
-        if not same:
-            continue
-        seconds = float(sum(r.seconds for r in records))
-        return folder.name, seconds
-    return None, None
+        if same:
+            return experiment, folder
+    return None
 
 
 def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.PathLike[str] = "reports",
                   label: str | None = None) -> Method:
-    """A policy file, built-in name or Policy as a method; PolicyError when it does not load."""
+    """A policy file, built-in name or Policy as a method; PolicyError when it does not load. A file
+    that is a search's best policy carries the search's cost and the best free baseline it named."""
     if isinstance(spec, Policy):
         return Method(f"policy {label or 'given'}", spec, "policy")
     policy = as_policy(spec)
     path = Path(spec)
-    experiment, seconds = find_search(path, policy, reports_dir) if path.is_file() else (None, None)
-    name = label or experiment or (path.stem if path.is_file() else str(spec))
-    return Method(f"policy {name}", policy, "policy", str(spec), seconds)
+    found = _search_of(path, policy, reports_dir) if path.is_file() else None
+    if found is None:
+        return Method(f"policy {label or (path.stem if path.is_file() else str(spec))}", policy, "policy", str(spec))
+    experiment, folder = found
+    best_free = key_named((experiment.verdict() or {}).get("best_free_baseline"))
+    return Method(f"policy {label or folder.name}", policy, "policy", str(spec), _cost(experiment), best_free=best_free)
 
 
 def methods_to_compare(policies: Sequence[str | os.PathLike[str] | Policy] | str | os.PathLike[str] | Policy,

@@ -19,6 +19,7 @@ import numpy as np
 
 from deepaug.errors import InputError
 from deepaug.evaluation.methods import Method
+from deepaug.search.controls import NAMES
 from deepaug.search.race import Gain
 from deepaug.stats import t_interval
 from deepaug.training.reward import read_correct
@@ -70,27 +71,38 @@ def verdicts(runs: Sequence[dict[str, Any]], methods: Sequence[Method]) -> list[
     table of paired differences as a crossed design), so that a
     gain called a win is unlikely to be the luck of the seeds or of the test images. A policy whose
     runs are a baseline's (marked `same_as`: the same augmentation, not trained twice) is said to be
-    that baseline itself."""
+    that baseline itself. A searched policy is judged first against the best free baseline its
+    search named on validation (`Method.best_free`), never one picked on these test scores."""
     lines = []
     twin = {r["method"]: r["same_as"] for r in runs if r.get("same_as")}  # runs shared, not trained (compare)
+    baselines = [m for m in methods if m.kind != "policy"]
     for p in (m for m in methods if m.kind == "policy"):
-        for b in (m for m in methods if m.kind != "policy"):
-            if twin.get(p.name, p.name) == twin.get(b.name, b.name):
-                lines.append(f"{p.name} is {b.name} itself: the same augmentation, so the same models (trained "
-                             "once per seed)")
-                continue
-            gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name),
-                           _test_images(runs, b.name))
-            if gain is None:
-                continue
-            if math.isnan(gain.low):
-                outcome, span = ("ahead of" if gain.mean > 0 else "behind"), "one seed, no interval"
-            else:
-                outcome = "beat" if gain.low > 0 else "lost to" if gain.high < 0 else "did not separate from"
-                over = f"seeds and the {gain.images} test images" if gain.images else "seeds"
-                span = f"95% interval of the paired difference over {over} {gain.low:+.2f} to {gain.high:+.2f}"
-            lines.append(f"{p.name} {outcome} {b.name}: {gain.mean:+.2f} points ({span}; {gain.seeds} seeds)")
-    return lines
+        chosen = next((b for b in baselines if p.best_free and b.key == p.best_free), None)
+        if p.best_free and chosen is None:
+            lines.append(f"{p.name}: its search named {NAMES.get(p.best_free, p.best_free)} the best free baseline on "
+                         f"validation, which is not among these baselines (add {p.best_free} to them)")
+        elif chosen is not None:
+            lines.append("against the best free baseline its search named on validation: "
+                         + _verdict(runs, p, chosen, twin))
+        lines += [_verdict(runs, p, b, twin) for b in baselines if b is not chosen]
+    return [line for line in lines if line]
+
+
+def _verdict(runs: Sequence[dict[str, Any]], p: Method, b: Method, twin: dict[str, str]) -> str:
+    """The sentence of policy `p` against baseline `b` ("" when they share no seed)."""
+    if twin.get(p.name, p.name) == twin.get(b.name, b.name):
+        return f"{p.name} is {b.name} itself: the same augmentation, so the same models (trained once per seed)"
+    gain = Gain.of(_fractions(runs, p.name), _fractions(runs, b.name), _test_images(runs, p.name),
+                   _test_images(runs, b.name))
+    if gain is None:
+        return ""
+    if math.isnan(gain.low):
+        outcome, span = ("ahead of" if gain.mean > 0 else "behind"), "one seed, no interval"
+    else:
+        outcome = "beat" if gain.low > 0 else "lost to" if gain.high < 0 else "did not separate from"
+        over = f"seeds and the {gain.images} test images" if gain.images else "seeds"
+        span = f"95% interval of the paired difference over {over} {gain.low:+.2f} to {gain.high:+.2f}"
+    return f"{p.name} {outcome} {b.name}: {gain.mean:+.2f} points ({span}; {gain.seeds} seeds)"
 
 
 def _fmt(value: Any, spec: str, missing: str = "-") -> str:

@@ -39,7 +39,6 @@ from deepaug.search.experiment import (
     REPORT,
     SAMPLES,
     TOP_POLICIES,
-    VERDICT,
     Experiment,
     experiment_folder,
     is_remote,
@@ -101,7 +100,7 @@ def op_counts(records: Sequence[TrialRecord], top_k: int = 5) -> dict[str, int]:
 def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple[Policy | None, str]:
     """The best policy and where it came from: the race's answer (distribution search), else the
     best trial's record, else best_policy.json."""
-    verdict = read_verdict(experiment)
+    verdict = experiment.verdict()
     if verdict is not None:
         try:
             source = f"trial {verdict['winner']}, " + ("the race winner" if verdict.get("beat_controls")
@@ -119,19 +118,6 @@ def best_policy(experiment: Experiment, records: Sequence[TrialRecord]) -> tuple
         except (ValueError, InputError) as exc:
             log.warning("ignoring %s: %s", experiment.uri(BEST_POLICY), exc)
     return None, ""
-
-
-def read_verdict(experiment: Experiment) -> dict | None:
-    """verdict.json of a distribution search, or None (deepaugment search, or no race yet)."""
-    try:
-        text = experiment.read_text(VERDICT)
-        if text is None:
-            return None
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        log.warning("cannot read %s: %s", experiment.uri(VERDICT), exc)
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _race_images(verdict: dict) -> str:
@@ -256,7 +242,7 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
              f"- Trials: {info['trials']} ({info['complete']} complete, {info['failed']} failed, "
              f"{info['running']} running)",
              f"- Baseline reward (no augmentation): {'not measured' if base is None else f'{base:.4f}'}"]
-    verdict = read_verdict(experiment)
+    verdict = experiment.verdict()
     if verdict is not None:  # a distribution search: its answer is the race's, below
         lines.pop()
     elif ranked:
@@ -297,7 +283,7 @@ def summary_markdown(experiment: Experiment, records: Sequence[TrialRecord], top
 def _figures(experiment: Experiment, records: Sequence[TrialRecord], top_k: int,
              best: tuple[Policy | None, str]) -> dict[str, tuple[str, bytes]]:
     """{title: (file, PNG)} of rewards.png and ops.png (the module docstring says which figures)."""
-    table, verdict = results_frame(experiment), read_verdict(experiment)
+    table, verdict = results_frame(experiment), experiment.verdict()
     policy, source = best
     if table is None and verdict is None:  # a deepaugment search
         return {"Reward per trial": ("rewards.png", rewards_png(records, experiment.name)),

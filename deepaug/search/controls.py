@@ -42,6 +42,11 @@ NAMES = {"trivialaugment": "TrivialAugment", "randaugment": "RandAugment", "none
          **RECIPE_NAMES}
 
 
+def key_named(name: str | None) -> str | None:
+    """The key of the recipe a search calls `name` (NAMES: how its verdict names the best free baseline)."""
+    return next((key for key, shown in NAMES.items() if shown == name), None)
+
+
 def known() -> list[str]:
     """Every key a recipe may be named by: deepaug.policy.baselines.make's."""
     return list(KEYS)

@@ -249,6 +249,17 @@ class Experiment:
     def record_uri(self, number: int) -> str:
         return self.uri(layout.record_key(number))
 
+    def verdict(self) -> dict[str, Any] | None:
+        """verdict.json of a distribution search, or None (a deepaugment search, no race yet, or
+        unreadable: said in a warning)."""
+        try:
+            text = self.read_text(VERDICT)
+            data = None if text is None else json.loads(text)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s: %s", self.uri(VERDICT), exc)
+            return None
+        return data if isinstance(data, dict) else None
+
     def records(self) -> list[TrialRecord]:
         """Every stored trial record, by number (temp files of interrupted writes are ignored)."""
         return layout.read_records(self.store)

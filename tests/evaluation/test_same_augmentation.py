@@ -16,6 +16,7 @@ import pytest
 from _search import toy_data
 from deepaug.errors import InputError
 from deepaug.evaluation.methods import Method, augmentation_of, baseline_methods, same_as
+from deepaug.evaluation.summary import verdicts
 from deepaug.policy.baselines import COLOUR_ONLY, RandAugment, for_channels
 from deepaug.policy.core import Policy
 from deepaug.search.controls import FREE_RECIPES, make_controls
@@ -96,3 +97,17 @@ def test_a_policy_that_is_a_free_recipe_is_trained_once(tmp_path, trainings):
         assert [r["same_as"] for r in csv.DictReader(fh) if r["method"] == "policy 1"] == ["TrivialAugment"] * 2
     again = ev.evaluate([space.trivialaugment(), space.randaugment(3, 0.5)], **kwargs)  # resumes: nothing to train
     assert len(trainings) == 6 and len(again.runs) == 8
+
+
+def test_a_searched_policy_is_judged_first_against_the_best_free_baseline_its_search_named():
+    ta, ra = (Method(n, None, key=k) for n, k in (("TrivialAugment", "trivialaugment"), ("RandAugment", "randaugment")))
+    acc = {"TrivialAugment": [0.80, 0.81, 0.79], "RandAugment": [0.90, 0.91, 0.89], "policy p": [0.85, 0.86, 0.84]}
+    runs = [{"method": m, "seed": s, "test_accuracy": v} for m, vs in acc.items() for s, v in enumerate(vs)]
+    named = Method("policy p", None, "policy", best_free="randaugment")
+    lines = verdicts(runs, [ta, ra, named])
+    assert lines[0].startswith("against the best free baseline its search named on validation: policy p lost to "
+                               "RandAugment: -5.00 points")
+    assert len(lines) == 2 and lines[1].startswith("policy p beat TrivialAugment")
+    absent = verdicts(runs, [ta, Method("policy p", None, "policy", best_free="timm-recipe")])
+    assert "named timm recipe" in absent[0] and "not among these baselines (add timm-recipe" in absent[0]
+    assert verdicts(runs, [ta, ra, Method("policy p", None, "policy")])[0].startswith("policy p beat TrivialAugment")

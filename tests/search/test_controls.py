@@ -105,6 +105,15 @@ def test_verdict_json_says_how_much_of_the_training_time_the_controls_took(searc
     assert verdict["control_share"] == pytest.approx(mine / total) and 0 < verdict["control_share"] < 1
 
 
+def test_evaluate_judges_the_answer_against_the_best_free_baseline_the_verdict_named(searched):
+    from deepaug.evaluation.methods import policy_method  # (evaluate's side, used by this test alone)
+
+    search, _, verdict, found, _, _ = searched
+    method = policy_method(search.experiment_dir / "best_policy.json")
+    assert method.best_free in FREE_RECIPES and NAMES[method.best_free] == verdict["best_free_baseline"]
+    assert method.search_seconds == pytest.approx(sum(r["seconds"] for r in found.values()))
+
+
 def test_a_race_on_few_validation_images_says_up_front_that_it_cannot_separate_a_point(searched):
     _, _, verdict, _, logged, _ = searched
     messages = [r for r in logged if "can separate a gain of about" in r.getMessage()]
