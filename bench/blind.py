@@ -221,6 +221,26 @@ def paired_gain(runs: list[dict[str, Any]], method: str, base: str) -> tuple[flo
     return None if g is None else (g.mean, g.low, g.high)
 
 
+def _op_names(definition: Any) -> set[str] | None:
+    """The ops a method's stored definition (evaluation.json) draws from; None for none or unknown."""
+    if not isinstance(definition, dict):
+        return None
+    ops = definition.get("distribution", {}).get("ops") if "distribution" in definition else definition.get("ops")
+    return None if not ops else {o["op"] if isinstance(o, dict) else o for o in ops}
+
+
+def form_note(evaluation: Path, answer: str, best: str) -> str | None:
+    """When the answer is a free recipe (the search's control) but evaluate's baseline of that name draws
+    from other ops (deepaug before a9b8313 kept `color` on grayscale images), a sentence that says so."""
+    methods = json.loads((evaluation / "evaluation.json").read_text()).get("methods", {})
+    mine, theirs = _op_names(methods.get(answer)), _op_names(methods.get(best))
+    if mine is None or theirs is None or mine == theirs:
+        return None
+    extra = ", ".join(sorted(theirs ^ mine))
+    return (f"the answer is the search's {best} over {len(mine)} ops; evaluate's {best} draws from {len(theirs)} "
+            f"({extra} differing): two forms of one recipe, so the gain over it is not zero by construction")
+
+
 def replicate_row(folder: Path) -> dict[str, Any] | None:
     """A finished replicate's gains (the answer over each baseline) and what the search said; None if unfinished."""
     record = json.loads((folder / "replicate.json").read_text())
@@ -233,7 +253,8 @@ def replicate_row(folder: Path) -> dict[str, Any] | None:
     key = key_named(verdict["best_free_baseline"])
     best = baseline_methods((key,))[0].name if key else verdict["best_free_baseline"]
     ta = baseline_methods(("trivialaugment",))[0].name
-    return {"setting": record["setting"], "label": record["label"], "seed": record["seed"],
+    forms = form_note(folder / "evaluation", answer, best) if not verdict.get("beat_controls") else None
+    return {"form_note": forms, "setting": record["setting"], "label": record["label"], "seed": record["seed"],
             "commits": sorted({record["commit"]} | {s["commit"] for s in record.get("steps", ())}),
             "dirty": record["dirty"] or any(s.get("dirty") for s in record.get("steps", ())),
             "gains": gains, "best_free": best,

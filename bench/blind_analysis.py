@@ -84,6 +84,8 @@ def report_lines(rows: Sequence[dict[str, Any]], result: dict[str, Any],
                      f"{wall} | {'/'.join(c[:7] for c in r['commits'])}{' (dirty)' if r.get('dirty') else ''} |")
     for r in rows:
         lines.append(f"\n{r['label']}, seed {r['seed']}: the verdict: {r['verdict']}")
+        if r.get("form_note"):
+            lines.append(f"- note: {r['form_note']}")
         runs = r.get("optimize_runs") or []
         if len(runs) > 1:  # resumed: verdict.json's wall time is the last run's only
             walls = ", ".join("killed" if w is None else f"{w:.0f} s" for w in runs)

@@ -1,5 +1,6 @@
 """The pure parts of bench/blind.py (issue 37's blind protocol): the blind pool rule, the seed
 check and the analysis, on made-up labels and numbers (no training, no real data)."""
+import json
 import math
 
 import numpy as np
@@ -89,3 +90,19 @@ def test_separably_worse_needs_the_whole_interval_below_zero_and_targets_unmeasu
     mixed = analyse([_row("digits_800", 1, (0.1, 0, 0.2), (0.1, 0, 0.2), "a"),
                      _row("digits_800", 2, (0.1, 0, 0.2), (0.1, 0, 0.2), "b")])
     assert "WARNING: the replicates ran at 2 commits" in "\n".join(report_lines([], mixed))
+
+
+def test_form_note_says_when_the_answer_and_evaluate_s_recipe_of_its_name_draw_from_other_ops(tmp_path):
+    from bench.blind import form_note  # (bench.blind loads deepaug's evaluation side; only this test needs it)
+
+    answer = {"kind": "distribution", "distribution": {"ops": [{"op": "identity"}, {"op": "rotate"}]}}
+    methods = {"policy search": answer, "TrivialAugment": {"augmenter": "trivialaugment",
+                                                           "ops": ["identity", "rotate", "color"]},
+               "no augmentation": None}
+    (tmp_path / "evaluation.json").write_text(json.dumps({"methods": methods}))
+    note = form_note(tmp_path, "policy search", "TrivialAugment")
+    assert "over 2 ops" in note and "from 3 (color differing)" in note
+    methods["TrivialAugment"]["ops"] = ["identity", "rotate"]
+    (tmp_path / "evaluation.json").write_text(json.dumps({"methods": methods}))
+    assert form_note(tmp_path, "policy search", "TrivialAugment") is None
+    assert form_note(tmp_path, "policy search", "no augmentation") is None
