@@ -202,7 +202,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     config = TrainingConfig(model=model, child_epochs=epochs, child_batch_size=batch_size, learning_rate=learning_rate,
                             precision=precision)
     pool, test, test_source, size = load_for_model(dataset, data_dir, image_size, test, model)
-    if pool.image_shape[-1] == 1:  # grayscale: the recipes without the colour-only ops, as the search's controls
+    if (channels := pool.image_shape[-1]) == 1:  # grayscale: the recipes without the colour-only ops, as the controls
         points, methods = build(1)
     train, val = split_pool(pool, train_size, seed, tune_val_size, bool(points))
     check_model_input(model, train.image_shape, train.num_classes)
@@ -216,7 +216,7 @@ def evaluate(policies: Sequence[str | os.PathLike[str] | Policy] = (),
     store.check()  # a folder holding another evaluation is refused before any work
     if val is not None:
         about += "\n\n" + _tune_into(store, methods, train, val, points, config, tune_seeds, seed,
-                                     for_channels(ops, pool.image_shape[-1]))
+                                     for_channels(ops, channels))
     else:
         store.save({m.name: definition(m.augmenter) for m in methods}, None)
     logger.info("evaluating %d methods x %d seeds into %s: %s", len(methods), seeds, folder, about)

@@ -55,7 +55,7 @@ def baseline_methods(keys: Sequence[str] = FREE_BASELINES, randaugment_n: int = 
 def find_search(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[str | None, float | None]:
     """(experiment name, search seconds) of the experiment `path` came from, else (None, None)."""
     found = _search_of(path, policy, reports_dir)
-    return (None, None) if found is None else (found[1].name, _cost(found[0]))
+    return (None, None) if found is None else (found.name, _cost(found))
 
 
 def _cost(experiment: Experiment) -> float:
@@ -63,8 +63,8 @@ def _cost(experiment: Experiment) -> float:
     return float(sum(r.seconds for r in experiment.records()))
 
 
-def _search_of(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> tuple[Experiment, Path] | None:
-    """The experiment `path` came from (its best policy is `policy`), and its folder; None if none."""
+def _search_of(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) -> Experiment | None:
+    """The experiment `path` came from (its best policy is `policy`); None if none."""
     for folder in (path.resolve().parent, Path(reports_dir) / "experiments" / path.stem):
         experiment = Experiment(folder)
         try:
@@ -74,7 +74,7 @@ def _search_of(path: Path, policy: Policy, reports_dir: str | os.PathLike[str]) 
             logger.debug("%s is not the search of %s (%s)", folder, path, exc)
             same = False
         if same:
-            return experiment, folder
+            return experiment
     return None
 
 
@@ -86,12 +86,12 @@ def policy_method(spec: str | os.PathLike[str] | Policy, reports_dir: str | os.P
         return Method(f"policy {label or 'given'}", spec, "policy")
     policy = as_policy(spec)
     path = Path(spec)
-    found = _search_of(path, policy, reports_dir) if path.is_file() else None
-    if found is None:
+    experiment = _search_of(path, policy, reports_dir) if path.is_file() else None
+    if experiment is None:
         return Method(f"policy {label or (path.stem if path.is_file() else str(spec))}", policy, "policy", str(spec))
-    experiment, folder = found
     best_free = key_named((experiment.verdict() or {}).get("best_free_baseline"))
-    return Method(f"policy {label or folder.name}", policy, "policy", str(spec), _cost(experiment), best_free=best_free)
+    return Method(f"policy {label or experiment.name}", policy, "policy", str(spec), _cost(experiment),
+                  best_free=best_free)
 
 
 def methods_to_compare(policies: Sequence[str | os.PathLike[str] | Policy] | str | os.PathLike[str] | Policy,
